@@ -1,0 +1,315 @@
+//! Server selection: which server of a backend gets the next request or connection.
+//!
+//! This room is pure: no I/O, no clock, no threads. It imports only std and
+//! [`crate::config::Balance`]. A worker keeps one [`Balancer`] per backend and, for every
+//! pick, describes the backend's servers as a slice of [`Candidate`]s (same order, same length
+//! as the backend's server list, every time).
+//!
+//! Every algorithm sees the same *eligible set*, computed by [`Eligible`]:
+//! 1. a server is *usable* when it is up and its weight is not 0 (weight 0 drains a server:
+//!    it keeps its sessions in flight but gets no new ones);
+//! 2. if any non-backup server is usable, the eligible tier is the usable non-backup servers;
+//!    otherwise it is the usable backup servers, all of them, balanced like normal servers;
+//! 3. an empty tier gives [`Pick::NoServer`]; a tier whose every server is at its `maxconn`
+//!    (`has_room == false`) gives [`Pick::Full`] and the caller queues;
+//! 4. the `exclude` server (the one that just failed, on redispatch) is dropped from the set
+//!    unless it is the only server of the tier with room.
+//!
+//! Invariants: `pick` never panics whatever the slice looks like (servers appearing, vanishing,
+//! a slice longer or shorter than at construction) and allocates only when the slice grows.
+//! The returned index is always `< servers.len()` and names a server of the eligible set.
+
+mod leastconn;
+mod roundrobin;
+mod source;
+
+use std::net::IpAddr;
+
+use crate::config::Balance;
+
+pub use leastconn::LeastConn;
+pub use roundrobin::RoundRobin;
+pub use source::{client_hash, Source};
+
+/// What the balancer needs to know about one server at the moment of a pick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// Share of traffic relative to the other servers of the backend; 0 drains the server.
+    pub weight: u32,
+    /// Health: a down server never receives traffic.
+    pub up: bool,
+    /// Backup servers receive traffic only while no normal server is up.
+    pub backup: bool,
+    /// Requests (http) or connections (tcp) in flight to this server; leastconn's load metric.
+    pub inflight: u32,
+    /// False when the server is at its `maxconn`: it is eligible but cannot take more now.
+    pub has_room: bool,
+}
+
+/// Outcome of a pick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// Index into the candidate slice.
+    Server(usize),
+    /// All usable servers are at maxconn: the caller queues the request.
+    Full,
+    /// No server is up: the caller answers 503 (http) or closes (tcp).
+    NoServer,
+}
+
+/// One backend's balancing state, dispatched over the configured algorithm.
+#[derive(Clone, Debug)]
+pub struct Balancer {
+    algo: Algo,
+}
+
+#[derive(Clone, Debug)]
+enum Algo {
+    RoundRobin(RoundRobin),
+    LeastConn(LeastConn),
+    Source(Source),
+}
+
+impl Balancer {
+    /// A balancer for a backend of `servers` servers (a sizing hint: `pick` accepts any length).
+    pub fn new(algo: Balance, servers: usize) -> Self {
+        let algo = match algo {
+            Balance::RoundRobin => Algo::RoundRobin(RoundRobin::new(servers)),
+            Balance::LeastConn => Algo::LeastConn(LeastConn::new()),
+            Balance::Source => Algo::Source(Source),
+        };
+        Balancer { algo }
+    }
+
+    /// Chooses a server for a request from `client`.
+    ///
+    /// `exclude`: a server to avoid (redispatch after a failure) unless it is the only one.
+    pub fn pick(&mut self, servers: &[Candidate], client: IpAddr, exclude: Option<usize>) -> Pick {
+        let eligible = match Eligible::compute(servers, exclude) {
+            Ok(eligible) => eligible,
+            Err(outcome) => return outcome,
+        };
+        let chosen = match &mut self.algo {
+            Algo::RoundRobin(rr) => rr.pick(servers, &eligible),
+            Algo::LeastConn(lc) => lc.pick(servers, &eligible),
+            Algo::Source(src) => src.pick(servers, &eligible, client),
+        };
+        // `Eligible::compute` returned Ok, so the set is not empty and every algorithm finds a
+        // server; `NoServer` here would be a bug in an algorithm, answered safely.
+        match chosen {
+            Some(index) => Pick::Server(index),
+            None => Pick::NoServer,
+        }
+    }
+}
+
+/// The eligible set of one pick, described without allocating: a predicate over indices.
+#[derive(Clone, Copy, Debug)]
+pub struct Eligible {
+    /// Whether the tier in use is the backup tier (no normal server usable).
+    backup_tier: bool,
+    /// The server to skip, already cleared when it is the only one with room.
+    exclude: Option<usize>,
+}
+
+impl Eligible {
+    /// Computes the tier, or the outcome when no server can be chosen.
+    fn compute(servers: &[Candidate], exclude: Option<usize>) -> Result<Self, Pick> {
+        let backup_tier = !servers.iter().any(|c| usable(c) && !c.backup);
+        let in_tier = |c: &Candidate| usable(c) && c.backup == backup_tier;
+        let mut tier = 0usize;
+        let mut with_room = 0usize;
+        for c in servers.iter().filter(|c| in_tier(c)) {
+            tier += 1;
+            if c.has_room {
+                with_room += 1;
+            }
+        }
+        if tier == 0 {
+            return Err(Pick::NoServer);
+        }
+        if with_room == 0 {
+            return Err(Pick::Full);
+        }
+        let exclude = exclude.filter(|&x| {
+            servers
+                .get(x)
+                .is_some_and(|c| in_tier(c) && c.has_room && with_room > 1)
+        });
+        Ok(Eligible {
+            backup_tier,
+            exclude,
+        })
+    }
+
+    /// Whether server `index` may be chosen by this pick.
+    pub fn allows(&self, index: usize, c: &Candidate) -> bool {
+        usable(c) && c.backup == self.backup_tier && c.has_room && self.exclude != Some(index)
+    }
+}
+
+fn usable(c: &Candidate) -> bool {
+    c.up && c.weight > 0
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::Candidate;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// An up, normal, idle server with room.
+    pub fn up(weight: u32) -> Candidate {
+        Candidate {
+            weight,
+            up: true,
+            backup: false,
+            inflight: 0,
+            has_room: true,
+        }
+    }
+
+    pub fn down(weight: u32) -> Candidate {
+        Candidate {
+            up: false,
+            ..up(weight)
+        }
+    }
+
+    pub fn backup(weight: u32) -> Candidate {
+        Candidate {
+            backup: true,
+            ..up(weight)
+        }
+    }
+
+    pub fn full(weight: u32) -> Candidate {
+        Candidate {
+            has_room: false,
+            ..up(weight)
+        }
+    }
+
+    pub fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{backup, down, full, ip, up};
+    use super::*;
+
+    const ALL: [Balance; 3] = [Balance::RoundRobin, Balance::LeastConn, Balance::Source];
+
+    fn picks(algo: Balance, servers: &[Candidate], n: usize) -> Vec<Pick> {
+        let mut b = Balancer::new(algo, servers.len());
+        (0..n).map(|i| b.pick(servers, ip(i as u8), None)).collect()
+    }
+
+    #[test]
+    fn no_server_when_all_down_or_empty() {
+        for algo in ALL {
+            let mut b = Balancer::new(algo, 2);
+            assert_eq!(b.pick(&[], ip(1), None), Pick::NoServer);
+            assert_eq!(b.pick(&[down(1), down(1)], ip(1), None), Pick::NoServer);
+            // weight 0 drains: such a server is not usable
+            assert_eq!(b.pick(&[up(0)], ip(1), None), Pick::NoServer);
+        }
+    }
+
+    #[test]
+    fn full_when_every_eligible_server_is_at_maxconn() {
+        for algo in ALL {
+            let mut b = Balancer::new(algo, 3);
+            assert_eq!(
+                b.pick(&[full(1), down(1), full(2)], ip(1), None),
+                Pick::Full
+            );
+            // a backup with room does not rescue a full normal tier: the tier is up, it queues
+            assert_eq!(b.pick(&[full(1), backup(1)], ip(1), None), Pick::Full);
+        }
+    }
+
+    #[test]
+    fn backup_only_when_every_normal_server_is_down() {
+        for algo in ALL {
+            let servers = [up(1), backup(1), down(1), backup(1)];
+            assert!(picks(algo, &servers, 50)
+                .iter()
+                .all(|p| *p == Pick::Server(0)));
+            let servers = [down(1), backup(1), down(1), backup(1)];
+            let got = picks(algo, &servers, 200);
+            assert!(got
+                .iter()
+                .all(|p| matches!(p, Pick::Server(1) | Pick::Server(3))));
+            if algo != Balance::Source {
+                // every backup shares the load, not just the first one
+                assert!(got.contains(&Pick::Server(1)) && got.contains(&Pick::Server(3)));
+            }
+        }
+    }
+
+    #[test]
+    fn drained_normal_servers_let_backups_in() {
+        for algo in ALL {
+            let servers = [up(0), backup(1)];
+            assert!(picks(algo, &servers, 10)
+                .iter()
+                .all(|p| *p == Pick::Server(1)));
+        }
+    }
+
+    #[test]
+    fn exclude_avoids_the_failed_server_unless_it_is_the_only_one() {
+        for algo in ALL {
+            let mut b = Balancer::new(algo, 3);
+            let servers = [up(1), up(1), up(1)];
+            for i in 0..60u8 {
+                let ex = usize::from(i % 3);
+                let got = b.pick(&servers, ip(i), Some(ex));
+                assert!(
+                    matches!(got, Pick::Server(s) if s != ex),
+                    "{algo:?} {got:?}"
+                );
+            }
+            // the only server with room is picked even when excluded
+            let servers = [full(1), up(1), down(1)];
+            assert_eq!(b.pick(&servers, ip(1), Some(1)), Pick::Server(1));
+            // an out-of-range or ineligible exclude is ignored
+            assert_eq!(b.pick(&servers, ip(1), Some(9)), Pick::Server(1));
+            assert_eq!(b.pick(&servers, ip(1), Some(2)), Pick::Server(1));
+        }
+    }
+
+    #[test]
+    fn never_panics_when_the_slice_changes_length() {
+        for algo in ALL {
+            let mut b = Balancer::new(algo, 2);
+            let sets: [&[Candidate]; 4] = [
+                &[up(1), up(2)],
+                &[up(1), up(2), up(3), up(4), up(5)],
+                &[up(7)],
+                &[],
+            ];
+            for _ in 0..5 {
+                for set in sets {
+                    match b.pick(set, ip(3), Some(4)) {
+                        Pick::Server(i) => assert!(i < set.len()),
+                        Pick::NoServer => assert!(set.is_empty()),
+                        Pick::Full => panic!("no full server in {set:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_servers_are_skipped_while_others_have_room() {
+        for algo in ALL {
+            let servers = [full(5), up(1), full(5)];
+            assert!(picks(algo, &servers, 20)
+                .iter()
+                .all(|p| *p == Pick::Server(1)));
+        }
+    }
+}

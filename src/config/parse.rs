@@ -1,0 +1,768 @@
+//! The config walker: spanned TOML tree → [`Config`], collecting every problem.
+//!
+//! Order of work, so that cross-section rules see resolved values:
+//! `[global]` (frontend maxconn is capped by it) → `[defaults]` → backends → frontends →
+//! cross-references (default_backend exists, modes agree, binds unique).
+//!
+//! Precedence for every setting: the section's own value > `[defaults]` > [`defaults`] constant.
+//! An invalid value is reported and replaced by its default so the walk can go on; the result is
+//! then thrown away by [`Cx::finish`], so a replaced value never reaches a running worker.
+//!
+//! Server addresses given as `host:port` are resolved here, once, with the system resolver (as
+//! HAProxy does at startup); everything else in this file is pure.
+
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::de::{DeTable, DeValue};
+
+use super::defaults as def;
+use super::{
+    Backend, Balance, Config, ConnectionMode, Diagnostic, Frontend, Global, Mode, Server, Timeouts,
+    Workers,
+};
+use walk::{check_name, expect_int, suggest, Cx, Schema, Table, Value};
+
+// ---- schemas: the keys each table accepts ----------------------------------------------------
+
+const ROOT: Schema = Schema {
+    known: &["global", "defaults", "frontend", "backend"],
+    elsewhere: &[],
+    names: false,
+};
+
+const GLOBAL: Schema = Schema {
+    known: &["workers", "maxconn", "grace"],
+    elsewhere: &[],
+    names: false,
+};
+
+const BACKEND_HINT: &str = "this is a backend setting: set it in [backend.NAME] or [defaults]";
+const FRONTEND_HINT: &str = "this is a frontend setting: set it in [frontend.NAME] or [defaults]";
+const SERVER_HINT: &str = "servers belong to a backend: add a [[backend.NAME.server]] section";
+
+const DEFAULTS: Schema = Schema {
+    known: &[
+        "mode",
+        "balance",
+        "retries",
+        "redispatch",
+        "maxconn",
+        "forwardfor",
+        "connection",
+        "timeout",
+    ],
+    elsewhere: &[
+        (
+            "bind",
+            "each frontend has its own bind: set it in [frontend.NAME]",
+        ),
+        (
+            "default_backend",
+            "each frontend has its own default_backend: set it in [frontend.NAME]",
+        ),
+        ("server", SERVER_HINT),
+    ],
+    names: false,
+};
+
+const FRONTEND: Schema = Schema {
+    known: &[
+        "bind",
+        "mode",
+        "default_backend",
+        "maxconn",
+        "forwardfor",
+        "connection",
+        "timeout",
+    ],
+    elsewhere: &[
+        ("balance", BACKEND_HINT),
+        ("retries", BACKEND_HINT),
+        ("redispatch", BACKEND_HINT),
+        ("server", SERVER_HINT),
+    ],
+    names: false,
+};
+
+const BACKEND: Schema = Schema {
+    known: &[
+        "mode",
+        "balance",
+        "retries",
+        "redispatch",
+        "timeout",
+        "server",
+    ],
+    elsewhere: &[
+        ("bind", FRONTEND_HINT),
+        ("default_backend", FRONTEND_HINT),
+        ("forwardfor", FRONTEND_HINT),
+        ("connection", FRONTEND_HINT),
+        (
+            "maxconn",
+            "a backend has no maxconn: limit each server (maxconn in [[backend.NAME.server]]) \
+             or each frontend",
+        ),
+    ],
+    names: false,
+};
+
+const SERVER: Schema = Schema {
+    known: &["name", "address", "weight", "maxconn", "backup"],
+    elsewhere: &[(
+        "port",
+        "put the port in the address: address = \"10.0.0.11:80\"",
+    )],
+    names: false,
+};
+
+const BACKEND_TIMEOUT_HINT: &str =
+    "this is a backend timeout: set it in [backend.NAME.timeout] or [defaults.timeout]";
+const FRONTEND_TIMEOUT_HINT: &str =
+    "this is a frontend timeout: set it in [frontend.NAME.timeout] or [defaults.timeout]";
+
+const TIMEOUT_ALL: Schema = Schema {
+    known: &[
+        "connect",
+        "client",
+        "server",
+        "http_request",
+        "http_keep_alive",
+        "queue",
+    ],
+    elsewhere: &[],
+    names: false,
+};
+
+const TIMEOUT_FRONTEND: Schema = Schema {
+    known: &["client", "http_request", "http_keep_alive"],
+    elsewhere: &[
+        ("connect", BACKEND_TIMEOUT_HINT),
+        ("server", BACKEND_TIMEOUT_HINT),
+        ("queue", BACKEND_TIMEOUT_HINT),
+    ],
+    names: false,
+};
+
+const TIMEOUT_BACKEND: Schema = Schema {
+    known: &["connect", "server", "queue"],
+    elsewhere: &[
+        ("client", FRONTEND_TIMEOUT_HINT),
+        ("http_request", FRONTEND_TIMEOUT_HINT),
+        ("http_keep_alive", FRONTEND_TIMEOUT_HINT),
+    ],
+    names: false,
+};
+
+const MODES: &[(&str, Mode)] = &[("http", Mode::Http), ("tcp", Mode::Tcp)];
+const BALANCES: &[(&str, Balance)] = &[
+    ("roundrobin", Balance::RoundRobin),
+    ("leastconn", Balance::LeastConn),
+    ("source", Balance::Source),
+];
+const CONNECTIONS: &[(&str, ConnectionMode)] = &[
+    ("keep-alive", ConnectionMode::KeepAlive),
+    ("server-close", ConnectionMode::ServerClose),
+    ("close", ConnectionMode::Close),
+];
+
+/// Parses and validates a whole config. `file` is only used in diagnostics.
+pub fn parse_str(text: &str, file: &str) -> Result<Config, Vec<Diagnostic>> {
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => return Err(vec![syntax_error(file, text, &e)]),
+    };
+    let mut cx = Cx::new(file, text);
+    let root = Table::root(&mut cx, doc.get_ref(), &ROOT);
+
+    let global = parse_global(&mut cx, &root);
+    let defaults = parse_defaults(&mut cx, &root);
+    let backends: Vec<BackendDraft> = named_sections(&mut cx, &root, "backend", &BACKEND)
+        .into_iter()
+        .map(|s| parse_backend(&mut cx, s, &defaults))
+        .collect();
+    let frontends: Vec<FrontendDraft> = named_sections(&mut cx, &root, "frontend", &FRONTEND)
+        .into_iter()
+        .map(|s| parse_frontend(&mut cx, s, &defaults, &global))
+        .collect();
+
+    if frontends.is_empty() && root.get("frontend").is_none() {
+        cx.file_error(
+            "no frontend defined",
+            "add a [frontend.NAME] section with bind and default_backend",
+        );
+    }
+    check_binds(&mut cx, &frontends);
+    check_default_backends(&mut cx, &frontends, &backends);
+
+    cx.finish(Config {
+        global,
+        frontends: frontends.into_iter().map(|f| f.frontend).collect(),
+        backends: backends.into_iter().map(|b| b.backend).collect(),
+    })
+}
+
+/// A TOML syntax error: one diagnostic, since later errors are often echoes of the first.
+fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) if message == "duplicate key" => {
+            let key = text.get(span.clone()).unwrap_or("");
+            Diagnostic::at(file, text, span.start, format!("duplicate key `{key}`"))
+                .with_help("each key and each [table] may appear only once per table")
+        }
+        Some(span) => Diagnostic::at(file, text, span.start, format!("invalid TOML: {message}")),
+        None => Diagnostic::file(file, format!("invalid TOML: {message}")),
+    }
+}
+
+// ---- sections --------------------------------------------------------------------------------
+
+/// One `[KIND.NAME]` section, its name validated.
+struct Section<'t, 'i> {
+    name: String,
+    /// The name in the header: anchor for "frontend www has no …" errors.
+    name_span: Range<usize>,
+    table: Table<'t, 'i>,
+}
+
+/// The `[KIND.NAME]` sections in file order. A section with an invalid name is reported and
+/// still walked, so its own errors are found in the same run.
+fn named_sections<'t, 'i>(
+    cx: &mut Cx<'_>,
+    root: &Table<'t, 'i>,
+    kind: &str,
+    schema: &Schema,
+) -> Vec<Section<'t, 'i>> {
+    let Some(value) = root.get(kind) else {
+        return Vec::new();
+    };
+    if let DeValue::Array(_) = value.get_ref() {
+        cx.error_help(
+            &value.span(),
+            format!("expected named [{kind}.NAME] sections, found an array"),
+            format!("write [{kind}.NAME] (single brackets, with a name)"),
+        );
+        return Vec::new();
+    }
+    let Some(all) = root.table(cx, kind, &Schema::NAMES) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, name_span, value) in all.entries() {
+        check_name(cx, kind, name, &name_span);
+        if let Some(table) = Table::new(cx, format!("{kind}.{name}"), name, value, schema) {
+            out.push(Section {
+                name: name.to_owned(),
+                name_span,
+                table,
+            });
+        }
+    }
+    if out.is_empty() && all.entries().is_empty() {
+        let span = root.key_span(kind).unwrap_or(all.span.clone());
+        cx.error_help(
+            &span,
+            format!("[{kind}] has no named section"),
+            format!("write [{kind}.NAME]"),
+        );
+    }
+    out
+}
+
+fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
+    let mut global = Global {
+        workers: def::WORKERS,
+        maxconn: def::GLOBAL_MAXCONN,
+        grace: def::GRACE,
+    };
+    let Some(t) = root.table(cx, "global", &GLOBAL) else {
+        return global;
+    };
+    if let Some(v) = t.get("workers") {
+        global.workers = parse_workers(cx, v).unwrap_or(def::WORKERS);
+    }
+    global.maxconn = t
+        .u32(cx, "maxconn", 1..=def::MAX_MAXCONN)
+        .unwrap_or(def::GLOBAL_MAXCONN);
+    global.grace = t.duration(cx, "grace", true).unwrap_or(def::GRACE);
+    global
+}
+
+/// `workers = "auto"` or `workers = N` with 1 ≤ N ≤ MAX_WORKERS.
+fn parse_workers(cx: &mut Cx<'_>, v: &Value<'_>) -> Option<Workers> {
+    let max = def::MAX_WORKERS;
+    match v.get_ref() {
+        DeValue::String(s) if s == "auto" => Some(Workers::Auto),
+        DeValue::Integer(_) => {
+            let n = expect_int(cx, "workers", v)?;
+            match usize::try_from(n) {
+                Ok(n) if (1..=max).contains(&n) => Some(Workers::Count(n)),
+                _ => {
+                    let msg = format!("`workers` must be between 1 and {max}, found {n}");
+                    cx.error_help(&v.span(), msg, "or write workers = \"auto\": one per CPU");
+                    None
+                }
+            }
+        }
+        other => {
+            let msg = format!(
+                "expected \"auto\" or an integer for `workers`, found {}",
+                walk::kind(other)
+            );
+            match other {
+                DeValue::String(s) if s.parse::<u64>().is_ok() => {
+                    cx.error_help(&v.span(), msg, format!("remove the quotes: workers = {s}"));
+                }
+                _ => cx.error(&v.span(), msg),
+            }
+            None
+        }
+    }
+}
+
+/// `[defaults]`: values for settings a frontend or backend leaves out.
+struct Defaults {
+    mode: Option<Mode>,
+    /// False when `[defaults] mode` was given but invalid: sections inheriting it skip the
+    /// frontend/backend mode comparison instead of reporting a mismatch nobody wrote.
+    mode_ok: bool,
+    balance: Option<Balance>,
+    retries: Option<u32>,
+    redispatch: Option<bool>,
+    maxconn: Option<u32>,
+    forwardfor: Option<bool>,
+    connection: Option<ConnectionMode>,
+    /// Already layered over the constants.
+    timeouts: Timeouts,
+}
+
+fn parse_defaults(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Defaults {
+    let Some(t) = root.table(cx, "defaults", &DEFAULTS) else {
+        return Defaults {
+            mode: None,
+            mode_ok: true,
+            balance: None,
+            retries: None,
+            redispatch: None,
+            maxconn: None,
+            forwardfor: None,
+            connection: None,
+            timeouts: def::TIMEOUTS,
+        };
+    };
+    let mode = t.enum_of(cx, "mode", "mode", MODES);
+    Defaults {
+        mode,
+        mode_ok: mode.is_some() || t.get("mode").is_none(),
+        balance: t.enum_of(cx, "balance", "balance algorithm", BALANCES),
+        retries: t.u32(cx, "retries", 0..=def::MAX_RETRIES),
+        redispatch: t.bool(cx, "redispatch"),
+        maxconn: t.u32(cx, "maxconn", 1..=def::MAX_MAXCONN),
+        forwardfor: t.bool(cx, "forwardfor"),
+        connection: t.enum_of(cx, "connection", "connection mode", CONNECTIONS),
+        timeouts: parse_timeouts(cx, &t, &TIMEOUT_ALL, def::TIMEOUTS),
+    }
+}
+
+/// Layers the `timeout` sub-table of `t` (keys allowed by `schema`) over `base`.
+fn parse_timeouts(cx: &mut Cx<'_>, t: &Table<'_, '_>, schema: &Schema, base: Timeouts) -> Timeouts {
+    let mut out = base;
+    let Some(tt) = t.table(cx, "timeout", schema) else {
+        return out;
+    };
+    for key in schema.known {
+        let Some(d) = tt.duration(cx, key, false) else {
+            continue;
+        };
+        if let Some(field) = timeout_field(&mut out, key) {
+            *field = d;
+        }
+    }
+    out
+}
+
+fn timeout_field<'a>(t: &'a mut Timeouts, key: &str) -> Option<&'a mut Duration> {
+    Some(match key {
+        "connect" => &mut t.connect,
+        "client" => &mut t.client,
+        "server" => &mut t.server,
+        "http_request" => &mut t.http_request,
+        "http_keep_alive" => &mut t.http_keep_alive,
+        "queue" => &mut t.queue,
+        _ => return None,
+    })
+}
+
+// ---- backends --------------------------------------------------------------------------------
+
+struct BackendDraft {
+    backend: Backend,
+    /// `None` when the section's `mode` was invalid: mode checks against it are skipped rather
+    /// than reported twice.
+    mode: Option<Mode>,
+}
+
+fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -> BackendDraft {
+    let t = &s.table;
+    let own_mode = t.enum_of(cx, "mode", "mode", MODES);
+    let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
+    let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
+
+    let mut servers = Vec::new();
+    match t.array_of_tables(cx, "server", &SERVER) {
+        Some(tables) => {
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for st in &tables {
+                let Some((server, name_span)) = parse_server(cx, st) else {
+                    continue;
+                };
+                if let Some(first) = seen.get(&server.name) {
+                    let line = cx.line_of(*first);
+                    cx.error_help(
+                        &name_span,
+                        format!("duplicate server name \"{}\" in backend \"{}\"", server.name, s.name),
+                        format!("the first \"{}\" is at line {line}; server names must be unique within a backend", server.name),
+                    );
+                } else {
+                    seen.insert(server.name.clone(), name_span.start);
+                }
+                servers.push(server);
+            }
+            if tables.is_empty() {
+                let span = t.get("server").map_or(s.name_span.clone(), |v| v.span());
+                cx.error_help(
+                    &span,
+                    format!("backend \"{}\" has no server", s.name),
+                    format!(
+                        "add a [[backend.{}.server]] section with name and address",
+                        s.name
+                    ),
+                );
+            }
+        }
+        None if t.lacks("server") => cx.error_help(
+            &s.name_span,
+            format!("backend \"{}\" has no server", s.name),
+            format!(
+                "add a [[backend.{}.server]] section with name and address",
+                s.name
+            ),
+        ),
+        None => {}
+    }
+
+    let backend = Backend {
+        name: s.name,
+        mode,
+        balance: t
+            .enum_of(cx, "balance", "balance algorithm", BALANCES)
+            .or(d.balance)
+            .unwrap_or(def::BALANCE),
+        retries: t
+            .u32(cx, "retries", 0..=def::MAX_RETRIES)
+            .or(d.retries)
+            .unwrap_or(def::RETRIES),
+        redispatch: t
+            .bool(cx, "redispatch")
+            .or(d.redispatch)
+            .unwrap_or(def::REDISPATCH),
+        timeouts: parse_timeouts(cx, t, &TIMEOUT_BACKEND, d.timeouts),
+        servers,
+    };
+    BackendDraft {
+        backend,
+        mode: mode_ok.then_some(mode),
+    }
+}
+
+/// One `[[backend.X.server]]`; `None` only when it has no usable name (nothing to check
+/// uniqueness against). Also returns the span of the name for duplicate reports.
+fn parse_server(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Option<(Server, Range<usize>)> {
+    let address = match t.str(cx, "address") {
+        Some((text, span)) => server_address(cx, text, &span),
+        None if !t.lacks("address") => None,
+        None => {
+            cx.error_help(
+                &t.span,
+                format!("{} has no `address`", t.shown()),
+                "add address = \"IP:PORT\" or \"HOST:PORT\"",
+            );
+            None
+        }
+    };
+    let weight = t.u32(cx, "weight", def::MIN_WEIGHT..=def::MAX_WEIGHT);
+    let maxconn = t.u32(cx, "maxconn", 0..=def::MAX_MAXCONN);
+    let backup = t.bool(cx, "backup");
+
+    let Some((name, name_span)) = t.str(cx, "name") else {
+        if t.lacks("name") {
+            cx.error_help(
+                &t.span,
+                format!("{} has no `name`", t.shown()),
+                "add name = \"NAME\"; it appears in logs, stats and the Server response header",
+            );
+        }
+        return None;
+    };
+    check_name(cx, "server", name, &name_span);
+    let server = Server {
+        name: name.to_owned(),
+        // An unresolved address is already reported; the placeholder never leaves this module.
+        address: address.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        weight: weight.unwrap_or(def::WEIGHT),
+        maxconn: maxconn.unwrap_or(def::SERVER_MAXCONN),
+        backup: backup.unwrap_or(def::BACKUP),
+    };
+    Some((server, name_span))
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved now (first address returned by the system resolver).
+fn server_address(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<SocketAddr> {
+    let addr = match text.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => {
+            let port_ok = text
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                cx.error_help(
+                    span,
+                    format!("invalid server address \"{text}\""),
+                    "expected IP:PORT or HOST:PORT, IPv6 in brackets: \"10.0.0.11:80\", \
+                     \"[2001:db8::1]:80\", \"web1.internal:8080\"",
+                );
+                return None;
+            }
+            match text.to_socket_addrs().map(|mut it| it.next()) {
+                Ok(Some(addr)) => addr,
+                Ok(None) => {
+                    cx.error_help(
+                        span,
+                        format!("server address \"{text}\" resolves to no address"),
+                        "check the name or use an IP address",
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    cx.error_help(
+                        span,
+                        format!("cannot resolve server address \"{text}\": {e}"),
+                        "check the name or use an IP address; names are resolved once, at load",
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    if addr.port() == 0 {
+        cx.error(span, format!("server address \"{text}\" has port 0"));
+        return None;
+    }
+    Some(addr)
+}
+
+// ---- frontends -------------------------------------------------------------------------------
+
+struct FrontendDraft {
+    frontend: Frontend,
+    /// `None` when the section's `mode` was invalid (see [`BackendDraft::mode`]).
+    mode: Option<Mode>,
+    /// Span of each entry of `binds`, same order.
+    bind_spans: Vec<Range<usize>>,
+    /// Span of the `default_backend` value, when present and a string.
+    backend_span: Option<Range<usize>>,
+}
+
+fn parse_frontend(
+    cx: &mut Cx<'_>,
+    s: Section<'_, '_>,
+    d: &Defaults,
+    global: &Global,
+) -> FrontendDraft {
+    let t = &s.table;
+    let own_mode = t.enum_of(cx, "mode", "mode", MODES);
+    let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
+    let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
+
+    let mut binds = Vec::new();
+    let mut bind_spans = Vec::new();
+    match t.strings(cx, "bind") {
+        Some(list) if list.is_empty() => {
+            let span = t.get("bind").map_or(s.name_span.clone(), |v| v.span());
+            cx.error_help(
+                &span,
+                format!("frontend \"{}\" has an empty `bind` list", s.name),
+                "add at least one address: bind = \"0.0.0.0:80\"",
+            );
+        }
+        Some(list) => {
+            for (text, span) in list {
+                if let Some(addr) = bind_address(cx, text, &span) {
+                    binds.push(addr);
+                    bind_spans.push(span);
+                }
+            }
+        }
+        None if t.lacks("bind") => cx.error_help(
+            &s.name_span,
+            format!("frontend \"{}\" has no `bind`", s.name),
+            "add bind = \"0.0.0.0:80\" (or a list of addresses)",
+        ),
+        None => {}
+    }
+
+    let mut backend_span = None;
+    let default_backend = match t.str(cx, "default_backend") {
+        Some((name, span)) => {
+            backend_span = Some(span);
+            name.to_owned()
+        }
+        None if !t.lacks("default_backend") => String::new(),
+        None => {
+            cx.error_help(
+                &s.name_span,
+                format!("frontend \"{}\" has no `default_backend`", s.name),
+                "add default_backend = \"NAME\" naming a [backend.NAME] section",
+            );
+            String::new()
+        }
+    };
+
+    // An explicit maxconn above the global cap could never be reached: say so rather than
+    // silently lowering it. Defaults are capped silently, they apply to every frontend.
+    let cap = global.maxconn;
+    let maxconn = match t.u32(cx, "maxconn", 1..=def::MAX_MAXCONN) {
+        Some(n) if n > cap => {
+            let span = t.get("maxconn").map_or(s.name_span.clone(), |v| v.span());
+            cx.error_help(
+                &span,
+                format!("frontend maxconn {n} exceeds [global] maxconn {cap}"),
+                "raise maxconn in [global] or lower this one",
+            );
+            cap
+        }
+        Some(n) => n,
+        None => d.maxconn.unwrap_or(def::FRONTEND_MAXCONN).min(cap),
+    };
+
+    let frontend = Frontend {
+        name: s.name,
+        binds,
+        mode,
+        default_backend,
+        maxconn,
+        timeouts: parse_timeouts(cx, t, &TIMEOUT_FRONTEND, d.timeouts),
+        forwardfor: t
+            .bool(cx, "forwardfor")
+            .or(d.forwardfor)
+            .unwrap_or(def::FORWARDFOR),
+        connection: t
+            .enum_of(cx, "connection", "connection mode", CONNECTIONS)
+            .or(d.connection)
+            .unwrap_or(def::CONNECTION),
+    };
+    FrontendDraft {
+        frontend,
+        mode: mode_ok.then_some(mode),
+        bind_spans,
+        backend_span,
+    }
+}
+
+/// A listening address: an IP literal and a port (ringlb binds before it could resolve names).
+fn bind_address(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let help = if !text.contains(':') {
+        format!("add a port: \"{text}:80\"")
+    } else if text.matches(':').count() > 1 && !text.starts_with('[') {
+        "put IPv6 addresses in brackets: \"[::]:80\"".to_owned()
+    } else {
+        "expected IP:PORT with an IP literal, e.g. \"0.0.0.0:80\", \"127.0.0.1:8080\", \
+         \"[::]:443\""
+            .to_owned()
+    };
+    cx.error_help(span, format!("invalid bind address \"{text}\""), help);
+    None
+}
+
+// ---- cross-references ------------------------------------------------------------------------
+
+/// No address may be bound twice (the second bind would fail at startup with EADDRINUSE).
+/// Port 0 asks the kernel for a free port, so it never collides.
+fn check_binds(cx: &mut Cx<'_>, frontends: &[FrontendDraft]) {
+    let mut seen: HashMap<SocketAddr, (&str, usize)> = HashMap::new();
+    for f in frontends {
+        for (addr, span) in f.frontend.binds.iter().zip(&f.bind_spans) {
+            if addr.port() == 0 {
+                continue;
+            }
+            match seen.get(addr) {
+                Some((owner, first)) => {
+                    let line = cx.line_of(*first);
+                    cx.error_help(
+                        span,
+                        format!("bind address {addr} is already used by frontend \"{owner}\""),
+                        format!("first bound at line {line}; each address may be bound once"),
+                    );
+                }
+                None => {
+                    seen.insert(*addr, (f.frontend.name.as_str(), span.start));
+                }
+            }
+        }
+    }
+}
+
+fn check_default_backends(cx: &mut Cx<'_>, frontends: &[FrontendDraft], backends: &[BackendDraft]) {
+    let names: Vec<&str> = backends.iter().map(|b| b.backend.name.as_str()).collect();
+    for f in frontends {
+        let Some(span) = &f.backend_span else {
+            continue;
+        };
+        let wanted = f.frontend.default_backend.as_str();
+        let Some(b) = backends.iter().find(|b| b.backend.name == wanted) else {
+            let help = match suggest(wanted, names.iter().copied()) {
+                Some(s) => format!("did you mean \"{s}\"?"),
+                None if names.is_empty() => {
+                    format!("no backend is defined; add [backend.{wanted}]")
+                }
+                None => format!("defined backends: {}", names.join(", ")),
+            };
+            cx.error_help(span, format!("unknown backend \"{wanted}\""), help);
+            continue;
+        };
+        if let (Some(fm), Some(bm)) = (f.mode, b.mode) {
+            if fm != bm {
+                cx.error_help(
+                    span,
+                    format!(
+                        "frontend \"{}\" is in {} mode but backend \"{}\" is in {} mode",
+                        f.frontend.name,
+                        mode_name(fm),
+                        wanted,
+                        mode_name(bm)
+                    ),
+                    "a frontend and its backend must use the same mode",
+                );
+            }
+        }
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Http => "http",
+        Mode::Tcp => "tcp",
+    }
+}

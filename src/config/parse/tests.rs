@@ -1,0 +1,881 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::walk::{edit_distance, parse_duration, suggest, DurationError};
+use super::*;
+
+const FILE: &str = "t.toml";
+
+fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
+    parse_str(text, FILE)
+}
+
+fn ok(text: &str) -> Config {
+    match parse(text) {
+        Ok(c) => c,
+        Err(diags) => {
+            let shown: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+            panic!("expected a valid config, got:\n{}", shown.join("\n"));
+        }
+    }
+}
+
+/// Every diagnostic, rendered as the operator sees it.
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => panic!("expected errors, config was accepted"),
+        Err(diags) => diags.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+/// The only diagnostic; fails if there are several.
+fn error(text: &str) -> String {
+    let all = errors(text);
+    assert_eq!(all.len(), 1, "expected exactly one error, got {all:#?}");
+    all.into_iter().next().unwrap_or_default()
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+/// A valid frontend + backend, appended to configs that test other sections.
+const SITE: &str = r#"
+[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+
+[backend.web]
+[[backend.web.server]]
+name = "web1"
+address = "127.0.0.1:9001"
+"#;
+
+fn with_site(extra: &str) -> String {
+    format!("{extra}{SITE}")
+}
+
+// ---- valid configs ---------------------------------------------------------------------------
+
+#[test]
+fn full_config_round_trip() {
+    let text = r#"
+[global]
+workers = "auto"
+maxconn = 20000
+grace = "45s"
+
+[defaults]
+mode = "http"
+retries = 3
+[defaults.timeout]
+connect = "5s"
+client = "30s"
+server = "30s"
+http_request = "10s"
+http_keep_alive = "15s"
+queue = "5s"
+
+[frontend.www]
+bind = ["0.0.0.0:80", "[::]:80"]
+mode = "http"
+default_backend = "web"
+maxconn = 10000
+forwardfor = true
+connection = "server-close"
+[frontend.www.timeout]
+client = "31s"
+
+[backend.web]
+mode = "http"
+balance = "leastconn"
+retries = 2
+redispatch = true
+timeout = { connect = "2s", server = "20s", queue = "3s" }
+[[backend.web.server]]
+name = "web1"
+address = "10.0.0.11:80"
+weight = 3
+maxconn = 100
+backup = false
+[[backend.web.server]]
+name = "web2"
+address = "[2001:db8::2]:8080"
+backup = true
+"#;
+    let expected = Config {
+        global: Global {
+            workers: Workers::Auto,
+            maxconn: 20_000,
+            grace: Duration::from_secs(45),
+        },
+        frontends: vec![Frontend {
+            name: "www".into(),
+            binds: vec![addr("0.0.0.0:80"), addr("[::]:80")],
+            mode: Mode::Http,
+            default_backend: "web".into(),
+            maxconn: 8_000,
+            timeouts: Timeouts {
+                client: Duration::from_secs(31),
+                ..def::TIMEOUTS
+            },
+            forwardfor: true,
+            connection: ConnectionMode::ServerClose,
+        }],
+        backends: vec![Backend {
+            name: "web".into(),
+            mode: Mode::Http,
+            balance: Balance::LeastConn,
+            retries: 2,
+            redispatch: true,
+            timeouts: Timeouts {
+                connect: Duration::from_secs(2),
+                server: Duration::from_secs(20),
+                queue: Duration::from_secs(3),
+                ..def::TIMEOUTS
+            },
+            servers: vec![
+                Server {
+                    name: "web1".into(),
+                    address: addr("10.0.0.11:80"),
+                    weight: 3,
+                    maxconn: 100,
+                    backup: false,
+                },
+                Server {
+                    name: "web2".into(),
+                    address: addr("[2001:db8::2]:8080"),
+                    weight: def::WEIGHT,
+                    maxconn: def::SERVER_MAXCONN,
+                    backup: true,
+                },
+            ],
+        }],
+    };
+    assert_eq!(ok(text), expected);
+}
+
+#[test]
+fn minimal_config_takes_every_constant() {
+    let c = ok(SITE);
+    assert_eq!(c.global.workers, def::WORKERS);
+    assert_eq!(c.global.maxconn, def::GLOBAL_MAXCONN);
+    assert_eq!(c.global.grace, def::GRACE);
+    let f = &c.frontends[0];
+    assert_eq!(f.binds, vec![addr("127.0.0.1:8080")]);
+    assert_eq!(f.mode, def::MODE);
+    assert_eq!(f.maxconn, def::FRONTEND_MAXCONN);
+    assert_eq!(f.forwardfor, def::FORWARDFOR);
+    assert_eq!(f.connection, def::CONNECTION);
+    assert_eq!(f.timeouts, def::TIMEOUTS);
+    let b = &c.backends[0];
+    assert_eq!(b.balance, def::BALANCE);
+    assert_eq!(b.retries, def::RETRIES);
+    assert_eq!(b.redispatch, def::REDISPATCH);
+    assert_eq!(b.timeouts, def::TIMEOUTS);
+    assert_eq!(b.servers[0].weight, def::WEIGHT);
+    assert_eq!(b.servers[0].maxconn, def::SERVER_MAXCONN);
+    assert!(!b.servers[0].backup);
+}
+
+#[test]
+fn section_beats_defaults_beats_constants() {
+    let c = ok(r#"
+[defaults]
+balance = "source"
+retries = 5
+forwardfor = false
+connection = "close"
+timeout = { client = "7s", connect = "8s" }
+
+[frontend.a]
+bind = "127.0.0.1:1"
+default_backend = "x"
+connection = "keep-alive"
+timeout.client = "9s"
+
+[frontend.b]
+bind = "127.0.0.1:2"
+default_backend = "y"
+
+[backend.x]
+retries = 0
+[backend.x.timeout]
+connect = "1s"
+[[backend.x.server]]
+name = "s"
+address = "127.0.0.1:3"
+
+[backend.y]
+[[backend.y.server]]
+name = "s"
+address = "127.0.0.1:4"
+"#);
+    let (a, b) = (&c.frontends[0], &c.frontends[1]);
+    assert_eq!(a.connection, ConnectionMode::KeepAlive); // section
+    assert_eq!(b.connection, ConnectionMode::Close); // defaults
+    assert!(!a.forwardfor && !b.forwardfor);
+    assert_eq!(a.timeouts.client, Duration::from_secs(9));
+    assert_eq!(b.timeouts.client, Duration::from_secs(7));
+    assert_eq!(a.timeouts.http_request, def::TIMEOUT_HTTP_REQUEST); // constant
+    let (x, y) = (&c.backends[0], &c.backends[1]);
+    assert_eq!((x.retries, y.retries), (0, 5));
+    assert_eq!(x.balance, Balance::Source);
+    assert_eq!(x.timeouts.connect, Duration::from_secs(1));
+    assert_eq!(y.timeouts.connect, Duration::from_secs(8));
+    assert_eq!(y.timeouts.server, def::TIMEOUT_SERVER);
+}
+
+#[test]
+fn frontend_maxconn_default_is_capped_by_global() {
+    let c = ok(&with_site("[global]\nmaxconn = 500\n"));
+    assert_eq!(c.frontends[0].maxconn, 500);
+    let c = ok(&with_site(
+        "[global]\nmaxconn = 500\n[defaults]\nmaxconn = 200\n",
+    ));
+    assert_eq!(c.frontends[0].maxconn, 200);
+    let c = ok(&with_site(
+        "[global]\nmaxconn = 50000\n[defaults]\nmaxconn = 60000\n",
+    ));
+    assert_eq!(c.frontends[0].maxconn, 50_000);
+}
+
+#[test]
+fn explicit_frontend_maxconn_above_global_is_an_error() {
+    let text = r#"[global]
+maxconn = 100
+[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+maxconn = 200
+[backend.web]
+server = [{ name = "a", address = "127.0.0.1:1" }]
+"#;
+    assert_eq!(
+        error(text),
+        "t.toml:6:11: error: frontend maxconn 200 exceeds [global] maxconn 100\n  \
+         help: raise maxconn in [global] or lower this one"
+    );
+}
+
+#[test]
+fn sections_keep_file_order() {
+    let c = ok(r#"
+[frontend.zz]
+bind = "127.0.0.1:1"
+default_backend = "b2"
+[frontend.aa]
+bind = "127.0.0.1:2"
+default_backend = "b1"
+[backend.b2]
+server = [{ name = "s", address = "127.0.0.1:3" }]
+[backend.b1]
+server = [{ name = "s", address = "127.0.0.1:4" }]
+"#);
+    let fe: Vec<&str> = c.frontends.iter().map(|f| f.name.as_str()).collect();
+    let be: Vec<&str> = c.backends.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(fe, ["zz", "aa"]);
+    assert_eq!(be, ["b2", "b1"]);
+}
+
+#[test]
+fn workers_auto_or_count() {
+    assert_eq!(
+        ok(&with_site("[global]\nworkers = 4\n")).global.workers,
+        Workers::Count(4)
+    );
+    assert_eq!(
+        error(&with_site("[global]\nworkers = 0\n")),
+        "t.toml:2:11: error: `workers` must be between 1 and 1024, found 0\n  \
+         help: or write workers = \"auto\": one per CPU"
+    );
+    assert_eq!(
+        error(&with_site("[global]\nworkers = \"4\"\n")),
+        "t.toml:2:11: error: expected \"auto\" or an integer for `workers`, found a string\n  \
+         help: remove the quotes: workers = 4"
+    );
+}
+
+#[test]
+fn host_names_resolve_and_bare_integers_are_milliseconds() {
+    let c = ok(r#"
+[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+timeout.http_request = 1500
+[backend.web]
+server = [{ name = "s", address = "localhost:9000" }]
+"#);
+    assert_eq!(
+        c.frontends[0].timeouts.http_request,
+        Duration::from_millis(1500)
+    );
+    assert_eq!(c.backends[0].servers[0].address.port(), 9000);
+    assert!(c.backends[0].servers[0].address.ip().is_loopback());
+}
+
+#[test]
+fn grace_may_be_zero_but_timeouts_may_not() {
+    assert_eq!(
+        ok(&with_site("[global]\ngrace = \"0s\"\n")).global.grace,
+        Duration::ZERO
+    );
+    assert_eq!(
+        error(&with_site("[defaults]\ntimeout.queue = \"0s\"\n")),
+        "t.toml:2:17: error: duration for `queue` must be greater than zero\n  \
+         help: ringlb has no infinite timeouts; use a long one such as \"1h\""
+    );
+}
+
+// ---- durations -------------------------------------------------------------------------------
+
+#[test]
+fn duration_units() {
+    let cases = [
+        ("1500us", Duration::from_micros(1500)),
+        ("250ms", Duration::from_millis(250)),
+        ("250", Duration::from_millis(250)),
+        ("5s", Duration::from_secs(5)),
+        ("2m", Duration::from_secs(120)),
+        ("1h", Duration::from_secs(3600)),
+        ("1d", Duration::from_secs(86_400)),
+        ("0s", Duration::ZERO),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_duration(text), Ok(want), "{text}");
+    }
+    assert_eq!(parse_duration(""), Err(DurationError::Invalid));
+    assert_eq!(parse_duration("s"), Err(DurationError::Invalid));
+    assert_eq!(parse_duration("5 s"), Err(DurationError::Invalid));
+    assert_eq!(parse_duration("1.5s"), Err(DurationError::Invalid));
+    assert_eq!(parse_duration("5S"), Err(DurationError::Invalid));
+    assert_eq!(parse_duration("-5s"), Err(DurationError::Negative));
+    assert_eq!(
+        parse_duration("99999999999999999999s"),
+        Err(DurationError::TooLong)
+    );
+    assert_eq!(
+        parse_duration("999999999999999d"),
+        Err(DurationError::TooLong)
+    );
+}
+
+#[test]
+fn duration_errors_name_the_units() {
+    let help = "  help: write an integer followed by a unit: us, ms, s, m, h or d \
+                (e.g. \"5s\", \"250ms\"); a bare integer means milliseconds";
+    assert_eq!(
+        error(&with_site("[global]\ngrace = \"30 sec\"\n")),
+        format!("t.toml:2:9: error: invalid duration \"30 sec\" for `grace`\n{help}")
+    );
+    assert_eq!(
+        error(&with_site("[global]\ngrace = -5\n")),
+        format!("t.toml:2:9: error: duration -5 for `grace` must not be negative\n{help}")
+    );
+    assert_eq!(
+        error(&with_site("[global]\ngrace = \"\"\n")),
+        format!("t.toml:2:9: error: invalid duration \"\" for `grace`\n{help}")
+    );
+    assert_eq!(
+        error(&with_site("[global]\ngrace = 1.5\n")),
+        format!("t.toml:2:9: error: expected a duration for `grace`, found a float\n{help}")
+    );
+    assert_eq!(
+        error(&with_site("[global]\ngrace = \"30d\"\n")),
+        "t.toml:2:9: error: duration \"30d\" for `grace` is too long\n  \
+         help: the longest accepted duration is 24d"
+    );
+}
+
+// ---- syntax ----------------------------------------------------------------------------------
+
+#[test]
+fn toml_syntax_error_is_one_positioned_diagnostic() {
+    let all = errors("[global]\nworkers = \"auto\nmaxconn = 3\n");
+    assert_eq!(
+        all,
+        ["t.toml:2:16: error: invalid TOML: invalid basic string, expected `\"`"]
+    );
+}
+
+#[test]
+fn duplicate_key_names_the_key() {
+    assert_eq!(
+        error("[global]\nmaxconn = 3\nmaxconn = 4\n"),
+        "t.toml:3:1: error: duplicate key `maxconn`\n  \
+         help: each key and each [table] may appear only once per table"
+    );
+}
+
+// ---- keys and types --------------------------------------------------------------------------
+
+#[test]
+fn unknown_key_suggests_the_closest_known_key() {
+    let text = r#"[frontend.www]
+bind = "127.0.0.1:8080"
+defualt_backend = "web"
+"#;
+    // Not also "frontend www has no default_backend": that would be the same mistake twice.
+    assert_eq!(
+        error(text),
+        "t.toml:3:1: error: unknown key \"defualt_backend\" in [frontend.www]\n  \
+         help: did you mean \"default_backend\"?"
+    );
+}
+
+#[test]
+fn unknown_key_without_close_match_lists_expected_keys() {
+    assert_eq!(
+        error(&with_site("[global]\nthreads = 4\n")),
+        "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
+         help: expected one of: workers, maxconn, grace"
+    );
+    assert_eq!(
+        error(&with_site("[globl]\n")),
+        "t.toml:1:2: error: unknown key \"globl\" in the top level\n  \
+         help: did you mean \"global\"?"
+    );
+}
+
+#[test]
+fn key_from_another_section_says_where_it_belongs() {
+    let text = r#"[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+balance = "source"
+timeout.connect = "1s"
+[backend.web]
+server = [{ name = "s", address = "127.0.0.1:1" }]
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "t.toml:4:1: error: `balance` is not allowed in [frontend.www]\n  \
+             help: this is a backend setting: set it in [backend.NAME] or [defaults]",
+            "t.toml:5:9: error: `connect` is not allowed in [frontend.www.timeout]\n  \
+             help: this is a backend timeout: set it in [backend.NAME.timeout] or \
+             [defaults.timeout]",
+        ]
+    );
+}
+
+#[test]
+fn wrong_types_say_what_was_expected() {
+    assert_eq!(
+        error(&with_site("[global]\nmaxconn = \"100\"\n")),
+        "t.toml:2:11: error: expected an integer for `maxconn`, found a string\n  \
+         help: remove the quotes: maxconn = 100"
+    );
+    assert_eq!(
+        error(&with_site("[defaults]\nredispatch = 1\n")),
+        "t.toml:2:14: error: expected a boolean for `redispatch`, found an integer"
+    );
+    assert_eq!(
+        error(&with_site("[defaults]\nmode = 80\n")),
+        "t.toml:2:8: error: expected a string for `mode`, found an integer"
+    );
+    assert_eq!(
+        error(&with_site("[defaults]\ntimeout = \"5s\"\n")),
+        "t.toml:2:11: error: expected a table for `timeout`, found a string"
+    );
+}
+
+#[test]
+fn out_of_range_integers() {
+    assert_eq!(
+        error(&with_site("[global]\nmaxconn = 0\n")),
+        "t.toml:2:11: error: `maxconn` must be between 1 and 1000000, found 0"
+    );
+    assert_eq!(
+        error(&with_site("[defaults]\nretries = -1\n")),
+        "t.toml:2:11: error: `retries` must be between 0 and 100, found -1"
+    );
+    assert_eq!(
+        error(&with_site("[defaults]\nretries = 9223372036854775808\n")),
+        "t.toml:2:11: error: integer for `retries` is too large"
+    );
+}
+
+#[test]
+fn unknown_enum_value_suggests_and_lists_choices() {
+    let text = r#"[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+connection = "keepalive"
+[backend.web]
+balance = "leastconns"
+server = [{ name = "s", address = "127.0.0.1:1" }]
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "t.toml:4:14: error: unknown connection mode \"keepalive\" (expected one of: \
+             keep-alive, server-close, close)\n  help: did you mean \"keep-alive\"?",
+            "t.toml:6:11: error: unknown balance algorithm \"leastconns\" (expected one of: \
+             roundrobin, leastconn, source)\n  help: did you mean \"leastconn\"?",
+        ]
+    );
+    assert_eq!(
+        error(&with_site("[defaults]\nmode = \"udp\"\n")),
+        "t.toml:2:8: error: unknown mode \"udp\" (expected one of: http, tcp)"
+    );
+}
+
+// ---- required sections and cross-references ------------------------------------------------
+
+#[test]
+fn no_frontend_is_a_whole_file_error() {
+    assert_eq!(
+        error("[backend.web]\nserver = [{ name = \"s\", address = \"127.0.0.1:1\" }]\n"),
+        "t.toml: error: no frontend defined\n  \
+         help: add a [frontend.NAME] section with bind and default_backend"
+    );
+    assert_eq!(
+        errors(""),
+        ["t.toml: error: no frontend defined\n  \
+          help: add a [frontend.NAME] section with bind and default_backend"]
+    );
+}
+
+#[test]
+fn frontend_needs_bind_and_default_backend() {
+    let all = errors("[frontend.www]\nmode = \"http\"\n");
+    assert_eq!(
+        all,
+        [
+            "t.toml:1:11: error: frontend \"www\" has no `bind`\n  \
+             help: add bind = \"0.0.0.0:80\" (or a list of addresses)",
+            "t.toml:1:11: error: frontend \"www\" has no `default_backend`\n  \
+             help: add default_backend = \"NAME\" naming a [backend.NAME] section",
+        ]
+    );
+    let text = "[frontend.www]\nbind = []\ndefault_backend = \"web\"\n[backend.web]\n\
+                server = [{ name = \"s\", address = \"127.0.0.1:1\" }]\n";
+    assert_eq!(
+        error(text),
+        "t.toml:2:8: error: frontend \"www\" has an empty `bind` list\n  \
+         help: add at least one address: bind = \"0.0.0.0:80\""
+    );
+}
+
+#[test]
+fn unknown_default_backend_suggests_a_defined_one() {
+    let text = r#"[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "wbe"
+[backend.web]
+server = [{ name = "s", address = "127.0.0.1:1" }]
+[backend.api]
+server = [{ name = "s", address = "127.0.0.1:2" }]
+"#;
+    assert_eq!(
+        error(text),
+        "t.toml:3:19: error: unknown backend \"wbe\"\n  help: did you mean \"web\"?"
+    );
+    let text = text.replace("\"wbe\"", "\"zzz\"");
+    assert_eq!(
+        error(&text),
+        "t.toml:3:19: error: unknown backend \"zzz\"\n  help: defined backends: web, api"
+    );
+}
+
+#[test]
+fn backend_needs_a_server() {
+    let text = "[frontend.www]\nbind = \"127.0.0.1:8080\"\ndefault_backend = \"web\"\n\
+                [backend.web]\nbalance = \"source\"\n";
+    assert_eq!(
+        error(text),
+        "t.toml:4:10: error: backend \"web\" has no server\n  \
+         help: add a [[backend.web.server]] section with name and address"
+    );
+    // A single table instead of an array of tables: say to double the brackets.
+    let text = "[frontend.www]\nbind = \"127.0.0.1:8080\"\ndefault_backend = \"web\"\n\
+                [backend.web.server]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n";
+    assert_eq!(
+        error(text),
+        "t.toml:4:1: error: expected an array of tables for `server`, found a table\n  \
+         help: write each one as a [[backend.web.server]] section (double brackets)"
+    );
+}
+
+#[test]
+fn frontend_and_backend_modes_must_match() {
+    let text = r#"[frontend.db]
+bind = "127.0.0.1:5432"
+mode = "tcp"
+default_backend = "pg"
+[backend.pg]
+server = [{ name = "s", address = "127.0.0.1:1" }]
+"#;
+    assert_eq!(
+        error(text),
+        "t.toml:4:19: error: frontend \"db\" is in tcp mode but backend \"pg\" is in http \
+         mode\n  help: a frontend and its backend must use the same mode"
+    );
+    // Via [defaults], both sides agree.
+    let c = ok(&format!(
+        "[defaults]\nmode = \"tcp\"\n{}",
+        text.replace("mode = \"tcp\"\n", "")
+    ));
+    assert_eq!(c.backends[0].mode, Mode::Tcp);
+}
+
+#[test]
+fn server_names_are_unique_within_a_backend() {
+    let text = r#"[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+[backend.web]
+[[backend.web.server]]
+name = "web1"
+address = "127.0.0.1:1"
+[[backend.web.server]]
+name = "web1"
+address = "127.0.0.1:2"
+"#;
+    assert_eq!(
+        error(text),
+        "t.toml:9:8: error: duplicate server name \"web1\" in backend \"web\"\n  \
+         help: the first \"web1\" is at line 6; server names must be unique within a backend"
+    );
+}
+
+#[test]
+fn server_needs_name_and_valid_address() {
+    let text = r#"[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+[backend.web]
+[[backend.web.server]]
+address = "10.0.0.1"
+weight = 0
+[[backend.web.server]]
+name = "b"
+address = "no-such-host.invalid:80"
+"#;
+    let all = errors(text);
+    assert_eq!(all.len(), 4, "{all:#?}");
+    assert_eq!(
+        all[0],
+        "t.toml:5:1: error: [[backend.web.server]] has no `name`\n  \
+         help: add name = \"NAME\"; it appears in logs, stats and the Server response header"
+    );
+    assert!(all[1].starts_with("t.toml:6:11: error: invalid server address \"10.0.0.1\"\n  help: expected IP:PORT or HOST:PORT"), "{}", all[1]);
+    assert_eq!(
+        all[2],
+        "t.toml:7:10: error: `weight` must be between 1 and 256, found 0"
+    );
+    assert!(
+        all[3].starts_with(
+            "t.toml:10:11: error: cannot resolve server address \"no-such-host.invalid:80\": "
+        ),
+        "{}",
+        all[3]
+    );
+}
+
+#[test]
+fn bind_addresses_are_ip_and_port() {
+    let text = r#"[frontend.www]
+bind = ["0.0.0.0", "::1:80", "localhost:80", "127.0.0.1:8080"]
+default_backend = "web"
+[backend.web]
+server = [{ name = "s", address = "127.0.0.1:1" }]
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "t.toml:2:9: error: invalid bind address \"0.0.0.0\"\n  \
+             help: add a port: \"0.0.0.0:80\"",
+            "t.toml:2:20: error: invalid bind address \"::1:80\"\n  \
+             help: put IPv6 addresses in brackets: \"[::]:80\"",
+            "t.toml:2:30: error: invalid bind address \"localhost:80\"\n  \
+             help: expected IP:PORT with an IP literal, e.g. \"0.0.0.0:80\", \
+             \"127.0.0.1:8080\", \"[::]:443\"",
+        ]
+    );
+}
+
+#[test]
+fn a_bind_address_is_used_once() {
+    let text = r#"[frontend.a]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+[frontend.b]
+bind = ["127.0.0.1:0", "127.0.0.1:8080"]
+default_backend = "web"
+[frontend.c]
+bind = "127.0.0.1:0"
+default_backend = "web"
+[backend.web]
+server = [{ name = "s", address = "127.0.0.1:1" }]
+"#;
+    assert_eq!(
+        error(text),
+        "t.toml:5:24: error: bind address 127.0.0.1:8080 is already used by frontend \"a\"\n  \
+         help: first bound at line 2; each address may be bound once"
+    );
+}
+
+#[test]
+fn names_are_checked() {
+    let text = r#"[frontend."my site"]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+[backend.web]
+server = [{ name = "", address = "127.0.0.1:1" }]
+"#;
+    let help = "  help: names use only ASCII letters, digits, '-', '_' and '.', 1 to 64 characters";
+    assert_eq!(
+        errors(text),
+        [
+            format!("t.toml:1:11: error: invalid frontend name \"my site\"\n{help}"),
+            format!("t.toml:5:20: error: invalid server name \"\"\n{help}"),
+        ]
+    );
+}
+
+#[test]
+fn array_instead_of_named_sections() {
+    let text = "[[frontend]]\nbind = \"127.0.0.1:1\"\n";
+    assert_eq!(
+        error(text),
+        "t.toml:1:1: error: expected named [frontend.NAME] sections, found an array\n  \
+         help: write [frontend.NAME] (single brackets, with a name)"
+    );
+}
+
+#[test]
+fn empty_section_groups_are_reported_at_their_header() {
+    assert_eq!(
+        error("[frontend]\n"),
+        "t.toml:1:2: error: [frontend] has no named section\n  help: write [frontend.NAME]"
+    );
+}
+
+#[test]
+fn a_misspelt_required_key_is_reported_once() {
+    let text = r#"[frontend.www]
+bind = "127.0.0.1:8080"
+default_backend = "web"
+[backend.web]
+servers = [{ name = "s", address = "127.0.0.1:1" }]
+"#;
+    assert_eq!(
+        error(text),
+        "t.toml:5:1: error: unknown key \"servers\" in [backend.web]\n  \
+         help: did you mean \"server\"?"
+    );
+}
+
+#[test]
+fn inline_and_section_timeouts_are_the_same() {
+    let inline = ok(&with_site(
+        "[defaults]\ntimeout = { connect = \"2s\", queue = 700 }\n",
+    ));
+    let section = ok(&with_site(
+        "[defaults.timeout]\nconnect = \"2s\"\nqueue = \"700ms\"\n",
+    ));
+    assert_eq!(inline, section);
+    assert_eq!(
+        inline.backends[0].timeouts.queue,
+        Duration::from_millis(700)
+    );
+}
+
+// ---- collecting ------------------------------------------------------------------------------
+
+#[test]
+fn every_error_is_reported_in_file_order() {
+    let text = r#"[global]
+workers = 0
+grace = "soon"
+
+[frontend.www]
+bind = "0.0.0.0"
+default_backend = "wbe"
+forwardfor = "yes"
+
+[frontend.api]
+bind = "127.0.0.1:81"
+default_backend = "web"
+conection = "close"
+
+[backend.web]
+balance = "rr"
+[[backend.web.server]]
+name = "a"
+address = "127.0.0.1:1"
+weight = 1000
+"#;
+    let all = errors(text);
+    let positions: Vec<&str> = all
+        .iter()
+        .map(|d| d.split(": error").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            "t.toml:2:11",  // workers = 0
+            "t.toml:3:9",   // grace
+            "t.toml:6:8",   // bind without port
+            "t.toml:7:19",  // unknown backend
+            "t.toml:8:14",  // forwardfor type
+            "t.toml:13:1",  // conection
+            "t.toml:16:11", // balance
+            "t.toml:20:10", // weight
+        ]
+    );
+}
+
+// ---- suggestions -----------------------------------------------------------------------------
+
+#[test]
+fn edit_distance_counts_transpositions_as_one() {
+    assert_eq!(edit_distance("default", "default"), 0);
+    assert_eq!(edit_distance("defualt", "default"), 1);
+    assert_eq!(edit_distance("leastconns", "leastconn"), 1);
+    assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("kitten", "sitting"), 3);
+}
+
+#[test]
+fn suggestions_only_for_plausible_typos() {
+    let keys = ["workers", "maxconn", "grace"];
+    assert_eq!(suggest("worker", keys), Some("workers"));
+    assert_eq!(suggest("MaxConn", keys), Some("maxconn"));
+    assert_eq!(suggest("threads", keys), None);
+    assert_eq!(suggest("rr", ["roundrobin", "leastconn", "source"]), None);
+    assert_eq!(suggest("tcpp", ["http", "tcp"]), Some("tcp"));
+}
+
+// ---- fixtures shared with the `ringlb check` integration test --------------------------------
+
+#[test]
+fn good_fixture_is_valid() {
+    let text = include_str!("../../../tests/configs/good/basic.toml");
+    let c = ok(text);
+    assert_eq!(c.frontends.len(), 2);
+    assert_eq!(c.backends.len(), 2);
+    assert_eq!(c.frontends[1].mode, Mode::Tcp);
+}
+
+/// Each line of EXPECTED names a bad fixture and the first diagnostic it must produce.
+#[test]
+fn bad_fixtures_give_the_expected_first_diagnostic() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let expected = include_str!("../../../tests/configs/bad/EXPECTED");
+    let mut count = 0;
+    for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+        let path = line.split(':').next().unwrap_or("");
+        let text = std::fs::read_to_string(format!("{root}/{path}"))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let first = match parse_str(&text, path) {
+            Ok(_) => panic!("{path} was accepted"),
+            Err(diags) => diags[0].to_string(),
+        };
+        assert_eq!(first.lines().next(), Some(line), "{path}");
+        count += 1;
+    }
+    assert!(count >= 8, "only {count} bad fixtures");
+}

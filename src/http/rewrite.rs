@@ -1,0 +1,184 @@
+//! Writing the heads ringlb forwards: start line as received, field lines
+//! copied verbatim minus hop-by-hop ones, then ringlb's own fields.
+//!
+//! Works on heads validated by `parse_request`/`parse_response` (whole
+//! CRLF lines, one colon per field line), in one pass, allocating nothing
+//! but growth of `out`.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+
+use super::fields::{classify, field_lines, Field};
+use super::{RequestHead, ResponseHead};
+
+/// How to forward a request upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestRewrite<'a> {
+    /// Keep the server connection for another request. HTTP/1.1 requests
+    /// say nothing (persistent is the default, and every HTTP/1.1 server
+    /// honours it); HTTP/1.0 requests get `Connection: keep-alive`. `false`
+    /// sends `Connection: close`.
+    pub upstream_keep_alive: bool,
+    /// The client address ([`IpText::as_bytes`]) to add to X-Forwarded-For;
+    /// `Some` also replaces any X-Forwarded-Proto with `http`.
+    pub forwardfor: Option<&'a [u8]>,
+    /// Drop `Expect`: the proxy answered `100 Continue` itself, or will not
+    /// wait for the server's.
+    pub strip_expect: bool,
+}
+
+/// How to forward a response to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseRewrite {
+    /// Keep the client connection. Must be `false` when the response body
+    /// runs until close or is de-chunked: nothing else could delimit it.
+    pub client_keep_alive: bool,
+    /// The client's `version_minor`: an HTTP/1.0 client kept alive needs an
+    /// explicit `Connection: keep-alive`.
+    pub client_version_minor: u8,
+    /// The proxy removes the chunked framing (HTTP/1.0 client): drop
+    /// Transfer-Encoding and Trailer.
+    pub dechunk: bool,
+}
+
+const XFF_NAME: &[u8] = b"X-Forwarded-For: ";
+const XFP_HTTP: &[u8] = b"X-Forwarded-Proto: http\r\n";
+const CONNECTION_CLOSE: &[u8] = b"Connection: close\r\n";
+const CONNECTION_KEEP_ALIVE: &[u8] = b"Connection: keep-alive\r\n";
+
+/// Appends to `out` the head to send upstream for the request `head`
+/// parsed from `buf`.
+///
+/// X-Forwarded-For: the client address is appended as `, ip` to the last
+/// X-Forwarded-For line the client sent (one list, as the client wrote it),
+/// or added as a new line when there was none. Connection options never
+/// remove X-Forwarded-For.
+pub fn write_request_head(
+    buf: &[u8],
+    head: &RequestHead,
+    opts: &RequestRewrite<'_>,
+    out: &mut Vec<u8>,
+) {
+    out.reserve(head.head_len + 96);
+    out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
+    let mut xff_written = false;
+    for f in field_lines(buf, head.headers_start, head.head_len) {
+        let kind = classify(f.name);
+        let keep = match kind {
+            k if k.always_hop_by_hop() => false,
+            Field::Expect if opts.strip_expect => false,
+            Field::XForwardedProto if opts.forwardfor.is_some() => false,
+            Field::XForwardedFor => {
+                if let (Some(ip), Some(_)) =
+                    (opts.forwardfor, head.xff_line.filter(|&s| s == f.start))
+                {
+                    append_to_list(f.line, ip, out);
+                    xff_written = true;
+                    continue;
+                }
+                true
+            }
+            Field::ContentLength | Field::TransferEncoding | Field::Host => true,
+            _ => !head.conn.names(buf, f.name),
+        };
+        if keep {
+            out.extend_from_slice(f.line);
+        }
+    }
+    if let Some(ip) = opts.forwardfor {
+        if !xff_written {
+            out.extend_from_slice(XFF_NAME);
+            out.extend_from_slice(ip);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(XFP_HTTP);
+    }
+    if !opts.upstream_keep_alive {
+        out.extend_from_slice(CONNECTION_CLOSE);
+    } else if head.version_minor == 0 {
+        out.extend_from_slice(CONNECTION_KEEP_ALIVE);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends to `out` the head to send to the client for the response `head`
+/// parsed from `buf`.
+pub fn write_response_head(
+    buf: &[u8],
+    head: &ResponseHead,
+    opts: &ResponseRewrite,
+    out: &mut Vec<u8>,
+) {
+    out.reserve(head.head_len + 32);
+    out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
+    for f in field_lines(buf, head.headers_start, head.head_len) {
+        let keep = match classify(f.name) {
+            k if k.always_hop_by_hop() => false,
+            Field::TransferEncoding | Field::Trailer if opts.dechunk => false,
+            Field::ContentLength | Field::TransferEncoding | Field::XForwardedFor => true,
+            _ => !head.conn.names(buf, f.name),
+        };
+        if keep {
+            out.extend_from_slice(f.line);
+        }
+    }
+    if !opts.client_keep_alive || opts.dechunk {
+        out.extend_from_slice(CONNECTION_CLOSE);
+    } else if opts.client_version_minor == 0 {
+        out.extend_from_slice(CONNECTION_KEEP_ALIVE);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes field line `line` (CRLF included) with `, item` added to its value,
+/// or `item` alone when the value is empty.
+fn append_to_list(line: &[u8], item: &[u8], out: &mut Vec<u8>) {
+    let body = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let trimmed_len = body.len()
+        - body
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+    let body = body.get(..trimmed_len).unwrap_or(body);
+    out.extend_from_slice(body);
+    if body.last() == Some(&b':') {
+        out.push(b' ');
+    } else {
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(item);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An IP address as text, formatted once per client connection so each
+/// request's X-Forwarded-For costs a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpText {
+    text: [u8; 45],
+    len: u8,
+}
+
+impl IpText {
+    /// IPv4-mapped IPv6 addresses are written as IPv4.
+    pub fn new(ip: IpAddr) -> Self {
+        let mut text = [0u8; 45];
+        let mut rest: &mut [u8] = &mut text;
+        // 45 bytes hold the longest IPv6 text form; a failure would leave a
+        // shorter text, never a panic.
+        let _ = write!(rest, "{}", ip.to_canonical());
+        let len = 45 - rest.len();
+        IpText {
+            text,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.text.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+#[path = "rewrite_tests.rs"]
+mod tests;

@@ -1,0 +1,23 @@
+//! ringlb: a thread-per-core io_uring HTTP/TCP load balancer.
+//!
+//! Rooms, lower ones never importing higher ones:
+//! - `config`, `http`, `balance`: pure (no I/O, no clock, no threads);
+//! - `runtime`, `system`: io_uring, buffers, timers, sockets; limits and kernel checks
+//!   (`unsafe` lives only here);
+//! - `snapshot`: a validated config compiled into what workers run;
+//! - `proxy`: per-session flows (HTTP, TCP), upstream pool, queues, retries;
+//! - `worker`: one thread per core with its ring, acceptors and sessions;
+//! - `lifecycle`: signals, reload, drain, sd_notify; `cli`, `main.rs`: wiring;
+//! - `demo`: the two built-in web nodes of `ringlb demo`.
+
+pub mod balance;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod lifecycle;
+pub mod proxy;
+pub mod runtime;
+pub mod snapshot;
+pub mod system;
+pub mod worker;

@@ -1,0 +1,27 @@
+//! sd_notify: readiness and status messages to systemd (or to a test) over the datagram
+//! socket named by `NOTIFY_SOCKET`. No libsystemd needed; without the variable it is a no-op.
+
+use std::os::unix::net::UnixDatagram;
+
+/// Sends one notification (newline-separated `KEY=VALUE` lines). Errors are ignored: the
+/// service manager may be gone, and serving traffic matters more than telling it.
+pub fn notify(msg: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let Ok(sock) = UnixDatagram::unbound() else { return };
+    let bytes = path.as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        if let Ok(addr) = std::os::unix::net::SocketAddr::from_abstract_name(name) {
+            let _ = sock.send_to_addr(msg.as_bytes(), &addr);
+        }
+    } else {
+        let _ = sock.send_to(msg.as_bytes(), &path);
+    }
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, as `RELOADING=1` wants in `MONOTONIC_USEC`.
+pub fn monotonic_usec() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
+        .unwrap_or(0)
+}

@@ -1,0 +1,586 @@
+//! The HTTP/1.1 session: read a request head, pick a server, forward head and body, relay the
+//! response, and keep both sides alive when allowed — one request at a time, so pipelined
+//! requests are answered in order.
+//!
+//! Bodies are streamed in both directions: at most one provided buffer per direction is held
+//! at a time, whatever the body size. Nothing ambiguous is forwarded: a head the codec rejects
+//! gets its 4xx and the connection closes; a response the codec rejects becomes a 502 (before
+//! any of it reached the client) or a cut connection (after).
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use super::{connect, Fail, Local, Reuse, Upstream, UNKNOWN_CLIENT};
+use crate::config::ConnectionMode;
+use crate::http::{
+    error_response, parse_request, parse_response, write_request_head, write_response_head, BodyFraming, BodyState,
+    HttpError, IpText, Limits, RequestHead, RequestRewrite, ResponseFraming, ResponseRewrite, CONTINUE_100,
+};
+use crate::runtime::{self, Conn, IoBuf, PBuf};
+use crate::snapshot::Snapshot;
+
+/// Most informational (1xx) responses relayed before one final response; more is a 502.
+const MAX_INFORMATIONAL: usize = 8;
+
+/// After an error response, how long the connection keeps reading (and discarding) what the
+/// client still sends before closing, so the close does not turn into a reset that destroys
+/// the error response in flight.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Bytes received and not consumed yet: in a provided buffer (the common case, no copy) or, when
+/// a head spans several receives or bytes must outlive their buffer, gathered on the heap.
+#[derive(Default)]
+struct Input {
+    pbuf: Option<PBuf>,
+    carry: Vec<u8>,
+}
+
+/// A buffer to send: a provided buffer as received, or heap bytes.
+enum Chunk {
+    P(PBuf),
+    V(Vec<u8>),
+}
+
+impl IoBuf for Chunk {
+    fn io_ptr(&self) -> *const u8 {
+        match self {
+            Chunk::P(p) => p.io_ptr(),
+            Chunk::V(v) => v.io_ptr(),
+        }
+    }
+    fn io_len(&self) -> usize {
+        match self {
+            Chunk::P(p) => p.io_len(),
+            Chunk::V(v) => v.io_len(),
+        }
+    }
+}
+
+impl Input {
+    fn slice(&self) -> &[u8] {
+        if !self.carry.is_empty() {
+            &self.carry
+        } else if let Some(p) = &self.pbuf {
+            p.as_slice()
+        } else {
+            &[]
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slice().is_empty()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if !self.carry.is_empty() {
+            let n = n.min(self.carry.len());
+            self.carry.drain(..n);
+            if self.carry.is_empty() {
+                // An idle connection keeps no heap buffer.
+                self.carry = Vec::new();
+            }
+        } else if let Some(p) = self.pbuf.as_mut() {
+            p.advance(n);
+            if p.is_empty() {
+                self.pbuf = None;
+            }
+        }
+    }
+
+    fn push(&mut self, buf: PBuf) {
+        if self.is_empty() {
+            self.carry = Vec::new();
+            self.pbuf = Some(buf);
+            return;
+        }
+        if let Some(p) = self.pbuf.take() {
+            self.carry.extend_from_slice(p.as_slice());
+        }
+        self.carry.extend_from_slice(buf.as_slice());
+    }
+
+    /// Takes the first `n` bytes as a sendable chunk, without copying when they sit alone in a
+    /// provided buffer.
+    fn take(&mut self, n: usize) -> Chunk {
+        if !self.carry.is_empty() {
+            let n = n.min(self.carry.len());
+            let rest = self.carry.split_off(n);
+            let head = std::mem::replace(&mut self.carry, rest);
+            if self.carry.is_empty() {
+                self.carry = Vec::new();
+            }
+            return Chunk::V(head);
+        }
+        match self.pbuf.take() {
+            Some(mut p) => {
+                if n < p.len() {
+                    self.carry.extend_from_slice(p.as_slice().get(n..).unwrap_or(&[]));
+                    p.truncate(n);
+                }
+                Chunk::P(p)
+            }
+            None => Chunk::V(Vec::new()),
+        }
+    }
+
+    /// Receives more bytes. `Ok(false)` at end of stream.
+    async fn fill(&mut self, conn: &Conn) -> std::io::Result<bool> {
+        match conn.recv().await? {
+            Some(b) => {
+                self.push(b);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// How a request ended, for the session loop.
+enum Next {
+    /// Serve the next request on this connection.
+    KeepAlive,
+    /// Close (after lingering if the client may still be sending).
+    Close { linger: bool },
+}
+
+/// Everything that stays the same for all requests of a connection.
+struct Session {
+    local: Rc<Local>,
+    cell: Arc<ArcSwap<Snapshot>>,
+    frontend: String,
+    client: Conn,
+    peer: Option<SocketAddr>,
+    xff: Option<IpText>,
+    limits: Limits,
+}
+
+/// Serves one client connection until it closes, times out, or the worker drains.
+pub async fn serve(
+    local: Rc<Local>,
+    cell: Arc<ArcSwap<Snapshot>>,
+    frontend: String,
+    client: Conn,
+    peer: Option<SocketAddr>,
+) {
+    let xff = peer.map(|p| IpText::new(p.ip()));
+    let mut s = Session { local, cell, frontend, client, peer, xff, limits: Limits::default() };
+    let mut input = Input::default();
+    let mut served = 0u64;
+    loop {
+        let snap = s.cell.load_full();
+        let Some(fe_idx) = snap.frontends.iter().position(|f| f.name == s.frontend) else { break };
+        let Some(fe) = snap.frontends.get(fe_idx) else { break };
+        let timeouts = fe.timeouts;
+        // Waiting for the first byte: the keep-alive timeout between requests, the request
+        // timeout for the first one; the whole head must then arrive within `http_request`.
+        if input.is_empty() {
+            let idle = if served == 0 { timeouts.http_request } else { timeouts.http_keep_alive };
+            if served > 0 && s.local.draining.is_raised() {
+                break;
+            }
+            let got = {
+                let wait = runtime::timeout(idle, input.fill(&s.client));
+                let drain = s.local.draining.wait();
+                let mut wait = std::pin::pin!(wait);
+                let mut drain = std::pin::pin!(drain);
+                std::future::poll_fn(|cx| {
+                    if let std::task::Poll::Ready(r) = wait.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(Some(r));
+                    }
+                    if served > 0 && drain.as_mut().poll(cx).is_ready() {
+                        return std::task::Poll::Ready(None);
+                    }
+                    std::task::Poll::Pending
+                })
+                .await
+            };
+            match got {
+                Some(Ok(Ok(true))) => {}
+                _ => break,
+            }
+        }
+        let deadline = Instant::now() + timeouts.http_request;
+        let head = loop {
+            match parse_request(input.slice(), &s.limits) {
+                Ok(Some(h)) => break Ok(h),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            match runtime::timeout_at(deadline, input.fill(&s.client)).await {
+                Ok(Ok(true)) => {}
+                Ok(_) => return,
+                Err(_) => {
+                    send_error(&s.client, 408).await;
+                    linger_close(&s.client).await;
+                    return;
+                }
+            }
+        };
+        let head = match head {
+            Ok(h) => h,
+            Err(e) => {
+                reject(&s.client, e).await;
+                return;
+            }
+        };
+        fe.state.requests.fetch_add(1, Ordering::Relaxed);
+        served += 1;
+        match forward(&mut s, &snap, fe_idx, &head, &mut input).await {
+            Next::KeepAlive => {}
+            Next::Close { linger } => {
+                if linger {
+                    linger_close(&s.client).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn reject(client: &Conn, e: HttpError) {
+    send_error(client, e.status()).await;
+    linger_close(client).await;
+}
+
+async fn send_error(client: &Conn, status: u16) {
+    let _ = runtime::timeout(Duration::from_secs(2), client.send_all(error_response(status))).await;
+}
+
+/// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
+/// reset caused by data it sent that we never read.
+async fn linger_close(client: &Conn) {
+    let _ = client.shutdown_write();
+    let deadline = Instant::now() + LINGER;
+    let mut budget = 256 * 1024usize;
+    while budget > 0 {
+        match runtime::timeout_at(deadline, client.recv()).await {
+            Ok(Ok(Some(b))) => budget = budget.saturating_sub(b.len()),
+            _ => return,
+        }
+    }
+}
+
+/// Forwards one request and its response.
+async fn forward(s: &mut Session, snap: &Snapshot, fe_idx: usize, head: &RequestHead, input: &mut Input) -> Next {
+    let Some(fe) = snap.frontends.get(fe_idx) else { return Next::Close { linger: false } };
+    let backend = fe.backend;
+    let Some(be) = snap.backends.get(backend) else { return Next::Close { linger: false } };
+    let client_ka = head.keep_alive && fe.connection != ConnectionMode::Close && !s.local.draining.is_raised();
+    let upstream_ka = fe.connection == ConnectionMode::KeepAlive;
+
+    // The upstream head, plus whatever body bytes arrived with it.
+    let mut out = s.local.out_buf();
+    let forwardfor = if fe.forwardfor { s.xff.as_ref().map(|x| x.as_bytes()) } else { None };
+    let rewrite = RequestRewrite { upstream_keep_alive: upstream_ka, forwardfor, strip_expect: true };
+    write_request_head(input.slice(), head, &rewrite, &mut out);
+    input.consume(head.head_len);
+    let mut body = BodyState::new(head.framing);
+    let mut body_done = body.is_done();
+    if !body_done && !input.is_empty() {
+        match body.feed(input.slice()) {
+            Ok(p) => {
+                out.extend_from_slice(input.slice().get(..p.consumed).unwrap_or(&[]));
+                input.consume(p.consumed);
+                body_done = p.done;
+            }
+            Err(e) => {
+                s.local.give_back(out);
+                send_error(&s.client, e.status()).await;
+                return Next::Close { linger: true };
+            }
+        }
+    }
+    // The whole request is in `out`: it can be sent again if a reused connection was dead.
+    let replayable = body_done && head.method.is_idempotent();
+    let reuse = match (upstream_ka, replayable) {
+        (false, _) => Reuse::Never,
+        (true, true) => Reuse::Any,
+        (true, false) => Reuse::FreshOnly,
+    };
+    let client_ip = s.peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT);
+
+    let mut attempt_reuse = reuse;
+    let (up, resp_first) = loop {
+        let mut up = match connect(&s.local, snap, backend, client_ip, attempt_reuse).await {
+            Ok(u) => u,
+            Err(f) => {
+                s.local.give_back(out);
+                send_error(&s.client, f.status()).await;
+                return Next::Close { linger: !body_done };
+            }
+        };
+        let (r, back) = up.conn.send_all(out).await;
+        out = back;
+        if r.is_err() {
+            if up.reused && replayable {
+                attempt_reuse = Reuse::Never;
+                continue;
+            }
+            note_response_error(snap, backend, up.server);
+            s.local.give_back(out);
+            send_error(&s.client, 502).await;
+            return Next::Close { linger: !body_done };
+        }
+        if body_done {
+            // Wait for the head of the response here, so a dead pooled connection can still
+            // be swapped for a new one before anything reached the client.
+            let recv = up.pending.take().unwrap_or_else(|| up.conn.recv_op());
+            match runtime::timeout(be.timeouts.server, recv).await {
+                Ok(Ok(Some(b))) => break (up, Some(b)),
+                Ok(Ok(None)) | Ok(Err(_)) if up.reused && replayable => {
+                    attempt_reuse = Reuse::Never;
+                    continue;
+                }
+                Ok(_) => {
+                    note_response_error(snap, backend, up.server);
+                    s.local.give_back(out);
+                    send_error(&s.client, 502).await;
+                    return Next::Close { linger: false };
+                }
+                Err(_) => {
+                    s.local.give_back(out);
+                    send_error(&s.client, Fail::ServerTimeout.status()).await;
+                    return Next::Close { linger: false };
+                }
+            }
+        }
+        break (up, None);
+    };
+    s.local.give_back(out);
+
+    // Stream the rest of the request body.
+    if !body_done {
+        if head.expect_continue && head.version_minor >= 1 {
+            let _ = runtime::timeout(fe.timeouts.client, s.client.send_all(CONTINUE_100)).await;
+        }
+        // A pooled connection's receive stays in flight; the response read uses it.
+        while !body_done {
+            if input.is_empty() {
+                match runtime::timeout(fe.timeouts.client, input.fill(&s.client)).await {
+                    Ok(Ok(true)) => {}
+                    // Client gone or silent mid-body: the server got a partial request, so the
+                    // server connection cannot be reused; nothing to answer.
+                    Ok(_) => return Next::Close { linger: false },
+                    Err(_) => {
+                        send_error(&s.client, 408).await;
+                        return Next::Close { linger: false };
+                    }
+                }
+            }
+            let p = match body.feed(input.slice()) {
+                Ok(p) => p,
+                Err(e) => {
+                    send_error(&s.client, e.status()).await;
+                    return Next::Close { linger: true };
+                }
+            };
+            body_done = p.done;
+            if p.consumed == 0 {
+                continue;
+            }
+            let chunk = input.take(p.consumed);
+            let sent = runtime::timeout(be.timeouts.server, up.conn.send_all(chunk)).await;
+            if !matches!(sent, Ok((Ok(()), _))) {
+                note_response_error(snap, backend, up.server);
+                send_error(&s.client, 502).await;
+                return Next::Close { linger: true };
+            }
+        }
+    }
+
+    relay_response(s, snap, backend, head, up, resp_first, client_ka, upstream_ka, fe.timeouts.client).await
+}
+
+fn note_response_error(snap: &Snapshot, backend: usize, server: usize) {
+    if let Some(srv) = snap.backends.get(backend).and_then(|b| b.servers.get(server)) {
+        srv.state.response_errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads the response head (relaying 1xx), then streams the body to the client.
+#[allow(clippy::too_many_arguments)]
+async fn relay_response(
+    s: &mut Session,
+    snap: &Snapshot,
+    backend: usize,
+    req: &RequestHead,
+    mut up: Upstream,
+    first: Option<PBuf>,
+    client_ka: bool,
+    upstream_ka: bool,
+    client_timeout: Duration,
+) -> Next {
+    let Some(be) = snap.backends.get(backend) else { return Next::Close { linger: false } };
+    let server_timeout = be.timeouts.server;
+    let mut rin = Input::default();
+    if let Some(b) = first {
+        rin.push(b);
+    }
+    let mut pending = up.pending.take();
+    let mut informational = 0usize;
+    let head = loop {
+        match parse_response(rin.slice(), req.method, &s.limits) {
+            Ok(Some(h)) if h.informational => {
+                informational += 1;
+                if informational > MAX_INFORMATIONAL {
+                    note_response_error(snap, backend, up.server);
+                    send_error(&s.client, 502).await;
+                    return Next::Close { linger: false };
+                }
+                // HTTP/1.0 clients do not understand 1xx; ringlb answered 100-continue itself.
+                let n = h.head_len;
+                if req.version_minor >= 1 && h.status != 100 {
+                    let chunk = rin.take(n);
+                    if !matches!(runtime::timeout(client_timeout, s.client.send_all(chunk)).await, Ok((Ok(()), _))) {
+                        return Next::Close { linger: false };
+                    }
+                } else {
+                    rin.consume(n);
+                }
+                continue;
+            }
+            Ok(Some(h)) => break h,
+            Ok(None) => {}
+            Err(_) => {
+                note_response_error(snap, backend, up.server);
+                send_error(&s.client, 502).await;
+                return Next::Close { linger: false };
+            }
+        }
+        let recv = pending.take().unwrap_or_else(|| up.conn.recv_op());
+        match runtime::timeout(server_timeout, recv).await {
+            Ok(Ok(Some(b))) => rin.push(b),
+            Ok(_) => {
+                note_response_error(snap, backend, up.server);
+                send_error(&s.client, 502).await;
+                return Next::Close { linger: false };
+            }
+            Err(_) => {
+                send_error(&s.client, 504).await;
+                return Next::Close { linger: false };
+            }
+        }
+    };
+
+    let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;
+    let client_keep = client_ka && head.framing != ResponseFraming::UntilClose && !dechunk;
+    let server_keep = upstream_ka && head.keep_alive && head.framing != ResponseFraming::UntilClose;
+    let mut out = s.local.out_buf();
+    let rewrite = ResponseRewrite { client_keep_alive: client_keep, client_version_minor: req.version_minor, dechunk };
+    write_response_head(rin.slice(), &head, &rewrite, &mut out);
+    rin.consume(head.head_len);
+    let mut body = BodyState::new(head.framing);
+    let mut done = body.is_done();
+    let mut stray = false;
+    // Body bytes that came with the head go out in the same send.
+    if !done && !rin.is_empty() {
+        match feed_into(&mut body, rin.slice(), dechunk, &mut out) {
+            Ok(p) => {
+                rin.consume(p.consumed);
+                done = p.done;
+            }
+            Err(()) => {
+                s.local.give_back(out);
+                note_response_error(snap, backend, up.server);
+                send_error(&s.client, 502).await;
+                return Next::Close { linger: false };
+            }
+        }
+    }
+    if done && !rin.is_empty() {
+        stray = true;
+    }
+    let (r, back) = runtime::timeout(client_timeout, s.client.send_all(out)).await.unwrap_or_else(|_| {
+        (Err(std::io::Error::from(std::io::ErrorKind::TimedOut)), Vec::new())
+    });
+    s.local.give_back(back);
+    if r.is_err() {
+        return Next::Close { linger: false };
+    }
+    while !done {
+        if rin.is_empty() {
+            let recv = pending.take().unwrap_or_else(|| up.conn.recv_op());
+            match runtime::timeout(server_timeout, recv).await {
+                Ok(Ok(Some(b))) => rin.push(b),
+                Ok(Ok(None)) if body.complete_on_eof() => break,
+                // Cut short, or the server went silent: the client must not take what it got
+                // for a complete response, so its connection closes without more bytes.
+                Ok(_) | Err(_) => {
+                    note_response_error(snap, backend, up.server);
+                    return Next::Close { linger: false };
+                }
+            }
+        }
+        let chunk = if dechunk {
+            let mut v = s.local.out_buf();
+            match feed_into(&mut body, rin.slice(), true, &mut v) {
+                Ok(p) => {
+                    rin.consume(p.consumed);
+                    done = p.done;
+                    Chunk::V(v)
+                }
+                Err(()) => {
+                    note_response_error(snap, backend, up.server);
+                    return Next::Close { linger: false };
+                }
+            }
+        } else {
+            match body.feed(rin.slice()) {
+                Ok(p) => {
+                    done = p.done;
+                    rin.take(p.consumed)
+                }
+                Err(_) => {
+                    note_response_error(snap, backend, up.server);
+                    return Next::Close { linger: false };
+                }
+            }
+        };
+        if done && !rin.is_empty() {
+            stray = true;
+        }
+        if chunk.io_len() > 0 {
+            match runtime::timeout(client_timeout, s.client.send_all(chunk)).await {
+                Ok((Ok(()), Chunk::V(v))) => s.local.give_back(v),
+                Ok((Ok(()), _)) => {}
+                _ => return Next::Close { linger: false },
+            }
+        }
+    }
+
+    // The exchange is complete: the server connection goes back to the pool if both ends
+    // allow it and it is clean (no stray bytes after the response).
+    if server_keep && !stray && pending.is_none() && !s.local.draining.is_raised() {
+        if let Some(srv) = be.servers.get(up.server) {
+            let probe = up.conn.recv_op();
+            s.local.pool.borrow_mut().put(srv.addr, up.conn, probe, Instant::now());
+        }
+    }
+    if client_keep {
+        Next::KeepAlive
+    } else {
+        Next::Close { linger: req.framing != BodyFraming::None }
+    }
+}
+
+/// Feeds body bytes, appending what goes to the client to `out` (data only when de-chunking).
+fn feed_into(body: &mut BodyState, input: &[u8], dechunk: bool, out: &mut Vec<u8>) -> Result<crate::http::Progress, ()> {
+    if dechunk {
+        body.feed_with(input, |d| out.extend_from_slice(d)).map_err(|_| ())
+    } else {
+        let p = body.feed(input).map_err(|_| ())?;
+        out.extend_from_slice(input.get(..p.consumed).unwrap_or(&[]));
+        Ok(p)
+    }
+}
+
+/// Client address as text, for logs.
+pub fn client_ip(peer: Option<SocketAddr>) -> IpAddr {
+    peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT)
+}

@@ -1,0 +1,280 @@
+//! Per-session flows: HTTP (`http`) and TCP (`tcp`), and what they share on a worker — the
+//! upstream keep-alive pool, the balancer state, the per-backend queues and the retry loop.
+//!
+//! May import `runtime`, `snapshot`, `config`, `http`, `balance`. Never blocks, never takes a
+//! lock: everything here is owned by one worker thread ([`Local`]) or is an atomic in the
+//! snapshot.
+//!
+//! Invariant: a server slot (`ServerState::inflight`) taken for a request is released exactly
+//! once, by [`SlotGuard`]'s drop, whatever way the request ends.
+
+pub mod http;
+mod pool;
+pub mod tcp;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::balance::{Balancer, Candidate, Pick};
+use crate::runtime::{self, Conn, Recv, Signal};
+use crate::snapshot::{ServerState, Snapshot};
+
+pub use pool::Pool;
+
+/// How often a queued request looks again for a free server slot, in case the slot was freed
+/// on another worker (releases on this worker wake the queue at once).
+const QUEUE_RECHECK: Duration = Duration::from_millis(2);
+
+/// Everything a worker owns for its sessions.
+pub struct Local {
+    pub worker: usize,
+    pub pool: RefCell<Pool>,
+    /// Balancer state for the snapshot generation it was built for.
+    balancers: RefCell<(u64, Vec<Balancer>)>,
+    /// Requests waiting for a server slot, per backend index of the current generation.
+    queues: RefCell<Vec<VecDeque<Waker>>>,
+    /// Scratch candidate list for picks, reused so a pick allocates nothing.
+    scratch: RefCell<Vec<Candidate>>,
+    /// Raised when the worker drains: idle sessions close, busy ones finish their request.
+    pub draining: Signal,
+    /// Sessions open on this worker.
+    pub sessions: Cell<usize>,
+    /// Output buffers returned by finished sends, reused for the next head.
+    spare: RefCell<Vec<Vec<u8>>>,
+}
+
+impl Local {
+    pub fn new(worker: usize) -> Local {
+        Local {
+            worker,
+            pool: RefCell::new(Pool::default()),
+            balancers: RefCell::new((0, Vec::new())),
+            queues: RefCell::new(Vec::new()),
+            scratch: RefCell::new(Vec::new()),
+            draining: Signal::new(),
+            sessions: Cell::new(0),
+            spare: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// An empty output buffer, reused when possible.
+    pub fn out_buf(&self) -> Vec<u8> {
+        self.spare.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(2048))
+    }
+
+    pub fn give_back(&self, mut v: Vec<u8>) {
+        let mut spare = self.spare.borrow_mut();
+        // Keep a few modest buffers; big ones (a large head) are freed.
+        if spare.len() < 64 && v.capacity() <= 64 * 1024 {
+            v.clear();
+            spare.push(v);
+        }
+    }
+
+    fn sync_generation(&self, snap: &Snapshot) {
+        let mut b = self.balancers.borrow_mut();
+        if b.0 != snap.generation {
+            b.1 = snap.backends.iter().map(|be| Balancer::new(be.balance, be.servers.len())).collect();
+            b.0 = snap.generation;
+            let mut q = self.queues.borrow_mut();
+            // Waiters of the old generation wake and retry against the new one.
+            for w in q.drain(..).flatten() {
+                w.wake();
+            }
+            q.resize_with(snap.backends.len(), VecDeque::new);
+        }
+    }
+
+    fn wake_queue(&self, backend: usize) {
+        if let Some(w) = self.queues.borrow_mut().get_mut(backend).and_then(|q| q.pop_front()) {
+            w.wake();
+        }
+    }
+}
+
+/// A taken server slot; dropping it frees the slot and wakes one queued request.
+pub struct SlotGuard {
+    state: Arc<ServerState>,
+    local: Rc<Local>,
+    backend: usize,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.state.release();
+        self.local.wake_queue(self.backend);
+    }
+}
+
+/// Why a request could not be served; each maps to a status, a log code and a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fail {
+    /// No server up in the backend.
+    NoServer,
+    /// Every server stayed at maxconn until `timeout queue`.
+    QueueTimeout,
+    /// Connecting failed on every attempt.
+    ConnectFailed,
+    /// The server did not answer within `timeout server`.
+    ServerTimeout,
+    /// The server sent something unparseable or ambiguous, or closed before answering.
+    BadResponse,
+}
+
+impl Fail {
+    pub fn status(self) -> u16 {
+        match self {
+            Fail::NoServer | Fail::QueueTimeout | Fail::ConnectFailed => 503,
+            Fail::ServerTimeout => 504,
+            Fail::BadResponse => 502,
+        }
+    }
+}
+
+/// Picks a server and takes a slot on it, queueing while all are full.
+pub async fn acquire(
+    local: &Rc<Local>,
+    snap: &Snapshot,
+    backend: usize,
+    client: IpAddr,
+    exclude: Option<usize>,
+) -> Result<(usize, SlotGuard), Fail> {
+    local.sync_generation(snap);
+    let Some(be) = snap.backends.get(backend) else { return Err(Fail::NoServer) };
+    let deadline = Instant::now() + be.timeouts.queue;
+    loop {
+        let pick = {
+            let mut scratch = local.scratch.borrow_mut();
+            scratch.clear();
+            scratch.extend(be.servers.iter().map(|s| {
+                let inflight = s.state.inflight.load(Ordering::Relaxed);
+                Candidate {
+                    weight: s.weight,
+                    up: s.state.up.load(Ordering::Relaxed),
+                    backup: s.backup,
+                    inflight,
+                    has_room: s.maxconn == 0 || inflight < s.maxconn,
+                }
+            }));
+            let mut b = local.balancers.borrow_mut();
+            match b.1.get_mut(backend) {
+                Some(bal) => bal.pick(&scratch, client, exclude),
+                None => Pick::NoServer,
+            }
+        };
+        match pick {
+            Pick::Server(i) => {
+                let Some(s) = be.servers.get(i) else { return Err(Fail::NoServer) };
+                if s.state.try_acquire(s.maxconn) {
+                    s.state.total.fetch_add(1, Ordering::Relaxed);
+                    return Ok((i, SlotGuard { state: s.state.clone(), local: local.clone(), backend }));
+                }
+                // Lost a race with another worker for the last slot: look again.
+            }
+            Pick::NoServer => return Err(Fail::NoServer),
+            Pick::Full => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(Fail::QueueTimeout);
+                }
+                let wake_at = deadline.min(now + QUEUE_RECHECK);
+                let _ = runtime::timeout_at(wake_at, QueueWait { local, backend, queued: false }).await;
+            }
+        }
+    }
+}
+
+/// Waits in the backend's local queue until woken by a released slot.
+struct QueueWait<'a> {
+    local: &'a Local,
+    backend: usize,
+    queued: bool,
+}
+
+impl Future for QueueWait<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.queued {
+            return Poll::Ready(());
+        }
+        if let Some(q) = self.local.queues.borrow_mut().get_mut(self.backend) {
+            q.push_back(cx.waker().clone());
+        }
+        self.queued = true;
+        Poll::Pending
+    }
+}
+
+/// A connection to a server, fresh or from the pool.
+pub struct Upstream {
+    pub conn: Conn,
+    /// A receive already in flight (pooled connections keep one).
+    pub pending: Option<Recv>,
+    pub server: usize,
+    pub slot: SlotGuard,
+    pub reused: bool,
+}
+
+/// Gets a connection to a server of `backend`: picks, queues, reuses an idle one or connects,
+/// retrying failed connects `retries` times (on another server with `redispatch`).
+pub async fn connect(
+    local: &Rc<Local>,
+    snap: &Snapshot,
+    backend: usize,
+    client: IpAddr,
+    reuse: Reuse,
+) -> Result<Upstream, Fail> {
+    let Some(be) = snap.backends.get(backend) else { return Err(Fail::NoServer) };
+    let mut exclude = None;
+    let mut attempt = 0u32;
+    loop {
+        let (server, slot) = acquire(local, snap, backend, client, exclude).await?;
+        let Some(srv) = be.servers.get(server) else { return Err(Fail::NoServer) };
+        if reuse != Reuse::Never {
+            let fresh = if reuse == Reuse::FreshOnly { Some(pool::FRESH_FOR_UNSAFE) } else { None };
+            let got = local.pool.borrow_mut().take(srv.addr, Instant::now(), fresh);
+            if let Some((conn, probe)) = got {
+                return Ok(Upstream { conn, pending: Some(probe), server, slot, reused: true });
+            }
+        }
+        match runtime::timeout(be.timeouts.connect, Conn::connect(srv.addr)).await {
+            Ok(Ok(conn)) => return Ok(Upstream { conn, pending: None, server, slot, reused: false }),
+            Ok(Err(_)) | Err(_) => {
+                srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
+                drop(slot);
+                attempt += 1;
+                if attempt > be.retries {
+                    return Err(Fail::ConnectFailed);
+                }
+                if be.redispatch {
+                    exclude = Some(server);
+                }
+                // A refused connect fails at once; a short pause keeps retries from being a
+                // burst against a server that is restarting.
+                runtime::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+}
+
+/// Which pooled connections a request may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// Any live idle connection (idempotent requests: replayed if it turns out dead).
+    Any,
+    /// Only a connection idle very briefly (requests that are never replayed).
+    FreshOnly,
+    /// Always a new connection.
+    Never,
+}
+
+/// The client address used for balancing when the peer address is unknown.
+pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);

@@ -1,0 +1,305 @@
+//! A single-threaded executor driving the worker's ring.
+//!
+//! Tasks are boxed futures in a slab; a waker is an `Arc` holding the task's index and pushes it
+//! onto this thread's ready queue. Wakers never cross threads: other threads talk to a worker
+//! through an eventfd (see `net::EventFd`).
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{SubmitArgs, Timespec};
+use slab::Slab;
+
+use super::bufring::BufRing;
+use super::driver::{Driver, RingStats};
+use super::timer::Timers;
+
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A task and its waker, made once at spawn so polling allocates nothing.
+struct TaskSlot {
+    /// `None` while the task is being polled.
+    fut: Option<Task>,
+    waker: Waker,
+    /// Distinguishes tasks that reuse the same slab index.
+    id: u64,
+    /// Set when the task aborted itself while being polled.
+    aborted: bool,
+}
+
+/// Everything a worker thread's runtime owns. Field order is drop order: the ring goes first,
+/// only after every operation has been reaped (see [`Runtime::drop`]); the buffers after it.
+pub(crate) struct Cx {
+    pub(crate) driver: RefCell<Driver>,
+    pub(crate) bufs: RefCell<Option<BufRing>>,
+    pub(crate) timers: RefCell<Timers>,
+    ready: RefCell<VecDeque<usize>>,
+    tasks: RefCell<Slab<TaskSlot>>,
+    /// Index of the root task of `block_on`, done when it returns.
+    root_done: Cell<bool>,
+    next_id: Cell<u64>,
+}
+
+thread_local! {
+    static CX: RefCell<Option<Rc<Cx>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's runtime. Panics if called outside one: a programming error,
+/// never a network-input path.
+pub(crate) fn with_cx<R>(f: impl FnOnce(&Cx) -> R) -> R {
+    let cx = CX.with(|c| c.borrow().clone());
+    match cx {
+        Some(cx) => f(&cx),
+        None => panic!("ringlb runtime operation used outside a worker runtime"),
+    }
+}
+
+/// Runs `f` if this thread still has a runtime (it may be tearing down).
+pub(crate) fn try_with_cx(f: impl FnOnce(&Cx)) {
+    let cx = CX.try_with(|c| c.borrow().clone()).ok().flatten();
+    if let Some(cx) = cx {
+        f(&cx);
+    }
+}
+
+struct TaskWaker {
+    idx: usize,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let idx = self.idx;
+        let _ = CX.try_with(|c| {
+            if let Some(cx) = c.borrow().as_ref() {
+                cx.ready.borrow_mut().push_back(idx);
+            }
+        });
+    }
+}
+
+/// Identifies a spawned task so it can be aborted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskHandle {
+    idx: usize,
+    id: u64,
+}
+
+impl TaskHandle {
+    /// Drops the task's future (cancelling everything it has in flight). A no-op if the task
+    /// already finished. A task aborting itself stops at its next return to the executor.
+    pub fn abort(self) {
+        try_with_cx(|cx| {
+            let fut = {
+                let mut tasks = cx.tasks.borrow_mut();
+                match tasks.get_mut(self.idx) {
+                    Some(slot) if slot.id == self.id => {
+                        let f = slot.fut.take();
+                        if f.is_some() {
+                            tasks.remove(self.idx);
+                        } else {
+                            slot.aborted = true;
+                        }
+                        f
+                    }
+                    _ => None,
+                }
+            };
+            drop(fut);
+        });
+    }
+}
+
+/// Spawns a task on this worker's runtime.
+pub fn spawn(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
+    with_cx(|cx| {
+        let mut tasks = cx.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        let idx = entry.key();
+        let waker = Waker::from(Arc::new(TaskWaker { idx }));
+        let id = cx.next_id.get();
+        cx.next_id.set(id + 1);
+        entry.insert(TaskSlot { fut: Some(Box::pin(fut)), waker, id, aborted: false });
+        cx.ready.borrow_mut().push_back(idx);
+        TaskHandle { idx, id }
+    })
+}
+
+/// Lets other ready tasks run before continuing.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RuntimeOptions {
+    /// Submission queue entries.
+    pub ring_entries: u32,
+    /// Provided buffers in the receive ring (a power of two, at most 32768).
+    pub buffers: u16,
+    /// Size of each provided buffer.
+    pub buffer_size: u32,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions { ring_entries: 1024, buffers: 1024, buffer_size: 16 * 1024 }
+    }
+}
+
+/// A worker's runtime. Create, `block_on` the worker's main future, drop.
+pub struct Runtime {
+    cx: Rc<Cx>,
+}
+
+impl Runtime {
+    pub fn new(opts: RuntimeOptions) -> io::Result<Runtime> {
+        let driver = Driver::new(opts.ring_entries)?;
+        let bufs = BufRing::new(&driver.ring, opts.buffers, opts.buffer_size)?;
+        let cx = Rc::new(Cx {
+            driver: RefCell::new(driver),
+            bufs: RefCell::new(Some(bufs)),
+            timers: RefCell::new(Timers::default()),
+            ready: RefCell::new(VecDeque::with_capacity(256)),
+            tasks: RefCell::new(Slab::with_capacity(1024)),
+            root_done: Cell::new(false),
+            next_id: Cell::new(1),
+        });
+        CX.with(|c| *c.borrow_mut() = Some(cx.clone()));
+        Ok(Runtime { cx })
+    }
+
+    pub fn stats(&self) -> RingStats {
+        self.cx.driver.borrow().stats
+    }
+
+    /// Runs `root` and every task it spawns until `root` returns. Tasks still running then are
+    /// dropped (their operations cancelled) when the runtime is dropped.
+    pub fn block_on(&self, root: impl Future<Output = ()> + 'static) {
+        let cx = self.cx.clone();
+        cx.root_done.set(false);
+        let flag = cx.clone();
+        let _ = spawn(async move {
+            root.await;
+            flag.root_done.set(true);
+        });
+        let mut garbage: Vec<Box<dyn Any>> = Vec::new();
+        loop {
+            self.run_ready();
+            if cx.root_done.get() {
+                break;
+            }
+            let fired = cx.timers.borrow_mut().fire(Instant::now());
+            if fired > 0 {
+                continue;
+            }
+            let wait = cx.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            self.enter(wait, &mut garbage);
+            garbage.clear();
+        }
+    }
+
+    fn run_ready(&self) {
+        let cx = &self.cx;
+        // Bounded so completions are reaped between bursts of ready tasks.
+        for _ in 0..4096 {
+            let Some(idx) = cx.ready.borrow_mut().pop_front() else { return };
+            let taken = match cx.tasks.borrow_mut().get_mut(idx) {
+                Some(slot) => slot.fut.take().map(|f| (f, slot.waker.clone())),
+                None => None,
+            };
+            let Some((mut task, waker)) = taken else { continue };
+            let mut tcx = Context::from_waker(&waker);
+            match task.as_mut().poll(&mut tcx) {
+                Poll::Ready(()) => {
+                    let mut tasks = cx.tasks.borrow_mut();
+                    if tasks.contains(idx) {
+                        tasks.remove(idx);
+                    }
+                }
+                Poll::Pending => {
+                    let mut tasks = cx.tasks.borrow_mut();
+                    match tasks.get_mut(idx) {
+                        Some(slot) if !slot.aborted => slot.fut = Some(task),
+                        Some(_) => {
+                            tasks.remove(idx);
+                            drop(tasks);
+                            drop(task);
+                        }
+                        None => {}
+                    }
+                }
+            }
+            if cx.root_done.get() {
+                return;
+            }
+        }
+    }
+
+    /// Submits queued entries and waits for at least one completion, or until `wait` passes,
+    /// or not at all when tasks are ready.
+    fn enter(&self, wait: Option<Duration>, garbage: &mut Vec<Box<dyn Any>>) {
+        let cx = &self.cx;
+        let busy = !cx.ready.borrow().is_empty();
+        {
+            let mut d = cx.driver.borrow_mut();
+            d.stats.enters += 1;
+            let wait = if busy { Some(Duration::ZERO) } else { wait };
+            let res = match wait {
+                Some(w) => {
+                    let ts = Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos());
+                    let args = SubmitArgs::new().timespec(&ts);
+                    d.ring.submitter().submit_with_args(1, &args)
+                }
+                None => d.ring.submitter().submit_and_wait(1),
+            };
+            if let Err(e) = res {
+                match e.raw_os_error() {
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {}
+                    _ => eprintln!("ringlb: io_uring_enter failed: {e}"),
+                }
+            }
+            d.reap(garbage);
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Drop every task: their operations submit cancellations.
+        let tasks: Vec<Task> = {
+            let mut t = self.cx.tasks.borrow_mut();
+            let v = t.drain().filter_map(|s| s.fut).collect();
+            v
+        };
+        drop(tasks);
+        self.cx.ready.borrow_mut().clear();
+        // Reap until nothing is in flight, bounded so a stuck kernel cannot hang shutdown.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut garbage = Vec::new();
+        while self.cx.driver.borrow().in_flight() > 0 && Instant::now() < deadline {
+            self.enter(Some(Duration::from_millis(10)), &mut garbage);
+            garbage.clear();
+        }
+        CX.with(|c| *c.borrow_mut() = None);
+    }
+}

@@ -1,0 +1,309 @@
+//! Socket operations on the worker's ring: accept, connect, receive into provided buffers,
+//! send from owned buffers, and an eventfd other threads use to wake a worker.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue, types::Fd};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::bufring::{PBuf, BGID};
+use super::driver::{check, Completion, Op, Orphan};
+use super::executor::with_cx;
+
+/// A buffer the kernel may read from while a send is in flight. Its heap address must not move
+/// when the value moves (true for `Vec`, boxes, provided buffers and statics).
+pub trait IoBuf: Unpin + 'static {
+    fn io_ptr(&self) -> *const u8;
+    fn io_len(&self) -> usize;
+}
+
+impl IoBuf for Vec<u8> {
+    fn io_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn io_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl IoBuf for &'static [u8] {
+    fn io_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn io_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl IoBuf for PBuf {
+    fn io_ptr(&self) -> *const u8 {
+        self.ptr()
+    }
+    fn io_len(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A connected TCP (or Unix) stream socket driven by the ring.
+#[derive(Debug)]
+pub struct Conn {
+    fd: OwnedFd,
+}
+
+/// A receive waiting for data, holding no buffer until the data arrives. Kept by idle pooled
+/// upstream connections: its completion tells that the server closed (or misbehaved).
+pub struct Recv {
+    op: Op<()>,
+}
+
+impl Recv {
+    pub fn is_done(&self) -> bool {
+        self.op.is_done()
+    }
+}
+
+impl Future for Recv {
+    /// `Ok(None)` is end of stream.
+    type Output = io::Result<Option<PBuf>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Completion { res, flags, .. } = match Pin::new(&mut self.op).poll(cx) {
+            Poll::Ready(c) => c,
+            Poll::Pending => return Poll::Pending,
+        };
+        let buf = cqueue::buffer_select(flags).map(|bid| {
+            with_cx(|c| match c.bufs.borrow_mut().as_mut() {
+                Some(r) => Some(r.take(bid, res.max(0) as u32)),
+                None => None,
+            })
+        });
+        let buf = buf.flatten();
+        Poll::Ready(match check(res) {
+            Err(e) => Err(e),
+            Ok(0) => Ok(None),
+            Ok(_) => match buf {
+                Some(b) => Ok(Some(b)),
+                None => Err(io::Error::other("receive completed without a buffer")),
+            },
+        })
+    }
+}
+
+impl Conn {
+    pub fn from_fd(fd: OwnedFd) -> Conn {
+        Conn { fd }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Starts a receive into a provided buffer.
+    pub fn recv_op(&self) -> Recv {
+        let fd = self.fd();
+        let size = with_cx(|c| c.bufs.borrow().as_ref().map(|b| b.buf_size()).unwrap_or(16384));
+        let op = Op::submit((), Orphan::Nothing, |_| {
+            opcode::Recv::new(Fd(fd), std::ptr::null_mut(), size)
+                .buf_group(BGID)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT)
+        });
+        Recv { op }
+    }
+
+    /// Receives the next bytes; `Ok(None)` at end of stream. When every provided buffer is in
+    /// use, waits for one to come back rather than failing the connection.
+    pub async fn recv(&self) -> io::Result<Option<PBuf>> {
+        let mut waited = 0u32;
+        loop {
+            match self.recv_op().await {
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    waited += 1;
+                    if waited < 4 {
+                        super::yield_now().await;
+                    } else {
+                        super::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends `buf[off..]` once; returns how many bytes went out.
+    pub async fn send<B: IoBuf>(&self, buf: B, off: usize) -> (io::Result<usize>, B) {
+        let fd = self.fd();
+        let op = Op::submit(buf, Orphan::Nothing, |b| {
+            let off = off.min(b.io_len());
+            // SAFETY: off ≤ len, so the pointer stays inside the buffer the op owns.
+            let ptr = unsafe { b.io_ptr().add(off) };
+            opcode::Send::new(Fd(fd), ptr, (b.io_len() - off) as u32).flags(libc::MSG_NOSIGNAL).build()
+        });
+        let c = op.await;
+        (check(c.res).map(|n| n as usize), c.data)
+    }
+
+    /// Sends all of `buf`, resuming after short sends.
+    pub async fn send_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        let mut buf = buf;
+        let mut off = 0;
+        while off < buf.io_len() {
+            let (r, b) = self.send(buf, off).await;
+            buf = b;
+            match r {
+                Ok(0) => return (Err(io::Error::from(io::ErrorKind::WriteZero)), buf),
+                Ok(n) => off += n,
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Opens a TCP connection. Times out only through the caller's `timeout`.
+    pub async fn connect(addr: SocketAddr) -> io::Result<Conn> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+        sock.set_tcp_nodelay(true)?;
+        let fd: OwnedFd = sock.into();
+        let raw = fd.as_raw_fd();
+        let sa = Box::new(SockAddr::from(addr));
+        let op = Op::submit(sa, Orphan::Nothing, |sa| opcode::Connect::new(Fd(raw), sa.as_ptr().cast(), sa.len()).build());
+        let c = op.await;
+        check(c.res)?;
+        Ok(Conn { fd })
+    }
+
+    /// Half-closes: the peer reads end of stream, our side can still receive.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        socket2::SockRef::from(&self.fd).shutdown(std::net::Shutdown::Write)
+    }
+
+    /// Makes the next close send RST instead of FIN.
+    pub fn set_linger_zero(&self) -> io::Result<()> {
+        socket2::SockRef::from(&self.fd).set_linger(Some(Duration::ZERO))
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket2::SockRef::from(&self.fd)
+            .peer_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("peer is not an IP socket"))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket2::SockRef::from(&self.fd)
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("socket is not an IP socket"))
+    }
+}
+
+/// Accepts connections on a listening socket shared with other workers.
+///
+/// One accept is in flight at a time and carries the peer address, so there is no
+/// `getpeername` per connection and stopping is exact: a caller that stops calling `accept`
+/// leaves further connections in the kernel's queue (for the next process, or for `maxconn`).
+/// If an accept is dropped while the kernel completes it, the connection is not closed but
+/// adopted (see [`take_adopted`]) so the worker still serves it.
+pub struct Acceptor {
+    listener: Arc<OwnedFd>,
+    tag: u64,
+}
+
+/// Storage for the peer address an accept fills in.
+struct AcceptAddr {
+    storage: socket2::SockAddrStorage,
+    len: libc::socklen_t,
+}
+
+impl Acceptor {
+    /// `tag` comes back with connections adopted after this acceptor was dropped.
+    pub fn new(listener: Arc<OwnedFd>, tag: u64) -> Acceptor {
+        Acceptor { listener, tag }
+    }
+
+    /// Waits for the next connection. Errors (EMFILE, ENFILE, …) are returned so the caller can
+    /// back off.
+    pub async fn accept(&mut self) -> io::Result<(Conn, Option<SocketAddr>)> {
+        let fd = self.listener.as_raw_fd();
+        let storage = socket2::SockAddrStorage::zeroed();
+        let len = storage.size_of();
+        let addr = Box::new(AcceptAddr { storage, len });
+        let op = Op::submit(addr, Orphan::Adopt(self.tag), |a| {
+            // SAFETY: viewing the storage as the generic sockaddr header the kernel fills in.
+            let sa: *mut libc::sockaddr = unsafe { a.storage.view_as::<libc::sockaddr>() };
+            opcode::Accept::new(Fd(fd), sa, &mut a.len)
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+        });
+        let c = op.await;
+        let nfd = check(c.res)?;
+        // SAFETY: a successful accept returns a new fd that nothing else owns.
+        let conn = Conn { fd: unsafe { OwnedFd::from_raw_fd(nfd) } };
+        // SAFETY: the kernel wrote a socket address of `len` bytes into the storage.
+        let peer = unsafe { SockAddr::new(c.data.storage, c.data.len) }.as_socket();
+        Ok((conn, peer))
+    }
+}
+
+/// Connections whose accept completed after its future was dropped, with the acceptor's tag.
+pub fn take_adopted() -> Vec<(Conn, u64)> {
+    super::driver::take_adopted()
+        .into_iter()
+        // SAFETY: each fd came from a completed accept and was handed to nobody else.
+        .map(|(fd, tag)| (Conn { fd: unsafe { OwnedFd::from_raw_fd(fd) } }, tag))
+        .collect()
+}
+
+/// An eventfd: any thread may `notify`, the owning worker `wait`s on its ring.
+#[derive(Debug)]
+pub struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd has no pointer arguments; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor owned by nothing else.
+        Ok(EventFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Wakes the waiting worker. Callable from any thread.
+    pub fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Waits until notified (at least once since the last wait).
+    pub async fn wait(&self) {
+        let fd = self.fd.as_raw_fd();
+        let op = Op::submit(Box::new([0u8; 8]), Orphan::Nothing, |b| opcode::Read::new(Fd(fd), b.as_mut_ptr(), 8).build());
+        let _ = op.await;
+    }
+}
+
+/// Creates a listening TCP socket bound to `addr`, shared by every worker.
+pub fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt here
+    // instead of one per connection.
+    sock.set_tcp_nodelay(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(backlog)?;
+    Ok(sock.into())
+}

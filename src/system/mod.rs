@@ -1,0 +1,56 @@
+//! The small system layer: resource limits, CPU affinity, kernel capability checks.
+//! With `runtime`, the only room where `unsafe` is allowed.
+#![allow(unsafe_code)]
+
+use std::io;
+
+/// Online CPUs this process may run on.
+pub fn cpus() -> Vec<usize> {
+    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+        Ok(set) => (0..nix::sched::CpuSet::count()).filter(|&i| set.is_set(i).unwrap_or(false)).collect(),
+        Err(_) => (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect(),
+    }
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_to(cpu: usize) -> io::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu).map_err(io::Error::from)?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(io::Error::from)
+}
+
+/// Raises the soft open-files limit to the hard limit; returns the resulting soft limit.
+pub fn raise_nofile() -> io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+        return Ok(hard);
+    }
+    Ok(soft)
+}
+
+/// `kernel.io_uring_disabled`: 0 allowed, 1 only for the `io_uring_group`, 2 disabled.
+pub fn io_uring_disabled() -> Option<u8> {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok().and_then(|s| s.trim().parse().ok())
+}
+
+/// Explains why io_uring cannot be used here, if that is so, with the fix.
+pub fn check_io_uring() -> Result<(), String> {
+    match io_uring::IoUring::new(2) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let why = match io_uring_disabled() {
+                Some(2) => "io_uring is disabled on this host (sysctl kernel.io_uring_disabled = 2); \
+                            enable it with `sysctl -w kernel.io_uring_disabled=0`"
+                    .to_string(),
+                Some(1) => "io_uring is restricted to the group in kernel.io_uring_group \
+                            (sysctl kernel.io_uring_disabled = 1); run ringlb in that group or set \
+                            kernel.io_uring_disabled=0"
+                    .to_string(),
+                _ => format!("cannot create an io_uring instance: {e} (is the process confined by a seccomp filter or an old kernel?)"),
+            };
+            Err(why)
+        }
+    }
+}

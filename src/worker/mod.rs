@@ -1,0 +1,271 @@
+//! Worker threads: one per core, each with its own ring, its acceptors (one per listening
+//! socket, all workers accepting on the same shared sockets) and its sessions.
+//!
+//! A worker talks to the control thread only through [`Shared`] (atomics and `ArcSwap`s) and
+//! an eventfd that wakes it to look at them. Nothing here takes a lock per request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::config::Mode;
+use crate::proxy::{self, Local};
+use crate::runtime::{self, Acceptor, Conn, EventFd, Runtime, RuntimeOptions, TaskHandle};
+use crate::snapshot::Snapshot;
+
+/// Worker phases, set by the control thread.
+pub const RUNNING: u8 = 0;
+/// Stop accepting, let sessions finish (up to `grace`), exit.
+pub const DRAINING: u8 = 1;
+/// Exit now, closing everything.
+pub const STOPPING: u8 = 2;
+
+/// How long an acceptor pauses after the process ran out of file descriptors or memory, so
+/// exhaustion never turns into a busy loop; connections wait in the kernel queue meanwhile.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How often an acceptor at `maxconn` looks again for room.
+const MAXCONN_RECHECK: Duration = Duration::from_millis(5);
+
+/// A listening socket shared by all workers.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Unique for the life of the process; stays the same across reloads for the same socket.
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub fd: Arc<OwnedFd>,
+}
+
+/// What the control thread and the workers share.
+pub struct Shared {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub listeners: ArcSwap<Vec<Listener>>,
+    /// Client connections open in the whole process (global maxconn).
+    pub conns: AtomicU32,
+    pub phase: AtomicU8,
+}
+
+impl Shared {
+    pub fn new(snapshot: Snapshot, listeners: Vec<Listener>) -> Shared {
+        Shared {
+            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+            listeners: ArcSwap::from_pointee(listeners),
+            conns: AtomicU32::new(0),
+            phase: AtomicU8::new(RUNNING),
+        }
+    }
+}
+
+pub struct Worker {
+    pub id: usize,
+    wake: Arc<EventFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Wakes the worker to look at the shared state (new listeners, phase).
+    pub fn notify(&self) {
+        self.wake.notify();
+    }
+
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts `n` workers, pinned round-robin to `cpus`. Returns once every ring is created, or
+/// the first error.
+pub fn start(n: usize, cpus: &[usize], shared: Arc<Shared>, opts: RuntimeOptions) -> std::io::Result<Vec<Worker>> {
+    let mut workers = Vec::with_capacity(n);
+    for id in 0..n {
+        let wake = Arc::new(EventFd::new()?);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sh = shared.clone();
+        let wk = wake.clone();
+        let cpu = cpus.get(id % cpus.len().max(1)).copied();
+        let thread = std::thread::Builder::new().name(format!("ringlb-w{id}")).spawn(move || {
+            if let Some(cpu) = cpu {
+                let _ = crate::system::pin_to(cpu);
+            }
+            let rt = match Runtime::new(opts) {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(()));
+                    rt
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(run(id, sh, wk));
+            drop(rt);
+        })?;
+        match rx.recv() {
+            Ok(Ok(())) => workers.push(Worker { id, wake, thread: Some(thread) }),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(std::io::Error::other("worker thread died during start")),
+        }
+    }
+    Ok(workers)
+}
+
+/// A worker's main task.
+async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
+    let local = Rc::new(Local::new(id));
+    let mut acceptors: HashMap<u64, TaskHandle> = HashMap::new();
+    let mut known: HashMap<u64, SocketAddr> = HashMap::new();
+    sync_listeners(&local, &shared, &mut acceptors, &mut known);
+    let sweeper = {
+        let local = local.clone();
+        runtime::spawn(async move {
+            loop {
+                runtime::sleep(Duration::from_secs(1)).await;
+                local.pool.borrow_mut().sweep(Instant::now());
+            }
+        })
+    };
+    loop {
+        // Connections whose accept completed while its acceptor was being removed.
+        adopt(&local, &shared, &known);
+        match shared.phase.load(Ordering::Acquire) {
+            RUNNING => sync_listeners(&local, &shared, &mut acceptors, &mut known),
+            _ => break,
+        }
+        let _ = runtime::timeout(Duration::from_millis(250), wake.wait()).await;
+    }
+    // Drain: stop accepting, close idle connections, let requests in flight finish.
+    for (_, h) in acceptors.drain() {
+        h.abort();
+    }
+    sweeper.abort();
+    local.draining.raise();
+    *local.pool.borrow_mut() = proxy::Pool::default();
+    let grace = shared.snapshot.load().config.global.grace;
+    let deadline = Instant::now() + grace;
+    loop {
+        adopt(&local, &shared, &known);
+        if local.sessions.get() == 0 || Instant::now() >= deadline || shared.phase.load(Ordering::Acquire) == STOPPING {
+            break;
+        }
+        runtime::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts acceptors for listeners this worker does not serve yet; stops those removed.
+fn sync_listeners(
+    local: &Rc<Local>,
+    shared: &Arc<Shared>,
+    acceptors: &mut HashMap<u64, TaskHandle>,
+    known: &mut HashMap<u64, SocketAddr>,
+) {
+    let listeners = shared.listeners.load_full();
+    for l in listeners.iter() {
+        known.insert(l.id, l.addr);
+        if !acceptors.contains_key(&l.id) {
+            let h = runtime::spawn(accept_loop(local.clone(), shared.clone(), l.clone()));
+            acceptors.insert(l.id, h);
+        }
+    }
+    acceptors.retain(|id, h| {
+        let keep = listeners.iter().any(|l| l.id == *id);
+        if !keep {
+            h.abort();
+        }
+        keep
+    });
+}
+
+fn adopt(local: &Rc<Local>, shared: &Arc<Shared>, known: &HashMap<u64, SocketAddr>) {
+    for (conn, tag) in runtime::take_adopted() {
+        let Some(addr) = known.get(&tag) else { continue };
+        let peer = conn.peer_addr().ok();
+        start_session(local, shared, *addr, conn, peer);
+    }
+}
+
+async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) {
+    let mut acc = Acceptor::new(listener.fd.clone(), listener.id);
+    let mut last_complaint: Option<Instant> = None;
+    loop {
+        // Above maxconn, connections wait in the kernel's accept queue.
+        loop {
+            let snap = shared.snapshot.load();
+            let global_max = snap.config.global.maxconn;
+            let fe_full = snap
+                .by_bind
+                .get(&listener.addr)
+                .and_then(|&i| snap.frontends.get(i))
+                .map(|fe| fe.state.conns.load(Ordering::Relaxed) >= fe.maxconn)
+                .unwrap_or(false);
+            if shared.conns.load(Ordering::Relaxed) < global_max && !fe_full {
+                break;
+            }
+            drop(snap);
+            runtime::sleep(MAXCONN_RECHECK).await;
+        }
+        match acc.accept().await {
+            Ok((conn, peer)) => start_session(&local, &shared, listener.addr, conn, peer),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                    if last_complaint.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        eprintln!(
+                            "ringlb: worker {}: cannot accept on {}: {e}; pausing accepts (raise LimitNOFILE or lower maxconn)",
+                            local.worker, listener.addr
+                        );
+                        last_complaint = Some(Instant::now());
+                    }
+                    runtime::sleep(ACCEPT_BACKOFF).await;
+                }
+                _ => {}
+            },
+        }
+    }
+}
+
+/// Counts a connection in and out of the process and frontend totals.
+struct SessionGuard {
+    local: Rc<Local>,
+    shared: Arc<Shared>,
+    fe: Arc<crate::snapshot::FrontendState>,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.shared.conns.fetch_sub(1, Ordering::Relaxed);
+        self.fe.conns.fetch_sub(1, Ordering::Relaxed);
+        self.local.sessions.set(self.local.sessions.get().saturating_sub(1));
+    }
+}
+
+fn start_session(local: &Rc<Local>, shared: &Arc<Shared>, addr: SocketAddr, conn: Conn, peer: Option<SocketAddr>) {
+    let snap = shared.snapshot.load_full();
+    let Some(fe) = snap.by_bind.get(&addr).and_then(|&i| snap.frontends.get(i)) else {
+        // The listener's frontend was removed by a reload: nobody to serve it.
+        return;
+    };
+    shared.conns.fetch_add(1, Ordering::Relaxed);
+    fe.state.conns.fetch_add(1, Ordering::Relaxed);
+    fe.state.total_conns.fetch_add(1, Ordering::Relaxed);
+    local.sessions.set(local.sessions.get() + 1);
+    let guard = SessionGuard { local: local.clone(), shared: shared.clone(), fe: fe.state.clone() };
+    let name = fe.name.clone();
+    let mode = fe.mode;
+    let cell = shared.snapshot.clone();
+    let local = local.clone();
+    let _ = runtime::spawn(async move {
+        let _guard = guard;
+        match mode {
+            Mode::Http => proxy::http::serve(local, cell, name, conn, peer).await,
+            Mode::Tcp => proxy::tcp::serve(local, cell, name, conn, peer).await,
+        }
+    });
+}
