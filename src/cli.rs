@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use crate::config::defaults::CONFIG_PATH;
 
 #[derive(Parser, Debug)]
-#[command(name = "ringlb", version, about = "A thread-per-core io_uring HTTP/TCP load balancer")]
+#[command(
+    name = "ringlb",
+    version,
+    about = "A thread-per-core io_uring HTTP/TCP load balancer"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

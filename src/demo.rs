@@ -324,7 +324,9 @@ pub fn demo_config(listen: SocketAddr, nodes: &[(String, SocketAddr)]) -> String
         "[global]\nworkers = 1\n\n[frontend.demo]\nbind = \"{listen}\"\ndefault_backend = \"web\"\n\n[backend.web]\nbalance = \"roundrobin\"\n"
     );
     for (name, addr) in nodes {
-        s.push_str(&format!("\n[[backend.web.server]]\nname = \"{name}\"\naddress = \"{addr}\"\n"));
+        s.push_str(&format!(
+            "\n[[backend.web.server]]\nname = \"{name}\"\naddress = \"{addr}\"\n"
+        ));
     }
     s
 }

@@ -55,7 +55,14 @@ fn run_demo(listen: std::net::SocketAddr) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("ringlb demo: balancing http://{listen}/ between {}", nodes.iter().map(|(n, a)| format!("{n} ({a})")).collect::<Vec<_>>().join(" and "));
+    println!(
+        "ringlb demo: balancing http://{listen}/ between {}",
+        nodes
+            .iter()
+            .map(|(n, a)| format!("{n} ({a})"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
     println!("try:  curl -s http://{listen}/   (run it twice: web1 and web2 take turns)");
     println!("stop: Ctrl-C");
     match lifecycle::run_config(cfg, None) {

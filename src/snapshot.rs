@@ -51,7 +51,12 @@ impl ServerState {
             if cur >= maxconn {
                 return false;
             }
-            match self.inflight.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
+            match self.inflight.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return true,
                 Err(now) => cur = now,
             }
@@ -159,8 +164,12 @@ impl Snapshot {
                     .collect(),
             })
             .collect();
-        let backend_idx: HashMap<&str, usize> =
-            config.backends.iter().enumerate().map(|(i, b)| (b.name.as_str(), i)).collect();
+        let backend_idx: HashMap<&str, usize> = config
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.as_str(), i))
+            .collect();
         let mut by_bind = HashMap::new();
         let frontends: Vec<FrontendRt> = config
             .frontends
@@ -175,12 +184,18 @@ impl Snapshot {
                     binds: f.binds.clone(),
                     mode: f.mode,
                     // Validation guarantees the name exists; 0 is never reached for a valid config.
-                    backend: backend_idx.get(f.default_backend.as_str()).copied().unwrap_or(0),
+                    backend: backend_idx
+                        .get(f.default_backend.as_str())
+                        .copied()
+                        .unwrap_or(0),
                     maxconn: f.maxconn,
                     timeouts: f.timeouts,
                     forwardfor: f.forwardfor,
                     connection: f.connection,
-                    state: old_fronts.get(f.name.as_str()).map(|a| Arc::clone(a)).unwrap_or_default(),
+                    state: old_fronts
+                        .get(f.name.as_str())
+                        .map(|a| Arc::clone(a))
+                        .unwrap_or_default(),
                 }
             })
             .collect();

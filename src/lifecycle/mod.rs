@@ -37,7 +37,10 @@ pub enum StartError {
     #[error("{0}")]
     IoUring(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start workers: {0}")]
     Workers(std::io::Error),
 }
@@ -54,8 +57,13 @@ fn open_listeners(snap: &Snapshot, have: &[Listener]) -> Result<Vec<Listener>, S
             out.push(l.clone());
             continue;
         }
-        let fd = listen(addr, LISTEN_BACKLOG).map_err(|source| StartError::Listen { addr, source })?;
-        out.push(Listener { id: NEXT_LISTENER_ID.fetch_add(1, Ordering::Relaxed), addr, fd: Arc::new(fd) });
+        let fd =
+            listen(addr, LISTEN_BACKLOG).map_err(|source| StartError::Listen { addr, source })?;
+        out.push(Listener {
+            id: NEXT_LISTENER_ID.fetch_add(1, Ordering::Relaxed),
+            addr,
+            fd: Arc::new(fd),
+        });
     }
     Ok(out)
 }
@@ -63,7 +71,9 @@ fn open_listeners(snap: &Snapshot, have: &[Listener]) -> Result<Vec<Listener>, S
 /// Lowers the global maxconn to what the open-files limit allows (raising the soft limit to
 /// the hard one first), with a warning that says how to get more.
 fn fit_maxconn(config: &mut Config) {
-    let Ok(limit) = crate::system::raise_nofile() else { return };
+    let Ok(limit) = crate::system::raise_nofile() else {
+        return;
+    };
     // Each proxied connection needs two descriptors (client and server side).
     let fit = (limit.saturating_sub(RESERVED_FDS) / 2).min(u64::from(u32::MAX)) as u32;
     if config.global.maxconn > fit {
@@ -99,9 +109,17 @@ impl Server {
         let cpus = crate::system::cpus();
         let n = worker_count(&snap.config, &cpus);
         let shared = Arc::new(Shared::new(snap, listeners));
-        let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default()).map_err(StartError::Workers)?;
-        log(&format!("running: {n} workers, listening on {}", describe_listeners(&shared)));
-        Ok(Server { config_path, shared, workers })
+        let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default())
+            .map_err(StartError::Workers)?;
+        log(&format!(
+            "running: {n} workers, listening on {}",
+            describe_listeners(&shared)
+        ));
+        Ok(Server {
+            config_path,
+            shared,
+            workers,
+        })
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -111,8 +129,11 @@ impl Server {
     /// Reloads the config file: on success new sessions and requests use it; on failure the
     /// running config stays and the diagnostics are returned.
     pub fn reload(&mut self) -> Result<(), Vec<String>> {
-        let Some(path) = self.config_path.clone() else { return Err(vec!["no config file to reload".into()]) };
-        let mut cfg = config::load(&path).map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
+        let Some(path) = self.config_path.clone() else {
+            return Err(vec!["no config file to reload".into()]);
+        };
+        let mut cfg =
+            config::load(&path).map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
         fit_maxconn(&mut cfg);
         let prev = self.shared.snapshot.load_full();
         let snap = Snapshot::compile(cfg, Some(&prev));
@@ -130,7 +151,11 @@ impl Server {
 
     /// Stops accepting, lets sessions finish up to the grace period, joins the workers.
     pub fn drain(self, fast: bool) {
-        let phase = if fast { worker::STOPPING } else { worker::DRAINING };
+        let phase = if fast {
+            worker::STOPPING
+        } else {
+            worker::DRAINING
+        };
         self.shared.phase.store(phase, Ordering::Release);
         for w in &self.workers {
             w.notify();
@@ -143,7 +168,10 @@ impl Server {
 
 fn describe_listeners(shared: &Shared) -> String {
     let l = shared.listeners.load();
-    l.iter().map(|l| l.addr.to_string()).collect::<Vec<_>>().join(", ")
+    l.iter()
+        .map(|l| l.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `ringlb run`: start, report ready, then serve signals until told to stop.
@@ -154,13 +182,17 @@ pub fn run(path: &Path) -> Result<(), StartError> {
 
 /// Runs an already validated config (used by `run` and `demo`).
 pub fn run_config(cfg: Config, path: Option<PathBuf>) -> Result<(), StartError> {
-    let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| StartError::Workers(e))?;
+    let mut signals =
+        Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| StartError::Workers(e))?;
     let mut server = Server::start(cfg, path)?;
     notify::notify("READY=1\nSTATUS=running");
     for sig in signals.forever() {
         match sig {
             SIGHUP => {
-                notify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", notify::monotonic_usec()));
+                notify::notify(&format!(
+                    "RELOADING=1\nMONOTONIC_USEC={}",
+                    notify::monotonic_usec()
+                ));
                 log("reloading");
                 match server.reload() {
                     Ok(()) => {
@@ -182,7 +214,11 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>) -> Result<(), StartError> 
             SIGTERM | SIGINT => {
                 let fast = sig == SIGINT;
                 notify::notify("STOPPING=1\nSTATUS=draining");
-                log(if fast { "stopping now" } else { "draining: no new connections, finishing sessions" });
+                log(if fast {
+                    "stopping now"
+                } else {
+                    "draining: no new connections, finishing sessions"
+                });
                 server.drain(fast);
                 log("stopped");
                 return Ok(());
@@ -195,5 +231,8 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>) -> Result<(), StartError> 
 
 /// Listening addresses by frontend, for messages.
 pub fn binds_by_frontend(cfg: &Config) -> HashMap<String, Vec<SocketAddr>> {
-    cfg.frontends.iter().map(|f| (f.name.clone(), f.binds.clone())).collect()
+    cfg.frontends
+        .iter()
+        .map(|f| (f.name.clone(), f.binds.clone()))
+        .collect()
 }

@@ -6,8 +6,12 @@ use std::os::unix::net::UnixDatagram;
 /// Sends one notification (newline-separated `KEY=VALUE` lines). Errors are ignored: the
 /// service manager may be gone, and serving traffic matters more than telling it.
 pub fn notify(msg: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
-    let Ok(sock) = UnixDatagram::unbound() else { return };
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
     let bytes = path.as_encoded_bytes();
     if let Some(name) = bytes.strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt;

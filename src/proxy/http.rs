@@ -19,8 +19,9 @@ use arc_swap::ArcSwap;
 use super::{connect, Fail, Local, Reuse, Upstream, UNKNOWN_CLIENT};
 use crate::config::ConnectionMode;
 use crate::http::{
-    error_response, parse_request, parse_response, write_request_head, write_response_head, BodyFraming, BodyState,
-    HttpError, IpText, Limits, RequestHead, RequestRewrite, ResponseFraming, ResponseRewrite, CONTINUE_100,
+    error_response, parse_request, parse_response, write_request_head, write_response_head,
+    BodyFraming, BodyState, HttpError, IpText, Limits, RequestHead, RequestRewrite,
+    ResponseFraming, ResponseRewrite, CONTINUE_100,
 };
 use crate::runtime::{self, Conn, IoBuf, PBuf};
 use crate::snapshot::Snapshot;
@@ -120,7 +121,8 @@ impl Input {
         match self.pbuf.take() {
             Some(mut p) => {
                 if n < p.len() {
-                    self.carry.extend_from_slice(p.as_slice().get(n..).unwrap_or(&[]));
+                    self.carry
+                        .extend_from_slice(p.as_slice().get(n..).unwrap_or(&[]));
                     p.truncate(n);
                 }
                 Chunk::P(p)
@@ -169,18 +171,34 @@ pub async fn serve(
     peer: Option<SocketAddr>,
 ) {
     let xff = peer.map(|p| IpText::new(p.ip()));
-    let mut s = Session { local, cell, frontend, client, peer, xff, limits: Limits::default() };
+    let mut s = Session {
+        local,
+        cell,
+        frontend,
+        client,
+        peer,
+        xff,
+        limits: Limits::default(),
+    };
     let mut input = Input::default();
     let mut served = 0u64;
     loop {
         let snap = s.cell.load_full();
-        let Some(fe_idx) = snap.frontends.iter().position(|f| f.name == s.frontend) else { break };
-        let Some(fe) = snap.frontends.get(fe_idx) else { break };
+        let Some(fe_idx) = snap.frontends.iter().position(|f| f.name == s.frontend) else {
+            break;
+        };
+        let Some(fe) = snap.frontends.get(fe_idx) else {
+            break;
+        };
         let timeouts = fe.timeouts;
         // Waiting for the first byte: the keep-alive timeout between requests, the request
         // timeout for the first one; the whole head must then arrive within `http_request`.
         if input.is_empty() {
-            let idle = if served == 0 { timeouts.http_request } else { timeouts.http_keep_alive };
+            let idle = if served == 0 {
+                timeouts.http_request
+            } else {
+                timeouts.http_keep_alive
+            };
             if served > 0 && s.local.draining.is_raised() {
                 break;
             }
@@ -249,7 +267,11 @@ async fn reject(client: &Conn, e: HttpError) {
 }
 
 async fn send_error(client: &Conn, status: u16) {
-    let _ = runtime::timeout(Duration::from_secs(2), client.send_all(error_response(status))).await;
+    let _ = runtime::timeout(
+        Duration::from_secs(2),
+        client.send_all(error_response(status)),
+    )
+    .await;
 }
 
 /// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
@@ -267,17 +289,36 @@ async fn linger_close(client: &Conn) {
 }
 
 /// Forwards one request and its response.
-async fn forward(s: &mut Session, snap: &Snapshot, fe_idx: usize, head: &RequestHead, input: &mut Input) -> Next {
-    let Some(fe) = snap.frontends.get(fe_idx) else { return Next::Close { linger: false } };
+async fn forward(
+    s: &mut Session,
+    snap: &Snapshot,
+    fe_idx: usize,
+    head: &RequestHead,
+    input: &mut Input,
+) -> Next {
+    let Some(fe) = snap.frontends.get(fe_idx) else {
+        return Next::Close { linger: false };
+    };
     let backend = fe.backend;
-    let Some(be) = snap.backends.get(backend) else { return Next::Close { linger: false } };
-    let client_ka = head.keep_alive && fe.connection != ConnectionMode::Close && !s.local.draining.is_raised();
+    let Some(be) = snap.backends.get(backend) else {
+        return Next::Close { linger: false };
+    };
+    let client_ka =
+        head.keep_alive && fe.connection != ConnectionMode::Close && !s.local.draining.is_raised();
     let upstream_ka = fe.connection == ConnectionMode::KeepAlive;
 
     // The upstream head, plus whatever body bytes arrived with it.
     let mut out = s.local.out_buf();
-    let forwardfor = if fe.forwardfor { s.xff.as_ref().map(|x| x.as_bytes()) } else { None };
-    let rewrite = RequestRewrite { upstream_keep_alive: upstream_ka, forwardfor, strip_expect: true };
+    let forwardfor = if fe.forwardfor {
+        s.xff.as_ref().map(|x| x.as_bytes())
+    } else {
+        None
+    };
+    let rewrite = RequestRewrite {
+        upstream_keep_alive: upstream_ka,
+        forwardfor,
+        strip_expect: true,
+    };
     write_request_head(input.slice(), head, &rewrite, &mut out);
     input.consume(head.head_len);
     let mut body = BodyState::new(head.framing);
@@ -394,11 +435,26 @@ async fn forward(s: &mut Session, snap: &Snapshot, fe_idx: usize, head: &Request
         }
     }
 
-    relay_response(s, snap, backend, head, up, resp_first, client_ka, upstream_ka, fe.timeouts.client).await
+    relay_response(
+        s,
+        snap,
+        backend,
+        head,
+        up,
+        resp_first,
+        client_ka,
+        upstream_ka,
+        fe.timeouts.client,
+    )
+    .await
 }
 
 fn note_response_error(snap: &Snapshot, backend: usize, server: usize) {
-    if let Some(srv) = snap.backends.get(backend).and_then(|b| b.servers.get(server)) {
+    if let Some(srv) = snap
+        .backends
+        .get(backend)
+        .and_then(|b| b.servers.get(server))
+    {
         srv.state.response_errors.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -416,7 +472,9 @@ async fn relay_response(
     upstream_ka: bool,
     client_timeout: Duration,
 ) -> Next {
-    let Some(be) = snap.backends.get(backend) else { return Next::Close { linger: false } };
+    let Some(be) = snap.backends.get(backend) else {
+        return Next::Close { linger: false };
+    };
     let server_timeout = be.timeouts.server;
     let mut rin = Input::default();
     if let Some(b) = first {
@@ -437,7 +495,10 @@ async fn relay_response(
                 let n = h.head_len;
                 if req.version_minor >= 1 && h.status != 100 {
                     let chunk = rin.take(n);
-                    if !matches!(runtime::timeout(client_timeout, s.client.send_all(chunk)).await, Ok((Ok(()), _))) {
+                    if !matches!(
+                        runtime::timeout(client_timeout, s.client.send_all(chunk)).await,
+                        Ok((Ok(()), _))
+                    ) {
                         return Next::Close { linger: false };
                     }
                 } else {
@@ -472,7 +533,11 @@ async fn relay_response(
     let client_keep = client_ka && head.framing != ResponseFraming::UntilClose && !dechunk;
     let server_keep = upstream_ka && head.keep_alive && head.framing != ResponseFraming::UntilClose;
     let mut out = s.local.out_buf();
-    let rewrite = ResponseRewrite { client_keep_alive: client_keep, client_version_minor: req.version_minor, dechunk };
+    let rewrite = ResponseRewrite {
+        client_keep_alive: client_keep,
+        client_version_minor: req.version_minor,
+        dechunk,
+    };
     write_response_head(rin.slice(), &head, &rewrite, &mut out);
     rin.consume(head.head_len);
     let mut body = BodyState::new(head.framing);
@@ -496,9 +561,14 @@ async fn relay_response(
     if done && !rin.is_empty() {
         stray = true;
     }
-    let (r, back) = runtime::timeout(client_timeout, s.client.send_all(out)).await.unwrap_or_else(|_| {
-        (Err(std::io::Error::from(std::io::ErrorKind::TimedOut)), Vec::new())
-    });
+    let (r, back) = runtime::timeout(client_timeout, s.client.send_all(out))
+        .await
+        .unwrap_or_else(|_| {
+            (
+                Err(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+                Vec::new(),
+            )
+        });
     s.local.give_back(back);
     if r.is_err() {
         return Next::Close { linger: false };
@@ -559,20 +629,31 @@ async fn relay_response(
     if server_keep && !stray && pending.is_none() && !s.local.draining.is_raised() {
         if let Some(srv) = be.servers.get(up.server) {
             let probe = up.conn.recv_op();
-            s.local.pool.borrow_mut().put(srv.addr, up.conn, probe, Instant::now());
+            s.local
+                .pool
+                .borrow_mut()
+                .put(srv.addr, up.conn, probe, Instant::now());
         }
     }
     if client_keep {
         Next::KeepAlive
     } else {
-        Next::Close { linger: req.framing != BodyFraming::None }
+        Next::Close {
+            linger: req.framing != BodyFraming::None,
+        }
     }
 }
 
 /// Feeds body bytes, appending what goes to the client to `out` (data only when de-chunking).
-fn feed_into(body: &mut BodyState, input: &[u8], dechunk: bool, out: &mut Vec<u8>) -> Result<crate::http::Progress, ()> {
+fn feed_into(
+    body: &mut BodyState,
+    input: &[u8],
+    dechunk: bool,
+    out: &mut Vec<u8>,
+) -> Result<crate::http::Progress, ()> {
     if dechunk {
-        body.feed_with(input, |d| out.extend_from_slice(d)).map_err(|_| ())
+        body.feed_with(input, |d| out.extend_from_slice(d))
+            .map_err(|_| ())
     } else {
         let p = body.feed(input).map_err(|_| ())?;
         out.extend_from_slice(input.get(..p.consumed).unwrap_or(&[]));

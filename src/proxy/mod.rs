@@ -67,7 +67,10 @@ impl Local {
 
     /// An empty output buffer, reused when possible.
     pub fn out_buf(&self) -> Vec<u8> {
-        self.spare.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(2048))
+        self.spare
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(2048))
     }
 
     pub fn give_back(&self, mut v: Vec<u8>) {
@@ -82,7 +85,11 @@ impl Local {
     fn sync_generation(&self, snap: &Snapshot) {
         let mut b = self.balancers.borrow_mut();
         if b.0 != snap.generation {
-            b.1 = snap.backends.iter().map(|be| Balancer::new(be.balance, be.servers.len())).collect();
+            b.1 = snap
+                .backends
+                .iter()
+                .map(|be| Balancer::new(be.balance, be.servers.len()))
+                .collect();
             b.0 = snap.generation;
             let mut q = self.queues.borrow_mut();
             // Waiters of the old generation wake and retry against the new one.
@@ -94,7 +101,12 @@ impl Local {
     }
 
     fn wake_queue(&self, backend: usize) {
-        if let Some(w) = self.queues.borrow_mut().get_mut(backend).and_then(|q| q.pop_front()) {
+        if let Some(w) = self
+            .queues
+            .borrow_mut()
+            .get_mut(backend)
+            .and_then(|q| q.pop_front())
+        {
             w.wake();
         }
     }
@@ -148,7 +160,9 @@ pub async fn acquire(
     exclude: Option<usize>,
 ) -> Result<(usize, SlotGuard), Fail> {
     local.sync_generation(snap);
-    let Some(be) = snap.backends.get(backend) else { return Err(Fail::NoServer) };
+    let Some(be) = snap.backends.get(backend) else {
+        return Err(Fail::NoServer);
+    };
     let deadline = Instant::now() + be.timeouts.queue;
     loop {
         let pick = {
@@ -172,10 +186,19 @@ pub async fn acquire(
         };
         match pick {
             Pick::Server(i) => {
-                let Some(s) = be.servers.get(i) else { return Err(Fail::NoServer) };
+                let Some(s) = be.servers.get(i) else {
+                    return Err(Fail::NoServer);
+                };
                 if s.state.try_acquire(s.maxconn) {
                     s.state.total.fetch_add(1, Ordering::Relaxed);
-                    return Ok((i, SlotGuard { state: s.state.clone(), local: local.clone(), backend }));
+                    return Ok((
+                        i,
+                        SlotGuard {
+                            state: s.state.clone(),
+                            local: local.clone(),
+                            backend,
+                        },
+                    ));
                 }
                 // Lost a race with another worker for the last slot: look again.
             }
@@ -186,7 +209,15 @@ pub async fn acquire(
                     return Err(Fail::QueueTimeout);
                 }
                 let wake_at = deadline.min(now + QUEUE_RECHECK);
-                let _ = runtime::timeout_at(wake_at, QueueWait { local, backend, queued: false }).await;
+                let _ = runtime::timeout_at(
+                    wake_at,
+                    QueueWait {
+                        local,
+                        backend,
+                        queued: false,
+                    },
+                )
+                .await;
             }
         }
     }
@@ -232,21 +263,46 @@ pub async fn connect(
     client: IpAddr,
     reuse: Reuse,
 ) -> Result<Upstream, Fail> {
-    let Some(be) = snap.backends.get(backend) else { return Err(Fail::NoServer) };
+    let Some(be) = snap.backends.get(backend) else {
+        return Err(Fail::NoServer);
+    };
     let mut exclude = None;
     let mut attempt = 0u32;
     loop {
         let (server, slot) = acquire(local, snap, backend, client, exclude).await?;
-        let Some(srv) = be.servers.get(server) else { return Err(Fail::NoServer) };
+        let Some(srv) = be.servers.get(server) else {
+            return Err(Fail::NoServer);
+        };
         if reuse != Reuse::Never {
-            let fresh = if reuse == Reuse::FreshOnly { Some(pool::FRESH_FOR_UNSAFE) } else { None };
-            let got = local.pool.borrow_mut().take(srv.addr, Instant::now(), fresh);
+            let fresh = if reuse == Reuse::FreshOnly {
+                Some(pool::FRESH_FOR_UNSAFE)
+            } else {
+                None
+            };
+            let got = local
+                .pool
+                .borrow_mut()
+                .take(srv.addr, Instant::now(), fresh);
             if let Some((conn, probe)) = got {
-                return Ok(Upstream { conn, pending: Some(probe), server, slot, reused: true });
+                return Ok(Upstream {
+                    conn,
+                    pending: Some(probe),
+                    server,
+                    slot,
+                    reused: true,
+                });
             }
         }
         match runtime::timeout(be.timeouts.connect, Conn::connect(srv.addr)).await {
-            Ok(Ok(conn)) => return Ok(Upstream { conn, pending: None, server, slot, reused: false }),
+            Ok(Ok(conn)) => {
+                return Ok(Upstream {
+                    conn,
+                    pending: None,
+                    server,
+                    slot,
+                    reused: false,
+                })
+            }
             Ok(Err(_)) | Err(_) => {
                 srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
                 drop(slot);

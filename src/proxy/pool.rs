@@ -38,7 +38,12 @@ pub struct Pool {
 impl Pool {
     /// The most recently used live connection to `addr`; with `fresh` only one idle for less
     /// than that. Dead connections met on the way are closed.
-    pub fn take(&mut self, addr: SocketAddr, now: Instant, fresh: Option<Duration>) -> Option<(Conn, Recv)> {
+    pub fn take(
+        &mut self,
+        addr: SocketAddr,
+        now: Instant,
+        fresh: Option<Duration>,
+    ) -> Option<(Conn, Recv)> {
         let list = self.idle.get_mut(&addr)?;
         while let Some(idle) = list.pop() {
             self.count -= 1;
@@ -65,7 +70,11 @@ impl Pool {
             list.remove(0);
             self.count -= 1;
         }
-        list.push(Idle { conn, probe, since: now });
+        list.push(Idle {
+            conn,
+            probe,
+            since: now,
+        });
         self.count += 1;
     }
 

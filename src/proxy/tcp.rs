@@ -6,8 +6,8 @@
 //! `client` and the backend's `server` timeout.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
@@ -28,8 +28,12 @@ pub async fn serve(
     peer: Option<SocketAddr>,
 ) {
     let snap = cell.load_full();
-    let Some(fe) = snap.frontends.iter().find(|f| f.name == frontend) else { return };
-    let Some(be) = snap.backends.get(fe.backend) else { return };
+    let Some(fe) = snap.frontends.iter().find(|f| f.name == frontend) else {
+        return;
+    };
+    let Some(be) = snap.backends.get(fe.backend) else {
+        return;
+    };
     let client_ip = peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT);
     let up = match connect(&local, &snap, fe.backend, client_ip, Reuse::Never).await {
         Ok(u) => u,

@@ -50,7 +50,10 @@ fn mmap(bytes: usize) -> io::Result<NonNull<u8>> {
 impl BufRing {
     pub(crate) fn new(ring: &IoUring, entries: u16, buf_size: u32) -> io::Result<BufRing> {
         if !entries.is_power_of_two() || entries > 32768 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer count must be a power of two ≤ 32768"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer count must be a power of two ≤ 32768",
+            ));
         }
         let ring_bytes = entries as usize * std::mem::size_of::<BufRingEntry>();
         let ring_mem = mmap(ring_bytes)?;
@@ -75,7 +78,14 @@ impl BufRing {
         };
         // SAFETY: the ring memory is page aligned (mmap), sized for `entries`, and stays mapped
         // until this BufRing drops, which happens after the io_uring is closed (see `Cx`).
-        unsafe { ring.submitter().register_buf_ring_with_flags(ring_mem.as_ptr() as u64, entries, BGID, 0)? };
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                ring_mem.as_ptr() as u64,
+                entries,
+                BGID,
+                0,
+            )?
+        };
         for bid in 0..entries {
             br.push(bid);
         }
@@ -96,7 +106,11 @@ impl BufRing {
         // after the tail store below publishes it.
         unsafe {
             let entry = &mut *self.ring.as_ptr().add((self.tail & mask) as usize);
-            entry.set_addr(self.bufs.as_ptr().add(bid as usize * self.buf_size as usize) as u64);
+            entry.set_addr(
+                self.bufs
+                    .as_ptr()
+                    .add(bid as usize * self.buf_size as usize) as u64,
+            );
             entry.set_len(self.buf_size);
             entry.set_bid(bid);
         }
@@ -116,8 +130,17 @@ impl BufRing {
         let len = len.min(self.buf_size);
         // SAFETY: bid < entries (the kernel only reports ids we pushed), so the offset is inside
         // the buffer mapping.
-        let base = unsafe { self.bufs.as_ptr().add(bid.min(self.entries - 1) as usize * self.buf_size as usize) };
-        PBuf { base, bid, start: 0, end: len }
+        let base = unsafe {
+            self.bufs
+                .as_ptr()
+                .add(bid.min(self.entries - 1) as usize * self.buf_size as usize)
+        };
+        PBuf {
+            base,
+            bid,
+            start: 0,
+            end: len,
+        }
     }
 }
 
@@ -156,7 +179,12 @@ impl PBuf {
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: the kernel filled [0, end) and does not touch this buffer until it is pushed
         // back, which only Drop does; the mapping outlives every PBuf (runtime teardown order).
-        unsafe { std::slice::from_raw_parts(self.base.add(self.start as usize), (self.end - self.start) as usize) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base.add(self.start as usize),
+                (self.end - self.start) as usize,
+            )
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -193,6 +221,9 @@ impl Drop for PBuf {
 
 impl std::fmt::Debug for PBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PBuf").field("bid", &self.bid).field("len", &self.len()).finish()
+        f.debug_struct("PBuf")
+            .field("bid", &self.bid)
+            .field("len", &self.len())
+            .finish()
     }
 }

@@ -87,7 +87,11 @@ impl Driver {
                 .build(entries)?,
             Err(e) => return Err(e),
         };
-        Ok(Driver { ring, slots: Slab::with_capacity(1024), stats: RingStats::default() })
+        Ok(Driver {
+            ring,
+            slots: Slab::with_capacity(1024),
+            stats: RingStats::default(),
+        })
     }
 
     /// Number of operations whose final completion has not been reaped.
@@ -132,7 +136,9 @@ impl Driver {
             let idx = ud as usize;
             let res = cqe.result();
             let flags = cqe.flags();
-            let Some(slot) = slots.get_mut(idx) else { continue };
+            let Some(slot) = slots.get_mut(idx) else {
+                continue;
+            };
             match &mut slot.state {
                 State::Pending(waker) => {
                     let w = waker.take();
@@ -183,14 +189,21 @@ pub(crate) struct Completion<T> {
 
 impl<T: 'static> Op<T> {
     /// Submits the entry built from `data` (whose heap addresses stay put while it moves).
-    pub(crate) fn submit(data: T, orphan: Orphan, build: impl FnOnce(&mut T) -> squeue::Entry) -> Op<T> {
+    pub(crate) fn submit(
+        data: T,
+        orphan: Orphan,
+        build: impl FnOnce(&mut T) -> squeue::Entry,
+    ) -> Op<T> {
         let mut data = data;
         let entry = build(&mut data);
         with_cx(|cx| {
             let mut d = cx.driver.borrow_mut();
             let idx = d.insert(State::Pending(None), orphan);
             d.push(&entry.user_data(idx as u64));
-            Op { idx, data: Some(data) }
+            Op {
+                idx,
+                data: Some(data),
+            }
         })
     }
 
@@ -198,7 +211,10 @@ impl<T: 'static> Op<T> {
     pub(crate) fn is_done(&self) -> bool {
         self.data.is_none()
             || with_cx(|cx| {
-                matches!(cx.driver.borrow().slots.get(self.idx).map(|s| &s.state), Some(State::Done { .. }))
+                matches!(
+                    cx.driver.borrow().slots.get(self.idx).map(|s| &s.state),
+                    Some(State::Done { .. })
+                )
             })
     }
 }
@@ -210,7 +226,9 @@ impl<T: Unpin + 'static> Future for Op<T> {
         let idx = self.idx;
         let done = with_cx(|c| {
             let mut d = c.driver.borrow_mut();
-            let Some(slot) = d.slots.get_mut(idx) else { return None };
+            let Some(slot) = d.slots.get_mut(idx) else {
+                return None;
+            };
             match &mut slot.state {
                 State::Done { res, flags } => {
                     let out = (*res, *flags);
@@ -245,7 +263,9 @@ impl<T: 'static> Drop for Op<T> {
         with_cx_opt(|cx| {
             let mut d = cx.driver.borrow_mut();
             let idx = self.idx;
-            let Some(slot) = d.slots.get_mut(idx) else { return };
+            let Some(slot) = d.slots.get_mut(idx) else {
+                return;
+            };
             match slot.state {
                 State::Done { res, flags } => {
                     if let (Orphan::Adopt(tag), true) = (slot.orphan, res >= 0) {
@@ -258,7 +278,9 @@ impl<T: 'static> Drop for Op<T> {
                 State::Pending(_) => {
                     slot.state = State::Orphaned(Some(Box::new(data)));
                     d.stats.cancels += 1;
-                    let cancel = opcode::AsyncCancel::new(idx as u64).build().user_data(CANCEL_USER_DATA);
+                    let cancel = opcode::AsyncCancel::new(idx as u64)
+                        .build()
+                        .user_data(CANCEL_USER_DATA);
                     d.push(&cancel);
                 }
                 _ => {}

@@ -129,7 +129,12 @@ pub fn spawn(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
         let waker = Waker::from(Arc::new(TaskWaker { idx }));
         let id = cx.next_id.get();
         cx.next_id.set(id + 1);
-        entry.insert(TaskSlot { fut: Some(Box::pin(fut)), waker, id, aborted: false });
+        entry.insert(TaskSlot {
+            fut: Some(Box::pin(fut)),
+            waker,
+            id,
+            aborted: false,
+        });
         cx.ready.borrow_mut().push_back(idx);
         TaskHandle { idx, id }
     })
@@ -162,7 +167,11 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { ring_entries: 1024, buffers: 1024, buffer_size: 16 * 1024 }
+        RuntimeOptions {
+            ring_entries: 1024,
+            buffers: 1024,
+            buffer_size: 16 * 1024,
+        }
     }
 }
 
@@ -212,7 +221,11 @@ impl Runtime {
             if fired > 0 {
                 continue;
             }
-            let wait = cx.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            let wait = cx
+                .timers
+                .borrow()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
             self.enter(wait, &mut garbage);
             garbage.clear();
         }
@@ -222,12 +235,16 @@ impl Runtime {
         let cx = &self.cx;
         // Bounded so completions are reaped between bursts of ready tasks.
         for _ in 0..4096 {
-            let Some(idx) = cx.ready.borrow_mut().pop_front() else { return };
+            let Some(idx) = cx.ready.borrow_mut().pop_front() else {
+                return;
+            };
             let taken = match cx.tasks.borrow_mut().get_mut(idx) {
                 Some(slot) => slot.fut.take().map(|f| (f, slot.waker.clone())),
                 None => None,
             };
-            let Some((mut task, waker)) = taken else { continue };
+            let Some((mut task, waker)) = taken else {
+                continue;
+            };
             let mut tcx = Context::from_waker(&waker);
             match task.as_mut().poll(&mut tcx) {
                 Poll::Ready(()) => {
@@ -274,7 +291,8 @@ impl Runtime {
             };
             if let Err(e) = res {
                 match e.raw_os_error() {
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {}
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                    | Some(libc::EAGAIN) => {}
                     _ => eprintln!("ringlb: io_uring_enter failed: {e}"),
                 }
             }

@@ -22,8 +22,8 @@ mod timer;
 pub use bufring::PBuf;
 pub use driver::RingStats;
 pub use executor::{spawn, yield_now, Runtime, RuntimeOptions, TaskHandle};
-pub use signal::Signal;
 pub use net::{listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv};
+pub use signal::Signal;
 pub use timer::{now, sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
 
 #[cfg(test)]
@@ -36,13 +36,22 @@ mod tests {
 
     fn local_listener() -> (Arc<OwnedFd>, std::net::SocketAddr) {
         let fd = listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
-        let addr = socket2::SockRef::from(&fd).local_addr().unwrap().as_socket().unwrap();
+        let addr = socket2::SockRef::from(&fd)
+            .local_addr()
+            .unwrap()
+            .as_socket()
+            .unwrap();
         (Arc::new(fd), addr)
     }
 
     #[test]
     fn echo_round_trip_and_timeout_cancels() {
-        let rt = Runtime::new(RuntimeOptions { ring_entries: 64, buffers: 64, buffer_size: 4096 }).unwrap();
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 64,
+            buffers: 64,
+            buffer_size: 4096,
+        })
+        .unwrap();
         let (lfd, addr) = local_listener();
         let got = Rc::new(std::cell::RefCell::new(Vec::new()));
         let got2 = got.clone();
@@ -71,7 +80,12 @@ mod tests {
 
     #[test]
     fn sleep_orders_wakeups() {
-        let rt = Runtime::new(RuntimeOptions { ring_entries: 16, buffers: 16, buffer_size: 1024 }).unwrap();
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 16,
+            buffers: 16,
+            buffer_size: 1024,
+        })
+        .unwrap();
         let order = Rc::new(std::cell::RefCell::new(Vec::new()));
         let o = order.clone();
         rt.block_on(async move {

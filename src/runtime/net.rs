@@ -107,7 +107,13 @@ impl Conn {
     /// Starts a receive into a provided buffer.
     pub fn recv_op(&self) -> Recv {
         let fd = self.fd();
-        let size = with_cx(|c| c.bufs.borrow().as_ref().map(|b| b.buf_size()).unwrap_or(16384));
+        let size = with_cx(|c| {
+            c.bufs
+                .borrow()
+                .as_ref()
+                .map(|b| b.buf_size())
+                .unwrap_or(16384)
+        });
         let op = Op::submit((), Orphan::Nothing, |_| {
             opcode::Recv::new(Fd(fd), std::ptr::null_mut(), size)
                 .buf_group(BGID)
@@ -143,7 +149,9 @@ impl Conn {
             let off = off.min(b.io_len());
             // SAFETY: off ≤ len, so the pointer stays inside the buffer the op owns.
             let ptr = unsafe { b.io_ptr().add(off) };
-            opcode::Send::new(Fd(fd), ptr, (b.io_len() - off) as u32).flags(libc::MSG_NOSIGNAL).build()
+            opcode::Send::new(Fd(fd), ptr, (b.io_len() - off) as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
         });
         let c = op.await;
         (check(c.res).map(|n| n as usize), c.data)
@@ -167,12 +175,18 @@ impl Conn {
 
     /// Opens a TCP connection. Times out only through the caller's `timeout`.
     pub async fn connect(addr: SocketAddr) -> io::Result<Conn> {
-        let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+        let sock = Socket::new(
+            Domain::for_address(addr),
+            Type::STREAM.cloexec(),
+            Some(Protocol::TCP),
+        )?;
         sock.set_tcp_nodelay(true)?;
         let fd: OwnedFd = sock.into();
         let raw = fd.as_raw_fd();
         let sa = Box::new(SockAddr::from(addr));
-        let op = Op::submit(sa, Orphan::Nothing, |sa| opcode::Connect::new(Fd(raw), sa.as_ptr().cast(), sa.len()).build());
+        let op = Op::submit(sa, Orphan::Nothing, |sa| {
+            opcode::Connect::new(Fd(raw), sa.as_ptr().cast(), sa.len()).build()
+        });
         let c = op.await;
         check(c.res)?;
         Ok(Conn { fd })
@@ -244,7 +258,9 @@ impl Acceptor {
         let c = op.await;
         let nfd = check(c.res)?;
         // SAFETY: a successful accept returns a new fd that nothing else owns.
-        let conn = Conn { fd: unsafe { OwnedFd::from_raw_fd(nfd) } };
+        let conn = Conn {
+            fd: unsafe { OwnedFd::from_raw_fd(nfd) },
+        };
         // SAFETY: the kernel wrote a socket address of `len` bytes into the storage.
         let peer = unsafe { SockAddr::new(c.data.storage, c.data.len) }.as_socket();
         Ok((conn, peer))
@@ -256,7 +272,14 @@ pub fn take_adopted() -> Vec<(Conn, u64)> {
     super::driver::take_adopted()
         .into_iter()
         // SAFETY: each fd came from a completed accept and was handed to nobody else.
-        .map(|(fd, tag)| (Conn { fd: unsafe { OwnedFd::from_raw_fd(fd) } }, tag))
+        .map(|(fd, tag)| {
+            (
+                Conn {
+                    fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                },
+                tag,
+            )
+        })
         .collect()
 }
 
@@ -274,7 +297,9 @@ impl EventFd {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd is a fresh descriptor owned by nothing else.
-        Ok(EventFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(EventFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     /// Wakes the waiting worker. Callable from any thread.
@@ -287,14 +312,20 @@ impl EventFd {
     /// Waits until notified (at least once since the last wait).
     pub async fn wait(&self) {
         let fd = self.fd.as_raw_fd();
-        let op = Op::submit(Box::new([0u8; 8]), Orphan::Nothing, |b| opcode::Read::new(Fd(fd), b.as_mut_ptr(), 8).build());
+        let op = Op::submit(Box::new([0u8; 8]), Orphan::Nothing, |b| {
+            opcode::Read::new(Fd(fd), b.as_mut_ptr(), 8).build()
+        });
         let _ = op.await;
     }
 }
 
 /// Creates a listening TCP socket bound to `addr`, shared by every worker.
 pub fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )?;
     sock.set_reuse_address(true)?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;

@@ -40,7 +40,10 @@ impl Signal {
 
     /// Completes once the signal is raised.
     pub fn wait(&self) -> Wait {
-        Wait { inner: self.inner.clone(), key: None }
+        Wait {
+            inner: self.inner.clone(),
+            key: None,
+        }
     }
 }
 

@@ -7,8 +7,13 @@ use std::io;
 /// Online CPUs this process may run on.
 pub fn cpus() -> Vec<usize> {
     match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
-        Ok(set) => (0..nix::sched::CpuSet::count()).filter(|&i| set.is_set(i).unwrap_or(false)).collect(),
-        Err(_) => (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect(),
+        Ok(set) => (0..nix::sched::CpuSet::count())
+            .filter(|&i| set.is_set(i).unwrap_or(false))
+            .collect(),
+        Err(_) => (0..std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1))
+            .collect(),
     }
 }
 
@@ -32,7 +37,9 @@ pub fn raise_nofile() -> io::Result<u64> {
 
 /// `kernel.io_uring_disabled`: 0 allowed, 1 only for the `io_uring_group`, 2 disabled.
 pub fn io_uring_disabled() -> Option<u8> {
-    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok().and_then(|s| s.trim().parse().ok())
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
 }
 
 /// Explains why io_uring cannot be used here, if that is so, with the fix.

@@ -84,7 +84,12 @@ impl Worker {
 
 /// Starts `n` workers, pinned round-robin to `cpus`. Returns once every ring is created, or
 /// the first error.
-pub fn start(n: usize, cpus: &[usize], shared: Arc<Shared>, opts: RuntimeOptions) -> std::io::Result<Vec<Worker>> {
+pub fn start(
+    n: usize,
+    cpus: &[usize],
+    shared: Arc<Shared>,
+    opts: RuntimeOptions,
+) -> std::io::Result<Vec<Worker>> {
     let mut workers = Vec::with_capacity(n);
     for id in 0..n {
         let wake = Arc::new(EventFd::new()?);
@@ -92,25 +97,31 @@ pub fn start(n: usize, cpus: &[usize], shared: Arc<Shared>, opts: RuntimeOptions
         let sh = shared.clone();
         let wk = wake.clone();
         let cpu = cpus.get(id % cpus.len().max(1)).copied();
-        let thread = std::thread::Builder::new().name(format!("ringlb-w{id}")).spawn(move || {
-            if let Some(cpu) = cpu {
-                let _ = crate::system::pin_to(cpu);
-            }
-            let rt = match Runtime::new(opts) {
-                Ok(rt) => {
-                    let _ = tx.send(Ok(()));
-                    rt
+        let thread = std::thread::Builder::new()
+            .name(format!("ringlb-w{id}"))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    let _ = crate::system::pin_to(cpu);
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            };
-            rt.block_on(run(id, sh, wk));
-            drop(rt);
-        })?;
+                let rt = match Runtime::new(opts) {
+                    Ok(rt) => {
+                        let _ = tx.send(Ok(()));
+                        rt
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(run(id, sh, wk));
+                drop(rt);
+            })?;
         match rx.recv() {
-            Ok(Ok(())) => workers.push(Worker { id, wake, thread: Some(thread) }),
+            Ok(Ok(())) => workers.push(Worker {
+                id,
+                wake,
+                thread: Some(thread),
+            }),
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(std::io::Error::other("worker thread died during start")),
         }
@@ -153,7 +164,10 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
     let deadline = Instant::now() + grace;
     loop {
         adopt(&local, &shared, &known);
-        if local.sessions.get() == 0 || Instant::now() >= deadline || shared.phase.load(Ordering::Acquire) == STOPPING {
+        if local.sessions.get() == 0
+            || Instant::now() >= deadline
+            || shared.phase.load(Ordering::Acquire) == STOPPING
+        {
             break;
         }
         runtime::sleep(Duration::from_millis(20)).await;
@@ -186,7 +200,9 @@ fn sync_listeners(
 
 fn adopt(local: &Rc<Local>, shared: &Arc<Shared>, known: &HashMap<u64, SocketAddr>) {
     for (conn, tag) in runtime::take_adopted() {
-        let Some(addr) = known.get(&tag) else { continue };
+        let Some(addr) = known.get(&tag) else {
+            continue;
+        };
         let peer = conn.peer_addr().ok();
         start_session(local, shared, *addr, conn, peer);
     }
@@ -215,7 +231,8 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
         match acc.accept().await {
             Ok((conn, peer)) => start_session(&local, &shared, listener.addr, conn, peer),
             Err(e) => match e.raw_os_error() {
-                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
+                | Some(libc::ENOMEM) => {
                     if last_complaint.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                         eprintln!(
                             "ringlb: worker {}: cannot accept on {}: {e}; pausing accepts (raise LimitNOFILE or lower maxconn)",
@@ -242,11 +259,19 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.shared.conns.fetch_sub(1, Ordering::Relaxed);
         self.fe.conns.fetch_sub(1, Ordering::Relaxed);
-        self.local.sessions.set(self.local.sessions.get().saturating_sub(1));
+        self.local
+            .sessions
+            .set(self.local.sessions.get().saturating_sub(1));
     }
 }
 
-fn start_session(local: &Rc<Local>, shared: &Arc<Shared>, addr: SocketAddr, conn: Conn, peer: Option<SocketAddr>) {
+fn start_session(
+    local: &Rc<Local>,
+    shared: &Arc<Shared>,
+    addr: SocketAddr,
+    conn: Conn,
+    peer: Option<SocketAddr>,
+) {
     let snap = shared.snapshot.load_full();
     let Some(fe) = snap.by_bind.get(&addr).and_then(|&i| snap.frontends.get(i)) else {
         // The listener's frontend was removed by a reload: nobody to serve it.
@@ -256,7 +281,11 @@ fn start_session(local: &Rc<Local>, shared: &Arc<Shared>, addr: SocketAddr, conn
     fe.state.conns.fetch_add(1, Ordering::Relaxed);
     fe.state.total_conns.fetch_add(1, Ordering::Relaxed);
     local.sessions.set(local.sessions.get() + 1);
-    let guard = SessionGuard { local: local.clone(), shared: shared.clone(), fe: fe.state.clone() };
+    let guard = SessionGuard {
+        local: local.clone(),
+        shared: shared.clone(),
+        fe: fe.state.clone(),
+    };
     let name = fe.name.clone();
     let mode = fe.mode;
     let cell = shared.snapshot.clone();
