@@ -24,6 +24,33 @@ pub enum Command {
         /// Config file.
         #[arg(short, long, default_value = CONFIG_PATH)]
         config: PathBuf,
+        /// Take the listening sockets over from the process that started this one (binary
+        /// upgrade); set by ringlb itself.
+        #[arg(long, hide = true)]
+        takeover_fd: Option<i32>,
+    },
+    /// Validate the config, then make the running ringlb reload it; exit status tells whether
+    /// the new config is serving.
+    Reload {
+        /// Config file (its [global] admin_socket names the running process).
+        #[arg(short, long, default_value = CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Replace the running ringlb with the binary now installed, without closing the
+    /// listening sockets; exit status tells whether the new process is serving.
+    Upgrade {
+        /// Config file (its [global] admin_socket names the running process).
+        #[arg(short, long, default_value = CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Send a command to the running ringlb's admin socket (e.g. `status`).
+    Admin {
+        /// Config file (its [global] admin_socket names the running process).
+        #[arg(short, long, default_value = CONFIG_PATH)]
+        config: PathBuf,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true)]
+        command: Vec<String>,
     },
     /// Validate a config file: exit 0 if valid, else print every problem and exit 1.
     Check {

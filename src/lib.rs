@@ -17,6 +17,7 @@ pub mod demo;
 pub mod http;
 pub mod lifecycle;
 pub mod proxy;
+pub mod route;
 pub mod runtime;
 pub mod snapshot;
 pub mod system;

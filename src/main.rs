@@ -8,7 +8,10 @@ use ringlb::{config, demo, lifecycle};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config } => match lifecycle::run(&config) {
+        Command::Run {
+            config,
+            takeover_fd,
+        } => match lifecycle::run(&config, lifecycle::RunArgs { takeover_fd }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
@@ -34,6 +37,55 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { listen } => run_demo(listen),
+        Command::Reload { config } => admin(&config, "reload", true),
+        Command::Upgrade { config } => admin(&config, "upgrade", false),
+        Command::Admin { config, command } => admin(&config, &command.join(" "), false),
+    }
+}
+
+/// Sends one admin command to the ringlb running with `config`; with `validate`, checks the
+/// config first and stops there if it is invalid.
+fn admin(config: &std::path::Path, command: &str, validate: bool) -> ExitCode {
+    let cfg = match config::load(config) {
+        Ok(c) => c,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            if validate {
+                eprintln!(
+                    "{}: {} error(s); the running config is unchanged",
+                    config.display(),
+                    diags.len()
+                );
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let Some(sock) = lifecycle::ProcessSettings::from_config(&cfg).admin_socket else {
+        eprintln!(
+            "{}: no [global] admin_socket configured: cannot reach the running ringlb",
+            config.display()
+        );
+        return ExitCode::from(2);
+    };
+    match lifecycle::control::request(&sock, command) {
+        Ok((lines, result)) => {
+            for l in lines {
+                println!("{l}");
+            }
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ringlb {command}: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("ringlb {command}: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -65,7 +117,7 @@ fn run_demo(listen: std::net::SocketAddr) -> ExitCode {
     );
     println!("try:  curl -s http://{listen}/   (run it twice: web1 and web2 take turns)");
     println!("stop: Ctrl-C");
-    match lifecycle::run_config(cfg, None) {
+    match lifecycle::run_config(cfg, None, lifecycle::RunArgs::default()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");

@@ -1,31 +1,41 @@
-//! The control thread: start-up, signals, reload, drain and sd_notify, in named phases.
+//! The control thread: start-up, signals, admin commands, reload, binary upgrade and drain, in
+//! named phases: starting → running ⇄ reloading → (handing off →) draining → stopped. Each
+//! transition is logged and reported through sd_notify (`READY=1`, `RELOADING=1`,
+//! `STOPPING=1`, `STATUS=`, `MAINPID=`).
 //!
-//! Phases: starting → running ⇄ reloading → draining → stopped. Each transition is logged and
-//! reported through sd_notify (`READY=1`, `RELOADING=1`, `STOPPING=1`, `STATUS=`).
-//!
-//! May import everything below it; owns the listening sockets (workers only borrow them).
+//! Owns the listening sockets (workers only borrow them) and is the only thread that binds.
 
+pub mod control;
 pub mod notify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 use crate::config::{self, Config, Workers};
 use crate::runtime::{listen, RuntimeOptions};
 use crate::snapshot::Snapshot;
+use crate::system::{handoff, privileges};
 use crate::worker::{self, Listener, Shared, Worker};
+use control::{Reply, Request};
 
 /// Backlog of each listening socket (the kernel caps it at `net.core.somaxconn`).
 pub const LISTEN_BACKLOG: i32 = 65535;
 
 /// Descriptors kept for listeners, rings, logs and health checks when sizing maxconn.
 const RESERVED_FDS: u64 = 128;
+
+/// How long a new process may take to receive the sockets and report ready.
+const HANDOFF_TIMEOUT: Duration = Duration::from_secs(30);
 
 static NEXT_LISTENER_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -43,22 +53,55 @@ pub enum StartError {
     },
     #[error("cannot start workers: {0}")]
     Workers(std::io::Error),
+    #[error("{0}")]
+    Privileges(#[from] privileges::PrivError),
+    #[error("takeover failed: {0}")]
+    Takeover(std::io::Error),
+    #[error("admin socket {path}: {source}")]
+    Admin {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn log(msg: &str) {
-    eprintln!("ringlb: {msg}");
+    eprintln!("ringlb[{}]: {msg}", std::process::id());
 }
 
-/// Opens listening sockets for every address in `snap` not already in `have`.
-fn open_listeners(snap: &Snapshot, have: &[Listener]) -> Result<Vec<Listener>, StartError> {
+/// Process-level settings taken from the config.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSettings {
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub admin_socket: Option<PathBuf>,
+    pub keep_bind_capability: bool,
+}
+
+impl ProcessSettings {
+    pub fn from_config(cfg: &Config) -> ProcessSettings {
+        let _ = cfg;
+        ProcessSettings::default()
+    }
+}
+
+/// Opens listening sockets for every address in `snap`, reusing those in `have` and those
+/// inherited from a previous process (`inherited`, consumed as used).
+fn open_listeners(
+    snap: &Snapshot,
+    have: &[Listener],
+    inherited: &mut HashMap<SocketAddr, OwnedFd>,
+) -> Result<Vec<Listener>, StartError> {
     let mut out = Vec::new();
     for addr in snap.bind_addrs() {
         if let Some(l) = have.iter().find(|l| l.addr == addr) {
             out.push(l.clone());
             continue;
         }
-        let fd =
-            listen(addr, LISTEN_BACKLOG).map_err(|source| StartError::Listen { addr, source })?;
+        let fd = match inherited.remove(&addr) {
+            Some(fd) => fd,
+            None => privileges::with_bind_capability(|| listen(addr, LISTEN_BACKLOG))
+                .map_err(|source| StartError::Listen { addr, source })?,
+        };
         out.push(Listener {
             id: NEXT_LISTENER_ID.fetch_add(1, Ordering::Relaxed),
             addr,
@@ -100,19 +143,40 @@ pub struct Server {
 }
 
 impl Server {
-    /// Validates, binds and starts the workers. Does not signal readiness.
-    pub fn start(mut config: Config, config_path: Option<PathBuf>) -> Result<Server, StartError> {
+    /// Validates, binds (or adopts inherited sockets), drops privileges and starts the workers.
+    /// Does not signal readiness.
+    pub fn start(
+        mut config: Config,
+        config_path: Option<PathBuf>,
+        mut inherited: HashMap<SocketAddr, OwnedFd>,
+    ) -> Result<Server, StartError> {
         crate::system::check_io_uring().map_err(StartError::IoUring)?;
         fit_maxconn(&mut config);
+        let settings = ProcessSettings::from_config(&config);
         let snap = Snapshot::compile(config, None);
-        let listeners = open_listeners(&snap, &[])?;
+        let listeners = open_listeners(&snap, &[], &mut inherited)?;
+        // Sockets the previous process had but this config does not use close here; the
+        // previous process still serves what it accepted from them.
+        drop(inherited);
+        let dropped = privileges::drop_privileges(
+            settings.user.as_deref(),
+            settings.group.as_deref(),
+            settings.keep_bind_capability,
+        )?;
         let cpus = crate::system::cpus();
         let n = worker_count(&snap.config, &cpus);
         let shared = Arc::new(Shared::new(snap, listeners));
         let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default())
             .map_err(StartError::Workers)?;
         log(&format!(
-            "running: {n} workers, listening on {}",
+            "running: {n} workers, uid {} gid {}{}, listening on {}",
+            dropped.uid,
+            dropped.gid,
+            if dropped.kept_bind {
+                ", may bind ports < 1024 on reload"
+            } else {
+                ""
+            },
             describe_listeners(&shared)
         ));
         Ok(Server {
@@ -138,7 +202,8 @@ impl Server {
         let prev = self.shared.snapshot.load_full();
         let snap = Snapshot::compile(cfg, Some(&prev));
         let old = self.shared.listeners.load_full();
-        let listeners = open_listeners(&snap, &old).map_err(|e| vec![e.to_string()])?;
+        let listeners =
+            open_listeners(&snap, &old, &mut HashMap::new()).map_err(|e| vec![e.to_string()])?;
         // Publish the config before the listeners so a new listener's first connection finds
         // its frontend.
         self.shared.snapshot.store(Arc::new(snap));
@@ -149,7 +214,8 @@ impl Server {
         Ok(())
     }
 
-    /// Stops accepting, lets sessions finish up to the grace period, joins the workers.
+    /// Stops accepting, lets sessions finish up to the grace period (or not, with `fast`),
+    /// joins the workers.
     pub fn drain(self, fast: bool) {
         let phase = if fast {
             worker::STOPPING
@@ -164,54 +230,141 @@ impl Server {
             w.join();
         }
     }
+
+    fn listener_fds(&self) -> Vec<(SocketAddr, i32)> {
+        self.shared
+            .listeners
+            .load()
+            .iter()
+            .map(|l| (l.addr, l.fd.as_raw_fd()))
+            .collect()
+    }
 }
 
 fn describe_listeners(shared: &Shared) -> String {
     let l = shared.listeners.load();
     l.iter()
-        .map(|l| l.addr.to_string())
+        .map(|l| {
+            let real = socket2::SockRef::from(&*l.fd)
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket());
+            real.unwrap_or(l.addr).to_string()
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// `ringlb run`: start, report ready, then serve signals until told to stop.
-pub fn run(path: &Path) -> Result<(), StartError> {
+/// What the control loop reacts to.
+enum Event {
+    Signal(i32),
+    Admin(Request),
+}
+
+fn admin_event(r: Request) -> Event {
+    Event::Admin(r)
+}
+
+/// How `run` was asked to start.
+#[derive(Debug, Default)]
+pub struct RunArgs {
+    /// Fd of the handoff socket inherited from the process being replaced.
+    pub takeover_fd: Option<i32>,
+}
+
+/// `ringlb run`: start, report ready, then serve signals and admin commands until stopped.
+pub fn run(path: &Path, args: RunArgs) -> Result<(), StartError> {
     let cfg = config::load(path).map_err(StartError::Config)?;
-    run_config(cfg, Some(path.to_path_buf()))
+    run_config(cfg, Some(path.to_path_buf()), args)
 }
 
 /// Runs an already validated config (used by `run` and `demo`).
-pub fn run_config(cfg: Config, path: Option<PathBuf>) -> Result<(), StartError> {
+pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(), StartError> {
+    // The path of our own binary, read now: after a package upgrade replaces the file, this
+    // path names the new binary, which is what an upgrade must start.
+    let exe = std::env::current_exe().ok();
+    let mut handoff_sock = None;
+    let mut inherited = HashMap::new();
+    let mut admin_listener: Option<UnixListener> = None;
+    if let Some(fd) = args.takeover_fd {
+        let sock = handoff::from_inherited(fd).map_err(StartError::Takeover)?;
+        let got = handoff::recv_listeners(&sock, HANDOFF_TIMEOUT).map_err(StartError::Takeover)?;
+        inherited.extend(got.listeners);
+        admin_listener = got.admin.map(UnixListener::from);
+        log(&format!("took over {} listening sockets", inherited.len()));
+        handoff_sock = Some(sock);
+    }
+    let predecessor = handoff_sock.as_ref().map(|_| nix::unistd::getppid());
+    let settings = ProcessSettings::from_config(&cfg);
+    // The admin socket is bound before privileges are dropped (its directory may be root's).
+    if admin_listener.is_none() {
+        if let Some(path) = &settings.admin_socket {
+            let l = control::bind(path).map_err(|source| StartError::Admin {
+                path: path.clone(),
+                source,
+            })?;
+            admin_listener = Some(l);
+        }
+    }
+    let admin_fd = admin_listener.as_ref().map(|l| l.as_raw_fd());
+    let server = match Server::start(cfg, path, inherited) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(sock) = &handoff_sock {
+                let _ = handoff::send_status(sock, &format!("FAILED {e}"));
+            }
+            return Err(e);
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    if let Some(l) = admin_listener {
+        control::serve(l, tx.clone(), admin_event).map_err(StartError::Workers)?;
+    }
     let mut signals =
-        Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| StartError::Workers(e))?;
-    let mut server = Server::start(cfg, path)?;
-    notify::notify("READY=1\nSTATUS=running");
-    for sig in signals.forever() {
-        match sig {
-            SIGHUP => {
-                notify::notify(&format!(
-                    "RELOADING=1\nMONOTONIC_USEC={}",
-                    notify::monotonic_usec()
-                ));
-                log("reloading");
-                match server.reload() {
-                    Ok(()) => {
-                        log("reload done: new sessions and requests use the new config");
-                        notify::notify("READY=1\nSTATUS=running (reloaded)");
-                    }
-                    Err(errs) => {
-                        for e in &errs {
-                            log(e);
-                        }
-                        log("reload failed: the previous config keeps serving");
-                        notify::notify(&format!(
-                            "READY=1\nSTATUS=reload failed, previous config still serving: {}",
-                            errs.first().map(String::as_str).unwrap_or("")
-                        ));
-                    }
+        Signals::new([SIGHUP, SIGTERM, SIGINT, SIGUSR2]).map_err(StartError::Workers)?;
+    let sig_tx = tx.clone();
+    std::thread::Builder::new()
+        .name("ringlb-signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if sig_tx.send(Event::Signal(s)).is_err() {
+                    return;
                 }
             }
-            SIGTERM | SIGINT => {
+        })
+        .map_err(StartError::Workers)?;
+    notify::notify(&format!(
+        "MAINPID={}\nREADY=1\nSTATUS=running",
+        std::process::id()
+    ));
+    if let Some(sock) = handoff_sock.take() {
+        let _ = handoff::send_status(&sock, "READY");
+    }
+    log("ready");
+    control_loop(server, rx, Upgrade { exe, predecessor, admin_fd })
+}
+
+/// What a binary upgrade needs to know about this process.
+struct Upgrade {
+    exe: Option<PathBuf>,
+    /// The process this one replaced, while it may still be draining.
+    predecessor: Option<nix::unistd::Pid>,
+    /// The admin socket's listener, handed over with the others.
+    admin_fd: Option<i32>,
+}
+
+fn control_loop(mut server: Server, rx: Receiver<Event>, up: Upgrade) -> Result<(), StartError> {
+    for ev in rx.iter() {
+        match ev {
+            Event::Signal(SIGHUP) => {
+                let _ = do_reload(&mut server);
+            }
+            Event::Signal(SIGUSR2) => {
+                if do_upgrade(&server, &up).is_ok() {
+                    return finish_after_handoff(server);
+                }
+            }
+            Event::Signal(sig @ (SIGTERM | SIGINT)) => {
                 let fast = sig == SIGINT;
                 notify::notify("STOPPING=1\nSTATUS=draining");
                 log(if fast {
@@ -223,16 +376,147 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>) -> Result<(), StartError> 
                 log("stopped");
                 return Ok(());
             }
-            _ => {}
+            Event::Signal(_) => {}
+            Event::Admin(req) => {
+                let cmd = req.line.split_whitespace().collect::<Vec<_>>();
+                match cmd.as_slice() {
+                    ["reload"] => {
+                        let reply = match do_reload(&mut server) {
+                            Ok(()) => Reply::ok(vec!["reloaded".into()]),
+                            Err(errs) => Reply {
+                                lines: errs,
+                                ok: false,
+                                error: Some("reload failed, previous config still serving".into()),
+                            },
+                        };
+                        let _ = req.reply.send(reply);
+                    }
+                    ["upgrade"] => match do_upgrade(&server, &up) {
+                        Ok(pid) => {
+                            let _ = req.reply.send(Reply::ok(vec![format!(
+                                "new process {pid} is serving; this one drains"
+                            )]));
+                            return finish_after_handoff(server);
+                        }
+                        Err(e) => {
+                            let _ = req.reply.send(Reply::err(e));
+                        }
+                    },
+                    ["status"] => {
+                        let s = server.shared();
+                        let _ = req.reply.send(Reply::ok(vec![
+                            format!("pid {}", std::process::id()),
+                            format!("generation {}", s.snapshot.load().generation),
+                            format!("connections {}", s.conns.load(Ordering::Relaxed)),
+                        ]));
+                    }
+                    _ => {
+                        let _ = req.reply.send(Reply::err(format!(
+                            "unknown command {:?} (try: status, reload, upgrade)",
+                            req.line
+                        )));
+                    }
+                }
+            }
         }
     }
     Ok(())
 }
 
-/// Listening addresses by frontend, for messages.
-pub fn binds_by_frontend(cfg: &Config) -> HashMap<String, Vec<SocketAddr>> {
-    cfg.frontends
-        .iter()
-        .map(|f| (f.name.clone(), f.binds.clone()))
-        .collect()
+fn do_reload(server: &mut Server) -> Result<(), Vec<String>> {
+    notify::notify(&format!(
+        "RELOADING=1\nMONOTONIC_USEC={}",
+        notify::monotonic_usec()
+    ));
+    log("reloading");
+    match server.reload() {
+        Ok(()) => {
+            log("reload done: new sessions and requests use the new config");
+            notify::notify("READY=1\nSTATUS=running (reloaded)");
+            Ok(())
+        }
+        Err(errs) => {
+            for e in &errs {
+                log(e);
+            }
+            log("reload failed: the previous config keeps serving");
+            notify::notify(&format!(
+                "READY=1\nSTATUS=reload failed, previous config still serving: {}",
+                errs.first().map(String::as_str).unwrap_or("")
+            ));
+            Err(errs)
+        }
+    }
+}
+
+/// Starts the new binary and hands it the listening sockets. On success the caller drains.
+fn do_upgrade(server: &Server, up: &Upgrade) -> Result<u32, String> {
+    // At most two generations at once: this one and the one it replaces, still draining.
+    if let Some(p) = up.predecessor {
+        if nix::unistd::getppid() == p {
+            let msg = format!(
+                "previous process {p} is still draining; upgrade again once it has exited"
+            );
+            log(&msg);
+            return Err(msg);
+        }
+    }
+    let Some(exe) = up.exe.as_deref() else {
+        return Err("cannot find the ringlb binary to start".into());
+    };
+    let Some(config) = server.config_path.as_ref() else {
+        return Err("no config file to start the new process with".into());
+    };
+    log(&format!("upgrade: starting {}", exe.display()));
+    let started = Instant::now();
+    let (ours, theirs) = handoff::pair().map_err(|e| e.to_string())?;
+    handoff::inherit(&theirs).map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .arg("run")
+        .arg("-c")
+        .arg(config)
+        .arg("--takeover-fd")
+        .arg(theirs.as_raw_fd().to_string())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    drop(theirs);
+    let fail = |child: &mut std::process::Child, msg: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        log(&format!(
+            "upgrade failed: {msg}; this process keeps serving"
+        ));
+        notify::notify(&format!(
+            "MAINPID={}\nSTATUS=upgrade failed: {msg}",
+            std::process::id()
+        ));
+        Err(msg)
+    };
+    if let Err(e) = handoff::send_listeners(&ours, &server.listener_fds(), up.admin_fd) {
+        return fail(&mut child, format!("cannot hand over the sockets: {e}"));
+    }
+    match handoff::recv_status(&ours, HANDOFF_TIMEOUT) {
+        Ok(s) if s == "READY" => {
+            log(&format!(
+                "upgrade: process {} ready after {:?}; draining",
+                child.id(),
+                started.elapsed()
+            ));
+            Ok(child.id())
+        }
+        Ok(s) if s.is_empty() => fail(
+            &mut child,
+            "the new process exited before it was ready".into(),
+        ),
+        Ok(s) => fail(&mut child, s),
+        Err(e) => fail(&mut child, format!("no answer from the new process: {e}")),
+    }
+}
+
+/// After a handoff: stop accepting, finish sessions in flight (up to `grace`), exit. The new
+/// process already told systemd it is the main process, so no STOPPING=1 here.
+fn finish_after_handoff(server: Server) -> Result<(), StartError> {
+    server.drain(false);
+    log("handed over and drained; exiting");
+    Ok(())
 }

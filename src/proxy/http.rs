@@ -26,6 +26,9 @@ use crate::http::{
 use crate::runtime::{self, Conn, IoBuf, PBuf};
 use crate::snapshot::Snapshot;
 
+/// While draining, how long an idle client connection may still send its next request.
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
+
 /// Most informational (1xx) responses relayed before one final response; more is a 502.
 const MAX_INFORMATIONAL: usize = 8;
 
@@ -199,27 +202,8 @@ pub async fn serve(
             } else {
                 timeouts.http_keep_alive
             };
-            if served > 0 && s.local.draining.is_raised() {
-                break;
-            }
-            let got = {
-                let wait = runtime::timeout(idle, input.fill(&s.client));
-                let drain = s.local.draining.wait();
-                let mut wait = std::pin::pin!(wait);
-                let mut drain = std::pin::pin!(drain);
-                std::future::poll_fn(|cx| {
-                    if let std::task::Poll::Ready(r) = wait.as_mut().poll(cx) {
-                        return std::task::Poll::Ready(Some(r));
-                    }
-                    if served > 0 && drain.as_mut().poll(cx).is_ready() {
-                        return std::task::Poll::Ready(None);
-                    }
-                    std::task::Poll::Pending
-                })
-                .await
-            };
-            match got {
-                Some(Ok(Ok(true))) => {}
+            match wait_first_byte(&s, &mut input, idle).await {
+                Ok(true) => {}
                 _ => break,
             }
         }
@@ -257,6 +241,52 @@ pub async fn serve(
                 }
                 return;
             }
+        }
+    }
+}
+
+/// Waits for the first byte of the next request, at most `idle`; `Ok(false)` when the client
+/// closed or the wait timed out. When the worker starts draining meanwhile, waits at most
+/// [`DRAIN_IDLE`] more: a request already on its way is still served (with
+/// `Connection: close`), an idle connection closes soon. The receive stays in flight across
+/// that change, so no byte can be lost to a cancellation.
+async fn wait_first_byte(s: &Session, input: &mut Input, idle: Duration) -> std::io::Result<bool> {
+    use std::task::Poll;
+    let draining = s.local.draining.clone();
+    let mut deadline = Instant::now() + idle;
+    loop {
+        if draining.is_raised() {
+            deadline = deadline.min(Instant::now() + DRAIN_IDLE);
+        }
+        let mut recv = s.client.recv_op();
+        let mut sleep = runtime::sleep_until(deadline);
+        let mut drain = draining.wait();
+        let mut shortened = draining.is_raised();
+        let got = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = std::pin::Pin::new(&mut recv).poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            if !shortened && std::pin::Pin::new(&mut drain).poll(cx).is_ready() {
+                shortened = true;
+                sleep = runtime::sleep_until(sleep.deadline().min(Instant::now() + DRAIN_IDLE));
+            }
+            if std::pin::Pin::new(&mut sleep).poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        match got {
+            Some(Ok(Some(b))) => {
+                input.push(b);
+                return Ok(true);
+            }
+            Some(Ok(None)) | None => return Ok(false),
+            Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                // Every receive buffer is in use: wait for one to come back.
+                runtime::sleep(Duration::from_millis(1)).await;
+            }
+            Some(Err(e)) => return Err(e),
         }
     }
 }

@@ -151,13 +151,15 @@ impl Fail {
     }
 }
 
-/// Picks a server and takes a slot on it, queueing while all are full.
+/// Picks a server and takes a slot on it, queueing while all are full. With `pin`, the slot
+/// is taken on that server (a retry without redispatch), as long as it is up.
 pub async fn acquire(
     local: &Rc<Local>,
     snap: &Snapshot,
     backend: usize,
     client: IpAddr,
     exclude: Option<usize>,
+    pin: Option<usize>,
 ) -> Result<(usize, SlotGuard), Fail> {
     local.sync_generation(snap);
     let Some(be) = snap.backends.get(backend) else {
@@ -165,7 +167,16 @@ pub async fn acquire(
     };
     let deadline = Instant::now() + be.timeouts.queue;
     loop {
-        let pick = {
+        let pinned = pin.and_then(|i| be.servers.get(i).map(|s| (i, s)));
+        let pick = if let Some((i, s)) = pinned.filter(|(_, s)| s.state.up.load(Ordering::Relaxed))
+        {
+            let inflight = s.state.inflight.load(Ordering::Relaxed);
+            if s.maxconn == 0 || inflight < s.maxconn {
+                Pick::Server(i)
+            } else {
+                Pick::Full
+            }
+        } else {
             let mut scratch = local.scratch.borrow_mut();
             scratch.clear();
             scratch.extend(be.servers.iter().map(|s| {
@@ -267,9 +278,10 @@ pub async fn connect(
         return Err(Fail::NoServer);
     };
     let mut exclude = None;
+    let mut pin = None;
     let mut attempt = 0u32;
     loop {
-        let (server, slot) = acquire(local, snap, backend, client, exclude).await?;
+        let (server, slot) = acquire(local, snap, backend, client, exclude, pin).await?;
         let Some(srv) = be.servers.get(server) else {
             return Err(Fail::NoServer);
         };
@@ -310,8 +322,13 @@ pub async fn connect(
                 if attempt > be.retries {
                     return Err(Fail::ConnectFailed);
                 }
-                if be.redispatch {
+                // Retries stay on the server the balancer chose (re-picking would move them
+                // anyway with round robin); only the last one may go elsewhere, with redispatch.
+                if be.redispatch && attempt == be.retries {
                     exclude = Some(server);
+                    pin = None;
+                } else {
+                    pin = Some(server);
                 }
                 // A refused connect fails at once; a short pause keeps retries from being a
                 // burst against a server that is restarting.

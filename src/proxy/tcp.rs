@@ -64,11 +64,13 @@ pub async fn serve(
 }
 
 /// Copies `from` → `to` until end of stream (then half-closes `to`) or inactivity on both
-/// directions for `idle`.
+/// directions for `idle`. The receive stays in flight while the other direction keeps the
+/// session alive, so no byte is lost to a cancellation.
 async fn pump(from: &Conn, to: &Conn, last: &Cell<Instant>, idle: Duration) {
+    let mut recv = from.recv_op();
     loop {
         let deadline = last.get() + idle;
-        match runtime::timeout_at(deadline, from.recv()).await {
+        match runtime::timeout_at(deadline, &mut recv).await {
             Ok(Ok(Some(buf))) => {
                 last.set(Instant::now());
                 let sent = runtime::timeout(idle, to.send_all(buf)).await;
@@ -77,12 +79,13 @@ async fn pump(from: &Conn, to: &Conn, last: &Cell<Instant>, idle: Duration) {
                     return;
                 }
                 last.set(Instant::now());
+                recv = from.recv_op();
             }
-            Ok(Ok(None)) => {
-                let _ = to.shutdown_write();
-                return;
+            Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                runtime::sleep(Duration::from_millis(1)).await;
+                recv = from.recv_op();
             }
-            Ok(Err(_)) => {
+            Ok(Ok(None)) | Ok(Err(_)) => {
                 let _ = to.shutdown_write();
                 return;
             }

@@ -4,6 +4,9 @@
 
 use std::io;
 
+pub mod handoff;
+pub mod privileges;
+
 /// Online CPUs this process may run on.
 pub fn cpus() -> Vec<usize> {
     match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {

@@ -1,0 +1,127 @@
+//! The admin socket: a Unix stream socket (mode 0600) taking one command line per connection
+//! and answering with result lines, the last one `OK` or `ERROR <reason>`.
+//! `ringlb reload`, `ringlb upgrade` and `ringlb admin …` are its clients.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
+
+/// Longest command line accepted.
+const MAX_LINE: u64 = 4096;
+
+/// A command from the admin socket, with where to send the answer.
+pub struct Request {
+    pub line: String,
+    pub reply: Sender<Reply>,
+}
+
+/// The answer to a command: output lines and success.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub lines: Vec<String>,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+impl Reply {
+    pub fn ok(lines: Vec<String>) -> Reply {
+        Reply {
+            lines,
+            ok: true,
+            error: None,
+        }
+    }
+    pub fn err(msg: impl Into<String>) -> Reply {
+        Reply {
+            lines: Vec::new(),
+            ok: false,
+            error: Some(msg.into()),
+        }
+    }
+}
+
+/// Binds the admin socket at `path`, owner-only (mode 0600), replacing a stale one. Done
+/// before privileges are dropped; a binary upgrade hands the bound socket over instead.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the admin socket on a thread, forwarding commands to `events`.
+pub fn serve<E: Send + 'static>(
+    listener: UnixListener,
+    events: Sender<E>,
+    wrap: fn(Request) -> E,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("ringlb-admin".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let _ = handle(conn, &events, wrap);
+            }
+        })?;
+    Ok(())
+}
+
+fn handle<E>(conn: UnixStream, events: &Sender<E>, wrap: fn(Request) -> E) -> io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new((&conn).take(MAX_LINE)).read_line(&mut line)?;
+    let (tx, rx) = mpsc::channel();
+    let mut out = conn;
+    if events
+        .send(wrap(Request {
+            line: line.trim().to_string(),
+            reply: tx,
+        }))
+        .is_err()
+    {
+        writeln!(out, "ERROR ringlb is stopping")?;
+        return Ok(());
+    }
+    // Upgrades wait for the new process; allow them time.
+    let reply = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| Reply::err("no answer from ringlb"));
+    for l in &reply.lines {
+        writeln!(out, "{l}")?;
+    }
+    match (&reply.ok, &reply.error) {
+        (true, _) => writeln!(out, "OK")?,
+        (false, e) => writeln!(out, "ERROR {}", e.as_deref().unwrap_or("failed"))?,
+    }
+    Ok(())
+}
+
+/// Client side: sends `command` and returns the output lines and whether it succeeded.
+pub fn request(path: &Path, command: &str) -> io::Result<(Vec<String>, Result<(), String>)> {
+    let mut s = UnixStream::connect(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot reach ringlb at {}: {e}", path.display()),
+        )
+    })?;
+    s.set_read_timeout(Some(Duration::from_secs(150)))?;
+    writeln!(s, "{command}")?;
+    let mut lines = Vec::new();
+    for l in BufReader::new(s).lines() {
+        let l = l?;
+        if l == "OK" {
+            return Ok((lines, Ok(())));
+        }
+        if let Some(e) = l.strip_prefix("ERROR") {
+            return Ok((lines, Err(e.trim().to_string())));
+        }
+        lines.push(l);
+    }
+    Ok((lines, Err("connection closed without a result".into())))
+}
