@@ -236,6 +236,19 @@ fn respond(stream: &mut TcpStream, name: &str, reply: &Reply<'_>) -> io::Result<
     stream.flush()
 }
 
+/// The config `ringlb demo` runs: one frontend on `listen`, round robin over `nodes`.
+pub fn demo_config(listen: SocketAddr, nodes: &[(String, SocketAddr)]) -> String {
+    let mut s = format!(
+        "[global]\nworkers = 1\n\n[frontend.demo]\nbind = \"{listen}\"\ndefault_backend = \"web\"\n\n[backend.web]\nbalance = \"roundrobin\"\n"
+    );
+    for (name, addr) in nodes {
+        s.push_str(&format!(
+            "\n[[backend.web.server]]\nname = \"{name}\"\naddress = \"{addr}\"\n"
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,17 +329,4 @@ mod tests {
         assert!(head.contains("Connection: close\r\n"));
         Ok(())
     }
-}
-
-/// The config `ringlb demo` runs: one frontend on `listen`, round robin over `nodes`.
-pub fn demo_config(listen: SocketAddr, nodes: &[(String, SocketAddr)]) -> String {
-    let mut s = format!(
-        "[global]\nworkers = 1\n\n[frontend.demo]\nbind = \"{listen}\"\ndefault_backend = \"web\"\n\n[backend.web]\nbalance = \"roundrobin\"\n"
-    );
-    for (name, addr) in nodes {
-        s.push_str(&format!(
-            "\n[[backend.web.server]]\nname = \"{name}\"\naddress = \"{addr}\"\n"
-        ));
-    }
-    s
 }

@@ -341,7 +341,15 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
         let _ = handoff::send_status(&sock, "READY");
     }
     log("ready");
-    control_loop(server, rx, Upgrade { exe, predecessor, admin_fd })
+    control_loop(
+        server,
+        rx,
+        Upgrade {
+            exe,
+            predecessor,
+            admin_fd,
+        },
+    )
 }
 
 /// What a binary upgrade needs to know about this process.
@@ -453,10 +461,9 @@ fn do_reload(server: &mut Server) -> Result<(), Vec<String>> {
 fn do_upgrade(server: &Server, up: &Upgrade) -> Result<u32, String> {
     // At most two generations at once: this one and the one it replaces, still draining.
     if let Some(p) = up.predecessor {
-        if nix::unistd::getppid() == p {
-            let msg = format!(
-                "previous process {p} is still draining; upgrade again once it has exited"
-            );
+        if nix::unistd::getppid() == p && still_running(p) {
+            let msg =
+                format!("previous process {p} is still draining; upgrade again once it has exited");
             log(&msg);
             return Err(msg);
         }
@@ -510,6 +517,21 @@ fn do_upgrade(server: &Server, up: &Upgrade) -> Result<u32, String> {
         ),
         Ok(s) => fail(&mut child, s),
         Err(e) => fail(&mut child, format!("no answer from the new process: {e}")),
+    }
+}
+
+/// Whether `pid` is alive and not a zombie. A process whose main thread has returned shows as
+/// a zombie while its last threads finish, and its children are not reparented until they do;
+/// it serves nothing any more.
+fn still_running(pid: nix::unistd::Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            s.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
     }
 }
 

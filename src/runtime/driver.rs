@@ -226,9 +226,7 @@ impl<T: Unpin + 'static> Future for Op<T> {
         let idx = self.idx;
         let done = with_cx(|c| {
             let mut d = c.driver.borrow_mut();
-            let Some(slot) = d.slots.get_mut(idx) else {
-                return None;
-            };
+            let slot = d.slots.get_mut(idx)?;
             match &mut slot.state {
                 State::Done { res, flags } => {
                     let out = (*res, *flags);

@@ -27,6 +27,7 @@ pub use signal::Signal;
 pub use timer::{now, sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::os::fd::OwnedFd;

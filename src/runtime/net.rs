@@ -78,9 +78,11 @@ impl Future for Recv {
             Poll::Pending => return Poll::Pending,
         };
         let buf = cqueue::buffer_select(flags).map(|bid| {
-            with_cx(|c| match c.bufs.borrow_mut().as_mut() {
-                Some(r) => Some(r.take(bid, res.max(0) as u32)),
-                None => None,
+            with_cx(|c| {
+                c.bufs
+                    .borrow_mut()
+                    .as_mut()
+                    .map(|r| r.take(bid, res.max(0) as u32))
             })
         });
         let buf = buf.flatten();

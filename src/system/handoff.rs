@@ -64,7 +64,11 @@ fn set_timeout(sock: &OwnedFd, t: Duration) -> io::Result<()> {
 }
 
 /// Old side: sends the listening sockets, and the admin socket's listener if there is one.
-pub fn send_listeners(sock: &OwnedFd, listeners: &[(SocketAddr, RawFd)], admin: Option<RawFd>) -> io::Result<()> {
+pub fn send_listeners(
+    sock: &OwnedFd,
+    listeners: &[(SocketAddr, RawFd)],
+    admin: Option<RawFd>,
+) -> io::Result<()> {
     if listeners.len() + 1 > MAX_FDS {
         return Err(io::Error::other(format!(
             "too many listeners to hand over ({} > {MAX_FDS})",
@@ -101,12 +105,18 @@ pub fn recv_listeners(sock: &OwnedFd, timeout: Duration) -> io::Result<Inherited
     let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let (text, fds) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg_space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )?;
+        let msg = loop {
+            match recvmsg::<()>(
+                sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg_space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                // A signal for the process may land on this thread: not a reason to give up.
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
         let mut fds = Vec::new();
         for c in msg.cmsgs()? {
             if let ControlMessageOwned::ScmRights(v) = c {
@@ -133,7 +143,9 @@ pub fn recv_listeners(sock: &OwnedFd, timeout: Duration) -> io::Result<Inherited
             has_admin = true;
             continue;
         }
-        let a = w.parse().map_err(|_| io::Error::other(format!("bad address {w:?} in handoff")))?;
+        let a = w
+            .parse()
+            .map_err(|_| io::Error::other(format!("bad address {w:?} in handoff")))?;
         addrs.push(a);
     }
     let mut fds = fds;
@@ -145,7 +157,10 @@ pub fn recv_listeners(sock: &OwnedFd, timeout: Duration) -> io::Result<Inherited
         )));
     }
     let admin = if has_admin { fds.pop() } else { None };
-    Ok(Inherited { listeners: addrs.into_iter().zip(fds).collect(), admin })
+    Ok(Inherited {
+        listeners: addrs.into_iter().zip(fds).collect(),
+        admin,
+    })
 }
 
 /// Sends a one-line status (`READY`, `FAILED …`).
@@ -160,7 +175,12 @@ pub fn recv_status(sock: &OwnedFd, timeout: Duration) -> io::Result<String> {
     set_timeout(sock, timeout)?;
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, None, MsgFlags::empty())?;
+    let msg = loop {
+        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, None, MsgFlags::empty()) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
     let n = msg.bytes;
     Ok(String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned())
 }

@@ -184,10 +184,9 @@ fn sync_listeners(
     let listeners = shared.listeners.load_full();
     for l in listeners.iter() {
         known.insert(l.id, l.addr);
-        if !acceptors.contains_key(&l.id) {
-            let h = runtime::spawn(accept_loop(local.clone(), shared.clone(), l.clone()));
-            acceptors.insert(l.id, h);
-        }
+        acceptors.entry(l.id).or_insert_with(|| {
+            runtime::spawn(accept_loop(local.clone(), shared.clone(), l.clone()))
+        });
     }
     acceptors.retain(|id, h| {
         let keep = listeners.iter().any(|l| l.id == *id);

@@ -13,6 +13,8 @@
 //! No fixed ports: everything binds `127.0.0.1:0`.
 
 pub mod backend;
+pub mod conf;
+pub mod load;
 
 pub use backend::{fnv, pattern, pattern_sum, Backend, Fnv, RawBackend, RefusingAddr, PATTERN};
 
@@ -262,6 +264,25 @@ impl Ringlb {
         }
     }
 
+    /// Like [`Ringlb::wait_notify`], but keeps waiting when the process this harness started
+    /// has exited: after a binary upgrade the messages come from its successors.
+    pub fn wait_notify_any(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pending = &self.seen[self.unread..];
+            if let Some(i) = pending.iter().position(|m| m.contains(needle)) {
+                let found = pending[i].clone();
+                self.unread += i + 1;
+                return Some(found);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            self.drain_notify(Some((deadline - now).min(Duration::from_millis(100))));
+        }
+    }
+
     /// Reads pending datagrams into `seen`; with `Some(t)` waits up to `t` for the first.
     fn drain_notify(&mut self, wait: Option<Duration>) {
         let mut buf = vec![0u8; 4096];
@@ -470,7 +491,20 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> io::Result<Client> {
-        let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?;
+        Self::from_stream(addr, TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?)
+    }
+
+    /// Connects from a chosen source address (any of 127.0.0.0/8 works on loopback), for
+    /// tests of per-client behaviour such as `balance = "source"`.
+    pub fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> io::Result<Client> {
+        let domain = socket2::Domain::for_address(addr);
+        let sock = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+        sock.bind(&SocketAddr::new(source, 0).into())?;
+        sock.connect_timeout(&addr.into(), CLIENT_TIMEOUT)?;
+        Self::from_stream(addr, sock.into())
+    }
+
+    fn from_stream(addr: SocketAddr, stream: TcpStream) -> io::Result<Client> {
         stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
         stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
         let _ = stream.set_nodelay(true);

@@ -1,0 +1,227 @@
+//! Operations under load: sd_notify phases, reload storms, binary upgrades with listener
+//! handoff. Each test prints its figures.
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::load::{Load, SlowDownload};
+use common::*;
+
+fn config(port: u16, servers: &[(&str, SocketAddr)], extra_global: &str) -> String {
+    let mut s = format!(
+        "[global]\nworkers = 2\ngrace = \"20s\"\n{extra_global}\n\
+         [frontend.www]\nbind = \"127.0.0.1:{port}\"\ndefault_backend = \"web\"\n\
+         [frontend.www.timeout]\nhttp_keep_alive = \"5s\"\n\
+         [backend.web]\nretries = 2\nredispatch = true\n"
+    );
+    for (name, addr) in servers {
+        s.push_str(&format!(
+            "[[backend.web.server]]\nname = \"{name}\"\naddress = \"{addr}\"\n"
+        ));
+    }
+    s
+}
+
+fn lb_addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn process_exists(pid: u32) -> bool {
+    // A zombie still has /proc/PID; its state is Z.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.split_whitespace().nth(2).is_none_or(|st| st != "Z"),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn notify_sequence_ready_reloading_ready_stopping() {
+    let web = Backend::start("web1");
+    let port = free_port();
+    let mut lb = Ringlb::start(&config(port, &[("web1", web.addr())], ""));
+    assert!(lb.notify_history().iter().any(|m| m.contains("READY=1")));
+    lb.signal(libc::SIGHUP);
+    let reloading = lb
+        .wait_notify("RELOADING=1", Duration::from_secs(5))
+        .expect("RELOADING=1");
+    assert!(
+        reloading.contains("MONOTONIC_USEC="),
+        "RELOADING=1 carries MONOTONIC_USEC: {reloading}"
+    );
+    lb.wait_notify("READY=1", Duration::from_secs(5))
+        .expect("READY=1 after reload");
+    lb.signal(libc::SIGTERM);
+    lb.wait_notify("STOPPING=1", Duration::from_secs(5))
+        .expect("STOPPING=1");
+    let status = lb
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after SIGTERM");
+    assert!(status.success(), "SIGTERM exit status {status}");
+    let order: Vec<&str> = lb
+        .notify_history()
+        .iter()
+        .flat_map(|m| {
+            ["READY=1", "RELOADING=1", "STOPPING=1"]
+                .into_iter()
+                .filter(move |k| m.contains(k))
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(order, ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]);
+}
+
+#[test]
+fn reload_storm_loses_nothing() {
+    let web1 = Backend::start("web1");
+    let web2 = Backend::start("web2");
+    let port = free_port();
+    let one = config(port, &[("web1", web1.addr())], "");
+    let two = config(port, &[("web1", web1.addr()), ("web2", web2.addr())], "");
+    let broken = format!("{one}\n[backend.web.oops]\n");
+    let mut lb = Ringlb::start(&one);
+    let load = Load::start(lb_addr(port), 4, Duration::from_secs(240));
+    let started = Instant::now();
+    let (mut valid, mut invalid, mut web2_seen) = (0, 0, 0);
+    for i in 0..220 {
+        let bad = i % 11 == 10;
+        let text = if bad {
+            &broken
+        } else if valid % 2 == 0 {
+            &two
+        } else {
+            &one
+        };
+        lb.write_config(text);
+        lb.signal(libc::SIGHUP);
+        let ready = lb
+            .wait_notify("READY=1", Duration::from_secs(10))
+            .expect("READY after reload");
+        if bad {
+            invalid += 1;
+            assert!(
+                ready.contains("reload failed"),
+                "invalid config reported: {ready}"
+            );
+            continue;
+        }
+        if valid % 2 == 0 {
+            // web2 was just added: it must get traffic before the next reload removes it.
+            let before = web2.requests();
+            assert!(
+                wait_until(Duration::from_secs(10), || web2.requests() > before),
+                "web2 got no traffic after reload {i}"
+            );
+            web2_seen += 1;
+        }
+        valid += 1;
+    }
+    let report = load.finish();
+    println!(
+        "reload storm: {valid} valid + {invalid} invalid reloads in {:.1?}, {} requests on {} connections, {} failed",
+        started.elapsed(),
+        report.requests,
+        report.connections,
+        report.failures
+    );
+    assert_eq!(report.failures, 0, "failures: {:?}", report.samples);
+    assert!(
+        report.requests > 1000,
+        "the load ran: {} requests",
+        report.requests
+    );
+    assert_eq!((valid, invalid, web2_seen), (200, 20, 100));
+    assert!(
+        lb.stderr().contains("reload failed"),
+        "the failure is logged"
+    );
+    lb.stop();
+}
+
+#[test]
+fn upgrade_storm_hands_over_sockets_and_loses_nothing() {
+    let web1 = Backend::start("web1");
+    let web2 = Backend::start("web2");
+    let port = free_port();
+    let mut lb = Ringlb::start(&config(
+        port,
+        &[("web1", web1.addr()), ("web2", web2.addr())],
+        "",
+    ));
+    let addr = lb_addr(port);
+    let first_pid = lb.pid();
+    let load = Load::start(addr, 4, Duration::from_secs(240));
+    // Opened before the first upgrade: a long download and an idle keep-alive connection.
+    let download = SlowDownload::start(addr, 64 << 20).expect("start download");
+    let mut idle = Client::connect(addr).expect("idle connection");
+    assert_eq!(idle.get("/before").expect("first request").status, 200);
+    let reader = std::thread::spawn(move || download.finish(256 << 10, Duration::from_millis(10)));
+
+    let started = Instant::now();
+    let mut pid = first_pid;
+    let mut pids = vec![pid];
+    for round in 0..20 {
+        signal_pid(pid, libc::SIGUSR2);
+        let msg = lb
+            .wait_notify_any("MAINPID=", Duration::from_secs(20))
+            .expect("new MAINPID");
+        let new_pid: u32 = msg
+            .lines()
+            .find_map(|l| l.strip_prefix("MAINPID="))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("MAINPID value");
+        assert!(msg.contains("READY=1"), "new process ready: {msg}");
+        assert_ne!(new_pid, pid, "round {round}: a new process");
+        if round == 0 {
+            // The idle connection belongs to the draining process: its next request is served
+            // there, with Connection: close.
+            let r = idle
+                .get("/after")
+                .expect("request on the idle connection after upgrade");
+            assert_eq!(r.status, 200);
+        }
+        // The old process drains and exits by itself.
+        if pid == first_pid {
+            assert!(
+                lb.wait_exit(Duration::from_secs(30)).is_some(),
+                "first process exits"
+            );
+        } else {
+            assert!(
+                wait_until(Duration::from_secs(30), || !process_exists(pid)),
+                "process {pid} exits after draining"
+            );
+        }
+        pid = new_pid;
+        pids.push(pid);
+    }
+    let (head, len, sum) = reader
+        .join()
+        .expect("reader thread")
+        .expect("download completes");
+    let report = load.finish();
+    println!(
+        "upgrade storm: 20 upgrades in {:.1?}, {} requests on {} connections, {} failed; 64 MiB download across upgrades: {len} bytes",
+        started.elapsed(),
+        report.requests,
+        report.connections,
+        report.failures
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "download head: {head}");
+    assert_eq!(
+        (len, sum),
+        (64 << 20, pattern_sum(64 << 20)),
+        "download intact"
+    );
+    assert_eq!(report.failures, 0, "failures: {:?}", report.samples);
+    // Exactly one ringlb left: the newest.
+    for p in &pids[..pids.len() - 1] {
+        assert!(!process_exists(*p), "old process {p} is gone");
+    }
+    assert!(process_exists(pid));
+    assert_eq!(http_get(addr, "/", &[]).status, 200);
+    signal_pid(pid, libc::SIGTERM);
+    assert!(
+        wait_until(Duration::from_secs(30), || !process_exists(pid)),
+        "last process stops"
+    );
+}

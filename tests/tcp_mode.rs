@@ -1,0 +1,183 @@
+//! TCP mode: bytes relayed both ways, half-closes passed on in each direction, balancing of
+//! connections, and a refused server seen by the client as a closed connection.
+
+mod common;
+
+use common::conf::{srv, tcp};
+use common::*;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    s.set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("write timeout");
+    s
+}
+
+#[test]
+fn echo_roundtrip_and_client_half_close() {
+    let echo = RawBackend::echo();
+    let lb = tcp().server(srv("echo", echo.addr())).start();
+    let mut s = connect(lb.addr);
+    s.write_all(b"ping").expect("write");
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).expect("echo");
+    assert_eq!(&buf, b"ping");
+    // the client stops sending; the echo of the last bytes still arrives, then EOF
+    s.write_all(b"last words").expect("write");
+    s.shutdown(Shutdown::Write).expect("shutdown");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("read to end");
+    assert_eq!(rest, b"last words");
+}
+
+#[test]
+fn large_stream_both_directions() {
+    let echo = RawBackend::echo();
+    let lb = tcp().server(srv("echo", echo.addr())).start();
+    let s = connect(lb.addr);
+    let mut writer = s.try_clone().expect("clone");
+    let n = 64 << 20;
+    let sender = thread::spawn(move || {
+        let block = pattern(64 * 1024);
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(block.len());
+            writer.write_all(&block[..k]).expect("write");
+            left -= k;
+        }
+        writer.shutdown(Shutdown::Write).expect("shutdown");
+    });
+    let mut reader = s;
+    let mut sum = Fnv::new();
+    let mut len = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let k = reader.read(&mut buf).expect("read");
+        if k == 0 {
+            break;
+        }
+        sum.update(&buf[..k]);
+        len += k as u64;
+    }
+    sender.join().expect("sender");
+    assert_eq!(len, n as u64);
+    assert_eq!(sum.value(), pattern_sum(n as u64));
+}
+
+#[test]
+fn server_answers_after_client_half_close() {
+    // the server reads until EOF before it answers: only a relayed half-close lets it answer
+    let counter = RawBackend::start(|mut s| {
+        let mut all = Vec::new();
+        if s.read_to_end(&mut all).is_ok() {
+            let _ = s.write_all(format!("got {} bytes", all.len()).as_bytes());
+            let _ = s.shutdown(Shutdown::Write);
+        }
+    });
+    let lb = tcp().server(srv("counter", counter.addr())).start();
+    let mut s = connect(lb.addr);
+    s.write_all(&[7u8; 12345]).expect("write");
+    s.shutdown(Shutdown::Write).expect("shutdown");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    assert_eq!(answer, "got 12345 bytes");
+}
+
+#[test]
+fn server_half_close_lets_client_keep_sending() {
+    // the server says hello and shuts down its write side, then still reads what the client
+    // sends: the client must see EOF and still be able to send
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let tx = std::sync::Mutex::new(tx);
+    let greeter = RawBackend::start(move |mut s| {
+        let _ = s.write_all(b"hello");
+        let _ = s.shutdown(Shutdown::Write);
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        if let Ok(tx) = tx.lock() {
+            let _ = tx.send(all);
+        }
+    });
+    let lb = tcp().server(srv("greeter", greeter.addr())).start();
+    let mut s = connect(lb.addr);
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).expect("greeting then EOF");
+    assert_eq!(got, b"hello");
+    s.write_all(b"still talking")
+        .expect("write after server EOF");
+    s.shutdown(Shutdown::Write).expect("shutdown");
+    let received = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server saw the end of the client stream");
+    assert_eq!(received, b"still talking");
+}
+
+#[test]
+fn connections_are_balanced_round_robin() {
+    let named = |name: &'static str| {
+        RawBackend::start(move |mut s| {
+            let _ = s.write_all(name.as_bytes());
+        })
+    };
+    let (a, b) = (named("a"), named("b"));
+    let lb = tcp()
+        .server(srv("a", a.addr()))
+        .server(srv("b", b.addr()))
+        .start();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let mut s = connect(lb.addr);
+        let mut got = String::new();
+        s.read_to_string(&mut got).expect("name");
+        seen.push(got);
+    }
+    assert_eq!(seen, ["a", "b", "a", "b", "a", "b"]);
+}
+
+#[test]
+fn refused_server_closes_client_connection() {
+    let dead = RefusingAddr::new();
+    let lb = tcp()
+        .backend("retries = 1")
+        .server(srv("dead", dead.addr()))
+        .start();
+    let mut s = connect(lb.addr);
+    let mut got = Vec::new();
+    // EOF or reset, promptly, with no data
+    let r = s.read_to_end(&mut got);
+    assert!(got.is_empty());
+    if let Err(e) = r {
+        assert_ne!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock,
+            "no close within 10 s"
+        );
+    }
+}
+
+#[test]
+fn redispatch_finds_the_working_server() {
+    let dead = RefusingAddr::new();
+    let echo = RawBackend::echo();
+    let lb = tcp()
+        .backend("redispatch = true")
+        .backend("retries = 1")
+        .server(srv("dead", dead.addr()))
+        .server(srv("echo", echo.addr()))
+        .start();
+    for _ in 0..4 {
+        let mut s = connect(lb.addr);
+        s.write_all(b"x").expect("write");
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("echo");
+        assert_eq!(got, b"x");
+    }
+}
