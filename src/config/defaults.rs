@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{Balance, ConnectionMode, Mode, Workers};
+use super::{Balance, ConnectionMode, CookieMode, Facility, LogLevel, Mode, VrrpState, Workers};
 
 /// Path `ringlb` reads when no `-c FILE` is given.
 pub const CONFIG_PATH: &str = "/etc/ringlb/ringlb.toml";
@@ -23,6 +23,40 @@ pub const MAX_WORKERS: usize = 1024;
 pub const GLOBAL_MAXCONN: u32 = 8_000;
 /// How long a drain (shutdown, reload, upgrade) waits for sessions in flight.
 pub const GRACE: Duration = Duration::from_secs(30);
+/// Jitter on check intervals, in percent: enough to keep checks of many servers from
+/// synchronising, small enough not to slow detection noticeably.
+pub const SPREAD_CHECKS: u8 = 5;
+/// Above 50 % an interval could shrink to half its value: that is no longer jitter.
+pub const MAX_SPREAD_CHECKS: u8 = 50;
+pub const KEEP_BIND_CAPABILITY: bool = false;
+/// `sun_path` holds 108 bytes including the terminating NUL.
+pub const MAX_UNIX_PATH: usize = 107;
+
+// ---- [log] -----------------------------------------------------------------------------------
+
+pub const LOG_FACILITY: Facility = Facility::Local0;
+pub const LOG_LEVEL: LogLevel = LogLevel::Info;
+pub const ANONYMIZE_IP: bool = false;
+/// Bits kept when anonymising: a /24 and a /48 still tell networks apart for abuse reports.
+pub const IPV4_MASK: u8 = 24;
+pub const IPV6_MASK: u8 = 48;
+/// Log lines buffered before new ones are dropped (and counted).
+pub const LOG_QUEUE: u32 = 10_000;
+pub const MAX_LOG_QUEUE: u32 = 1_000_000;
+/// Port used by `udp://HOST` targets without a port.
+pub const SYSLOG_PORT: u16 = 514;
+/// Access logs are opt-in per frontend, as HAProxy's `option httplog`.
+pub const FRONTEND_LOG: bool = false;
+pub const DONTLOGNULL: bool = false;
+
+// ---- stats -----------------------------------------------------------------------------------
+
+/// Stats page path on a frontend's own listeners, HAProxy's well-known one.
+pub const FRONTEND_STATS_URI: &str = "/haproxy?stats";
+/// Stats page path on the dedicated `[stats]` listener.
+pub const STATS_LISTENER_URI: &str = "/";
+pub const STATS_REALM: &str = "ringlb statistics";
+pub const STATS_ADMIN: bool = false;
 
 // ---- frontends -------------------------------------------------------------------------------
 
@@ -47,6 +81,40 @@ pub const RETRIES: u32 = 3;
 pub const MAX_RETRIES: u32 = 100;
 /// Retries stay on the chosen server unless the operator opts in.
 pub const REDISPATCH: bool = false;
+
+// ---- health checks, persistence ------------------------------------------------------------
+
+pub const CHECK_INTER: Duration = Duration::from_secs(2);
+/// HAProxy's defaults: two successes to come back, three failures to go down.
+pub const CHECK_RISE: u32 = 2;
+pub const CHECK_FALL: u32 = 3;
+/// More would take minutes to react, which no operator means.
+pub const MAX_RISE_FALL: u32 = 1_000;
+pub const CHECK_METHOD: &str = "GET";
+pub const CHECK_PATH: &str = "/";
+/// 2xx and 3xx: a redirect to a login page still means the application answers.
+pub const CHECK_EXPECT_STATUS: super::StatusRange = super::StatusRange { lo: 200, hi: 399 };
+/// Passive checks are opt-in: real traffic errors are often the client's fault.
+pub const PASSIVE_ERRORS: u32 = 0;
+pub const MAX_PASSIVE_ERRORS: u32 = 1_000;
+pub const COOKIE_MODE: CookieMode = CookieMode::Insert;
+pub const COOKIE_INDIRECT: bool = false;
+pub const COOKIE_NOCACHE: bool = false;
+pub const COOKIE_HTTPONLY: bool = false;
+pub const COOKIE_SECURE: bool = false;
+
+// ---- [ha] ------------------------------------------------------------------------------------
+
+pub const HA_PRIORITY: u8 = 100;
+pub const HA_STATE: VrrpState = VrrpState::Backup;
+pub const HA_ADVERT_INT: Duration = Duration::from_secs(1);
+/// VRRPv2 carries the advertisement interval in whole seconds in one byte.
+pub const HA_MAX_ADVERT_INT: Duration = Duration::from_secs(255);
+pub const HA_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// VRRP PASS authentication data is 8 bytes.
+pub const HA_MAX_AUTH_PASS: usize = 8;
+/// IFNAMSIZ is 16 including the terminating NUL.
+pub const MAX_INTERFACE_NAME: usize = 15;
 
 // ---- servers ---------------------------------------------------------------------------------
 

@@ -18,14 +18,22 @@ mod parse;
 pub use diag::Diagnostic;
 pub use parse::parse_str;
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::route::{Acl, Guard};
 
 /// A validated configuration. Every field is resolved: defaults applied, names checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub global: Global,
+    /// `[log]`; present with its defaults when the section is absent.
+    pub log: Log,
+    /// `[stats]`: a listener dedicated to the stats page and `/metrics`.
+    pub stats: Option<StatsListener>,
+    /// `[ha]`: the keepalived pair `ringlb ha render` writes a config for.
+    pub ha: Option<Ha>,
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
 }
@@ -38,6 +46,118 @@ pub struct Global {
     pub maxconn: u32,
     /// How long draining (shutdown, upgrade) waits for sessions in flight before closing them.
     pub grace: Duration,
+    /// Random jitter, in percent (0–50), added to or removed from every check interval so
+    /// that checks of many servers do not fire in lockstep.
+    pub spread_checks: u8,
+    /// User to switch to once listeners are bound (name or numeric id); `None` = stay.
+    pub user: Option<String>,
+    /// Group to switch to once listeners are bound (name or numeric id); `None` = stay.
+    pub group: Option<String>,
+    /// Unix socket of the runtime admin interface; `None` = no admin socket.
+    pub admin_socket: Option<PathBuf>,
+    /// Keep CAP_NET_BIND_SERVICE after dropping privileges, so that a reload can bind new
+    /// ports below 1024.
+    pub keep_bind_capability: bool,
+}
+
+/// `[log]`: where log lines go and how client addresses appear in them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Log {
+    pub target: LogTarget,
+    /// Syslog facility of every line (ignored for stdout).
+    pub facility: Facility,
+    /// Lines less severe than this are not written.
+    pub level: LogLevel,
+    /// Mask client addresses in access logs (keeping `ipv4_mask` / `ipv6_mask` bits).
+    pub anonymize_ip: bool,
+    /// Leading bits of an IPv4 client address kept when anonymising (0–32).
+    pub ipv4_mask: u8,
+    /// Leading bits of an IPv6 client address kept when anonymising (0–128).
+    pub ipv6_mask: u8,
+    /// Lines waiting to be written; beyond it new lines are dropped and counted, so a slow
+    /// log sink never slows the proxy.
+    pub queue: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    /// Syslog over UDP (RFC 5424 framing is the log room's choice).
+    Udp(SocketAddr),
+    /// Syslog over a local datagram socket such as `/dev/log`.
+    Unix(PathBuf),
+}
+
+/// Syslog facilities (RFC 5424 §6.2.1); [`Facility::code`] is the numeric value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facility {
+    Kern,
+    User,
+    Mail,
+    Daemon,
+    Auth,
+    Syslog,
+    Lpr,
+    News,
+    Uucp,
+    Cron,
+    Authpriv,
+    Ftp,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+impl Facility {
+    pub fn code(self) -> u8 {
+        match self {
+            Facility::Kern => 0,
+            Facility::User => 1,
+            Facility::Mail => 2,
+            Facility::Daemon => 3,
+            Facility::Auth => 4,
+            Facility::Syslog => 5,
+            Facility::Lpr => 6,
+            Facility::News => 7,
+            Facility::Uucp => 8,
+            Facility::Cron => 9,
+            Facility::Authpriv => 10,
+            Facility::Ftp => 11,
+            Facility::Local0 => 16,
+            Facility::Local1 => 17,
+            Facility::Local2 => 18,
+            Facility::Local3 => 19,
+            Facility::Local4 => 20,
+            Facility::Local5 => 21,
+            Facility::Local6 => 22,
+            Facility::Local7 => 23,
+        }
+    }
+}
+
+/// Syslog severities, most severe first; [`LogLevel::severity`] is the numeric value, and a
+/// line is written when its severity is ≤ the configured one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Emerg,
+    Alert,
+    Crit,
+    Err,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn severity(self) -> u8 {
+        self as u8
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +209,61 @@ pub struct Frontend {
     /// Append `X-Forwarded-For` (and set `X-Forwarded-Proto`) on requests (http mode).
     pub forwardfor: bool,
     pub connection: ConnectionMode,
+    /// Write an access log line per request (http) or connection (tcp).
+    pub log: bool,
+    /// Do not log connections that sent no data (probes of other load balancers).
+    pub dontlognull: bool,
+    /// Named conditions, in file order; a name defined with several strings has one [`Acl`]
+    /// per string (they are ORed).
+    pub acls: Vec<Acl>,
+    /// Ordered routes: the first whose guard holds picks the backend, else `default_backend`.
+    pub routes: Vec<Route>,
+    /// A stats page served on this frontend's listeners (http mode only).
+    pub stats: Option<StatsPage>,
+}
+
+/// `[[frontend.X.route]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Name of a backend in [`Config::backends`] (checked, same mode as the frontend).
+    pub backend: String,
+    /// Every ACL it names exists in [`Frontend::acls`] (checked).
+    pub guard: Guard,
+}
+
+/// A stats page: `[frontend.X.stats]` or the page of `[stats]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsPage {
+    /// Requests whose path starts with this are answered by the stats page.
+    pub uri: String,
+    /// Basic-auth realm shown by browsers.
+    pub realm: String,
+    /// Auto-refresh period of the HTML page; `None` = no refresh.
+    pub refresh: Option<Duration>,
+    /// Who may see the page; empty = anyone who reaches it.
+    pub users: Vec<StatsUser>,
+    /// Allow runtime actions (server up/down/drain, weight) over HTTP. Requires users.
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsUser {
+    pub name: String,
+    pub password: Password,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    Plain(String),
+    /// A crypt(3) hash, `$5$…` (SHA-256) or `$6$…` (SHA-512), verified by the stats room.
+    Crypt(String),
+}
+
+/// `[stats]`: a listener that serves only the stats page and Prometheus `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsListener {
+    pub bind: SocketAddr,
+    pub page: StatsPage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +287,131 @@ pub struct Backend {
     pub redispatch: bool,
     pub timeouts: Timeouts,
     pub servers: Vec<Server>,
+    /// `[backend.X.check]` as written, before per-server overrides; `None` = no active
+    /// checks (servers are up unless passive checks say otherwise). See [`Server::check`].
+    pub check: Option<Check>,
+    pub passive: Passive,
+    /// Cookie persistence; `None` = none (http mode only).
+    pub cookie: Option<Cookie>,
+}
+
+/// Active health checking of a server. Durations are resolved (defaults applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub kind: CheckKind,
+    /// Interval while the server is up and stable.
+    pub inter: Duration,
+    /// Interval while the server is changing state (between the first failure and `fall`, or
+    /// the first success and `rise`).
+    pub fastinter: Duration,
+    /// Interval while the server is down.
+    pub downinter: Duration,
+    /// Consecutive successes that bring a down server up.
+    pub rise: u32,
+    /// Consecutive failures that take an up server down.
+    pub fall: u32,
+    /// Time allowed for one check (connect and, for http, the response status line).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A TCP connection that opens is a success.
+    Tcp,
+    Http(HttpCheck),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub method: String,
+    pub path: String,
+    /// `Host` header; `None` = the server's address.
+    pub host: Option<String>,
+    /// A status in any of these ranges is a success.
+    pub expect_status: Vec<StatusRange>,
+}
+
+/// Inclusive range of HTTP status codes, 100–599.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl StatusRange {
+    pub fn contains(self, status: u16) -> bool {
+        (self.lo..=self.hi).contains(&status)
+    }
+}
+
+/// `[backend.X.passive]`: health learned from real traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Passive {
+    /// Consecutive connection failures or 5xx responses that mark a server down; 0 = off.
+    pub errors: u32,
+}
+
+/// `[backend.X.cookie]`: persistence with a cookie naming the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cookie {
+    pub name: String,
+    pub mode: CookieMode,
+    /// Do not send the cookie again to a client that already has the right one, and remove
+    /// it from requests forwarded to the server.
+    pub indirect: bool,
+    /// Add `Cache-Control: private` to responses that set the cookie, so caches do not share
+    /// one client's server with everyone.
+    pub nocache: bool,
+    pub httponly: bool,
+    pub secure: bool,
+    pub domain: Option<String>,
+    /// Idle time after which a client's cookie is ignored.
+    pub maxidle: Option<Duration>,
+    /// Age after which a client's cookie is ignored.
+    pub maxlife: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieMode {
+    /// ringlb adds its own cookie.
+    Insert,
+    /// ringlb prefixes the application's cookie value with the server's value.
+    Prefix,
+    /// ringlb rewrites the value of a cookie the application sets.
+    Rewrite,
+}
+
+/// `[ha]`: a VRRP instance (keepalived) moving virtual IPs between two ringlb hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ha {
+    pub interface: String,
+    pub virtual_ips: Vec<VirtualIp>,
+    /// VRRP virtual router id, 1–255, unique on the network segment.
+    pub router_id: u8,
+    /// 1–254; the highest priority alive holds the addresses.
+    pub priority: u8,
+    pub state: VrrpState,
+    /// Source address for unicast VRRP; only with `peers`.
+    pub unicast_src: Option<IpAddr>,
+    /// Unicast peers; empty = multicast VRRP.
+    pub peers: Vec<IpAddr>,
+    /// VRRP PASS authentication, at most 8 characters.
+    pub auth_pass: Option<String>,
+    pub advert_int: Duration,
+    /// How often keepalived checks that ringlb is alive.
+    pub check_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtualIp {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpState {
+    Master,
+    Backup,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +423,10 @@ pub struct Server {
     pub maxconn: u32,
     /// Used only when no non-backup server is up.
     pub backup: bool,
+    /// Persistence cookie value naming this server (default: its name).
+    pub cookie: String,
+    /// The backend's check with this server's overrides applied; `None` = not checked.
+    pub check: Option<Check>,
 }
 
 /// Reads and validates a config file. On failure every problem found is returned.

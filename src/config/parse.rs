@@ -11,41 +11,40 @@
 //! Server addresses given as `host:port` are resolved here, once, with the system resolver (as
 //! HAProxy does at startup); everything else in this file is pure.
 
+mod backend;
+mod global;
+mod health;
+mod routing;
+mod stats;
 mod walk;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
 use super::defaults as def;
-use super::{
-    Backend, Balance, Config, ConnectionMode, Diagnostic, Frontend, Global, Mode, Server, Timeouts,
-    Workers,
-};
-use walk::{check_name, expect_int, suggest, Cx, Schema, Table, Value};
+use super::{Balance, Config, ConnectionMode, Diagnostic, Frontend, Global, Mode, Timeouts};
+use backend::{parse_backend, BackendDraft, BACKEND};
+use routing::RouteDraft;
+use walk::{check_name, suggest, Cx, Schema, Table};
 
 // ---- schemas: the keys each table accepts ----------------------------------------------------
 
 const ROOT: Schema = Schema {
-    known: &["global", "defaults", "frontend", "backend"],
-    elsewhere: &[],
-    names: false,
-};
-
-const GLOBAL: Schema = Schema {
-    known: &["workers", "maxconn", "grace"],
+    known: &[
+        "global", "log", "stats", "ha", "defaults", "frontend", "backend",
+    ],
     elsewhere: &[],
     names: false,
 };
 
 const BACKEND_HINT: &str = "this is a backend setting: set it in [backend.NAME] or [defaults]";
-const FRONTEND_HINT: &str = "this is a frontend setting: set it in [frontend.NAME] or [defaults]";
 const SERVER_HINT: &str = "servers belong to a backend: add a [[backend.NAME.server]] section";
 
 const DEFAULTS: Schema = Schema {
@@ -58,6 +57,8 @@ const DEFAULTS: Schema = Schema {
         "forwardfor",
         "connection",
         "timeout",
+        "log",
+        "dontlognull",
     ],
     elsewhere: &[
         (
@@ -82,45 +83,20 @@ const FRONTEND: Schema = Schema {
         "forwardfor",
         "connection",
         "timeout",
+        "log",
+        "dontlognull",
+        "acl",
+        "route",
+        "stats",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
+        ("check", BACKEND_HINT),
+        ("cookie", BACKEND_HINT),
         ("retries", BACKEND_HINT),
         ("redispatch", BACKEND_HINT),
         ("server", SERVER_HINT),
     ],
-    names: false,
-};
-
-const BACKEND: Schema = Schema {
-    known: &[
-        "mode",
-        "balance",
-        "retries",
-        "redispatch",
-        "timeout",
-        "server",
-    ],
-    elsewhere: &[
-        ("bind", FRONTEND_HINT),
-        ("default_backend", FRONTEND_HINT),
-        ("forwardfor", FRONTEND_HINT),
-        ("connection", FRONTEND_HINT),
-        (
-            "maxconn",
-            "a backend has no maxconn: limit each server (maxconn in [[backend.NAME.server]]) \
-             or each frontend",
-        ),
-    ],
-    names: false,
-};
-
-const SERVER: Schema = Schema {
-    known: &["name", "address", "weight", "maxconn", "backup"],
-    elsewhere: &[(
-        "port",
-        "put the port in the address: address = \"10.0.0.11:80\"",
-    )],
     names: false,
 };
 
@@ -183,7 +159,10 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, Vec<Diagnostic>> {
     let mut cx = Cx::new(file, text);
     let root = Table::root(&mut cx, doc.get_ref(), &ROOT);
 
-    let global = parse_global(&mut cx, &root);
+    let global = global::parse_global(&mut cx, &root);
+    let log = global::parse_log(&mut cx, &root);
+    let stats = stats::listener(&mut cx, &root);
+    let ha = global::parse_ha(&mut cx, &root);
     let defaults = parse_defaults(&mut cx, &root);
     let backends: Vec<BackendDraft> = named_sections(&mut cx, &root, "backend", &BACKEND)
         .into_iter()
@@ -200,11 +179,14 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, Vec<Diagnostic>> {
             "add a [frontend.NAME] section with bind and default_backend",
         );
     }
-    check_binds(&mut cx, &frontends);
-    check_default_backends(&mut cx, &frontends, &backends);
+    check_binds(&mut cx, &frontends, stats.as_ref());
+    check_backend_refs(&mut cx, &frontends, &backends);
 
     cx.finish(Config {
         global,
+        log,
+        stats: stats.map(|(s, _)| s),
+        ha,
         frontends: frontends.into_iter().map(|f| f.frontend).collect(),
         backends: backends.into_iter().map(|b| b.backend).collect(),
     })
@@ -278,57 +260,6 @@ fn named_sections<'t, 'i>(
     out
 }
 
-fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
-    let mut global = Global {
-        workers: def::WORKERS,
-        maxconn: def::GLOBAL_MAXCONN,
-        grace: def::GRACE,
-    };
-    let Some(t) = root.table(cx, "global", &GLOBAL) else {
-        return global;
-    };
-    if let Some(v) = t.get("workers") {
-        global.workers = parse_workers(cx, v).unwrap_or(def::WORKERS);
-    }
-    global.maxconn = t
-        .u32(cx, "maxconn", 1..=def::MAX_MAXCONN)
-        .unwrap_or(def::GLOBAL_MAXCONN);
-    global.grace = t.duration(cx, "grace", true).unwrap_or(def::GRACE);
-    global
-}
-
-/// `workers = "auto"` or `workers = N` with 1 ≤ N ≤ MAX_WORKERS.
-fn parse_workers(cx: &mut Cx<'_>, v: &Value<'_>) -> Option<Workers> {
-    let max = def::MAX_WORKERS;
-    match v.get_ref() {
-        DeValue::String(s) if s == "auto" => Some(Workers::Auto),
-        DeValue::Integer(_) => {
-            let n = expect_int(cx, "workers", v)?;
-            match usize::try_from(n) {
-                Ok(n) if (1..=max).contains(&n) => Some(Workers::Count(n)),
-                _ => {
-                    let msg = format!("`workers` must be between 1 and {max}, found {n}");
-                    cx.error_help(&v.span(), msg, "or write workers = \"auto\": one per CPU");
-                    None
-                }
-            }
-        }
-        other => {
-            let msg = format!(
-                "expected \"auto\" or an integer for `workers`, found {}",
-                walk::kind(other)
-            );
-            match other {
-                DeValue::String(s) if s.parse::<u64>().is_ok() => {
-                    cx.error_help(&v.span(), msg, format!("remove the quotes: workers = {s}"));
-                }
-                _ => cx.error(&v.span(), msg),
-            }
-            None
-        }
-    }
-}
-
 /// `[defaults]`: values for settings a frontend or backend leaves out.
 struct Defaults {
     mode: Option<Mode>,
@@ -341,6 +272,8 @@ struct Defaults {
     maxconn: Option<u32>,
     forwardfor: Option<bool>,
     connection: Option<ConnectionMode>,
+    log: Option<bool>,
+    dontlognull: Option<bool>,
     /// Already layered over the constants.
     timeouts: Timeouts,
 }
@@ -356,6 +289,8 @@ fn parse_defaults(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Defaults {
             maxconn: None,
             forwardfor: None,
             connection: None,
+            log: None,
+            dontlognull: None,
             timeouts: def::TIMEOUTS,
         };
     };
@@ -369,6 +304,8 @@ fn parse_defaults(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Defaults {
         maxconn: t.u32(cx, "maxconn", 1..=def::MAX_MAXCONN),
         forwardfor: t.bool(cx, "forwardfor"),
         connection: t.enum_of(cx, "connection", "connection mode", CONNECTIONS),
+        log: t.bool(cx, "log"),
+        dontlognull: t.bool(cx, "dontlognull"),
         timeouts: parse_timeouts(cx, &t, &TIMEOUT_ALL, def::TIMEOUTS),
     }
 }
@@ -402,174 +339,6 @@ fn timeout_field<'a>(t: &'a mut Timeouts, key: &str) -> Option<&'a mut Duration>
     })
 }
 
-// ---- backends --------------------------------------------------------------------------------
-
-struct BackendDraft {
-    backend: Backend,
-    /// `None` when the section's `mode` was invalid: mode checks against it are skipped rather
-    /// than reported twice.
-    mode: Option<Mode>,
-}
-
-fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -> BackendDraft {
-    let t = &s.table;
-    let own_mode = t.enum_of(cx, "mode", "mode", MODES);
-    let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
-    let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
-
-    let mut servers = Vec::new();
-    match t.array_of_tables(cx, "server", &SERVER) {
-        Some(tables) => {
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            for st in &tables {
-                let Some((server, name_span)) = parse_server(cx, st) else {
-                    continue;
-                };
-                if let Some(first) = seen.get(&server.name) {
-                    let line = cx.line_of(*first);
-                    cx.error_help(
-                        &name_span,
-                        format!("duplicate server name \"{}\" in backend \"{}\"", server.name, s.name),
-                        format!("the first \"{}\" is at line {line}; server names must be unique within a backend", server.name),
-                    );
-                } else {
-                    seen.insert(server.name.clone(), name_span.start);
-                }
-                servers.push(server);
-            }
-            if tables.is_empty() {
-                let span = t.get("server").map_or(s.name_span.clone(), |v| v.span());
-                cx.error_help(
-                    &span,
-                    format!("backend \"{}\" has no server", s.name),
-                    format!(
-                        "add a [[backend.{}.server]] section with name and address",
-                        s.name
-                    ),
-                );
-            }
-        }
-        None if t.lacks("server") => cx.error_help(
-            &s.name_span,
-            format!("backend \"{}\" has no server", s.name),
-            format!(
-                "add a [[backend.{}.server]] section with name and address",
-                s.name
-            ),
-        ),
-        None => {}
-    }
-
-    let backend = Backend {
-        name: s.name,
-        mode,
-        balance: t
-            .enum_of(cx, "balance", "balance algorithm", BALANCES)
-            .or(d.balance)
-            .unwrap_or(def::BALANCE),
-        retries: t
-            .u32(cx, "retries", 0..=def::MAX_RETRIES)
-            .or(d.retries)
-            .unwrap_or(def::RETRIES),
-        redispatch: t
-            .bool(cx, "redispatch")
-            .or(d.redispatch)
-            .unwrap_or(def::REDISPATCH),
-        timeouts: parse_timeouts(cx, t, &TIMEOUT_BACKEND, d.timeouts),
-        servers,
-    };
-    BackendDraft {
-        backend,
-        mode: mode_ok.then_some(mode),
-    }
-}
-
-/// One `[[backend.X.server]]`; `None` only when it has no usable name (nothing to check
-/// uniqueness against). Also returns the span of the name for duplicate reports.
-fn parse_server(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Option<(Server, Range<usize>)> {
-    let address = match t.str(cx, "address") {
-        Some((text, span)) => server_address(cx, text, &span),
-        None if !t.lacks("address") => None,
-        None => {
-            cx.error_help(
-                &t.span,
-                format!("{} has no `address`", t.shown()),
-                "add address = \"IP:PORT\" or \"HOST:PORT\"",
-            );
-            None
-        }
-    };
-    let weight = t.u32(cx, "weight", def::MIN_WEIGHT..=def::MAX_WEIGHT);
-    let maxconn = t.u32(cx, "maxconn", 0..=def::MAX_MAXCONN);
-    let backup = t.bool(cx, "backup");
-
-    let Some((name, name_span)) = t.str(cx, "name") else {
-        if t.lacks("name") {
-            cx.error_help(
-                &t.span,
-                format!("{} has no `name`", t.shown()),
-                "add name = \"NAME\"; it appears in logs, stats and the Server response header",
-            );
-        }
-        return None;
-    };
-    check_name(cx, "server", name, &name_span);
-    let server = Server {
-        name: name.to_owned(),
-        // An unresolved address is already reported; the placeholder never leaves this module.
-        address: address.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
-        weight: weight.unwrap_or(def::WEIGHT),
-        maxconn: maxconn.unwrap_or(def::SERVER_MAXCONN),
-        backup: backup.unwrap_or(def::BACKUP),
-    };
-    Some((server, name_span))
-}
-
-/// `IP:PORT`, or `HOST:PORT` resolved now (first address returned by the system resolver).
-fn server_address(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<SocketAddr> {
-    let addr = match text.parse::<SocketAddr>() {
-        Ok(addr) => addr,
-        Err(_) => {
-            let port_ok = text
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            if !port_ok {
-                cx.error_help(
-                    span,
-                    format!("invalid server address \"{text}\""),
-                    "expected IP:PORT or HOST:PORT, IPv6 in brackets: \"10.0.0.11:80\", \
-                     \"[2001:db8::1]:80\", \"web1.internal:8080\"",
-                );
-                return None;
-            }
-            match text.to_socket_addrs().map(|mut it| it.next()) {
-                Ok(Some(addr)) => addr,
-                Ok(None) => {
-                    cx.error_help(
-                        span,
-                        format!("server address \"{text}\" resolves to no address"),
-                        "check the name or use an IP address",
-                    );
-                    return None;
-                }
-                Err(e) => {
-                    cx.error_help(
-                        span,
-                        format!("cannot resolve server address \"{text}\": {e}"),
-                        "check the name or use an IP address; names are resolved once, at load",
-                    );
-                    return None;
-                }
-            }
-        }
-    };
-    if addr.port() == 0 {
-        cx.error(span, format!("server address \"{text}\" has port 0"));
-        return None;
-    }
-    Some(addr)
-}
-
 // ---- frontends -------------------------------------------------------------------------------
 
 struct FrontendDraft {
@@ -580,6 +349,8 @@ struct FrontendDraft {
     bind_spans: Vec<Range<usize>>,
     /// Span of the `default_backend` value, when present and a string.
     backend_span: Option<Range<usize>>,
+    /// The routes, with the span of each `backend` value.
+    routes: Vec<RouteDraft>,
 }
 
 fn parse_frontend(
@@ -654,6 +425,19 @@ fn parse_frontend(
         None => d.maxconn.unwrap_or(def::FRONTEND_MAXCONN).min(cap),
     };
 
+    let (acls, routes) = routing::parse_routing(cx, t, &s.name, mode_ok.then_some(mode));
+    let stats = stats::frontend_stats(cx, t);
+    if stats.is_some() && mode_ok && mode == Mode::Tcp {
+        let span = t.key_span("stats").unwrap_or(s.name_span.clone());
+        cx.error_help(
+            &span,
+            format!(
+                "frontend \"{}\" is in tcp mode: a stats page needs http",
+                s.name
+            ),
+            "serve stats from an http frontend or from a top-level [stats] listener",
+        );
+    }
     let frontend = Frontend {
         name: s.name,
         binds,
@@ -669,12 +453,21 @@ fn parse_frontend(
             .enum_of(cx, "connection", "connection mode", CONNECTIONS)
             .or(d.connection)
             .unwrap_or(def::CONNECTION),
+        log: t.bool(cx, "log").or(d.log).unwrap_or(def::FRONTEND_LOG),
+        dontlognull: t
+            .bool(cx, "dontlognull")
+            .or(d.dontlognull)
+            .unwrap_or(def::DONTLOGNULL),
+        acls,
+        routes: routes.iter().map(|r| r.route.clone()).collect(),
+        stats,
     };
     FrontendDraft {
         frontend,
         mode: mode_ok.then_some(mode),
         bind_spans,
         backend_span,
+        routes,
     }
 }
 
@@ -700,61 +493,82 @@ fn bind_address(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<Sock
 
 /// No address may be bound twice (the second bind would fail at startup with EADDRINUSE).
 /// Port 0 asks the kernel for a free port, so it never collides.
-fn check_binds(cx: &mut Cx<'_>, frontends: &[FrontendDraft]) {
-    let mut seen: HashMap<SocketAddr, (&str, usize)> = HashMap::new();
+fn check_binds(
+    cx: &mut Cx<'_>,
+    frontends: &[FrontendDraft],
+    stats: Option<&(super::StatsListener, Option<Range<usize>>)>,
+) {
+    let mut binds: Vec<(SocketAddr, String, &Range<usize>)> = Vec::new();
     for f in frontends {
         for (addr, span) in f.frontend.binds.iter().zip(&f.bind_spans) {
-            if addr.port() == 0 {
-                continue;
+            binds.push((*addr, format!("frontend \"{}\"", f.frontend.name), span));
+        }
+    }
+    if let Some((listener, Some(span))) = stats {
+        binds.push((listener.bind, "[stats]".to_owned(), span));
+    }
+    binds.sort_by_key(|(_, _, span)| span.start);
+    let mut seen: HashMap<SocketAddr, (&str, usize)> = HashMap::new();
+    for (addr, owner, span) in &binds {
+        if addr.port() == 0 {
+            continue;
+        }
+        match seen.get(addr) {
+            Some((first_owner, first)) => {
+                let line = cx.line_of(*first);
+                cx.error_help(
+                    span,
+                    format!("bind address {addr} is already used by {first_owner}"),
+                    format!("first bound at line {line}; each address may be bound once"),
+                );
             }
-            match seen.get(addr) {
-                Some((owner, first)) => {
-                    let line = cx.line_of(*first);
-                    cx.error_help(
-                        span,
-                        format!("bind address {addr} is already used by frontend \"{owner}\""),
-                        format!("first bound at line {line}; each address may be bound once"),
-                    );
-                }
-                None => {
-                    seen.insert(*addr, (f.frontend.name.as_str(), span.start));
-                }
+            None => {
+                seen.insert(*addr, (owner.as_str(), span.start));
             }
         }
     }
 }
 
-fn check_default_backends(cx: &mut Cx<'_>, frontends: &[FrontendDraft], backends: &[BackendDraft]) {
+/// Every backend a frontend names (`default_backend`, each route's `backend`) exists and
+/// speaks the frontend's mode.
+fn check_backend_refs(cx: &mut Cx<'_>, frontends: &[FrontendDraft], backends: &[BackendDraft]) {
     let names: Vec<&str> = backends.iter().map(|b| b.backend.name.as_str()).collect();
     for f in frontends {
-        let Some(span) = &f.backend_span else {
-            continue;
-        };
-        let wanted = f.frontend.default_backend.as_str();
-        let Some(b) = backends.iter().find(|b| b.backend.name == wanted) else {
-            let help = match suggest(wanted, names.iter().copied()) {
-                Some(s) => format!("did you mean \"{s}\"?"),
-                None if names.is_empty() => {
-                    format!("no backend is defined; add [backend.{wanted}]")
-                }
-                None => format!("defined backends: {}", names.join(", ")),
+        let refs = f
+            .backend_span
+            .iter()
+            .map(|span| (f.frontend.default_backend.as_str(), span))
+            .chain(f.routes.iter().filter_map(|r| {
+                r.backend_span
+                    .as_ref()
+                    .map(|span| (r.route.backend.as_str(), span))
+            }));
+        for (wanted, span) in refs {
+            let Some(b) = backends.iter().find(|b| b.backend.name == wanted) else {
+                let help = match suggest(wanted, names.iter().copied()) {
+                    Some(s) => format!("did you mean \"{s}\"?"),
+                    None if names.is_empty() => {
+                        format!("no backend is defined; add [backend.{wanted}]")
+                    }
+                    None => format!("defined backends: {}", names.join(", ")),
+                };
+                cx.error_help(span, format!("unknown backend \"{wanted}\""), help);
+                continue;
             };
-            cx.error_help(span, format!("unknown backend \"{wanted}\""), help);
-            continue;
-        };
-        if let (Some(fm), Some(bm)) = (f.mode, b.mode) {
-            if fm != bm {
-                cx.error_help(
-                    span,
-                    format!(
-                        "frontend \"{}\" is in {} mode but backend \"{}\" is in {} mode",
-                        f.frontend.name,
-                        mode_name(fm),
-                        wanted,
-                        mode_name(bm)
-                    ),
-                    "a frontend and its backend must use the same mode",
-                );
+            if let (Some(fm), Some(bm)) = (f.mode, b.mode) {
+                if fm != bm {
+                    cx.error_help(
+                        span,
+                        format!(
+                            "frontend \"{}\" is in {} mode but backend \"{}\" is in {} mode",
+                            f.frontend.name,
+                            mode_name(fm),
+                            wanted,
+                            mode_name(bm)
+                        ),
+                        "a frontend and its backend must use the same mode",
+                    );
+                }
             }
         }
     }
@@ -766,3 +580,9 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::Tcp => "tcp",
     }
 }
+
+#[cfg(test)]
+mod ops_tests;
+
+#[cfg(test)]
+mod routing_tests;

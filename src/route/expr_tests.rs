@@ -95,11 +95,23 @@ fn every_criterion_parses() {
     );
     assert!(matches!(
         crit("hdr_beg(User-Agent) curl/"),
-        Criterion::Header { test: Strings { how: StrMatch::Prefix, .. }, .. }
+        Criterion::Header {
+            test: Strings {
+                how: StrMatch::Prefix,
+                ..
+            },
+            ..
+        }
     ));
     assert!(matches!(
         crit("hdr_end(Via) proxy"),
-        Criterion::Header { test: Strings { how: StrMatch::Suffix, .. }, .. }
+        Criterion::Header {
+            test: Strings {
+                how: StrMatch::Suffix,
+                ..
+            },
+            ..
+        }
     ));
     let Criterion::Src(nets) = crit("src 10.0.0.0/8 192.168.1.7 2001:db8::/32") else {
         panic!("not src");
@@ -144,26 +156,59 @@ fn path_patterns_are_normalised_like_requests() {
 
 #[test]
 fn criterion_errors_point_at_the_token() {
-    assert_eq!(crit_err("path_begin /a"), (0, "unknown criterion `path_begin`".into()));
+    assert_eq!(
+        crit_err("path_begin /a"),
+        (0, "unknown criterion `path_begin`".into())
+    );
     assert_eq!(
         parse_criterion("path_begin /a").map_err(|e| e.help),
         Err(Some("did you mean `path_beg`?".into()))
     );
-    assert_eq!(crit_err("path_beg"), (8, "`path_beg` needs at least one value".into()));
-    assert_eq!(crit_err("src 10.0.0.0/33"), (4, "invalid address \"10.0.0.0/33\"".into()));
-    assert_eq!(crit_err("src -i 10.0.0.1"), (4, "`-i` does not apply to `src`".into()));
+    assert_eq!(
+        crit_err("path_beg"),
+        (8, "`path_beg` needs at least one value".into())
+    );
+    assert_eq!(
+        crit_err("src 10.0.0.0/33"),
+        (4, "invalid address \"10.0.0.0/33\"".into())
+    );
+    assert_eq!(
+        crit_err("src -i 10.0.0.1"),
+        (4, "`-i` does not apply to `src`".into())
+    );
     assert_eq!(crit_err("path -x /"), (5, "unknown flag `-x`".into()));
-    assert_eq!(crit_err("path_reg ^/(a"), (9, "invalid regular expression \"^/(a\"".into()));
-    assert_eq!(crit_err("host a.com:80"), (5, "invalid host pattern \"a.com:80\"".into()));
+    assert_eq!(
+        crit_err("path_reg ^/(a"),
+        (9, "invalid regular expression \"^/(a\"".into())
+    );
+    assert_eq!(
+        crit_err("host a.com:80"),
+        (5, "invalid host pattern \"a.com:80\"".into())
+    );
     assert_eq!(
         crit_err("path_beg /ok /a%zz"),
-        (13, "invalid percent-escape in path pattern \"/a%zz\"".into())
+        (
+            13,
+            "invalid percent-escape in path pattern \"/a%zz\"".into()
+        )
     );
-    assert_eq!(crit_err("path /a?b"), (5, "path pattern \"/a?b\" contains `?`".into()));
-    assert_eq!(crit_err("hdr(X-A"), (0, "invalid header criterion `hdr(X-A`".into()));
-    assert_eq!(crit_err("hdr() x"), (0, "invalid header criterion `hdr()`".into()));
+    assert_eq!(
+        crit_err("path /a?b"),
+        (5, "path pattern \"/a?b\" contains `?`".into())
+    );
+    assert_eq!(
+        crit_err("hdr(X-A"),
+        (0, "invalid header criterion `hdr(X-A`".into())
+    );
+    assert_eq!(
+        crit_err("hdr() x"),
+        (0, "invalid header criterion `hdr()`".into())
+    );
     assert_eq!(crit_err("method G@T"), (7, "invalid method \"G@T\"".into()));
-    assert_eq!(crit_err("path \"/a"), (5, "unterminated \"quoted\" value".into()));
+    assert_eq!(
+        crit_err("path \"/a"),
+        (5, "unterminated \"quoted\" value".into())
+    );
     assert_eq!(crit_err("   "), (0, "empty ACL definition".into()));
 }
 
@@ -185,7 +230,10 @@ fn and_binds_tighter_than_or() {
 #[test]
 fn negation_forms() {
     assert_eq!(shape(&cond("!a ! b !!c")), vec![vec!["!a", "!b", "c"]]);
-    assert_eq!(shape(&cond("!{ path / } || ! { src ::1 }")), vec![vec!["!{}"], vec!["!{}"]]);
+    assert_eq!(
+        shape(&cond("!{ path / } || ! { src ::1 }")),
+        vec![vec!["!{}"], vec!["!{}"]]
+    );
 }
 
 #[test]
@@ -213,19 +261,46 @@ fn acl_refs_carry_offsets() {
 #[test]
 fn condition_error_offsets() {
     assert_eq!(cond_err(""), (0, "empty condition".into()));
-    assert_eq!(cond_err("|| a"), (0, "`||` has no condition on its left".into()));
-    assert_eq!(cond_err("a ||"), (2, "`||` has no condition on its right".into()));
-    assert_eq!(cond_err("a && || b"), (2, "`&&` has no condition on its right".into()));
-    assert_eq!(cond_err("a &&"), (2, "`&&` has no condition on its right".into()));
+    assert_eq!(
+        cond_err("|| a"),
+        (0, "`||` has no condition on its left".into())
+    );
+    assert_eq!(
+        cond_err("a ||"),
+        (2, "`||` has no condition on its right".into())
+    );
+    assert_eq!(
+        cond_err("a && || b"),
+        (2, "`&&` has no condition on its right".into())
+    );
+    assert_eq!(
+        cond_err("a &&"),
+        (2, "`&&` has no condition on its right".into())
+    );
     assert_eq!(cond_err("a !"), (2, "`!` has nothing to negate".into()));
     assert_eq!(cond_err("a { path /"), (2, "`{` is never closed".into()));
     assert_eq!(cond_err("a }"), (2, "`}` without a matching `{`".into()));
-    assert_eq!(cond_err("a {}"), (2, "`{}`: braces must stand alone".into()));
+    assert_eq!(
+        cond_err("a {}"),
+        (2, "`{}`: braces must stand alone".into())
+    );
     assert_eq!(cond_err("a { }"), (2, "empty `{ }`".into()));
-    assert_eq!(cond_err("a { path }"), (8, "`path` needs at least one value".into()));
-    assert_eq!(cond_err("a { pth / }"), (4, "unknown criterion `pth`".into()));
-    assert_eq!(cond_err("a path_beg /x"), (2, "criterion `path_beg` outside braces".into()));
-    assert_eq!(cond_err("a hdr(X) y"), (2, "criterion `hdr(X)` outside braces".into()));
+    assert_eq!(
+        cond_err("a { path }"),
+        (8, "`path` needs at least one value".into())
+    );
+    assert_eq!(
+        cond_err("a { pth / }"),
+        (4, "unknown criterion `pth`".into())
+    );
+    assert_eq!(
+        cond_err("a path_beg /x"),
+        (2, "criterion `path_beg` outside braces".into())
+    );
+    assert_eq!(
+        cond_err("a hdr(X) y"),
+        (2, "criterion `hdr(X)` outside braces".into())
+    );
     assert_eq!(cond_err("a b@d"), (2, "invalid ACL name `b@d`".into()));
     assert_eq!(cond_err("a \"b\""), (2, "unexpected value \"b\"".into()));
     assert_eq!(cond_err("!x{"), (1, "`x{`: braces must stand alone".into()));
@@ -246,4 +321,33 @@ fn cidr_parsing_and_host_bits() {
     assert_eq!(Cidr::parse("2001:db8::/129"), None);
     assert_eq!(Cidr::parse("10.0.0.0/"), None);
     assert_eq!(Cidr::parse("example.com"), None);
+}
+
+#[test]
+fn header_names_are_lowercased_and_values_kept() {
+    assert_eq!(
+        crit("hdr_beg(X-Forwarded-Proto) HTTPS"),
+        Criterion::Header {
+            name: b"x-forwarded-proto".to_vec(),
+            test: strings(StrMatch::Prefix, false, &["HTTPS"])
+        }
+    );
+}
+
+#[test]
+fn glued_negation_of_braces() {
+    let c = cond("!{ method GET }");
+    assert!(c.any_of[0][0].negated);
+    assert!(matches!(
+        c.any_of[0][0].test,
+        Test::Inline(Criterion::Method(_))
+    ));
+}
+
+#[test]
+fn path_reg_values_are_not_normalised() {
+    let Criterion::PathReg(r) = crit("path_reg ^/%7e") else {
+        panic!("not a regex");
+    };
+    assert_eq!(r[0].0.as_str(), "^/%7e");
 }

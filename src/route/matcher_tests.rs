@@ -46,7 +46,10 @@ fn inline(cond: &str, r: &RequestView<'_>) -> bool {
 
 #[test]
 fn path_beg_end_and_exact() {
-    assert!(inline("{ path_beg /static/ /images/ }", &get("/images/a.png")));
+    assert!(inline(
+        "{ path_beg /static/ /images/ }",
+        &get("/images/a.png")
+    ));
     assert!(!inline("{ path_beg /static/ }", &get("/stat")));
     assert!(inline("{ path_end .css .js }", &get("/a/b.js?v=1")));
     assert!(!inline("{ path_end .css }", &get("/a.css/x")));
@@ -60,7 +63,10 @@ fn path_beg_end_and_exact() {
 #[test]
 fn path_reg_uses_the_normalised_path() {
     assert!(inline("{ path_reg ^/api/v[0-9]+/ }", &get("/api/v2/users")));
-    assert!(inline("{ path_reg ^/api/v[0-9]+/ }", &get("/x/../api/v%32/users")));
+    assert!(inline(
+        "{ path_reg ^/api/v[0-9]+/ }",
+        &get("/x/../api/v%32/users")
+    ));
     assert!(!inline("{ path_reg ^/api/v[0-9]+/ }", &get("/api/vx/")));
     assert!(inline("{ path_reg -i ^/API/ }", &get("/api/")));
     // The query is not part of the path.
@@ -76,7 +82,10 @@ fn normalised_paths_match_path_beg() {
     assert!(!inline(c, &get("/images/../secret")));
     assert!(!inline(c, &get("/images/%2e%2e/secret")));
     assert!(!inline(c, &get("//images/")));
-    assert!(inline("{ path_beg /secret }", &get("/images/%2E%2E/secret")));
+    assert!(inline(
+        "{ path_beg /secret }",
+        &get("/images/%2E%2E/secret")
+    ));
     // An encoded slash is not a separator.
     assert!(!inline(c, &get("/images%2Fa")));
 }
@@ -94,10 +103,7 @@ fn invalid_path_is_an_error_only_when_a_path_is_tested() {
     );
     assert_eq!(router(&[], "{ method GET }").select(&r), Ok(Some(&"hit")));
     // Short-circuit: the path is never looked at when the host already fails.
-    assert_eq!(
-        router(&[], "{ host nope } { path / }").select(&r),
-        Ok(None)
-    );
+    assert_eq!(router(&[], "{ host nope } { path / }").select(&r), Ok(None));
 }
 
 #[test]
@@ -135,7 +141,10 @@ fn src_cidr_v4_v6_and_mapped() {
 
 #[test]
 fn method_is_case_sensitive_unless_i() {
-    assert!(inline("{ method GET HEAD }", &req("HEAD", "/", None, "::1")));
+    assert!(inline(
+        "{ method GET HEAD }",
+        &req("HEAD", "/", None, "::1")
+    ));
     assert!(!inline("{ method GET }", &req("get", "/", None, "::1")));
     assert!(inline("{ method -i GET }", &req("get", "/", None, "::1")));
 }
@@ -178,7 +187,11 @@ fn headers_from_a_raw_head() {
 
 #[test]
 fn and_or_not_precedence() {
-    let defs = [("a", "path_beg /a"), ("b", "method POST"), ("c", "src 10.0.0.0/8")];
+    let defs = [
+        ("a", "path_beg /a"),
+        ("b", "method POST"),
+        ("c", "src 10.0.0.0/8"),
+    ];
     let r = req("GET", "/a", None, "10.0.0.1"); // a: true, b: false, c: true
     assert!(!holds(&defs, "a b", &r));
     assert!(holds(&defs, "a !b", &r));
@@ -193,18 +206,26 @@ fn and_or_not_precedence() {
 fn acl_defined_twice_is_ored() {
     let defs = [("api", "path_beg /api/"), ("api", "host api.example.com")];
     assert!(holds(&defs, "api", &get("/api/x")));
-    assert!(holds(&defs, "api", &req("GET", "/", Some("api.example.com"), "::1")));
+    assert!(holds(
+        &defs,
+        "api",
+        &req("GET", "/", Some("api.example.com"), "::1")
+    ));
     assert!(!holds(&defs, "api", &get("/")));
 }
 
 #[test]
 fn first_matching_route_wins_and_unless_inverts() {
-    let defs = acls(&[("static", "path_beg /static/"), ("api", "host api.example.com")]);
+    let defs = acls(&[
+        ("static", "path_beg /static/"),
+        ("api", "host api.example.com"),
+    ]);
     let cond = |s: &str| parse_condition(s).unwrap_or_else(|e| panic!("{e}"));
     let g1 = Guard::If(cond("static"));
     let g2 = Guard::Unless(cond("api"));
     let g3 = Guard::Always;
-    let r = Router::new(&defs, [(&g1, 0usize), (&g2, 1), (&g3, 2)]).unwrap_or_else(|e| panic!("{e}"));
+    let r =
+        Router::new(&defs, [(&g1, 0usize), (&g2, 1), (&g3, 2)]).unwrap_or_else(|e| panic!("{e}"));
     let api = |p: &'static str| req("GET", p, Some("api.example.com"), "::1");
     assert_eq!(r.select(&api("/static/x")), Ok(Some(&0)));
     assert_eq!(r.select(&get("/")), Ok(Some(&1)));
@@ -229,4 +250,39 @@ fn host_port_stripping() {
     assert_eq!(host_without_port(b"a.com"), b"a.com");
     assert_eq!(host_without_port(b"[::1]:80"), b"[::1]");
     assert_eq!(host_without_port(b"[::1]"), b"[::1]");
+}
+
+#[test]
+fn unless_with_an_invalid_path_is_an_error_not_a_match() {
+    let g = Guard::Unless(parse_condition("{ path_beg /admin }").unwrap_or_else(|e| panic!("{e}")));
+    let r = Router::new(&[], [(&g, "public")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.select(&get("/admin%")), Err(InvalidPath { offset: 6 }));
+    assert_eq!(r.select(&get("/admin/x")), Ok(None));
+    assert_eq!(r.select(&get("/x")), Ok(Some(&"public")));
+}
+
+#[test]
+fn path_exact_ignores_query_and_normalises() {
+    assert!(inline("{ path /login }", &get("/login?next=/")));
+    assert!(inline("{ path /login }", &get("/a/../%6Cogin")));
+    assert!(!inline("{ path /login }", &get("/login/")));
+}
+
+#[test]
+fn path_end_with_escaped_pattern() {
+    assert!(inline("{ path_end %2Ecss }", &get("/a.css")));
+    assert!(inline("{ path_end .css }", &get("/a%2ecss")));
+}
+
+#[test]
+fn empty_route_list_selects_nothing() {
+    let r: Router<u8> = Router::new(&[], []).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.select(&get("/")), Ok(None));
+}
+
+#[test]
+fn always_guard_matches_even_an_invalid_path() {
+    let g = Guard::Always;
+    let r = Router::new(&[], [(&g, 7u8)]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.select(&get("/%")), Ok(Some(&7)));
 }

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use super::walk::{edit_distance, parse_duration, suggest, DurationError};
 use super::*;
+use crate::config::{Backend, Log, LogTarget, Passive, Server, Workers};
 
 const FILE: &str = "t.toml";
 
@@ -108,19 +109,40 @@ backup = true
             workers: Workers::Auto,
             maxconn: 20_000,
             grace: Duration::from_secs(45),
+            spread_checks: def::SPREAD_CHECKS,
+            user: None,
+            group: None,
+            admin_socket: None,
+            keep_bind_capability: false,
         },
+        log: Log {
+            target: LogTarget::Stdout,
+            facility: def::LOG_FACILITY,
+            level: def::LOG_LEVEL,
+            anonymize_ip: false,
+            ipv4_mask: def::IPV4_MASK,
+            ipv6_mask: def::IPV6_MASK,
+            queue: def::LOG_QUEUE,
+        },
+        stats: None,
+        ha: None,
         frontends: vec![Frontend {
             name: "www".into(),
             binds: vec![addr("0.0.0.0:80"), addr("[::]:80")],
             mode: Mode::Http,
             default_backend: "web".into(),
-            maxconn: 8_000,
+            maxconn: 10_000,
             timeouts: Timeouts {
                 client: Duration::from_secs(31),
                 ..def::TIMEOUTS
             },
             forwardfor: true,
             connection: ConnectionMode::ServerClose,
+            log: false,
+            dontlognull: false,
+            acls: vec![],
+            routes: vec![],
+            stats: None,
         }],
         backends: vec![Backend {
             name: "web".into(),
@@ -141,6 +163,8 @@ backup = true
                     weight: 3,
                     maxconn: 100,
                     backup: false,
+                    cookie: "web1".into(),
+                    check: None,
                 },
                 Server {
                     name: "web2".into(),
@@ -148,8 +172,13 @@ backup = true
                     weight: def::WEIGHT,
                     maxconn: def::SERVER_MAXCONN,
                     backup: true,
+                    cookie: "web2".into(),
+                    check: None,
                 },
             ],
+            check: None,
+            passive: Passive { errors: 0 },
+            cookie: None,
         }],
     };
     assert_eq!(ok(text), expected);
@@ -428,7 +457,8 @@ fn unknown_key_without_close_match_lists_expected_keys() {
     assert_eq!(
         error(&with_site("[global]\nthreads = 4\n")),
         "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
-         help: expected one of: workers, maxconn, grace"
+         help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
+         keep_bind_capability"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),

@@ -1,0 +1,261 @@
+//! `[backend.NAME]` and its `[[backend.NAME.server]]` sections.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+
+use super::walk::{check_name, Cx, Schema, Table};
+use super::{health, parse_timeouts, Defaults, Section, BALANCES, MODES, TIMEOUT_BACKEND};
+use crate::config::defaults as def;
+use crate::config::{Backend, Mode, Server};
+
+const FRONTEND_HINT: &str = "this is a frontend setting: set it in [frontend.NAME] or [defaults]";
+
+pub(super) const BACKEND: Schema = Schema {
+    known: &[
+        "mode",
+        "balance",
+        "retries",
+        "redispatch",
+        "timeout",
+        "server",
+        "check",
+        "passive",
+        "cookie",
+    ],
+    elsewhere: &[
+        ("bind", FRONTEND_HINT),
+        ("default_backend", FRONTEND_HINT),
+        ("forwardfor", FRONTEND_HINT),
+        ("connection", FRONTEND_HINT),
+        (
+            "maxconn",
+            "a backend has no maxconn: limit each server (maxconn in [[backend.NAME.server]]) \
+             or each frontend",
+        ),
+    ],
+    names: false,
+};
+
+const SERVER: Schema = Schema {
+    known: &[
+        "name",
+        "address",
+        "weight",
+        "maxconn",
+        "backup",
+        "cookie",
+        "check",
+        "inter",
+        "fastinter",
+        "downinter",
+        "rise",
+        "fall",
+    ],
+    elsewhere: &[(
+        "port",
+        "put the port in the address: address = \"10.0.0.11:80\"",
+    )],
+    names: false,
+};
+
+pub(super) struct BackendDraft {
+    pub(super) backend: Backend,
+    /// `None` when the section's `mode` was invalid: mode checks against it are skipped rather
+    /// than reported twice.
+    pub(super) mode: Option<Mode>,
+}
+
+pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -> BackendDraft {
+    let t = &s.table;
+    let timeouts = parse_timeouts(cx, t, &TIMEOUT_BACKEND, d.timeouts);
+    let check = health::parse_check(cx, t, timeouts.connect);
+    let cookie = health::parse_cookie(cx, t);
+    let own_mode = t.enum_of(cx, "mode", "mode", MODES);
+    let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
+    let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
+
+    let mut servers = Vec::new();
+    match t.array_of_tables(cx, "server", &SERVER) {
+        Some(tables) => {
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            let mut cookies: HashMap<String, String> = HashMap::new();
+            for st in &tables {
+                let Some((server, name_span)) =
+                    parse_server(cx, st, check.as_ref(), cookie.is_some())
+                else {
+                    continue;
+                };
+                if let Some(first) = seen.get(&server.name) {
+                    let line = cx.line_of(*first);
+                    cx.error_help(
+                        &name_span,
+                        format!("duplicate server name \"{}\" in backend \"{}\"", server.name, s.name),
+                        format!("the first \"{}\" is at line {line}; server names must be unique within a backend", server.name),
+                    );
+                } else {
+                    seen.insert(server.name.clone(), name_span.start);
+                }
+                if cookie.is_some() {
+                    let span = st.get("cookie").map_or(name_span.clone(), |v| v.span());
+                    match cookies.get(&server.cookie) {
+                        Some(first) => cx.error_help(
+                            &span,
+                            format!(
+                                "servers \"{first}\" and \"{}\" have the same cookie value \"{}\"",
+                                server.name, server.cookie
+                            ),
+                            "each server needs its own value for persistence to work",
+                        ),
+                        None => {
+                            cookies.insert(server.cookie.clone(), server.name.clone());
+                        }
+                    }
+                }
+                servers.push(server);
+            }
+            if tables.is_empty() {
+                let span = t.get("server").map_or(s.name_span.clone(), |v| v.span());
+                cx.error_help(
+                    &span,
+                    format!("backend \"{}\" has no server", s.name),
+                    format!(
+                        "add a [[backend.{}.server]] section with name and address",
+                        s.name
+                    ),
+                );
+            }
+        }
+        None if t.lacks("server") => cx.error_help(
+            &s.name_span,
+            format!("backend \"{}\" has no server", s.name),
+            format!(
+                "add a [[backend.{}.server]] section with name and address",
+                s.name
+            ),
+        ),
+        None => {}
+    }
+
+    health::check_backend(cx, &s, cookie.is_some(), mode_ok.then_some(mode));
+    let backend = Backend {
+        name: s.name,
+        mode,
+        balance: t
+            .enum_of(cx, "balance", "balance algorithm", BALANCES)
+            .or(d.balance)
+            .unwrap_or(def::BALANCE),
+        retries: t
+            .u32(cx, "retries", 0..=def::MAX_RETRIES)
+            .or(d.retries)
+            .unwrap_or(def::RETRIES),
+        redispatch: t
+            .bool(cx, "redispatch")
+            .or(d.redispatch)
+            .unwrap_or(def::REDISPATCH),
+        timeouts,
+        servers,
+        check: check.map(|c| c.check),
+        passive: health::parse_passive(cx, t),
+        cookie,
+    };
+    BackendDraft {
+        backend,
+        mode: mode_ok.then_some(mode),
+    }
+}
+
+/// One `[[backend.X.server]]`; `None` only when it has no usable name (nothing to check
+/// uniqueness against). Also returns the span of the name for duplicate reports.
+fn parse_server(
+    cx: &mut Cx<'_>,
+    t: &Table<'_, '_>,
+    check: Option<&health::CheckDraft>,
+    has_cookie: bool,
+) -> Option<(Server, Range<usize>)> {
+    let address = match t.str(cx, "address") {
+        Some((text, span)) => server_address(cx, text, &span),
+        None if !t.lacks("address") => None,
+        None => {
+            cx.error_help(
+                &t.span,
+                format!("{} has no `address`", t.shown()),
+                "add address = \"IP:PORT\" or \"HOST:PORT\"",
+            );
+            None
+        }
+    };
+    let weight = t.u32(cx, "weight", def::MIN_WEIGHT..=def::MAX_WEIGHT);
+    let maxconn = t.u32(cx, "maxconn", 0..=def::MAX_MAXCONN);
+    let backup = t.bool(cx, "backup");
+    let server_check = health::server_check(cx, t, check);
+    let cookie = health::server_cookie(cx, t, has_cookie);
+
+    let Some((name, name_span)) = t.str(cx, "name") else {
+        if t.lacks("name") {
+            cx.error_help(
+                &t.span,
+                format!("{} has no `name`", t.shown()),
+                "add name = \"NAME\"; it appears in logs, stats and the Server response header",
+            );
+        }
+        return None;
+    };
+    check_name(cx, "server", name, &name_span);
+    let server = Server {
+        name: name.to_owned(),
+        // An unresolved address is already reported; the placeholder never leaves this module.
+        address: address.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        weight: weight.unwrap_or(def::WEIGHT),
+        maxconn: maxconn.unwrap_or(def::SERVER_MAXCONN),
+        backup: backup.unwrap_or(def::BACKUP),
+        cookie: cookie.map_or_else(|| name.to_owned(), |(c, _)| c),
+        check: server_check,
+    };
+    Some((server, name_span))
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved now (first address returned by the system resolver).
+fn server_address(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<SocketAddr> {
+    let addr = match text.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => {
+            let port_ok = text
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                cx.error_help(
+                    span,
+                    format!("invalid server address \"{text}\""),
+                    "expected IP:PORT or HOST:PORT, IPv6 in brackets: \"10.0.0.11:80\", \
+                     \"[2001:db8::1]:80\", \"web1.internal:8080\"",
+                );
+                return None;
+            }
+            match text.to_socket_addrs().map(|mut it| it.next()) {
+                Ok(Some(addr)) => addr,
+                Ok(None) => {
+                    cx.error_help(
+                        span,
+                        format!("server address \"{text}\" resolves to no address"),
+                        "check the name or use an IP address",
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    cx.error_help(
+                        span,
+                        format!("cannot resolve server address \"{text}\": {e}"),
+                        "check the name or use an IP address; names are resolved once, at load",
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    if addr.port() == 0 {
+        cx.error(span, format!("server address \"{text}\" has port 0"));
+        return None;
+    }
+    Some(addr)
+}

@@ -1,0 +1,203 @@
+//! `[frontend.X.acl]` and `[[frontend.X.route]]`: the condition strings are parsed by
+//! `crate::route` here, at load time, so a running worker only ever sees valid conditions.
+//!
+//! An error inside a string points at the start of the string (TOML escapes make exact
+//! columns inside it unreliable) and names the character and token at fault.
+
+use std::ops::Range;
+
+use super::walk::{expect_str, suggest, Cx, Schema, Table};
+use crate::config::{Mode, Route};
+use crate::route::{self, Acl, Condition, Criterion, Guard, ParseError};
+
+const ROUTE: Schema = Schema {
+    known: &["backend", "if", "unless"],
+    elsewhere: &[(
+        "default_backend",
+        "default_backend belongs to [frontend.NAME]; a route names its `backend`",
+    )],
+    names: false,
+};
+
+/// A route and the span of its `backend` value, for the cross-reference check.
+pub(super) struct RouteDraft {
+    pub(super) route: Route,
+    pub(super) backend_span: Option<Range<usize>>,
+}
+
+/// The ACLs and routes of one frontend. `mode` is `None` when the frontend's mode was invalid.
+pub(super) fn parse_routing(
+    cx: &mut Cx<'_>,
+    t: &Table<'_, '_>,
+    frontend: &str,
+    mode: Option<Mode>,
+) -> (Vec<Acl>, Vec<RouteDraft>) {
+    let acls = parse_acls(cx, t, frontend, mode);
+    let names: Vec<&str> = acls.iter().map(|a| a.name.as_str()).collect();
+    let mut routes = Vec::new();
+    for rt in t.array_of_tables(cx, "route", &ROUTE).unwrap_or_default() {
+        let backend = rt.str(cx, "backend");
+        if backend.is_none() && rt.lacks("backend") {
+            cx.error_help(
+                &rt.span,
+                format!("{} has no `backend`", rt.shown()),
+                "add backend = \"NAME\" naming a [backend.NAME] section",
+            );
+        }
+        let cond_if = rt.str(cx, "if");
+        let cond_unless = rt.str(cx, "unless");
+        let guard = match (cond_if, cond_unless) {
+            (Some(_), Some((_, span))) => {
+                cx.error_help(
+                    &span,
+                    "a route has both `if` and `unless`",
+                    "keep one; `unless X` is `if !X`",
+                );
+                Guard::Always
+            }
+            (Some((text, span)), None) => {
+                condition(cx, text, &span, &names, mode, frontend).map_or(Guard::Always, Guard::If)
+            }
+            (None, Some((text, span))) => condition(cx, text, &span, &names, mode, frontend)
+                .map_or(Guard::Always, Guard::Unless),
+            (None, None) => Guard::Always,
+        };
+        routes.push(RouteDraft {
+            route: Route {
+                backend: backend
+                    .as_ref()
+                    .map(|(b, _)| (*b).to_owned())
+                    .unwrap_or_default(),
+                guard,
+            },
+            backend_span: backend.map(|(_, span)| span),
+        });
+    }
+    (acls, routes)
+}
+
+fn parse_acls(cx: &mut Cx<'_>, t: &Table<'_, '_>, frontend: &str, mode: Option<Mode>) -> Vec<Acl> {
+    let mut acls = Vec::new();
+    let Some(table) = t.table(cx, "acl", &Schema::NAMES) else {
+        return acls;
+    };
+    for (name, name_span, value) in table.entries() {
+        if !route::is_acl_name(name) {
+            cx.error_help(
+                &name_span,
+                format!("invalid ACL name \"{name}\""),
+                "ACL names use only ASCII letters, digits, '-', '_' and '.'",
+            );
+        }
+        let items: Vec<_> = match value.get_ref() {
+            toml::de::DeValue::Array(items) => items.iter().collect(),
+            _ => vec![value],
+        };
+        for item in items {
+            let Some(text) = expect_str(cx, name, item) else {
+                continue;
+            };
+            let span = item.span();
+            match route::parse_criterion(text) {
+                Ok(c) => {
+                    tcp_check(cx, &span, &c, mode, frontend, &format!("ACL \"{name}\""));
+                    acls.push(Acl {
+                        name: name.to_owned(),
+                        criteria: vec![c],
+                    });
+                }
+                Err(e) => report(cx, &span, &format!("in ACL \"{name}\""), text, &e),
+            }
+        }
+    }
+    acls
+}
+
+/// Parses an `if` / `unless` string and checks the ACLs it names.
+fn condition(
+    cx: &mut Cx<'_>,
+    text: &str,
+    span: &Range<usize>,
+    acls: &[&str],
+    mode: Option<Mode>,
+    frontend: &str,
+) -> Option<Condition> {
+    let c = match route::parse_condition(text) {
+        Ok(c) => c,
+        Err(e) => {
+            report(cx, span, "in condition", text, &e);
+            return None;
+        }
+    };
+    let mut ok = true;
+    for (name, offset) in c.acl_refs() {
+        if acls.contains(&name) {
+            continue;
+        }
+        ok = false;
+        let help = match suggest(name, acls.iter().copied()) {
+            Some(s) => format!("did you mean \"{s}\"?"),
+            None if acls.is_empty() => {
+                format!("frontend \"{frontend}\" defines no ACL; add [frontend.{frontend}.acl] {name} = \"CRITERION VALUES…\"")
+            }
+            None => format!("defined ACLs: {}", acls.join(", ")),
+        };
+        let at = char_index(text, offset);
+        cx.error_help(
+            span,
+            format!("in condition: unknown ACL \"{name}\" (at character {at})"),
+            help,
+        );
+    }
+    for term in c.any_of.iter().flatten() {
+        if let route::Test::Inline(crit) = &term.test {
+            tcp_check(cx, span, crit, mode, frontend, "condition");
+        }
+    }
+    ok.then_some(c)
+}
+
+/// In tcp mode only the client address is known when the backend is chosen.
+fn tcp_check(
+    cx: &mut Cx<'_>,
+    span: &Range<usize>,
+    c: &Criterion,
+    mode: Option<Mode>,
+    frontend: &str,
+    what: &str,
+) {
+    if mode != Some(Mode::Tcp) || matches!(c, Criterion::Src(_)) {
+        return;
+    }
+    cx.error_help(
+        span,
+        format!("{what} tests HTTP data but frontend \"{frontend}\" is in tcp mode"),
+        "in tcp mode only `src` can be tested",
+    );
+}
+
+/// An error from the expression parser, anchored at the string and naming the token.
+fn report(cx: &mut Cx<'_>, span: &Range<usize>, context: &str, text: &str, e: &ParseError) {
+    let at = char_index(text, e.offset);
+    let token: String = text
+        .get(e.offset..)
+        .unwrap_or("")
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let place = if token.is_empty() {
+        "at the end".to_owned()
+    } else {
+        format!("at character {at}, \"{token}\"")
+    };
+    let message = format!("{context}: {} ({place})", e.message);
+    match &e.help {
+        Some(help) => cx.error_help(span, message, help.clone()),
+        None => cx.error(span, message),
+    }
+}
+
+/// 1-based character index of byte `offset` in `text`.
+fn char_index(text: &str, offset: usize) -> usize {
+    text.char_indices().take_while(|(i, _)| *i < offset).count() + 1
+}
