@@ -14,6 +14,7 @@ pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod health;
 pub mod http;
 pub mod lifecycle;
 pub mod proxy;

@@ -79,8 +79,13 @@ pub struct ProcessSettings {
 
 impl ProcessSettings {
     pub fn from_config(cfg: &Config) -> ProcessSettings {
-        let _ = cfg;
-        ProcessSettings::default()
+        let g = &cfg.global;
+        ProcessSettings {
+            user: g.user.clone(),
+            group: g.group.clone(),
+            admin_socket: g.admin_socket.clone(),
+            keep_bind_capability: g.keep_bind_capability,
+        }
     }
 }
 
@@ -140,6 +145,7 @@ pub struct Server {
     config_path: Option<PathBuf>,
     shared: Arc<Shared>,
     workers: Vec<Worker>,
+    checker: Option<crate::health::Checker>,
 }
 
 impl Server {
@@ -179,10 +185,13 @@ impl Server {
             },
             describe_listeners(&shared)
         ));
+        let checker =
+            crate::health::Checker::start(shared.snapshot.clone()).map_err(StartError::Workers)?;
         Ok(Server {
             config_path,
             shared,
             workers,
+            checker: Some(checker),
         })
     }
 
@@ -211,12 +220,18 @@ impl Server {
         for w in &self.workers {
             w.notify();
         }
+        if let Some(c) = &self.checker {
+            c.notify();
+        }
         Ok(())
     }
 
     /// Stops accepting, lets sessions finish up to the grace period (or not, with `fast`),
     /// joins the workers.
-    pub fn drain(self, fast: bool) {
+    pub fn drain(mut self, fast: bool) {
+        if let Some(c) = self.checker.take() {
+            c.stop();
+        }
         let phase = if fast {
             worker::STOPPING
         } else {

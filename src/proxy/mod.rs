@@ -168,8 +168,7 @@ pub async fn acquire(
     let deadline = Instant::now() + be.timeouts.queue;
     loop {
         let pinned = pin.and_then(|i| be.servers.get(i).map(|s| (i, s)));
-        let pick = if let Some((i, s)) = pinned.filter(|(_, s)| s.state.up.load(Ordering::Relaxed))
-        {
+        let pick = if let Some((i, s)) = pinned.filter(|(_, s)| s.state.reachable()) {
             let inflight = s.state.inflight.load(Ordering::Relaxed);
             if s.maxconn == 0 || inflight < s.maxconn {
                 Pick::Server(i)
@@ -182,8 +181,8 @@ pub async fn acquire(
             scratch.extend(be.servers.iter().map(|s| {
                 let inflight = s.state.inflight.load(Ordering::Relaxed);
                 Candidate {
-                    weight: s.weight,
-                    up: s.state.up.load(Ordering::Relaxed),
+                    weight: s.state.weight(s.weight),
+                    up: s.state.usable(),
                     backup: s.backup,
                     inflight,
                     has_room: s.maxconn == 0 || inflight < s.maxconn,
@@ -317,16 +316,19 @@ pub async fn connect(
             }
             Ok(Err(_)) | Err(_) => {
                 srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
+                passive_failure(be, srv);
                 drop(slot);
                 attempt += 1;
                 if attempt > be.retries {
                     return Err(Fail::ConnectFailed);
                 }
+                srv.state.retries.fetch_add(1, Ordering::Relaxed);
                 // Retries stay on the server the balancer chose (re-picking would move them
                 // anyway with round robin); only the last one may go elsewhere, with redispatch.
                 if be.redispatch && attempt == be.retries {
                     exclude = Some(server);
                     pin = None;
+                    srv.state.redispatches.fetch_add(1, Ordering::Relaxed);
                 } else {
                     pin = Some(server);
                 }
@@ -335,6 +337,30 @@ pub async fn connect(
                 runtime::sleep(Duration::from_millis(1)).await;
             }
         }
+    }
+}
+
+/// Counts a connect failure or 5xx toward passive health checking; enough in a row take the
+/// server down until an active check (or the passive probe) brings it back.
+pub fn passive_failure(be: &crate::snapshot::BackendRt, srv: &crate::snapshot::ServerRt) {
+    if be.passive_errors == 0 {
+        return;
+    }
+    let n = srv.state.passive_errors.fetch_add(1, Ordering::Relaxed) + 1;
+    if n >= be.passive_errors && srv.state.up.swap(false, Ordering::AcqRel) {
+        eprintln!(
+            "ringlb[{}]: server {}/{} is DOWN, reason: {n} consecutive errors seen in traffic (passive check)",
+            std::process::id(),
+            be.name,
+            srv.name
+        );
+    }
+}
+
+/// A good answer from a server resets its passive error count.
+pub fn passive_success(srv: &crate::snapshot::ServerRt) {
+    if srv.state.passive_errors.load(Ordering::Relaxed) != 0 {
+        srv.state.passive_errors.store(0, Ordering::Relaxed);
     }
 }
 

@@ -1,0 +1,254 @@
+//! Active and passive health checks, run from one place: a checker thread with its own ring,
+//! one task per checked server. Verdicts are published as the `up` atomic of the server's
+//! shared state, which every worker's balancer reads; nothing here is on the request path.
+//!
+//! May import `runtime`, `snapshot`, `config`. The verdict logic is the pure `state` module.
+//!
+//! Checks are spread: each server's first check waits a random part of its interval, and every
+//! interval is moved by up to ±`spread_checks` percent, so checks never fire in lockstep.
+//! State survives reloads: a server that stays keeps its `ServerState`, and its new task
+//! starts from the verdict it had.
+
+mod check;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::config::{Check, CheckKind};
+use crate::runtime::{self, EventFd, Runtime, RuntimeOptions, TaskHandle};
+use crate::snapshot::{admin, ServerState, Snapshot};
+use state::{jitter, Health, Transition};
+
+/// How a server marked down by passive checks only (no active check configured) is probed
+/// back: a TCP connect this often, one success brings it back.
+const PASSIVE_PROBE: Duration = Duration::from_secs(2);
+
+/// The checker thread.
+pub struct Checker {
+    wake: Arc<EventFd>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checker {
+    pub fn start(cell: Arc<ArcSwap<Snapshot>>) -> std::io::Result<Checker> {
+        let wake = Arc::new(EventFd::new()?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (w, s) = (wake.clone(), stop.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("ringlb-health".into())
+            .spawn(move || {
+                let opts = RuntimeOptions {
+                    ring_entries: 256,
+                    buffers: 64,
+                    buffer_size: 4096,
+                };
+                let rt = match Runtime::new(opts) {
+                    Ok(rt) => {
+                        let _ = tx.send(Ok(()));
+                        rt
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(run(cell, w, s));
+            })?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(Checker {
+                wake,
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::other("health checker died during start")),
+        }
+    }
+
+    /// Looks at the snapshot again (after a reload).
+    pub fn notify(&self) {
+        self.wake.notify();
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What a running check task was started with; a reload that changes it restarts the task.
+#[derive(PartialEq)]
+struct Watched {
+    addr: SocketAddr,
+    check: Option<Check>,
+    passive: u32,
+    spread: u8,
+}
+
+async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicBool>) {
+    // Keyed by the address of the shared server state: the identity that survives reloads.
+    let mut tasks: HashMap<usize, (Watched, TaskHandle)> = HashMap::new();
+    while !stop.load(Ordering::Acquire) {
+        let snap = cell.load_full();
+        let mut seen = Vec::new();
+        for be in &snap.backends {
+            for srv in &be.servers {
+                let key = Arc::as_ptr(&srv.state) as usize;
+                let w = Watched {
+                    addr: srv.addr,
+                    check: srv.check.clone(),
+                    passive: be.passive_errors,
+                    spread: snap.config.global.spread_checks,
+                };
+                if w.check.is_none() && w.passive == 0 {
+                    continue;
+                }
+                seen.push(key);
+                if tasks.get(&key).is_some_and(|(old, _)| *old == w) {
+                    continue;
+                }
+                if let Some((_, h)) = tasks.remove(&key) {
+                    h.abort();
+                }
+                let label = format!("{}/{}", be.name, srv.name);
+                let h = runtime::spawn(watch(
+                    cell.clone(),
+                    srv.state.clone(),
+                    label,
+                    be.name.clone(),
+                    w.addr,
+                    w.check.clone(),
+                    w.spread,
+                ));
+                tasks.insert(key, (w, h));
+            }
+        }
+        tasks.retain(|k, (_, h)| {
+            let keep = seen.contains(k);
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        drop(snap);
+        let _ = runtime::timeout(Duration::from_secs(1), wake.wait()).await;
+    }
+    for (_, (_, h)) in tasks.drain() {
+        h.abort();
+    }
+}
+
+/// Servers of `backend` that can take traffic now: (normal, backup).
+fn servers_left(cell: &ArcSwap<Snapshot>, backend: &str) -> (usize, usize) {
+    let snap = cell.load();
+    let Some(be) = snap.backends.iter().find(|b| b.name == backend) else {
+        return (0, 0);
+    };
+    let usable = |backup: bool| {
+        be.servers
+            .iter()
+            .filter(|s| s.backup == backup && s.state.usable())
+            .count()
+    };
+    (usable(false), usable(true))
+}
+
+fn log_transition(
+    cell: &ArcSwap<Snapshot>,
+    label: &str,
+    backend: &str,
+    t: Transition,
+    why: &str,
+    dur: Duration,
+) {
+    let (normal, backup) = servers_left(cell, backend);
+    let verdict = match t {
+        Transition::WentUp => "UP",
+        Transition::WentDown => "DOWN",
+    };
+    eprintln!(
+        "ringlb[{}]: server {label} is {verdict}, reason: {why}, check duration: {}ms; {normal} active and {backup} backup servers left",
+        std::process::id(),
+        dur.as_millis()
+    );
+}
+
+/// Checks one server forever (until aborted by a reload or shutdown).
+async fn watch(
+    cell: Arc<ArcSwap<Snapshot>>,
+    state: Arc<ServerState>,
+    label: String,
+    backend: String,
+    addr: SocketAddr,
+    check: Option<Check>,
+    spread: u8,
+) {
+    let mut health = Health::new(Instant::now());
+    if !state.up.load(Ordering::Relaxed) {
+        let _ = health.force(false, Instant::now());
+    }
+    // Passive-only servers are probed with a plain connect while they are down.
+    let probe = Check {
+        kind: CheckKind::Tcp,
+        inter: PASSIVE_PROBE,
+        fastinter: PASSIVE_PROBE,
+        downinter: PASSIVE_PROBE,
+        rise: 1,
+        fall: 1,
+        timeout: Duration::from_secs(1),
+    };
+    let first = check.as_ref().map(|c| c.inter).unwrap_or(PASSIVE_PROBE);
+    runtime::sleep(first.mul_f64(fastrand::f64())).await;
+    loop {
+        // A passive check may have taken the server down meanwhile.
+        if !state.up.load(Ordering::Relaxed) && health.up {
+            let _ = health.force(false, Instant::now());
+        }
+        let active = match &check {
+            Some(c) => c,
+            None if health.up => {
+                runtime::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            None => &probe,
+        };
+        if state.admin.load(Ordering::Relaxed) == admin::MAINT
+            || state.checks_disabled.load(Ordering::Relaxed)
+        {
+            runtime::sleep(active.inter).await;
+            continue;
+        }
+        let (outcome, took) = check::run(addr, active).await;
+        let now = Instant::now();
+        let t = health.record(outcome.is_ok(), active.rise, active.fall, now);
+        if let Some(t) = t {
+            state.up.store(health.up, Ordering::Release);
+            if health.up {
+                state.passive_errors.store(0, Ordering::Relaxed);
+            }
+            log_transition(&cell, &label, &backend, t, outcome.text(), took);
+        }
+        if let Ok(mut r) = state.check.lock() {
+            r.last = outcome.text().to_string();
+            r.last_duration = took;
+            r.failed_total = health.failed_total;
+            r.downs = health.downs;
+            r.since = health.since;
+            r.downtime = health.downtime;
+            r.streak = health.streak;
+        }
+        runtime::sleep(jitter(health.interval(active), spread, fastrand::f64())).await;
+    }
+}
