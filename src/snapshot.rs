@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{Balance, Check, Config, ConnectionMode, Cookie, Mode, Timeouts};
+use crate::config::{Balance, Check, Config, ConnectionMode, Cookie, Mode, StatsPage, Timeouts};
+use crate::route::Router;
 
 /// Administrative state of a server, set over the admin socket or the stats page.
 pub mod admin {
@@ -249,6 +250,14 @@ pub struct FrontendRt {
     pub timeouts: Timeouts,
     pub forwardfor: bool,
     pub connection: ConnectionMode,
+    /// Routes compiled to backend indexes; no match = `backend`.
+    pub router: Router<usize>,
+    /// Whether any route exists (skips building a request view when none does).
+    pub routed: bool,
+    pub stats: Option<StatsPage>,
+    /// Access log lines for this frontend.
+    pub log: bool,
+    pub dontlognull: bool,
     pub state: Arc<FrontendState>,
 }
 
@@ -265,7 +274,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Compiles `config`; state of servers and frontends that also exist in `prev` carries over.
-    pub fn compile(config: Config, prev: Option<&Snapshot>) -> Snapshot {
+    /// Fails only on what validation should have caught (a route naming an unknown ACL).
+    pub fn compile(config: Config, prev: Option<&Snapshot>) -> Result<Snapshot, String> {
         let mut old_servers: HashMap<(&str, &str, SocketAddr), &Arc<ServerState>> = HashMap::new();
         let mut old_fronts: HashMap<&str, &Arc<FrontendState>> = HashMap::new();
         if let Some(p) = prev {
@@ -316,41 +326,49 @@ impl Snapshot {
             .map(|(i, b)| (b.name.as_str(), i))
             .collect();
         let mut by_bind = HashMap::new();
-        let frontends: Vec<FrontendRt> = config
-            .frontends
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                for a in &f.binds {
-                    by_bind.insert(*a, i);
-                }
-                FrontendRt {
-                    name: f.name.clone(),
-                    binds: f.binds.clone(),
-                    mode: f.mode,
-                    // Validation guarantees the name exists; 0 is never reached for a valid config.
-                    backend: backend_idx
-                        .get(f.default_backend.as_str())
-                        .copied()
-                        .unwrap_or(0),
-                    maxconn: f.maxconn,
-                    timeouts: f.timeouts,
-                    forwardfor: f.forwardfor,
-                    connection: f.connection,
-                    state: old_fronts
-                        .get(f.name.as_str())
-                        .map(|a| Arc::clone(a))
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
-        Snapshot {
+        let mut frontends = Vec::with_capacity(config.frontends.len());
+        for (i, f) in config.frontends.iter().enumerate() {
+            for a in &f.binds {
+                by_bind.insert(*a, i);
+            }
+            let rules = f
+                .routes
+                .iter()
+                .filter_map(|r| backend_idx.get(r.backend.as_str()).map(|&b| (&r.guard, b)));
+            let router =
+                Router::new(&f.acls, rules).map_err(|e| format!("frontend {}: {e}", f.name))?;
+            frontends.push(FrontendRt {
+                router,
+                routed: !f.routes.is_empty(),
+                stats: f.stats.clone(),
+                log: f.log,
+                dontlognull: f.dontlognull,
+                name: f.name.clone(),
+                binds: f.binds.clone(),
+                mode: f.mode,
+                backend: backend_idx
+                    .get(f.default_backend.as_str())
+                    .copied()
+                    .ok_or_else(|| {
+                        format!("frontend {}: no backend {}", f.name, f.default_backend)
+                    })?,
+                maxconn: f.maxconn,
+                timeouts: f.timeouts,
+                forwardfor: f.forwardfor,
+                connection: f.connection,
+                state: old_fronts
+                    .get(f.name.as_str())
+                    .map(|a| Arc::clone(a))
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(Snapshot {
             generation: prev.map(|p| p.generation + 1).unwrap_or(1),
             config,
             frontends,
             backends,
             by_bind,
-        }
+        })
     }
 
     /// Every address any frontend listens on.

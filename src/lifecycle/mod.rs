@@ -55,6 +55,8 @@ pub enum StartError {
     Workers(std::io::Error),
     #[error("{0}")]
     Privileges(#[from] privileges::PrivError),
+    #[error("{0}")]
+    Compile(String),
     #[error("takeover failed: {0}")]
     Takeover(std::io::Error),
     #[error("admin socket {path}: {source}")]
@@ -159,7 +161,7 @@ impl Server {
         crate::system::check_io_uring().map_err(StartError::IoUring)?;
         fit_maxconn(&mut config);
         let settings = ProcessSettings::from_config(&config);
-        let snap = Snapshot::compile(config, None);
+        let snap = Snapshot::compile(config, None).map_err(StartError::Compile)?;
         let listeners = open_listeners(&snap, &[], &mut inherited)?;
         // Sockets the previous process had but this config does not use close here; the
         // previous process still serves what it accepted from them.
@@ -209,7 +211,7 @@ impl Server {
             config::load(&path).map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
         fit_maxconn(&mut cfg);
         let prev = self.shared.snapshot.load_full();
-        let snap = Snapshot::compile(cfg, Some(&prev));
+        let snap = Snapshot::compile(cfg, Some(&prev)).map_err(|e| vec![e])?;
         let old = self.shared.listeners.load_full();
         let listeners =
             open_listeners(&snap, &old, &mut HashMap::new()).map_err(|e| vec![e.to_string()])?;

@@ -18,11 +18,13 @@ use arc_swap::ArcSwap;
 
 use super::{connect, Fail, Local, Reuse, Upstream, UNKNOWN_CLIENT};
 use crate::config::ConnectionMode;
+use crate::http::TargetForm;
 use crate::http::{
     error_response, parse_request, parse_response, write_request_head, write_response_head,
     BodyFraming, BodyState, HttpError, IpText, Limits, RequestHead, RequestRewrite,
     ResponseFraming, ResponseRewrite, CONTINUE_100,
 };
+use crate::route::{RawFields, RequestView};
 use crate::runtime::{self, Conn, IoBuf, PBuf};
 use crate::snapshot::Snapshot;
 
@@ -329,7 +331,18 @@ async fn forward(
     let Some(fe) = snap.frontends.get(fe_idx) else {
         return Next::Close { linger: false };
     };
-    let backend = fe.backend;
+    let backend = if fe.routed {
+        match route(fe, head, input.slice(), client_ip(s.peer)) {
+            Some(b) => b,
+            None => {
+                // A path with malformed percent-escapes cannot be matched safely.
+                send_error(&s.client, 400).await;
+                return Next::Close { linger: true };
+            }
+        }
+    } else {
+        fe.backend
+    };
     let Some(be) = snap.backends.get(backend) else {
         return Next::Close { linger: false };
     };
@@ -688,6 +701,44 @@ fn feed_into(
         let p = body.feed(input).map_err(|_| ())?;
         out.extend_from_slice(input.get(..p.consumed).unwrap_or(&[]));
         Ok(p)
+    }
+}
+
+/// The backend the frontend's routes pick for this request; `None` when the path is invalid.
+fn route(
+    fe: &crate::snapshot::FrontendRt,
+    head: &RequestHead,
+    buf: &[u8],
+    src: IpAddr,
+) -> Option<usize> {
+    let target = head.target.get(buf);
+    let path = match head.target_form {
+        TargetForm::Absolute => absolute_path(target),
+        _ => target,
+    };
+    let view = RequestView {
+        method: head.method.as_bytes(buf),
+        path,
+        host: head.host.map(|h| h.get(buf)),
+        src,
+        headers: &RawFields(buf.get(head.headers_start..head.head_len).unwrap_or(&[])),
+    };
+    match fe.router.select(&view) {
+        Ok(Some(&b)) => Some(b),
+        Ok(None) => Some(fe.backend),
+        Err(_) => None,
+    }
+}
+
+/// The path (and query) of an absolute-form target `scheme://authority/path?q`.
+fn absolute_path(target: &[u8]) -> &[u8] {
+    let after_scheme = match target.windows(3).position(|w| w == b"://") {
+        Some(i) => target.get(i + 3..).unwrap_or(&[]),
+        None => return target,
+    };
+    match after_scheme.iter().position(|&b| b == b'/' || b == b'?') {
+        Some(i) => after_scheme.get(i..).unwrap_or(b"/"),
+        None => b"/",
     }
 }
 
