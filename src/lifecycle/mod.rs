@@ -135,6 +135,27 @@ fn fit_maxconn(config: &mut Config) {
     }
 }
 
+fn wants_log(cfg: &Config) -> bool {
+    cfg.frontends.iter().any(|f| f.log)
+}
+
+/// The access logger for `cfg`: a writer thread when some frontend logs, else a no-op.
+fn make_logger(cfg: &Config, stats: Arc<crate::log::LogStats>) -> Arc<crate::log::Logger> {
+    if !wants_log(cfg) {
+        return crate::log::Logger::disabled(stats);
+    }
+    match crate::log::Logger::start(&cfg.log, stats.clone()) {
+        Ok(l) => l,
+        Err(e) => {
+            log(&format!(
+                "cannot open the log destination {:?}: {e}; access logs are off",
+                cfg.log.target
+            ));
+            crate::log::Logger::disabled(stats)
+        }
+    }
+}
+
 fn worker_count(cfg: &Config, cpus: &[usize]) -> usize {
     match cfg.global.workers {
         Workers::Auto => cpus.len().max(1),
@@ -173,7 +194,9 @@ impl Server {
         )?;
         let cpus = crate::system::cpus();
         let n = worker_count(&snap.config, &cpus);
-        let shared = Arc::new(Shared::new(snap, listeners));
+        let log_stats = Arc::new(crate::log::LogStats::default());
+        let logger = make_logger(&snap.config, log_stats.clone());
+        let shared = Arc::new(Shared::new(snap, listeners, logger));
         let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default())
             .map_err(StartError::Workers)?;
         log(&format!(
@@ -217,6 +240,11 @@ impl Server {
             open_listeners(&snap, &old, &mut HashMap::new()).map_err(|e| vec![e.to_string()])?;
         // Publish the config before the listeners so a new listener's first connection finds
         // its frontend.
+        if snap.config.log != prev.config.log || wants_log(&snap.config) != wants_log(&prev.config)
+        {
+            let stats = self.shared.logger.load().stats.clone();
+            self.shared.logger.store(make_logger(&snap.config, stats));
+        }
         self.shared.snapshot.store(Arc::new(snap));
         self.shared.listeners.store(Arc::new(listeners));
         for w in &self.workers {

@@ -21,8 +21,8 @@ use crate::config::ConnectionMode;
 use crate::http::TargetForm;
 use crate::http::{
     error_response, parse_request, parse_response, write_request_head, write_response_head,
-    BodyFraming, BodyState, HttpError, IpText, Limits, RequestHead, RequestRewrite,
-    ResponseFraming, ResponseRewrite, CONTINUE_100,
+    BodyFraming, BodyState, IpText, Limits, RequestHead, RequestRewrite, ResponseFraming,
+    ResponseRewrite, CONTINUE_100,
 };
 use crate::route::{RawFields, RequestView};
 use crate::runtime::{self, Conn, IoBuf, PBuf};
@@ -165,6 +165,8 @@ struct Session {
     peer: Option<SocketAddr>,
     xff: Option<IpText>,
     limits: Limits,
+    /// The request being served.
+    x: Exchange,
 }
 
 /// Serves one client connection until it closes, times out, or the worker drains.
@@ -184,6 +186,7 @@ pub async fn serve(
         peer,
         xff,
         limits: Limits::default(),
+        x: Exchange::default(),
     };
     let mut input = Input::default();
     let mut served = 0u64;
@@ -209,6 +212,7 @@ pub async fn serve(
                 _ => break,
             }
         }
+        s.x = Exchange::begin();
         let deadline = Instant::now() + timeouts.http_request;
         let head = loop {
             match parse_request(input.slice(), &s.limits) {
@@ -218,9 +222,14 @@ pub async fn serve(
             }
             match runtime::timeout_at(deadline, input.fill(&s.client)).await {
                 Ok(Ok(true)) => {}
-                Ok(_) => return,
+                Ok(_) => {
+                    s.x.term = *b"CR";
+                    s.finish(&snap, fe_idx);
+                    return;
+                }
                 Err(_) => {
-                    send_error(&s.client, 408).await;
+                    s.error(408).await;
+                    s.finish(&snap, fe_idx);
                     linger_close(&s.client).await;
                     return;
                 }
@@ -229,13 +238,27 @@ pub async fn serve(
         let head = match head {
             Ok(h) => h,
             Err(e) => {
-                reject(&s.client, e).await;
+                s.error(e.status()).await;
+                s.finish(&snap, fe_idx);
+                linger_close(&s.client).await;
                 return;
             }
         };
         fe.state.requests.fetch_add(1, Ordering::Relaxed);
         served += 1;
-        match forward(&mut s, &snap, fe_idx, &head, &mut input).await {
+        s.x.head_at = Some(Instant::now());
+        s.x.bytes_in = head.head_len as u64;
+        if fe.log {
+            let line = input
+                .slice()
+                .get(head.line_start..head.headers_start)
+                .unwrap_or(&[]);
+            let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+            s.x.request_line = String::from_utf8_lossy(line).into_owned();
+        }
+        let next = forward(&mut s, &snap, fe_idx, &head, &mut input).await;
+        s.finish(&snap, fe_idx);
+        match next {
             Next::KeepAlive => {}
             Next::Close { linger } => {
                 if linger {
@@ -293,17 +316,138 @@ async fn wait_first_byte(s: &Session, input: &mut Input, idle: Duration) -> std:
     }
 }
 
-async fn reject(client: &Conn, e: HttpError) {
-    send_error(client, e.status()).await;
-    linger_close(client).await;
+/// HAProxy's termination state for an error ringlb answers itself, unless the flow already
+/// set a more precise one.
+fn default_term(status: u16) -> [u8; 2] {
+    match status {
+        408 => *b"cR",
+        400..=499 | 501 | 505 => *b"PR",
+        502 => *b"SH",
+        503 => *b"SC",
+        504 => *b"sH",
+        _ => *b"PR",
+    }
 }
 
-async fn send_error(client: &Conn, status: u16) {
-    let _ = runtime::timeout(
-        Duration::from_secs(2),
-        client.send_all(error_response(status)),
-    )
-    .await;
+impl Session {
+    /// Sends one of ringlb's own error responses and records it for the log.
+    async fn error(&mut self, status: u16) {
+        let page = error_response(status);
+        self.x.status = status;
+        self.x.own_error = status < 500;
+        if self.x.term == *b"--" {
+            self.x.term = default_term(status);
+        }
+        if let Ok((Ok(()), _)) =
+            runtime::timeout(Duration::from_secs(2), self.client.send_all(page)).await
+        {
+            self.x.bytes_out += page.len() as u64;
+        }
+    }
+
+    /// Counts the finished request and writes its log line.
+    fn finish(&mut self, snap: &Snapshot, fe_idx: usize) {
+        let x = std::mem::take(&mut self.x);
+        let Some(fe) = snap.frontends.get(fe_idx) else {
+            return;
+        };
+        fe.state.bytes_out.fetch_add(x.bytes_out, Ordering::Relaxed);
+        fe.state.bytes_in.fetch_add(x.bytes_in, Ordering::Relaxed);
+        if x.status != 0 {
+            fe.state.responses.count(x.status);
+        }
+        if x.own_error {
+            fe.state.req_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let be = x.backend.and_then(|b| snap.backends.get(b));
+        let srv = be.and_then(|b| x.server.and_then(|i| b.servers.get(i)));
+        if let Some(srv) = srv {
+            srv.state
+                .bytes_out
+                .fetch_add(x.bytes_out, Ordering::Relaxed);
+            srv.state.bytes_in.fetch_add(x.bytes_in, Ordering::Relaxed);
+        }
+        if !fe.log {
+            return;
+        }
+        let logger = self.local.logger.borrow().clone();
+        if !logger.enabled() || (fe.dontlognull && x.request_line.is_empty()) {
+            return;
+        }
+        let Some((started, wall)) = x.start else {
+            return;
+        };
+        let beconn = be
+            .map(|b| {
+                b.servers
+                    .iter()
+                    .map(|s| s.state.inflight.load(Ordering::Relaxed))
+                    .sum()
+            })
+            .unwrap_or(0);
+        let rec = crate::log::format::Record {
+            client: self.peer,
+            start: wall,
+            frontend: fe.name.clone(),
+            backend: be
+                .map(|b| b.name.clone())
+                .unwrap_or_else(|| fe.name.clone()),
+            server: srv.map(|s| s.name.clone()),
+            tq: x.head_at.map(|h| h.saturating_duration_since(started)),
+            tw: x.tw,
+            tc: x.tc,
+            tr: x.tr,
+            ta: started.elapsed(),
+            status: x.status,
+            bytes: x.bytes_out,
+            term: x.term,
+            actconn: self.local.sessions.get() as u32,
+            feconn: fe.state.conns.load(Ordering::Relaxed),
+            beconn,
+            srvconn: srv
+                .map(|s| s.state.inflight.load(Ordering::Relaxed))
+                .unwrap_or(0),
+            retries: x.retries,
+            srv_queue: 0,
+            backend_queue: 0,
+            request_line: x.request_line,
+        };
+        logger.send(crate::log::format::httplog(&rec, logger.anonymize));
+    }
+}
+
+/// What one request did, for counters and the access log.
+#[derive(Default)]
+struct Exchange {
+    /// First byte of the request: monotonic and wall clock.
+    start: Option<(Instant, std::time::SystemTime)>,
+    /// Request head complete.
+    head_at: Option<Instant>,
+    tw: Option<Duration>,
+    tc: Option<Duration>,
+    tr: Option<Duration>,
+    /// Sent to the server: the response time counts from here.
+    sent_at: Option<Instant>,
+    status: u16,
+    bytes_in: u64,
+    bytes_out: u64,
+    backend: Option<usize>,
+    server: Option<usize>,
+    retries: u32,
+    term: [u8; 2],
+    /// ringlb answered with its own 4xx.
+    own_error: bool,
+    request_line: String,
+}
+
+impl Exchange {
+    fn begin() -> Exchange {
+        Exchange {
+            start: Some((Instant::now(), std::time::SystemTime::now())),
+            term: *b"--",
+            ..Exchange::default()
+        }
+    }
 }
 
 /// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
@@ -336,7 +480,7 @@ async fn forward(
             Some(b) => b,
             None => {
                 // A path with malformed percent-escapes cannot be matched safely.
-                send_error(&s.client, 400).await;
+                s.error(400).await;
                 return Next::Close { linger: true };
             }
         }
@@ -346,6 +490,7 @@ async fn forward(
     let Some(be) = snap.backends.get(backend) else {
         return Next::Close { linger: false };
     };
+    s.x.backend = Some(backend);
     let client_ka =
         head.keep_alive && fe.connection != ConnectionMode::Close && !s.local.draining.is_raised();
     let upstream_ka = fe.connection == ConnectionMode::KeepAlive;
@@ -370,12 +515,13 @@ async fn forward(
         match body.feed(input.slice()) {
             Ok(p) => {
                 out.extend_from_slice(input.slice().get(..p.consumed).unwrap_or(&[]));
+                s.x.bytes_in += p.consumed as u64;
                 input.consume(p.consumed);
                 body_done = p.done;
             }
             Err(e) => {
                 s.local.give_back(out);
-                send_error(&s.client, e.status()).await;
+                s.error(e.status()).await;
                 return Next::Close { linger: true };
             }
         }
@@ -394,13 +540,26 @@ async fn forward(
         let mut up = match connect(&s.local, snap, backend, client_ip, attempt_reuse).await {
             Ok(u) => u,
             Err(f) => {
+                s.x.term = match f {
+                    Fail::QueueTimeout => *b"sQ",
+                    _ => *b"SC",
+                };
+                if f == Fail::ConnectFailed {
+                    // Every retry was used.
+                    s.x.retries = be.retries;
+                }
                 s.local.give_back(out);
-                send_error(&s.client, f.status()).await;
+                s.error(f.status()).await;
                 return Next::Close { linger: !body_done };
             }
         };
+        s.x.server = Some(up.server);
+        s.x.tw = Some(up.waited);
+        s.x.tc = Some(up.connecting);
+        s.x.retries = up.retries;
         let (r, back) = up.conn.send_all(out).await;
         out = back;
+        s.x.sent_at = Some(Instant::now());
         if r.is_err() {
             if up.reused && replayable {
                 attempt_reuse = Reuse::Never;
@@ -408,7 +567,7 @@ async fn forward(
             }
             note_response_error(snap, backend, up.server);
             s.local.give_back(out);
-            send_error(&s.client, 502).await;
+            s.error(502).await;
             return Next::Close { linger: !body_done };
         }
         if body_done {
@@ -424,12 +583,12 @@ async fn forward(
                 Ok(_) => {
                     note_response_error(snap, backend, up.server);
                     s.local.give_back(out);
-                    send_error(&s.client, 502).await;
+                    s.error(502).await;
                     return Next::Close { linger: false };
                 }
                 Err(_) => {
                     s.local.give_back(out);
-                    send_error(&s.client, Fail::ServerTimeout.status()).await;
+                    s.error(Fail::ServerTimeout.status()).await;
                     return Next::Close { linger: false };
                 }
             }
@@ -452,7 +611,7 @@ async fn forward(
                     // server connection cannot be reused; nothing to answer.
                     Ok(_) => return Next::Close { linger: false },
                     Err(_) => {
-                        send_error(&s.client, 408).await;
+                        s.error(408).await;
                         return Next::Close { linger: false };
                     }
                 }
@@ -460,7 +619,7 @@ async fn forward(
             let p = match body.feed(input.slice()) {
                 Ok(p) => p,
                 Err(e) => {
-                    send_error(&s.client, e.status()).await;
+                    s.error(e.status()).await;
                     return Next::Close { linger: true };
                 }
             };
@@ -468,11 +627,12 @@ async fn forward(
             if p.consumed == 0 {
                 continue;
             }
+            s.x.bytes_in += p.consumed as u64;
             let chunk = input.take(p.consumed);
             let sent = runtime::timeout(be.timeouts.server, up.conn.send_all(chunk)).await;
             if !matches!(sent, Ok((Ok(()), _))) {
                 note_response_error(snap, backend, up.server);
-                send_error(&s.client, 502).await;
+                s.error(502).await;
                 return Next::Close { linger: true };
             }
         }
@@ -531,7 +691,7 @@ async fn relay_response(
                 informational += 1;
                 if informational > MAX_INFORMATIONAL {
                     note_response_error(snap, backend, up.server);
-                    send_error(&s.client, 502).await;
+                    s.error(502).await;
                     return Next::Close { linger: false };
                 }
                 // HTTP/1.0 clients do not understand 1xx; ringlb answered 100-continue itself.
@@ -553,7 +713,7 @@ async fn relay_response(
             Ok(None) => {}
             Err(_) => {
                 note_response_error(snap, backend, up.server);
-                send_error(&s.client, 502).await;
+                s.error(502).await;
                 return Next::Close { linger: false };
             }
         }
@@ -562,16 +722,26 @@ async fn relay_response(
             Ok(Ok(Some(b))) => rin.push(b),
             Ok(_) => {
                 note_response_error(snap, backend, up.server);
-                send_error(&s.client, 502).await;
+                s.error(502).await;
                 return Next::Close { linger: false };
             }
             Err(_) => {
-                send_error(&s.client, 504).await;
+                s.error(504).await;
                 return Next::Close { linger: false };
             }
         }
     };
 
+    s.x.status = head.status;
+    s.x.tr = s.x.sent_at.map(|t| t.elapsed());
+    if let Some(srv) = be.servers.get(up.server) {
+        srv.state.responses.count(head.status);
+        if head.status >= 500 {
+            super::passive_failure(be, srv);
+        } else {
+            super::passive_success(srv);
+        }
+    }
     let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;
     let client_keep = client_ka && head.framing != ResponseFraming::UntilClose && !dechunk;
     let server_keep = upstream_ka && head.keep_alive && head.framing != ResponseFraming::UntilClose;
@@ -596,7 +766,7 @@ async fn relay_response(
             Err(()) => {
                 s.local.give_back(out);
                 note_response_error(snap, backend, up.server);
-                send_error(&s.client, 502).await;
+                s.error(502).await;
                 return Next::Close { linger: false };
             }
         }
@@ -604,6 +774,7 @@ async fn relay_response(
     if done && !rin.is_empty() {
         stray = true;
     }
+    let head_bytes = out.len() as u64;
     let (r, back) = runtime::timeout(client_timeout, s.client.send_all(out))
         .await
         .unwrap_or_else(|_| {
@@ -614,8 +785,10 @@ async fn relay_response(
         });
     s.local.give_back(back);
     if r.is_err() {
+        s.x.term = *b"CD";
         return Next::Close { linger: false };
     }
+    s.x.bytes_out += head_bytes;
     while !done {
         if rin.is_empty() {
             let recv = pending.take().unwrap_or_else(|| up.conn.recv_op());
@@ -624,7 +797,13 @@ async fn relay_response(
                 Ok(Ok(None)) if body.complete_on_eof() => break,
                 // Cut short, or the server went silent: the client must not take what it got
                 // for a complete response, so its connection closes without more bytes.
-                Ok(_) | Err(_) => {
+                Ok(_) => {
+                    s.x.term = *b"SD";
+                    note_response_error(snap, backend, up.server);
+                    return Next::Close { linger: false };
+                }
+                Err(_) => {
+                    s.x.term = *b"sD";
                     note_response_error(snap, backend, up.server);
                     return Next::Close { linger: false };
                 }
@@ -658,12 +837,17 @@ async fn relay_response(
         if done && !rin.is_empty() {
             stray = true;
         }
-        if chunk.io_len() > 0 {
+        let n = chunk.io_len() as u64;
+        if n > 0 {
             match runtime::timeout(client_timeout, s.client.send_all(chunk)).await {
                 Ok((Ok(()), Chunk::V(v))) => s.local.give_back(v),
                 Ok((Ok(()), _)) => {}
-                _ => return Next::Close { linger: false },
+                _ => {
+                    s.x.term = *b"CD";
+                    return Next::Close { linger: false };
+                }
             }
+            s.x.bytes_out += n;
         }
     }
 

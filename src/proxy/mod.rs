@@ -49,11 +49,14 @@ pub struct Local {
     pub sessions: Cell<usize>,
     /// Output buffers returned by finished sends, reused for the next head.
     spare: RefCell<Vec<Vec<u8>>>,
+    /// Where access log lines go (replaced when a reload changes `[log]`).
+    pub logger: RefCell<Arc<crate::log::Logger>>,
 }
 
 impl Local {
-    pub fn new(worker: usize) -> Local {
+    pub fn new(worker: usize, logger: Arc<crate::log::Logger>) -> Local {
         Local {
+            logger: RefCell::new(logger),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -256,6 +259,12 @@ impl Future for QueueWait<'_> {
 
 /// A connection to a server, fresh or from the pool.
 pub struct Upstream {
+    /// Time spent waiting for a server slot.
+    pub waited: Duration,
+    /// Time spent connecting (zero for a pooled connection).
+    pub connecting: Duration,
+    /// Connection attempts that failed before this one.
+    pub retries: u32,
     pub conn: Conn,
     /// A receive already in flight (pooled connections keep one).
     pub pending: Option<Recv>,
@@ -279,8 +288,11 @@ pub async fn connect(
     let mut exclude = None;
     let mut pin = None;
     let mut attempt = 0u32;
+    let mut waited = Duration::ZERO;
     loop {
+        let queued_at = Instant::now();
         let (server, slot) = acquire(local, snap, backend, client, exclude, pin).await?;
+        waited += queued_at.elapsed();
         let Some(srv) = be.servers.get(server) else {
             return Err(Fail::NoServer);
         };
@@ -296,6 +308,9 @@ pub async fn connect(
                 .take(srv.addr, Instant::now(), fresh);
             if let Some((conn, probe)) = got {
                 return Ok(Upstream {
+                    waited,
+                    connecting: Duration::ZERO,
+                    retries: attempt,
                     conn,
                     pending: Some(probe),
                     server,
@@ -304,9 +319,13 @@ pub async fn connect(
                 });
             }
         }
+        let connect_at = Instant::now();
         match runtime::timeout(be.timeouts.connect, Conn::connect(srv.addr)).await {
             Ok(Ok(conn)) => {
                 return Ok(Upstream {
+                    waited,
+                    connecting: connect_at.elapsed(),
+                    retries: attempt,
                     conn,
                     pending: None,
                     server,

@@ -46,6 +46,8 @@ pub struct Listener {
 /// What the control thread and the workers share.
 pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Access log destination; replaced by a reload that changes `[log]`.
+    pub logger: ArcSwap<crate::log::Logger>,
     pub listeners: ArcSwap<Vec<Listener>>,
     /// Client connections open in the whole process (global maxconn).
     pub conns: AtomicU32,
@@ -53,8 +55,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(snapshot: Snapshot, listeners: Vec<Listener>) -> Shared {
+    pub fn new(
+        snapshot: Snapshot,
+        listeners: Vec<Listener>,
+        logger: Arc<crate::log::Logger>,
+    ) -> Shared {
         Shared {
+            logger: ArcSwap::new(logger),
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             listeners: ArcSwap::from_pointee(listeners),
             conns: AtomicU32::new(0),
@@ -131,7 +138,7 @@ pub fn start(
 
 /// A worker's main task.
 async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
-    let local = Rc::new(Local::new(id));
+    let local = Rc::new(Local::new(id, shared.logger.load_full()));
     let mut acceptors: HashMap<u64, TaskHandle> = HashMap::new();
     let mut known: HashMap<u64, SocketAddr> = HashMap::new();
     sync_listeners(&local, &shared, &mut acceptors, &mut known);
@@ -148,7 +155,10 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
         // Connections whose accept completed while its acceptor was being removed.
         adopt(&local, &shared, &known);
         match shared.phase.load(Ordering::Acquire) {
-            RUNNING => sync_listeners(&local, &shared, &mut acceptors, &mut known),
+            RUNNING => {
+                sync_listeners(&local, &shared, &mut acceptors, &mut known);
+                *local.logger.borrow_mut() = shared.logger.load_full();
+            }
             _ => break,
         }
         let _ = runtime::timeout(Duration::from_millis(250), wake.wait()).await;
@@ -277,7 +287,8 @@ fn start_session(
         return;
     };
     shared.conns.fetch_add(1, Ordering::Relaxed);
-    fe.state.conns.fetch_add(1, Ordering::Relaxed);
+    let now = fe.state.conns.fetch_add(1, Ordering::Relaxed) + 1;
+    fe.state.max_conns.fetch_max(now, Ordering::Relaxed);
     fe.state.total_conns.fetch_add(1, Ordering::Relaxed);
     local.sessions.set(local.sessions.get() + 1);
     let guard = SessionGuard {
