@@ -27,6 +27,7 @@
 mod body;
 mod canned;
 mod chunked;
+pub mod cookie;
 mod error;
 mod fields;
 mod request;

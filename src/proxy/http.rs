@@ -508,6 +508,20 @@ async fn forward(
         strip_expect: true,
     };
     write_request_head(input.slice(), head, &rewrite, &mut out);
+    let sticky = match &be.cookie {
+        Some(ck) => {
+            let fields = input
+                .slice()
+                .get(head.headers_start..head.head_len)
+                .unwrap_or(&[]);
+            let st = super::persist::read(be, ck, fields);
+            if let Some(edited) = super::persist::edit_request(ck, &st, be, &out) {
+                out = edited;
+            }
+            st
+        }
+        None => super::persist::Sticky::default(),
+    };
     input.consume(head.head_len);
     let mut body = BodyState::new(head.framing);
     let mut body_done = body.is_done();
@@ -537,7 +551,16 @@ async fn forward(
 
     let mut attempt_reuse = reuse;
     let (up, resp_first) = loop {
-        let mut up = match connect(&s.local, snap, backend, client_ip, attempt_reuse).await {
+        let mut up = match connect(
+            &s.local,
+            snap,
+            backend,
+            client_ip,
+            attempt_reuse,
+            sticky.server,
+        )
+        .await
+        {
             Ok(u) => u,
             Err(f) => {
                 s.x.term = match f {
@@ -648,6 +671,7 @@ async fn forward(
         client_ka,
         upstream_ka,
         fe.timeouts.client,
+        sticky,
     )
     .await
 }
@@ -674,6 +698,7 @@ async fn relay_response(
     client_ka: bool,
     upstream_ka: bool,
     client_timeout: Duration,
+    sticky: super::persist::Sticky,
 ) -> Next {
     let Some(be) = snap.backends.get(backend) else {
         return Next::Close { linger: false };
@@ -752,6 +777,9 @@ async fn relay_response(
         dechunk,
     };
     write_response_head(rin.slice(), &head, &rewrite, &mut out);
+    if let Some(ck) = &be.cookie {
+        super::persist::edit_response(ck, &sticky, be, up.server, &mut out);
+    }
     rin.consume(head.head_len);
     let mut body = BodyState::new(head.framing);
     let mut done = body.is_done();

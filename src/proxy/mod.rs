@@ -9,6 +9,7 @@
 //! once, by [`SlotGuard`]'s drop, whatever way the request ends.
 
 pub mod http;
+mod persist;
 mod pool;
 pub mod tcp;
 
@@ -274,19 +275,23 @@ pub struct Upstream {
 }
 
 /// Gets a connection to a server of `backend`: picks, queues, reuses an idle one or connects,
-/// retrying failed connects `retries` times (on another server with `redispatch`).
+/// retrying failed connects `retries` times (on another server with `redispatch`). `prefer`
+/// is the server a persistence cookie names.
 pub async fn connect(
     local: &Rc<Local>,
     snap: &Snapshot,
     backend: usize,
     client: IpAddr,
     reuse: Reuse,
+    prefer: Option<usize>,
 ) -> Result<Upstream, Fail> {
     let Some(be) = snap.backends.get(backend) else {
         return Err(Fail::NoServer);
     };
     let mut exclude = None;
-    let mut pin = None;
+    // A persistence cookie names a server: used while it can take the request, else the
+    // balancer picks another one (and the cookie is set again).
+    let mut pin = prefer;
     let mut attempt = 0u32;
     let mut waited = Duration::ZERO;
     loop {

@@ -61,7 +61,7 @@ pub async fn serve(
         backend_queue: 0,
         request_line: String::new(),
     };
-    let up = match connect(&local, &snap, fe.backend, client_ip, Reuse::Never).await {
+    let up = match connect(&local, &snap, fe.backend, client_ip, Reuse::Never, None).await {
         Ok(u) => u,
         // Nothing to answer in TCP mode: the client sees the connection close.
         Err(f) => {

@@ -1,0 +1,269 @@
+//! Cookie fields for persistence: find a cookie in a request, edit `Cookie` and `Set-Cookie`
+//! lines of a head ringlb is about to forward, append header lines. Works on complete heads
+//! (`…\r\n\r\n`) that ringlb itself wrote, so lines are well-formed CRLF lines.
+
+/// Iterates the field lines of a head (after the start line, before the empty line) as
+/// (line start, line end without CRLF).
+fn lines(head: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut pos = head
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|p| p + 2)
+        .unwrap_or(head.len());
+    std::iter::from_fn(move || {
+        let rest = head.get(pos..)?;
+        let end = rest.windows(2).position(|w| w == b"\r\n")?;
+        if end == 0 {
+            return None;
+        }
+        let item = (pos, pos + end);
+        pos += end + 2;
+        Some(item)
+    })
+}
+
+fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = line.get(..colon)?;
+    let value = line.get(colon + 1..)?;
+    Some((name, trim(value)))
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map(|e| e + 1)
+        .unwrap_or(start);
+    v.get(start..end).unwrap_or(&[])
+}
+
+/// The value of cookie `name` in the `Cookie` fields of `head` (a request head or its field
+/// section), first occurrence.
+pub fn request_cookie<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some((field, value)) = split_field(line) else {
+            continue;
+        };
+        if !field.eq_ignore_ascii_case(b"cookie") {
+            continue;
+        }
+        for pair in value.split(|&b| b == b';') {
+            let pair = trim(pair);
+            if let Some(eq) = pair.iter().position(|&b| b == b'=') {
+                if pair.get(..eq) == Some(name) {
+                    return pair.get(eq + 1..).map(trim);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// What to do with cookie `name` in the `Cookie` fields of a request forwarded upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestEdit<'a> {
+    /// Remove it (the server never sees ringlb's own cookie).
+    Remove,
+    /// Remove `prefix` and the `~` after it from its value (prefix mode).
+    StripPrefix(&'a [u8]),
+}
+
+/// Applies `edit` to a complete request head; `None` if nothing changed.
+pub fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(head.len());
+    let mut changed = false;
+    let mut last = 0;
+    for (start, end) in lines(head) {
+        let line = head.get(start..end).unwrap_or(&[]);
+        let Some((field, value)) = split_field(line) else {
+            continue;
+        };
+        if !field.eq_ignore_ascii_case(b"cookie") {
+            continue;
+        }
+        let mut kept: Vec<Vec<u8>> = Vec::new();
+        let mut touched = false;
+        for pair in value.split(|&b| b == b';') {
+            let pair = trim(pair);
+            if pair.is_empty() {
+                continue;
+            }
+            let eq = pair.iter().position(|&b| b == b'=');
+            let is_ours = eq.and_then(|e| pair.get(..e)) == Some(name);
+            match (is_ours, edit) {
+                (true, RequestEdit::Remove) => touched = true,
+                (true, RequestEdit::StripPrefix(p)) => {
+                    let val = eq.and_then(|e| pair.get(e + 1..)).unwrap_or(&[]);
+                    match val.strip_prefix(p).and_then(|v| v.strip_prefix(b"~")) {
+                        Some(rest) => {
+                            let mut np = name.to_vec();
+                            np.push(b'=');
+                            np.extend_from_slice(rest);
+                            kept.push(np);
+                            touched = true;
+                        }
+                        None => kept.push(pair.to_vec()),
+                    }
+                }
+                (false, _) => kept.push(pair.to_vec()),
+            }
+        }
+        if !touched {
+            continue;
+        }
+        changed = true;
+        out.extend_from_slice(head.get(last..start).unwrap_or(&[]));
+        if !kept.is_empty() {
+            out.extend_from_slice(b"Cookie: ");
+            out.extend_from_slice(&kept.join(&b"; "[..]));
+            out.extend_from_slice(b"\r\n");
+        }
+        last = end + 2;
+    }
+    if !changed {
+        return None;
+    }
+    out.extend_from_slice(head.get(last..).unwrap_or(&[]));
+    Some(out)
+}
+
+/// What to do with `Set-Cookie: name=…` lines of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseEdit<'a> {
+    /// `name=value` → `name=SRV~value` (prefix mode).
+    Prefix(&'a [u8]),
+    /// `name=value` → `name=SRV` (rewrite mode).
+    Replace(&'a [u8]),
+}
+
+/// Applies `edit` to the `Set-Cookie` lines for `name` in a complete response head; `None` if
+/// there were none.
+pub fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(head.len() + 32);
+    let mut changed = false;
+    let mut last = 0;
+    for (start, end) in lines(head) {
+        let line = head.get(start..end).unwrap_or(&[]);
+        let Some((field, value)) = split_field(line) else {
+            continue;
+        };
+        if !field.eq_ignore_ascii_case(b"set-cookie") {
+            continue;
+        }
+        let Some(eq) = value.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        if trim(value.get(..eq).unwrap_or(&[])) != name {
+            continue;
+        }
+        let rest = value.get(eq + 1..).unwrap_or(&[]);
+        let val_end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
+        let (val, attrs) = rest.split_at(val_end);
+        changed = true;
+        out.extend_from_slice(head.get(last..start).unwrap_or(&[]));
+        out.extend_from_slice(b"Set-Cookie: ");
+        out.extend_from_slice(name);
+        out.push(b'=');
+        match edit {
+            ResponseEdit::Prefix(srv) => {
+                out.extend_from_slice(srv);
+                out.push(b'~');
+                out.extend_from_slice(trim(val));
+            }
+            ResponseEdit::Replace(srv) => out.extend_from_slice(srv),
+        }
+        out.extend_from_slice(attrs);
+        out.extend_from_slice(b"\r\n");
+        last = end + 2;
+    }
+    if !changed {
+        return None;
+    }
+    out.extend_from_slice(head.get(last..).unwrap_or(&[]));
+    Some(out)
+}
+
+/// Inserts `lines` (each ending in CRLF) before the empty line ending a complete head.
+pub fn append_fields(head: &mut Vec<u8>, lines: &[u8]) {
+    if head.ends_with(b"\r\n\r\n") {
+        let at = head.len() - 2;
+        head.splice(at..at, lines.iter().copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &[u8] =
+        b"GET / HTTP/1.1\r\nHost: a\r\nCookie: theme=dark; SERVERID=s2; lang=en\r\nX: y\r\n\r\n";
+
+    #[test]
+    fn finds_a_cookie_among_several() {
+        assert_eq!(request_cookie(REQ, b"SERVERID"), Some(&b"s2"[..]));
+        assert_eq!(request_cookie(REQ, b"lang"), Some(&b"en"[..]));
+        assert_eq!(request_cookie(REQ, b"SERVER"), None);
+        assert_eq!(
+            request_cookie(b"GET / HTTP/1.1\r\ncookie:a=1;b=2\r\n\r\n", b"b"),
+            Some(&b"2"[..])
+        );
+    }
+
+    #[test]
+    fn removes_our_cookie_and_keeps_the_others() {
+        let out = edit_request(REQ, b"SERVERID", RequestEdit::Remove).expect("changed");
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nHost: a\r\nCookie: theme=dark; lang=en\r\nX: y\r\n\r\n"
+        );
+        let only = b"GET / HTTP/1.1\r\nCookie: SERVERID=s1\r\n\r\n";
+        assert_eq!(
+            edit_request(only, b"SERVERID", RequestEdit::Remove).expect("changed"),
+            b"GET / HTTP/1.1\r\n\r\n"
+        );
+        assert_eq!(edit_request(REQ, b"OTHER", RequestEdit::Remove), None);
+    }
+
+    #[test]
+    fn strips_a_prefix() {
+        let req = b"GET / HTTP/1.1\r\nCookie: JSESSIONID=s1~abc123; x=1\r\n\r\n";
+        let out =
+            edit_request(req, b"JSESSIONID", RequestEdit::StripPrefix(b"s1")).expect("changed");
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nCookie: JSESSIONID=abc123; x=1\r\n\r\n"
+        );
+        assert_eq!(
+            edit_request(req, b"JSESSIONID", RequestEdit::StripPrefix(b"s2")),
+            None
+        );
+    }
+
+    #[test]
+    fn prefixes_and_replaces_set_cookie() {
+        let resp = b"HTTP/1.1 200 OK\r\nSet-Cookie: JSESSIONID=abc; Path=/; HttpOnly\r\nSet-Cookie: other=1\r\n\r\n";
+        let out =
+            edit_set_cookie(resp, b"JSESSIONID", ResponseEdit::Prefix(b"s1")).expect("changed");
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nSet-Cookie: JSESSIONID=s1~abc; Path=/; HttpOnly\r\nSet-Cookie: other=1\r\n\r\n");
+        let out =
+            edit_set_cookie(resp, b"JSESSIONID", ResponseEdit::Replace(b"s1")).expect("changed");
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nSet-Cookie: JSESSIONID=s1; Path=/; HttpOnly\r\nSet-Cookie: other=1\r\n\r\n");
+        assert_eq!(
+            edit_set_cookie(resp, b"nope", ResponseEdit::Replace(b"x")),
+            None
+        );
+    }
+
+    #[test]
+    fn appends_before_the_empty_line() {
+        let mut h = b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n".to_vec();
+        append_fields(&mut h, b"Set-Cookie: S=1\r\n");
+        assert_eq!(h, b"HTTP/1.1 200 OK\r\nA: b\r\nSet-Cookie: S=1\r\n\r\n");
+    }
+}
