@@ -136,7 +136,7 @@ fn check(resp: &super::Response, sent: usize) -> Result<(), String> {
 /// One request on a new connection, closed after.
 fn one_shot(addr: SocketAddr, n: usize) -> Result<(), String> {
     let mut c = Client::connect(addr).map_err(|e| format!("connect: {e}"))?;
-    let post = n % 3 == 0;
+    let post = n.is_multiple_of(3);
     let body = if post { body_for(n) } else { Vec::new() };
     let method = if post { "POST" } else { "GET" };
     let resp = c
@@ -162,7 +162,7 @@ fn keep_alive(
             return;
         }
         *n += 1;
-        let post = *n % 3 == 0;
+        let post = (*n).is_multiple_of(3);
         let body = if post { body_for(*n) } else { Vec::new() };
         let method = if post { "POST" } else { "GET" };
         match c.request(method, "/load", &[], &body) {
