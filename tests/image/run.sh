@@ -122,6 +122,7 @@ boot_once() {
     mkdir -p "$state"
     HTTP_PORT=$(free_port)
     SSH_PORT=$(free_port)
+    while [[ $SSH_PORT == "$HTTP_PORT" ]]; do SSH_PORT=$(free_port); done
     SERIAL=$state/serial.log
     say "booting $name ($ACCEL): http 127.0.0.1:$HTTP_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
     start=$(date +%s)
@@ -321,7 +322,7 @@ main() {
 
     ssh-keygen -q -t ed25519 -N '' -C ringlb-image-test -f "$WORK/id_ed25519"
     PORT_A=$(free_port); start_backend a "$PORT_A"
-    PORT_B=$(free_port); start_backend b "$PORT_B"
+    PORT_B=$(free_port); start_backend b "$PORT_B"   # a's port is taken now: they differ
     say "backends on 127.0.0.1:$PORT_A and 127.0.0.1:$PORT_B (10.0.2.2 in the guest)"
 
     test_clone_a
