@@ -224,6 +224,103 @@ pub struct BackendRt {
     pub servers: Vec<ServerRt>,
 }
 
+/// Name of the frontend the `[stats]` listener becomes.
+pub const STATS_FRONTEND: &str = "stats";
+
+/// Connections the `[stats]` listener accepts at once.
+const STATS_MAXCONN: u32 = 64;
+
+/// A stats page ready to serve: its settings and its parsed credentials.
+#[derive(Debug)]
+pub struct StatsRt {
+    pub page: StatsPage,
+    pub users: crate::stats::Users,
+    /// Answer `/metrics` too (the dedicated listener).
+    pub metrics_path: bool,
+}
+
+impl StatsRt {
+    fn new(page: &StatsPage, metrics_path: bool) -> Result<StatsRt, String> {
+        let entries: Vec<String> = page
+            .users
+            .iter()
+            .map(|u| match &u.password {
+                crate::config::Password::Plain(p) | crate::config::Password::Crypt(p) => {
+                    format!("{}:{p}", u.name)
+                }
+            })
+            .collect();
+        let users =
+            crate::stats::Users::parse(&entries).map_err(|e| format!("stats users: {e}"))?;
+        Ok(StatsRt {
+            page: page.clone(),
+            users,
+            metrics_path,
+        })
+    }
+}
+
+/// Process-wide figures shared by every thread (kept across reloads, not across upgrades).
+#[derive(Debug)]
+pub struct ProcessState {
+    /// Client connections open in the whole process (global maxconn).
+    pub conns: AtomicU32,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    pub workers: AtomicU32,
+    pub started: Instant,
+    pub log: Arc<crate::log::LogStats>,
+    /// Totals at the last rate sample, for per-second rates on the stats page.
+    pub rates: Mutex<RateSampler>,
+}
+
+impl Default for ProcessState {
+    fn default() -> Self {
+        ProcessState {
+            conns: AtomicU32::new(0),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            workers: AtomicU32::new(0),
+            started: Instant::now(),
+            log: Arc::new(crate::log::LogStats::default()),
+            rates: Mutex::new(RateSampler::default()),
+        }
+    }
+}
+
+/// Per-second rates from counter totals sampled when the stats are read: the rate is the
+/// change since the previous sample at least a second older, so it reads as "requests in the
+/// last second or so" without a timer anywhere.
+#[derive(Debug, Default)]
+pub struct RateSampler {
+    prev: HashMap<String, (Instant, u64)>,
+    last: HashMap<String, (Instant, u64)>,
+}
+
+impl RateSampler {
+    /// The rate of counter `key`, whose total is now `total`.
+    pub fn rate(&mut self, key: &str, total: u64, now: Instant) -> u64 {
+        let last = self.last.get(key).copied();
+        match last {
+            Some((t, v)) if now.duration_since(t).as_secs_f64() >= 1.0 => {
+                self.prev.insert(key.to_string(), (t, v));
+                self.last.insert(key.to_string(), (now, total));
+            }
+            None => {
+                self.last.insert(key.to_string(), (now, total));
+            }
+            _ => {}
+        }
+        match self.prev.get(key) {
+            Some(&(t, v)) => {
+                let secs = now.duration_since(t).as_secs_f64().max(1.0);
+                (total.saturating_sub(v) as f64 / secs).round() as u64
+            }
+            None => 0,
+        }
+    }
+}
+
 /// Counters of one frontend shared by every worker (kept across reloads by name).
 #[derive(Debug, Default)]
 pub struct FrontendState {
@@ -254,7 +351,9 @@ pub struct FrontendRt {
     pub router: Router<usize>,
     /// Whether any route exists (skips building a request view when none does).
     pub routed: bool,
-    pub stats: Option<StatsPage>,
+    pub stats: Option<Arc<StatsRt>>,
+    /// Serves only the stats page (the `[stats]` listener); anything else gets 404.
+    pub stats_only: bool,
     /// Access log lines for this frontend.
     pub log: bool,
     pub dontlognull: bool,
@@ -340,7 +439,11 @@ impl Snapshot {
             frontends.push(FrontendRt {
                 router,
                 routed: !f.routes.is_empty(),
-                stats: f.stats.clone(),
+                stats: match &f.stats {
+                    Some(p) => Some(Arc::new(StatsRt::new(p, false)?)),
+                    None => None,
+                },
+                stats_only: false,
                 log: f.log,
                 dontlognull: f.dontlognull,
                 name: f.name.clone(),
@@ -358,6 +461,29 @@ impl Snapshot {
                 connection: f.connection,
                 state: old_fronts
                     .get(f.name.as_str())
+                    .map(|a| Arc::clone(a))
+                    .unwrap_or_default(),
+            });
+        }
+        if let Some(l) = &config.stats {
+            by_bind.insert(l.bind, frontends.len());
+            frontends.push(FrontendRt {
+                router: Router::new(&[], std::iter::empty()).map_err(|e| e.to_string())?,
+                routed: false,
+                stats: Some(Arc::new(StatsRt::new(&l.page, true)?)),
+                stats_only: true,
+                log: false,
+                dontlognull: false,
+                name: STATS_FRONTEND.to_string(),
+                binds: vec![l.bind],
+                mode: Mode::Http,
+                backend: 0,
+                maxconn: STATS_MAXCONN,
+                timeouts: crate::config::defaults::TIMEOUTS,
+                forwardfor: false,
+                connection: ConnectionMode::KeepAlive,
+                state: old_fronts
+                    .get(STATS_FRONTEND)
                     .map(|a| Arc::clone(a))
                     .unwrap_or_default(),
             });

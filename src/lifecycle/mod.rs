@@ -197,6 +197,7 @@ impl Server {
         let log_stats = Arc::new(crate::log::LogStats::default());
         let logger = make_logger(&snap.config, log_stats.clone());
         let shared = Arc::new(Shared::new(snap, listeners, logger));
+        shared.process.workers.store(n as u32, Ordering::Relaxed);
         let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default())
             .map_err(StartError::Workers)?;
         log(&format!(
@@ -460,14 +461,12 @@ fn control_loop(mut server: Server, rx: Receiver<Event>, up: Upgrade) -> Result<
                         let _ = req.reply.send(Reply::ok(vec![
                             format!("pid {}", std::process::id()),
                             format!("generation {}", s.snapshot.load().generation),
-                            format!("connections {}", s.conns.load(Ordering::Relaxed)),
+                            format!("connections {}", s.process.conns.load(Ordering::Relaxed)),
                         ]));
                     }
                     _ => {
-                        let _ = req.reply.send(Reply::err(format!(
-                            "unknown command {:?} (try: status, reload, upgrade)",
-                            req.line
-                        )));
+                        let reply = admin_command(server.shared(), &cmd);
+                        let _ = req.reply.send(reply);
                     }
                 }
             }
@@ -476,19 +475,107 @@ fn control_loop(mut server: Server, rx: Receiver<Event>, up: Upgrade) -> Result<
     Ok(())
 }
 
+/// Admin commands that read or change server state (no process lifecycle).
+fn admin_command(shared: &Shared, cmd: &[&str]) -> Reply {
+    use crate::proxy::stats::{apply, collect, ServerChange};
+    use crate::snapshot::admin;
+    let snap = shared.snapshot.load_full();
+    let split = |name: &str| -> Option<(String, String)> {
+        let (b, s) = name.split_once('/')?;
+        Some((b.to_string(), s.to_string()))
+    };
+    let change = |target: &str, c: ServerChange| match split(target) {
+        Some((b, s)) => match apply(&snap, &b, &s, &c) {
+            Ok(msg) => {
+                log(&format!("admin: {msg}"));
+                Reply::ok(vec![msg])
+            }
+            Err(e) => Reply::err(e),
+        },
+        None => Reply::err(format!("expected BACKEND/SERVER, got {target:?}")),
+    };
+    match cmd {
+        ["show", "servers"] => {
+            let model = collect(&snap, &shared.process);
+            let mut lines = vec!["# backend server address status weight cur total check".to_string()];
+            for b in &model.backends {
+                for sv in &b.servers {
+                    lines.push(format!(
+                        "{} {} {} {} {} {} {} {}",
+                        b.name,
+                        sv.name,
+                        sv.addr,
+                        sv.status.label(),
+                        sv.weight,
+                        sv.cur,
+                        sv.total,
+                        sv.check.as_ref().map(|c| c.last_result.replace(' ', "_")).unwrap_or_else(|| "-".into())
+                    ));
+                }
+            }
+            Reply::ok(lines)
+        }
+        ["show", "stat"] => {
+            let model = collect(&snap, &shared.process);
+            Reply::ok(crate::stats::render_csv(&model).lines().map(String::from).collect())
+        }
+        ["show", "info"] => {
+            let model = collect(&snap, &shared.process);
+            let p = &model.process;
+            Reply::ok(vec![
+                format!("Name: ringlb"),
+                format!("Version: {}", model.version),
+                format!("Pid: {}", model.pid),
+                format!("Uptime_sec: {}", model.uptime_s),
+                format!("CurrConns: {}", p.conns),
+                format!("Maxconn: {}", p.maxconn),
+                format!("Workers: {}", p.workers),
+                format!("Reloads: {}", p.reloads_ok),
+                format!("ReloadsFailed: {}", p.reloads_failed),
+                format!("LogLines: {}", p.log_lines),
+                format!("LogDropped: {}", p.log_dropped),
+                format!("ConfigGeneration: {}", p.config_generation),
+            ])
+        }
+        ["set", "server", target, "state", state] => {
+            let st = match *state {
+                "ready" => admin::READY,
+                "drain" => admin::DRAIN,
+                "maint" => admin::MAINT,
+                other => return Reply::err(format!("unknown state {other:?} (ready, drain, maint)")),
+            };
+            change(target, ServerChange::State(st))
+        }
+        ["set", "server", target, "weight", w] => match w.parse::<u32>() {
+            Ok(w) => change(target, ServerChange::Weight(w)),
+            Err(_) => Reply::err(format!("weight must be a number 0..=256, got {w:?}")),
+        },
+        ["enable", "health", target] => change(target, ServerChange::Checks(true)),
+        ["disable", "health", target] => change(target, ServerChange::Checks(false)),
+        _ => Reply::err(format!(
+            "unknown command {:?} (try: status, reload, upgrade, show servers, show stat, show info, \
+             set server B/S state ready|drain|maint, set server B/S weight N, enable|disable health B/S)",
+            cmd.join(" ")
+        )),
+    }
+}
+
 fn do_reload(server: &mut Server) -> Result<(), Vec<String>> {
     notify::notify(&format!(
         "RELOADING=1\nMONOTONIC_USEC={}",
         notify::monotonic_usec()
     ));
     log("reloading");
+    let process = server.shared.process.clone();
     match server.reload() {
         Ok(()) => {
+            process.reloads_ok.fetch_add(1, Ordering::Relaxed);
             log("reload done: new sessions and requests use the new config");
             notify::notify("READY=1\nSTATUS=running (reloaded)");
             Ok(())
         }
         Err(errs) => {
+            process.reloads_failed.fetch_add(1, Ordering::Relaxed);
             for e in &errs {
                 log(e);
             }

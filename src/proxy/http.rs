@@ -475,6 +475,23 @@ async fn forward(
     let Some(fe) = snap.frontends.get(fe_idx) else {
         return Next::Close { linger: false };
     };
+    if let Some(st) = &fe.stats {
+        let target = head.target.get(input.slice());
+        let path = match head.target_form {
+            TargetForm::Absolute => absolute_path(target),
+            _ => target,
+        };
+        if let Some(req) = crate::stats::parse_target(path, st.page.uri.as_bytes(), st.metrics_path)
+        {
+            return serve_stats(s, snap, st, req, head, input).await;
+        }
+        if fe.stats_only {
+            s.error(404).await;
+            return Next::Close {
+                linger: head.framing != BodyFraming::None,
+            };
+        }
+    }
     let backend = if fe.routed {
         match route(fe, head, input.slice(), client_ip(s.peer)) {
             Some(b) => b,
@@ -914,6 +931,157 @@ fn feed_into(
         out.extend_from_slice(input.get(..p.consumed).unwrap_or(&[]));
         Ok(p)
     }
+}
+
+/// Answers the stats page, its other formats and its admin form.
+async fn serve_stats(
+    s: &mut Session,
+    snap: &Snapshot,
+    st: &crate::snapshot::StatsRt,
+    req: crate::stats::StatsRequest,
+    head: &RequestHead,
+    input: &mut Input,
+) -> Next {
+    use crate::stats::{AdminAction, StatsRequest};
+    let fields = input
+        .slice()
+        .get(head.headers_start..head.head_len)
+        .unwrap_or(&[]);
+    if !st.users.is_empty() {
+        let auth = header_value(fields, b"authorization").unwrap_or(&[]);
+        if st.users.check(auth).is_none() {
+            let page = crate::stats::challenge(&st.page.realm);
+            s.x.status = 401;
+            let n = page.len() as u64;
+            if let Ok((Ok(()), _)) =
+                runtime::timeout(Duration::from_secs(5), s.client.send_all(page.into_bytes())).await
+            {
+                s.x.bytes_out += n;
+            }
+            return Next::Close {
+                linger: head.framing != BodyFraming::None,
+            };
+        }
+    }
+    let keep = head.keep_alive && !s.local.draining.is_raised();
+    input.consume(head.head_len);
+    let (status, ctype, body, extra) = match req {
+        StatsRequest::Page { format, refresh } => {
+            if head.framing != BodyFraming::None {
+                s.error(400).await;
+                return Next::Close { linger: true };
+            }
+            let model = super::stats::collect(snap, &s.local.process);
+            let opts = crate::stats::HtmlOptions {
+                uri: st.page.uri.clone(),
+                refresh_s: if refresh {
+                    st.page.refresh.map(|d| d.as_secs().max(1))
+                } else {
+                    None
+                },
+                admin: st.page.admin,
+                realm: st.page.realm.clone(),
+            };
+            let (ctype, body) = crate::stats::render(format, &model, &opts);
+            (200u16, ctype, body, String::new())
+        }
+        StatsRequest::Admin => {
+            let len = match head.framing {
+                BodyFraming::Length(n) if n as usize <= crate::stats::MAX_ADMIN_FORM => n as usize,
+                _ => {
+                    s.error(if st.page.admin { 400 } else { 403 }).await;
+                    return Next::Close { linger: true };
+                }
+            };
+            if !st.page.admin || head.method != crate::http::Method::Post {
+                s.error(if st.page.admin { 405 } else { 403 }).await;
+                return Next::Close { linger: true };
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while input.slice().len() < len {
+                if !matches!(
+                    runtime::timeout_at(deadline, input.fill(&s.client)).await,
+                    Ok(Ok(true))
+                ) {
+                    s.error(408).await;
+                    return Next::Close { linger: false };
+                }
+            }
+            let form = crate::stats::parse_admin_form(input.slice().get(..len).unwrap_or(&[]));
+            input.consume(len);
+            let result = form.and_then(|f| {
+                let state = match f.action {
+                    AdminAction::Ready => crate::snapshot::admin::READY,
+                    AdminAction::Drain => crate::snapshot::admin::DRAIN,
+                    AdminAction::Maint => crate::snapshot::admin::MAINT,
+                };
+                super::stats::apply(
+                    snap,
+                    &f.backend,
+                    &f.server,
+                    &super::stats::ServerChange::State(state),
+                )
+            });
+            match result {
+                Ok(msg) => {
+                    eprintln!("ringlb[{}]: stats page admin: {msg}", std::process::id());
+                    // Back to the page, as a browser form submission expects.
+                    (
+                        303,
+                        "text/plain; charset=utf-8",
+                        format!("{msg}\n"),
+                        format!("Location: {}\r\n", st.page.uri),
+                    )
+                }
+                Err(e) => (
+                    400,
+                    "text/plain; charset=utf-8",
+                    format!("{e}\n"),
+                    String::new(),
+                ),
+            }
+        }
+    };
+    let reason = match status {
+        200 => "OK",
+        303 => "See Other",
+        _ => "Bad Request",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n{extra}{}\r\n",
+        body.len(),
+        if keep { "" } else { "Connection: close\r\n" }
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    s.x.status = status;
+    let n = out.len() as u64;
+    match runtime::timeout(Duration::from_secs(30), s.client.send_all(out)).await {
+        Ok((Ok(()), _)) => s.x.bytes_out += n,
+        _ => return Next::Close { linger: false },
+    }
+    if keep {
+        Next::KeepAlive
+    } else {
+        Next::Close { linger: false }
+    }
+}
+
+/// The value of the first field `name` (lowercase) in a field section.
+fn header_value<'a>(fields: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    fields.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        if !line.get(..colon)?.eq_ignore_ascii_case(name) {
+            return None;
+        }
+        let v = line.get(colon + 1..)?;
+        let start = v
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(v.len());
+        v.get(start..)
+    })
 }
 
 /// The backend the frontend's routes pick for this request; `None` when the path is invalid.

@@ -11,6 +11,7 @@
 pub mod http;
 mod persist;
 mod pool;
+pub mod stats;
 pub mod tcp;
 
 use std::cell::{Cell, RefCell};
@@ -50,13 +51,20 @@ pub struct Local {
     pub sessions: Cell<usize>,
     /// Output buffers returned by finished sends, reused for the next head.
     spare: RefCell<Vec<Vec<u8>>>,
+    /// Process-wide figures (for the stats page).
+    pub process: Arc<crate::snapshot::ProcessState>,
     /// Where access log lines go (replaced when a reload changes `[log]`).
     pub logger: RefCell<Arc<crate::log::Logger>>,
 }
 
 impl Local {
-    pub fn new(worker: usize, logger: Arc<crate::log::Logger>) -> Local {
+    pub fn new(
+        worker: usize,
+        logger: Arc<crate::log::Logger>,
+        process: Arc<crate::snapshot::ProcessState>,
+    ) -> Local {
         Local {
+            process,
             logger: RefCell::new(logger),
             worker,
             pool: RefCell::new(Pool::default()),

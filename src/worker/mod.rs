@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,8 +49,8 @@ pub struct Shared {
     /// Access log destination; replaced by a reload that changes `[log]`.
     pub logger: ArcSwap<crate::log::Logger>,
     pub listeners: ArcSwap<Vec<Listener>>,
-    /// Client connections open in the whole process (global maxconn).
-    pub conns: AtomicU32,
+    /// Connections, reload counts, log counters: shared by every thread.
+    pub process: Arc<crate::snapshot::ProcessState>,
     pub phase: AtomicU8,
 }
 
@@ -61,10 +61,13 @@ impl Shared {
         logger: Arc<crate::log::Logger>,
     ) -> Shared {
         Shared {
-            logger: ArcSwap::new(logger),
+            logger: ArcSwap::new(logger.clone()),
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             listeners: ArcSwap::from_pointee(listeners),
-            conns: AtomicU32::new(0),
+            process: Arc::new(crate::snapshot::ProcessState {
+                log: logger.stats.clone(),
+                ..Default::default()
+            }),
             phase: AtomicU8::new(RUNNING),
         }
     }
@@ -138,7 +141,11 @@ pub fn start(
 
 /// A worker's main task.
 async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
-    let local = Rc::new(Local::new(id, shared.logger.load_full()));
+    let local = Rc::new(Local::new(
+        id,
+        shared.logger.load_full(),
+        shared.process.clone(),
+    ));
     let mut acceptors: HashMap<u64, TaskHandle> = HashMap::new();
     let mut known: HashMap<u64, SocketAddr> = HashMap::new();
     sync_listeners(&local, &shared, &mut acceptors, &mut known);
@@ -231,7 +238,7 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
                 .and_then(|&i| snap.frontends.get(i))
                 .map(|fe| fe.state.conns.load(Ordering::Relaxed) >= fe.maxconn)
                 .unwrap_or(false);
-            if shared.conns.load(Ordering::Relaxed) < global_max && !fe_full {
+            if shared.process.conns.load(Ordering::Relaxed) < global_max && !fe_full {
                 break;
             }
             drop(snap);
@@ -266,7 +273,7 @@ struct SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.shared.conns.fetch_sub(1, Ordering::Relaxed);
+        self.shared.process.conns.fetch_sub(1, Ordering::Relaxed);
         self.fe.conns.fetch_sub(1, Ordering::Relaxed);
         self.local
             .sessions
@@ -286,7 +293,7 @@ fn start_session(
         // The listener's frontend was removed by a reload: nobody to serve it.
         return;
     };
-    shared.conns.fetch_add(1, Ordering::Relaxed);
+    shared.process.conns.fetch_add(1, Ordering::Relaxed);
     let now = fe.state.conns.fetch_add(1, Ordering::Relaxed) + 1;
     fe.state.max_conns.fetch_max(now, Ordering::Relaxed);
     fe.state.total_conns.fetch_add(1, Ordering::Relaxed);
