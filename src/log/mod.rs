@@ -163,7 +163,7 @@ mod tests {
     fn syslog_timestamp() {
         assert_eq!(
             syslog_time(UNIX_EPOCH + Duration::from_secs(1_795_316_112)),
-            "Nov 22 22:55:12"
+            "Nov 22 02:55:12"
         );
         assert_eq!(
             syslog_time(UNIX_EPOCH + Duration::from_secs(86_400 * 3)),
