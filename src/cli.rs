@@ -58,6 +58,14 @@ pub enum Command {
         #[arg(short, long, default_value = CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Translate a classic haproxy.cfg into ringlb TOML on stdout; lines that could not be
+    /// translated are listed on stderr. Exit status: 0 all translated, 3 some lines not
+    /// translated, 1 unreadable input.
+    #[command(name = "import-haproxy")]
+    ImportHaproxy {
+        /// The haproxy.cfg to translate.
+        file: PathBuf,
+    },
     /// Start two built-in demo web nodes and balance between them on 127.0.0.1:8080.
     Demo {
         /// Address to listen on.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod http;
+pub mod import;
 pub mod lifecycle;
 pub mod log;
 pub mod proxy;

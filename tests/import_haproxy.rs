@@ -1,0 +1,331 @@
+//! `ringlb import-haproxy` through the real binary: every haproxy.cfg in
+//! `tests/configs/haproxy/` is translated, the result passes `ringlb check`, and a few values
+//! are checked; then a translated config runs with real backends and routes, balances and
+//! sticks the way the HAProxy config says.
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use ringlb::config::{self, Balance, CheckKind, Config, ConnectionMode, Mode};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/configs/haproxy")
+        .join(name)
+}
+
+/// Runs `ringlb import-haproxy FILE`.
+fn import(path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ringlb"))
+        .arg("import-haproxy")
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run ringlb import-haproxy: {e}"))
+}
+
+struct Imported {
+    toml: String,
+    stderr: String,
+    code: i32,
+    config: Config,
+}
+
+/// Translates a fixture, runs `ringlb check -c` on the result (must exit 0) and loads it.
+fn translate(name: &str) -> Imported {
+    let out = import(&fixture(name));
+    let toml = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code().unwrap_or(-1);
+    let check = Ringlb::run_cli(&["check", "-c", "{config}"], &toml);
+    assert!(
+        check.status.success(),
+        "ringlb check rejects the translation of {name}:\n{toml}\n---\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let config = config::parse_str(&toml, name).unwrap_or_else(|d| panic!("{name}: {}", d[0]));
+    Imported {
+        toml,
+        stderr,
+        code,
+        config,
+    }
+}
+
+fn sa(s: &str) -> std::net::SocketAddr {
+    s.parse().expect("socket address")
+}
+
+fn backend<'c>(c: &'c Config, name: &str) -> &'c config::Backend {
+    c.backends
+        .iter()
+        .find(|b| b.name == name)
+        .unwrap_or_else(|| panic!("no backend {name}"))
+}
+
+fn frontend<'c>(c: &'c Config, name: &str) -> &'c config::Frontend {
+    c.frontends
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no frontend {name}"))
+}
+
+/// Every stderr line has the documented form and names the fixture.
+fn assert_report_lines(stderr: &str, file: &str, count: usize) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), count, "stderr:\n{stderr}");
+    for l in lines {
+        assert!(
+            l.contains(file) && l.contains(": not translated: ") && l.ends_with(')'),
+            "malformed report line: {l}"
+        );
+    }
+}
+
+#[test]
+fn legacy_14_listen_with_cookie_httpchk_and_stats_auth() {
+    let t = translate("legacy-14-webfarm.cfg");
+    assert_eq!(
+        t.code, 3,
+        "chroot and a second log target are not translated"
+    );
+    assert_report_lines(&t.stderr, "legacy-14-webfarm.cfg", 2);
+    assert!(t
+        .stderr
+        .contains(":7: not translated: chroot /usr/share/haproxy ("));
+    let c = &t.config;
+    let f = frontend(c, "webfarm");
+    assert_eq!(f.default_backend, "webfarm");
+    assert_eq!(f.connection, ConnectionMode::Close);
+    assert!(f.forwardfor && f.log && f.dontlognull);
+    assert_eq!(f.timeouts.client, std::time::Duration::from_secs(50));
+    let stats = f.stats.as_ref().expect("stats page");
+    assert_eq!(stats.uri, "/lb?stats");
+    assert_eq!(stats.users.len(), 2);
+    let b = backend(c, "webfarm");
+    assert_eq!(b.timeouts.connect, std::time::Duration::from_secs(5));
+    assert!(b.redispatch);
+    let cookie = b.cookie.as_ref().expect("cookie");
+    assert_eq!(cookie.name, "SERVERID");
+    assert!(cookie.indirect && cookie.nocache);
+    assert_eq!(b.servers[2].cookie, "C");
+    assert!(b.servers[2].backup);
+    let chk = b.check.as_ref().expect("check");
+    assert_eq!((chk.rise, chk.fall), (2, 5));
+    assert!(
+        matches!(&chk.kind, CheckKind::Http(h) if h.method == "HEAD" && h.path == "/check.txt")
+    );
+    assert!(t
+        .toml
+        .contains("# option httpclose → connection = \"close\""));
+    assert!(t.toml.contains("# daemon dropped"));
+}
+
+#[test]
+fn modern_2x_frontend_backend_routing() {
+    let t = translate("modern-2x-routing.cfg");
+    assert_eq!(t.code, 3);
+    assert_report_lines(&t.stderr, "modern-2x-routing.cfg", 1);
+    assert!(t.stderr.contains("stats socket options not translated"));
+    let c = &t.config;
+    let f = frontend(c, "fe_main");
+    assert_eq!(f.routes.len(), 2);
+    assert_eq!(f.routes[0].backend, "be_static");
+    assert_eq!(f.connection, ConnectionMode::ServerClose);
+    assert_eq!(f.timeouts.http_request, std::time::Duration::from_secs(10));
+    assert_eq!(
+        f.timeouts.http_keep_alive,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(backend(c, "be_static").balance, Balance::LeastConn);
+    assert_eq!(backend(c, "be_api").balance, Balance::Source);
+    let app = backend(c, "be_app");
+    let CheckKind::Http(h) = &app.check.as_ref().expect("check").kind else {
+        panic!("http check expected");
+    };
+    assert_eq!(
+        (h.path.as_str(), h.host.as_deref()),
+        ("/health", Some("app.example.com"))
+    );
+    assert_eq!(h.expect_status.len(), 1);
+    assert!(app.servers[2].backup);
+    assert!(t
+        .toml
+        .contains(r#"is_static = ["path_beg -i /static/ /images/", "path_end .css .js .png"]"#));
+}
+
+#[test]
+fn tcp_and_stats_listener_translate_completely() {
+    let t = translate("tcp-and-stats.cfg");
+    assert_eq!(t.code, 0, "stderr: {}", t.stderr);
+    assert!(t.stderr.is_empty());
+    let c = &t.config;
+    let s = c.stats.as_ref().expect("[stats]");
+    assert_eq!(s.bind, sa("127.0.0.1:8404"));
+    assert!(s.page.admin);
+    assert!(t
+        .toml
+        .contains("stats admin if LOCALHOST → admin = true: the condition is dropped"));
+    let f = frontend(c, "fe_pg");
+    assert_eq!(f.mode, Mode::Tcp);
+    assert_eq!(f.routes.len(), 1);
+    let replica = backend(c, "be_pg_replica");
+    assert!(replica.servers[2].check.is_none(), "pg5 has no `check`");
+    assert_eq!(c.log.target, config::LogTarget::Unix("/dev/log".into()));
+}
+
+#[test]
+fn multi_defaults_each_reset() {
+    let t = translate("multi-defaults.cfg");
+    assert_eq!(t.code, 0, "stderr: {}", t.stderr);
+    let c = &t.config;
+    assert!(!t.toml.contains("[defaults]"));
+    let www = frontend(c, "www");
+    assert_eq!(www.mode, Mode::Http);
+    assert_eq!(www.binds.len(), 2);
+    assert!(www.forwardfor, "every backend of www has option forwardfor");
+    assert_eq!(www.connection, ConnectionMode::Close);
+    let smtp = frontend(c, "smtp");
+    assert_eq!(smtp.mode, Mode::Tcp);
+    assert_eq!(smtp.timeouts.client, std::time::Duration::from_secs(300));
+    assert_eq!(
+        backend(c, "be_web").timeouts.connect,
+        std::time::Duration::from_secs(4)
+    );
+    assert_eq!(backend(c, "be_web").servers[0].weight, 3);
+    assert!(t.toml.contains("url_beg → path_beg"));
+}
+
+#[test]
+fn gateway_with_unsupported_features_keeps_the_rest() {
+    let t = translate("gateway-2x-partial.cfg");
+    assert_eq!(t.code, 3);
+    assert!(t.stderr.contains(":20: not translated: bind :443 ssl crt"));
+    assert!(t
+        .stderr
+        .contains(":21: not translated: http-request redirect"));
+    assert!(t.stderr.contains("balance uri"));
+    let c = &t.config;
+    let f = frontend(c, "fe_edge");
+    assert_eq!(f.binds, [sa("0.0.0.0:80")]);
+    let routed: HashSet<&str> = f.routes.iter().map(|r| r.backend.as_str()).collect();
+    assert_eq!(routed, HashSet::from(["be_ws", "be_api"]));
+    assert_eq!(
+        backend(c, "be_web").servers.len(),
+        1,
+        "the disabled server is left out"
+    );
+}
+
+#[test]
+fn unreadable_input_exits_1() {
+    let out = import(Path::new("/nonexistent/haproxy.cfg"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+// ---- behaves the same ---------------------------------------------------------------------
+
+/// The translation of `modern-2x-routing.cfg` with its placeholder addresses replaced by
+/// running test backends and a free port.
+struct Site {
+    lb: Ringlb,
+    addr: std::net::SocketAddr,
+    _backends: Vec<Backend>,
+}
+
+fn modern_site() -> Site {
+    let t = translate("modern-2x-routing.cfg");
+    let names = [
+        ("127.0.0.1:18081", "app1"),
+        ("127.0.0.1:18082", "app2"),
+        ("127.0.0.1:18083", "app-spare"),
+        ("127.0.0.1:18091", "static1"),
+        ("127.0.0.1:18092", "static2"),
+        ("127.0.0.1:18093", "api1"),
+        ("127.0.0.1:18094", "api2"),
+    ];
+    let mut toml = t.toml.clone();
+    let mut backends = Vec::new();
+    for (placeholder, name) in names {
+        let b = Backend::start(name);
+        toml = toml.replace(placeholder, &b.addr().to_string());
+        backends.push(b);
+    }
+    let addr = free_addr();
+    toml = toml.replace("127.0.0.1:18080", &addr.to_string());
+    let dir = unique_dir("import-haproxy");
+    toml = toml.replace(
+        "/run/haproxy/admin.sock",
+        &dir.join("admin.sock").display().to_string(),
+    );
+    Site {
+        lb: Ringlb::start(&toml),
+        addr,
+        _backends: backends,
+    }
+}
+
+fn who(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> String {
+    let r = http_get(addr, path, headers);
+    assert_eq!(r.status, 200, "GET {path}");
+    r.backend().unwrap_or("?").to_owned()
+}
+
+#[test]
+fn translated_config_routes_static_content_like_haproxy() {
+    let site = modern_site();
+    let statics = ["static1", "static2"];
+    for path in [
+        "/static/x.css",
+        "/images/logo.png",
+        "/js/app.js",
+        "/STATIC/a",
+    ] {
+        let b = who(site.addr, path, &[]);
+        assert!(statics.contains(&b.as_str()), "{path} went to {b}");
+    }
+    let b = who(site.addr, "/", &[("Host", "static.example.com")]);
+    assert!(
+        statics.contains(&b.as_str()),
+        "Host static.example.com went to {b}"
+    );
+    let b = who(site.addr, "/v1/users", &[("Host", "eu.api.example.com")]);
+    assert!(
+        ["api1", "api2"].contains(&b.as_str()),
+        "api host went to {b}"
+    );
+    drop(site.lb);
+}
+
+#[test]
+fn translated_config_balances_the_app_servers_and_keeps_the_backup_idle() {
+    let site = modern_site();
+    let mut seen = HashSet::new();
+    for _ in 0..8 {
+        seen.insert(who(site.addr, "/index.html", &[]));
+    }
+    assert_eq!(seen, HashSet::from(["app1".to_owned(), "app2".to_owned()]));
+}
+
+#[test]
+fn translated_config_keeps_cookie_persistence() {
+    let site = modern_site();
+    let first = http_get(site.addr, "/cart", &[]);
+    let server = first.backend().unwrap_or("?").to_owned();
+    let set = first
+        .header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("SRV="))
+        .unwrap_or_else(|| panic!("no SRV cookie set: {:?}", first.headers))
+        .to_owned();
+    assert!(set.contains("HttpOnly"), "httponly: {set}");
+    let pair = set.split(';').next().unwrap_or_default().to_owned();
+    assert_eq!(pair, format!("SRV={server}"), "the cookie names the server");
+    for _ in 0..10 {
+        assert_eq!(who(site.addr, "/cart", &[("Cookie", &pair)]), server);
+    }
+}
