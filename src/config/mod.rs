@@ -16,7 +16,11 @@ mod diag;
 mod parse;
 
 pub use diag::Diagnostic;
-pub use parse::parse_str;
+pub use parse::{parse_str, parse_str_with, system_resolver};
+
+/// Resolves a server's `HOST:PORT` (never an IP literal: those are parsed directly) to its
+/// first address; `Ok(None)` when the name has no address.
+pub type Resolver<'a> = &'a dyn Fn(&str) -> std::io::Result<Option<SocketAddr>>;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -438,5 +442,35 @@ pub fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
             &name,
             format!("cannot read config: {e}"),
         )]),
+    }
+}
+
+#[cfg(test)]
+mod resolver_tests {
+    use super::*;
+
+    /// Pins that host names go through the resolver given to `parse_str_with` (the fuzzer
+    /// relies on it to stay off the network), and that its answers and failures are reported.
+    #[test]
+    fn host_names_go_through_the_given_resolver() {
+        let text = "[frontend.www]\nbind = \"127.0.0.1:80\"\ndefault_backend = \"web\"\n\
+                    [backend.web]\n[[backend.web.server]]\nname = \"a\"\naddress = \"NAME:8080\"\n";
+        let table = |hp: &str| -> std::io::Result<Option<SocketAddr>> {
+            match hp {
+                "web1.internal:8080" => Ok(Some(SocketAddr::from(([192, 0, 2, 9], 8080)))),
+                "nowhere.internal:8080" => Ok(None),
+                _ => Err(std::io::Error::other("no such host")),
+            }
+        };
+        let ok = parse_str_with(&text.replace("NAME", "web1.internal"), "t.toml", &table);
+        let cfg = ok.map_err(|d| format!("{d:?}"));
+        assert_eq!(
+            cfg.as_ref().map(|c| c.backends[0].servers[0].address),
+            Ok(SocketAddr::from(([192, 0, 2, 9], 8080)))
+        );
+        let none = parse_str_with(&text.replace("NAME", "nowhere.internal"), "t.toml", &table);
+        assert!(format!("{none:?}").contains("resolves to no address"));
+        let err = parse_str_with(&text.replace("NAME", "broken.internal"), "t.toml", &table);
+        assert!(format!("{err:?}").contains("cannot resolve server address"));
     }
 }

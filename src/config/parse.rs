@@ -150,13 +150,30 @@ const CONNECTIONS: &[(&str, ConnectionMode)] = &[
     ("close", ConnectionMode::Close),
 ];
 
-/// Parses and validates a whole config. `file` is only used in diagnostics.
+/// Parses and validates a whole config. `file` is only used in diagnostics. Server host names
+/// are resolved with the system resolver ([`system_resolver`]).
 pub fn parse_str(text: &str, file: &str) -> Result<Config, Vec<Diagnostic>> {
+    parse_str_with(text, file, &system_resolver)
+}
+
+/// The system resolver: the first address `getaddrinfo` returns for `HOST:PORT`.
+pub fn system_resolver(host_port: &str) -> std::io::Result<Option<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    host_port.to_socket_addrs().map(|mut it| it.next())
+}
+
+/// Like [`parse_str`], with server host names resolved by `resolve` instead of the system
+/// resolver, so tests and the fuzzer never touch the network.
+pub fn parse_str_with(
+    text: &str,
+    file: &str,
+    resolve: crate::config::Resolver<'_>,
+) -> Result<Config, Vec<Diagnostic>> {
     let doc = match DeTable::parse(text) {
         Ok(doc) => doc,
         Err(e) => return Err(vec![syntax_error(file, text, &e)]),
     };
-    let mut cx = Cx::new(file, text);
+    let mut cx = Cx::new(file, text, resolve);
     let root = Table::root(&mut cx, doc.get_ref(), &ROOT);
 
     let global = global::parse_global(&mut cx, &root);

@@ -14,6 +14,18 @@
 //! Invariants: evaluation never panics and never allocates except for a path that needs
 //! normalising; a request whose path cannot be normalised is never routed on its path
 //! ([`Router::select`] returns [`InvalidPath`] and the proxy answers 400).
+// Network input never panics here: no unwrap/expect, no indexing or slicing that input could
+// push out of range, no panic!. Enforced in non-test builds (tests may unwrap freely);
+// docs/reliability.md says how this was audited.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod expr;
 pub mod matcher;

@@ -54,6 +54,10 @@ thread_local! {
 
 /// Runs `f` with this thread's runtime. Panics if called outside one: a programming error,
 /// never a network-input path.
+#[allow(
+    clippy::panic,
+    reason = "only reachable by calling a runtime operation off a worker thread, a programming error"
+)]
 pub(crate) fn with_cx<R>(f: impl FnOnce(&Cx) -> R) -> R {
     let cx = CX.with(|c| c.borrow().clone());
     match cx {

@@ -109,6 +109,16 @@ impl Ringlb {
 
     /// Like [`Ringlb::start`] but returns the failure (with the logs) instead of panicking.
     pub fn try_start(config_toml: &str) -> Result<Ringlb, String> {
+        Self::try_start_wrapped(config_toml, &[])
+    }
+
+    /// Like [`Ringlb::start`], with the command run through `wrapper`, a program that execs its
+    /// arguments (so the pid stays ringlb's), e.g. `&["prlimit", "--nofile=256:256", "--"]`.
+    pub fn start_wrapped(config_toml: &str, wrapper: &[&str]) -> Ringlb {
+        Self::try_start_wrapped(config_toml, wrapper).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start_wrapped(config_toml: &str, wrapper: &[&str]) -> Result<Ringlb, String> {
         let dir = unique_dir("ringlb-test");
         let config = dir.join("ringlb.toml");
         let notify_path = dir.join("notify.sock");
@@ -117,7 +127,15 @@ impl Ringlb {
             UnixDatagram::bind(&notify_path).map_err(|e| format!("bind notify socket: {e}"))?;
         let stdout = File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
         let stderr = File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_ringlb"))
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_ringlb"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_ringlb")),
+        };
+        let child = cmd
             .arg("run")
             .arg("-c")
             .arg(&config)

@@ -1,7 +1,7 @@
 //! `[backend.NAME]` and its `[[backend.NAME.server]]` sections.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
 
 use super::walk::{check_name, Cx, Schema, Table};
@@ -232,7 +232,7 @@ fn server_address(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<So
                 );
                 return None;
             }
-            match text.to_socket_addrs().map(|mut it| it.next()) {
+            match (cx.resolve)(text) {
                 Ok(Some(addr)) => addr,
                 Ok(None) => {
                     cx.error_help(

@@ -26,14 +26,18 @@ pub(super) struct Cx<'a> {
     /// Byte offset (None for whole-file problems) kept for sorting into file order, because the
     /// walk visits tables in key order, not file order.
     diags: Vec<(Option<usize>, Diagnostic)>,
+    /// Turns a server's `HOST:PORT` into an address: the system resolver in production, a
+    /// table in tests and fuzzing (which must not touch the network).
+    pub(super) resolve: crate::config::Resolver<'a>,
 }
 
 impl<'a> Cx<'a> {
-    pub(super) fn new(file: &'a str, text: &'a str) -> Self {
+    pub(super) fn new(file: &'a str, text: &'a str, resolve: crate::config::Resolver<'a>) -> Self {
         Cx {
             file,
             text,
             diags: Vec::new(),
+            resolve,
         }
     }
 
