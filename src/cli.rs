@@ -66,6 +66,12 @@ pub enum Command {
         /// The haproxy.cfg to translate.
         file: PathBuf,
     },
+    /// High availability with keepalived: render its config from [ha], its check and
+    /// notify hooks (docs/ha.md).
+    Ha {
+        #[command(subcommand)]
+        command: crate::ha::HaCommand,
+    },
     /// Start two built-in demo web nodes and balance between them on 127.0.0.1:8080.
     Demo {
         /// Address to listen on.

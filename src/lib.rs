@@ -8,12 +8,14 @@
 //! - `proxy`: per-session flows (HTTP, TCP), upstream pool, queues, retries;
 //! - `worker`: one thread per core with its ring, acceptors and sessions;
 //! - `lifecycle`: signals, reload, drain, sd_notify; `cli`, `main.rs`: wiring;
-//! - `demo`: the two built-in web nodes of `ringlb demo`.
+//! - `demo`: the two built-in web nodes of `ringlb demo`;
+//! - `ha`: keepalived.conf from `[ha]`, keepalived's check and notify hooks (`ringlb ha`).
 
 pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod ha;
 pub mod health;
 pub mod http;
 pub mod import;

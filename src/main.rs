@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { listen } => run_demo(listen),
+        Command::Ha { command } => ringlb::ha::run(command),
         Command::ImportHaproxy { file } => ExitCode::from(ringlb::import::run(&file)),
         Command::Reload { config } => admin(&config, "reload", true),
         Command::Upgrade { config } => admin(&config, "upgrade", false),

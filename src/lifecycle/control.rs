@@ -104,13 +104,24 @@ fn handle<E>(conn: UnixStream, events: &Sender<E>, wrap: fn(Request) -> E) -> io
 
 /// Client side: sends `command` and returns the output lines and whether it succeeded.
 pub fn request(path: &Path, command: &str) -> io::Result<(Vec<String>, Result<(), String>)> {
+    request_with_timeout(path, command, Duration::from_secs(150))
+}
+
+/// [`request`] with `timeout` on each read and write (the connect itself is not bounded: a
+/// caller that needs a hard deadline runs this on a thread of its own).
+pub fn request_with_timeout(
+    path: &Path,
+    command: &str,
+    timeout: Duration,
+) -> io::Result<(Vec<String>, Result<(), String>)> {
     let mut s = UnixStream::connect(path).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot reach ringlb at {}: {e}", path.display()),
         )
     })?;
-    s.set_read_timeout(Some(Duration::from_secs(150)))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
     writeln!(s, "{command}")?;
     let mut lines = Vec::new();
     for l in BufReader::new(s).lines() {

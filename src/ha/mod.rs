@@ -1,0 +1,20 @@
+//! High availability: a pair of ringlb hosts sharing virtual addresses through keepalived
+//! (VRRP). ringlb does not speak VRRP itself; this room owns what keepalived needs from it:
+//!
+//! - [`render`]: the `[ha]` section → a complete, commented keepalived.conf. Pure: no I/O, the
+//!   host-specific values (host name, binary and config paths) come in as arguments.
+//! - [`check`]: keepalived's track script (`ringlb ha check`), healthy when the running
+//!   ringlb answers `status` with `OK` on its admin socket within 2 s.
+//! - [`notify`]: keepalived's notify hook (`ringlb ha notify`), logging transitions.
+//! - [`command`]: the `ringlb ha …` arguments and exit codes.
+//!
+//! Imports `config` (the `[ha]` section) and `lifecycle::control` (the admin socket client);
+//! only `cli` and `main.rs` import this room.
+
+pub mod check;
+pub mod command;
+pub mod notify;
+pub mod render;
+
+pub use command::{run, HaCommand};
+pub use render::{render, RenderError, RenderOptions};
