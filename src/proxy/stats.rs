@@ -1,0 +1,244 @@
+//! Serving the stats page, its CSV/JSON/Prometheus forms and its admin actions from a
+//! frontend (or the dedicated `[stats]` listener): builds a [`StatsSnapshot`] from the shared
+//! counters, checks credentials, renders with the stats room.
+
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{CheckKind, Mode as CfgMode};
+use crate::snapshot::{admin, ProcessState, ServerState, Snapshot};
+use crate::stats::{
+    BackendStats, CheckInfo, FrontendStats, Mode, ProcessStats, Responses, ServerStats,
+    ServerStatus, StatsSnapshot,
+};
+
+fn mode(m: CfgMode) -> Mode {
+    match m {
+        CfgMode::Http => Mode::Http,
+        CfgMode::Tcp => Mode::Tcp,
+    }
+}
+
+fn responses(r: &crate::snapshot::Responses) -> Responses {
+    let [r1xx, r2xx, r3xx, r4xx, r5xx, other] = r.get();
+    Responses {
+        r1xx,
+        r2xx,
+        r3xx,
+        r4xx,
+        r5xx,
+        other,
+    }
+}
+
+fn add(a: &mut Responses, b: &Responses) {
+    a.r1xx += b.r1xx;
+    a.r2xx += b.r2xx;
+    a.r3xx += b.r3xx;
+    a.r4xx += b.r4xx;
+    a.r5xx += b.r5xx;
+    a.other += b.other;
+}
+
+fn status(st: &ServerState, checked: Option<(u32, u32)>, streak: u32) -> ServerStatus {
+    match st.admin.load(Ordering::Relaxed) {
+        admin::MAINT => return ServerStatus::Maint,
+        admin::DRAIN if st.up.load(Ordering::Relaxed) => return ServerStatus::Drain,
+        _ => {}
+    }
+    let up = st.up.load(Ordering::Relaxed);
+    match (checked, up) {
+        (None, true) => ServerStatus::NoCheck,
+        (None, false) => ServerStatus::Down,
+        (Some((_, fall)), true) if streak > 0 => ServerStatus::GoingDown {
+            failed: streak,
+            fall,
+        },
+        (Some(_), true) => ServerStatus::Up,
+        (Some((rise, _)), false) if streak > 0 => ServerStatus::GoingUp { ok: streak, rise },
+        (Some(_), false) => ServerStatus::Down,
+    }
+}
+
+/// Everything the stats page shows, read now.
+pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
+    let now = Instant::now();
+    let mut rates = process.rates.lock().unwrap_or_else(|p| p.into_inner());
+    let frontends = snap
+        .frontends
+        .iter()
+        .map(|f| {
+            let st = &f.state;
+            let requests = st.requests.load(Ordering::Relaxed);
+            let total_conns = st.total_conns.load(Ordering::Relaxed);
+            FrontendStats {
+                name: f.name.clone(),
+                mode: mode(f.mode),
+                cur_conns: u64::from(st.conns.load(Ordering::Relaxed)),
+                max_conns: u64::from(st.max_conns.load(Ordering::Relaxed)),
+                limit: u64::from(f.maxconn),
+                total_conns,
+                conn_rate: rates.rate(&format!("fe-conn/{}", f.name), total_conns, now),
+                requests,
+                req_rate: rates.rate(&format!("fe-req/{}", f.name), requests, now),
+                bytes_in: st.bytes_in.load(Ordering::Relaxed),
+                bytes_out: st.bytes_out.load(Ordering::Relaxed),
+                req_errors: st.req_errors.load(Ordering::Relaxed),
+                responses: responses(&st.responses),
+            }
+        })
+        .collect();
+    let backends = snap
+        .backends
+        .iter()
+        .map(|b| {
+            let servers: Vec<ServerStats> = b
+                .servers
+                .iter()
+                .map(|s| {
+                    let st = &s.state;
+                    let report = st.check.lock().map(|r| r.clone()).unwrap_or_default();
+                    let checked = s.check.as_ref().map(|c| (c.rise, c.fall));
+                    let total = st.total.load(Ordering::Relaxed);
+                    let check = s.check.as_ref().map(|c| CheckInfo {
+                        kind: match c.kind {
+                            CheckKind::Tcp => "L4",
+                            CheckKind::Http(_) => "L7",
+                        },
+                        last_result: report.last.clone(),
+                        last_duration_ms: report.last_duration.as_millis() as u64,
+                        checks_failed: report.failed_total,
+                        downs: report.downs,
+                    });
+                    let down_now = !st.up.load(Ordering::Relaxed);
+                    let downtime = report.downtime
+                        + if down_now {
+                            now.saturating_duration_since(report.since)
+                        } else {
+                            Default::default()
+                        };
+                    ServerStats {
+                        name: s.name.clone(),
+                        addr: s.addr.to_string(),
+                        status: status(st, checked, report.streak),
+                        check,
+                        since_change_s: now.saturating_duration_since(report.since).as_secs(),
+                        downtime_s: downtime.as_secs(),
+                        weight: st.weight(s.weight),
+                        backup: s.backup,
+                        cur: u64::from(st.inflight.load(Ordering::Relaxed)),
+                        max: u64::from(st.max_inflight.load(Ordering::Relaxed)),
+                        limit: u64::from(s.maxconn),
+                        total,
+                        queue_cur: u64::from(st.queued.load(Ordering::Relaxed)),
+                        queue_max: 0,
+                        rate: rates.rate(&format!("srv/{}/{}", b.name, s.name), total, now),
+                        bytes_in: st.bytes_in.load(Ordering::Relaxed),
+                        bytes_out: st.bytes_out.load(Ordering::Relaxed),
+                        conn_errors: st.connect_errors.load(Ordering::Relaxed),
+                        resp_errors: st.response_errors.load(Ordering::Relaxed),
+                        retries: st.retries.load(Ordering::Relaxed),
+                        redispatches: st.redispatches.load(Ordering::Relaxed),
+                        responses: responses(&st.responses),
+                    }
+                })
+                .collect();
+            let mut total = Responses::default();
+            for s in &servers {
+                add(&mut total, &s.responses);
+            }
+            let sum = |f: fn(&ServerStats) -> u64| servers.iter().map(f).sum::<u64>();
+            BackendStats {
+                name: b.name.clone(),
+                mode: mode(b.mode),
+                balance: format!("{:?}", b.balance).to_lowercase(),
+                up: servers.iter().any(|s| s.status.takes_traffic()),
+                cur: sum(|s| s.cur),
+                max: sum(|s| s.max),
+                total: sum(|s| s.total),
+                queue_cur: sum(|s| s.queue_cur),
+                queue_max: 0,
+                rate: sum(|s| s.rate),
+                bytes_in: sum(|s| s.bytes_in),
+                bytes_out: sum(|s| s.bytes_out),
+                conn_errors: sum(|s| s.conn_errors),
+                resp_errors: sum(|s| s.resp_errors),
+                retries: sum(|s| s.retries),
+                redispatches: sum(|s| s.redispatches),
+                responses: total,
+                since_change_s: servers.iter().map(|s| s.since_change_s).min().unwrap_or(0),
+                downtime_s: 0,
+                servers,
+            }
+        })
+        .collect();
+    StatsSnapshot {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        uptime_s: process.started.elapsed().as_secs(),
+        now_unix_s: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        process: ProcessStats {
+            conns: u64::from(process.conns.load(Ordering::Relaxed)),
+            maxconn: u64::from(snap.config.global.maxconn),
+            workers: process.workers.load(Ordering::Relaxed),
+            reloads_ok: process.reloads_ok.load(Ordering::Relaxed),
+            reloads_failed: process.reloads_failed.load(Ordering::Relaxed),
+            log_lines: process.log.lines.load(Ordering::Relaxed),
+            log_dropped: process.log.dropped.load(Ordering::Relaxed),
+            config_generation: snap.generation,
+        },
+        frontends,
+        backends,
+    }
+}
+
+/// An operator's change to a server, from the admin socket or the stats page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerChange {
+    State(u8),
+    Weight(u32),
+    Checks(bool),
+}
+
+/// Applies `change` to `backend/server`; takes effect on every worker at once (atomics in the
+/// shared server state) and survives reloads (the state carries over).
+pub fn apply(
+    snap: &Snapshot,
+    backend: &str,
+    server: &str,
+    change: &ServerChange,
+) -> Result<String, String> {
+    let be = snap
+        .backends
+        .iter()
+        .find(|b| b.name == backend)
+        .ok_or_else(|| format!("no backend {backend:?}"))?;
+    let srv = be
+        .servers
+        .iter()
+        .find(|s| s.name == server)
+        .ok_or_else(|| format!("no server {server:?} in backend {backend:?}"))?;
+    match change {
+        ServerChange::State(s) => {
+            srv.state.admin.store(*s, Ordering::Release);
+            Ok(format!("{backend}/{server} is now {}", admin::name(*s)))
+        }
+        ServerChange::Weight(w) => {
+            if *w > 256 {
+                return Err("weight must be 0..=256".into());
+            }
+            srv.state.weight_override.store(*w, Ordering::Release);
+            Ok(format!("{backend}/{server} weight {w}"))
+        }
+        ServerChange::Checks(on) => {
+            srv.state.checks_disabled.store(!on, Ordering::Release);
+            Ok(format!(
+                "{backend}/{server} health checks {}",
+                if *on { "enabled" } else { "disabled" }
+            ))
+        }
+    }
+}
