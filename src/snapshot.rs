@@ -340,6 +340,8 @@ pub struct FrontendState {
 #[derive(Debug)]
 pub struct FrontendRt {
     pub name: String,
+    /// The name again, shared cheaply by every session of this frontend.
+    pub key: Arc<str>,
     pub binds: Vec<SocketAddr>,
     pub mode: Mode,
     pub backend: usize,
@@ -447,6 +449,7 @@ impl Snapshot {
                 log: f.log,
                 dontlognull: f.dontlognull,
                 name: f.name.clone(),
+                key: Arc::from(f.name.as_str()),
                 binds: f.binds.clone(),
                 mode: f.mode,
                 backend: backend_idx
@@ -475,6 +478,7 @@ impl Snapshot {
                 log: false,
                 dontlognull: false,
                 name: STATS_FRONTEND.to_string(),
+                key: Arc::from(STATS_FRONTEND),
                 binds: vec![l.bind],
                 mode: Mode::Http,
                 backend: 0,

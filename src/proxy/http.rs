@@ -28,6 +28,13 @@ use crate::route::{RawFields, RequestView};
 use crate::runtime::{self, Conn, IoBuf, PBuf};
 use crate::snapshot::Snapshot;
 
+/// Head size limits (request line 8 KiB, head 16 KiB, 100 fields).
+const LIMITS: Limits = Limits {
+    max_request_line: 8 * 1024,
+    max_head: 16 * 1024,
+    max_headers: crate::http::MAX_HEADERS,
+};
+
 /// While draining, how long an idle client connection may still send its next request.
 const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
@@ -160,45 +167,41 @@ enum Next {
 struct Session {
     local: Rc<Local>,
     cell: Arc<ArcSwap<Snapshot>>,
-    frontend: String,
+    frontend: Arc<str>,
     client: Conn,
     peer: Option<SocketAddr>,
-    xff: Option<IpText>,
-    limits: Limits,
-    /// The request being served.
-    x: Exchange,
+    /// The request being served; allocated per request, `None` while the connection idles.
+    exchange: Option<Box<Exchange>>,
 }
 
 /// Serves one client connection until it closes, times out, or the worker drains.
 pub async fn serve(
     local: Rc<Local>,
     cell: Arc<ArcSwap<Snapshot>>,
-    frontend: String,
+    frontend: Arc<str>,
     client: Conn,
     peer: Option<SocketAddr>,
 ) {
-    let xff = peer.map(|p| IpText::new(p.ip()));
     let mut s = Session {
         local,
         cell,
         frontend,
         client,
         peer,
-        xff,
-        limits: Limits::default(),
-        x: Exchange::default(),
+        exchange: None,
     };
     let mut input = Input::default();
     let mut served = 0u64;
     loop {
-        let snap = s.cell.load_full();
-        let Some(fe_idx) = snap.frontends.iter().position(|f| f.name == s.frontend) else {
-            break;
+        // The snapshot is looked up again for each request (a reload applies to the next
+        // request) and not held while the connection idles.
+        let timeouts = {
+            let snap = s.cell.load();
+            match snap.frontends.iter().find(|f| *f.name == *s.frontend) {
+                Some(fe) => fe.timeouts,
+                None => break,
+            }
         };
-        let Some(fe) = snap.frontends.get(fe_idx) else {
-            break;
-        };
-        let timeouts = fe.timeouts;
         // Waiting for the first byte: the keep-alive timeout between requests, the request
         // timeout for the first one; the whole head must then arrive within `http_request`.
         if input.is_empty() {
@@ -212,62 +215,95 @@ pub async fn serve(
                 _ => break,
             }
         }
-        s.x = Exchange::begin();
-        let deadline = Instant::now() + timeouts.http_request;
-        let head = loop {
-            match parse_request(input.slice(), &s.limits) {
-                Ok(Some(h)) => break Ok(h),
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-            match runtime::timeout_at(deadline, input.fill(&s.client)).await {
-                Ok(Ok(true)) => {}
-                Ok(_) => {
-                    s.x.term = *b"CR";
-                    s.finish(&snap, fe_idx);
-                    return;
-                }
-                Err(_) => {
-                    s.error(408).await;
-                    s.finish(&snap, fe_idx);
-                    linger_close(&s.client).await;
-                    return;
-                }
-            }
-        };
-        let head = match head {
-            Ok(h) => h,
-            Err(e) => {
-                s.error(e.status()).await;
-                s.finish(&snap, fe_idx);
-                linger_close(&s.client).await;
-                return;
-            }
-        };
-        fe.state.requests.fetch_add(1, Ordering::Relaxed);
         served += 1;
-        s.x.head_at = Some(Instant::now());
-        s.x.bytes_in = head.head_len as u64;
-        if fe.log {
-            let line = input
-                .slice()
-                .get(head.line_start..head.headers_start)
-                .unwrap_or(&[]);
-            let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-            s.x.request_line = String::from_utf8_lossy(line).into_owned();
-        }
-        let next = forward(&mut s, &snap, fe_idx, &head, &mut input).await;
-        s.finish(&snap, fe_idx);
-        match next {
+        // Boxed: a request's state (parsing, the upstream exchange, error paths) lives on the
+        // heap only while the request is in flight, so an idle keep-alive connection keeps
+        // just the session and its wait for the next byte.
+        let _in_flight = InFlight::new(&s.local);
+        match Box::pin(request(&mut s, &mut input)).await {
             Next::KeepAlive => {}
             Next::Close { linger } => {
                 if linger {
-                    linger_close(&s.client).await;
+                    Box::pin(linger_close(&s.client)).await;
                 }
                 return;
             }
         }
     }
+}
+
+/// Counts a request in flight on the worker for as long as it lives.
+struct InFlight(Rc<Local>);
+
+impl InFlight {
+    fn new(local: &Rc<Local>) -> InFlight {
+        let n = local.requests.get() + 1;
+        local.requests.set(n);
+        local.requests_peak.set(local.requests_peak.get().max(n));
+        InFlight(local.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.requests.set(self.0.requests.get().saturating_sub(1));
+    }
+}
+
+/// Reads one request head (its first byte has arrived) and serves it.
+async fn request(s: &mut Session, input: &mut Input) -> Next {
+    let snap = s.cell.load_full();
+    let snap = &*snap;
+    let Some(fe_idx) = snap.frontends.iter().position(|f| *f.name == *s.frontend) else {
+        return Next::Close { linger: false };
+    };
+    let Some(fe) = snap.frontends.get(fe_idx) else {
+        return Next::Close { linger: false };
+    };
+    s.exchange = Some(Box::new(Exchange::begin()));
+    let deadline = Instant::now() + fe.timeouts.http_request;
+    let head = loop {
+        match parse_request(input.slice(), &LIMITS) {
+            Ok(Some(h)) => break Ok(h),
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        match runtime::timeout_at(deadline, input.fill(&s.client)).await {
+            Ok(Ok(true)) => {}
+            Ok(_) => {
+                s.x().term = *b"CR";
+                s.finish(snap, fe_idx);
+                return Next::Close { linger: false };
+            }
+            Err(_) => {
+                s.error(408).await;
+                s.finish(snap, fe_idx);
+                return Next::Close { linger: true };
+            }
+        }
+    };
+    let head = match head {
+        Ok(h) => h,
+        Err(e) => {
+            s.error(e.status()).await;
+            s.finish(snap, fe_idx);
+            return Next::Close { linger: true };
+        }
+    };
+    fe.state.requests.fetch_add(1, Ordering::Relaxed);
+    s.x().head_at = Some(Instant::now());
+    s.x().bytes_in = head.head_len as u64;
+    if fe.log {
+        let line = input
+            .slice()
+            .get(head.line_start..head.headers_start)
+            .unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+        s.x().request_line = String::from_utf8_lossy(line).into_owned();
+    }
+    let next = forward(s, snap, fe_idx, &head, input).await;
+    s.finish(snap, fe_idx);
+    next
 }
 
 /// Waits for the first byte of the next request, at most `idle`; `Ok(false)` when the client
@@ -330,24 +366,32 @@ fn default_term(status: u16) -> [u8; 2] {
 }
 
 impl Session {
+    /// The request being served (created on first use, e.g. when the first byte never came).
+    fn x(&mut self) -> &mut Exchange {
+        self.exchange
+            .get_or_insert_with(|| Box::new(Exchange::begin()))
+    }
+
     /// Sends one of ringlb's own error responses and records it for the log.
     async fn error(&mut self, status: u16) {
         let page = error_response(status);
-        self.x.status = status;
-        self.x.own_error = status < 500;
-        if self.x.term == *b"--" {
-            self.x.term = default_term(status);
+        self.x().status = status;
+        self.x().own_error = status < 500;
+        if self.x().term == *b"--" {
+            self.x().term = default_term(status);
         }
         if let Ok((Ok(()), _)) =
             runtime::timeout(Duration::from_secs(2), self.client.send_all(page)).await
         {
-            self.x.bytes_out += page.len() as u64;
+            self.x().bytes_out += page.len() as u64;
         }
     }
 
     /// Counts the finished request and writes its log line.
     fn finish(&mut self, snap: &Snapshot, fe_idx: usize) {
-        let x = std::mem::take(&mut self.x);
+        let Some(x) = self.exchange.take() else {
+            return;
+        };
         let Some(fe) = snap.frontends.get(fe_idx) else {
             return;
         };
@@ -507,15 +551,16 @@ async fn forward(
     let Some(be) = snap.backends.get(backend) else {
         return Next::Close { linger: false };
     };
-    s.x.backend = Some(backend);
+    s.x().backend = Some(backend);
     let client_ka =
         head.keep_alive && fe.connection != ConnectionMode::Close && !s.local.draining.is_raised();
     let upstream_ka = fe.connection == ConnectionMode::KeepAlive;
 
     // The upstream head, plus whatever body bytes arrived with it.
     let mut out = s.local.out_buf();
+    let xff = s.peer.map(|p| IpText::new(p.ip()));
     let forwardfor = if fe.forwardfor {
-        s.xff.as_ref().map(|x| x.as_bytes())
+        xff.as_ref().map(|x| x.as_bytes())
     } else {
         None
     };
@@ -546,7 +591,7 @@ async fn forward(
         match body.feed(input.slice()) {
             Ok(p) => {
                 out.extend_from_slice(input.slice().get(..p.consumed).unwrap_or(&[]));
-                s.x.bytes_in += p.consumed as u64;
+                s.x().bytes_in += p.consumed as u64;
                 input.consume(p.consumed);
                 body_done = p.done;
             }
@@ -580,26 +625,26 @@ async fn forward(
         {
             Ok(u) => u,
             Err(f) => {
-                s.x.term = match f {
+                s.x().term = match f {
                     Fail::QueueTimeout => *b"sQ",
                     _ => *b"SC",
                 };
                 if f == Fail::ConnectFailed {
                     // Every retry was used.
-                    s.x.retries = be.retries;
+                    s.x().retries = be.retries;
                 }
                 s.local.give_back(out);
                 s.error(f.status()).await;
                 return Next::Close { linger: !body_done };
             }
         };
-        s.x.server = Some(up.server);
-        s.x.tw = Some(up.waited);
-        s.x.tc = Some(up.connecting);
-        s.x.retries = up.retries;
+        s.x().server = Some(up.server);
+        s.x().tw = Some(up.waited);
+        s.x().tc = Some(up.connecting);
+        s.x().retries = up.retries;
         let (r, back) = up.conn.send_all(out).await;
         out = back;
-        s.x.sent_at = Some(Instant::now());
+        s.x().sent_at = Some(Instant::now());
         if r.is_err() {
             if up.reused && replayable {
                 attempt_reuse = Reuse::Never;
@@ -667,7 +712,7 @@ async fn forward(
             if p.consumed == 0 {
                 continue;
             }
-            s.x.bytes_in += p.consumed as u64;
+            s.x().bytes_in += p.consumed as u64;
             let chunk = input.take(p.consumed);
             let sent = runtime::timeout(be.timeouts.server, up.conn.send_all(chunk)).await;
             if !matches!(sent, Ok((Ok(()), _))) {
@@ -728,7 +773,7 @@ async fn relay_response(
     let mut pending = up.pending.take();
     let mut informational = 0usize;
     let head = loop {
-        match parse_response(rin.slice(), req.method, &s.limits) {
+        match parse_response(rin.slice(), req.method, &LIMITS) {
             Ok(Some(h)) if h.informational => {
                 informational += 1;
                 if informational > MAX_INFORMATIONAL {
@@ -774,8 +819,8 @@ async fn relay_response(
         }
     };
 
-    s.x.status = head.status;
-    s.x.tr = s.x.sent_at.map(|t| t.elapsed());
+    s.x().status = head.status;
+    s.x().tr = s.x().sent_at.map(|t| t.elapsed());
     if let Some(srv) = be.servers.get(up.server) {
         srv.state.responses.count(head.status);
         if head.status >= 500 {
@@ -830,10 +875,10 @@ async fn relay_response(
         });
     s.local.give_back(back);
     if r.is_err() {
-        s.x.term = *b"CD";
+        s.x().term = *b"CD";
         return Next::Close { linger: false };
     }
-    s.x.bytes_out += head_bytes;
+    s.x().bytes_out += head_bytes;
     while !done {
         if rin.is_empty() {
             let recv = pending.take().unwrap_or_else(|| up.conn.recv_op());
@@ -843,12 +888,12 @@ async fn relay_response(
                 // Cut short, or the server went silent: the client must not take what it got
                 // for a complete response, so its connection closes without more bytes.
                 Ok(_) => {
-                    s.x.term = *b"SD";
+                    s.x().term = *b"SD";
                     note_response_error(snap, backend, up.server);
                     return Next::Close { linger: false };
                 }
                 Err(_) => {
-                    s.x.term = *b"sD";
+                    s.x().term = *b"sD";
                     note_response_error(snap, backend, up.server);
                     return Next::Close { linger: false };
                 }
@@ -888,11 +933,11 @@ async fn relay_response(
                 Ok((Ok(()), Chunk::V(v))) => s.local.give_back(v),
                 Ok((Ok(()), _)) => {}
                 _ => {
-                    s.x.term = *b"CD";
+                    s.x().term = *b"CD";
                     return Next::Close { linger: false };
                 }
             }
-            s.x.bytes_out += n;
+            s.x().bytes_out += n;
         }
     }
 
@@ -951,12 +996,12 @@ async fn serve_stats(
         let auth = header_value(fields, b"authorization").unwrap_or(&[]);
         if st.users.check(auth).is_none() {
             let page = crate::stats::challenge(&st.page.realm);
-            s.x.status = 401;
+            s.x().status = 401;
             let n = page.len() as u64;
             if let Ok((Ok(()), _)) =
                 runtime::timeout(Duration::from_secs(5), s.client.send_all(page.into_bytes())).await
             {
-                s.x.bytes_out += n;
+                s.x().bytes_out += n;
             }
             return Next::Close {
                 linger: head.framing != BodyFraming::None,
@@ -1054,10 +1099,10 @@ async fn serve_stats(
     )
     .into_bytes();
     out.extend_from_slice(body.as_bytes());
-    s.x.status = status;
+    s.x().status = status;
     let n = out.len() as u64;
     match runtime::timeout(Duration::from_secs(30), s.client.send_all(out)).await {
-        Ok((Ok(()), _)) => s.x.bytes_out += n,
+        Ok((Ok(()), _)) => s.x().bytes_out += n,
         _ => return Next::Close { linger: false },
     }
     if keep {
@@ -1125,4 +1170,38 @@ fn absolute_path(target: &[u8]) -> &[u8] {
 /// Client address as text, for logs.
 pub fn client_ip(peer: Option<SocketAddr>) -> IpAddr {
     peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle keep-alive connection costs its session future: keep it small (the benchmark
+    /// measures memory per idle connection against HAProxy's).
+    #[test]
+    fn idle_session_future_stays_small() {
+        let cfg = crate::config::parse_str(
+            "[frontend.a]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"b\"\n[backend.b]\n[[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n",
+            "t",
+        )
+        .expect("config");
+        let snap = Snapshot::compile(cfg, None).expect("snapshot");
+        let cell = Arc::new(ArcSwap::from_pointee(snap));
+        let stats = Arc::new(crate::log::LogStats::default());
+        let local = Rc::new(Local::new(
+            0,
+            crate::log::Logger::disabled(stats),
+            Arc::default(),
+        ));
+        let fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").expect("fd").into();
+        let fut = serve(local, cell, Arc::from("a"), Conn::from_fd(fd), None);
+        let size = std::mem::size_of_val(&fut);
+
+        println!(
+            "session future: {size} bytes; Session {} bytes; Input {} bytes",
+            std::mem::size_of::<Session>(),
+            std::mem::size_of::<Input>()
+        );
+        assert!(size <= 512, "session future grew to {size} bytes");
+    }
 }

@@ -31,6 +31,9 @@ use crate::snapshot::{ServerState, Snapshot};
 
 pub use pool::Pool;
 
+/// Initial capacity of an output buffer: a typical rewritten head and a small body.
+const OUT_BUF: usize = 1024;
+
 /// How often a queued request looks again for a free server slot, in case the slot was freed
 /// on another worker (releases on this worker wake the queue at once).
 const QUEUE_RECHECK: Duration = Duration::from_millis(2);
@@ -49,6 +52,9 @@ pub struct Local {
     pub draining: Signal,
     /// Sessions open on this worker.
     pub sessions: Cell<usize>,
+    /// Requests in flight on this worker, and their peak since the last heap trim.
+    pub requests: Cell<usize>,
+    pub requests_peak: Cell<usize>,
     /// Output buffers returned by finished sends, reused for the next head.
     spare: RefCell<Vec<Vec<u8>>>,
     /// Process-wide figures (for the stats page).
@@ -73,6 +79,8 @@ impl Local {
             scratch: RefCell::new(Vec::new()),
             draining: Signal::new(),
             sessions: Cell::new(0),
+            requests: Cell::new(0),
+            requests_peak: Cell::new(0),
             spare: RefCell::new(Vec::new()),
         }
     }
@@ -82,7 +90,7 @@ impl Local {
         self.spare
             .borrow_mut()
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(2048))
+            .unwrap_or_else(|| Vec::with_capacity(OUT_BUF))
     }
 
     pub fn give_back(&self, mut v: Vec<u8>) {

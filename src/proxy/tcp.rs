@@ -25,12 +25,12 @@ use std::sync::atomic::Ordering;
 pub async fn serve(
     local: Rc<Local>,
     cell: Arc<ArcSwap<Snapshot>>,
-    frontend: String,
+    frontend: Arc<str>,
     client: Conn,
     peer: Option<SocketAddr>,
 ) {
     let snap = cell.load_full();
-    let Some(fe) = snap.frontends.iter().find(|f| f.name == frontend) else {
+    let Some(fe) = snap.frontends.iter().find(|f| *f.name == *frontend) else {
         return;
     };
     let started = (Instant::now(), std::time::SystemTime::now());

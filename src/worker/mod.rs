@@ -31,6 +31,10 @@ pub const STOPPING: u8 = 2;
 /// exhaustion never turns into a busy loop; connections wait in the kernel queue meanwhile.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How many requests in flight fewer than the recent peak make a worker return free heap
+/// memory.
+const TRIM_AFTER_DROP: usize = 256;
+
 /// How often an acceptor at `maxconn` looks again for room.
 const MAXCONN_RECHECK: Duration = Duration::from_millis(5);
 
@@ -155,6 +159,12 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
             loop {
                 runtime::sleep(Duration::from_secs(1)).await;
                 local.pool.borrow_mut().sweep(Instant::now());
+                // After a burst of requests has ended, give the memory it used back.
+                let (active, peak) = (local.requests.get(), local.requests_peak.get());
+                if peak >= active + TRIM_AFTER_DROP {
+                    crate::system::trim_heap();
+                    local.requests_peak.set(active);
+                }
             }
         })
     };
@@ -303,7 +313,7 @@ fn start_session(
         shared: shared.clone(),
         fe: fe.state.clone(),
     };
-    let name = fe.name.clone();
+    let name = fe.key.clone();
     let mode = fe.mode;
     let cell = shared.snapshot.clone();
     let local = local.clone();
@@ -311,7 +321,7 @@ fn start_session(
         let _guard = guard;
         match mode {
             Mode::Http => proxy::http::serve(local, cell, name, conn, peer).await,
-            Mode::Tcp => proxy::tcp::serve(local, cell, name, conn, peer).await,
+            Mode::Tcp => Box::pin(proxy::tcp::serve(local, cell, name, conn, peer)).await,
         }
     });
 }
