@@ -221,7 +221,22 @@ pub struct BackendRt {
     /// Consecutive connect failures or 5xx responses that mark a server down; 0 = off.
     pub passive_errors: u32,
     pub cookie: Option<Cookie>,
+    /// Requests queued for a slot in this backend on every worker, by arrival ticket: the
+    /// oldest one takes the next free slot, whichever worker it is on. Locked only while
+    /// requests queue (all servers at maxconn), never on the normal request path.
+    pub queue: Arc<BackendQueue>,
     pub servers: Vec<ServerRt>,
+}
+
+/// The cross-worker order of requests waiting for a server slot of one backend.
+#[derive(Debug, Default)]
+pub struct BackendQueue {
+    /// Tickets are handed out in arrival order.
+    pub next: AtomicU64,
+    /// Queued tickets; the smallest is served first.
+    pub waiting: Mutex<std::collections::BTreeSet<u64>>,
+    /// `waiting` is non-empty (read without the lock on the request path).
+    pub any: AtomicBool,
 }
 
 /// Name of the frontend the `[stats]` listener becomes.
@@ -401,6 +416,7 @@ impl Snapshot {
                 timeouts: b.timeouts,
                 passive_errors: b.passive.errors,
                 cookie: b.cookie.clone(),
+                queue: Arc::default(),
                 servers: b
                     .servers
                     .iter()

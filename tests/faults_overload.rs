@@ -223,11 +223,7 @@ fn overload_site(
 }
 
 #[test]
-#[ignore = "ringlb bug in src/proxy/mod.rs `acquire`: the server queue is not FIFO. A new request \
-            takes a freed slot before queued ones (no check of the queue), and a queued request \
-            re-enqueues a fresh waker at the back on every 2 ms QUEUE_RECHECK, losing its place. \
-            With 20 keep-alive clients on 10 slots (100 ms each) some requests starve and get \
-            503 at `timeout queue` (400 ms) though none needs to wait more than ~200 ms"]
+// Regression: the server queue was not first-come first-served across workers.
 fn twice_maxconn_clients_all_wait_their_turn_and_succeed() {
     let _serial = serial();
     let (ca, cb) = (

@@ -171,7 +171,15 @@ pub(super) fn key(s: &str) -> String {
     }
 }
 
-/// A one-line rendering of a comment text (newlines would end the comment).
+/// A one-line rendering of a comment text: TOML comments may hold neither line breaks nor
+/// control characters (other than tab), so each becomes a space or `\u{FFFD}`.
 pub(super) fn comment_text(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\r' => ' ',
+            '\t' => '\t',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
 }

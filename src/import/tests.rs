@@ -761,3 +761,21 @@ fn a_fully_translated_config_has_no_skipped_lines_and_no_header_list() {
     assert!(t.skipped.is_empty());
     assert!(!t.toml.contains("not translated"));
 }
+
+/// Regression (found by fuzzing): a control character in an untranslated line was copied into
+/// a TOML comment, which made the output invalid.
+#[test]
+fn control_characters_never_reach_the_output() {
+    let t = translate(
+        "frontend f\n  bind :80\n  default_backend b\n  bogus\u{1c}directive 1\nbackend b\n  server s 127.0.0.1:80\n",
+        "c.cfg",
+    );
+    assert!(
+        !t.toml
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "{}",
+        t.toml
+    );
+    crate::config::parse_str(&t.toml, "out.toml").expect("valid ringlb config");
+}

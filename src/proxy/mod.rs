@@ -36,7 +36,7 @@ const OUT_BUF: usize = 1024;
 
 /// How often a queued request looks again for a free server slot, in case the slot was freed
 /// on another worker (releases on this worker wake the queue at once).
-const QUEUE_RECHECK: Duration = Duration::from_millis(2);
+const QUEUE_RECHECK: Duration = Duration::from_millis(1);
 
 /// Everything a worker owns for its sessions.
 pub struct Local {
@@ -45,7 +45,7 @@ pub struct Local {
     /// Balancer state for the snapshot generation it was built for.
     balancers: RefCell<(u64, Vec<Balancer>)>,
     /// Requests waiting for a server slot, per backend index of the current generation.
-    queues: RefCell<Vec<VecDeque<Waker>>>,
+    queues: RefCell<Vec<Queue>>,
     /// Scratch candidate list for picks, reused so a pick allocates nothing.
     scratch: RefCell<Vec<Candidate>>,
     /// Raised when the worker drains: idle sessions close, busy ones finish their request.
@@ -111,23 +111,121 @@ impl Local {
                 .map(|be| Balancer::new(be.balance, be.servers.len()))
                 .collect();
             b.0 = snap.generation;
-            let mut q = self.queues.borrow_mut();
-            // Waiters of the old generation wake and retry against the new one.
-            for w in q.drain(..).flatten() {
-                w.wake();
+            let old = std::mem::take(&mut *self.queues.borrow_mut());
+            // Waiters of the old generation wake, find their ticket gone and queue again
+            // against the new backends.
+            for q in old {
+                for (_, w) in q.waiting {
+                    if let Some(w) = w {
+                        w.wake();
+                    }
+                }
             }
-            q.resize_with(snap.backends.len(), VecDeque::new);
+            self.queues
+                .borrow_mut()
+                .resize_with(snap.backends.len(), Queue::default);
         }
     }
 
+    /// Wakes the request at the front of `backend`'s queue: a slot may be free for it.
     fn wake_queue(&self, backend: usize) {
-        if let Some(w) = self
+        let w = self
             .queues
             .borrow_mut()
             .get_mut(backend)
-            .and_then(|q| q.pop_front())
-        {
+            .and_then(|q| q.waiting.front_mut())
+            .and_then(|(_, w)| w.take());
+        if let Some(w) = w {
             w.wake();
+        }
+    }
+}
+
+/// Requests of one backend waiting for a server slot on this worker, first come first served.
+#[derive(Default)]
+struct Queue {
+    /// Tickets in arrival order, with the waker of the request holding each.
+    waiting: VecDeque<(u64, Option<Waker>)>,
+}
+
+/// A place in a backend's queue; leaving it (served, timed out, or the request dropped) lets
+/// the next request try.
+struct Ticket {
+    local: Rc<Local>,
+    backend: usize,
+    /// Arrival order across workers.
+    id: u64,
+    queue: Arc<crate::snapshot::BackendQueue>,
+}
+
+impl Ticket {
+    fn join(local: &Rc<Local>, snap: &Snapshot, backend: usize) -> Option<Ticket> {
+        let queue = snap.backends.get(backend)?.queue.clone();
+        let id = queue.next.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut w = queue.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            w.insert(id);
+            queue.any.store(true, Ordering::Release);
+        }
+        local
+            .queues
+            .borrow_mut()
+            .get_mut(backend)?
+            .waiting
+            .push_back((id, None));
+        Some(Ticket {
+            local: local.clone(),
+            backend,
+            id,
+            queue,
+        })
+    }
+
+    /// `Some(true)` when this is the oldest request waiting on any worker; `None` when this
+    /// worker's queue was reset (reload).
+    fn at_front(&self) -> Option<bool> {
+        let present = self
+            .local
+            .queues
+            .borrow()
+            .get(self.backend)
+            .is_some_and(|q| q.waiting.iter().any(|(id, _)| *id == self.id));
+        if !present {
+            return None;
+        }
+        let w = self.queue.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        Some(w.first() == Some(&self.id))
+    }
+
+    /// The oldest waiting request on this worker: it polls for slots freed elsewhere.
+    fn local_front(&self) -> bool {
+        self.local
+            .queues
+            .borrow()
+            .get(self.backend)
+            .and_then(|q| q.waiting.front().map(|(id, _)| *id))
+            == Some(self.id)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        {
+            let mut w = self.queue.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            w.remove(&self.id);
+            self.queue.any.store(!w.is_empty(), Ordering::Release);
+        }
+        let was_front = {
+            let mut queues = self.local.queues.borrow_mut();
+            let Some(q) = queues.get_mut(self.backend) else {
+                return;
+            };
+            let front = q.waiting.front().map(|(id, _)| *id) == Some(self.id);
+            q.waiting.retain(|(id, _)| *id != self.id);
+            front
+        };
+        if was_front {
+            self.local.wake_queue(self.backend);
         }
     }
 }
@@ -186,33 +284,28 @@ pub async fn acquire(
         return Err(Fail::NoServer);
     };
     let deadline = Instant::now() + be.timeouts.queue;
+    // A request arriving while others wait queues behind them (first come, first served).
+    let mut ticket = if be.queue.any.load(Ordering::Acquire) {
+        Ticket::join(local, snap, backend)
+    } else {
+        None
+    };
     loop {
-        let pinned = pin.and_then(|i| be.servers.get(i).map(|s| (i, s)));
-        let pick = if let Some((i, s)) = pinned.filter(|(_, s)| s.state.reachable()) {
-            let inflight = s.state.inflight.load(Ordering::Relaxed);
-            if s.maxconn == 0 || inflight < s.maxconn {
-                Pick::Server(i)
-            } else {
-                Pick::Full
-            }
-        } else {
-            let mut scratch = local.scratch.borrow_mut();
-            scratch.clear();
-            scratch.extend(be.servers.iter().map(|s| {
-                let inflight = s.state.inflight.load(Ordering::Relaxed);
-                Candidate {
-                    weight: s.state.weight(s.weight),
-                    up: s.state.usable(),
-                    backup: s.backup,
-                    inflight,
-                    has_room: s.maxconn == 0 || inflight < s.maxconn,
+        let turn = match &ticket {
+            None => true,
+            Some(t) => match t.at_front() {
+                Some(front) => front,
+                // The queue was reset by a reload: start over against the new one.
+                None => {
+                    ticket = Ticket::join(local, snap, backend);
+                    ticket.as_ref().and_then(Ticket::at_front).unwrap_or(true)
                 }
-            }));
-            let mut b = local.balancers.borrow_mut();
-            match b.1.get_mut(backend) {
-                Some(bal) => bal.pick(&scratch, client, exclude),
-                None => Pick::NoServer,
-            }
+            },
+        };
+        let pick = if turn {
+            pick(local, be, backend, client, exclude, pin)
+        } else {
+            Pick::Full
         };
         match pick {
             Pick::Server(i) => {
@@ -221,6 +314,8 @@ pub async fn acquire(
                 };
                 if s.state.try_acquire(s.maxconn) {
                     s.state.total.fetch_add(1, Ordering::Relaxed);
+                    // Leaving the queue lets the next request try at once.
+                    drop(ticket);
                     return Ok((
                         i,
                         SlotGuard {
@@ -238,13 +333,24 @@ pub async fn acquire(
                 if now >= deadline {
                     return Err(Fail::QueueTimeout);
                 }
-                let wake_at = deadline.min(now + QUEUE_RECHECK);
+                if ticket.is_none() {
+                    ticket = Ticket::join(local, snap, backend);
+                }
+                let Some(t) = ticket.as_ref() else {
+                    return Err(Fail::NoServer);
+                };
+                // The front request also looks again now and then: slots freed by other
+                // workers do not wake this worker's queue.
+                let wake_at = if t.local_front() {
+                    deadline.min(now + QUEUE_RECHECK)
+                } else {
+                    deadline
+                };
                 let _ = runtime::timeout_at(
                     wake_at,
                     QueueWait {
-                        local,
-                        backend,
-                        queued: false,
+                        ticket: t,
+                        registered: false,
                     },
                 )
                 .await;
@@ -253,24 +359,69 @@ pub async fn acquire(
     }
 }
 
-/// Waits in the backend's local queue until woken by a released slot.
-struct QueueWait<'a> {
-    local: &'a Local,
+/// Asks the balancer (or the pinned server) for a server with a free slot.
+fn pick(
+    local: &Local,
+    be: &crate::snapshot::BackendRt,
     backend: usize,
-    queued: bool,
+    client: IpAddr,
+    exclude: Option<usize>,
+    pin: Option<usize>,
+) -> Pick {
+    let pinned = pin.and_then(|i| be.servers.get(i).map(|s| (i, s)));
+    if let Some((i, s)) = pinned.filter(|(_, s)| s.state.reachable()) {
+        let inflight = s.state.inflight.load(Ordering::Relaxed);
+        return if s.maxconn == 0 || inflight < s.maxconn {
+            Pick::Server(i)
+        } else {
+            Pick::Full
+        };
+    }
+    let mut scratch = local.scratch.borrow_mut();
+    scratch.clear();
+    scratch.extend(be.servers.iter().map(|s| {
+        let inflight = s.state.inflight.load(Ordering::Relaxed);
+        Candidate {
+            weight: s.state.weight(s.weight),
+            up: s.state.usable(),
+            backup: s.backup,
+            inflight,
+            has_room: s.maxconn == 0 || inflight < s.maxconn,
+        }
+    }));
+    let mut b = local.balancers.borrow_mut();
+    match b.1.get_mut(backend) {
+        Some(bal) => bal.pick(&scratch, client, exclude),
+        None => Pick::NoServer,
+    }
+}
+
+/// Waits until the ticket's request is woken (its turn may have come).
+struct QueueWait<'a> {
+    ticket: &'a Ticket,
+    registered: bool,
 }
 
 impl Future for QueueWait<'_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.queued {
-            return Poll::Ready(());
+        let t = self.ticket;
+        let mut queues = t.local.queues.borrow_mut();
+        let slot = queues
+            .get_mut(t.backend)
+            .and_then(|q| q.waiting.iter_mut().find(|(id, _)| *id == t.id));
+        match slot {
+            // Woken: `wake_queue` took the waker.
+            Some((_, None)) if self.registered => Poll::Ready(()),
+            Some((_, w)) => {
+                *w = Some(cx.waker().clone());
+                drop(queues);
+                self.registered = true;
+                Poll::Pending
+            }
+            // The queue was reset.
+            None => Poll::Ready(()),
         }
-        if let Some(q) = self.local.queues.borrow_mut().get_mut(self.backend) {
-            q.push_back(cx.waker().clone());
-        }
-        self.queued = true;
-        Poll::Pending
     }
 }
 
