@@ -106,6 +106,18 @@ pub fn translate(text: &str, file: &str) -> Translation {
         head.push_str(&toml);
         head
     };
+    // Comments quote the input (names, untranslated lines): whatever wrote them, a comment
+    // line must not carry control characters, which TOML forbids.
+    let toml = toml
+        .split_inclusive('\n')
+        .map(|l| {
+            if l.trim_start().starts_with('#') {
+                lex::comment_text(l.trim_end_matches('\n')) + "\n"
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
     Translation { toml, skipped }
 }
 

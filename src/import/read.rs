@@ -144,6 +144,22 @@ impl Reader<'_> {
             self.cur = Cur::Other(head.to_owned());
             return;
         };
+        // HAProxy refuses two proxies of one name on the same side (a frontend and a
+        // backend may share a name; a listen is both).
+        // Names are compared as ringlb writes them (characters it does not allow become `_`).
+        let clash = self.model.proxies.iter().any(|p| {
+            net::name(&p.name) == net::name(name)
+                && ((p.kind.has_front() && kind.has_front())
+                    || (p.kind.has_back() && kind.has_back()))
+        });
+        if clash {
+            self.skip(
+                line,
+                format!("a proxy named `{name}` is already defined (or has the same name in ringlb's characters); the section is left out"),
+            );
+            self.cur = Cur::Other(head.to_owned());
+            return;
+        }
         if self.defaults_count == 0 {
             self.proxy_before_defaults = true;
         }

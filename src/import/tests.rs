@@ -779,3 +779,20 @@ fn control_characters_never_reach_the_output() {
     );
     crate::config::parse_str(&t.toml, "out.toml").expect("valid ringlb config");
 }
+
+/// Regression (found by fuzzing): two `listen` sections of one name gave duplicate TOML tables.
+#[test]
+fn duplicate_proxy_names_are_reported_not_emitted_twice() {
+    let t = translate(
+        "listen web 127.0.0.1:80\n  server a 127.0.0.1:81\nlisten web 127.0.0.1:82\n  server b 127.0.0.1:83\nfrontend api\n  bind :90\n  default_backend api\nbackend api\n  server c 127.0.0.1:84\n",
+        "d.cfg",
+    );
+    crate::config::parse_str(&t.toml, "out.toml").expect("valid ringlb config");
+    assert!(
+        t.skipped
+            .iter()
+            .any(|s| s.line == 3 && s.why.contains("already defined")),
+        "{:?}",
+        t.skipped
+    );
+}
