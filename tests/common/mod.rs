@@ -125,6 +125,11 @@ impl Ringlb {
         fs::write(&config, config_toml).map_err(|e| format!("write config: {e}"))?;
         let notify =
             UnixDatagram::bind(&notify_path).map_err(|e| format!("bind notify socket: {e}"))?;
+        // ringlb may switch to an unprivileged user before it reports READY=1.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(&notify_path, fs::Permissions::from_mode(0o777));
+        }
         let stdout = File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
         let stderr = File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
         let mut cmd = match wrapper.split_first() {
