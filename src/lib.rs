@@ -25,6 +25,6 @@ pub mod proxy;
 pub mod route;
 pub mod runtime;
 pub mod snapshot;
+pub mod stats;
 pub mod system;
 pub mod worker;
-pub mod stats;

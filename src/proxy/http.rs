@@ -846,8 +846,23 @@ async fn relay_response(
     let mut body = BodyState::new(head.framing);
     let mut done = body.is_done();
     let mut stray = false;
-    // Body bytes that came with the head go out in the same send.
-    if !done && !rin.is_empty() {
+    // Body bytes that came with the head go out in the same send: as the provided buffer
+    // they arrived in (a vectored send, no copy), or copied after the head when de-chunking.
+    let mut with_head: Option<Chunk> = None;
+    if !done && !rin.is_empty() && !dechunk {
+        match body.feed(rin.slice()) {
+            Ok(p) => {
+                done = p.done;
+                with_head = Some(rin.take(p.consumed));
+            }
+            Err(_) => {
+                s.local.give_back(out);
+                note_response_error(snap, backend, up.server);
+                s.error(502).await;
+                return Next::Close { linger: false };
+            }
+        }
+    } else if !done && !rin.is_empty() {
         match feed_into(&mut body, rin.slice(), dechunk, &mut out) {
             Ok(p) => {
                 rin.consume(p.consumed);
@@ -864,15 +879,17 @@ async fn relay_response(
     if done && !rin.is_empty() {
         stray = true;
     }
-    let head_bytes = out.len() as u64;
-    let (r, back) = runtime::timeout(client_timeout, s.client.send_all(out))
-        .await
-        .unwrap_or_else(|_| {
-            (
-                Err(std::io::Error::from(std::io::ErrorKind::TimedOut)),
-                Vec::new(),
-            )
-        });
+    let head_bytes = out.len() as u64 + with_head.as_ref().map_or(0, |c| c.io_len() as u64);
+    let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
+    let (r, back) = match with_head {
+        Some(chunk) => runtime::timeout(client_timeout, s.client.send_two(out, chunk))
+            .await
+            .map(|(r, h, _)| (r, h))
+            .unwrap_or_else(|_| (Err(timed_out()), Vec::new())),
+        None => runtime::timeout(client_timeout, s.client.send_all(out))
+            .await
+            .unwrap_or_else(|_| (Err(timed_out()), Vec::new())),
+    };
     s.local.give_back(back);
     if r.is_err() {
         s.x().term = *b"CD";

@@ -51,6 +51,15 @@ impl IoBuf for PBuf {
     }
 }
 
+/// The two buffers of a vectored send and the kernel structures pointing into them; boxed so
+/// the pointers stay valid while the operation is in flight.
+struct TwoBufs<A, B> {
+    msg: libc::msghdr,
+    iov: [libc::iovec; 2],
+    head: A,
+    body: B,
+}
+
 /// A connected TCP (or Unix) stream socket driven by the ring.
 #[derive(Debug)]
 pub struct Conn {
@@ -161,8 +170,65 @@ impl Conn {
 
     /// Sends all of `buf`, resuming after short sends.
     pub async fn send_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.send_from(buf, 0).await
+    }
+
+    /// Sends `head` then `body` with one vectored send (no copy of the body into the head's
+    /// buffer), resuming after short sends. Both buffers come back.
+    pub async fn send_two<A: IoBuf, B: IoBuf>(&self, head: A, body: B) -> (io::Result<()>, A, B) {
+        let fd = self.fd();
+        let total = head.io_len() + body.io_len();
+        let data = Box::new(TwoBufs {
+            // SAFETY: msghdr and iovec are plain C structs; all-zero is a valid value, and the
+            // pointers are filled in below, before submission.
+            msg: unsafe { std::mem::zeroed() },
+            iov: [
+                libc::iovec {
+                    iov_base: head.io_ptr() as *mut libc::c_void,
+                    iov_len: head.io_len(),
+                },
+                libc::iovec {
+                    iov_base: body.io_ptr() as *mut libc::c_void,
+                    iov_len: body.io_len(),
+                },
+            ],
+            head,
+            body,
+        });
+        let op = Op::submit(data, Orphan::Nothing, |d| {
+            d.msg.msg_iov = d.iov.as_mut_ptr();
+            d.msg.msg_iovlen = 2;
+            opcode::SendMsg::new(Fd(fd), &d.msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        });
+        let c = op.await;
+        let TwoBufs { head, body, .. } = *c.data;
+        let sent = match check(c.res) {
+            Ok(n) => n as usize,
+            Err(e) => return (Err(e), head, body),
+        };
+        if sent >= total {
+            return (Ok(()), head, body);
+        }
+        // Short send: the rest of the head, then the rest of the body.
+        let head_len = head.io_len();
+        let (r, head) = if sent < head_len {
+            self.send_from(head, sent).await
+        } else {
+            (Ok(()), head)
+        };
+        if let Err(e) = r {
+            return (Err(e), head, body);
+        }
+        let (r, body) = self.send_from(body, sent.saturating_sub(head_len)).await;
+        (r, head, body)
+    }
+
+    /// Sends `buf[off..]` completely.
+    async fn send_from<B: IoBuf>(&self, buf: B, off: usize) -> (io::Result<()>, B) {
         let mut buf = buf;
-        let mut off = 0;
+        let mut off = off;
         while off < buf.io_len() {
             let (r, b) = self.send(buf, off).await;
             buf = b;
