@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::config::{Check, CheckKind};
-use crate::runtime::{self, EventFd, Runtime, RuntimeOptions, TaskHandle};
+use crate::runtime::{self, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::{admin, ServerState, Snapshot};
 use state::{jitter, Health, Transition};
 
@@ -42,36 +42,18 @@ impl Checker {
         let wake = Arc::new(EventFd::new()?);
         let stop = Arc::new(AtomicBool::new(false));
         let (w, s) = (wake.clone(), stop.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("ringlb-health".into())
-            .spawn(move || {
-                let opts = RuntimeOptions {
-                    ring_entries: 256,
-                    buffers: 64,
-                    buffer_size: 4096,
-                };
-                let rt = match Runtime::new(opts) {
-                    Ok(rt) => {
-                        let _ = tx.send(Ok(()));
-                        rt
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                rt.block_on(run(cell, w, s));
-            })?;
-        match rx.recv() {
-            Ok(Ok(())) => Ok(Checker {
-                wake,
-                stop,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(std::io::Error::other("health checker died during start")),
-        }
+        let opts = RuntimeOptions {
+            ring_entries: 256,
+            buffers: 64,
+            buffer_size: 4096,
+        };
+        let thread =
+            runtime::start_thread("ringlb-health".into(), opts, || {}, move || run(cell, w, s))?;
+        Ok(Checker {
+            wake,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Looks at the snapshot again (after a reload).

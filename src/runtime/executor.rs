@@ -179,6 +179,40 @@ impl Default for RuntimeOptions {
     }
 }
 
+/// Starts a thread that runs `main` on a runtime of its own, after `setup` (e.g. CPU
+/// pinning). Returns once the ring exists, or with the error that prevented it.
+pub fn start_thread<M, F>(
+    name: String,
+    opts: RuntimeOptions,
+    setup: impl FnOnce() + Send + 'static,
+    main: M,
+) -> io::Result<std::thread::JoinHandle<()>>
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future<Output = ()> + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        setup();
+        let rt = match Runtime::new(opts) {
+            Ok(rt) => {
+                let _ = tx.send(Ok(()));
+                rt
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        rt.block_on(main());
+    })?;
+    match rx.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(io::Error::other("thread died while creating its ring")),
+    }
+}
+
 /// A worker's runtime. Create, `block_on` the worker's main future, drop.
 pub struct Runtime {
     cx: Rc<Cx>,

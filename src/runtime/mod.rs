@@ -33,7 +33,7 @@ mod timer;
 
 pub use bufring::PBuf;
 pub use driver::RingStats;
-pub use executor::{spawn, yield_now, Runtime, RuntimeOptions, TaskHandle};
+pub use executor::{spawn, start_thread, yield_now, Runtime, RuntimeOptions, TaskHandle};
 pub use net::{listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv};
 pub use signal::Signal;
 pub use timer::{now, sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};

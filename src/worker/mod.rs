@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Mode;
 use crate::proxy::{self, Local};
-use crate::runtime::{self, Acceptor, Conn, EventFd, Runtime, RuntimeOptions, TaskHandle};
+use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::Snapshot;
 
 /// Worker phases, set by the control thread.
@@ -107,38 +107,21 @@ pub fn start(
     let mut workers = Vec::with_capacity(n);
     for id in 0..n {
         let wake = Arc::new(EventFd::new()?);
-        let (tx, rx) = std::sync::mpsc::channel();
         let sh = shared.clone();
         let wk = wake.clone();
         let cpu = cpus.get(id % cpus.len().max(1)).copied();
-        let thread = std::thread::Builder::new()
-            .name(format!("ringlb-w{id}"))
-            .spawn(move || {
-                if let Some(cpu) = cpu {
-                    let _ = crate::system::pin_to(cpu);
-                }
-                let rt = match Runtime::new(opts) {
-                    Ok(rt) => {
-                        let _ = tx.send(Ok(()));
-                        rt
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                rt.block_on(run(id, sh, wk));
-                drop(rt);
-            })?;
-        match rx.recv() {
-            Ok(Ok(())) => workers.push(Worker {
-                id,
-                wake,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(std::io::Error::other("worker thread died during start")),
-        }
+        let pin = move || {
+            if let Some(cpu) = cpu {
+                let _ = crate::system::pin_to(cpu);
+            }
+        };
+        let thread =
+            runtime::start_thread(format!("ringlb-w{id}"), opts, pin, move || run(id, sh, wk))?;
+        workers.push(Worker {
+            id,
+            wake,
+            thread: Some(thread),
+        });
     }
     Ok(workers)
 }
