@@ -225,3 +225,137 @@ fn upgrade_storm_hands_over_sockets_and_loses_nothing() {
         "last process stops"
     );
 }
+
+fn cli(args: &[&str], config: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ringlb"))
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .output()
+        .expect("run ringlb")
+}
+
+#[test]
+fn reload_and_upgrade_commands_report_the_outcome() {
+    let web1 = Backend::start("web1");
+    let web2 = Backend::start("web2");
+    let port = free_port();
+    let sock = unique_dir("ringlb-cli-admin").join("admin.sock");
+    let extra = format!("admin_socket = \"{}\"", sock.display());
+    let mut lb = Ringlb::start(&config(port, &[("web1", web1.addr())], &extra));
+    let path = lb.config_path().to_path_buf();
+
+    lb.write_config(&config(
+        port,
+        &[("web1", web1.addr()), ("web2", web2.addr())],
+        &extra,
+    ));
+    let out = cli(&["reload"], &path);
+    assert!(out.status.success(), "valid reload: {out:?}");
+    assert!(wait_until(Duration::from_secs(5), || {
+        http_get(lb_addr(port), "/", &[]).backend() == Some("web2")
+    }));
+
+    lb.write_config(&format!(
+        "{}\n[backend.web.nope]\n",
+        config(port, &[("web1", web1.addr())], &extra)
+    ));
+    let out = cli(&["reload"], &path);
+    assert!(!out.status.success(), "an invalid config is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error"),
+        "{out:?}"
+    );
+    let seen: Vec<String> = (0..4)
+        .map(|_| {
+            http_get(lb_addr(port), "/", &[])
+                .backend()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        seen.contains(&"web2".to_string()),
+        "the previous config keeps serving: {seen:?}"
+    );
+
+    lb.write_config(&config(
+        port,
+        &[("web1", web1.addr()), ("web2", web2.addr())],
+        &extra,
+    ));
+    let out = cli(&["upgrade"], &path);
+    assert!(out.status.success(), "upgrade: {out:?}");
+    let msg = lb
+        .wait_notify_any("MAINPID=", Duration::from_secs(10))
+        .expect("new MAINPID");
+    let new_pid: u32 = msg
+        .lines()
+        .find_map(|l| l.strip_prefix("MAINPID="))
+        .and_then(|v| v.parse().ok())
+        .expect("pid");
+    assert!(
+        lb.wait_exit(Duration::from_secs(30)).is_some(),
+        "the old process exits"
+    );
+    assert_eq!(http_get(lb_addr(port), "/", &[]).status, 200);
+    signal_pid(new_pid, libc::SIGTERM);
+    assert!(wait_until(Duration::from_secs(30), || !process_exists(
+        new_pid
+    )));
+}
+
+#[test]
+fn a_reload_that_changes_the_worker_count_hands_over_to_a_new_process() {
+    let web1 = Backend::start("web1");
+    let port = free_port();
+    let mut lb = Ringlb::start(&config(port, &[("web1", web1.addr())], ""));
+    let load = Load::start(lb_addr(port), 2, Duration::from_secs(30));
+    let text = config(port, &[("web1", web1.addr())], "").replace("workers = 2", "workers = 1");
+    lb.write_config(&text);
+    lb.signal(libc::SIGHUP);
+    let msg = lb
+        .wait_notify_any("MAINPID=", Duration::from_secs(10))
+        .expect("a new process");
+    let new_pid: u32 = msg
+        .lines()
+        .find_map(|l| l.strip_prefix("MAINPID="))
+        .and_then(|v| v.parse().ok())
+        .expect("pid");
+    assert!(
+        lb.wait_exit(Duration::from_secs(30)).is_some(),
+        "the old process drains and exits"
+    );
+    let threads = std::fs::read_dir(format!("/proc/{new_pid}/task"))
+        .expect("tasks")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with("ringlb-w"))
+        })
+        .count();
+    assert_eq!(threads, 1, "the new process runs one worker");
+    let report = load.finish();
+    println!(
+        "worker count change: {} requests, {} failed",
+        report.requests, report.failures
+    );
+    assert_eq!(report.failures, 0, "{:?}", report.samples);
+    signal_pid(new_pid, libc::SIGTERM);
+    assert!(wait_until(Duration::from_secs(30), || !process_exists(
+        new_pid
+    )));
+}
+
+#[test]
+fn watchdog_pings_when_systemd_asks_for_them() {
+    let web1 = Backend::start("web1");
+    let port = free_port();
+    let mut lb = Ringlb::start_wrapped(
+        &config(port, &[("web1", web1.addr())], ""),
+        &["env", "WATCHDOG_USEC=200000"],
+    );
+    lb.wait_notify("WATCHDOG=1", Duration::from_secs(2))
+        .expect("WATCHDOG=1 every 100 ms");
+    lb.wait_notify("WATCHDOG=1", Duration::from_secs(2))
+        .expect("and again");
+}

@@ -163,6 +163,15 @@ fn worker_count(cfg: &Config, cpus: &[usize]) -> usize {
     }
 }
 
+/// What a valid reload led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The new config is published; this process serves it.
+    Applied,
+    /// The worker count changes: a new process must take over.
+    NeedsHandoff { from: usize, to: usize },
+}
+
 /// A running ringlb: workers, listeners and the shared state.
 pub struct Server {
     config_path: Option<PathBuf>,
@@ -227,7 +236,7 @@ impl Server {
 
     /// Reloads the config file: on success new sessions and requests use it; on failure the
     /// running config stays and the diagnostics are returned.
-    pub fn reload(&mut self) -> Result<(), Vec<String>> {
+    pub fn reload(&mut self) -> Result<Reloaded, Vec<String>> {
         let Some(path) = self.config_path.clone() else {
             return Err(vec!["no config file to reload".into()]);
         };
@@ -236,6 +245,15 @@ impl Server {
         fit_maxconn(&mut cfg);
         let prev = self.shared.snapshot.load_full();
         let snap = Snapshot::compile(cfg, Some(&prev)).map_err(|e| vec![e])?;
+        // Workers are threads with their own rings: another count is a new process, started
+        // like a binary upgrade (listening sockets handed over, nothing dropped).
+        let want = worker_count(&snap.config, &crate::system::cpus());
+        if want != self.workers.len() {
+            return Ok(Reloaded::NeedsHandoff {
+                from: self.workers.len(),
+                to: want,
+            });
+        }
         let old = self.shared.listeners.load_full();
         let listeners =
             open_listeners(&snap, &old, &mut HashMap::new()).map_err(|e| vec![e.to_string()])?;
@@ -254,7 +272,7 @@ impl Server {
         if let Some(c) = &self.checker {
             c.notify();
         }
-        Ok(())
+        Ok(Reloaded::Applied)
     }
 
     /// Stops accepting, lets sessions finish up to the grace period (or not, with `fast`),
@@ -408,10 +426,30 @@ struct Upgrade {
 }
 
 fn control_loop(mut server: Server, rx: Receiver<Event>, up: Upgrade) -> Result<(), StartError> {
-    for ev in rx.iter() {
+    let watchdog = notify::watchdog_interval();
+    loop {
+        let ev = match watchdog {
+            Some(every) => match rx.recv_timeout(every) {
+                Ok(ev) => ev,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    notify::notify("WATCHDOG=1");
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            },
+            None => match rx.recv() {
+                Ok(ev) => ev,
+                Err(_) => return Ok(()),
+            },
+        };
         match ev {
             Event::Signal(SIGHUP) => {
-                let _ = do_reload(&mut server);
+                if let Ok(Reloaded::NeedsHandoff { .. }) = do_reload(&mut server) {
+                    match do_upgrade(&server, &up) {
+                        Ok(_) => return finish_after_handoff(server),
+                        Err(e) => reload_failed(&server, &e),
+                    }
+                }
             }
             Event::Signal(SIGUSR2) => {
                 if do_upgrade(&server, &up).is_ok() {
@@ -436,7 +474,23 @@ fn control_loop(mut server: Server, rx: Receiver<Event>, up: Upgrade) -> Result<
                 match cmd.as_slice() {
                     ["reload"] => {
                         let reply = match do_reload(&mut server) {
-                            Ok(()) => Reply::ok(vec!["reloaded".into()]),
+                            Ok(Reloaded::Applied) => Reply::ok(vec!["reloaded".into()]),
+                            Ok(Reloaded::NeedsHandoff { from, to }) => {
+                                match do_upgrade(&server, &up) {
+                                    Ok(pid) => {
+                                        let _ = req.reply.send(Reply::ok(vec![format!(
+                                        "workers {from} → {to}: new process {pid} is serving; this one drains"
+                                    )]));
+                                        return finish_after_handoff(server);
+                                    }
+                                    Err(e) => {
+                                        reload_failed(&server, &e);
+                                        Reply::err(format!(
+                                            "reload needs a new process, which failed: {e}"
+                                        ))
+                                    }
+                                }
+                            }
                             Err(errs) => Reply {
                                 lines: errs,
                                 ok: false,
@@ -472,7 +526,6 @@ fn control_loop(mut server: Server, rx: Receiver<Event>, up: Upgrade) -> Result<
             }
         }
     }
-    Ok(())
 }
 
 /// Admin commands that read or change server state (no process lifecycle).
@@ -560,7 +613,7 @@ fn admin_command(shared: &Shared, cmd: &[&str]) -> Reply {
     }
 }
 
-fn do_reload(server: &mut Server) -> Result<(), Vec<String>> {
+fn do_reload(server: &mut Server) -> Result<Reloaded, Vec<String>> {
     notify::notify(&format!(
         "RELOADING=1\nMONOTONIC_USEC={}",
         notify::monotonic_usec()
@@ -568,11 +621,17 @@ fn do_reload(server: &mut Server) -> Result<(), Vec<String>> {
     log("reloading");
     let process = server.shared.process.clone();
     match server.reload() {
-        Ok(()) => {
+        Ok(Reloaded::Applied) => {
             process.reloads_ok.fetch_add(1, Ordering::Relaxed);
             log("reload done: new sessions and requests use the new config");
             notify::notify("READY=1\nSTATUS=running (reloaded)");
-            Ok(())
+            Ok(Reloaded::Applied)
+        }
+        Ok(r @ Reloaded::NeedsHandoff { from, to }) => {
+            log(&format!(
+                "reload: workers change from {from} to {to}: handing over to a new process"
+            ));
+            Ok(r)
         }
         Err(errs) => {
             process.reloads_failed.fetch_add(1, Ordering::Relaxed);
@@ -587,6 +646,21 @@ fn do_reload(server: &mut Server) -> Result<(), Vec<String>> {
             Err(errs)
         }
     }
+}
+
+/// Records and reports a reload that could not be completed.
+fn reload_failed(server: &Server, why: &str) {
+    server
+        .shared
+        .process
+        .reloads_failed
+        .fetch_add(1, Ordering::Relaxed);
+    log(&format!(
+        "reload failed: {why}; the previous config keeps serving"
+    ));
+    notify::notify(&format!(
+        "READY=1\nSTATUS=reload failed, previous config still serving: {why}"
+    ));
 }
 
 /// Starts the new binary and hands it the listening sockets. On success the caller drains.

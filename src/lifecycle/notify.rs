@@ -29,3 +29,11 @@ pub fn monotonic_usec() -> u64 {
         .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
         .unwrap_or(0)
 }
+
+/// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC` when systemd set it (the unit has
+/// `WatchdogSec=`). `WATCHDOG_PID` is not compared: after a binary upgrade the new process
+/// inherits the old one's and sends the pings itself (`NotifyAccess=all`).
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (usec > 0).then(|| std::time::Duration::from_micros(usec / 2))
+}
