@@ -5,11 +5,18 @@
 #   1. scripts/build-image --if-changed (reuses an image built from the same inputs)
 #   2. two HTTP backends on the host (127.0.0.1; the guest sees them at 10.0.2.2)
 #   3. clone A: qcow2 overlay (2 GiB) + config drive (ringlb.toml balancing to both backends,
-#      authorized_keys); waits for HTTP through the forwarded port, then checks:
-#      both backends get requests, sysctls applied, ringlb runs as user ringlb (read over SSH
-#      with the key from the config drive), the root file system grew to fill the disk
+#      with [stats], an admin socket and an [ha] section; authorized_keys); waits for HTTP
+#      through the forwarded port (boot-to-serving time), then checks: both backends get
+#      requests; the stats page answers through the forwarded port 8404 and lists both
+#      servers; over SSH (key from the config drive): sysctls applied, ringlb runs as user
+#      ringlb with no effective capabilities, the guest's ringlb is target/release/ringlb,
+#      keepalived.conf was rendered from [ha] and keepalived holds the virtual address,
+#      `ringlb ha check` passes; `systemctl reload ringlb` 5 times (two configs in turn)
+#      while the host sends requests without a pause: no request may fail; the root file
+#      system grew to fill the disk
 #   4. clone B: another overlay of the same image, config drive with a *bad* ringlb.toml:
-#      the rejection is reported on the serial console and the default placeholder serves;
+#      the rejection is reported on the serial console, the default placeholder and the
+#      default stats page serve, reload and `ringlb ha check` work with the default config;
 #      A and B have different machine-ids, SSH host keys and hostnames (ringlb-<machine-id>).
 #
 # Each boot is bounded (RINGLB_IMAGE_BOOT_TIMEOUT, default 300 s) and retried once; the whole
@@ -25,6 +32,12 @@ readonly OUT=$REPO/target/image
 readonly IMAGE=$OUT/ringlb-appliance.qcow2
 readonly BOOT_TIMEOUT=${RINGLB_IMAGE_BOOT_TIMEOUT:-300}
 readonly TEST_TIMEOUT=${RINGLB_IMAGE_TEST_TIMEOUT:-2400}
+# The guest's network interface: run-appliance's virtio-net-pci is PCI slot 1 of the q35
+# machine, named enp0s1 by udev. [ha] in clone A's ringlb.toml names it.
+readonly GUEST_NIC=enp0s1
+readonly VIP=10.0.2.100
+readonly RELOADS=5
+readonly LOAD_CLIENTS=4
 readonly SYSCTLS=(
     net.core.somaxconn=65535
     net.ipv4.tcp_max_syn_backlog=65535
@@ -37,6 +50,7 @@ readonly SYSCTLS=(
 
 WORK=""
 ACCEL=""
+RELOAD_FIGURE="(reload test did not run)"
 FAILED=0
 PIDS=()
 T0=$(date +%s)
@@ -104,8 +118,8 @@ ssh_vm() {
 }
 
 # boot NAME CONFIG_DIR EXPECT: boot a fresh overlay; wait until http://127.0.0.1:HTTP_PORT/
-# answers with a body containing EXPECT. Retries once. Sets VM_PID, HTTP_PORT, SSH_PORT,
-# SERIAL, BOOT_SECONDS.
+# answers with a body containing EXPECT. Retries once. Sets VM_PID, HTTP_PORT, STATS_PORT,
+# SSH_PORT, SERIAL, BOOT_SECONDS.
 boot() {
     local name=$1 cfg=$2 expect=$3 attempt
     for attempt in 1 2; do
@@ -121,14 +135,16 @@ boot_once() {
     local name=$1 cfg=$2 expect=$3 state=$WORK/$1 start now body="" last=0
     mkdir -p "$state"
     HTTP_PORT=$(free_port)
+    STATS_PORT=$(free_port)
+    while [[ $STATS_PORT == "$HTTP_PORT" ]]; do STATS_PORT=$(free_port); done
     SSH_PORT=$(free_port)
-    while [[ $SSH_PORT == "$HTTP_PORT" ]]; do SSH_PORT=$(free_port); done
+    while [[ $SSH_PORT == "$HTTP_PORT" || $SSH_PORT == "$STATS_PORT" ]]; do SSH_PORT=$(free_port); done
     SERIAL=$state/serial.log
-    say "booting $name ($ACCEL): http 127.0.0.1:$HTTP_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
+    say "booting $name ($ACCEL): http 127.0.0.1:$HTTP_PORT, stats 127.0.0.1:$STATS_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
     start=$(date +%s)
     "$REPO/scripts/run-appliance" --image "$IMAGE" --accel "$ACCEL" --state-dir "$state" \
-        --config-drive "$cfg" --disk-size 2G --http-port "$HTTP_PORT" --ssh-port "$SSH_PORT" \
-        --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
+        --config-drive "$cfg" --disk-size 2G --http-port "$HTTP_PORT" --stats-port "$STATS_PORT" \
+        --ssh-port "$SSH_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
     VM_PID=$!
     PIDS+=("$VM_PID")
     while :; do
@@ -200,26 +216,218 @@ differ() {
     else fail "clones share $1: '$2' '$3'"; fi
 }
 
-test_clone_a() {
-    local cfg=$WORK/config-a
-    mkdir -p "$cfg"
-    cp "$WORK/id_ed25519.pub" "$cfg/authorized_keys"
-    cat > "$cfg/ringlb.toml" <<EOF
+# config_a WEIGHT_OF_A BALANCE: clone A's ringlb.toml (both backends, stats, admin socket, [ha]).
+config_a() {
+    cat <<EOT
+# ringlb.toml of the image test's clone A (tests/image/run.sh): weight of a = $1, $2.
+[global]
+admin_socket = "/run/ringlb/admin.sock"
+
+[stats]
+bind = "0.0.0.0:8404"
+uri = "/"
+realm = "ringlb image test"
+
 [frontend.www]
 bind = "0.0.0.0:80"
 default_backend = "hosts"
 
 [backend.hosts]
-balance = "roundrobin"
+balance = "$2"
 
 [[backend.hosts.server]]
 name = "a"
 address = "10.0.2.2:$PORT_A"
+weight = $1
 
 [[backend.hosts.server]]
 name = "b"
 address = "10.0.2.2:$PORT_B"
-EOF
+
+[ha]
+interface = "$GUEST_NIC"
+virtual_ips = ["$VIP/24"]
+router_id = 51
+priority = 150
+EOT
+}
+
+# The host-side load of the reload test: CLIENTS threads, each sending GET / on a new
+# connection, one after the other, until STOP_FILE exists or LIMIT seconds passed. A request
+# fails unless it gets a 200 with a backend's page within 10 s. Prints "requests failed secs".
+write_load_client() {
+    cat > "$WORK/load.py" <<'EOT'
+import http.client, os, sys, threading, time
+host, port, stop, limit, clients = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+lock = threading.Lock()
+count = {"n": 0, "failed": 0}
+errors = []
+end = time.monotonic() + limit
+def client():
+    while time.monotonic() < end and not os.path.exists(stop):
+        err = None
+        try:
+            c = http.client.HTTPConnection(host, port, timeout=10)
+            c.request("GET", "/", headers={"Connection": "close"})
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            if r.status != 200 or not body.startswith(b"backend-"):
+                err = "HTTP %d %r" % (r.status, body[:60])
+        except Exception as e:
+            err = "%s: %s" % (type(e).__name__, e)
+        with lock:
+            count["n"] += 1
+            if err:
+                count["failed"] += 1
+                if len(errors) < 5:
+                    errors.append("%.2fs %s" % (time.monotonic() - t0, err))
+t0 = time.monotonic()
+threads = [threading.Thread(target=client) for _ in range(clients)]
+for t in threads: t.start()
+for t in threads: t.join()
+for e in errors: print("failed request at", e, file=sys.stderr)
+print(count["n"], count["failed"], "%.1f" % (time.monotonic() - t0))
+EOT
+}
+
+# stats_csv_field BACKEND SERVER FIELD: one field of the stats page's CSV (HAProxy's columns:
+# 19 = weight, 74 = addr, 77 = algo).
+stats_csv_field() {
+    curl -s -m 10 "http://127.0.0.1:$STATS_PORT/;csv" | awk -F, -v b="$1" -v s="$2" -v f="$3" '$1 == b && $2 == s { print $f }'
+}
+
+check_stats_page() {
+    local page csv
+    page=$(curl -s -m 10 -w '\nHTTP %{http_code}' "http://127.0.0.1:$STATS_PORT/" || true)
+    if [[ $page == *"HTTP 200" && $page == *"10.0.2.2:$PORT_A"* && $page == *"10.0.2.2:$PORT_B"* ]]; then
+        pass "stats page answers through the forwarded port (guest 8404 -> 127.0.0.1:$STATS_PORT) and lists both servers"
+    else
+        fail "stats page on 127.0.0.1:$STATS_PORT: $(tail -n1 <<<"$page"), servers 10.0.2.2:$PORT_A / 10.0.2.2:$PORT_B not both listed"
+    fi
+    csv=$(curl -s -m 10 "http://127.0.0.1:$STATS_PORT/;csv" || true)
+    if grep -q "^hosts,a,.*,10.0.2.2:$PORT_A," <<<"$csv" && grep -q "^hosts,b,.*,10.0.2.2:$PORT_B," <<<"$csv"; then
+        pass "stats CSV: hosts/a $(awk -F, '$1 == "hosts" && $2 == "a" { print $18 ", " $8 " sessions" }' <<<"$csv"); hosts/b $(awk -F, '$1 == "hosts" && $2 == "b" { print $18 ", " $8 " sessions" }' <<<"$csv")"
+    else
+        fail "stats CSV lacks the rows of servers hosts/a and hosts/b"
+    fi
+}
+
+# ringlb.service's main process and each of its threads: user ringlb, no effective capability.
+# (MainPID rather than pidof: keepalived runs `ringlb ha check` every second.)
+check_privileges() {
+    local out
+    # shellcheck disable=SC2016 # expanded in the guest
+    out=$(ssh_vm "$SSH_PORT" 'pid=$(systemctl show -p MainPID --value ringlb.service)
+        [ "$pid" -gt 0 ] || exit 1
+        echo "user $(stat -c %U /proc/$pid)"
+        grep -E "^(Uid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):" /proc/$pid/status
+        for t in /proc/$pid/task/*; do echo "thread $(awk "/^CapEff:/ { print \$2 }" $t/status)"; done' || true)
+    local user uid capeff capprm capbnd capamb nnp threads nonzero
+    user=$(awk '$1 == "user" { print $2 }' <<<"$out")
+    uid=$(awk '$1 == "Uid:" { print $2 "/" $3 "/" $4 "/" $5 }' <<<"$out")
+    capeff=$(awk '$1 == "CapEff:" { print $2 }' <<<"$out")
+    capprm=$(awk '$1 == "CapPrm:" { print $2 }' <<<"$out")
+    capbnd=$(awk '$1 == "CapBnd:" { print $2 }' <<<"$out")
+    capamb=$(awk '$1 == "CapAmb:" { print $2 }' <<<"$out")
+    nnp=$(awk '$1 == "NoNewPrivs:" { print $2 }' <<<"$out")
+    threads=$(grep -c '^thread ' <<<"$out" || true)
+    nonzero=$(grep '^thread ' <<<"$out" | grep -vc ' 0000000000000000$' || true)
+    local u=${uid%%/*}
+    if [[ $user == ringlb && $u =~ ^[1-9][0-9]*$ && $uid == "$u/$u/$u/$u" ]]; then pass "ringlb runs as user ringlb (uid real/effective/saved/fs $uid)"
+    else fail "ringlb process owner: '$user', uids '$uid'"; fi
+    if [[ $capeff == 0000000000000000 ]] && (( threads > 0 && nonzero == 0 )); then
+        pass "ringlb has no effective capabilities: CapEff $capeff in all $threads threads (CapPrm $capprm, CapAmb $capamb, CapBnd $capbnd, NoNewPrivs $nnp)"
+    else
+        fail "ringlb capabilities: CapEff '$capeff' ($nonzero of $threads threads non-zero), CapPrm $capprm, CapAmb $capamb"
+    fi
+}
+
+check_ha() {
+    if grep -qa 'ringlb-config-drive: rendered keepalived.conf' "$SERIAL"; then
+        pass "config drive: keepalived.conf rendered from [ha] of ringlb.toml and accepted by keepalived --config-test (serial console)"
+    else
+        fail "serial console does not show keepalived.conf rendered from [ha]: $(grep -a 'keepalived' "$SERIAL" | tail -n 3 | tr -cd '[:print:]\n' | tr '\n' ' ')"
+    fi
+    local out i
+    # keepalived is MASTER after three advertisement intervals (no peer answers).
+    for (( i = 0; i < 10; i++ )); do
+        # shellcheck disable=SC2016 # expanded in the guest
+        out=$(ssh_vm "$SSH_PORT" 'echo "keepalived $(systemctl is-active keepalived)"
+            head -n1 /etc/keepalived/keepalived.conf
+            runuser -u ringlb -- ringlb ha check -c /etc/ringlb/ringlb.toml && echo "hacheck ok"
+            ip -o -4 addr show dev '"$GUEST_NIC"' | awk "{ print \"addr\", \$4 }"' 2>&1 || true)
+        [[ $out == *"addr $VIP/24"* ]] && break
+        sleep 3
+    done
+    if [[ $out == *"keepalived active"* && $out == *"written by \`ringlb ha render\`"* ]]; then pass "keepalived runs with the rendered keepalived.conf"
+    else fail "keepalived: $(tr '\n' ' ' <<<"$out")"; fi
+    if [[ $out == *"hacheck ok"* ]]; then pass "ringlb ha check (as user ringlb, as keepalived runs it) reaches ringlb over /run/ringlb/admin.sock"
+    else fail "ringlb ha check failed: $(tr '\n' ' ' <<<"$out")"; fi
+    if [[ $out == *"addr $VIP/24"* ]]; then pass "keepalived is MASTER: virtual address $VIP on $GUEST_NIC"
+    else fail "virtual address $VIP not on $GUEST_NIC: $(tr '\n' ' ' <<<"$out")"; fi
+}
+
+# systemctl reload ringlb, RELOADS times, alternating two configs (each checked in the guest
+# before it is installed), while LOAD_CLIENTS host clients send requests without a pause
+# through the forwarded port. Every request must succeed.
+check_reload_under_load() {
+    local pid_before pid_after restarts i weight balance got stop=$WORK/load.stop reloaded=0 t0
+    pid_before=$(ssh_vm "$SSH_PORT" systemctl show -p MainPID --value ringlb.service || true)
+    write_load_client
+    rm -f "$stop"
+    t0=$(date +%s)
+    python3 "$WORK/load.py" 127.0.0.1 "$HTTP_PORT" "$stop" 240 "$LOAD_CLIENTS" > "$WORK/load.out" 2> "$WORK/load.err" &
+    local load_pid=$!
+    PIDS+=("$load_pid")
+    sleep 2
+    for (( i = 1; i <= RELOADS; i++ )); do
+        if (( i % 2 )); then weight=3; balance=leastconn; else weight=1; balance=roundrobin; fi
+        config_a "$weight" "$balance" > "$WORK/reload-$i.toml"
+        if ssh_vm "$SSH_PORT" 'cat > /etc/ringlb/ringlb.toml.new && ringlb check -c /etc/ringlb/ringlb.toml.new >/dev/null &&
+                mv /etc/ringlb/ringlb.toml.new /etc/ringlb/ringlb.toml && systemctl reload ringlb' \
+                < "$WORK/reload-$i.toml" > "$WORK/reload-$i.log" 2>&1; then
+            reloaded=$((reloaded + 1))
+        else
+            fail "reload $i: $(tr '\n' ' ' < "$WORK/reload-$i.log")"
+            continue
+        fi
+        got="$(stats_csv_field hosts a 19) $(stats_csv_field hosts BACKEND 77)"
+        if [[ $got == "$weight $balance" ]]; then say "  reload $i done after $(( $(date +%s) - t0 ))s: stats show weight $weight, $balance"
+        else fail "reload $i: stats show '$got', expected '$weight $balance'"; fi
+    done
+    sleep 1
+    touch "$stop"
+    wait "$load_pid" || true
+    local n failed secs
+    read -r n failed secs < "$WORK/load.out" || true
+    n=${n:-0}; failed=${failed:-unknown}
+    pid_after=$(ssh_vm "$SSH_PORT" systemctl show -p MainPID --value ringlb.service || true)
+    restarts=$(ssh_vm "$SSH_PORT" systemctl show -p NRestarts --value ringlb.service || true)
+    local metrics ok_reloads
+    metrics=$(curl -s -m 10 "http://127.0.0.1:$STATS_PORT/metrics" || true)
+    ok_reloads=$(awk '$1 == "ringlb_process_reloads_total{result=\"ok\"}" { print $2 }' <<<"$metrics")
+    if [[ -n $pid_before && $pid_before == "$pid_after" && $restarts == 0 && $ok_reloads == "$RELOADS" ]]; then
+        pass "$RELOADS reloads applied by the same process (pid $pid_before, 0 restarts; ringlb counts $ok_reloads reloads)"
+    else
+        fail "reloads: pid $pid_before -> $pid_after, $restarts restarts, ringlb counts '$ok_reloads' reloads (want $RELOADS)"
+    fi
+    if [[ $failed == 0 ]] && (( n > 0 && reloaded == RELOADS )); then
+        pass "reload under load: $n requests in ${secs}s from $LOAD_CLIENTS clients, 0 failed, $reloaded reloads"
+    else
+        fail "reload under load: $n requests, $failed failed, $reloaded of $RELOADS reloads"
+        sed 's/^/    /' "$WORK/load.err" || true
+    fi
+    RELOAD_FIGURE="reload under load in the appliance: $n requests, $failed failed, $reloaded reloads"
+    echo "FIGURE: $RELOAD_FIGURE"
+}
+
+test_clone_a() {
+    local cfg=$WORK/config-a
+    mkdir -p "$cfg"
+    cp "$WORK/id_ed25519.pub" "$cfg/authorized_keys"
+    config_a 1 roundrobin > "$cfg/ringlb.toml"
+    "$REPO/target/release/ringlb" check -c "$cfg/ringlb.toml" > /dev/null || die "clone A's ringlb.toml is invalid"
     boot clone-a "$cfg" "backend-"
     BOOT_A=$BOOT_SECONDS
 
@@ -236,24 +444,31 @@ EOF
     else fail "requests did not reach both backends (a: $n_a, b: $n_b)"; fi
     grep -q '"GET / HTTP/1.1" 200' "$WORK/backend-a.log" || fail "backend a log shows no proxied request"
 
+    check_stats_page
+
     wait_ssh "$SSH_PORT" || { fail "no SSH login with the config-drive key"; return; }
     pass "SSH login as root with the key from the config drive"
 
-    # Sysctls from /etc/sysctl.d/60-ringlb.conf, read from /proc/sys.
-    local kv key want got
+    # Sysctls from /etc/sysctl.d/60-ringlb.conf, read from /proc/sys (one SSH round trip).
+    local kv key want got paths=() values=() i=0
+    for kv in "${SYSCTLS[@]}"; do key=${kv%%=*}; paths+=("/proc/sys/${key//.//}"); done
+    mapfile -t values < <(ssh_vm "$SSH_PORT" cat "${paths[@]}" | tr -s '\t ' ' ' || true)
     for kv in "${SYSCTLS[@]}"; do
-        key=${kv%%=*}; want=${kv#*=}
-        got=$(ssh_vm "$SSH_PORT" cat "/proc/sys/${key//.//}" | tr -s '\t ' ' ')
+        key=${kv%%=*}; want=${kv#*=}; got=${values[i]:-}; i=$((i + 1))
         if [[ $got == "$want" ]]; then pass "sysctl $key = $got"
         else fail "sysctl $key = '$got', expected $want"; fi
     done
 
-    # ringlb runs unprivileged, as user ringlb.
-    local status
-    # shellcheck disable=SC2016 # expanded in the guest
-    status=$(ssh_vm "$SSH_PORT" 'pid=$(systemctl show -p MainPID --value ringlb.service); [ "$pid" -gt 0 ] && echo "$(stat -c %U /proc/$pid) $(awk "/^Uid:/ { print \$2 }" /proc/$pid/status)"')
-    if [[ $status == ringlb\ [1-9]* ]]; then pass "ringlb runs as user ringlb (user, uid: $status)"
-    else fail "ringlb process owner: '$status'"; fi
+    check_privileges
+
+    # The image carries the ringlb built from these sources (build-image runs cargo first).
+    local guest_sum
+    guest_sum=$(ssh_vm "$SSH_PORT" sha256sum /usr/bin/ringlb | cut -c1-64)
+    if [[ $guest_sum == "$RINGLB_SUM" ]]; then pass "the guest's /usr/bin/ringlb is target/release/ringlb (sha256 ${RINGLB_SUM:0:16}…)"
+    else fail "the guest's /usr/bin/ringlb ($guest_sum) is not target/release/ringlb as build-image left it ($RINGLB_SUM)"; fi
+
+    check_ha
+    check_reload_under_load
 
     # The root partition and file system grew to fill the 2 GiB overlay.
     local root_bytes
@@ -287,7 +502,29 @@ test_clone_b() {
         fail "serial console does not report the rejected ringlb.toml"
     fi
 
+    # The default configuration's stats page, admin socket (reload, ha check), no keepalived.
+    local page out
+    page=$(curl -s -m 10 -w '\nHTTP %{http_code}' "http://127.0.0.1:$STATS_PORT/" || true)
+    if [[ $page == *"HTTP 200" && $page == *"127.0.0.1:8081"* ]]; then
+        pass "default configuration: stats page on guest port 8404 lists the placeholder server"
+    else
+        fail "default configuration: stats page on 127.0.0.1:$STATS_PORT: $(tail -n1 <<<"$page"), placeholder server not listed"
+    fi
+
     wait_ssh "$SSH_PORT" || { fail "clone-b: no SSH login"; return; }
+    # shellcheck disable=SC2016 # expanded in the guest
+    out=$(ssh_vm "$SSH_PORT" 'systemctl reload ringlb && echo "reload ok"
+        ringlb ha check && echo "hacheck ok"
+        [ -e /etc/keepalived/keepalived.conf ] || echo "no keepalived.conf"
+        echo "keepalived $(systemctl is-active keepalived)"' 2>&1 || true)
+    if [[ $out == *"reload ok"* && $out == *"hacheck ok"* ]]; then
+        pass "default configuration: systemctl reload ringlb and ringlb ha check work (admin socket)"
+    else
+        fail "default configuration: reload / ha check: $(tr '\n' ' ' <<<"$out")"
+    fi
+    if [[ $out == *"no keepalived.conf"* && $out != *"keepalived active"* ]]; then pass "no [ha], no keepalived.conf: keepalived not running"
+    else fail "keepalived without [ha]: $(tr '\n' ' ' <<<"$out")"; fi
+
     read -r MID_B HOST_B FP_B < <(identity "$SSH_PORT")
     check_identity clone-b "$MID_B" "$HOST_B" "$FP_B"
     stop_vm
@@ -314,6 +551,9 @@ main() {
     say "building the image (reused when its inputs did not change)"
     timeout 1800 "$REPO/scripts/build-image" --if-changed 2>&1 | sed 's/^/    /' || die "scripts/build-image failed"
     [[ -f $IMAGE ]] || die "no image at $IMAGE"
+    RINGLB_SUM=$(sha256sum "$REPO/target/release/ringlb" | cut -c1-64)
+    "$REPO/target/release/ringlb" check -c "$REPO/image/rootfs/etc/ringlb/ringlb.toml" | sed 's/^/    /' \
+        || die "the image's default ringlb.toml is invalid"
 
     mkdir -p "$OUT"
     WORK=$(mktemp -d "$OUT/test-XXXXXX")
@@ -329,6 +569,7 @@ main() {
     test_clone_b
 
     say "boot to serving: clone-a ${BOOT_A}s, clone-b ${BOOT_B}s ($ACCEL)"
+    say "FIGURE: $RELOAD_FIGURE"
     if (( FAILED )); then say "image test FAILED"; exit 1; fi
     say "image test passed in $(( $(date +%s) - T0 ))s"
 }
