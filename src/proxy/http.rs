@@ -143,6 +143,18 @@ impl Input {
         }
     }
 
+    /// Moves unread bytes out of the provided buffer onto the heap, giving the buffer back.
+    /// Done before a wait that can be long (a queue, a slow server): a session must not hold a
+    /// receive buffer then, or a burst of waiting sessions could hold them all and starve the
+    /// sessions that need one to make progress.
+    fn detach(&mut self) {
+        if let Some(p) = self.pbuf.take() {
+            if !p.is_empty() {
+                self.carry.extend_from_slice(p.as_slice());
+            }
+        }
+    }
+
     /// Receives more bytes. `Ok(false)` at end of stream.
     async fn fill(&mut self, conn: &Conn) -> std::io::Result<bool> {
         match conn.recv().await? {
@@ -268,6 +280,8 @@ async fn request(s: &mut Session, input: &mut Input) -> Next {
             Ok(None) => {}
             Err(e) => break Err(e),
         }
+        // A partial head waits on the heap: slow clients must not pin receive buffers.
+        input.detach();
         match runtime::timeout_at(deadline, input.fill(&s.client)).await {
             Ok(Ok(true)) => {}
             Ok(_) => {
@@ -602,6 +616,8 @@ async fn forward(
             }
         }
     }
+    // Pipelined bytes of the next request wait on the heap, not in a receive buffer.
+    input.detach();
     // The whole request is in `out`: it can be sent again if a reused connection was dead.
     let replayable = body_done && head.method.is_idempotent();
     let reuse = match (upstream_ka, replayable) {
@@ -804,6 +820,7 @@ async fn relay_response(
                 return Next::Close { linger: false };
             }
         }
+        rin.detach();
         let recv = pending.take().unwrap_or_else(|| up.conn.recv_op());
         match runtime::timeout(server_timeout, recv).await {
             Ok(Ok(Some(b))) => rin.push(b),
