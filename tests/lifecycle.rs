@@ -27,6 +27,19 @@ fn lb_addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// The pid a successor process announced with `MAINPID=` (binary upgrade or a handoff),
+/// together with `READY=1`.
+fn successor(lb: &mut Ringlb) -> u32 {
+    let msg = lb
+        .wait_notify_any("MAINPID=", Duration::from_secs(20))
+        .expect("a new process announces MAINPID=");
+    assert!(msg.contains("READY=1"), "the new process is ready: {msg}");
+    msg.lines()
+        .find_map(|l| l.strip_prefix("MAINPID="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("MAINPID value")
+}
+
 fn process_exists(pid: u32) -> bool {
     // A zombie still has /proc/PID; its state is Z.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -161,15 +174,7 @@ fn upgrade_storm_hands_over_sockets_and_loses_nothing() {
     let mut pids = vec![pid];
     for round in 0..20 {
         signal_pid(pid, libc::SIGUSR2);
-        let msg = lb
-            .wait_notify_any("MAINPID=", Duration::from_secs(20))
-            .expect("new MAINPID");
-        let new_pid: u32 = msg
-            .lines()
-            .find_map(|l| l.strip_prefix("MAINPID="))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("MAINPID value");
-        assert!(msg.contains("READY=1"), "new process ready: {msg}");
+        let new_pid = successor(&mut lb);
         assert_ne!(new_pid, pid, "round {round}: a new process");
         if round == 0 {
             // The idle connection belongs to the draining process: its next request is served
@@ -286,14 +291,7 @@ fn reload_and_upgrade_commands_report_the_outcome() {
     ));
     let out = cli(&["upgrade"], &path);
     assert!(out.status.success(), "upgrade: {out:?}");
-    let msg = lb
-        .wait_notify_any("MAINPID=", Duration::from_secs(10))
-        .expect("new MAINPID");
-    let new_pid: u32 = msg
-        .lines()
-        .find_map(|l| l.strip_prefix("MAINPID="))
-        .and_then(|v| v.parse().ok())
-        .expect("pid");
+    let new_pid = successor(&mut lb);
     assert!(
         lb.wait_exit(Duration::from_secs(30)).is_some(),
         "the old process exits"
@@ -314,14 +312,7 @@ fn a_reload_that_changes_the_worker_count_hands_over_to_a_new_process() {
     let text = config(port, &[("web1", web1.addr())], "").replace("workers = 2", "workers = 1");
     lb.write_config(&text);
     lb.signal(libc::SIGHUP);
-    let msg = lb
-        .wait_notify_any("MAINPID=", Duration::from_secs(10))
-        .expect("a new process");
-    let new_pid: u32 = msg
-        .lines()
-        .find_map(|l| l.strip_prefix("MAINPID="))
-        .and_then(|v| v.parse().ok())
-        .expect("pid");
+    let new_pid = successor(&mut lb);
     assert!(
         lb.wait_exit(Duration::from_secs(30)).is_some(),
         "the old process drains and exits"
