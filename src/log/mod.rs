@@ -9,7 +9,7 @@
 pub mod format;
 
 use std::io::{self, Write};
-use std::net::{IpAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -78,14 +78,6 @@ impl Logger {
 
     pub fn enabled(&self) -> bool {
         self.tx.is_some()
-    }
-
-    /// The address as it may appear in a log line.
-    pub fn client_ip(&self, ip: IpAddr) -> IpAddr {
-        match self.anonymize {
-            Some((v4, v6)) => format::mask(ip, v4, v6),
-            None => ip,
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::{connect, Fail, Local, Reuse, Upstream, UNKNOWN_CLIENT};
+use super::{client_ip, connect, Fail, Local, Reuse, Upstream};
 use crate::config::ConnectionMode;
 use crate::http::TargetForm;
 use crate::http::{
@@ -625,7 +625,7 @@ async fn forward(
         (true, true) => Reuse::Any,
         (true, false) => Reuse::FreshOnly,
     };
-    let client_ip = s.peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT);
+    let client_ip = client_ip(s.peer);
 
     let mut attempt_reuse = reuse;
     let (up, resp_first) = loop {
@@ -1199,11 +1199,6 @@ fn absolute_path(target: &[u8]) -> &[u8] {
         Some(i) => after_scheme.get(i..).unwrap_or(b"/"),
         None => b"/",
     }
-}
-
-/// Client address as text, for logs.
-pub fn client_ip(peer: Option<SocketAddr>) -> IpAddr {
-    peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT)
 }
 
 #[cfg(test)]

@@ -568,3 +568,8 @@ pub enum Reuse {
 
 /// The client address used for balancing when the peer address is unknown.
 pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+/// The client address balancing and routing see.
+pub fn client_ip(peer: Option<std::net::SocketAddr>) -> IpAddr {
+    peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT)
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::{connect, Local, Reuse, UNKNOWN_CLIENT};
+use super::{client_ip, connect, Local, Reuse};
 use crate::log::format::Record;
 use crate::runtime::{self, Conn};
 use crate::snapshot::Snapshot;
@@ -37,7 +37,7 @@ pub async fn serve(
     let Some(be) = snap.backends.get(fe.backend) else {
         return;
     };
-    let client_ip = peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT);
+    let client_ip = client_ip(peer);
     let mut rec = Record {
         client: peer,
         start: started.1,

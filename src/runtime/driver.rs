@@ -55,19 +55,9 @@ struct Slot {
     orphan: Orphan,
 }
 
-/// Counters a worker can report.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RingStats {
-    pub submitted: u64,
-    pub completions: u64,
-    pub enters: u64,
-    pub cancels: u64,
-}
-
 pub(crate) struct Driver {
     pub(crate) ring: IoUring,
     slots: Slab<Slot>,
-    pub(crate) stats: RingStats,
 }
 
 impl Driver {
@@ -90,7 +80,6 @@ impl Driver {
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(1024),
-            stats: RingStats::default(),
         })
     }
 
@@ -100,7 +89,6 @@ impl Driver {
     }
 
     pub(crate) fn push(&mut self, entry: &squeue::Entry) {
-        self.stats.submitted += 1;
         loop {
             // SAFETY: every buffer or address the entry points to is owned by the operation's
             // future or, once that is dropped, by its slot, until the completion is reaped.
@@ -162,7 +150,6 @@ impl Driver {
                 }
             }
         }
-        self.stats.completions += n as u64;
         n
     }
 }
@@ -275,7 +262,6 @@ impl<T: 'static> Drop for Op<T> {
                 }
                 State::Pending(_) => {
                     slot.state = State::Orphaned(Some(Box::new(data)));
-                    d.stats.cancels += 1;
                     let cancel = opcode::AsyncCancel::new(idx as u64)
                         .build()
                         .user_data(CANCEL_USER_DATA);

@@ -19,7 +19,7 @@ use io_uring::types::{SubmitArgs, Timespec};
 use slab::Slab;
 
 use super::bufring::BufRing;
-use super::driver::{Driver, RingStats};
+use super::driver::Driver;
 use super::timer::Timers;
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
@@ -236,10 +236,6 @@ impl Runtime {
         Ok(Runtime { cx })
     }
 
-    pub fn stats(&self) -> RingStats {
-        self.cx.driver.borrow().stats
-    }
-
     /// Runs `root` and every task it spawns until `root` returns. Tasks still running then are
     /// dropped (their operations cancelled) when the runtime is dropped.
     pub fn block_on(&self, root: impl Future<Output = ()> + 'static) {
@@ -318,7 +314,6 @@ impl Runtime {
         let busy = !cx.ready.borrow().is_empty();
         {
             let mut d = cx.driver.borrow_mut();
-            d.stats.enters += 1;
             let wait = if busy { Some(Duration::ZERO) } else { wait };
             let res = match wait {
                 Some(w) => {

@@ -32,11 +32,10 @@ mod signal;
 mod timer;
 
 pub use bufring::PBuf;
-pub use driver::RingStats;
 pub use executor::{spawn, start_thread, yield_now, Runtime, RuntimeOptions, TaskHandle};
 pub use net::{listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv};
 pub use signal::Signal;
-pub use timer::{now, sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
+pub use timer::{sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

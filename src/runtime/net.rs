@@ -265,11 +265,6 @@ impl Conn {
         socket2::SockRef::from(&self.fd).shutdown(std::net::Shutdown::Write)
     }
 
-    /// Makes the next close send RST instead of FIN.
-    pub fn set_linger_zero(&self) -> io::Result<()> {
-        socket2::SockRef::from(&self.fd).set_linger(Some(Duration::ZERO))
-    }
-
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         socket2::SockRef::from(&self.fd)
             .peer_addr()?

@@ -47,11 +47,6 @@ impl Timers {
     }
 }
 
-/// The current time. The one place the io layer reads the clock for the proxy.
-pub fn now() -> Instant {
-    Instant::now()
-}
-
 /// A future that completes at a deadline.
 pub struct Sleep {
     at: Instant,
