@@ -329,40 +329,34 @@ async fn wait_first_byte(s: &Session, input: &mut Input, idle: Duration) -> std:
     use std::task::Poll;
     let draining = s.local.draining.clone();
     let mut deadline = Instant::now() + idle;
-    loop {
-        if draining.is_raised() {
-            deadline = deadline.min(Instant::now() + DRAIN_IDLE);
+    if draining.is_raised() {
+        deadline = deadline.min(Instant::now() + DRAIN_IDLE);
+    }
+    let mut recv = s.client.recv_op();
+    let mut sleep = runtime::sleep_until(deadline);
+    let mut drain = draining.wait();
+    let mut shortened = draining.is_raised();
+    let got = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = std::pin::Pin::new(&mut recv).poll(cx) {
+            return Poll::Ready(Some(r));
         }
-        let mut recv = s.client.recv_op();
-        let mut sleep = runtime::sleep_until(deadline);
-        let mut drain = draining.wait();
-        let mut shortened = draining.is_raised();
-        let got = std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = std::pin::Pin::new(&mut recv).poll(cx) {
-                return Poll::Ready(Some(r));
-            }
-            if !shortened && std::pin::Pin::new(&mut drain).poll(cx).is_ready() {
-                shortened = true;
-                sleep = runtime::sleep_until(sleep.deadline().min(Instant::now() + DRAIN_IDLE));
-            }
-            if std::pin::Pin::new(&mut sleep).poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await;
-        match got {
-            Some(Ok(Some(b))) => {
-                input.push(b);
-                return Ok(true);
-            }
-            Some(Ok(None)) | None => return Ok(false),
-            Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                // Every receive buffer is in use: wait for one to come back.
-                runtime::sleep(Duration::from_millis(1)).await;
-            }
-            Some(Err(e)) => return Err(e),
+        if !shortened && std::pin::Pin::new(&mut drain).poll(cx).is_ready() {
+            shortened = true;
+            sleep = runtime::sleep_until(sleep.deadline().min(Instant::now() + DRAIN_IDLE));
         }
+        if std::pin::Pin::new(&mut sleep).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await;
+    match got {
+        Some(Ok(Some(b))) => {
+            input.push(b);
+            Ok(true)
+        }
+        Some(Ok(None)) | None => Ok(false),
+        Some(Err(e)) => Err(e),
     }
 }
 

@@ -157,10 +157,6 @@ async fn pump(from: &Conn, to: &Conn, last: &Cell<Instant>, idle: Duration, move
                 last.set(Instant::now());
                 recv = from.recv_op();
             }
-            Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                runtime::sleep(Duration::from_millis(1)).await;
-                recv = from.recv_op();
-            }
             Ok(Ok(None)) | Ok(Err(_)) => {
                 let _ = to.shutdown_write();
                 return;

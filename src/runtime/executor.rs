@@ -144,21 +144,6 @@ pub fn spawn(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
     })
 }
 
-/// Lets other ready tasks run before continuing.
-pub async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(move |cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
-}
-
 #[derive(Clone, Copy, Debug)]
 pub struct RuntimeOptions {
     /// Submission queue entries.

@@ -32,7 +32,7 @@ mod signal;
 mod timer;
 
 pub use bufring::PBuf;
-pub use executor::{spawn, start_thread, yield_now, Runtime, RuntimeOptions, TaskHandle};
+pub use executor::{spawn, start_thread, Runtime, RuntimeOptions, TaskHandle};
 pub use net::{listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv};
 pub use signal::Signal;
 pub use timer::{sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};

@@ -68,13 +68,31 @@ pub struct Conn {
 
 /// A receive waiting for data, holding no buffer until the data arrives. Kept by idle pooled
 /// upstream connections: its completion tells that the server closed (or misbehaved).
+///
+/// When every provided buffer is in use the kernel answers `ENOBUFS`; the receive then waits
+/// a moment for buffers to come back and submits itself again, so callers never see it.
 pub struct Recv {
-    op: Op<()>,
+    op: Option<Op<()>>,
+    fd: RawFd,
+    size: u32,
+    backoff: Option<super::Sleep>,
+}
+
+/// How long a receive waits for a provided buffer to come back after `ENOBUFS`.
+const NOBUFS_BACKOFF: Duration = Duration::from_millis(1);
+
+fn submit_recv(fd: RawFd, size: u32) -> Op<()> {
+    Op::submit((), Orphan::Nothing, |_| {
+        opcode::Recv::new(Fd(fd), std::ptr::null_mut(), size)
+            .buf_group(BGID)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+    })
 }
 
 impl Recv {
     pub fn is_done(&self) -> bool {
-        self.op.is_done()
+        self.op.as_ref().is_some_and(|op| op.is_done())
     }
 }
 
@@ -82,27 +100,44 @@ impl Future for Recv {
     /// `Ok(None)` is end of stream.
     type Output = io::Result<Option<PBuf>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Completion { res, flags, .. } = match Pin::new(&mut self.op).poll(cx) {
-            Poll::Ready(c) => c,
-            Poll::Pending => return Poll::Pending,
-        };
-        let buf = cqueue::buffer_select(flags).map(|bid| {
-            with_cx(|c| {
-                c.bufs
-                    .borrow_mut()
-                    .as_mut()
-                    .map(|r| r.take(bid, res.max(0) as u32))
-            })
-        });
-        let buf = buf.flatten();
-        Poll::Ready(match check(res) {
-            Err(e) => Err(e),
-            Ok(0) => Ok(None),
-            Ok(_) => match buf {
-                Some(b) => Ok(Some(b)),
-                None => Err(io::Error::other("receive completed without a buffer")),
-            },
-        })
+        loop {
+            if let Some(b) = self.backoff.as_mut() {
+                if Pin::new(b).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.backoff = None;
+                let (fd, size) = (self.fd, self.size);
+                self.op = Some(submit_recv(fd, size));
+            }
+            let Some(op) = self.op.as_mut() else {
+                return Poll::Ready(Err(io::Error::other("receive polled after completion")));
+            };
+            let Completion { res, flags, .. } = match Pin::new(op).poll(cx) {
+                Poll::Ready(c) => c,
+                Poll::Pending => return Poll::Pending,
+            };
+            self.op = None;
+            if res == -libc::ENOBUFS {
+                self.backoff = Some(super::sleep(NOBUFS_BACKOFF));
+                continue;
+            }
+            let buf = cqueue::buffer_select(flags).and_then(|bid| {
+                with_cx(|c| {
+                    c.bufs
+                        .borrow_mut()
+                        .as_mut()
+                        .map(|r| r.take(bid, res.max(0) as u32))
+                })
+            });
+            return Poll::Ready(match check(res) {
+                Err(e) => Err(e),
+                Ok(0) => Ok(None),
+                Ok(_) => match buf {
+                    Some(b) => Ok(Some(b)),
+                    None => Err(io::Error::other("receive completed without a buffer")),
+                },
+            });
+        }
     }
 }
 
@@ -117,7 +152,6 @@ impl Conn {
 
     /// Starts a receive into a provided buffer.
     pub fn recv_op(&self) -> Recv {
-        let fd = self.fd();
         let size = with_cx(|c| {
             c.bufs
                 .borrow()
@@ -125,32 +159,17 @@ impl Conn {
                 .map(|b| b.buf_size())
                 .unwrap_or(16384)
         });
-        let op = Op::submit((), Orphan::Nothing, |_| {
-            opcode::Recv::new(Fd(fd), std::ptr::null_mut(), size)
-                .buf_group(BGID)
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT)
-        });
-        Recv { op }
+        Recv {
+            op: Some(submit_recv(self.fd(), size)),
+            fd: self.fd(),
+            size,
+            backoff: None,
+        }
     }
 
-    /// Receives the next bytes; `Ok(None)` at end of stream. When every provided buffer is in
-    /// use, waits for one to come back rather than failing the connection.
+    /// Receives the next bytes; `Ok(None)` at end of stream.
     pub async fn recv(&self) -> io::Result<Option<PBuf>> {
-        let mut waited = 0u32;
-        loop {
-            match self.recv_op().await {
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    waited += 1;
-                    if waited < 4 {
-                        super::yield_now().await;
-                    } else {
-                        super::sleep(Duration::from_millis(1)).await;
-                    }
-                }
-                other => return other,
-            }
-        }
+        self.recv_op().await
     }
 
     /// Sends `buf[off..]` once; returns how many bytes went out.
