@@ -5,6 +5,7 @@
 //! - `runtime`, `system`: io_uring, buffers, timers, sockets; limits and kernel checks
 //!   (`unsafe` lives only here);
 //! - `snapshot`: a validated config compiled into what workers run;
+//! - `transport`: how a session's bytes move (plain TCP today; TLS, kTLS, h2 streams beside it);
 //! - `proxy`: per-session flows (HTTP, TCP), upstream pool, queues, retries;
 //! - `worker`: one thread per core with its ring, acceptors and sessions;
 //! - `lifecycle`: signals, reload, drain, sd_notify; `cli`, `main.rs`: wiring;
@@ -27,4 +28,5 @@ pub mod runtime;
 pub mod snapshot;
 pub mod stats;
 pub mod system;
+pub mod transport;
 pub mod worker;
