@@ -28,5 +28,6 @@ pub mod runtime;
 pub mod snapshot;
 pub mod stats;
 pub mod system;
+pub mod tls;
 pub mod transport;
 pub mod worker;

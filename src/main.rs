@@ -20,12 +20,34 @@ fn main() -> ExitCode {
         },
         Command::Check { config } => match config::load(&config) {
             Ok(cfg) => {
+                let (fronts, backs) = (cfg.frontends.len(), cfg.backends.len());
+                // Compiling loads every certificate, as a start or a reload would.
+                let snap = match ringlb::snapshot::Snapshot::compile(cfg, None) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        eprintln!("{}: certificates do not load", config.display());
+                        return ExitCode::from(1);
+                    }
+                };
                 println!(
-                    "{}: ok ({} frontends, {} backends)",
-                    config.display(),
-                    cfg.frontends.len(),
-                    cfg.backends.len()
+                    "{}: ok ({fronts} frontends, {backs} backends)",
+                    config.display()
                 );
+                let now = std::time::SystemTime::now();
+                for fe in &snap.frontends {
+                    for c in fe.tls.iter().flat_map(|t| t.certs.iter()) {
+                        let (line, warn) = ringlb::tls::report(c, now);
+                        println!("frontend {}: {line}", fe.name);
+                        if warn {
+                            eprintln!(
+                                "warning: frontend {}: certificate {} expires in less than 30 days",
+                                fe.name,
+                                c.path.display()
+                            );
+                        }
+                    }
+                }
                 ExitCode::SUCCESS
             }
             Err(diags) => {

@@ -369,12 +369,22 @@ pub struct FrontendRt {
     /// Whether any route exists (skips building a request view when none does).
     pub routed: bool,
     pub stats: Option<Arc<StatsRt>>,
+    /// The TLS of this frontend's TLS listeners.
+    pub tls: Option<Arc<crate::tls::TlsRt>>,
     /// Serves only the stats page (the `[stats]` listener); anything else gets 404.
     pub stats_only: bool,
     /// Access log lines for this frontend.
     pub log: bool,
     pub dontlognull: bool,
     pub state: Arc<FrontendState>,
+}
+
+/// A listening address: its frontend (index) and whether connections start with a TLS
+/// handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bind {
+    pub frontend: usize,
+    pub tls: bool,
 }
 
 #[derive(Debug)]
@@ -384,8 +394,8 @@ pub struct Snapshot {
     pub config: Config,
     pub frontends: Vec<FrontendRt>,
     pub backends: Vec<BackendRt>,
-    /// Which frontend a listening address belongs to.
-    pub by_bind: HashMap<SocketAddr, usize>,
+    /// Which frontend a listening address belongs to, and whether it speaks TLS.
+    pub by_bind: HashMap<SocketAddr, Bind>,
 }
 
 impl Snapshot {
@@ -446,8 +456,41 @@ impl Snapshot {
         let mut frontends = Vec::with_capacity(config.frontends.len());
         for (i, f) in config.frontends.iter().enumerate() {
             for a in &f.binds {
-                by_bind.insert(*a, i);
+                by_bind.insert(
+                    *a,
+                    Bind {
+                        frontend: i,
+                        tls: false,
+                    },
+                );
             }
+            let tls = match &f.tls {
+                Some(t) => {
+                    for a in &t.binds {
+                        by_bind.insert(
+                            *a,
+                            Bind {
+                                frontend: i,
+                                tls: true,
+                            },
+                        );
+                    }
+                    let tickets = prev
+                        .and_then(|p| p.frontends.iter().find(|pf| pf.name == f.name))
+                        .and_then(|pf| pf.tls.as_ref())
+                        .map(|rt| rt.config.ticketer.clone())
+                        .filter(|t| t.enabled());
+                    let rt = crate::tls::compile(t, tickets).map_err(|diags| {
+                        diags
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })?;
+                    Some(Arc::new(rt))
+                }
+                None => None,
+            };
             let rules = f
                 .routes
                 .iter()
@@ -462,6 +505,7 @@ impl Snapshot {
                     None => None,
                 },
                 stats_only: false,
+                tls,
                 log: f.log,
                 dontlognull: f.dontlognull,
                 name: f.name.clone(),
@@ -485,12 +529,19 @@ impl Snapshot {
             });
         }
         if let Some(l) = &config.stats {
-            by_bind.insert(l.bind, frontends.len());
+            by_bind.insert(
+                l.bind,
+                Bind {
+                    frontend: frontends.len(),
+                    tls: false,
+                },
+            );
             frontends.push(FrontendRt {
                 router: Router::new(&[], std::iter::empty()).map_err(|e| e.to_string())?,
                 routed: false,
                 stats: Some(Arc::new(StatsRt::new(&l.page, true)?)),
                 stats_only: true,
+                tls: None,
                 log: false,
                 dontlognull: false,
                 name: STATS_FRONTEND.to_string(),

@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
         let rewrite = RequestRewrite {
             upstream_keep_alive: keep_alive,
             forwardfor,
+            https: !keep_alive,
             strip_expect: true,
         };
         let mut out = Vec::new();

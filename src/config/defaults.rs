@@ -72,6 +72,12 @@ pub const CONNECTION: ConnectionMode = ConnectionMode::KeepAlive;
 /// Add `X-Forwarded-For`: backends behind a load balancer almost always want the client address.
 pub const FORWARDFOR: bool = true;
 
+/// TLS listeners accept 1.2 and 1.3 (1.0 and 1.1 are never offered).
+pub const TLS_MIN_VERSION: crate::config::TlsVersion = crate::config::TlsVersion::Tls12;
+
+/// Session tickets on: resumption costs a fraction of a full handshake.
+pub const TLS_SESSION_TICKETS: bool = true;
+
 // ---- backends --------------------------------------------------------------------------------
 
 pub const BALANCE: Balance = Balance::RoundRobin;

@@ -224,6 +224,65 @@ pub struct Frontend {
     pub routes: Vec<Route>,
     /// A stats page served on this frontend's listeners (http mode only).
     pub stats: Option<StatsPage>,
+    /// TLS listeners of this frontend and what they serve.
+    pub tls: Option<Tls>,
+}
+
+/// `[frontend.X.tls]`: listeners that speak TLS, beside (or instead of) the plain `bind`s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    pub binds: Vec<SocketAddr>,
+    /// Certificate files (chain and key, or with `key` apart) and directories of them, in
+    /// order: the first certificate is the default unless `default_name` says otherwise.
+    pub certificates: Vec<CertSource>,
+    /// The name whose certificate answers clients that send no SNI or an unknown name.
+    pub default_name: Option<String>,
+    pub min_version: TlsVersion,
+    /// Cipher suites allowed (TLS 1.3 and 1.2 names, IANA or OpenSSL spelling, checked);
+    /// empty = ringlb's defaults (AEAD only).
+    pub ciphersuites: Vec<String>,
+    /// ALPN protocols offered, in preference order.
+    pub alpn: Vec<String>,
+    /// Resume sessions with tickets whose keys rotate and are shared by every worker.
+    pub session_tickets: bool,
+}
+
+/// Where certificates come from: a PEM file or a directory of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertSource {
+    pub path: std::path::PathBuf,
+    /// The private key's file when it is not in `path` (nor in `path` + ".key").
+    pub key: Option<std::path::PathBuf>,
+    /// Where the config names it, for errors found when it is loaded.
+    pub place: Place,
+}
+
+/// A place in a config file, for problems found after parsing (a certificate that does not
+/// load is reported at the line that names it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Place {
+    pub fn diagnostic(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: self.line,
+            col: self.col,
+            message: message.into(),
+            help: None,
+        }
+    }
+}
+
+/// The lowest TLS version a listener accepts (1.0 and 1.1 are never offered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
 }
 
 /// `[[frontend.X.route]]`.

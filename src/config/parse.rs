@@ -16,6 +16,7 @@ mod global;
 mod health;
 mod routing;
 mod stats;
+mod tls;
 mod walk;
 
 #[cfg(test)]
@@ -88,6 +89,7 @@ const FRONTEND: Schema = Schema {
         "acl",
         "route",
         "stats",
+        "tls",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
@@ -400,13 +402,20 @@ fn parse_frontend(
                 }
             }
         }
-        None if t.lacks("bind") => cx.error_help(
+        None if t.lacks("bind") && t.get("tls").is_none() => cx.error_help(
             &s.name_span,
             format!("frontend \"{}\" has no `bind`", s.name),
             "add bind = \"0.0.0.0:80\" (or a list of addresses)",
         ),
         None => {}
     }
+    let tls = match tls::frontend_tls(cx, t, mode) {
+        Some((tls, spans)) => {
+            bind_spans.extend(spans);
+            Some(tls)
+        }
+        None => None,
+    };
 
     let mut backend_span = None;
     let default_backend = match t.str(cx, "default_backend") {
@@ -478,6 +487,7 @@ fn parse_frontend(
         acls,
         routes: routes.iter().map(|r| r.route.clone()).collect(),
         stats,
+        tls,
     };
     FrontendDraft {
         frontend,
@@ -517,7 +527,8 @@ fn check_binds(
 ) {
     let mut binds: Vec<(SocketAddr, String, &Range<usize>)> = Vec::new();
     for f in frontends {
-        for (addr, span) in f.frontend.binds.iter().zip(&f.bind_spans) {
+        let tls_binds = f.frontend.tls.iter().flat_map(|t| t.binds.iter());
+        for (addr, span) in f.frontend.binds.iter().chain(tls_binds).zip(&f.bind_spans) {
             binds.push((*addr, format!("frontend \"{}\"", f.frontend.name), span));
         }
     }

@@ -20,8 +20,10 @@ pub struct RequestRewrite<'a> {
     /// sends `Connection: close`.
     pub upstream_keep_alive: bool,
     /// The client address ([`IpText::as_bytes`]) to add to X-Forwarded-For;
-    /// `Some` also replaces any X-Forwarded-Proto with `http`.
+    /// `Some` also replaces any X-Forwarded-Proto with the client's scheme.
     pub forwardfor: Option<&'a [u8]>,
+    /// The client connection is TLS: X-Forwarded-Proto says `https`.
+    pub https: bool,
     /// Drop `Expect`: the proxy answered `100 Continue` itself, or will not
     /// wait for the server's.
     pub strip_expect: bool,
@@ -43,6 +45,7 @@ pub struct ResponseRewrite {
 
 const XFF_NAME: &[u8] = b"X-Forwarded-For: ";
 const XFP_HTTP: &[u8] = b"X-Forwarded-Proto: http\r\n";
+const XFP_HTTPS: &[u8] = b"X-Forwarded-Proto: https\r\n";
 const CONNECTION_CLOSE: &[u8] = b"Connection: close\r\n";
 const CONNECTION_KEEP_ALIVE: &[u8] = b"Connection: keep-alive\r\n";
 
@@ -91,7 +94,7 @@ pub fn write_request_head(
             out.extend_from_slice(ip);
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(XFP_HTTP);
+        out.extend_from_slice(if opts.https { XFP_HTTPS } else { XFP_HTTP });
     }
     if !opts.upstream_keep_alive {
         out.extend_from_slice(CONNECTION_CLOSE);

@@ -22,6 +22,7 @@ fn keep_alive() -> RequestRewrite<'static> {
     RequestRewrite {
         upstream_keep_alive: true,
         forwardfor: None,
+        https: false,
         strip_expect: false,
     }
 }
@@ -96,6 +97,20 @@ X-Keep: 2\r\n\r\n"
 }
 
 #[test]
+fn xfp_says_https_for_a_tls_client() {
+    let raw = b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: http\r\n\r\n";
+    let opts = RequestRewrite {
+        forwardfor: Some(IP),
+        https: true,
+        ..keep_alive()
+    };
+    assert_eq!(
+        forward(raw, opts),
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n"
+    );
+}
+
+#[test]
 fn xff_is_appended_to_the_last_line_and_xfp_replaced() {
     let raw = b"GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\nHost: x\r\nx-forwarded-for: 10.0.0.2 \r\nX-Forwarded-Proto: https\r\n\r\n";
     let opts = RequestRewrite {
@@ -113,6 +128,7 @@ fn xff_is_added_when_absent() {
     let raw = b"GET / HTTP/1.0\r\n\r\n";
     let opts = RequestRewrite {
         forwardfor: Some(IP),
+        https: false,
         upstream_keep_alive: false,
         strip_expect: false,
     };
@@ -301,6 +317,7 @@ fn mutated_requests_never_panic_and_rewrite_round_trips() {
         let mut out = Vec::new();
         let opts = RequestRewrite {
             forwardfor: Some(IP),
+            https: false,
             strip_expect: true,
             upstream_keep_alive: true,
         };

@@ -135,8 +135,8 @@ async fn pump(
                 // The other direction may have moved meanwhile: only give up when both idled.
                 Err(_) if last.get() + idle > Instant::now() => {}
                 Err(_) => {
-                    let _ = to.shutdown_write();
-                    let _ = from.shutdown_write();
+                    let _ = to.shutdown_write().await;
+                    let _ = from.shutdown_write().await;
                     return;
                 }
             }
@@ -147,13 +147,13 @@ async fn pump(
                 moved.set(moved.get() + buf.len() as u64);
                 let sent = runtime::timeout(idle, to.send(buf)).await;
                 if !matches!(sent, Ok((Ok(()), _))) {
-                    let _ = from.shutdown_write();
+                    let _ = from.shutdown_write().await;
                     return;
                 }
                 last.set(Instant::now());
             }
             Ok(None) | Err(_) => {
-                let _ = to.shutdown_write();
+                let _ = to.shutdown_write().await;
                 return;
             }
         }

@@ -1,8 +1,9 @@
 //! Transports: how a session's bytes move between ringlb and a peer.
 //!
 //! A session reads and writes through [`Transport`] and never asks which one it has. Plain TCP
-//! ([`Conn`], in `plain.rs`) is the one implementation today; the others arrive beside it:
-//! - **TLS in user space**: a type holding the `Conn` and the rustls connection state. `recv`
+//! ([`Conn`](crate::runtime::Conn), in `plain.rs`) and TLS in user space are implemented; the
+//! others arrive beside them:
+//! - **TLS in user space** (`tls.rs`): the `Conn` and the rustls connection state. `recv`
 //!   receives ciphertext into a provided buffer, feeds it to rustls and yields the plaintext
 //!   as a [`Chunk::Heap`]; `send` encrypts into a heap buffer and sends that. The handshake runs
 //!   before the session starts, on the worker that accepted the connection.
@@ -13,18 +14,20 @@
 //!   the session consumes them), `send` queues HEADERS/DATA frames on the connection's writer,
 //!   `shutdown_write` ends the stream with END_STREAM.
 //!
-//! May import `runtime` only. Nothing here knows about HTTP heads or configs.
+//! May import `runtime` and rustls. Nothing here knows about HTTP heads or configs.
 //!
 //! Invariant: a future returned by `recv` may be dropped only when the session is about to
 //! close (a dropped receive may have taken bytes with it); the sessions hold one receive in
 //! flight across every other wait instead of cancelling it.
 
 mod plain;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
 
 use crate::runtime::{IoBuf, PBuf};
+pub use tls::TlsInfo;
 
 /// Bytes received or about to be sent: a provided receive buffer as the kernel filled it (no
 /// copy), heap bytes (gathered heads, decrypted records), or a response built at compile time.
@@ -72,8 +75,8 @@ impl IoBuf for Chunk {
 
 /// A byte stream to one peer, as the sessions see it.
 pub trait Transport {
-    /// The next bytes from the peer; `Ok(None)` at its end of stream. The receive is under way
-    /// as soon as this is called, before the future is first polled.
+    /// The next bytes from the peer; `Ok(None)` at its end of stream. Dropping the future
+    /// before it completes may lose bytes: only a session about to close does that.
     fn recv(&self) -> impl Future<Output = io::Result<Option<Chunk>>>;
 
     /// Sends all of `buf` and hands it back (a heap buffer is reused for the next head).
@@ -86,6 +89,13 @@ pub trait Transport {
         body: Chunk,
     ) -> impl Future<Output = (io::Result<()>, Vec<u8>, Chunk)>;
 
-    /// Tells the peer nothing more will come (TCP FIN; TLS close_notify; h2 END_STREAM).
-    fn shutdown_write(&self) -> io::Result<()>;
+    /// Tells the peer nothing more will come (TCP FIN; TLS close_notify, then FIN; h2
+    /// END_STREAM).
+    fn shutdown_write(&self) -> impl Future<Output = io::Result<()>>;
+
+    /// What TLS negotiated, when the bytes arrive over TLS (for `X-Forwarded-Proto`, routing
+    /// on SNI and the access log); `None` for plain TCP.
+    fn tls(&self) -> Option<&TlsInfo> {
+        None
+    }
 }

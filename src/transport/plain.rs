@@ -38,7 +38,7 @@ impl Transport for Conn {
         Conn::send_two(self, head, body)
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
+    async fn shutdown_write(&self) -> io::Result<()> {
         Conn::shutdown_write(self)
     }
 }

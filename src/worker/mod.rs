@@ -19,6 +19,7 @@ use crate::config::Mode;
 use crate::proxy::{self, Local};
 use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::Snapshot;
+use crate::transport::{self, Transport};
 
 /// Worker phases, set by the control thread.
 pub const RUNNING: u8 = 0;
@@ -228,7 +229,7 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
             let fe_full = snap
                 .by_bind
                 .get(&listener.addr)
-                .and_then(|&i| snap.frontends.get(i))
+                .and_then(|b| snap.frontends.get(b.frontend))
                 .map(|fe| fe.state.conns.load(Ordering::Relaxed) >= fe.maxconn)
                 .unwrap_or(false);
             if shared.process.conns.load(Ordering::Relaxed) < global_max && !fe_full {
@@ -282,7 +283,11 @@ fn start_session(
     peer: Option<SocketAddr>,
 ) {
     let snap = shared.snapshot.load_full();
-    let Some(fe) = snap.by_bind.get(&addr).and_then(|&i| snap.frontends.get(i)) else {
+    let Some(bind) = snap.by_bind.get(&addr).copied() else {
+        // The listener's frontend was removed by a reload: nobody to serve it.
+        return;
+    };
+    let Some(fe) = snap.frontends.get(bind.frontend) else {
         // The listener's frontend was removed by a reload: nobody to serve it.
         return;
     };
@@ -296,21 +301,48 @@ fn start_session(
         shared: shared.clone(),
         fe: fe.state.clone(),
     };
-    let Some(frontend) = snap
-        .by_bind
-        .get(&addr)
-        .and_then(|&i| proxy::FrontendRef::new(&snap, i))
-    else {
+    let Some(frontend) = proxy::FrontendRef::new(&snap, bind.frontend) else {
         return;
     };
     let mode = fe.mode;
+    let tls = fe.tls.clone().filter(|_| bind.tls);
+    let handshake_timeout = fe.timeouts.client;
     let cell = shared.snapshot.clone();
     let local = local.clone();
     let _ = runtime::spawn(async move {
         let _guard = guard;
-        match mode {
-            Mode::Http => proxy::http::serve(local, cell, frontend, conn, peer).await,
-            Mode::Tcp => Box::pin(proxy::tcp::serve(local, cell, frontend, conn, peer)).await,
+        let Some(tls) = tls else {
+            serve(mode, local, cell, frontend, conn, peer).await;
+            return;
+        };
+        let deadline = Instant::now() + handshake_timeout;
+        match Box::pin(transport::tls::handshake(
+            conn,
+            tls.config.clone(),
+            deadline,
+        ))
+        .await
+        {
+            Ok(conn) => Box::pin(serve(mode, local, cell, frontend, conn, peer)).await,
+            Err(e) => {
+                // Scanners and clients that give up are routine: counted, not logged one by one.
+                let _ = e;
+            }
         }
     });
+}
+
+/// Runs the session of a frontend's mode over any transport.
+async fn serve<T: Transport>(
+    mode: Mode,
+    local: Rc<Local>,
+    cell: Arc<ArcSwap<Snapshot>>,
+    frontend: proxy::FrontendRef,
+    conn: T,
+    peer: Option<SocketAddr>,
+) {
+    match mode {
+        Mode::Http => proxy::http::serve(local, cell, frontend, conn, peer).await,
+        Mode::Tcp => Box::pin(proxy::tcp::serve(local, cell, frontend, conn, peer)).await,
+    }
 }

@@ -143,6 +143,7 @@ backup = true
             acls: vec![],
             routes: vec![],
             stats: None,
+            tls: None,
         }],
         backends: vec![Backend {
             name: "web".into(),

@@ -61,6 +61,16 @@ impl<'a> Cx<'a> {
         self.diags.push((None, d));
     }
 
+    /// The file, line and column of a byte offset, for problems found after parsing.
+    pub(super) fn place(&self, offset: usize) -> crate::config::Place {
+        let d = Diagnostic::at(self.file, self.text, offset, "");
+        crate::config::Place {
+            file: d.file,
+            line: d.line,
+            col: d.col,
+        }
+    }
+
     /// 1-based line of a byte offset, for "first defined at line N" hints.
     pub(super) fn line_of(&self, offset: usize) -> usize {
         Diagnostic::at(self.file, self.text, offset, "").line

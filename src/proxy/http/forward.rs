@@ -103,6 +103,7 @@ fn outgoing<T: Transport>(
     let rewrite = RequestRewrite {
         upstream_keep_alive,
         forwardfor,
+        https: r.s.client.tls().is_some(),
         strip_expect: true,
     };
     let input: &mut Input = r.input;

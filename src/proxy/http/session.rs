@@ -281,7 +281,7 @@ async fn wait_first_byte<T: Transport>(
 /// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
 /// reset caused by data it sent that we never read.
 async fn linger_close(client: &impl Transport) {
-    let _ = client.shutdown_write();
+    let _ = client.shutdown_write().await;
     let deadline = Instant::now() + LINGER;
     let mut budget = 256 * 1024usize;
     while budget > 0 {

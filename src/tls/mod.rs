@@ -1,0 +1,127 @@
+//! TLS for listeners: certificates and settings compiled into a rustls server config that every
+//! worker shares — PEM loading and checks (`certs.rs`), certificate choice by SNI and key type
+//! (`sni.rs`), versions, suites, ALPN, and session-ticket keys that rotate and survive reloads.
+//!
+//! May import `config` and rustls; reads certificate files when a config is compiled (start,
+//! reload, `ringlb check`), never on a worker. The record layer itself is a transport
+//! (`transport::tls`).
+
+mod certs;
+mod sni;
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::ProducesTickets;
+use rustls::ServerConfig;
+
+use crate::config::{Diagnostic, Tls, TlsVersion};
+
+pub use certs::{describe, CertInfo, KeyKind};
+
+/// The crypto provider every TLS config uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Session-ticket keys: one rotating set per frontend, kept across reloads so that a reload
+/// does not turn every resumption into a full handshake.
+pub type Tickets = Arc<dyn ProducesTickets>;
+
+/// A new rotating ticket key set.
+pub fn new_tickets() -> Result<Tickets, String> {
+    rustls::crypto::ring::Ticketer::new().map_err(|e| format!("session ticket keys: {e}"))
+}
+
+/// Certificates expiring sooner than this get a warning from `ringlb check`.
+pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// One line about a certificate for `ringlb check`, and whether it deserves a warning.
+pub fn report(c: &CertInfo, now: std::time::SystemTime) -> (String, bool) {
+    let left = c.remaining(now);
+    let days = left.as_secs() / 86_400;
+    let line = format!(
+        "certificate {}: {}; {}; expires {} ({days} days){}",
+        c.path.display(),
+        if c.names.is_empty() {
+            "no DNS name".to_owned()
+        } else {
+            c.names.join(", ")
+        },
+        c.key,
+        crate::log::format::date(c.not_after),
+        if c.ocsp { "; OCSP stapled" } else { "" },
+    );
+    (line, left < EXPIRY_WARNING)
+}
+
+/// A frontend's TLS, ready for the workers.
+#[derive(Debug)]
+pub struct TlsRt {
+    pub config: Arc<ServerConfig>,
+    /// Every certificate loaded, for `ringlb check`, the stats page and the log.
+    pub certs: Vec<CertInfo>,
+}
+
+/// Loads the certificates of `tls` and builds its server config; `tickets` are the frontend's
+/// ticket keys (new or carried over). Every problem is reported at the config line that
+/// names the certificate.
+pub fn compile(tls: &Tls, tickets: Option<Tickets>) -> Result<TlsRt, Vec<Diagnostic>> {
+    let provider = provider();
+    let loaded = certs::load_all(&tls.certificates, &provider)?;
+    let resolver = sni::Resolver::new(&loaded, tls.default_name.as_deref()).map_err(|e| {
+        let place = tls.certificates.first().map(|c| c.place.clone());
+        vec![match place {
+            Some(p) => p.diagnostic(e),
+            None => Diagnostic::file("", e),
+        }]
+    })?;
+    let suites: Vec<_> = if tls.ciphersuites.is_empty() {
+        provider.cipher_suites.clone()
+    } else {
+        provider
+            .cipher_suites
+            .iter()
+            .filter(|s| {
+                let name = format!("{:?}", s.suite());
+                tls.ciphersuites.iter().any(|c| *c == name)
+            })
+            .copied()
+            .collect()
+    };
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let provider = Arc::new(CryptoProvider {
+        cipher_suites: suites,
+        ..(*provider).clone()
+    });
+    let place = |msg: String| {
+        let d = match tls.certificates.first() {
+            Some(c) => c.place.diagnostic(msg),
+            None => Diagnostic::file("", msg),
+        };
+        vec![d]
+    };
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| {
+            place(format!(
+                "TLS settings: {e} (check min_version and ciphersuites)"
+            ))
+        })?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    if tls.session_tickets {
+        config.ticketer = match tickets {
+            Some(t) => t,
+            None => new_tickets().map_err(place)?,
+        };
+    }
+    Ok(TlsRt {
+        config: Arc::new(config),
+        certs: loaded.into_iter().map(|l| l.info).collect(),
+    })
+}

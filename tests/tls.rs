@@ -1,0 +1,782 @@
+//! TLS termination end to end, with real clients: curl, `openssl s_client`, Python's `ssl`, and
+//! a rustls client for traffic across a reload. Certificates come from a throw-away CA made
+//! with the `openssl` command for each test.
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A test CA and the certificates it signs, in one directory.
+struct Pki {
+    dir: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run openssl: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = unique_dir("ringlb-tls");
+        openssl(
+            &dir,
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "ca.key",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "ca.key",
+                "-subj",
+                "/CN=ringlb test CA",
+                "-days",
+                "30",
+                "-out",
+                "ca.pem",
+            ],
+        );
+        Pki { dir }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A certificate for `cn` (and `sans`) with an `ec` (P-256) or `rsa` (2048) key, valid for
+    /// `days` (0: already expired), written as one PEM file: leaf, then key.
+    fn leaf(&self, file: &str, cn: &str, sans: &[&str], kind: &str, days: u32) -> PathBuf {
+        let key = format!("{file}.keytmp");
+        match kind {
+            "rsa" => openssl(&self.dir, &["genrsa", "-out", &key, "2048"]),
+            _ => openssl(
+                &self.dir,
+                &[
+                    "ecparam",
+                    "-name",
+                    "prime256v1",
+                    "-genkey",
+                    "-noout",
+                    "-out",
+                    &key,
+                ],
+            ),
+        }
+        let csr = format!("{file}.csr");
+        openssl(
+            &self.dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-subj",
+                &format!("/CN={cn}"),
+                "-out",
+                &csr,
+            ],
+        );
+        let ext = format!("{file}.ext");
+        let names: Vec<String> = std::iter::once(cn)
+            .chain(sans.iter().copied())
+            .map(|n| format!("DNS:{n}"))
+            .collect();
+        std::fs::write(
+            self.dir.join(&ext),
+            format!("subjectAltName={}\n", names.join(",")),
+        )
+        .expect("write ext");
+        let crt = format!("{file}.crt");
+        openssl(
+            &self.dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                &days.to_string(),
+                "-extfile",
+                &ext,
+                "-out",
+                &crt,
+            ],
+        );
+        let mut pem = std::fs::read(self.dir.join(&crt)).expect("read crt");
+        pem.extend(std::fs::read(self.dir.join(&key)).expect("read key"));
+        let path = self.dir.join(file);
+        std::fs::write(&path, pem).expect("write pem");
+        path
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn config(plain: u16, tls: u16, backend: SocketAddr, tls_table: &str) -> String {
+    format!(
+        r#"
+[global]
+workers = 1
+[frontend.www]
+bind = "127.0.0.1:{plain}"
+default_backend = "web"
+[frontend.www.tls]
+bind = "127.0.0.1:{tls}"
+{tls_table}
+[backend.web]
+[[backend.web.server]]
+name = "web1"
+address = "{backend}"
+"#
+    )
+}
+
+fn s_client(port: u16, args: &[&str]) -> String {
+    let connect = format!("127.0.0.1:{port}");
+    let out = Command::new("timeout")
+        .args(["10", "openssl", "s_client", "-connect", &connect])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl")
+}
+
+#[test]
+fn curl_gets_the_page_and_the_server_sees_https() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let web = Backend::start("web1");
+    let (plain, tls) = (free_port(), free_port());
+    let _lb = Ringlb::start(&config(
+        plain,
+        tls,
+        web.addr(),
+        &format!("certificates = [\"{}\"]", cert.display()),
+    ));
+    let resolve = format!("example.test:{tls}:127.0.0.1");
+    let url = format!("https://example.test:{tls}/");
+    let ca = pki.ca();
+    let out = curl(&[
+        "--cacert",
+        ca.to_str().expect("ca"),
+        "--resolve",
+        &resolve,
+        "-H",
+        "x-echo-headers: 1",
+        &url,
+    ]);
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        body.contains("X-Forwarded-Proto: https"),
+        "server saw: {body}"
+    );
+    // The plain listener of the same frontend still says http.
+    let r = http_get(
+        format!("127.0.0.1:{plain}").parse().expect("addr"),
+        "/",
+        &[("x-echo-headers", "1")],
+    );
+    assert!(
+        r.body_str().contains("X-Forwarded-Proto: http\r\n"),
+        "{}",
+        r.body_str()
+    );
+    // Keep-alive over TLS: two requests, one connection.
+    let out = curl(&[
+        "--cacert",
+        ca.to_str().expect("ca"),
+        "--resolve",
+        &resolve,
+        &url,
+        &url,
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{num_connects}\n",
+    ]);
+    assert!(out.status.success());
+    let connects: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        connects,
+        ["1", "0"],
+        "second request reused the TLS connection"
+    );
+}
+
+#[test]
+fn sni_picks_exact_wildcard_and_default_certificates() {
+    let pki = Pki::new();
+    let main = pki.leaf("a-main.pem", "example.test", &["*.example.test"], "ec", 30);
+    let other = pki.leaf("b-other.pem", "other.test", &[], "ec", 30);
+    let web = Backend::start("web1");
+    let (plain, tls) = (free_port(), free_port());
+    let _lb = Ringlb::start(&config(
+        plain,
+        tls,
+        web.addr(),
+        &format!(
+            "certificates = [\"{}\", \"{}\"]",
+            main.display(),
+            other.display()
+        ),
+    ));
+    let ca = pki.ca();
+    let ca = ca.to_str().expect("ca");
+    let got = s_client(tls, &["-CAfile", ca, "-servername", "other.test"]);
+    assert!(got.contains("subject=CN = other.test"), "{got}");
+    assert!(got.contains("Verify return code: 0 (ok)"), "{got}");
+    let got = s_client(tls, &["-CAfile", ca, "-servername", "www.example.test"]);
+    assert!(got.contains("subject=CN = example.test"), "wildcard: {got}");
+    let got = s_client(tls, &["-CAfile", ca, "-servername", "unknown.test"]);
+    assert!(
+        got.contains("subject=CN = example.test"),
+        "unknown name → default: {got}"
+    );
+    let got = s_client(tls, &["-CAfile", ca, "-noservername"]);
+    assert!(
+        got.contains("subject=CN = example.test"),
+        "no SNI → default: {got}"
+    );
+}
+
+#[test]
+fn a_directory_of_rsa_and_ecdsa_certificates_for_the_same_name() {
+    let pki = Pki::new();
+    let certs = pki.dir.join("certs");
+    std::fs::create_dir(&certs).expect("mkdir");
+    let ec = pki.leaf("ec.pem", "example.test", &[], "ec", 30);
+    let rsa = pki.leaf("rsa.pem", "example.test", &[], "rsa", 30);
+    std::fs::rename(&ec, certs.join("example-ec.pem")).expect("mv");
+    std::fs::rename(&rsa, certs.join("example-rsa.pem")).expect("mv");
+    let web = Backend::start("web1");
+    let (plain, tls) = (free_port(), free_port());
+    let _lb = Ringlb::start(&config(
+        plain,
+        tls,
+        web.addr(),
+        &format!("certificates = [\"{}/\"]", certs.display()),
+    ));
+    let ca = pki.ca();
+    let ca = ca.to_str().expect("ca");
+    let got = s_client(tls, &["-CAfile", ca, "-servername", "example.test"]);
+    assert!(
+        got.contains("Server public key is 256 bit"),
+        "ECDSA first: {got}"
+    );
+    let got = s_client(
+        tls,
+        &[
+            "-CAfile",
+            ca,
+            "-servername",
+            "example.test",
+            "-sigalgs",
+            "RSA-PSS+SHA256:RSA+SHA256",
+        ],
+    );
+    assert!(
+        got.contains("Server public key is 2048 bit"),
+        "RSA for an RSA-only client: {got}"
+    );
+}
+
+#[test]
+fn versions_suites_and_alpn() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let web = Backend::start("web1");
+    let (plain, tls) = (free_port(), free_port());
+    let _lb = Ringlb::start(&config(
+        plain,
+        tls,
+        web.addr(),
+        &format!("certificates = [\"{}\"]", cert.display()),
+    ));
+    let ca = pki.ca();
+    let ca = ca.to_str().expect("ca");
+    let got = s_client(tls, &["-CAfile", ca, "-alpn", "h2,http/1.1"]);
+    assert!(got.contains("ALPN protocol: http/1.1"), "{got}");
+    assert!(got.contains("TLSv1.3"), "{got}");
+    let got = s_client(
+        tls,
+        &[
+            "-CAfile",
+            ca,
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ],
+    );
+    assert!(
+        got.contains("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"),
+        "{got}"
+    );
+    let got = s_client(tls, &["-CAfile", ca, "-tls1_1"]);
+    assert!(
+        !got.contains("Cipher is ECDHE"),
+        "TLS 1.1 must be refused: {got}"
+    );
+    let got = s_client(tls, &["-CAfile", ca, "-tls1_2", "-cipher", "AES128-SHA"]);
+    assert!(
+        got.contains("Cipher is (NONE)") || !got.contains("Cipher is AES128"),
+        "CBC suites never: {got}"
+    );
+
+    // min_version = "1.3" and a suite list.
+    let (plain2, tls2) = (free_port(), free_port());
+    let _lb2 = Ringlb::start(&config(
+        plain2,
+        tls2,
+        web.addr(),
+        &format!(
+            "certificates = [\"{}\"]\nmin_version = \"1.3\"\nciphersuites = [\"TLS_CHACHA20_POLY1305_SHA256\"]",
+            cert.display()
+        ),
+    ));
+    let got = s_client(tls2, &["-CAfile", ca, "-tls1_2"]);
+    assert!(!got.contains("Cipher is ECDHE"), "TLS 1.2 refused: {got}");
+    let got = s_client(tls2, &["-CAfile", ca]);
+    assert!(got.contains("TLS_CHACHA20_POLY1305_SHA256"), "{got}");
+}
+
+#[test]
+fn python_resumes_the_session_with_a_ticket() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let web = Backend::start("web1");
+    let (plain, tls) = (free_port(), free_port());
+    let _lb = Ringlb::start(&config(
+        plain,
+        tls,
+        web.addr(),
+        &format!("certificates = [\"{}\"]", cert.display()),
+    ));
+    let script = format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile={ca:?})
+def get(session=None):
+    raw = socket.create_connection(("127.0.0.1", {tls}), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="example.test", session=session)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    out = (data.split(b"\r\n")[0].decode(), s.version(), s.session_reused, s.session)
+    s.close()
+    return out
+first = get()
+second = get(first[3])
+print(first[0], first[1], first[2])
+print(second[0], second[1], second[2])
+"#,
+        ca = pki.ca().display().to_string(),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "HTTP/1.1 200 OK TLSv1.3 False",
+            "HTTP/1.1 200 OK TLSv1.3 True"
+        ],
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_certificates_are_config_errors_at_their_line() {
+    let pki = Pki::new();
+    let good = pki.leaf("good.pem", "example.test", &[], "ec", 30);
+    let expired = pki.leaf("expired.pem", "old.test", &[], "ec", 0);
+    let other = pki.leaf("other.pem", "other.test", &[], "ec", 30);
+    // The key of one certificate after the chain of another.
+    let good_pem = std::fs::read_to_string(&good).expect("read");
+    let other_pem = std::fs::read_to_string(&other).expect("read");
+    let cert_only = &good_pem[..good_pem.find("-----BEGIN EC PRIVATE KEY").expect("key")];
+    let key_only = &other_pem[other_pem.find("-----BEGIN EC PRIVATE KEY").expect("key")..];
+    let mismatch = pki.dir.join("mismatch.pem");
+    std::fs::write(&mismatch, format!("{cert_only}{key_only}")).expect("write");
+    let garbage = pki.dir.join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    let nokey = pki.dir.join("nokey.pem");
+    std::fs::write(&nokey, cert_only).expect("write");
+    let missing = pki.dir.join("missing.pem");
+    let web = free_addr();
+    let cases: [(&Path, &str, &str); 5] = [
+        (&missing, "", "cannot read certificate"),
+        (&garbage, "", "not valid PEM"),
+        (&mismatch, "", "does not match"),
+        (&expired, "", "expired on"),
+        (&nokey, "", "no private key"),
+    ];
+    for (path, extra, why) in cases {
+        let toml = config(
+            1,
+            2,
+            web,
+            &format!("certificates = [\"{}\"]{extra}", path.display()),
+        );
+        let out = Ringlb::run_cli(&["check", "-c", "{config}"], &toml);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{why}: {err}");
+        assert!(
+            err.contains("ringlb.toml:10:17: error:"),
+            "{why}: place: {err}"
+        );
+        assert!(
+            err.contains(&path.display().to_string()),
+            "{why}: path: {err}"
+        );
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let toml = config(
+        1,
+        2,
+        web,
+        &format!(
+            "certificates = [\"{}\"]\ndefault_name = \"nope.test\"",
+            good.display()
+        ),
+    );
+    let out = Ringlb::run_cli(&["check", "-c", "{config}"], &toml);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no certificate serves the default name \"nope.test\""),
+        "{err}"
+    );
+    // A good one is listed with its names, key type and expiry.
+    let toml = config(
+        1,
+        2,
+        web,
+        &format!("certificates = [\"{}\"]", good.display()),
+    );
+    let out = Ringlb::run_cli(&["check", "-c", "{config}"], &toml);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("example.test; ECDSA P-256; expires"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expires in less than 30 days") == false);
+}
+
+/// A rustls client trusting the test CA.
+fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).expect("ca");
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.expect("ca pem")).expect("add ca");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+use rustls::pki_types::pem::PemObject;
+
+/// One request over a new TLS connection; the leaf certificate it was served with.
+fn tls_get(
+    cfg: &Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    name: &str,
+) -> Result<(String, Vec<u8>), String> {
+    let server_name =
+        rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    let conn =
+        rustls::ClientConnection::new(cfg.clone(), server_name).map_err(|e| e.to_string())?;
+    let sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(
+        format!("GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut data = Vec::new();
+    match tls.read_to_end(&mut data) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !data.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let status = String::from_utf8_lossy(&data)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let leaf = tls
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .unwrap_or_default();
+    Ok((status, leaf))
+}
+
+fn leaf_der(pem_file: &Path) -> Vec<u8> {
+    let pem = std::fs::read(pem_file).expect("read");
+    rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .expect("a cert")
+        .expect("pem")
+        .as_ref()
+        .to_vec()
+}
+
+#[test]
+fn a_reload_serves_the_new_certificate_and_fails_nothing() {
+    let pki = Pki::new();
+    let live = pki.dir.join("live.pem");
+    let first = pki.leaf("first.pem", "example.test", &[], "ec", 30);
+    let second = pki.leaf("second.pem", "example.test", &[], "ec", 30);
+    std::fs::copy(&first, &live).expect("cp");
+    let web = Backend::start("web1");
+    let (plain, tls) = (free_port(), free_port());
+    let mut lb = Ringlb::start(&config(
+        plain,
+        tls,
+        web.addr(),
+        &format!("certificates = [\"{}\"]", live.display()),
+    ));
+    let addr: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
+    let cfg = client_config(&pki.ca());
+    let (status, leaf) = tls_get(&cfg, addr, "example.test").expect("first request");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(leaf, leaf_der(&first));
+
+    // Load: new TLS connections, one request each, from two threads, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, ok, failed, cfg) = (stop.clone(), ok.clone(), failed.clone(), cfg.clone());
+            std::thread::spawn(move || {
+                let mut errors = Vec::new();
+                for _ in 0..5_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match tls_get(&cfg, addr, "example.test") {
+                        Ok((s, _)) if s == "HTTP/1.1 200 OK" => ok.fetch_add(1, Ordering::Relaxed),
+                        Ok((s, _)) => {
+                            errors.push(s);
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+                errors
+            })
+        })
+        .collect();
+    assert!(wait_until(Duration::from_secs(10), || ok
+        .load(Ordering::Relaxed)
+        >= 50));
+    // A bad certificate first: the reload fails and the old one keeps serving.
+    std::fs::write(&live, "not a certificate").expect("write");
+    lb.signal(libc::SIGHUP);
+    lb.wait_notify("RELOADING=1", Duration::from_secs(5))
+        .expect("RELOADING");
+    lb.wait_notify("READY=1", Duration::from_secs(5))
+        .expect("READY after failed reload");
+    assert!(
+        lb.wait_log("not valid PEM", Duration::from_secs(5))
+            || lb.wait_log("no CERTIFICATE", Duration::from_secs(1)),
+        "{}",
+        lb.stderr()
+    );
+    let before = ok.load(Ordering::Relaxed);
+    assert!(wait_until(Duration::from_secs(10), || ok
+        .load(Ordering::Relaxed)
+        >= before + 50));
+    // Then the new certificate.
+    std::fs::copy(&second, &live).expect("cp");
+    lb.signal(libc::SIGHUP);
+    lb.wait_notify("RELOADING=1", Duration::from_secs(5))
+        .expect("RELOADING");
+    lb.wait_notify("READY=1", Duration::from_secs(5))
+        .expect("READY");
+    let before = ok.load(Ordering::Relaxed);
+    assert!(wait_until(Duration::from_secs(10), || ok
+        .load(Ordering::Relaxed)
+        >= before + 50));
+    stop.store(true, Ordering::Relaxed);
+    let errors: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("thread"))
+        .collect();
+    let (_, leaf) = tls_get(&cfg, addr, "example.test").expect("after reload");
+    assert_eq!(
+        leaf,
+        leaf_der(&second),
+        "new connections get the new certificate"
+    );
+    println!(
+        "FIGURE: TLS reloads under load: {} requests, {} failed",
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "failures: {errors:?}");
+}
+
+#[test]
+fn plain_http_and_garbage_on_a_tls_port_are_closed() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let web = Backend::start("web1");
+    let (plain, tls) = (free_port(), free_port());
+    let _lb = Ringlb::start(&config(
+        plain,
+        tls,
+        web.addr(),
+        &format!("certificates = [\"{}\"]", cert.display()),
+    ));
+    let addr: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
+    for bytes in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 0, 0][..],
+        &[0u8; 64][..],
+    ] {
+        let got = raw_exchange_timeout(addr, bytes, Duration::from_secs(5));
+        assert!(
+            !String::from_utf8_lossy(&got).contains("HTTP/1.1"),
+            "no HTTP answer on a TLS port: {got:?}"
+        );
+        // A TLS alert record at most.
+        assert!(got.is_empty() || got[0] == 0x15, "{got:?}");
+    }
+    let cfg = client_config(&pki.ca());
+    assert_eq!(
+        tls_get(&cfg, addr, "example.test")
+            .expect("still serving")
+            .0,
+        "HTTP/1.1 200 OK"
+    );
+}
+
+#[test]
+fn tls_termination_in_front_of_a_tcp_backend() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let echo = RawBackend::echo();
+    let tls = free_port();
+    let _lb = Ringlb::start(&format!(
+        r#"
+[global]
+workers = 1
+[frontend.db]
+mode = "tcp"
+default_backend = "echo"
+[frontend.db.tls]
+bind = "127.0.0.1:{tls}"
+certificates = ["{}"]
+[backend.echo]
+mode = "tcp"
+[[backend.echo.server]]
+name = "e1"
+address = "{}"
+"#,
+        cert.display(),
+        echo.addr()
+    ));
+    let cfg = client_config(&pki.ca());
+    let name = rustls::pki_types::ServerName::try_from("example.test").expect("name");
+    let conn = rustls::ClientConnection::new(cfg, name).expect("client");
+    let sock = TcpStream::connect(("127.0.0.1", tls)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut s = rustls::StreamOwned::new(conn, sock);
+    let payload = pattern(200_000);
+    s.write_all(&payload).expect("write");
+    let mut back = vec![0u8; payload.len()];
+    s.read_exact(&mut back).expect("echo back");
+    assert!(back == payload, "the echo came back intact through TLS");
+}
