@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod route;
 pub mod runtime;
 pub mod snapshot;
+pub mod state;
 pub mod stats;
 pub mod system;
 pub mod worker;

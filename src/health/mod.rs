@@ -23,7 +23,8 @@ use arc_swap::ArcSwap;
 
 use crate::config::{Check, CheckKind};
 use crate::runtime::{self, EventFd, RuntimeOptions, TaskHandle};
-use crate::snapshot::{admin, ServerState, Snapshot};
+use crate::snapshot::Snapshot;
+use crate::state::{admin, ServerState};
 use state::{jitter, Health, Transition};
 
 /// How a server marked down by passive checks only (no active check configured) is probed
@@ -92,7 +93,7 @@ async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicB
                     addr: srv.addr,
                     check: srv.check.clone(),
                     passive: be.passive_errors,
-                    spread: snap.config.global.spread_checks,
+                    spread: snap.global.spread_checks,
                 };
                 if w.check.is_none() && w.passive == 0 {
                     continue;

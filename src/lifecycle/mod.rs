@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 use signal_hook::iterator::Signals;
 
-use crate::config::{self, Config, Workers};
+use crate::config::{self, Config};
 use crate::runtime::{listen, RuntimeOptions};
 use crate::snapshot::Snapshot;
+use crate::state::LogStats;
 use crate::system::{handoff, privileges};
 use crate::worker::{self, Listener, Shared, Worker};
 use control::{Reply, Request};
@@ -135,31 +136,20 @@ fn fit_maxconn(config: &mut Config) {
     }
 }
 
-fn wants_log(cfg: &Config) -> bool {
-    cfg.frontends.iter().any(|f| f.log)
-}
-
-/// The access logger for `cfg`: a writer thread when some frontend logs, else a no-op.
-fn make_logger(cfg: &Config, stats: Arc<crate::log::LogStats>) -> Arc<crate::log::Logger> {
-    if !wants_log(cfg) {
+/// The access logger for `snap`: a writer thread when some frontend logs, else a no-op.
+fn make_logger(snap: &Snapshot, stats: Arc<LogStats>) -> Arc<crate::log::Logger> {
+    let Some(cfg) = &snap.global.access_log else {
         return crate::log::Logger::disabled(stats);
-    }
-    match crate::log::Logger::start(&cfg.log, stats.clone()) {
+    };
+    match crate::log::Logger::start(cfg, stats.clone()) {
         Ok(l) => l,
         Err(e) => {
             log(&format!(
                 "cannot open the log destination {:?}: {e}; access logs are off",
-                cfg.log.target
+                cfg.target
             ));
             crate::log::Logger::disabled(stats)
         }
-    }
-}
-
-fn worker_count(cfg: &Config, cpus: &[usize]) -> usize {
-    match cfg.global.workers {
-        Workers::Auto => cpus.len().max(1),
-        Workers::Count(n) => n.max(1),
     }
 }
 
@@ -202,9 +192,9 @@ impl Server {
             settings.keep_bind_capability,
         )?;
         let cpus = crate::system::cpus();
-        let n = worker_count(&snap.config, &cpus);
-        let log_stats = Arc::new(crate::log::LogStats::default());
-        let logger = make_logger(&snap.config, log_stats.clone());
+        let n = snap.global.worker_count(&cpus);
+        let log_stats = Arc::new(LogStats::default());
+        let logger = make_logger(&snap, log_stats.clone());
         let shared = Arc::new(Shared::new(snap, listeners, logger));
         shared.process.workers.store(n as u32, Ordering::Relaxed);
         let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default())
@@ -247,7 +237,7 @@ impl Server {
         let snap = Snapshot::compile(cfg, Some(&prev)).map_err(|e| vec![e])?;
         // Workers are threads with their own rings: another count is a new process, started
         // like a binary upgrade (listening sockets handed over, nothing dropped).
-        let want = worker_count(&snap.config, &crate::system::cpus());
+        let want = snap.global.worker_count(&crate::system::cpus());
         if want != self.workers.len() {
             return Ok(Reloaded::NeedsHandoff {
                 from: self.workers.len(),
@@ -259,10 +249,9 @@ impl Server {
             open_listeners(&snap, &old, &mut HashMap::new()).map_err(|e| vec![e.to_string()])?;
         // Publish the config before the listeners so a new listener's first connection finds
         // its frontend.
-        if snap.config.log != prev.config.log || wants_log(&snap.config) != wants_log(&prev.config)
-        {
+        if snap.global.access_log != prev.global.access_log {
             let stats = self.shared.logger.load().stats.clone();
-            self.shared.logger.store(make_logger(&snap.config, stats));
+            self.shared.logger.store(make_logger(&snap, stats));
         }
         self.shared.snapshot.store(Arc::new(snap));
         self.shared.listeners.store(Arc::new(listeners));
@@ -531,7 +520,7 @@ fn control_loop(mut server: Server, rx: Receiver<Event>, up: Upgrade) -> Result<
 /// Admin commands that read or change server state (no process lifecycle).
 fn admin_command(shared: &Shared, cmd: &[&str]) -> Reply {
     use crate::proxy::stats::{apply, collect, ServerChange};
-    use crate::snapshot::admin;
+    use crate::state::admin;
     let snap = shared.snapshot.load_full();
     let split = |name: &str| -> Option<(String, String)> {
         let (b, s) = name.split_once('/')?;

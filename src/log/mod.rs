@@ -11,19 +11,15 @@ pub mod format;
 use std::io::{self, Write};
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::{Log, LogTarget};
 
-/// Lines written and dropped since start (kept across reloads).
-#[derive(Debug, Default)]
-pub struct LogStats {
-    pub lines: AtomicU64,
-    pub dropped: AtomicU64,
-}
+/// The counters live with the rest of the process state.
+pub use crate::state::LogStats;
 
 /// A handle workers log through. Cheap to share; the writer thread ends when the last handle
 /// is dropped (e.g. replaced by a reload).

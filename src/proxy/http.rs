@@ -1084,9 +1084,9 @@ async fn serve_stats(
             input.consume(len);
             let result = form.and_then(|f| {
                 let state = match f.action {
-                    AdminAction::Ready => crate::snapshot::admin::READY,
-                    AdminAction::Drain => crate::snapshot::admin::DRAIN,
-                    AdminAction::Maint => crate::snapshot::admin::MAINT,
+                    AdminAction::Ready => crate::state::admin::READY,
+                    AdminAction::Drain => crate::state::admin::DRAIN,
+                    AdminAction::Maint => crate::state::admin::MAINT,
                 };
                 super::stats::apply(
                     snap,

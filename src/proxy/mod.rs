@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use crate::balance::{Balancer, Candidate, Pick};
 use crate::runtime::{self, Conn, Recv, Signal};
-use crate::snapshot::{ServerState, Snapshot};
+use crate::snapshot::Snapshot;
+use crate::state::{BackendQueue, ProcessState, ServerState};
 
 pub use pool::Pool;
 
@@ -58,7 +59,7 @@ pub struct Local {
     /// Output buffers returned by finished sends, reused for the next head.
     spare: RefCell<Vec<Vec<u8>>>,
     /// Process-wide figures (for the stats page).
-    pub process: Arc<crate::snapshot::ProcessState>,
+    pub process: Arc<ProcessState>,
     /// Where access log lines go (replaced when a reload changes `[log]`).
     pub logger: RefCell<Arc<crate::log::Logger>>,
 }
@@ -67,7 +68,7 @@ impl Local {
     pub fn new(
         worker: usize,
         logger: Arc<crate::log::Logger>,
-        process: Arc<crate::snapshot::ProcessState>,
+        process: Arc<ProcessState>,
     ) -> Local {
         Local {
             process,
@@ -155,7 +156,7 @@ struct Ticket {
     backend: usize,
     /// Arrival order across workers.
     id: u64,
-    queue: Arc<crate::snapshot::BackendQueue>,
+    queue: Arc<BackendQueue>,
 }
 
 impl Ticket {

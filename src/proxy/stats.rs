@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{CheckKind, Mode as CfgMode};
-use crate::snapshot::{admin, ProcessState, ServerState, Snapshot};
+use crate::snapshot::Snapshot;
+use crate::state::{admin, ProcessState, ServerState};
 use crate::stats::{
     BackendStats, CheckInfo, FrontendStats, Mode, ProcessStats, Responses, ServerStats,
     ServerStatus, StatsSnapshot,
@@ -19,7 +20,7 @@ fn mode(m: CfgMode) -> Mode {
     }
 }
 
-fn responses(r: &crate::snapshot::Responses) -> Responses {
+fn responses(r: &crate::state::Responses) -> Responses {
     let [r1xx, r2xx, r3xx, r4xx, r5xx, other] = r.get();
     Responses {
         r1xx,
@@ -182,7 +183,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
             .unwrap_or(0),
         process: ProcessStats {
             conns: u64::from(process.conns.load(Ordering::Relaxed)),
-            maxconn: u64::from(snap.config.global.maxconn),
+            maxconn: u64::from(snap.global.maxconn),
             workers: process.workers.load(Ordering::Relaxed),
             reloads_ok: process.reloads_ok.load(Ordering::Relaxed),
             reloads_failed: process.reloads_failed.load(Ordering::Relaxed),

@@ -19,6 +19,7 @@ use crate::config::Mode;
 use crate::proxy::{self, Local};
 use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::Snapshot;
+use crate::state::{FrontendState, ProcessState};
 
 /// Worker phases, set by the control thread.
 pub const RUNNING: u8 = 0;
@@ -54,7 +55,7 @@ pub struct Shared {
     pub logger: ArcSwap<crate::log::Logger>,
     pub listeners: ArcSwap<Vec<Listener>>,
     /// Connections, reload counts, log counters: shared by every thread.
-    pub process: Arc<crate::snapshot::ProcessState>,
+    pub process: Arc<ProcessState>,
     pub phase: AtomicU8,
 }
 
@@ -68,7 +69,7 @@ impl Shared {
             logger: ArcSwap::new(logger.clone()),
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             listeners: ArcSwap::from_pointee(listeners),
-            process: Arc::new(crate::snapshot::ProcessState {
+            process: Arc::new(ProcessState {
                 log: logger.stats.clone(),
                 ..Default::default()
             }),
@@ -170,7 +171,7 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
     sweeper.abort();
     local.draining.raise();
     *local.pool.borrow_mut() = proxy::Pool::default();
-    let grace = shared.snapshot.load().config.global.grace;
+    let grace = shared.snapshot.load().global.grace;
     let deadline = Instant::now() + grace;
     loop {
         adopt(&local, &shared, &known);
@@ -224,7 +225,7 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
         // Above maxconn, connections wait in the kernel's accept queue.
         loop {
             let snap = shared.snapshot.load();
-            let global_max = snap.config.global.maxconn;
+            let global_max = snap.global.maxconn;
             let fe_full = snap
                 .by_bind
                 .get(&listener.addr)
@@ -261,7 +262,7 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
 struct SessionGuard {
     local: Rc<Local>,
     shared: Arc<Shared>,
-    fe: Arc<crate::snapshot::FrontendState>,
+    fe: Arc<FrontendState>,
 }
 
 impl Drop for SessionGuard {
