@@ -1,12 +1,19 @@
-//! Access and event logs, written by a thread of their own so a slow destination never slows a
+//! Access logs, written by a thread of their own so a slow destination never slows a
 //! worker: workers hand finished lines to a bounded queue and move on; when it is full the line
-//! is dropped and counted (shown in stats).
+//! is dropped and counted (shown in stats). Event lines (server UP/DOWN, reloads, upgrades,
+//! admin actions, …) go to stderr through the one function [`event`], with one prefix.
 //!
 //! Destinations: stdout (journald under systemd), syslog over UDP, or a local datagram socket
 //! such as `/dev/log`, with facility and severity (RFC 3164 framing). Client addresses can be
 //! masked before a line leaves the process (`anonymize_ip`).
+//!
+//! May import `config` (the `[log]` settings) and `state` (the counters); `format` and `event`
+//! use std only.
 
+mod event;
 pub mod format;
+
+pub use event::event;
 
 use std::io::{self, Write};
 use std::net::UdpSocket;
