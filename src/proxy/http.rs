@@ -835,9 +835,9 @@ async fn relay_response(
     if let Some(srv) = be.servers.get(up.server) {
         srv.state.responses.count(head.status);
         if head.status >= 500 {
-            super::passive_failure(be, srv);
+            crate::health::passive_failure(be, srv);
         } else {
-            super::passive_success(srv);
+            crate::health::passive_success(srv);
         }
     }
     let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;

@@ -508,7 +508,7 @@ pub async fn connect(
             }
             Ok(Err(_)) | Err(_) => {
                 srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
-                passive_failure(be, srv);
+                crate::health::passive_failure(be, srv);
                 drop(slot);
                 attempt += 1;
                 if attempt > be.retries {
@@ -529,30 +529,6 @@ pub async fn connect(
                 runtime::sleep(Duration::from_millis(1)).await;
             }
         }
-    }
-}
-
-/// Counts a connect failure or 5xx toward passive health checking; enough in a row take the
-/// server down until an active check (or the passive probe) brings it back.
-pub fn passive_failure(be: &crate::snapshot::BackendRt, srv: &crate::snapshot::ServerRt) {
-    if be.passive_errors == 0 {
-        return;
-    }
-    let n = srv.state.passive_errors.fetch_add(1, Ordering::Relaxed) + 1;
-    if n >= be.passive_errors && srv.state.up.swap(false, Ordering::AcqRel) {
-        eprintln!(
-            "ringlb[{}]: server {}/{} is DOWN, reason: {n} consecutive errors seen in traffic (passive check)",
-            std::process::id(),
-            be.name,
-            srv.name
-        );
-    }
-}
-
-/// A good answer from a server resets its passive error count.
-pub fn passive_success(srv: &crate::snapshot::ServerRt) {
-    if srv.state.passive_errors.load(Ordering::Relaxed) != 0 {
-        srv.state.passive_errors.store(0, Ordering::Relaxed);
     }
 }
 
