@@ -1015,7 +1015,7 @@ async fn serve_stats(
     head: &RequestHead,
     input: &mut Input,
 ) -> Next {
-    use crate::stats::{AdminAction, StatsRequest};
+    use crate::stats::StatsRequest;
     let fields = input
         .slice()
         .get(head.headers_start..head.head_len)
@@ -1044,7 +1044,7 @@ async fn serve_stats(
                 s.error(400).await;
                 return Next::Close { linger: true };
             }
-            let model = super::stats::collect(snap, &s.local.process);
+            let model = crate::admin::collect(snap, &s.local.process);
             let opts = crate::stats::HtmlOptions {
                 uri: st.page.uri.clone(),
                 refresh_s: if refresh {
@@ -1082,22 +1082,9 @@ async fn serve_stats(
             }
             let form = crate::stats::parse_admin_form(input.slice().get(..len).unwrap_or(&[]));
             input.consume(len);
-            let result = form.and_then(|f| {
-                let state = match f.action {
-                    AdminAction::Ready => crate::state::admin::READY,
-                    AdminAction::Drain => crate::state::admin::DRAIN,
-                    AdminAction::Maint => crate::state::admin::MAINT,
-                };
-                super::stats::apply(
-                    snap,
-                    &f.backend,
-                    &f.server,
-                    &super::stats::ServerChange::State(state),
-                )
-            });
+            let result = form.and_then(|f| crate::admin::apply_form(snap, &f));
             match result {
                 Ok(msg) => {
-                    eprintln!("ringlb[{}]: stats page admin: {msg}", std::process::id());
                     // Back to the page, as a browser form submission expects.
                     (
                         303,

@@ -1,9 +1,11 @@
 //! Per-session flows: HTTP (`http`) and TCP (`tcp`), and what they share on a worker — the
 //! upstream keep-alive pool, the balancer state, the per-backend queues and the retry loop.
 //!
-//! May import `runtime`, `snapshot`, `config`, `http`, `balance`. Never blocks, never takes a
-//! lock: everything here is owned by one worker thread ([`Local`]) or is an atomic in the
-//! snapshot.
+//! May import `runtime`, `snapshot`, `state`, `config`, `http`, `route`, `balance`, `log`,
+//! `stats` (rendering the stats page), `admin` (the stats model and the page's admin form) and
+//! `health` (passive check reports). Never blocks, never takes a lock on the request path:
+//! everything here is owned by one worker thread ([`Local`]) or is an atomic in the shared
+//! state.
 //!
 //! Invariant: a server slot (`ServerState::inflight`) taken for a request is released exactly
 //! once, by [`SlotGuard`]'s drop, whatever way the request ends.
@@ -11,7 +13,6 @@
 pub mod http;
 mod persist;
 mod pool;
-pub mod stats;
 pub mod tcp;
 
 use std::cell::{Cell, RefCell};
