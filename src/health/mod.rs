@@ -3,7 +3,7 @@
 //! [`passive_success`], which the sessions call with what they saw in traffic. Verdicts are
 //! published as the `up` atomic of the server's shared state, which every worker's balancer
 //! reads; only this room changes it, and only this room prints an UP/DOWN line
-//! ([`log_transition`]).
+//! (`log_transition`).
 //!
 //! May import `runtime`, `snapshot`, `state`, `config`, `log`. The verdict logic is the pure
 //! `state` module.

@@ -32,3 +32,41 @@ pub fn passive_success(srv: &ServerRt) {
         srv.state.passive_errors.store(0, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    fn snapshot(errors: u32) -> Snapshot {
+        let text = format!(
+            "[frontend.a]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"b\"\n[backend.b]\n\
+             [backend.b.passive]\nerrors = {errors}\n\
+             [[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n"
+        );
+        Snapshot::compile(crate::config::parse_str(&text, "t").unwrap(), None).unwrap()
+    }
+
+    #[test]
+    fn errors_in_a_row_take_the_server_down_and_a_success_resets_the_count() {
+        let snap = snapshot(2);
+        let (be, srv) = (&snap.backends[0], &snap.backends[0].servers[0]);
+        passive_failure(be, srv);
+        passive_success(srv);
+        passive_failure(be, srv);
+        assert!(srv.state.up.load(Ordering::Relaxed), "not two in a row");
+        passive_failure(be, srv);
+        assert!(!srv.state.up.load(Ordering::Relaxed), "two in a row");
+    }
+
+    #[test]
+    fn off_when_the_backend_has_no_passive_check() {
+        let snap = snapshot(0);
+        let (be, srv) = (&snap.backends[0], &snap.backends[0].servers[0]);
+        for _ in 0..10 {
+            passive_failure(be, srv);
+        }
+        assert!(srv.state.up.load(Ordering::Relaxed));
+    }
+}
