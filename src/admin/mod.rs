@@ -7,8 +7,8 @@
 //!   read or change server state ([`answer`]); `reload` and `upgrade` are run by `lifecycle`;
 //! - [`change`]: a change to one server ([`apply`]), also reached from the stats page's admin
 //!   form ([`apply_form`]);
-//! - [`collect`]: the stats model (`crate::stats::StatsSnapshot`) read from a snapshot and
-//!   the shared state, for the stats page and the `show` commands.
+//! - [`collect`](mod@collect): the stats model (`crate::stats::StatsSnapshot`) read from a
+//!   snapshot and the shared state, for the stats page and the `show` commands.
 //!
 //! Used by `lifecycle` (the socket and its commands), `proxy` (the stats page) and `ha` (the
 //! client). May import `snapshot`, `state`, `stats`, `config` and `log` (admin actions are
