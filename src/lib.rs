@@ -10,6 +10,7 @@
 //! - `snapshot`: a validated config compiled into what workers run, pointing at `state`;
 //! - `admin`: the admin socket protocol and commands, the stats model, server changes;
 //! - `health`: active checks and passive reports, the only writer of UP/DOWN;
+//! - `transport`: how a session's bytes move (plain TCP today; TLS, kTLS, h2 streams beside it);
 //! - `proxy`: per-session flows (HTTP, TCP), upstream pool, queues, retries;
 //! - `worker`: one thread per core with its ring, acceptors and sessions;
 //! - `lifecycle`: the running `Process` in named phases (start, reload, upgrade, drain),
@@ -36,4 +37,5 @@ pub mod snapshot;
 pub mod state;
 pub mod stats;
 pub mod system;
+pub mod transport;
 pub mod worker;
