@@ -93,7 +93,7 @@ fn admin(config: &std::path::Path, command: &str, validate: bool) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    match lifecycle::control::request(&sock, command) {
+    match ringlb::admin::protocol::request(&sock, command) {
         Ok((lines, result)) => {
             for l in lines {
                 println!("{l}");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::lifecycle::control;
+use crate::admin::protocol;
 
 /// Longest wait for an answer; keepalived's own deadline is one second longer.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -53,7 +53,7 @@ pub fn check(socket: &Path, timeout: Duration) -> Result<(), String> {
     std::thread::Builder::new()
         .name("ringlb-ha-check".into())
         .spawn(move || {
-            let _ = tx.send(control::request_with_timeout(&path, "status", timeout));
+            let _ = tx.send(protocol::request_with_timeout(&path, "status", timeout));
         })
         .map_err(|e| format!("cannot start the check: {e}"))?;
     match rx.recv_timeout(timeout) {

@@ -1,6 +1,7 @@
 //! `ringlb ha notify`: keepalived's notify hook. Logs each VRRP transition as `ringlb-ha` in
-//! syslog (`/dev/log`, so the journal on the appliance), on stderr, and optionally appended to
-//! a file. Never fails keepalived over a log that cannot be written.
+//! syslog (`/dev/log`, so the journal on the appliance), as an event line on stderr
+//! (`crate::log::event`, like every other event), and optionally appended to a file. Never
+//! fails keepalived over a log that cannot be written.
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
@@ -82,7 +83,7 @@ pub fn syslog_datagram(t: &Transition, pid: u32) -> String {
 /// missing syslog socket, does not fail the hook.
 pub fn notify(t: &Transition, log: Option<&Path>) {
     let line = t.line();
-    eprintln!("{TAG}: {line}");
+    crate::log::event(format_args!("ha: {line}"));
     if let Ok(sock) = UnixDatagram::unbound() {
         let _ = sock.send_to(
             syslog_datagram(t, std::process::id()).as_bytes(),
@@ -102,7 +103,7 @@ pub fn notify(t: &Transition, log: Option<&Path>) {
                 )
             });
         if let Err(e) = written {
-            eprintln!("{TAG}: cannot append to {}: {e}", path.display());
+            crate::log::event(format_args!("ha: cannot append to {}: {e}", path.display()));
         }
     }
 }

@@ -1,8 +1,12 @@
-//! Active and passive health checks, run from one place: a checker thread with its own ring,
-//! one task per checked server. Verdicts are published as the `up` atomic of the server's
-//! shared state, which every worker's balancer reads; nothing here is on the request path.
+//! Active and passive health checks, and the one writer of a server's health verdict: a
+//! checker thread with its own ring, one task per checked server, and [`passive_failure`] /
+//! [`passive_success`], which the sessions call with what they saw in traffic. Verdicts are
+//! published as the `up` atomic of the server's shared state, which every worker's balancer
+//! reads; only this room changes it, and only this room prints an UP/DOWN line
+//! (`log_transition`).
 //!
-//! May import `runtime`, `snapshot`, `config`. The verdict logic is the pure `state` module.
+//! May import `runtime`, `snapshot`, `state`, `config`, `log`. The verdict logic is the pure
+//! `state` module.
 //!
 //! Checks are spread: each server's first check waits a random part of its interval, and every
 //! interval is moved by up to ±`spread_checks` percent, so checks never fire in lockstep.
@@ -10,7 +14,10 @@
 //! starts from the verdict it had.
 
 mod check;
+mod passive;
 pub mod state;
+
+pub use passive::{passive_failure, passive_success};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,7 +30,8 @@ use arc_swap::ArcSwap;
 
 use crate::config::{Check, CheckKind};
 use crate::runtime::{self, EventFd, RuntimeOptions, TaskHandle};
-use crate::snapshot::{admin, ServerState, Snapshot};
+use crate::snapshot::{BackendRt, Snapshot};
+use crate::state::{admin, ServerState};
 use state::{jitter, Health, Transition};
 
 /// How a server marked down by passive checks only (no active check configured) is probed
@@ -92,7 +100,7 @@ async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicB
                     addr: srv.addr,
                     check: srv.check.clone(),
                     passive: be.passive_errors,
-                    spread: snap.config.global.spread_checks,
+                    spread: snap.global.spread_checks,
                 };
                 if w.check.is_none() && w.passive == 0 {
                     continue;
@@ -132,12 +140,8 @@ async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicB
     }
 }
 
-/// Servers of `backend` that can take traffic now: (normal, backup).
-fn servers_left(cell: &ArcSwap<Snapshot>, backend: &str) -> (usize, usize) {
-    let snap = cell.load();
-    let Some(be) = snap.backends.iter().find(|b| b.name == backend) else {
-        return (0, 0);
-    };
+/// Servers of `be` that can take traffic now: (normal, backup).
+fn servers_left(be: &BackendRt) -> (usize, usize) {
     let usable = |backup: bool| {
         be.servers
             .iter()
@@ -147,24 +151,17 @@ fn servers_left(cell: &ArcSwap<Snapshot>, backend: &str) -> (usize, usize) {
     (usable(false), usable(true))
 }
 
-fn log_transition(
-    cell: &ArcSwap<Snapshot>,
-    label: &str,
-    backend: &str,
-    t: Transition,
-    why: &str,
-    dur: Duration,
-) {
-    let (normal, backup) = servers_left(cell, backend);
+/// The event line of a change of verdict of server `label` (`backend/server`) of `be`: the
+/// one place such a line is printed, whichever check saw it.
+fn log_transition(be: Option<&BackendRt>, label: &str, t: Transition, why: &str) {
+    let (normal, backup) = be.map(servers_left).unwrap_or((0, 0));
     let verdict = match t {
         Transition::WentUp => "UP",
         Transition::WentDown => "DOWN",
     };
-    eprintln!(
-        "ringlb[{}]: server {label} is {verdict}, reason: {why}, check duration: {}ms; {normal} active and {backup} backup servers left",
-        std::process::id(),
-        dur.as_millis()
-    );
+    crate::log::event(format_args!(
+        "server {label} is {verdict}, reason: {why}; {normal} active and {backup} backup servers left"
+    ));
 }
 
 /// Checks one server forever (until aborted by a reload or shutdown).
@@ -220,7 +217,10 @@ async fn watch(
             if health.up {
                 state.passive_errors.store(0, Ordering::Relaxed);
             }
-            log_transition(&cell, &label, &backend, t, outcome.text(), took);
+            let why = format!("{}, check duration: {}ms", outcome.text(), took.as_millis());
+            let snap = cell.load();
+            let be = snap.backends.iter().find(|b| b.name == backend);
+            log_transition(be, &label, t, &why);
         }
         if let Ok(mut r) = state.check.lock() {
             r.last = outcome.text().to_string();

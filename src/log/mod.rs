@@ -1,29 +1,32 @@
-//! Access and event logs, written by a thread of their own so a slow destination never slows a
+//! Access logs, written by a thread of their own so a slow destination never slows a
 //! worker: workers hand finished lines to a bounded queue and move on; when it is full the line
-//! is dropped and counted (shown in stats).
+//! is dropped and counted (shown in stats). Event lines (server UP/DOWN, reloads, upgrades,
+//! admin actions, …) go to stderr through the one function [`event`], with one prefix.
 //!
 //! Destinations: stdout (journald under systemd), syslog over UDP, or a local datagram socket
 //! such as `/dev/log`, with facility and severity (RFC 3164 framing). Client addresses can be
 //! masked before a line leaves the process (`anonymize_ip`).
+//!
+//! May import `config` (the `[log]` settings) and `state` (the counters); `format` and `event`
+//! use std only.
 
+mod event;
 pub mod format;
+
+pub use event::event;
 
 use std::io::{self, Write};
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::{Log, LogTarget};
 
-/// Lines written and dropped since start (kept across reloads).
-#[derive(Debug, Default)]
-pub struct LogStats {
-    pub lines: AtomicU64,
-    pub dropped: AtomicU64,
-}
+/// The counters live with the rest of the process state.
+pub use crate::state::LogStats;
 
 /// A handle workers log through. Cheap to share; the writer thread ends when the last handle
 /// is dropped (e.g. replaced by a reload).

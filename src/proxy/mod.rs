@@ -9,24 +9,23 @@
 //! | `queue.rs` | server slots (`maxconn`) and the first-come-first-served queue |
 //! | `pool.rs` | idle keep-alive server connections, per worker |
 //! | `persist.rs` | cookie persistence |
-//! | `stats.rs` | the stats model from the snapshot, the stats page's admin actions |
 //!
-//! May import `runtime`, `transport`, `snapshot`, `config`, `http`, `route`, `balance`, `stats`,
-//! `log`. Never blocks, never takes a lock per request: everything here is owned by one worker
-//! thread ([`Local`]) or is an atomic in the snapshot.
+//! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `balance`,
+//! `stats` (rendering the stats page), `log`, `admin` (the stats model and the page's admin
+//! form) and `health` (passive check reports). Never blocks, never takes a lock per request:
+//! everything here is owned by one worker thread ([`Local`]) or is an atomic in the shared
+//! state.
 
 mod exchange;
 pub mod http;
 mod persist;
 mod pool;
 mod queue;
-pub mod stats;
 pub mod tcp;
 mod upstream;
 
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::balance::{Balancer, Candidate};
@@ -60,7 +59,7 @@ pub struct Local {
     /// Output buffers returned by finished sends, reused for the next head.
     spare: RefCell<Vec<Vec<u8>>>,
     /// Process-wide figures (for the stats page).
-    pub process: Arc<crate::snapshot::ProcessState>,
+    pub process: Arc<crate::state::ProcessState>,
     /// Where access log lines go (replaced when a reload changes `[log]`).
     pub logger: RefCell<Arc<crate::log::Logger>>,
 }
@@ -69,7 +68,7 @@ impl Local {
     pub fn new(
         worker: usize,
         logger: Arc<crate::log::Logger>,
-        process: Arc<crate::snapshot::ProcessState>,
+        process: Arc<crate::state::ProcessState>,
     ) -> Local {
         Local {
             process,
@@ -102,30 +101,6 @@ impl Local {
             v.clear();
             spare.push(v);
         }
-    }
-}
-
-/// Counts a connect failure or 5xx toward passive health checking; enough in a row take the
-/// server down until an active check (or the passive probe) brings it back.
-pub fn passive_failure(be: &crate::snapshot::BackendRt, srv: &crate::snapshot::ServerRt) {
-    if be.passive_errors == 0 {
-        return;
-    }
-    let n = srv.state.passive_errors.fetch_add(1, Ordering::Relaxed) + 1;
-    if n >= be.passive_errors && srv.state.up.swap(false, Ordering::AcqRel) {
-        eprintln!(
-            "ringlb[{}]: server {}/{} is DOWN, reason: {n} consecutive errors seen in traffic (passive check)",
-            std::process::id(),
-            be.name,
-            srv.name
-        );
-    }
-}
-
-/// A good answer from a server resets its passive error count.
-pub fn passive_success(srv: &crate::snapshot::ServerRt) {
-    if srv.state.passive_errors.load(Ordering::Relaxed) != 0 {
-        srv.state.passive_errors.store(0, Ordering::Relaxed);
     }
 }
 

@@ -17,7 +17,8 @@ use super::upstream::{Fail, Want};
 use super::Local;
 use crate::balance::{Balancer, Candidate, Pick};
 use crate::runtime;
-use crate::snapshot::{BackendRt, ServerState, Snapshot};
+use crate::snapshot::{BackendRt, Snapshot};
+use crate::state::ServerState;
 
 /// How often a queued request looks again for a free server slot, in case the slot was freed
 /// on another worker (releases on this worker wake the queue at once).
@@ -86,7 +87,7 @@ struct Ticket {
     backend: usize,
     /// Arrival order across workers.
     id: u64,
-    queue: Arc<crate::snapshot::BackendQueue>,
+    queue: Arc<crate::state::BackendQueue>,
 }
 
 impl Ticket {

@@ -134,7 +134,7 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
             }
             Ok(Err(_)) | Err(_) => {
                 srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
-                super::passive_failure(be, srv);
+                crate::health::passive_failure(be, srv);
                 drop(slot);
                 attempt += 1;
                 if attempt > be.retries {

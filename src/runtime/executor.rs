@@ -312,7 +312,7 @@ impl Runtime {
                 match e.raw_os_error() {
                     Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
                     | Some(libc::EAGAIN) => {}
-                    _ => eprintln!("ringlb: io_uring_enter failed: {e}"),
+                    _ => crate::log::event(format_args!("io_uring_enter failed: {e}")),
                 }
             }
             d.reap(garbage);

@@ -3,6 +3,8 @@
 //!
 //! This is one of the two rooms where `unsafe` is allowed (the other is `system`). Every unsafe
 //! block carries a `// SAFETY:` line. Nothing here knows about HTTP, configs or balancing.
+//! It imports only `log::event` (std only) from the rest of ringlb, for the event line of a
+//! failed `io_uring_enter`.
 //!
 //! Invariants:
 //! - An in-flight operation owns every buffer and address the kernel may touch. If its future

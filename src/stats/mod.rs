@@ -3,7 +3,8 @@
 //! request target and of the admin form.
 //!
 //! Pure: no I/O, no clock, no threads, no global state. It imports nothing from the rest of
-//! ringlb; whoever serves the page (the proxy room) builds the snapshot from its counters,
+//! ringlb. The `admin` room builds the model from the shared counters (`admin::collect`);
+//! the snapshot keeps each page's parsed [`Users`]; whoever serves the page (the proxy room)
 //! picks the format with [`parse_target`], checks [`Users`], calls [`render`] and writes the
 //! bytes. Invariants: every string from the model is escaped for the format it lands in
 //! (HTML, CSV quoting, Prometheus label escaping, JSON); rendering never panics; the

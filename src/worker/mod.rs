@@ -3,6 +3,8 @@
 //!
 //! A worker talks to the control thread only through [`Shared`] (atomics and `ArcSwap`s) and
 //! an eventfd that wakes it to look at them. Nothing here takes a lock per request.
+//!
+//! May import `proxy`, `runtime`, `snapshot`, `state`, `config`, `log`, `system`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,14 +21,31 @@ use crate::config::Mode;
 use crate::proxy::{self, Local};
 use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::Snapshot;
+use crate::state::{FrontendState, ProcessState};
 use crate::transport::{self, Transport};
 
-/// Worker phases, set by the control thread.
-pub const RUNNING: u8 = 0;
-/// Stop accepting, let sessions finish (up to `grace`), exit.
-pub const DRAINING: u8 = 1;
-/// Exit now, closing everything.
-pub const STOPPING: u8 = 2;
+/// What the control thread asks of the workers; kept in an `AtomicU8` of [`Shared`] so a
+/// worker reads it without a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WorkerPhase {
+    /// Accept and serve.
+    Running = 0,
+    /// Stop accepting, let sessions finish (up to `grace`), exit.
+    Draining = 1,
+    /// Exit now, closing everything.
+    Stopping = 2,
+}
+
+impl WorkerPhase {
+    fn from_u8(v: u8) -> WorkerPhase {
+        match v {
+            0 => WorkerPhase::Running,
+            1 => WorkerPhase::Draining,
+            _ => WorkerPhase::Stopping,
+        }
+    }
+}
 
 /// How long an acceptor pauses after the process ran out of file descriptors or memory, so
 /// exhaustion never turns into a busy loop; connections wait in the kernel queue meanwhile.
@@ -55,8 +74,9 @@ pub struct Shared {
     pub logger: ArcSwap<crate::log::Logger>,
     pub listeners: ArcSwap<Vec<Listener>>,
     /// Connections, reload counts, log counters: shared by every thread.
-    pub process: Arc<crate::snapshot::ProcessState>,
-    pub phase: AtomicU8,
+    pub process: Arc<ProcessState>,
+    /// A [`WorkerPhase`].
+    phase: AtomicU8,
 }
 
 impl Shared {
@@ -69,12 +89,21 @@ impl Shared {
             logger: ArcSwap::new(logger.clone()),
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             listeners: ArcSwap::from_pointee(listeners),
-            process: Arc::new(crate::snapshot::ProcessState {
+            process: Arc::new(ProcessState {
                 log: logger.stats.clone(),
                 ..Default::default()
             }),
-            phase: AtomicU8::new(RUNNING),
+            phase: AtomicU8::new(WorkerPhase::Running as u8),
         }
+    }
+
+    /// Asks the workers to move to `phase` (they look when woken).
+    pub fn set_phase(&self, phase: WorkerPhase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    pub fn phase(&self) -> WorkerPhase {
+        WorkerPhase::from_u8(self.phase.load(Ordering::Acquire))
     }
 }
 
@@ -155,12 +184,12 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
     loop {
         // Connections whose accept completed while its acceptor was being removed.
         adopt(&local, &shared, &known);
-        match shared.phase.load(Ordering::Acquire) {
-            RUNNING => {
+        match shared.phase() {
+            WorkerPhase::Running => {
                 sync_listeners(&local, &shared, &mut acceptors, &mut known);
                 *local.logger.borrow_mut() = shared.logger.load_full();
             }
-            _ => break,
+            WorkerPhase::Draining | WorkerPhase::Stopping => break,
         }
         let _ = runtime::timeout(Duration::from_millis(250), wake.wait()).await;
     }
@@ -171,13 +200,13 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
     sweeper.abort();
     local.draining.raise();
     *local.pool.borrow_mut() = proxy::Pool::default();
-    let grace = shared.snapshot.load().config.global.grace;
+    let grace = shared.snapshot.load().global.grace;
     let deadline = Instant::now() + grace;
     loop {
         adopt(&local, &shared, &known);
         if local.sessions.get() == 0
             || Instant::now() >= deadline
-            || shared.phase.load(Ordering::Acquire) == STOPPING
+            || shared.phase() == WorkerPhase::Stopping
         {
             break;
         }
@@ -225,7 +254,7 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
         // Above maxconn, connections wait in the kernel's accept queue.
         loop {
             let snap = shared.snapshot.load();
-            let global_max = snap.config.global.maxconn;
+            let global_max = snap.global.maxconn;
             let fe_full = snap
                 .by_bind
                 .get(&listener.addr)
@@ -244,10 +273,10 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
                 Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
                 | Some(libc::ENOMEM) => {
                     if last_complaint.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        eprintln!(
-                            "ringlb: worker {}: cannot accept on {}: {e}; pausing accepts (raise LimitNOFILE or lower maxconn)",
+                        crate::log::event(format_args!(
+                            "worker {}: cannot accept on {}: {e}; pausing accepts (raise LimitNOFILE or lower maxconn)",
                             local.worker, listener.addr
-                        );
+                        ));
                         last_complaint = Some(Instant::now());
                     }
                     runtime::sleep(ACCEPT_BACKOFF).await;
@@ -262,7 +291,7 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
 struct SessionGuard {
     local: Rc<Local>,
     shared: Arc<Shared>,
-    fe: Arc<crate::snapshot::FrontendState>,
+    fe: Arc<FrontendState>,
 }
 
 impl Drop for SessionGuard {

@@ -74,9 +74,9 @@ pub(super) async fn response<T: Transport>(
     if let Some(srv) = leg.be.servers.get(leg.up.server) {
         srv.state.responses.count(head.status);
         if head.status >= 500 {
-            crate::proxy::passive_failure(leg.be, srv);
+            crate::health::passive_failure(leg.be, srv);
         } else {
-            crate::proxy::passive_success(srv);
+            crate::health::passive_success(srv);
         }
     }
     let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;

@@ -9,7 +9,7 @@ use crate::http::{response, BodyFraming, Method, RequestHead, TargetForm};
 use crate::proxy::exchange::Outcome;
 use crate::runtime;
 use crate::snapshot::StatsRt;
-use crate::stats::{AdminAction, StatsRequest};
+use crate::stats::StatsRequest;
 use crate::transport::{Chunk, Transport};
 
 /// How long the page (a few KiB to a few hundred) may take to leave.
@@ -74,7 +74,7 @@ pub(super) async fn serve<T: Transport>(
             if head.framing != BodyFraming::None {
                 return Err(Outcome::refused(400, true));
             }
-            let model = crate::proxy::stats::collect(r.snap, &r.s.local.process);
+            let model = crate::admin::collect(r.snap, &r.s.local.process);
             let opts = crate::stats::HtmlOptions {
                 uri: st.page.uri.clone(),
                 refresh_s: if refresh {
@@ -128,23 +128,10 @@ async fn admin<T: Transport>(
     }
     let form = crate::stats::parse_admin_form(r.input.slice().get(..len).unwrap_or(&[]));
     r.input.consume(len);
-    let result = form.and_then(|f| {
-        let state = match f.action {
-            AdminAction::Ready => crate::snapshot::admin::READY,
-            AdminAction::Drain => crate::snapshot::admin::DRAIN,
-            AdminAction::Maint => crate::snapshot::admin::MAINT,
-        };
-        crate::proxy::stats::apply(
-            r.snap,
-            &f.backend,
-            &f.server,
-            &crate::proxy::stats::ServerChange::State(state),
-        )
-    });
+    let result = form.and_then(|f| crate::admin::apply_form(r.snap, &f));
     let text = "text/plain; charset=utf-8";
     Ok(match result {
         Ok(msg) => {
-            eprintln!("ringlb[{}]: stats page admin: {msg}", std::process::id());
             // Back to the page, as a browser form submission expects.
             (
                 303,

@@ -1,12 +1,13 @@
-//! Serving the stats page, its CSV/JSON/Prometheus forms and its admin actions from a
-//! frontend (or the dedicated `[stats]` listener): builds a [`StatsSnapshot`] from the shared
-//! counters, checks credentials, renders with the stats room.
+//! The stats model, read now: a [`StatsSnapshot`] built from a snapshot (what is configured)
+//! and the shared state (what is happening). The stats page, `show stat`, `show servers` and
+//! `show info` all render this one model.
 
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{CheckKind, Mode as CfgMode};
-use crate::snapshot::{admin, ProcessState, ServerState, Snapshot};
+use crate::snapshot::Snapshot;
+use crate::state::{admin, ProcessState, ServerState};
 use crate::stats::{
     BackendStats, CheckInfo, FrontendStats, Mode, ProcessStats, Responses, ServerStats,
     ServerStatus, StatsSnapshot,
@@ -19,7 +20,7 @@ fn mode(m: CfgMode) -> Mode {
     }
 }
 
-fn responses(r: &crate::snapshot::Responses) -> Responses {
+fn responses(r: &crate::state::Responses) -> Responses {
     let [r1xx, r2xx, r3xx, r4xx, r5xx, other] = r.get();
     Responses {
         r1xx,
@@ -182,7 +183,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
             .unwrap_or(0),
         process: ProcessStats {
             conns: u64::from(process.conns.load(Ordering::Relaxed)),
-            maxconn: u64::from(snap.config.global.maxconn),
+            maxconn: u64::from(snap.global.maxconn),
             workers: process.workers.load(Ordering::Relaxed),
             reloads_ok: process.reloads_ok.load(Ordering::Relaxed),
             reloads_failed: process.reloads_failed.load(Ordering::Relaxed),
@@ -192,53 +193,5 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
         },
         frontends,
         backends,
-    }
-}
-
-/// An operator's change to a server, from the admin socket or the stats page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerChange {
-    State(u8),
-    Weight(u32),
-    Checks(bool),
-}
-
-/// Applies `change` to `backend/server`; takes effect on every worker at once (atomics in the
-/// shared server state) and survives reloads (the state carries over).
-pub fn apply(
-    snap: &Snapshot,
-    backend: &str,
-    server: &str,
-    change: &ServerChange,
-) -> Result<String, String> {
-    let be = snap
-        .backends
-        .iter()
-        .find(|b| b.name == backend)
-        .ok_or_else(|| format!("no backend {backend:?}"))?;
-    let srv = be
-        .servers
-        .iter()
-        .find(|s| s.name == server)
-        .ok_or_else(|| format!("no server {server:?} in backend {backend:?}"))?;
-    match change {
-        ServerChange::State(s) => {
-            srv.state.admin.store(*s, Ordering::Release);
-            Ok(format!("{backend}/{server} is now {}", admin::name(*s)))
-        }
-        ServerChange::Weight(w) => {
-            if *w > 256 {
-                return Err("weight must be 0..=256".into());
-            }
-            srv.state.weight_override.store(*w, Ordering::Release);
-            Ok(format!("{backend}/{server} weight {w}"))
-        }
-        ServerChange::Checks(on) => {
-            srv.state.checks_disabled.store(!on, Ordering::Release);
-            Ok(format!(
-                "{backend}/{server} health checks {}",
-                if *on { "enabled" } else { "disabled" }
-            ))
-        }
     }
 }

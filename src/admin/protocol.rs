@@ -1,6 +1,6 @@
 //! The admin socket: a Unix stream socket (mode 0600) taking one command line per connection
 //! and answering with result lines, the last one `OK` or `ERROR <reason>`.
-//! `ringlb reload`, `ringlb upgrade` and `ringlb admin …` are its clients.
+//! `ringlb reload`, `ringlb upgrade`, `ringlb admin …` and `ringlb ha check` are its clients.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,184 @@
+//! The running process: its listening sockets, workers, health checker and shared state.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::{transition, Phase, ProcessSettings, StartError, Tell, LISTEN_BACKLOG};
+use crate::config::Config;
+use crate::runtime::{listen, RuntimeOptions};
+use crate::snapshot::Snapshot;
+use crate::state::LogStats;
+use crate::system::privileges;
+use crate::worker::{self, Listener, Shared, Worker};
+
+/// Descriptors kept for listeners, rings, logs and health checks when sizing maxconn.
+const RESERVED_FDS: u64 = 128;
+
+static NEXT_LISTENER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A running ringlb: workers, listeners and the shared state.
+pub struct Process {
+    pub(super) config_path: Option<PathBuf>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) workers: Vec<Worker>,
+    pub(super) checker: Option<crate::health::Checker>,
+    /// The phase it is in; changed only through [`Process::enter`].
+    phase: Phase,
+    /// Workers, user and listeners, said once when the process reports ready.
+    pub(super) summary: String,
+}
+
+impl Process {
+    /// Validates, binds (or adopts inherited sockets), drops privileges and starts the workers.
+    /// Does not signal readiness.
+    pub fn start(
+        mut config: Config,
+        config_path: Option<PathBuf>,
+        mut inherited: HashMap<SocketAddr, OwnedFd>,
+    ) -> Result<Process, StartError> {
+        crate::system::check_io_uring().map_err(StartError::IoUring)?;
+        fit_maxconn(&mut config);
+        let settings = ProcessSettings::from_config(&config);
+        let snap = Snapshot::compile(config, None).map_err(StartError::Compile)?;
+        let listeners = open_listeners(&snap, &[], &mut inherited)?;
+        // Sockets the previous process had but this config does not use close here; the
+        // previous process still serves what it accepted from them.
+        drop(inherited);
+        let dropped = privileges::drop_privileges(
+            settings.user.as_deref(),
+            settings.group.as_deref(),
+            settings.keep_bind_capability,
+        )?;
+        let cpus = crate::system::cpus();
+        let n = snap.global.worker_count(&cpus);
+        let log_stats = Arc::new(LogStats::default());
+        let logger = make_logger(&snap, log_stats.clone());
+        let shared = Arc::new(Shared::new(snap, listeners, logger));
+        shared.process.workers.store(n as u32, Ordering::Relaxed);
+        let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default())
+            .map_err(StartError::Workers)?;
+        let summary = format!(
+            "{n} workers, uid {} gid {}{}, listening on {}",
+            dropped.uid,
+            dropped.gid,
+            if dropped.kept_bind {
+                ", may bind ports < 1024 on reload"
+            } else {
+                ""
+            },
+            describe_listeners(&shared)
+        );
+        let checker =
+            crate::health::Checker::start(shared.snapshot.clone()).map_err(StartError::Workers)?;
+        Ok(Process {
+            config_path,
+            shared,
+            workers,
+            checker: Some(checker),
+            phase: Phase::Starting,
+            summary,
+        })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Moves to phase `to`, logging it and telling systemd (see [`super::transition`]).
+    pub(super) fn enter(&mut self, to: Phase, what: impl std::fmt::Display, tell: Tell<'_>) {
+        self.phase = to;
+        transition(to, what, tell);
+    }
+
+    pub(super) fn listener_fds(&self) -> Vec<(SocketAddr, i32)> {
+        self.shared
+            .listeners
+            .load()
+            .iter()
+            .map(|l| (l.addr, l.fd.as_raw_fd()))
+            .collect()
+    }
+}
+
+/// Opens listening sockets for every address in `snap`, reusing those in `have` and those
+/// inherited from a previous process (`inherited`, consumed as used).
+pub(super) fn open_listeners(
+    snap: &Snapshot,
+    have: &[Listener],
+    inherited: &mut HashMap<SocketAddr, OwnedFd>,
+) -> Result<Vec<Listener>, StartError> {
+    let mut out = Vec::new();
+    for addr in snap.bind_addrs() {
+        if let Some(l) = have.iter().find(|l| l.addr == addr) {
+            out.push(l.clone());
+            continue;
+        }
+        let fd = match inherited.remove(&addr) {
+            Some(fd) => fd,
+            None => privileges::with_bind_capability(|| listen(addr, LISTEN_BACKLOG))
+                .map_err(|source| StartError::Listen { addr, source })?,
+        };
+        out.push(Listener {
+            id: NEXT_LISTENER_ID.fetch_add(1, Ordering::Relaxed),
+            addr,
+            fd: Arc::new(fd),
+        });
+    }
+    Ok(out)
+}
+
+/// Lowers the global maxconn to what the open-files limit allows (raising the soft limit to
+/// the hard one first), with a warning that says how to get more.
+pub(super) fn fit_maxconn(config: &mut Config) {
+    let Ok(limit) = crate::system::raise_nofile() else {
+        return;
+    };
+    // Each proxied connection needs two descriptors (client and server side).
+    let fit = (limit.saturating_sub(RESERVED_FDS) / 2).min(u64::from(u32::MAX)) as u32;
+    if config.global.maxconn > fit {
+        crate::log::event(format_args!(
+            "warning: maxconn {} does not fit the open files limit {limit} (two descriptors per connection); using maxconn {fit}. Raise LimitNOFILE to allow more.",
+            config.global.maxconn
+        ));
+        config.global.maxconn = fit;
+    }
+}
+
+/// The access logger for `snap`: a writer thread when some frontend logs, else a no-op.
+pub(super) fn make_logger(snap: &Snapshot, stats: Arc<LogStats>) -> Arc<crate::log::Logger> {
+    let Some(cfg) = &snap.global.access_log else {
+        return crate::log::Logger::disabled(stats);
+    };
+    match crate::log::Logger::start(cfg, stats.clone()) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::log::event(format_args!(
+                "cannot open the log destination {:?}: {e}; access logs are off",
+                cfg.target
+            ));
+            crate::log::Logger::disabled(stats)
+        }
+    }
+}
+
+fn describe_listeners(shared: &Shared) -> String {
+    let l = shared.listeners.load();
+    l.iter()
+        .map(|l| {
+            let real = socket2::SockRef::from(&*l.fd)
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket());
+            real.unwrap_or(l.addr).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,207 @@
+//! `ringlb run`: start (binding or taking over the sockets), report ready, then serve signals
+//! and admin commands until stopped or handed over.
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+use signal_hook::iterator::Signals;
+
+use super::upgrade::{Upgrade, HANDOFF_TIMEOUT};
+use super::{notify, transition, Phase, Process, ProcessSettings, Reloaded, StartError, Tell};
+use crate::admin::{self, Command, Reply, Request};
+use crate::config::{self, Config};
+use crate::system::handoff;
+
+/// What the control loop reacts to.
+enum Event {
+    Signal(i32),
+    Admin(Request),
+}
+
+fn admin_event(r: Request) -> Event {
+    Event::Admin(r)
+}
+
+/// How `run` was asked to start.
+#[derive(Debug, Default)]
+pub struct RunArgs {
+    /// Fd of the handoff socket inherited from the process being replaced.
+    pub takeover_fd: Option<i32>,
+}
+
+/// `ringlb run`: start, report ready, then serve signals and admin commands until stopped.
+pub fn run(path: &Path, args: RunArgs) -> Result<(), StartError> {
+    let cfg = config::load(path).map_err(StartError::Config)?;
+    run_config(cfg, Some(path.to_path_buf()), args)
+}
+
+/// Runs an already validated config (used by `run` and `demo`).
+pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(), StartError> {
+    transition(
+        Phase::Starting,
+        match &path {
+            Some(p) => format!("config {}", p.display()),
+            None => String::new(),
+        },
+        Tell::Status("", "starting"),
+    );
+    // The path of our own binary, read now: after a package upgrade replaces the file, this
+    // path names the new binary, which is what an upgrade must start.
+    let exe = std::env::current_exe().ok();
+    let mut handoff_sock = None;
+    let mut inherited = HashMap::new();
+    let mut admin_listener: Option<UnixListener> = None;
+    if let Some(fd) = args.takeover_fd {
+        let sock = handoff::from_inherited(fd).map_err(StartError::Takeover)?;
+        let got = handoff::recv_listeners(&sock, HANDOFF_TIMEOUT).map_err(StartError::Takeover)?;
+        inherited.extend(got.listeners);
+        admin_listener = got.admin.map(UnixListener::from);
+        crate::log::event(format_args!(
+            "{}: took over {} listening sockets",
+            Phase::Starting,
+            inherited.len()
+        ));
+        handoff_sock = Some(sock);
+    }
+    let predecessor = handoff_sock.as_ref().map(|_| nix::unistd::getppid());
+    let settings = ProcessSettings::from_config(&cfg);
+    // The admin socket is bound before privileges are dropped (its directory may be root's).
+    if admin_listener.is_none() {
+        if let Some(path) = &settings.admin_socket {
+            let l = admin::protocol::bind(path).map_err(|source| StartError::Admin {
+                path: path.clone(),
+                source,
+            })?;
+            admin_listener = Some(l);
+        }
+    }
+    let admin_fd = admin_listener.as_ref().map(|l| l.as_raw_fd());
+    let mut process = match Process::start(cfg, path, inherited) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(sock) = &handoff_sock {
+                let _ = handoff::send_status(sock, &format!("FAILED {e}"));
+            }
+            return Err(e);
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    if let Some(l) = admin_listener {
+        admin::protocol::serve(l, tx.clone(), admin_event).map_err(StartError::Workers)?;
+    }
+    let mut signals =
+        Signals::new([SIGHUP, SIGTERM, SIGINT, SIGUSR2]).map_err(StartError::Workers)?;
+    let sig_tx = tx.clone();
+    std::thread::Builder::new()
+        .name("ringlb-signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if sig_tx.send(Event::Signal(s)).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(StartError::Workers)?;
+    let keys = format!("MAINPID={}\nREADY=1", std::process::id());
+    let summary = std::mem::take(&mut process.summary);
+    process.enter(Phase::Running, summary, Tell::Status(&keys, "running"));
+    if let Some(sock) = handoff_sock.take() {
+        let _ = handoff::send_status(&sock, "READY");
+    }
+    control_loop(
+        process,
+        rx,
+        Upgrade {
+            exe,
+            predecessor,
+            admin_fd,
+        },
+    );
+    Ok(())
+}
+
+/// Serves signals and admin commands until the process stops or hands over.
+fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
+    let watchdog = notify::watchdog_interval();
+    loop {
+        let ev = match watchdog {
+            Some(every) => match rx.recv_timeout(every) {
+                Ok(ev) => ev,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    notify::notify("WATCHDOG=1");
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+            None => match rx.recv() {
+                Ok(ev) => ev,
+                Err(_) => return,
+            },
+        };
+        match ev {
+            Event::Signal(SIGHUP) => {
+                if let Ok(Reloaded::NeedsHandoff { .. }) = process.reload_reported() {
+                    match process.upgrade(&up) {
+                        Ok(pid) => return process.finish_after_handoff(pid),
+                        Err(e) => process.reload_failed(&e),
+                    }
+                }
+            }
+            Event::Signal(SIGUSR2) => {
+                if let Ok(pid) = process.upgrade(&up) {
+                    return process.finish_after_handoff(pid);
+                }
+            }
+            Event::Signal(sig @ (SIGTERM | SIGINT)) => return process.stop(sig == SIGINT),
+            Event::Signal(_) => {}
+            Event::Admin(req) => match Command::parse(&req.line) {
+                Ok(Command::Reload) => {
+                    let reply = match process.reload_reported() {
+                        Ok(Reloaded::Applied) => Reply::ok(vec!["reloaded".into()]),
+                        Ok(Reloaded::NeedsHandoff { from, to }) => match process.upgrade(&up) {
+                            Ok(pid) => {
+                                let _ = req.reply.send(Reply::ok(vec![format!(
+                                    "workers {from} → {to}: new process {pid} is serving; this one drains"
+                                )]));
+                                return process.finish_after_handoff(pid);
+                            }
+                            Err(e) => {
+                                process.reload_failed(&e);
+                                Reply::err(format!("reload needs a new process, which failed: {e}"))
+                            }
+                        },
+                        Err(errs) => Reply {
+                            lines: errs,
+                            ok: false,
+                            error: Some("reload failed, previous config still serving".into()),
+                        },
+                    };
+                    let _ = req.reply.send(reply);
+                }
+                Ok(Command::Upgrade) => match process.upgrade(&up) {
+                    Ok(pid) => {
+                        let _ = req.reply.send(Reply::ok(vec![format!(
+                            "new process {pid} is serving; this one drains"
+                        )]));
+                        return process.finish_after_handoff(pid);
+                    }
+                    Err(e) => {
+                        let _ = req.reply.send(Reply::err(e));
+                    }
+                },
+                Ok(Command::State(cmd)) => {
+                    let shared = process.shared();
+                    let snap = shared.snapshot.load_full();
+                    let _ = req.reply.send(admin::answer(&cmd, &snap, &shared.process));
+                }
+                Err(e) => {
+                    let _ = req.reply.send(Reply::err(e));
+                }
+            },
+        }
+    }
+}

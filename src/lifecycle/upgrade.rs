@@ -1,0 +1,117 @@
+//! Binary upgrade (and a reload that changes the worker count): start the new binary, hand it
+//! the listening sockets and the admin socket over a `SOCK_SEQPACKET` pair (SCM_RIGHTS), wait
+//! for it to report ready. The sockets are never closed in between, so no connection waiting
+//! in an accept queue is lost. At most two generations exist at once.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::{Phase, Process, Tell};
+use crate::system::handoff;
+
+/// How long a new process may take to receive the sockets and report ready.
+pub(super) const HANDOFF_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a binary upgrade needs to know about this process.
+pub(super) struct Upgrade {
+    pub exe: Option<PathBuf>,
+    /// The process this one replaced, while it may still be draining.
+    pub predecessor: Option<nix::unistd::Pid>,
+    /// The admin socket's listener, handed over with the others.
+    pub admin_fd: Option<i32>,
+}
+
+impl Process {
+    /// Starts the new binary and hands it the listening sockets; returns its pid. On success
+    /// the caller drains ([`Process::finish_after_handoff`]); on failure this process keeps
+    /// serving.
+    pub(super) fn upgrade(&mut self, up: &Upgrade) -> Result<u32, String> {
+        // At most two generations at once: this one and the one it replaces, still draining.
+        if let Some(p) = up.predecessor {
+            if nix::unistd::getppid() == p && still_running(p) {
+                let msg = format!(
+                    "previous process {p} is still draining; upgrade again once it has exited"
+                );
+                crate::log::event(&msg);
+                return Err(msg);
+            }
+        }
+        let Some(exe) = up.exe.as_deref() else {
+            return Err("cannot find the ringlb binary to start".into());
+        };
+        let Some(config) = self.config_path.clone() else {
+            return Err("no config file to start the new process with".into());
+        };
+        self.enter(
+            Phase::HandingOff,
+            format_args!("upgrade: starting {}", exe.display()),
+            Tell::Status("", "handing off to a new process"),
+        );
+        let started = Instant::now();
+        let (ours, theirs) = handoff::pair().map_err(|e| self.upgrade_failed(e.to_string()))?;
+        handoff::inherit(&theirs).map_err(|e| self.upgrade_failed(e.to_string()))?;
+        let spawned = std::process::Command::new(exe)
+            .arg("run")
+            .arg("-c")
+            .arg(&config)
+            .arg("--takeover-fd")
+            .arg(theirs.as_raw_fd().to_string())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(self.upgrade_failed(format!("cannot start {}: {e}", exe.display())))
+            }
+        };
+        drop(theirs);
+        let why = if let Err(e) = handoff::send_listeners(&ours, &self.listener_fds(), up.admin_fd)
+        {
+            format!("cannot hand over the sockets: {e}")
+        } else {
+            match handoff::recv_status(&ours, HANDOFF_TIMEOUT) {
+                Ok(s) if s == "READY" => {
+                    crate::log::event(format_args!(
+                        "upgrade: process {} ready after {:?}; draining",
+                        child.id(),
+                        started.elapsed()
+                    ));
+                    return Ok(child.id());
+                }
+                Ok(s) if s.is_empty() => "the new process exited before it was ready".into(),
+                Ok(s) => s,
+                Err(e) => format!("no answer from the new process: {e}"),
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(self.upgrade_failed(why))
+    }
+
+    /// Back to running after a failed handoff; returns `why`.
+    fn upgrade_failed(&mut self, why: String) -> String {
+        let keys = format!("MAINPID={}", std::process::id());
+        let status = format!("upgrade failed: {why}");
+        self.enter(
+            Phase::Running,
+            format_args!("upgrade failed: {why}; this process keeps serving"),
+            Tell::Status(&keys, &status),
+        );
+        why
+    }
+}
+
+/// Whether `pid` is alive and not a zombie. A process whose main thread has returned shows as
+/// a zombie while its last threads finish, and its children are not reparented until they do;
+/// it serves nothing any more.
+fn still_running(pid: nix::unistd::Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            s.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}

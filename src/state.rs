@@ -1,0 +1,294 @@
+//! The mutable process state every thread shares: per-server health verdict, slots and
+//! counters ([`ServerState`]), per-frontend counters ([`FrontendState`]), the cross-worker
+//! queue order of a backend ([`BackendQueue`]), process-wide figures ([`ProcessState`],
+//! [`LogStats`]) and the administrative states an operator sets.
+//!
+//! Owns no config and compiles nothing: the snapshot (`crate::snapshot`) holds `Arc`s to this
+//! state, and a reload hands the same `Arc` to a server or frontend that stays, so health,
+//! in-flight counts and counters carry over. Everything here is an atomic or a short-held
+//! lock that is never taken per request (queues lock only while requests queue).
+//!
+//! May import std only; every other room may import it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Administrative state of a server, set over the admin socket or the stats page.
+pub mod admin {
+    /// Takes traffic as its health allows.
+    pub const READY: u8 = 0;
+    /// No new sessions except those a persistence cookie sends there.
+    pub const DRAIN: u8 = 1;
+    /// No traffic at all, health checks paused.
+    pub const MAINT: u8 = 2;
+
+    pub fn name(state: u8) -> &'static str {
+        match state {
+            DRAIN => "drain",
+            MAINT => "maint",
+            _ => "ready",
+        }
+    }
+}
+
+/// What the health checker last saw, for the stats page and logs (written a few times per
+/// second at most, never on the request path).
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// "L7OK 200", "L7STS 500", "L4CON connection refused", …; empty before the first check.
+    pub last: String,
+    pub last_duration: Duration,
+    pub failed_total: u64,
+    pub downs: u64,
+    /// When the health verdict last changed.
+    pub since: Instant,
+    pub downtime: Duration,
+    /// Results toward a change of verdict (0 when stable).
+    pub streak: u32,
+}
+
+impl Default for CheckReport {
+    fn default() -> Self {
+        CheckReport {
+            last: String::new(),
+            last_duration: Duration::ZERO,
+            failed_total: 0,
+            downs: 0,
+            since: Instant::now(),
+            downtime: Duration::ZERO,
+            streak: 0,
+        }
+    }
+}
+
+/// Response counters by status class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
+#[derive(Debug, Default)]
+pub struct Responses(pub [AtomicU64; 6]);
+
+impl Responses {
+    pub fn count(&self, status: u16) {
+        let i = match status {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        };
+        if let Some(c) = self.0.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn get(&self) -> [u64; 6] {
+        let mut out = [0; 6];
+        for (o, c) in out.iter_mut().zip(self.0.iter()) {
+            *o = c.load(Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+/// State of one server shared by every worker (and kept across reloads).
+#[derive(Debug)]
+pub struct ServerState {
+    /// Health verdict; `true` until a health check (or passive check) says otherwise.
+    pub up: AtomicBool,
+    /// [`admin`] state.
+    pub admin: AtomicU8,
+    /// Weight set at runtime; `u32::MAX` = the configured weight.
+    pub weight_override: AtomicU32,
+    /// Health checks paused by an operator (the verdict stays as it is).
+    pub checks_disabled: AtomicBool,
+    /// Requests (http) or connections (tcp) currently assigned: leastconn and maxconn read it.
+    pub inflight: AtomicU32,
+    /// Highest `inflight` seen.
+    pub max_inflight: AtomicU32,
+    /// Requests waiting for a slot on this server's backend, picked for it.
+    pub queued: AtomicU32,
+    /// Requests or connections sent to this server since start.
+    pub total: AtomicU64,
+    /// Failed connection attempts.
+    pub connect_errors: AtomicU64,
+    /// Responses that were bad or cut short.
+    pub response_errors: AtomicU64,
+    pub retries: AtomicU64,
+    pub redispatches: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub responses: Responses,
+    /// Consecutive connect failures or 5xx responses, for passive health checks.
+    pub passive_errors: AtomicU32,
+    pub check: Mutex<CheckReport>,
+}
+
+impl Default for ServerState {
+    fn default() -> Self {
+        ServerState {
+            up: AtomicBool::new(true),
+            admin: AtomicU8::new(admin::READY),
+            weight_override: AtomicU32::new(u32::MAX),
+            checks_disabled: AtomicBool::new(false),
+            inflight: AtomicU32::new(0),
+            max_inflight: AtomicU32::new(0),
+            queued: AtomicU32::new(0),
+            total: AtomicU64::new(0),
+            connect_errors: AtomicU64::new(0),
+            response_errors: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            redispatches: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            responses: Responses::default(),
+            passive_errors: AtomicU32::new(0),
+            check: Mutex::new(CheckReport::default()),
+        }
+    }
+}
+
+impl ServerState {
+    /// Takes a slot if the server is below `maxconn` (0 = unlimited).
+    pub fn try_acquire(&self, maxconn: u32) -> bool {
+        let got = if maxconn == 0 {
+            self.inflight.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            let mut cur = self.inflight.load(Ordering::Acquire);
+            loop {
+                if cur >= maxconn {
+                    return false;
+                }
+                match self.inflight.compare_exchange_weak(
+                    cur,
+                    cur + 1,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break cur + 1,
+                    Err(now) => cur = now,
+                }
+            }
+        };
+        self.max_inflight.fetch_max(got, Ordering::Relaxed);
+        true
+    }
+
+    pub fn release(&self) {
+        self.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether the balancer may send new (non-persistent) traffic here.
+    pub fn usable(&self) -> bool {
+        self.up.load(Ordering::Relaxed) && self.admin.load(Ordering::Relaxed) == admin::READY
+    }
+
+    /// Whether a request that must go here (persistence) may.
+    pub fn reachable(&self) -> bool {
+        self.up.load(Ordering::Relaxed) && self.admin.load(Ordering::Relaxed) != admin::MAINT
+    }
+
+    /// The weight in force: the runtime override or `configured`.
+    pub fn weight(&self, configured: u32) -> u32 {
+        match self.weight_override.load(Ordering::Relaxed) {
+            u32::MAX => configured,
+            w => w,
+        }
+    }
+}
+
+/// The cross-worker order of requests waiting for a server slot of one backend.
+#[derive(Debug, Default)]
+pub struct BackendQueue {
+    /// Tickets are handed out in arrival order.
+    pub next: AtomicU64,
+    /// Queued tickets; the smallest is served first.
+    pub waiting: Mutex<BTreeSet<u64>>,
+    /// `waiting` is non-empty (read without the lock on the request path).
+    pub any: AtomicBool,
+}
+
+/// Log lines written and dropped since start (kept across reloads; the logger counts into it).
+#[derive(Debug, Default)]
+pub struct LogStats {
+    pub lines: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// Process-wide figures shared by every thread (kept across reloads, not across upgrades).
+#[derive(Debug)]
+pub struct ProcessState {
+    /// Client connections open in the whole process (global maxconn).
+    pub conns: AtomicU32,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    pub workers: AtomicU32,
+    pub started: Instant,
+    /// Log lines written and dropped (shared with the logger, which counts them).
+    pub log: Arc<LogStats>,
+    /// Totals at the last rate sample, for per-second rates on the stats page.
+    pub rates: Mutex<RateSampler>,
+}
+
+impl Default for ProcessState {
+    fn default() -> Self {
+        ProcessState {
+            conns: AtomicU32::new(0),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            workers: AtomicU32::new(0),
+            started: Instant::now(),
+            log: Arc::new(LogStats::default()),
+            rates: Mutex::new(RateSampler::default()),
+        }
+    }
+}
+
+/// Per-second rates from counter totals sampled when the stats are read: the rate is the
+/// change since the previous sample at least a second older, so it reads as "requests in the
+/// last second or so" without a timer anywhere.
+#[derive(Debug, Default)]
+pub struct RateSampler {
+    prev: HashMap<String, (Instant, u64)>,
+    last: HashMap<String, (Instant, u64)>,
+}
+
+impl RateSampler {
+    /// The rate of counter `key`, whose total is now `total`.
+    pub fn rate(&mut self, key: &str, total: u64, now: Instant) -> u64 {
+        let last = self.last.get(key).copied();
+        match last {
+            Some((t, v)) if now.duration_since(t).as_secs_f64() >= 1.0 => {
+                self.prev.insert(key.to_string(), (t, v));
+                self.last.insert(key.to_string(), (now, total));
+            }
+            None => {
+                self.last.insert(key.to_string(), (now, total));
+            }
+            _ => {}
+        }
+        match self.prev.get(key) {
+            Some(&(t, v)) => {
+                let secs = now.duration_since(t).as_secs_f64().max(1.0);
+                (total.saturating_sub(v) as f64 / secs).round() as u64
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Counters of one frontend shared by every worker (kept across reloads by name).
+#[derive(Debug, Default)]
+pub struct FrontendState {
+    /// Client connections open now.
+    pub conns: AtomicU32,
+    /// Highest `conns` seen.
+    pub max_conns: AtomicU32,
+    pub total_conns: AtomicU64,
+    pub requests: AtomicU64,
+    /// Requests ringlb answered itself with a 4xx (bad framing, timeouts).
+    pub req_errors: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub responses: Responses,
+}
