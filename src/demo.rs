@@ -130,7 +130,7 @@ fn serve(name: &str, mut stream: TcpStream, served: &AtomicU64) {
             }
             match stream.read(&mut chunk) {
                 Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or(&[])),
             }
         };
         buf.drain(..used);

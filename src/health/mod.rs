@@ -104,16 +104,13 @@ async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicB
                 if let Some((_, h)) = tasks.remove(&key) {
                     h.abort();
                 }
-                let label = format!("{}/{}", be.name, srv.name);
-                let h = runtime::spawn(watch(
-                    cell.clone(),
-                    srv.state.clone(),
-                    label,
-                    be.name.clone(),
-                    w.addr,
-                    w.check.clone(),
-                    w.spread,
-                ));
+                let target = Target {
+                    state: srv.state.clone(),
+                    label: format!("{}/{}", be.name, srv.name),
+                    backend: be.name.clone(),
+                    addr: w.addr,
+                };
+                let h = runtime::spawn(watch(cell.clone(), target, w.check.clone(), w.spread));
                 tasks.insert(key, (w, h));
             }
         }
@@ -147,15 +144,24 @@ fn servers_left(cell: &ArcSwap<Snapshot>, backend: &str) -> (usize, usize) {
     (usable(false), usable(true))
 }
 
+/// One checked server: where its verdict goes and how log lines name it.
+struct Target {
+    state: Arc<ServerState>,
+    /// `backend/server`.
+    label: String,
+    backend: String,
+    addr: SocketAddr,
+}
+
 fn log_transition(
     cell: &ArcSwap<Snapshot>,
-    label: &str,
-    backend: &str,
+    target: &Target,
     t: Transition,
     why: &str,
     dur: Duration,
 ) {
-    let (normal, backup) = servers_left(cell, backend);
+    let (normal, backup) = servers_left(cell, &target.backend);
+    let label = &target.label;
     let verdict = match t {
         Transition::WentUp => "UP",
         Transition::WentDown => "DOWN",
@@ -168,15 +174,8 @@ fn log_transition(
 }
 
 /// Checks one server forever (until aborted by a reload or shutdown).
-async fn watch(
-    cell: Arc<ArcSwap<Snapshot>>,
-    state: Arc<ServerState>,
-    label: String,
-    backend: String,
-    addr: SocketAddr,
-    check: Option<Check>,
-    spread: u8,
-) {
+async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, check: Option<Check>, spread: u8) {
+    let state = &target.state;
     let mut health = Health::new(Instant::now());
     if !state.up.load(Ordering::Relaxed) {
         let _ = health.force(false, Instant::now());
@@ -212,7 +211,7 @@ async fn watch(
             runtime::sleep(active.inter).await;
             continue;
         }
-        let (outcome, took) = check::run(addr, active).await;
+        let (outcome, took) = check::run(target.addr, active).await;
         let now = Instant::now();
         let t = health.record(outcome.is_ok(), active.rise, active.fall, now);
         if let Some(t) = t {
@@ -220,7 +219,7 @@ async fn watch(
             if health.up {
                 state.passive_errors.store(0, Ordering::Relaxed);
             }
-            log_transition(&cell, &label, &backend, t, outcome.text(), took);
+            log_transition(&cell, &target, t, outcome.text(), took);
         }
         if let Ok(mut r) = state.check.lock() {
             r.last = outcome.text().to_string();
