@@ -1,30 +1,80 @@
 //! ringlb: a thread-per-core io_uring HTTP/TCP load balancer.
 //!
-//! Rooms, lower ones never importing higher ones:
-//! - `config`, `http`, `balance`: pure (no I/O, no clock, no threads);
-//! - `runtime`, `system`: io_uring, buffers, timers, sockets; limits and kernel checks
-//!   (`unsafe` lives only here);
-//! - `snapshot`: a validated config compiled into what workers run;
-//! - `proxy`: per-session flows (HTTP, TCP), upstream pool, queues, retries;
-//! - `worker`: one thread per core with its ring, acceptors and sessions;
-//! - `lifecycle`: signals, reload, drain, sd_notify; `cli`, `main.rs`: wiring;
-//! - `demo`: the two built-in web nodes of `ringlb demo`;
-//! - `ha`: keepalived.conf from `[ha]`, keepalived's check and notify hooks (`ringlb ha`).
+//! Rooms, lowest first. A room imports only rooms listed before it, and only those its own
+//! `mod.rs` names; `docs/design.md` has the same table with what each room owns.
+//! - `http`, `balance`, `stats`: pure (no I/O, no clock, no threads); import nothing of
+//!   ringlb. `http` holds the one header-field scanner.
+//! - `route` (→ http): ACLs and the router; pure.
+//! - `config` (→ route, balance): TOML → validated `Config`, parsed into the types of the
+//!   rooms above; pure apart from reading the file.
+//! - `runtime`, `system`: io_uring, buffers, timers, sockets; limits, privileges, fd handoff
+//!   (`unsafe` lives only here); import nothing of ringlb.
+//! - `log` (→ config): the access and event log writer thread.
+//! - `snapshot` (→ config, route, log, stats): a validated config compiled into what workers
+//!   run, and the shared server state.
+//! - `health` (→ config, runtime, snapshot): the checker thread.
+//! - `proxy` (→ balance, config, http, log, route, runtime, snapshot, stats): per-session flows
+//!   (HTTP, TCP), upstream pool, queues, retries.
+//! - `worker` (→ config, log, proxy, runtime, snapshot, system): one thread per core.
+//! - `lifecycle` (→ any room above): signals, reload, drain, upgrade, sd_notify, admin socket.
+//! - `import` (→ config, route): `ringlb import-haproxy`; `ha` (→ config, lifecycle, log):
+//!   keepalived.conf and hooks (`ringlb ha`); `demo`: the two built-in web nodes of
+//!   `ringlb demo`; `cli`, `main.rs`: wiring and exit codes.
+//!
+//! Lints live in `Cargo.toml` (`[lints]`) and `.clippy.toml`, crate-wide. The pure rooms may
+//! not read the clock, start threads or sleep (`disallowed-methods`); the rooms below that do
+//! so by design say it here, where they are declared.
 
 pub mod balance;
 pub mod cli;
 pub mod config;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the demo web nodes run one blocking thread per connection, outside the data plane"
+)]
 pub mod demo;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "keepalived hooks: a timed admin-socket check and time-stamped notify lines"
+)]
 pub mod ha;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the checker thread times checks and schedules them with its own clock"
+)]
 pub mod health;
 pub mod http;
 pub mod import;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the control thread: starts the workers, times drains and upgrades"
+)]
 pub mod lifecycle;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the log writer thread, and log lines carry wall-clock dates"
+)]
 pub mod log;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "sessions time requests, connections and queues"
+)]
 pub mod proxy;
 pub mod route;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the executor owns the worker thread and the timers' clock"
+)]
 pub mod runtime;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "shared server state records when verdicts and rate samples were taken"
+)]
 pub mod snapshot;
 pub mod stats;
 pub mod system;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "worker threads read the clock for their idle and drain deadlines"
+)]
 pub mod worker;

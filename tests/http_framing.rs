@@ -1,6 +1,17 @@
 //! Strict request framing: every ambiguous or malformed head is answered with its 4xx, the
 //! connection closes, and the backend never sees a byte of it (request smuggling defence).
 
+// Test code: a failed unwrap or a panic is how a test fails, and tests drive real processes
+// with threads, sleeps and deadlines. The lints of Cargo.toml `[lints.clippy]` and
+// `.clippy.toml` that say otherwise are for `src/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)]
+
 mod common;
 
 use common::conf::{http, srv};

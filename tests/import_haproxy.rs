@@ -2,6 +2,18 @@
 //! `tests/configs/haproxy/` is translated, the result passes `ringlb check`, and a few values
 //! are checked; then a translated config runs with real backends and routes, balances and
 //! sticks the way the HAProxy config says.
+
+// Test code: a failed unwrap or a panic is how a test fails, and tests drive real processes
+// with threads, sleeps and deadlines. The lints of Cargo.toml `[lints.clippy]` and
+// `.clippy.toml` that say otherwise are for `src/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)]
+
 mod common;
 
 use std::collections::HashSet;

@@ -1,6 +1,18 @@
 //! A headless Chromium screenshot of the stats page of a running ringlb, for a person to look
 //! at (`target/stats-screenshot.png`). Skips loudly when Chromium is not installed
 //! (`scripts/test` installs it).
+
+// Test code: a failed unwrap or a panic is how a test fails, and tests drive real processes
+// with threads, sleeps and deadlines. The lints of Cargo.toml `[lints.clippy]` and
+// `.clippy.toml` that say otherwise are for `src/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)]
+
 mod common;
 
 use std::net::SocketAddr;
