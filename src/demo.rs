@@ -4,6 +4,8 @@
 //! Each node runs on `127.0.0.1:0` with plain blocking std sockets, one thread per connection.
 //! They are deliberately simple and never part of the data plane, but still never panic on
 //! network input: a request they cannot parse gets `400` and the connection is closed.
+//!
+//! Imports std only, nothing of ringlb: the nodes stand for someone else's servers.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

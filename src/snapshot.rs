@@ -4,6 +4,10 @@
 //! A snapshot is immutable once published. Server state lives in `Arc<ServerState>` so that a
 //! reload hands the same state to a server that stays (same backend, name and address): its
 //! health, in-flight count and counters carry over.
+//!
+//! May import the pure rooms it compiles from: `config`, `route` and `stats` (the stats page's
+//! users); today also `log`, for the counters the log writer shares. Imported by `health`, `proxy`,
+//! `worker` and `lifecycle`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

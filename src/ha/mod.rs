@@ -8,7 +8,8 @@
 //! - [`notify`]: keepalived's notify hook (`ringlb ha notify`), logging transitions.
 //! - [`command`]: the `ringlb ha …` arguments and exit codes.
 //!
-//! Imports `config` (the `[ha]` section) and `lifecycle::control` (the admin socket client);
+//! Imports `config` (the `[ha]` section), `lifecycle::control` (the admin socket client) and
+//! `log::format` (the date of a notify line);
 //! only `cli` and `main.rs` import this room.
 
 pub mod check;

@@ -4,6 +4,10 @@
 //! `STOPPING=1`, `STATUS=`, `MAINPID=`).
 //!
 //! Owns the listening sockets (workers only borrow them) and is the only thread that binds.
+//!
+//! The top of the house: may import any room below it (`config`, `health`, `log`, `runtime`,
+//! `snapshot`, `stats`, `system`, `worker`); today also `proxy::stats` for admin commands.
+//! Only `main.rs` and `ha` import it.
 
 pub mod control;
 pub mod notify;

@@ -5,6 +5,8 @@
 //! Destinations: stdout (journald under systemd), syslog over UDP, or a local datagram socket
 //! such as `/dev/log`, with facility and severity (RFC 3164 framing). Client addresses can be
 //! masked before a line leaves the process (`anonymize_ip`).
+//!
+//! May import `config` (the `[log]` section); `format` is pure (records in, text out).
 
 pub mod format;
 

@@ -3,6 +3,9 @@
 //!
 //! A worker talks to the control thread only through [`Shared`] (atomics and `ArcSwap`s) and
 //! an eventfd that wakes it to look at them. Nothing here takes a lock per request.
+//!
+//! May import `config`, `log`, `proxy` (the sessions it runs), `runtime`, `snapshot` and
+//! `system` (CPU pinning, heap trimming); only `lifecycle` imports this room.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
