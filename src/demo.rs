@@ -7,6 +7,11 @@
 //!
 //! Imports std only, nothing of ringlb: the nodes stand for someone else's servers.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the demo web nodes run one blocking thread per connection, outside the data plane"
+)]
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,6 +9,11 @@
 //! users); today also `log`, for the counters the log writer shares. Imported by `health`, `proxy`,
 //! `worker` and `lifecycle`.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the mutable process state starts its clocks (process start, check report) when created"
+)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};

@@ -1,16 +1,9 @@
 //! Access logs in HAProxy's httplog and tcplog formats, to syslog over UDP and to stdout,
 //! anonymised when asked.
 
-// Test code: a failed unwrap or a panic is how a test fails, and tests drive real processes
-// with threads, sleeps and deadlines. The lints of Cargo.toml `[lints.clippy]` and
-// `.clippy.toml` that say otherwise are for `src/`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_methods
-)]
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
 
 mod common;
 

@@ -2,16 +2,9 @@
 //! servers, overload past `maxconn`, file descriptors exhausted. Each scenario prints one
 //! `FIGURE:` line (`cargo test --test faults_overload -- --nocapture`); they run one at a time.
 
-// Test code: a failed unwrap or a panic is how a test fails, and tests drive real processes
-// with threads, sleeps and deadlines. The lints of Cargo.toml `[lints.clippy]` and
-// `.clippy.toml` that say otherwise are for `src/`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_methods
-)]
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
 
 mod common;
 mod faults_support;

@@ -7,16 +7,9 @@
 //! this suite may start a ring meanwhile (cargo runs test binaries one after the other, and
 //! the scenarios here hold [`serial`]).
 
-// Test code: a failed unwrap or a panic is how a test fails, and tests drive real processes
-// with threads, sleeps and deadlines. The lints of Cargo.toml `[lints.clippy]` and
-// `.clippy.toml` that say otherwise are for `src/`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_methods
-)]
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
 
 mod common;
 mod faults_support;

@@ -9,6 +9,11 @@
 //! State survives reloads: a server that stays keeps its `ServerState`, and its new task
 //! starts from the verdict it had.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the checker thread times checks and schedules them with its own clock"
+)]
+
 mod check;
 pub mod state;
 

@@ -9,6 +9,11 @@
 //! `snapshot`, `stats`, `system`, `worker`); today also `proxy::stats` for admin commands.
 //! Only `main.rs` and `ha` import it.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the control thread: starts the workers, times drains and upgrades"
+)]
+
 pub mod control;
 pub mod notify;
 

@@ -8,6 +8,11 @@
 //!
 //! May import `config` (the `[log]` section); `format` is pure (records in, text out).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the log writer thread, and log lines carry wall-clock dates"
+)]
+
 pub mod format;
 
 use std::io::{self, Write};

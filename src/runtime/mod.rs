@@ -14,6 +14,10 @@
 // push out of range, no panic!. Held by Cargo.toml `[lints.clippy]` (crate-wide; tests may
 // unwrap, see .clippy.toml); docs/reliability.md says how this was audited.
 #![allow(unsafe_code)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the executor owns the worker thread and the timers' clock"
+)]
 
 mod bufring;
 mod driver;

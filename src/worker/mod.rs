@@ -7,6 +7,11 @@
 //! May import `config`, `log`, `proxy` (the sessions it runs), `runtime`, `snapshot` and
 //! `system` (CPU pinning, heap trimming); only `lifecycle` imports this room.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "workers sweep idle pooled connections and time their drain"
+)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;

@@ -120,38 +120,24 @@ impl<'t, 'i> Table<'t, 'i> {
         value: &'t Value<'i>,
         schema: &Schema,
     ) -> Option<Self> {
-        let table = Self::shape(cx, path, key, value, schema)?;
+        let table = Self::shape(cx, path, key, value, schema.known)?;
         table.check_keys(cx, schema);
         Some(table)
     }
 
-    /// [`Table::new`] for one element of an array of tables, shown as `[[path]]`.
-    fn element(
-        cx: &mut Cx<'_>,
-        path: String,
-        key: &str,
-        value: &'t Value<'i>,
-        schema: &Schema,
-    ) -> Option<Self> {
-        let mut table = Self::shape(cx, path, key, value, schema)?;
-        table.array = true;
-        table.check_keys(cx, schema);
-        Some(table)
-    }
-
-    /// `value` as a table, keys not yet checked; an error if it is not a table.
+    /// `value` as a table whose keys are not checked yet; an error if it is not a table.
     fn shape(
         cx: &mut Cx<'_>,
         path: String,
         key: &str,
         value: &'t Value<'i>,
-        schema: &Schema,
+        known: &'static [&'static str],
     ) -> Option<Self> {
         match value.get_ref() {
             DeValue::Table(map) => Some(Table {
                 path,
                 array: false,
-                known: schema.known,
+                known,
                 span: value.span(),
                 map,
             }),
@@ -372,7 +358,13 @@ impl<'t, 'i> Table<'t, 'i> {
         Some(
             items
                 .iter()
-                .filter_map(|item| Table::element(cx, path.clone(), key, item, schema))
+                .filter_map(|item| {
+                    // An element of an array of tables, shown as `[[path]]` in its messages.
+                    let mut table = Table::shape(cx, path.clone(), key, item, schema.known)?;
+                    table.array = true;
+                    table.check_keys(cx, schema);
+                    Some(table)
+                })
                 .collect(),
         )
     }
