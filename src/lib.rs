@@ -12,9 +12,11 @@
 //! - `log` (→ config): the access and event log writer thread.
 //! - `snapshot` (→ config, route, log, stats): a validated config compiled into what workers
 //!   run, and the shared server state.
+//! - `transport` (→ runtime): how a session's bytes move (plain TCP today; TLS, kTLS, h2
+//!   streams beside it).
 //! - `health` (→ config, runtime, snapshot): the checker thread.
-//! - `proxy` (→ balance, config, http, log, route, runtime, snapshot, stats): per-session flows
-//!   (HTTP, TCP), upstream pool, queues, retries.
+//! - `proxy` (→ balance, config, http, log, route, runtime, snapshot, stats, transport):
+//!   per-session flows (HTTP, TCP), upstream pool, queues, retries.
 //! - `worker` (→ config, log, proxy, runtime, snapshot, system): one thread per core.
 //! - `lifecycle` (→ any room above): signals, reload, drain, upgrade, sd_notify, admin socket.
 //! - `import` (→ config, route): `ringlb import-haproxy`; `ha` (→ config, lifecycle, log):
@@ -45,4 +47,5 @@ pub mod runtime;
 pub mod snapshot;
 pub mod stats;
 pub mod system;
+pub mod transport;
 pub mod worker;

@@ -36,6 +36,45 @@ pub fn error_response(status: u16) -> &'static [u8] {
     }
 }
 
+/// A complete response ringlb makes itself with `body` (the stats page, its admin answers):
+/// `extra` holds whole field lines (CRLF-terminated) to add; without `keep_alive` the
+/// connection closes after it.
+pub fn response(
+    status: u16,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+    keep_alive: bool,
+) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n{extra}{}\r\n",
+        reason(status),
+        body.len(),
+        if keep_alive { "" } else { "Connection: close\r\n" }
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// The reason phrase ringlb writes for `status`.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        400 => "Bad Request",
+        405 => "Method Not Allowed",
+        _ => "",
+    }
+}
+
 const R400: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 90\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>400 Bad Request</h1>\nYour browser sent an invalid request.\n</body></html>\n";
 const R403: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: 93\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n";
 const R404: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 83\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>404 Not Found</h1>\nThe requested URL was not found.\n</body></html>\n";

@@ -4,6 +4,9 @@
 //!
 //! Inactivity: the session ends when neither direction moved for the longer of the frontend's
 //! `client` and the backend's `server` timeout.
+//!
+//! The session is one [`Exchange`]: counted and logged (tcplog) like an HTTP request, its
+//! termination code derived the same way.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -15,74 +18,63 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::{client_ip, connect, Local, Reuse};
-use crate::log::format::Record;
-use crate::runtime::{self, Conn};
-use crate::snapshot::Snapshot;
-use std::sync::atomic::Ordering;
+use super::exchange::{Exchange, Outcome, Phase};
+use super::upstream::{connect, Fail, Reuse, Want};
+use super::{client_ip, FrontendRef, Local};
+use crate::runtime;
+use crate::snapshot::{FrontendRt, Snapshot};
+use crate::transport::Transport;
 
 /// Serves one client connection in TCP mode.
-pub async fn serve(
+pub async fn serve<T: Transport>(
     local: Rc<Local>,
     cell: Arc<ArcSwap<Snapshot>>,
-    frontend: Arc<str>,
-    client: Conn,
+    frontend: FrontendRef,
+    client: T,
     peer: Option<SocketAddr>,
 ) {
     let snap = cell.load_full();
-    let Some(fe) = snap.frontends.iter().find(|f| *f.name == *frontend) else {
+    let Some(fe) = frontend.resolve(&snap) else {
         return;
     };
-    let started = (Instant::now(), std::time::SystemTime::now());
-    let Some(be) = snap.backends.get(fe.backend) else {
-        return;
+    let mut x = Exchange::begin();
+    x.backend = Some(fe.backend);
+    let want = Want {
+        backend: fe.backend,
+        client: client_ip(peer),
+        reuse: Reuse::Never,
+        prefer: None,
     };
-    let client_ip = client_ip(peer);
-    let mut rec = Record {
-        client: peer,
-        start: started.1,
-        frontend: fe.name.clone(),
-        backend: be.name.clone(),
-        server: None,
-        tq: None,
-        tw: None,
-        tc: None,
-        tr: None,
-        ta: Duration::ZERO,
-        status: 0,
-        bytes: 0,
-        term: *b"--",
-        actconn: 0,
-        feconn: 0,
-        beconn: 0,
-        srvconn: 0,
-        retries: 0,
-        srv_queue: 0,
-        backend_queue: 0,
-        request_line: String::new(),
-    };
-    let up = match connect(&local, &snap, fe.backend, client_ip, Reuse::Never, None).await {
+    let up = match connect(&local, &snap, want).await {
         Ok(u) => u,
         // Nothing to answer in TCP mode: the client sees the connection close.
         Err(f) => {
-            rec.term = if f == super::Fail::QueueTimeout {
-                *b"sQ"
-            } else {
-                *b"SC"
-            };
-            if f == super::Fail::ConnectFailed {
-                rec.retries = be.retries;
+            x.reach(f.phase());
+            if f == Fail::ConnectFailed {
+                x.retries = snap.backends.get(fe.backend).map_or(0, |b| b.retries);
             }
-            finish(&local, fe, &mut rec, started.0);
+            // TCP mode has no answer of its own.
+            x.end_with(
+                Outcome {
+                    status: 0,
+                    ..f.outcome(false)
+                },
+                None,
+            );
+            finish(&local, &snap, fe, &x, peer);
             return;
         }
     };
-    let srv = be.servers.get(up.server);
-    rec.server = srv.map(|s| s.name.clone());
-    rec.tw = Some(up.waited);
-    rec.tc = Some(up.connecting);
-    rec.retries = up.retries;
-    let idle = fe.timeouts.client.max(be.timeouts.server);
+    x.server = Some(up.server);
+    x.tw = Some(up.waited);
+    x.tc = Some(up.connecting);
+    x.retries = up.retries;
+    x.reach(Phase::Data);
+    let server_timeout = snap
+        .backends
+        .get(fe.backend)
+        .map_or(Duration::ZERO, |b| b.timeouts.server);
+    let idle = fe.timeouts.client.max(server_timeout);
     let last = Cell::new(Instant::now());
     let up_bytes = Cell::new(0u64);
     let down_bytes = Cell::new(0u64);
@@ -105,69 +97,63 @@ pub async fn serve(
         }
     })
     .await;
-    rec.bytes = down_bytes.get();
-    fe.state
-        .bytes_in
-        .fetch_add(up_bytes.get(), Ordering::Relaxed);
-    fe.state
-        .bytes_out
-        .fetch_add(down_bytes.get(), Ordering::Relaxed);
-    if let Some(srv) = srv {
-        srv.state
-            .bytes_in
-            .fetch_add(up_bytes.get(), Ordering::Relaxed);
-        srv.state
-            .bytes_out
-            .fetch_add(down_bytes.get(), Ordering::Relaxed);
-    }
-    finish(&local, fe, &mut rec, started.0);
+    x.bytes_in = up_bytes.get();
+    x.bytes_out = down_bytes.get();
+    finish(&local, &snap, fe, &x, peer);
 }
 
-/// Writes the session's tcplog line if the frontend logs.
-fn finish(local: &Local, fe: &crate::snapshot::FrontendRt, rec: &mut Record, started: Instant) {
+/// Counts the session and writes its tcplog line if the frontend logs.
+fn finish(local: &Local, snap: &Snapshot, fe: &FrontendRt, x: &Exchange, peer: Option<SocketAddr>) {
+    x.count(snap, fe);
     if !fe.log {
         return;
     }
     let logger = local.logger.borrow().clone();
-    if !logger.enabled() || (fe.dontlognull && rec.bytes == 0 && rec.server.is_some()) {
+    if !logger.enabled() || (fe.dontlognull && x.bytes_out == 0 && x.server.is_some()) {
         return;
     }
-    rec.ta = started.elapsed();
-    rec.actconn = local.sessions.get() as u32;
-    rec.feconn = fe.state.conns.load(Ordering::Relaxed);
-    logger.send(crate::log::format::tcplog(rec, logger.anonymize));
+    let rec = x.record(snap, fe, local, peer);
+    logger.send(crate::log::format::tcplog(&rec, logger.anonymize));
 }
 
 /// Copies `from` → `to` until end of stream (then half-closes `to`) or inactivity on both
 /// directions for `idle`. The receive stays in flight while the other direction keeps the
 /// session alive, so no byte is lost to a cancellation.
-async fn pump(from: &Conn, to: &Conn, last: &Cell<Instant>, idle: Duration, moved: &Cell<u64>) {
-    let mut recv = from.recv_op();
+async fn pump(
+    from: &impl Transport,
+    to: &impl Transport,
+    last: &Cell<Instant>,
+    idle: Duration,
+    moved: &Cell<u64>,
+) {
     loop {
-        let deadline = last.get() + idle;
-        match runtime::timeout_at(deadline, &mut recv).await {
-            Ok(Ok(Some(buf))) => {
+        let recv = from.recv();
+        let mut recv = std::pin::pin!(recv);
+        let got = loop {
+            match runtime::timeout_at(last.get() + idle, recv.as_mut()).await {
+                Ok(got) => break got,
+                // The other direction may have moved meanwhile: only give up when both idled.
+                Err(_) if last.get() + idle > Instant::now() => {}
+                Err(_) => {
+                    let _ = to.shutdown_write();
+                    let _ = from.shutdown_write();
+                    return;
+                }
+            }
+        };
+        match got {
+            Ok(Some(buf)) => {
                 last.set(Instant::now());
                 moved.set(moved.get() + buf.len() as u64);
-                let sent = runtime::timeout(idle, to.send_all(buf)).await;
+                let sent = runtime::timeout(idle, to.send(buf)).await;
                 if !matches!(sent, Ok((Ok(()), _))) {
                     let _ = from.shutdown_write();
                     return;
                 }
                 last.set(Instant::now());
-                recv = from.recv_op();
             }
-            Ok(Ok(None)) | Ok(Err(_)) => {
+            Ok(None) | Err(_) => {
                 let _ = to.shutdown_write();
-                return;
-            }
-            Err(_) => {
-                // The other direction may have moved meanwhile: only give up when both idled.
-                if last.get() + idle > Instant::now() {
-                    continue;
-                }
-                let _ = to.shutdown_write();
-                let _ = from.shutdown_write();
                 return;
             }
         }

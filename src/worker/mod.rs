@@ -304,15 +304,21 @@ fn start_session(
         shared: shared.clone(),
         fe: fe.state.clone(),
     };
-    let name = fe.key.clone();
+    let Some(frontend) = snap
+        .by_bind
+        .get(&addr)
+        .and_then(|&i| proxy::FrontendRef::new(&snap, i))
+    else {
+        return;
+    };
     let mode = fe.mode;
     let cell = shared.snapshot.clone();
     let local = local.clone();
     let _ = runtime::spawn(async move {
         let _guard = guard;
         match mode {
-            Mode::Http => proxy::http::serve(local, cell, name, conn, peer).await,
-            Mode::Tcp => Box::pin(proxy::tcp::serve(local, cell, name, conn, peer)).await,
+            Mode::Http => proxy::http::serve(local, cell, frontend, conn, peer).await,
+            Mode::Tcp => Box::pin(proxy::tcp::serve(local, cell, frontend, conn, peer)).await,
         }
     });
 }

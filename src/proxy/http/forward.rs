@@ -1,0 +1,281 @@
+//! Forwarding a request: route it to a backend, read its persistence cookie, write the head
+//! for the server once, get a server connection (queue, pool or connect, retried on a dead
+//! reused one), send head and body, then hand over to the response relay.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::input::Input;
+use super::relay::{self, Keep, Leg};
+use super::session::{Next, Req};
+use crate::config::ConnectionMode;
+use crate::http::{
+    write_request_head, BodyState, IpText, RequestHead, RequestRewrite, TargetForm, CONTINUE_100,
+};
+use crate::proxy::client_ip;
+use crate::proxy::exchange::{Outcome, Phase};
+use crate::proxy::persist::{self, Sticky};
+use crate::proxy::upstream::{connect, Fail, Reuse, Upstream, Want};
+use crate::route::{RawFields, RequestView};
+use crate::runtime::{self, PBuf};
+use crate::snapshot::{BackendRt, FrontendRt};
+use crate::transport::{Chunk, Transport};
+
+/// The request as it goes upstream: its head (and the body bytes that came with it), whether
+/// the body is complete in it, and whether it may be sent again.
+struct Outgoing {
+    bytes: Vec<u8>,
+    body: BodyState,
+    body_done: bool,
+    replayable: bool,
+}
+
+/// Forwards one request and its response.
+pub(super) async fn forward<T: Transport>(
+    r: &mut Req<'_, T>,
+    head: &RequestHead,
+) -> Result<Next, Outcome> {
+    let backend = if r.fe.routed {
+        // A path with malformed percent-escapes cannot be matched safely.
+        route(r.fe, head, r.input.slice(), client_ip(r.s.peer))
+            .ok_or(Outcome::refused(400, true))?
+    } else {
+        r.fe.backend
+    };
+    let Some(be) = r.snap.backends.get(backend) else {
+        return Err(Outcome::refused(503, true));
+    };
+    r.x.backend = Some(backend);
+    let keep = Keep {
+        client: head.keep_alive
+            && r.fe.connection != ConnectionMode::Close
+            && !r.s.local.draining.is_raised(),
+        upstream: r.fe.connection == ConnectionMode::KeepAlive,
+    };
+    let (out, sticky) = outgoing(r, head, be, keep.upstream)?;
+    let reuse = match (keep.upstream, out.replayable) {
+        (false, _) => Reuse::Never,
+        (true, true) => Reuse::Any,
+        (true, false) => Reuse::FreshOnly,
+    };
+    let want = Want {
+        backend,
+        client: client_ip(r.s.peer),
+        reuse,
+        prefer: sticky.server,
+    };
+    let (up, first, mut body) = send_request(r, be, want, out).await?;
+    if let Some(body) = body.as_mut() {
+        if head.expect_continue && head.version_minor >= 1 {
+            let _ = runtime::timeout(
+                r.fe.timeouts.client,
+                r.s.client.send(Chunk::Static(CONTINUE_100)),
+            )
+            .await;
+        }
+        upload(r, be, &up, body).await?;
+    }
+    let leg = Leg {
+        be,
+        up,
+        first,
+        sticky,
+        keep,
+    };
+    relay::response(r, head, leg).await
+}
+
+/// Writes the head for the server (with the body bytes that arrived with it) and reads the
+/// persistence cookie.
+fn outgoing<T: Transport>(
+    r: &mut Req<'_, T>,
+    head: &RequestHead,
+    be: &BackendRt,
+    upstream_keep_alive: bool,
+) -> Result<(Outgoing, Sticky), Outcome> {
+    let mut bytes = r.s.local.out_buf();
+    let xff = r.s.peer.map(|p| IpText::new(p.ip()));
+    let forwardfor = if r.fe.forwardfor {
+        xff.as_ref().map(|x| x.as_bytes())
+    } else {
+        None
+    };
+    let rewrite = RequestRewrite {
+        upstream_keep_alive,
+        forwardfor,
+        strip_expect: true,
+    };
+    let input: &mut Input = r.input;
+    write_request_head(input.slice(), head, &rewrite, &mut bytes);
+    let sticky = match &be.cookie {
+        Some(ck) => {
+            let fields = input
+                .slice()
+                .get(head.headers_start..head.head_len)
+                .unwrap_or(&[]);
+            let st = persist::read(be, ck, fields);
+            if let Some(edited) = persist::edit_request(ck, &st, be, &bytes) {
+                bytes = edited;
+            }
+            st
+        }
+        None => Sticky::default(),
+    };
+    input.consume(head.head_len);
+    let mut body = BodyState::new(head.framing);
+    let mut body_done = body.is_done();
+    if !body_done && !input.is_empty() {
+        match body.feed(input.slice()) {
+            Ok(p) => {
+                bytes.extend_from_slice(input.slice().get(..p.consumed).unwrap_or(&[]));
+                r.x.bytes_in += p.consumed as u64;
+                input.consume(p.consumed);
+                body_done = p.done;
+            }
+            Err(e) => {
+                r.s.local.give_back(bytes);
+                return Err(Outcome::refused(e.status(), true));
+            }
+        }
+    }
+    // Pipelined bytes of the next request wait on the heap, not in a receive buffer.
+    input.detach();
+    let out = Outgoing {
+        bytes,
+        body,
+        body_done,
+        // The whole request is in `bytes`: it can be sent again if a reused connection was
+        // dead.
+        replayable: body_done && head.method.is_idempotent(),
+    };
+    Ok((out, sticky))
+}
+
+/// Gets a server connection and sends the request's head on it. A request whose body is
+/// complete also waits for the first bytes of the response here, so that a dead pooled
+/// connection can still be swapped for a new one before anything reached the client. Returns
+/// the connection, those first bytes, and the body still to upload (if any).
+async fn send_request<T: Transport>(
+    r: &mut Req<'_, T>,
+    be: &BackendRt,
+    mut want: Want,
+    out: Outgoing,
+) -> Result<(Upstream, Option<PBuf>, Option<BodyState>), Outcome> {
+    let Outgoing {
+        mut bytes,
+        body,
+        body_done,
+        replayable,
+    } = out;
+    // The client may still be sending a body it will not get to send.
+    let linger = !body_done;
+    loop {
+        let mut up = match connect(&r.s.local, r.snap, want).await {
+            Ok(u) => u,
+            Err(f) => {
+                r.x.reach(f.phase());
+                if f == Fail::ConnectFailed {
+                    // Every retry was used.
+                    r.x.retries = be.retries;
+                }
+                r.s.local.give_back(bytes);
+                return Err(f.outcome(linger));
+            }
+        };
+        r.x.server = Some(up.server);
+        r.x.tw = Some(up.waited);
+        r.x.tc = Some(up.connecting);
+        r.x.retries = up.retries;
+        r.x.reach(Phase::Headers);
+        let retry = up.reused && replayable;
+        let (sent, back) = up.conn.send_all(bytes).await;
+        bytes = back;
+        r.x.sent_at = Some(Instant::now());
+        let got = match sent {
+            Err(_) => Err(Outcome::server_error(502).retryable(retry)),
+            Ok(()) if !body_done => Ok(None),
+            Ok(()) => first_bytes(&mut up, be, retry).await.map(Some),
+        };
+        match got {
+            Ok(first) => {
+                r.s.local.give_back(bytes);
+                let rest = if body_done { None } else { Some(body) };
+                return Ok((up, first, rest));
+            }
+            Err(o) if o.retry => want.reuse = Reuse::Never,
+            Err(o) => {
+                r.s.local.give_back(bytes);
+                return Err(Outcome { linger, ..o });
+            }
+        }
+    }
+}
+
+/// The first bytes of the response; a closed reused connection may be retried.
+async fn first_bytes(up: &mut Upstream, be: &BackendRt, retry: bool) -> Result<PBuf, Outcome> {
+    let recv = up.pending.take().unwrap_or_else(|| up.conn.recv_op());
+    match runtime::timeout(be.timeouts.server, recv).await {
+        Ok(Ok(Some(b))) => Ok(b),
+        Ok(Ok(None)) | Ok(Err(_)) => Err(Outcome::server_error(502).retryable(retry)),
+        Err(_) => Err(Outcome::server_timeout(Fail::ServerTimeout.status())),
+    }
+}
+
+/// Streams the rest of the request body to the server. A pooled connection's receive stays in
+/// flight meanwhile; the response read uses it.
+async fn upload<T: Transport>(
+    r: &mut Req<'_, T>,
+    be: &BackendRt,
+    up: &Upstream,
+    body: &mut BodyState,
+) -> Result<(), Outcome> {
+    loop {
+        if r.input.is_empty() {
+            match runtime::timeout(r.fe.timeouts.client, r.input.fill(&r.s.client)).await {
+                Ok(Ok(true)) => {}
+                // Client gone or silent mid-body: the server got a partial request, so the
+                // server connection cannot be reused; nothing to answer.
+                Ok(_) => return Err(Outcome::client_closed()),
+                Err(_) => return Err(Outcome::client_timeout(false)),
+            }
+        }
+        let p = body
+            .feed(r.input.slice())
+            .map_err(|e| Outcome::refused(e.status(), true))?;
+        if p.consumed > 0 {
+            r.x.bytes_in += p.consumed as u64;
+            let chunk = r.input.take(p.consumed);
+            let sent = runtime::timeout(be.timeouts.server, up.conn.send_all(chunk)).await;
+            if !matches!(sent, Ok((Ok(()), _))) {
+                return Err(Outcome {
+                    linger: true,
+                    ..Outcome::server_error(502)
+                });
+            }
+        }
+        if p.done {
+            return Ok(());
+        }
+    }
+}
+
+/// The backend the frontend's routes pick for this request; `None` when the path is invalid.
+fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], src: IpAddr) -> Option<usize> {
+    let target = head.target.get(buf);
+    let path = match head.target_form {
+        TargetForm::Absolute => super::absolute_path(target),
+        _ => target,
+    };
+    let view = RequestView {
+        method: head.method.as_bytes(buf),
+        path,
+        host: head.host.map(|h| h.get(buf)),
+        src,
+        headers: &RawFields(buf.get(head.headers_start..head.head_len).unwrap_or(&[])),
+    };
+    match fe.router.select(&view) {
+        Ok(Some(&b)) => Some(b),
+        Ok(None) => Some(fe.backend),
+        Err(_) => None,
+    }
+}

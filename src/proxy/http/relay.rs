@@ -1,0 +1,248 @@
+//! The response relay: read the server's head (relaying 1xx), write the client's head once,
+//! stream the body, and give the server connection back to the pool when it is clean.
+
+use std::time::Instant;
+
+use super::input::Input;
+use super::session::{Next, Req};
+use super::LIMITS;
+use crate::http::{
+    parse_response, write_response_head, BodyFraming, BodyState, Progress, RequestHead,
+    ResponseFraming, ResponseHead, ResponseRewrite,
+};
+use crate::proxy::exchange::{Outcome, Phase};
+use crate::proxy::persist::{self, Sticky};
+use crate::proxy::upstream::Upstream;
+use crate::runtime::{self, PBuf, Recv};
+use crate::snapshot::BackendRt;
+use crate::transport::{Chunk, Transport};
+
+/// Most informational (1xx) responses relayed before one final response; more is a 502.
+const MAX_INFORMATIONAL: usize = 8;
+
+/// Which sides may stay open after this exchange, as far as the request and config allow.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Keep {
+    pub client: bool,
+    pub upstream: bool,
+}
+
+/// The server side of an exchange whose request was sent.
+pub(super) struct Leg<'a> {
+    pub be: &'a BackendRt,
+    pub up: Upstream,
+    /// The first bytes of the response, when they were read before the relay started.
+    pub first: Option<PBuf>,
+    pub sticky: Sticky,
+    pub keep: Keep,
+}
+
+impl Leg<'_> {
+    /// Receives the next bytes from the server into `rin` within `timeout server`: `false` at
+    /// its end of stream. A pooled connection's receive already in flight is used first.
+    async fn recv(&mut self, rin: &mut Input) -> Result<bool, Outcome> {
+        let recv: Recv = self
+            .up
+            .pending
+            .take()
+            .unwrap_or_else(|| self.up.conn.recv_op());
+        match runtime::timeout(self.be.timeouts.server, recv).await {
+            Ok(Ok(Some(b))) => {
+                rin.push(Chunk::Pool(b));
+                Ok(true)
+            }
+            Ok(Ok(None)) => Ok(false),
+            Ok(Err(_)) => Err(Outcome::server_error(0)),
+            Err(_) => Err(Outcome::server_timeout(0)),
+        }
+    }
+}
+
+/// Reads the response head, then streams the body to the client.
+pub(super) async fn response<T: Transport>(
+    r: &mut Req<'_, T>,
+    req: &RequestHead,
+    mut leg: Leg<'_>,
+) -> Result<Next, Outcome> {
+    let mut rin = Input::default();
+    if let Some(b) = leg.first.take() {
+        rin.push(Chunk::Pool(b));
+    }
+    let head = read_head(r, req, &mut leg, &mut rin).await?;
+    r.x.status = head.status;
+    r.x.tr = r.x.sent_at.map(|t| t.elapsed());
+    if let Some(srv) = leg.be.servers.get(leg.up.server) {
+        srv.state.responses.count(head.status);
+        if head.status >= 500 {
+            crate::proxy::passive_failure(leg.be, srv);
+        } else {
+            crate::proxy::passive_success(srv);
+        }
+    }
+    let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;
+    let client_keep = leg.keep.client && head.framing != ResponseFraming::UntilClose && !dechunk;
+    let server_keep =
+        leg.keep.upstream && head.keep_alive && head.framing != ResponseFraming::UntilClose;
+    let mut out = r.s.local.out_buf();
+    let rewrite = ResponseRewrite {
+        client_keep_alive: client_keep,
+        client_version_minor: req.version_minor,
+        dechunk,
+    };
+    write_response_head(rin.slice(), &head, &rewrite, &mut out);
+    if let Some(ck) = &leg.be.cookie {
+        persist::edit_response(ck, &leg.sticky, leg.be, leg.up.server, &mut out);
+    }
+    rin.consume(head.head_len);
+    let mut body = BodyState::new(head.framing);
+    let mut done = body.is_done();
+    // Body bytes that came with the head go out in the same send: as the provided buffer
+    // they arrived in (a vectored send, no copy), or copied after the head when de-chunking.
+    let mut with_head: Option<Chunk> = None;
+    if !done && !rin.is_empty() {
+        let fed = if dechunk {
+            dechunk_into(&mut body, rin.slice(), &mut out)
+        } else {
+            body.feed(rin.slice()).map_err(|_| ())
+        };
+        let Ok(p) = fed else {
+            r.s.local.give_back(out);
+            return Err(Outcome::server_error(502));
+        };
+        done = p.done;
+        if dechunk {
+            rin.consume(p.consumed);
+        } else {
+            with_head = Some(rin.take(p.consumed));
+        }
+    }
+    let mut stray = done && !rin.is_empty();
+    r.x.reach(Phase::Data);
+    let head_bytes = out.len() as u64 + with_head.as_ref().map_or(0, |c| c.len() as u64);
+    let client_timeout = r.fe.timeouts.client;
+    let sent = match with_head {
+        Some(chunk) => runtime::timeout(client_timeout, r.s.client.send_two(out, chunk))
+            .await
+            .map(|(res, h, _)| (res, h)),
+        None => runtime::timeout(client_timeout, r.s.client.send(Chunk::Heap(out)))
+            .await
+            .map(|(res, c)| (res, into_vec(c))),
+    };
+    match sent {
+        Ok((Ok(()), back)) => r.s.local.give_back(back),
+        _ => return Err(Outcome::client_closed()),
+    }
+    r.x.bytes_out += head_bytes;
+    while !done {
+        if rin.is_empty() && !leg.recv(&mut rin).await? {
+            if body.complete_on_eof() {
+                break;
+            }
+            // Cut short: the client must not take what it got for a complete response, so its
+            // connection closes without more bytes.
+            return Err(Outcome::server_error(0));
+        }
+        let chunk = if dechunk {
+            let mut v = r.s.local.out_buf();
+            let p = dechunk_into(&mut body, rin.slice(), &mut v)
+                .map_err(|()| Outcome::server_error(0))?;
+            rin.consume(p.consumed);
+            done = p.done;
+            Chunk::Heap(v)
+        } else {
+            let p = body
+                .feed(rin.slice())
+                .map_err(|_| Outcome::server_error(0))?;
+            done = p.done;
+            rin.take(p.consumed)
+        };
+        stray = done && !rin.is_empty();
+        let n = chunk.len() as u64;
+        if n > 0 {
+            match runtime::timeout(client_timeout, r.s.client.send(chunk)).await {
+                Ok((Ok(()), Chunk::Heap(v))) => r.s.local.give_back(v),
+                Ok((Ok(()), _)) => {}
+                _ => return Err(Outcome::client_closed()),
+            }
+            r.x.bytes_out += n;
+        }
+    }
+    // The exchange is complete: the server connection goes back to the pool if both ends
+    // allow it and it is clean (no stray bytes after the response).
+    let up = leg.up;
+    if server_keep && !stray && up.pending.is_none() && !r.s.local.draining.is_raised() {
+        if let Some(srv) = leg.be.servers.get(up.server) {
+            let probe = up.conn.recv_op();
+            r.s.local
+                .pool
+                .borrow_mut()
+                .put(srv.addr, up.conn, probe, Instant::now());
+        }
+    }
+    Ok(if client_keep {
+        Next::KeepAlive
+    } else {
+        Next::Close {
+            linger: req.framing != BodyFraming::None,
+        }
+    })
+}
+
+/// Reads the final response head, relaying informational (1xx) responses on the way.
+async fn read_head<T: Transport>(
+    r: &mut Req<'_, T>,
+    req: &RequestHead,
+    leg: &mut Leg<'_>,
+    rin: &mut Input,
+) -> Result<ResponseHead, Outcome> {
+    let mut informational = 0usize;
+    loop {
+        match parse_response(rin.slice(), req.method, &LIMITS) {
+            Ok(Some(h)) if h.informational => {
+                informational += 1;
+                if informational > MAX_INFORMATIONAL {
+                    return Err(Outcome::server_error(502));
+                }
+                // HTTP/1.0 clients do not understand 1xx; ringlb answered 100-continue itself.
+                let n = h.head_len;
+                if req.version_minor >= 1 && h.status != 100 {
+                    let chunk = rin.take(n);
+                    if !matches!(
+                        runtime::timeout(r.fe.timeouts.client, r.s.client.send(chunk)).await,
+                        Ok((Ok(()), _))
+                    ) {
+                        return Err(Outcome::client_closed());
+                    }
+                } else {
+                    rin.consume(n);
+                }
+                continue;
+            }
+            Ok(Some(h)) => return Ok(h),
+            Ok(None) => {}
+            Err(_) => return Err(Outcome::server_error(502)),
+        }
+        rin.detach();
+        // Nothing reached the client yet: a failure here gets ringlb's own answer.
+        match leg.recv(rin).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Outcome::server_error(502)),
+            Err(o) if o.timeout => return Err(Outcome::server_timeout(504)),
+            Err(_) => return Err(Outcome::server_error(502)),
+        }
+    }
+}
+
+/// A heap buffer back from a send, for reuse.
+fn into_vec(c: Chunk) -> Vec<u8> {
+    match c {
+        Chunk::Heap(v) => v,
+        _ => Vec::new(),
+    }
+}
+
+/// Feeds chunked body bytes, appending only their data to `out` (for an HTTP/1.0 client).
+fn dechunk_into(body: &mut BodyState, input: &[u8], out: &mut Vec<u8>) -> Result<Progress, ()> {
+    body.feed_with(input, |d| out.extend_from_slice(d))
+        .map_err(|_| ())
+}

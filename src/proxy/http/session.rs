@@ -1,0 +1,329 @@
+//! The session loop: wait for a request, serve it as one exchange, keep the connection alive
+//! or close it (lingering when the client may still be sending).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use super::input::Input;
+use super::{forward, stats_page, LIMITS};
+use crate::http::{error_response, parse_request, RequestHead};
+use crate::proxy::exchange::{Exchange, Outcome};
+use crate::proxy::{FrontendRef, Local};
+use crate::runtime;
+use crate::snapshot::{FrontendRt, Snapshot};
+use crate::transport::{Chunk, Transport};
+
+/// While draining, how long an idle client connection may still send its next request.
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
+
+/// After an error response, how long the connection keeps reading (and discarding) what the
+/// client still sends before closing, so the close does not turn into a reset that destroys
+/// the error response in flight.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// How long ringlb's own error response may take to leave.
+const ERROR_SEND: Duration = Duration::from_secs(2);
+
+/// How an exchange ended, for the session loop.
+pub(super) enum Next {
+    /// Serve the next request on this connection.
+    KeepAlive,
+    /// Close (after lingering if the client may still be sending).
+    Close { linger: bool },
+}
+
+/// Everything that stays the same for all requests of a connection.
+pub(super) struct Session<T> {
+    pub local: Rc<Local>,
+    cell: Arc<ArcSwap<Snapshot>>,
+    frontend: FrontendRef,
+    pub client: T,
+    pub peer: Option<SocketAddr>,
+}
+
+/// One request on its way: the snapshot it runs on, its frontend (both resolved once), the
+/// client's bytes, and the record of what happened.
+pub(super) struct Req<'a, T> {
+    pub s: &'a Session<T>,
+    pub input: &'a mut Input,
+    pub snap: &'a Snapshot,
+    pub fe: &'a FrontendRt,
+    pub x: Exchange,
+}
+
+/// Serves one client connection until it closes, times out, or the worker drains.
+pub async fn serve<T: Transport>(
+    local: Rc<Local>,
+    cell: Arc<ArcSwap<Snapshot>>,
+    frontend: FrontendRef,
+    client: T,
+    peer: Option<SocketAddr>,
+) {
+    let s = Session {
+        local,
+        cell,
+        frontend,
+        client,
+        peer,
+    };
+    let mut input = Input::default();
+    let mut served = 0u64;
+    loop {
+        // The snapshot is looked up again for each request (a reload applies to the next
+        // request) and not held while the connection idles.
+        let Some(timeouts) = s.frontend.resolve(&s.cell.load()).map(|fe| fe.timeouts) else {
+            break;
+        };
+        // Waiting for the first byte: the keep-alive timeout between requests, the request
+        // timeout for the first one; the whole head must then arrive within `http_request`.
+        if input.is_empty() {
+            let idle = if served == 0 {
+                timeouts.http_request
+            } else {
+                timeouts.http_keep_alive
+            };
+            match wait_first_byte(&s, &mut input, idle).await {
+                Ok(true) => {}
+                _ => break,
+            }
+        }
+        served += 1;
+        // Boxed: a request's state (parsing, the upstream exchange, error paths) lives on the
+        // heap only while the request is in flight, so an idle keep-alive connection keeps
+        // just the session and its wait for the next byte.
+        let _in_flight = InFlight::new(&s.local);
+        match Box::pin(exchange(&s, &mut input)).await {
+            Next::KeepAlive => {}
+            Next::Close { linger } => {
+                if linger {
+                    Box::pin(linger_close(&s.client)).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Counts a request in flight on the worker for as long as it lives.
+struct InFlight(Rc<Local>);
+
+impl InFlight {
+    fn new(local: &Rc<Local>) -> InFlight {
+        let n = local.requests.get() + 1;
+        local.requests.set(n);
+        local.requests_peak.set(local.requests_peak.get().max(n));
+        InFlight(local.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.requests.set(self.0.requests.get().saturating_sub(1));
+    }
+}
+
+/// One exchange, from the first byte of its request to its log line.
+async fn exchange<T: Transport>(s: &Session<T>, input: &mut Input) -> Next {
+    let snap = s.cell.load_full();
+    let Some(fe) = s.frontend.resolve(&snap) else {
+        return Next::Close { linger: false };
+    };
+    let mut r = Req {
+        s,
+        input,
+        snap: &snap,
+        fe,
+        x: Exchange::begin(),
+    };
+    let next = match request(&mut r).await {
+        Ok(next) => next,
+        Err(o) => r.fail(o).await,
+    };
+    r.finish();
+    next
+}
+
+/// Reads the request head (its first byte has arrived), then hands it to the stats page or
+/// forwards it.
+async fn request<T: Transport>(r: &mut Req<'_, T>) -> Result<Next, Outcome> {
+    let head = read_head(r).await?;
+    r.fe.state.requests.fetch_add(1, Ordering::Relaxed);
+    r.x.head_at = Some(Instant::now());
+    r.x.bytes_in = head.head_len as u64;
+    if r.fe.log {
+        let line = r
+            .input
+            .slice()
+            .get(head.line_start..head.headers_start)
+            .unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+        r.x.request_line = String::from_utf8_lossy(line).into_owned();
+    }
+    if let Some(page) = stats_page::wanted(r, &head)? {
+        return stats_page::serve(r, &head, page).await;
+    }
+    forward::forward(r, &head).await
+}
+
+/// Waits for a complete request head, at most `http_request` from its first byte.
+async fn read_head<T: Transport>(r: &mut Req<'_, T>) -> Result<RequestHead, Outcome> {
+    let deadline = Instant::now() + r.fe.timeouts.http_request;
+    loop {
+        match parse_request(r.input.slice(), &LIMITS) {
+            Ok(Some(h)) => return Ok(h),
+            Ok(None) => {}
+            Err(e) => return Err(Outcome::refused(e.status(), true)),
+        }
+        // A partial head waits on the heap: slow clients must not pin receive buffers.
+        r.input.detach();
+        match runtime::timeout_at(deadline, r.input.fill(&r.s.client)).await {
+            Ok(Ok(true)) => {}
+            Ok(_) => return Err(Outcome::client_closed()),
+            Err(_) => return Err(Outcome::client_timeout(true)),
+        }
+    }
+}
+
+impl<T: Transport> Req<'_, T> {
+    /// Ends the exchange early: records the outcome, sends ringlb's own response if it has
+    /// one, and says how to close.
+    async fn fail(&mut self, o: Outcome) -> Next {
+        let srv = self.x.target(self.snap).1;
+        self.x.end_with(o, srv);
+        if o.status != 0 {
+            let page = error_response(o.status);
+            self.answer(Chunk::Static(page), ERROR_SEND).await;
+        }
+        Next::Close { linger: o.linger }
+    }
+
+    /// Sends a response ringlb makes itself, counting its bytes; `false` if it did not leave
+    /// within `limit`.
+    pub async fn answer(&mut self, response: Chunk, limit: Duration) -> bool {
+        let n = response.len() as u64;
+        match runtime::timeout(limit, self.s.client.send(response)).await {
+            Ok((Ok(()), _)) => {
+                self.x.bytes_out += n;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts the finished exchange and writes its log line.
+    fn finish(&self) {
+        self.x.count(self.snap, self.fe);
+        if !self.fe.log {
+            return;
+        }
+        let logger = self.s.local.logger.borrow().clone();
+        if !logger.enabled() || (self.fe.dontlognull && self.x.request_line.is_empty()) {
+            return;
+        }
+        let rec = self
+            .x
+            .record(self.snap, self.fe, &self.s.local, self.s.peer);
+        logger.send(crate::log::format::httplog(&rec, logger.anonymize));
+    }
+}
+
+/// Waits for the first byte of the next request, at most `idle`; `Ok(false)` when the client
+/// closed or the wait timed out. When the worker starts draining meanwhile, waits at most
+/// [`DRAIN_IDLE`] more: a request already on its way is still served (with
+/// `Connection: close`), an idle connection closes soon. The receive stays in flight across
+/// that change, so no byte can be lost to a cancellation.
+async fn wait_first_byte<T: Transport>(
+    s: &Session<T>,
+    input: &mut Input,
+    idle: Duration,
+) -> std::io::Result<bool> {
+    let draining = s.local.draining.clone();
+    let mut deadline = Instant::now() + idle;
+    if draining.is_raised() {
+        deadline = deadline.min(Instant::now() + DRAIN_IDLE);
+    }
+    let mut recv = std::pin::pin!(s.client.recv());
+    let mut sleep = runtime::sleep_until(deadline);
+    let mut drain = draining.wait();
+    let mut shortened = draining.is_raised();
+    let got = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = recv.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        if !shortened && Pin::new(&mut drain).poll(cx).is_ready() {
+            shortened = true;
+            sleep = runtime::sleep_until(sleep.deadline().min(Instant::now() + DRAIN_IDLE));
+        }
+        if Pin::new(&mut sleep).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await;
+    match got {
+        Some(Ok(Some(b))) => {
+            input.push(b);
+            Ok(true)
+        }
+        Some(Ok(None)) | None => Ok(false),
+        Some(Err(e)) => Err(e),
+    }
+}
+
+/// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
+/// reset caused by data it sent that we never read.
+async fn linger_close(client: &impl Transport) {
+    let _ = client.shutdown_write();
+    let deadline = Instant::now() + LINGER;
+    let mut budget = 256 * 1024usize;
+    while budget > 0 {
+        match runtime::timeout_at(deadline, client.recv()).await {
+            Ok(Ok(Some(b))) => budget = budget.saturating_sub(b.len()),
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Conn;
+
+    /// An idle keep-alive connection costs its session future: keep it small (the benchmark
+    /// measures memory per idle connection against HAProxy's).
+    #[test]
+    fn idle_session_future_stays_small() {
+        let cfg = crate::config::parse_str(
+            "[frontend.a]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"b\"\n[backend.b]\n[[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n",
+            "t",
+        )
+        .expect("config");
+        let snap = Snapshot::compile(cfg, None).expect("snapshot");
+        let frontend = FrontendRef::new(&snap, 0).expect("frontend");
+        let cell = Arc::new(ArcSwap::from_pointee(snap));
+        let stats = Arc::new(crate::log::LogStats::default());
+        let local = Rc::new(Local::new(
+            0,
+            crate::log::Logger::disabled(stats),
+            Arc::default(),
+        ));
+        let fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").expect("fd").into();
+        let fut = serve(local, cell, frontend, Conn::from_fd(fd), None);
+        let size = std::mem::size_of_val(&fut);
+
+        println!(
+            "session future: {size} bytes; Session {} bytes; Input {} bytes",
+            std::mem::size_of::<Session<Conn>>(),
+            std::mem::size_of::<Input>()
+        );
+        assert!(size <= 512, "session future grew to {size} bytes");
+    }
+}

@@ -1,0 +1,183 @@
+//! Getting a connection to a server: pick and queue (`queue`), reuse an idle pooled one or
+//! connect, retrying failed connects on the same server (the last retry elsewhere with
+//! `redispatch`).
+
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::exchange::{Outcome, Phase};
+use super::queue::{acquire, Choice, SlotGuard};
+use super::{pool, Local};
+use crate::runtime::{self, Conn, Recv};
+use crate::snapshot::Snapshot;
+
+/// Why a request could not be served; each maps to a status, a log code and a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fail {
+    /// No server up in the backend.
+    NoServer,
+    /// Every server stayed at maxconn until `timeout queue`.
+    QueueTimeout,
+    /// Connecting failed on every attempt.
+    ConnectFailed,
+    /// The server did not answer within `timeout server`.
+    ServerTimeout,
+    /// The server sent something unparseable or ambiguous, or closed before answering.
+    BadResponse,
+}
+
+impl Fail {
+    pub fn status(self) -> u16 {
+        match self {
+            Fail::NoServer | Fail::QueueTimeout | Fail::ConnectFailed => 503,
+            Fail::ServerTimeout => 504,
+            Fail::BadResponse => 502,
+        }
+    }
+
+    /// The phase a request that failed so had reached.
+    pub fn phase(self) -> Phase {
+        match self {
+            Fail::QueueTimeout => Phase::Queue,
+            Fail::NoServer | Fail::ConnectFailed => Phase::Connect,
+            Fail::ServerTimeout | Fail::BadResponse => Phase::Headers,
+        }
+    }
+
+    /// How the request ends; `linger` when the client may still be sending its body.
+    pub fn outcome(self, linger: bool) -> Outcome {
+        let o = match self {
+            Fail::QueueTimeout | Fail::ServerTimeout => Outcome::server_timeout(self.status()),
+            _ => Outcome::server_error(self.status()),
+        };
+        Outcome { linger, ..o }
+    }
+}
+
+/// A connection to a server, fresh or from the pool.
+pub struct Upstream {
+    /// Time spent waiting for a server slot.
+    pub waited: Duration,
+    /// Time spent connecting (zero for a pooled connection).
+    pub connecting: Duration,
+    /// Connection attempts that failed before this one.
+    pub retries: u32,
+    pub conn: Conn,
+    /// A receive already in flight (pooled connections keep one).
+    pub pending: Option<Recv>,
+    pub server: usize,
+    /// The server slot, held while the request uses the server; its drop frees it.
+    _slot: SlotGuard,
+    pub reused: bool,
+}
+
+/// Gets a connection to a server of `backend`: picks, queues, reuses an idle one or connects,
+/// retrying failed connects `retries` times (on another server with `redispatch`). `prefer`
+/// is the server a persistence cookie names.
+pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<Upstream, Fail> {
+    let Some(be) = snap.backends.get(want.backend) else {
+        return Err(Fail::NoServer);
+    };
+    // A persistence cookie names a server: used while it can take the request, else the
+    // balancer picks another one (and the cookie is set again).
+    let mut choice = Choice {
+        pin: want.prefer,
+        exclude: None,
+    };
+    let mut attempt = 0u32;
+    let mut waited = Duration::ZERO;
+    loop {
+        let queued_at = Instant::now();
+        let (server, slot) = acquire(local, snap, want, choice).await?;
+        waited += queued_at.elapsed();
+        let Some(srv) = be.servers.get(server) else {
+            return Err(Fail::NoServer);
+        };
+        if want.reuse != Reuse::Never {
+            let fresh = if want.reuse == Reuse::FreshOnly {
+                Some(pool::FRESH_FOR_UNSAFE)
+            } else {
+                None
+            };
+            let got = local
+                .pool
+                .borrow_mut()
+                .take(srv.addr, Instant::now(), fresh);
+            if let Some((conn, probe)) = got {
+                return Ok(Upstream {
+                    waited,
+                    connecting: Duration::ZERO,
+                    retries: attempt,
+                    conn,
+                    pending: Some(probe),
+                    server,
+                    _slot: slot,
+                    reused: true,
+                });
+            }
+        }
+        let connect_at = Instant::now();
+        match runtime::timeout(be.timeouts.connect, Conn::connect(srv.addr)).await {
+            Ok(Ok(conn)) => {
+                return Ok(Upstream {
+                    waited,
+                    connecting: connect_at.elapsed(),
+                    retries: attempt,
+                    conn,
+                    pending: None,
+                    server,
+                    _slot: slot,
+                    reused: false,
+                })
+            }
+            Ok(Err(_)) | Err(_) => {
+                srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
+                super::passive_failure(be, srv);
+                drop(slot);
+                attempt += 1;
+                if attempt > be.retries {
+                    return Err(Fail::ConnectFailed);
+                }
+                srv.state.retries.fetch_add(1, Ordering::Relaxed);
+                // Retries stay on the server the balancer chose (re-picking would move them
+                // anyway with round robin); only the last one may go elsewhere, with redispatch.
+                if be.redispatch && attempt == be.retries {
+                    choice = Choice {
+                        pin: None,
+                        exclude: Some(server),
+                    };
+                    srv.state.redispatches.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    choice.pin = Some(server);
+                }
+                // A refused connect fails at once; a short pause keeps retries from being a
+                // burst against a server that is restarting.
+                runtime::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+}
+
+/// What a request asks of its backend.
+#[derive(Clone, Copy, Debug)]
+pub struct Want {
+    pub backend: usize,
+    /// The address balancing by source sees.
+    pub client: IpAddr,
+    pub reuse: Reuse,
+    /// The server a persistence cookie names.
+    pub prefer: Option<usize>,
+}
+
+/// Which pooled connections a request may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// Any live idle connection (idempotent requests: replayed if it turns out dead).
+    Any,
+    /// Only a connection idle very briefly (requests that are never replayed).
+    FreshOnly,
+    /// Always a new connection.
+    Never,
+}

@@ -1,0 +1,91 @@
+//! Transports: how a session's bytes move between ringlb and a peer.
+//!
+//! A session reads and writes through [`Transport`] and never asks which one it has. Plain TCP
+//! ([`Conn`], in `plain.rs`) is the one implementation today; the others arrive beside it:
+//! - **TLS in user space**: a type holding the `Conn` and the rustls connection state. `recv`
+//!   receives ciphertext into a provided buffer, feeds it to rustls and yields the plaintext
+//!   as a [`Chunk::Heap`]; `send` encrypts into a heap buffer and sends that. The handshake runs
+//!   before the session starts, on the worker that accepted the connection.
+//! - **kTLS**: after the handshake the record keys go to the kernel (`setsockopt(SOL_TLS)`), so
+//!   the transport is a `Conn` again that only has to tell a non-application record (an alert)
+//!   apart from data; an idle connection keeps no TLS state in ringlb.
+//! - **One HTTP/2 stream**: `recv` yields the stream's DATA payloads (flow control granted as
+//!   the session consumes them), `send` queues HEADERS/DATA frames on the connection's writer,
+//!   `shutdown_write` ends the stream with END_STREAM.
+//!
+//! May import `runtime` only. Nothing here knows about HTTP heads or configs.
+//!
+//! Invariant: a future returned by `recv` may be dropped only when the session is about to
+//! close (a dropped receive may have taken bytes with it); the sessions hold one receive in
+//! flight across every other wait instead of cancelling it.
+
+mod plain;
+
+use std::future::Future;
+use std::io;
+
+use crate::runtime::{IoBuf, PBuf};
+
+/// Bytes received or about to be sent: a provided receive buffer as the kernel filled it (no
+/// copy), heap bytes (gathered heads, decrypted records), or a response built at compile time.
+#[derive(Debug)]
+pub enum Chunk {
+    Pool(PBuf),
+    Heap(Vec<u8>),
+    Static(&'static [u8]),
+}
+
+impl Chunk {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Chunk::Pool(p) => p.as_slice(),
+            Chunk::Heap(v) => v,
+            Chunk::Static(s) => s,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
+impl IoBuf for Chunk {
+    fn io_ptr(&self) -> *const u8 {
+        match self {
+            Chunk::Pool(p) => p.io_ptr(),
+            Chunk::Heap(v) => v.io_ptr(),
+            Chunk::Static(s) => s.io_ptr(),
+        }
+    }
+    fn io_len(&self) -> usize {
+        match self {
+            Chunk::Pool(p) => p.io_len(),
+            Chunk::Heap(v) => v.io_len(),
+            Chunk::Static(s) => s.io_len(),
+        }
+    }
+}
+
+/// A byte stream to one peer, as the sessions see it.
+pub trait Transport {
+    /// The next bytes from the peer; `Ok(None)` at its end of stream. The receive is under way
+    /// as soon as this is called, before the future is first polled.
+    fn recv(&self) -> impl Future<Output = io::Result<Option<Chunk>>>;
+
+    /// Sends all of `buf` and hands it back (a heap buffer is reused for the next head).
+    fn send(&self, buf: Chunk) -> impl Future<Output = (io::Result<()>, Chunk)>;
+
+    /// Sends `head` then `body` as one write where the transport can, and hands both back.
+    fn send_two(
+        &self,
+        head: Vec<u8>,
+        body: Chunk,
+    ) -> impl Future<Output = (io::Result<()>, Vec<u8>, Chunk)>;
+
+    /// Tells the peer nothing more will come (TCP FIN; TLS close_notify; h2 END_STREAM).
+    fn shutdown_write(&self) -> io::Result<()>;
+}

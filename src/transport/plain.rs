@@ -1,0 +1,44 @@
+//! Plain TCP: the ring's socket operations as they are.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::{Chunk, Transport};
+use crate::runtime::{Conn, Recv};
+
+/// A receive into a provided buffer, yielding it as a [`Chunk`] (no copy, no extra state: an
+/// idle session's future holds one).
+pub struct PlainRecv(Recv);
+
+impl Future for PlainRecv {
+    type Output = io::Result<Option<Chunk>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|got| got.map(|b| b.map(Chunk::Pool)))
+    }
+}
+
+impl Transport for Conn {
+    fn recv(&self) -> impl Future<Output = io::Result<Option<Chunk>>> {
+        PlainRecv(self.recv_op())
+    }
+
+    fn send(&self, buf: Chunk) -> impl Future<Output = (io::Result<()>, Chunk)> {
+        self.send_all(buf)
+    }
+
+    fn send_two(
+        &self,
+        head: Vec<u8>,
+        body: Chunk,
+    ) -> impl Future<Output = (io::Result<()>, Vec<u8>, Chunk)> {
+        Conn::send_two(self, head, body)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        Conn::shutdown_write(self)
+    }
+}
