@@ -218,6 +218,25 @@ mod tests {
         assert_eq!(backwards.lines().count(), 0);
     }
 
+    /// Every prefix of a head (a section cut anywhere, as a partial receive leaves it): lines
+    /// are the buffer's own bytes at their offsets, values carry no OWS, nothing panics.
+    #[test]
+    fn every_prefix_scans_consistently() {
+        let head: &[u8] =
+            b"GET / HTTP/1.1\r\nA:\t x \r\nno colon\nB:y\n:empty name\r\n\r\nC: after\r\n";
+        for end in 0..=head.len() {
+            let buf = &head[..end];
+            for s in [FieldSection::new(buf), FieldSection::of_head(buf)] {
+                for f in s.lines() {
+                    assert_eq!(buf.get(f.start..f.end()), Some(f.line));
+                    assert!(!f.name.contains(&b':'));
+                    assert_eq!(trim_ows(f.value), f.value);
+                }
+                assert_eq!(s.values(b"c").count(), 0, "nothing after the empty line");
+            }
+        }
+    }
+
     #[test]
     fn trims_only_ows() {
         assert_eq!(trim_ows(b" \t a b\t "), b"a b");
