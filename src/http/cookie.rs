@@ -1,10 +1,10 @@
 //! Cookie fields for persistence: find a cookie in a request, edit `Cookie` and `Set-Cookie`
 //! lines of a head ringlb is about to forward, append header lines. Works on complete heads
 //! (`…\r\n\r\n`) that ringlb itself wrote, so lines are well-formed CRLF lines. Field lines
-//! are found with the room's one scanner ([`FieldSection`]); this file only knows the
-//! `name=value; …` syntax inside them.
+//! are found and replaced with the room's one scanner ([`FieldSection`], `edit_fields`); this
+//! file only knows the `name=value; …` syntax inside them.
 
-use super::section::{trim_ows, FieldSection};
+use super::section::{edit_fields, trim_ows, FieldSection};
 
 /// The value of cookie `name` in the `Cookie` fields of `head` (a request head or its field
 /// section: a start line has no colon, so it is never taken for a field), first occurrence.
@@ -31,13 +31,7 @@ pub enum RequestEdit<'a> {
 
 /// Applies `edit` to a complete request head; `None` if nothing changed.
 pub fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(head.len());
-    let mut changed = false;
-    let mut last = 0;
-    for f in FieldSection::of_head(head)
-        .lines()
-        .filter(|f| f.is(b"cookie"))
-    {
+    edit_fields(head, b"cookie", |f, out| {
         let mut kept: Vec<Vec<u8>> = Vec::new();
         let mut touched = false;
         for pair in f.value.split(|&b| b == b';') {
@@ -65,23 +59,13 @@ pub fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<V
                 (false, _) => kept.push(pair.to_vec()),
             }
         }
-        if !touched {
-            continue;
-        }
-        changed = true;
-        out.extend_from_slice(head.get(last..f.start).unwrap_or(&[]));
-        if !kept.is_empty() {
+        if touched && !kept.is_empty() {
             out.extend_from_slice(b"Cookie: ");
             out.extend_from_slice(&kept.join(&b"; "[..]));
             out.extend_from_slice(b"\r\n");
         }
-        last = f.end();
-    }
-    if !changed {
-        return None;
-    }
-    out.extend_from_slice(head.get(last..).unwrap_or(&[]));
-    Some(out)
+        touched
+    })
 }
 
 /// What to do with `Set-Cookie: name=…` lines of a response.
@@ -96,24 +80,16 @@ pub enum ResponseEdit<'a> {
 /// Applies `edit` to the `Set-Cookie` lines for `name` in a complete response head; `None` if
 /// there were none.
 pub fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(head.len() + 32);
-    let mut changed = false;
-    let mut last = 0;
-    for f in FieldSection::of_head(head)
-        .lines()
-        .filter(|f| f.is(b"set-cookie"))
-    {
+    edit_fields(head, b"set-cookie", |f, out| {
         let Some(eq) = f.value.iter().position(|&b| b == b'=') else {
-            continue;
+            return false;
         };
         if trim_ows(f.value.get(..eq).unwrap_or(&[])) != name {
-            continue;
+            return false;
         }
         let rest = f.value.get(eq + 1..).unwrap_or(&[]);
         let val_end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
         let (val, attrs) = rest.split_at(val_end);
-        changed = true;
-        out.extend_from_slice(head.get(last..f.start).unwrap_or(&[]));
         out.extend_from_slice(b"Set-Cookie: ");
         out.extend_from_slice(name);
         out.push(b'=');
@@ -127,13 +103,8 @@ pub fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Opti
         }
         out.extend_from_slice(attrs);
         out.extend_from_slice(b"\r\n");
-        last = f.end();
-    }
-    if !changed {
-        return None;
-    }
-    out.extend_from_slice(head.get(last..).unwrap_or(&[]));
-    Some(out)
+        true
+    })
 }
 
 /// Inserts `lines` (each ending in CRLF) before the empty line ending a complete head.

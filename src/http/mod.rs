@@ -52,7 +52,7 @@ pub use response::{parse_response, ResponseFraming, ResponseHead};
 pub use rewrite::{
     write_request_head, write_response_head, IpText, RequestRewrite, ResponseRewrite,
 };
-pub use section::{field_value, trim_ows, FieldLine, FieldLines, FieldSection};
+pub use section::{edit_fields, field_value, trim_ows, FieldLine, FieldLines, FieldSection};
 
 /// Hard cap on header fields per head: the size of the on-stack table handed
 /// to `httparse`. [`Limits::max_headers`] may lower it, never raise it.

@@ -31,6 +31,37 @@ pub fn field_value<'a>(fields: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     FieldSection::new(fields).first(name)
 }
 
+/// A copy of the complete head `head` in which each field line named `name` (ignoring ASCII
+/// case) may be replaced: `edit` gets the line and the output, and returns true when it wrote
+/// the line's replacement there (whole lines with their CRLF, or nothing to remove the line).
+/// When it returns false the line is kept as it was (whatever it wrote is dropped). `None`
+/// when no line was replaced.
+pub fn edit_fields(
+    head: &[u8],
+    name: &[u8],
+    mut edit: impl FnMut(&FieldLine<'_>, &mut Vec<u8>) -> bool,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(head.len() + 32);
+    let mut changed = false;
+    // Start of the bytes not copied yet.
+    let mut last = 0;
+    for f in FieldSection::of_head(head).lines().filter(|f| f.is(name)) {
+        let mark = out.len();
+        out.extend_from_slice(head.get(last..f.start).unwrap_or(&[]));
+        if edit(&f, &mut out) {
+            changed = true;
+            last = f.end();
+        } else {
+            out.truncate(mark);
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.extend_from_slice(head.get(last..).unwrap_or(&[]));
+    Some(out)
+}
+
 /// The field lines of a head, as a range of the buffer they live in. Offsets handed out
 /// ([`FieldLine::start`]) are offsets in that buffer, so an edit can copy around a line.
 #[derive(Clone, Copy, Debug)]
@@ -235,6 +266,28 @@ mod tests {
                 assert_eq!(s.values(b"c").count(), 0, "nothing after the empty line");
             }
         }
+    }
+
+    #[test]
+    fn edits_replace_remove_or_keep_named_lines() {
+        let head: &[u8] = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\na: 3\r\nC: 4\r\n\r\n";
+        let out = edit_fields(head, b"a", |f, out| match f.value {
+            b"1" => {
+                out.extend_from_slice(b"A: one\r\n");
+                true
+            }
+            b"3" => true,
+            _ => false,
+        });
+        assert_eq!(
+            out.as_deref(),
+            Some(&b"HTTP/1.1 200 OK\r\nA: one\r\nB: 2\r\nC: 4\r\n\r\n"[..])
+        );
+        let kept = edit_fields(head, b"b", |_, out| {
+            out.extend_from_slice(b"dropped");
+            false
+        });
+        assert_eq!(kept, None);
     }
 
     #[test]
