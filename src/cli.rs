@@ -1,4 +1,7 @@
 //! Command-line interface: parsing and exit codes only; the work is done elsewhere.
+//!
+//! Imports `config` (the default config path) and `ha` (its subcommand's arguments); only `main.rs`
+//! imports it.
 
 use std::path::PathBuf;
 

@@ -1,3 +1,7 @@
+//! The `ringlb` binary: argument dispatch and exit codes, nothing else.
+//!
+//! Imports `cli`, `config`, `demo`, `ha`, `import` and `lifecycle` from the library.
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -1,6 +1,10 @@
 //! Tests of the test helpers themselves: the fake backends and the clients in `common`, with no
 //! ringlb involved. If these fail, every other integration test's verdict is suspect.
 
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
 mod common;
 
 use common::{

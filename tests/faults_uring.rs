@@ -7,6 +7,10 @@
 //! this suite may start a ring meanwhile (cargo runs test binaries one after the other, and
 //! the scenarios here hold [`serial`]).
 
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
 mod common;
 mod faults_support;
 

@@ -17,6 +17,10 @@
 //! SKIP line with the reason (`RINGLB_HA_TEST_REQUIRED=1` turns that into a failure). Every
 //! namespace and process is removed by [`Lab`]'s `Drop`, also when an assertion fails.
 
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,6 +1,10 @@
 //! What ringlb changes in heads on the way through: X-Forwarded-For, hop-by-hop headers,
 //! informational responses, and the upstream Connection header per mode.
 
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
 mod common;
 
 use common::conf::{http, srv};

@@ -1,6 +1,10 @@
 //! Connection reuse on both sides, the `connection` modes, HTTP/1.0 clients, pipelining and
 //! the keep-alive idle timeout.
 
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
 mod common;
 
 use common::conf::{http, srv};

@@ -1,6 +1,10 @@
 //! Server `maxconn` and the queue in front of it: the limit holds across workers, queued
 //! requests are served in turn, and a request that waits past `timeout queue` gets a 503.
 
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
 mod common;
 
 use common::backend::Wire;

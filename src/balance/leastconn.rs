@@ -57,7 +57,7 @@ fn lighter(a: &Candidate, b: &Candidate) -> bool {
 mod tests {
     use super::super::testutil::{full, ip, up};
     use super::super::{Balancer, Candidate, Pick};
-    use crate::config::Balance;
+    use crate::balance::Balance;
 
     fn busy(weight: u32, inflight: u32) -> Candidate {
         Candidate {

@@ -1,7 +1,8 @@
 //! Server selection: which server of a backend gets the next request or connection.
 //!
-//! This room is pure: no I/O, no clock, no threads. It imports only std and
-//! [`crate::config::Balance`]. A worker keeps one [`Balancer`] per backend and, for every
+//! This room is pure: no I/O, no clock, no threads. It imports only std: nothing else in ringlb.
+//! It owns the algorithm names ([`Balance`]); `config` parses `balance = "…"` into them and
+//! re-exports the type as `config::Balance`. A worker keeps one [`Balancer`] per backend and, for every
 //! pick, describes the backend's servers as a slice of [`Candidate`]s (same order, same length
 //! as the backend's server list, every time).
 //!
@@ -25,11 +26,21 @@ mod source;
 
 use std::net::IpAddr;
 
-use crate::config::Balance;
-
 pub use leastconn::LeastConn;
 pub use roundrobin::RoundRobin;
 pub use source::{client_hash, Source};
+
+/// A backend's balancing algorithm, as `balance = "…"` names it. It lives here, with the
+/// algorithms, and `config` parses into it (config sits above this room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Smooth weighted round robin.
+    RoundRobin,
+    /// Fewest requests in flight (counted across workers), ties broken round robin.
+    LeastConn,
+    /// Hash of the client address: a client sticks to a server while the server set is stable.
+    Source,
+}
 
 /// What the balancer needs to know about one server at the moment of a pick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

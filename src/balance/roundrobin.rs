@@ -62,7 +62,7 @@ impl RoundRobin {
 mod tests {
     use super::super::testutil::{down, full, ip, up};
     use super::super::{Balancer, Candidate, Pick};
-    use crate::config::Balance;
+    use crate::balance::Balance;
 
     fn run(b: &mut Balancer, servers: &[Candidate], n: usize) -> Vec<usize> {
         (0..n)

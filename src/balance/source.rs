@@ -87,7 +87,7 @@ mod tests {
     use super::super::testutil::{down, up};
     use super::super::{Balancer, Candidate, Pick};
     use super::client_hash;
-    use crate::config::Balance;
+    use crate::balance::Balance;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     fn client(n: u32) -> IpAddr {

@@ -1,15 +1,24 @@
 //! Configuration: text → spanned TOML tree → validated [`Config`].
 //!
 //! This room is pure: no I/O except reading the file in [`load`], no clock, no threads.
-//! It may import only std and the TOML/serde crates. Every error carries file, line and column
-//! and every error in a file is reported in one run (see [`Diagnostic`]).
+//! Every error carries file, line and column and every error in a file is reported in one run
+//! (see [`Diagnostic`]).
+//!
+//! It may import std, the TOML/serde crates and two pure rooms below it, whose vocabulary it
+//! parses into (the order is deliberate: a room owns the types of what it does, and config is
+//! the text → types step above them):
+//! - `route`: the ACL and condition language ([`Acl`], [`Guard`] and the expression parser),
+//!   checked here at load time so a running worker only ever sees valid conditions;
+//! - `balance`: the algorithm names, re-exported as [`Balance`].
+//!
+//! Nothing here imports `snapshot`, `proxy` or any room above them.
 //!
 //! Pipeline:
 //! 1. `toml::de::DeTable::parse` turns the text into a tree whose every key and value has a span;
 //! 2. [`parse`] walks that tree section by section, collecting [`Diagnostic`]s instead of stopping
 //!    at the first one, applying `[defaults]` and the named constants in [`defaults`];
 //! 3. cross-references (a frontend's `default_backend` names a backend, …) are checked last;
-//! 4. the result, a [`Config`], is compiled into a runtime snapshot by `crate::snapshot`.
+//! 4. the result, a [`Config`], is compiled into a runtime snapshot by the `snapshot` room.
 
 pub mod defaults;
 mod diag;
@@ -26,6 +35,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::balance::Balance;
 use crate::route::{Acl, Guard};
 
 /// A validated configuration. Every field is resolved: defaults applied, names checked.
@@ -327,16 +337,6 @@ pub enum Password {
 pub struct StatsListener {
     pub bind: SocketAddr,
     pub page: StatsPage,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Balance {
-    /// Smooth weighted round robin.
-    RoundRobin,
-    /// Fewest requests in flight (counted across workers), ties broken round robin.
-    LeastConn,
-    /// Hash of the client address: a client sticks to a server while the server set is stable.
-    Source,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -72,7 +72,6 @@ pub fn check(socket: &Path, timeout: Duration) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};

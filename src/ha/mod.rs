@@ -11,6 +11,11 @@
 //! Imports `config` (the `[ha]` section), `admin::protocol` (the admin socket client) and `log`;
 //! only `cli` and `main.rs` import this room.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "keepalived hooks: a timed admin-socket check and time-stamped notify lines"
+)]
+
 pub mod check;
 pub mod command;
 pub mod notify;

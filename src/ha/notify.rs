@@ -109,7 +109,6 @@ pub fn notify(t: &Transition, log: Option<&Path>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -309,6 +309,5 @@ fn path<'a>(what: &'static str, p: &'a Path) -> Result<&'a str, RenderError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 #[path = "render_tests.rs"]
 mod tests;

@@ -13,6 +13,11 @@
 //! State survives reloads: a server that stays keeps its `ServerState`, and its new task
 //! starts from the verdict it had.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the checker thread times checks and schedules them with its own clock"
+)]
+
 mod check;
 mod passive;
 pub mod state;
@@ -112,16 +117,13 @@ async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicB
                 if let Some((_, h)) = tasks.remove(&key) {
                     h.abort();
                 }
-                let label = format!("{}/{}", be.name, srv.name);
-                let h = runtime::spawn(watch(
-                    cell.clone(),
-                    srv.state.clone(),
-                    label,
-                    be.name.clone(),
-                    w.addr,
-                    w.check.clone(),
-                    w.spread,
-                ));
+                let target = Target {
+                    state: srv.state.clone(),
+                    label: format!("{}/{}", be.name, srv.name),
+                    backend: be.name.clone(),
+                    addr: w.addr,
+                };
+                let h = runtime::spawn(watch(cell.clone(), target, w.check.clone(), w.spread));
                 tasks.insert(key, (w, h));
             }
         }
@@ -151,6 +153,15 @@ fn servers_left(be: &BackendRt) -> (usize, usize) {
     (usable(false), usable(true))
 }
 
+/// One checked server: where its verdict goes and how log lines name it.
+struct Target {
+    state: Arc<ServerState>,
+    /// `backend/server`.
+    label: String,
+    backend: String,
+    addr: SocketAddr,
+}
+
 /// The event line of a change of verdict of server `label` (`backend/server`) of `be`: the
 /// one place such a line is printed, whichever check saw it.
 fn log_transition(be: Option<&BackendRt>, label: &str, t: Transition, why: &str) {
@@ -165,15 +176,8 @@ fn log_transition(be: Option<&BackendRt>, label: &str, t: Transition, why: &str)
 }
 
 /// Checks one server forever (until aborted by a reload or shutdown).
-async fn watch(
-    cell: Arc<ArcSwap<Snapshot>>,
-    state: Arc<ServerState>,
-    label: String,
-    backend: String,
-    addr: SocketAddr,
-    check: Option<Check>,
-    spread: u8,
-) {
+async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, check: Option<Check>, spread: u8) {
+    let state = &target.state;
     let mut health = Health::new(Instant::now());
     if !state.up.load(Ordering::Relaxed) {
         let _ = health.force(false, Instant::now());
@@ -209,7 +213,7 @@ async fn watch(
             runtime::sleep(active.inter).await;
             continue;
         }
-        let (outcome, took) = check::run(addr, active).await;
+        let (outcome, took) = check::run(target.addr, active).await;
         let now = Instant::now();
         let t = health.record(outcome.is_ok(), active.rise, active.fall, now);
         if let Some(t) = t {
@@ -219,8 +223,8 @@ async fn watch(
             }
             let why = format!("{}, check duration: {}ms", outcome.text(), took.as_millis());
             let snap = cell.load();
-            let be = snap.backends.iter().find(|b| b.name == backend);
-            log_transition(be, &label, t, &why);
+            let be = snap.backends.iter().find(|b| b.name == target.backend);
+            log_transition(be, &target.label, t, &why);
         }
         if let Ok(mut r) = state.check.lock() {
             r.last = outcome.text().to_string();

@@ -92,7 +92,6 @@ const R504: &[u8] = b"HTTP/1.1 504 Gateway Time-out\r\nContent-Type: text/html\r
 const R505: &[u8] = b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/html\r\nContent-Length: 128\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>505 HTTP Version Not Supported</h1>\nThe server does not support the HTTP version of the request.\n</body></html>\n";
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::{ChunkError, ChunkedDecoder, Progress, MAX_CHUNK_LINE, MAX_TRAILER_SECTION};
 
 const SIMPLE: &[u8] = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";

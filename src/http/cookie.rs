@@ -1,68 +1,23 @@
 //! Cookie fields for persistence: find a cookie in a request, edit `Cookie` and `Set-Cookie`
 //! lines of a head ringlb is about to forward, append header lines. Works on complete heads
-//! (`…\r\n\r\n`) that ringlb itself wrote, so lines are well-formed CRLF lines.
+//! (`…\r\n\r\n`) that ringlb itself wrote, so lines are well-formed CRLF lines. Field lines
+//! are found and replaced with the room's one scanner ([`FieldSection`], `edit_fields`); this
+//! file only knows the `name=value; …` syntax inside them.
 
-/// Iterates the field lines of a head (after the start line, before the empty line) as
-/// (line start, line end without CRLF).
-fn lines(head: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut pos = head
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map(|p| p + 2)
-        .unwrap_or(head.len());
-    std::iter::from_fn(move || {
-        let rest = head.get(pos..)?;
-        let end = rest.windows(2).position(|w| w == b"\r\n")?;
-        if end == 0 {
-            return None;
-        }
-        let item = (pos, pos + end);
-        pos += end + 2;
-        Some(item)
-    })
-}
-
-fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let name = line.get(..colon)?;
-    let value = line.get(colon + 1..)?;
-    Some((name, trim(value)))
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map(|e| e + 1)
-        .unwrap_or(start);
-    v.get(start..end).unwrap_or(&[])
-}
+use super::section::{edit_fields, trim_ows, FieldSection};
 
 /// The value of cookie `name` in the `Cookie` fields of `head` (a request head or its field
-/// section), first occurrence.
+/// section: a start line has no colon, so it is never taken for a field), first occurrence.
 pub fn request_cookie<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    for line in head.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some((field, value)) = split_field(line) else {
-            continue;
-        };
-        if !field.eq_ignore_ascii_case(b"cookie") {
-            continue;
-        }
-        for pair in value.split(|&b| b == b';') {
-            let pair = trim(pair);
-            if let Some(eq) = pair.iter().position(|&b| b == b'=') {
-                if pair.get(..eq) == Some(name) {
-                    return pair.get(eq + 1..).map(trim);
-                }
-            }
-        }
-    }
-    None
+    FieldSection::new(head)
+        .values(b"cookie")
+        .flat_map(|value| value.split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = trim_ows(pair);
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (key, value) = pair.split_at(eq);
+            (key == name).then(|| trim_ows(value.get(1..).unwrap_or(&[])))
+        })
 }
 
 /// What to do with cookie `name` in the `Cookie` fields of a request forwarded upstream.
@@ -76,21 +31,11 @@ pub enum RequestEdit<'a> {
 
 /// Applies `edit` to a complete request head; `None` if nothing changed.
 pub fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(head.len());
-    let mut changed = false;
-    let mut last = 0;
-    for (start, end) in lines(head) {
-        let line = head.get(start..end).unwrap_or(&[]);
-        let Some((field, value)) = split_field(line) else {
-            continue;
-        };
-        if !field.eq_ignore_ascii_case(b"cookie") {
-            continue;
-        }
+    edit_fields(head, b"cookie", |f, out| {
         let mut kept: Vec<Vec<u8>> = Vec::new();
         let mut touched = false;
-        for pair in value.split(|&b| b == b';') {
-            let pair = trim(pair);
+        for pair in f.value.split(|&b| b == b';') {
+            let pair = trim_ows(pair);
             if pair.is_empty() {
                 continue;
             }
@@ -114,23 +59,13 @@ pub fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<V
                 (false, _) => kept.push(pair.to_vec()),
             }
         }
-        if !touched {
-            continue;
-        }
-        changed = true;
-        out.extend_from_slice(head.get(last..start).unwrap_or(&[]));
-        if !kept.is_empty() {
+        if touched && !kept.is_empty() {
             out.extend_from_slice(b"Cookie: ");
             out.extend_from_slice(&kept.join(&b"; "[..]));
             out.extend_from_slice(b"\r\n");
         }
-        last = end + 2;
-    }
-    if !changed {
-        return None;
-    }
-    out.extend_from_slice(head.get(last..).unwrap_or(&[]));
-    Some(out)
+        touched
+    })
 }
 
 /// What to do with `Set-Cookie: name=…` lines of a response.
@@ -145,28 +80,16 @@ pub enum ResponseEdit<'a> {
 /// Applies `edit` to the `Set-Cookie` lines for `name` in a complete response head; `None` if
 /// there were none.
 pub fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(head.len() + 32);
-    let mut changed = false;
-    let mut last = 0;
-    for (start, end) in lines(head) {
-        let line = head.get(start..end).unwrap_or(&[]);
-        let Some((field, value)) = split_field(line) else {
-            continue;
+    edit_fields(head, b"set-cookie", |f, out| {
+        let Some(eq) = f.value.iter().position(|&b| b == b'=') else {
+            return false;
         };
-        if !field.eq_ignore_ascii_case(b"set-cookie") {
-            continue;
+        if trim_ows(f.value.get(..eq).unwrap_or(&[])) != name {
+            return false;
         }
-        let Some(eq) = value.iter().position(|&b| b == b'=') else {
-            continue;
-        };
-        if trim(value.get(..eq).unwrap_or(&[])) != name {
-            continue;
-        }
-        let rest = value.get(eq + 1..).unwrap_or(&[]);
+        let rest = f.value.get(eq + 1..).unwrap_or(&[]);
         let val_end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
         let (val, attrs) = rest.split_at(val_end);
-        changed = true;
-        out.extend_from_slice(head.get(last..start).unwrap_or(&[]));
         out.extend_from_slice(b"Set-Cookie: ");
         out.extend_from_slice(name);
         out.push(b'=');
@@ -174,19 +97,14 @@ pub fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Opti
             ResponseEdit::Prefix(srv) => {
                 out.extend_from_slice(srv);
                 out.push(b'~');
-                out.extend_from_slice(trim(val));
+                out.extend_from_slice(trim_ows(val));
             }
             ResponseEdit::Replace(srv) => out.extend_from_slice(srv),
         }
         out.extend_from_slice(attrs);
         out.extend_from_slice(b"\r\n");
-        last = end + 2;
-    }
-    if !changed {
-        return None;
-    }
-    out.extend_from_slice(head.get(last..).unwrap_or(&[]));
-    Some(out)
+        true
+    })
 }
 
 /// Inserts `lines` (each ending in CRLF) before the empty line ending a complete head.

@@ -2,6 +2,7 @@
 //! to a hop, how Content-Length, Transfer-Encoding and Connection are read,
 //! and the checks `httparse` leaves to us (LF-only line endings).
 
+use super::section::{is_ows, trim_ows};
 use super::{ErrorKind, Span};
 
 /// Fields the codec acts on. Everything else is `Other` and relayed as is.
@@ -134,18 +135,11 @@ fn list_elements(value: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let mut start = 0;
     value.split(|&b| b == b',').map(move |raw| {
         let lead = raw.iter().take_while(|&&b| is_ows(b)).count();
-        let trail = raw.iter().rev().take_while(|&&b| is_ows(b)).count();
-        let token = raw
-            .get(lead..raw.len().saturating_sub(trail))
-            .unwrap_or(&[]);
+        let token = trim_ows(raw);
         let offset = start + lead;
         start += raw.len() + 1;
         (offset, token)
     })
-}
-
-fn is_ows(b: u8) -> bool {
-    b == b' ' || b == b'\t'
 }
 
 /// RFC 9110 §5.6.2 tchar.
@@ -320,55 +314,6 @@ pub(crate) fn header_name_error(buf: &[u8]) -> ErrorKind {
         };
     }
     ErrorKind::InvalidHeaderName
-}
-
-/// One field line of a validated head: where it starts, all its bytes with
-/// the CRLF, and its name.
-pub(crate) struct FieldLine<'a> {
-    pub(crate) start: usize,
-    pub(crate) line: &'a [u8],
-    pub(crate) name: &'a [u8],
-}
-
-/// Field lines of a head already validated by the parser: `section` is
-/// `buf[headers_start..head_len - 2]`, whole CRLF-terminated lines, each with
-/// a colon.
-pub(crate) fn field_lines(buf: &[u8], headers_start: usize, head_len: usize) -> FieldLines<'_> {
-    let end = head_len.saturating_sub(2);
-    FieldLines {
-        rest: buf.get(headers_start..end).unwrap_or(&[]),
-        at: headers_start,
-    }
-}
-
-pub(crate) struct FieldLines<'a> {
-    rest: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Iterator for FieldLines<'a> {
-    type Item = FieldLine<'a>;
-
-    fn next(&mut self) -> Option<FieldLine<'a>> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let len = self
-            .rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(self.rest.len(), |i| i + 1);
-        let (line, rest) = self.rest.split_at(len);
-        let name_len = line.iter().position(|&b| b == b':').unwrap_or(0);
-        let item = FieldLine {
-            start: self.at,
-            line,
-            name: line.get(..name_len).unwrap_or(&[]),
-        };
-        self.rest = rest;
-        self.at += len;
-        Some(item)
-    }
 }
 
 #[cfg(test)]

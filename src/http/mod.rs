@@ -5,6 +5,11 @@
 //! body is framed and following it (`body`, `chunked`), writing the heads we
 //! forward (`rewrite`), and the responses ringlb sends on its own (`canned`).
 //!
+//! One scanner reads field sections by name: [`FieldSection`] (`section`). The rewrite, cookie
+//! persistence (`cookie`), routing's header criteria and the session's lookups
+//! ([`field_value`]) all use it; `fields` holds the rules for the fields that decide framing
+//! and hop-by-hop handling, read from `httparse`'s table at parse time.
+//!
 //! It is pure: no I/O, no clock, no threads, no logging. It imports only `std`
 //! and `httparse`; nothing else in ringlb may be imported from here.
 //!
@@ -24,17 +29,8 @@
 //! `docs/http-conformance.md` maps each RFC rule to the behaviour and the test
 //! that pins it; change it together with the behaviour.
 // Network input never panics here: no unwrap/expect, no indexing or slicing that input could
-// push out of range, no panic!. Enforced in non-test builds (tests may unwrap freely);
-// docs/reliability.md says how this was audited.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
+// push out of range, no panic!. Held by Cargo.toml `[lints.clippy]` (crate-wide; tests may
+// unwrap, see .clippy.toml); docs/reliability.md says how this was audited.
 
 mod body;
 mod canned;
@@ -45,6 +41,7 @@ mod fields;
 mod request;
 mod response;
 mod rewrite;
+mod section;
 
 pub use body::BodyState;
 pub use canned::{error_response, response, CONTINUE_100, ERROR_STATUSES};
@@ -55,6 +52,7 @@ pub use response::{parse_response, ResponseFraming, ResponseHead};
 pub use rewrite::{
     write_request_head, write_response_head, IpText, RequestRewrite, ResponseRewrite,
 };
+pub use section::{edit_fields, field_value, trim_ows, FieldLine, FieldLines, FieldSection};
 
 /// Hard cap on header fields per head: the size of the on-stack table handed
 /// to `httparse`. [`Limits::max_headers`] may lower it, never raise it.

@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::super::{
     parse_request, BodyFraming, ErrorKind, HttpError, Limits, Method, RequestHead, TargetForm,
 };

@@ -8,7 +8,8 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use super::fields::{classify, field_lines, Field};
+use super::fields::{classify, Field};
+use super::section::FieldSection;
 use super::{RequestHead, ResponseHead};
 
 /// How to forward a request upstream.
@@ -65,7 +66,7 @@ pub fn write_request_head(
     out.reserve(head.head_len + 96);
     out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
     let mut xff_written = false;
-    for f in field_lines(buf, head.headers_start, head.head_len) {
+    for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let kind = classify(f.name);
         let keep = match kind {
             k if k.always_hop_by_hop() => false,
@@ -114,7 +115,7 @@ pub fn write_response_head(
 ) {
     out.reserve(head.head_len + 32);
     out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
-    for f in field_lines(buf, head.headers_start, head.head_len) {
+    for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let keep = match classify(f.name) {
             k if k.always_hop_by_hop() => false,
             Field::TransferEncoding | Field::Trailer if opts.dechunk => false,

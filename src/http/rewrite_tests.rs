@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::{parse_request, parse_response, Limits, Method};

@@ -29,10 +29,8 @@ mod read;
 mod settings;
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests;
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests_routing;
 
 use std::fmt;

@@ -12,6 +12,11 @@
 //! May import every room below it: `config`, `snapshot`, `state`, `admin`, `worker`, `health`,
 //! `runtime`, `system`, `log`.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the control thread: starts the workers, times drains and upgrades"
+)]
+
 mod drain;
 pub mod notify;
 mod process;

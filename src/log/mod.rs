@@ -10,6 +10,11 @@
 //! May import `config` (the `[log]` settings) and `state` (the counters); `format` and `event`
 //! use std only.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the log writer thread, and log lines carry wall-clock dates"
+)]
+
 mod event;
 pub mod format;
 

@@ -10,6 +10,8 @@ use std::cell::OnceCell;
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::http::{trim_ows, FieldSection};
+
 use super::expr::{Acl, Condition, Criterion, Guard, StrMatch, Strings, Test};
 use super::normalize::{normalize_path, InvalidPath};
 
@@ -34,26 +36,23 @@ impl Headers for Pairs<'_> {
     }
 }
 
+/// A request head's field section, read with the HTTP room's one field scanner. This is how
+/// an HTTP/1.1 session passes its headers.
+impl Headers for FieldSection<'_> {
+    fn any_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.values(name).any(f)
+    }
+}
+
 /// The field lines of a raw request head, from the line after the request line up to (and
-/// possibly including) the empty line: `Name: value\r\n…`. Scanned only when a header
-/// criterion is evaluated; lines without a colon are skipped (the HTTP parser has already
-/// refused such heads).
+/// possibly including) the empty line: `Name: value\r\n…`. The name the session uses today
+/// for `&FieldSection::new(bytes)`; it scans with [`FieldSection`] and nothing else.
 #[derive(Debug, Clone, Copy)]
 pub struct RawFields<'a>(pub &'a [u8]);
 
 impl Headers for RawFields<'_> {
     fn any_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.0
-            .split(|&b| b == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .take_while(|line| !line.is_empty())
-            .filter_map(|line| {
-                let colon = line.iter().position(|&b| b == b':')?;
-                let (n, rest) = line.split_at(colon);
-                Some((n, rest.get(1..).unwrap_or_default()))
-            })
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .any(|(_, v)| f(trim_ows(v)))
+        FieldSection::new(self.0).any_value(name, f)
     }
 }
 
@@ -64,15 +63,6 @@ pub struct NoHeaders;
 impl Headers for NoHeaders {
     fn any_value(&self, _: &[u8], _: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         false
-    }
-}
-
-fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|&b| b != b' ' && b != b'\t');
-    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t');
-    match (start, end) {
-        (Some(s), Some(e)) => v.get(s..=e).unwrap_or_default(),
-        _ => b"",
     }
 }
 

@@ -186,6 +186,19 @@ fn headers_from_a_raw_head() {
 }
 
 #[test]
+fn headers_from_a_field_section() {
+    let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Tenant: blue \r\nx-tenant: green\r\n\r\n";
+    let fields = crate::http::FieldSection::of_head(head);
+    let r = RequestView {
+        headers: &fields,
+        ..get("/")
+    };
+    assert!(inline("{ hdr(x-tenant) blue }", &r));
+    assert!(inline("{ hdr(X-TENANT) green }", &r));
+    assert!(!inline("{ hdr(host) b }", &r));
+}
+
+#[test]
 fn and_or_not_precedence() {
     let defs = [
         ("a", "path_beg /a"),

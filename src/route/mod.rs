@@ -1,10 +1,17 @@
 //! Content routing: which backend gets a request, decided from ACLs and ordered routes, as
 //! HAProxy's `acl` / `use_backend … if …`.
 //!
-//! This room is pure: no I/O, no clock, no threads. It imports std and the `regex` crate only,
-//! and nothing in ringlb below it; `config` imports it to parse and check the condition strings
-//! at load time, the snapshot compiles a frontend's routes into a [`Router`], and the proxy
-//! calls [`Router::select`] once per request.
+//! This room is pure: no I/O, no clock, no threads. It imports std, the `regex` crate and one
+//! room of ringlb, `http`, for its field scanner: header criteria read a request's fields with
+//! [`crate::http::FieldSection`], the one scanner of the house, which implements [`Headers`]
+//! here. Routing sits above the codec (it evaluates HTTP requests; the codec knows nothing of
+//! routing), so the arrow goes route → http and never back. [`Headers`] stays a trait so that
+//! fields that are not a raw HTTP/1.1 section (an HTTP/2 stream's decoded list, [`Pairs`]) can be
+//! routed too.
+//!
+//! `config` imports this room to parse and check the condition strings at load time, the
+//! snapshot compiles a frontend's routes into a [`Router`], and the proxy calls
+//! [`Router::select`] once per request.
 //!
 //! - [`expr`]: the text of an ACL definition or a condition → [`Criterion`] / [`Condition`],
 //!   with byte offsets in every error;
@@ -15,17 +22,8 @@
 //! normalising; a request whose path cannot be normalised is never routed on its path
 //! ([`Router::select`] returns [`InvalidPath`] and the proxy answers 400).
 // Network input never panics here: no unwrap/expect, no indexing or slicing that input could
-// push out of range, no panic!. Enforced in non-test builds (tests may unwrap freely);
-// docs/reliability.md says how this was audited.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
+// push out of range, no panic!. Held by Cargo.toml `[lints.clippy]` (crate-wide; tests may
+// unwrap, see .clippy.toml); docs/reliability.md says how this was audited.
 
 pub mod expr;
 pub mod matcher;

@@ -339,8 +339,8 @@ impl Acceptor {
         });
         let c = op.await;
         let nfd = check(c.res)?;
-        // SAFETY: a successful accept returns a new fd that nothing else owns.
         let conn = Conn {
+            // SAFETY: a successful accept returns a new fd that nothing else owns.
             fd: unsafe { OwnedFd::from_raw_fd(nfd) },
         };
         // SAFETY: the kernel wrote a socket address of `len` bytes into the storage.
@@ -353,10 +353,11 @@ impl Acceptor {
 pub fn take_adopted() -> Vec<(Conn, u64)> {
     super::driver::take_adopted()
         .into_iter()
-        // SAFETY: each fd came from a completed accept and was handed to nobody else.
         .map(|(fd, tag)| {
             (
                 Conn {
+                    // SAFETY: each fd came from a completed accept and was handed to nobody
+                    // else.
                     fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 },
                 tag,
@@ -378,8 +379,8 @@ impl EventFd {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: fd is a fresh descriptor owned by nothing else.
         Ok(EventFd {
+            // SAFETY: fd is a fresh descriptor owned by nothing else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }

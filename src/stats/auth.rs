@@ -172,13 +172,15 @@ fn decode_basic(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         return None;
     }
     let scheme_len = value.iter().position(|&b| b == b' ')?;
-    if !value[..scheme_len].eq_ignore_ascii_case(b"basic") {
+    let (scheme, token) = value.split_at(scheme_len);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
         return None;
     }
-    let token = value[scheme_len..].trim_ascii_start();
-    let decoded = STANDARD_PAD_INDIFFERENT.decode(token).ok()?;
+    let decoded = STANDARD_PAD_INDIFFERENT
+        .decode(token.trim_ascii_start())
+        .ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
-    let password = decoded[colon + 1..].to_vec();
+    let password = decoded.get(colon + 1..).unwrap_or(&[]).to_vec();
     let mut name = decoded;
     name.truncate(colon);
     Some((name, password))
@@ -243,7 +245,6 @@ fn quote_realm(realm: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use sha_crypt::{Algorithm, Params, PasswordHasher};

@@ -603,6 +603,5 @@ fn legend(out: &mut String) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 #[path = "html_tests.rs"]
 mod tests;

@@ -123,7 +123,6 @@ impl<'a> Backend<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::stats::sample;

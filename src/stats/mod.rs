@@ -51,7 +51,6 @@ pub fn render(format: Format, s: &StatsSnapshot, opts: &HtmlOptions) -> (&'stati
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

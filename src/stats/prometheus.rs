@@ -568,7 +568,6 @@ fn servers(p: &mut Exposition, bes: &[BackendStats]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::stats::sample;

@@ -57,7 +57,7 @@ pub fn parse_target(
         .strip_prefix(METRICS_PATH)
         .filter(|_| metrics_path)
     {
-        if rest.is_empty() || rest[0] == b'?' {
+        if matches!(rest.first(), None | Some(b'?')) {
             return Some(StatsRequest::Page {
                 format: Format::Prometheus,
                 refresh: false,
@@ -68,11 +68,11 @@ pub fn parse_target(
         return None;
     }
     let rest = path_and_query.strip_prefix(stats_uri)?;
-    if !(rest.is_empty() || rest[0] == b';' || rest[0] == b'?') {
+    if !matches!(rest.first(), None | Some(b';' | b'?')) {
         return None;
     }
     let options = match rest.iter().position(|&b| b == b'?') {
-        Some(q) => &rest[..q],
+        Some(q) => rest.get(..q).unwrap_or(rest),
         None => rest,
     };
     let mut format = Format::Html;
@@ -131,7 +131,10 @@ pub fn parse_admin_form(body: &[u8]) -> Result<AdminRequest, String> {
     let (mut backend, mut server, mut action) = (None, None, None);
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let (k, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            Some(eq) => {
+                let (k, v) = pair.split_at(eq);
+                (k, v.get(1..).unwrap_or(&[]))
+            }
             None => (pair, &b""[..]),
         };
         let value = form_decode(v)?;
@@ -168,20 +171,20 @@ pub fn parse_admin_form(body: &[u8]) -> Result<AdminRequest, String> {
 /// `+` is a space, `%XX` a byte; the result must be UTF-8.
 fn form_decode(s: &[u8]) -> Result<String, String> {
     let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
+    let mut bytes = s.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or("truncated %-escape")?;
-                let hi = hex_val(hex[0]).ok_or("bad %-escape")?;
-                let lo = hex_val(hex[1]).ok_or("bad %-escape")?;
+                let (Some(&h), Some(&l)) = (bytes.next(), bytes.next()) else {
+                    return Err("truncated %-escape".to_string());
+                };
+                let hi = hex_val(h).ok_or("bad %-escape")?;
+                let lo = hex_val(l).ok_or("bad %-escape")?;
                 out.push(hi << 4 | lo);
-                i += 2;
             }
             b => out.push(b),
         }
-        i += 1;
     }
     String::from_utf8(out).map_err(|_| "form field is not UTF-8".to_string())
 }
@@ -196,7 +199,6 @@ fn hex_val(b: u8) -> Option<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

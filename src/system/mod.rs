@@ -1,5 +1,9 @@
-//! The small system layer: resource limits, CPU affinity, kernel capability checks.
-//! With `runtime`, the only room where `unsafe` is allowed.
+//! The small system layer: resource limits, CPU affinity, kernel capability checks,
+//! privileges (`privileges`) and the listening-socket handoff of a binary upgrade (`handoff`).
+//! With `runtime`, the only room where `unsafe` is allowed; every unsafe block carries a
+//! `// SAFETY:` line.
+//!
+//! Imports std, `libc`, `nix` and `caps`; nothing of ringlb.
 #![allow(unsafe_code)]
 
 use std::io;

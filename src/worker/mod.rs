@@ -6,6 +6,11 @@
 //!
 //! May import `proxy`, `runtime`, `snapshot`, `state`, `config`, `log`, `system`.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "workers sweep idle pooled connections and time their drain"
+)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;

@@ -25,6 +25,15 @@ pub(super) struct RouteDraft {
     pub(super) backend_span: Option<Range<usize>>,
 }
 
+/// The frontend whose routing is being read: what every diagnostic names and the mode that
+/// decides which criteria are testable.
+#[derive(Clone, Copy)]
+struct Fe<'a> {
+    name: &'a str,
+    /// `None` when the frontend's mode was invalid.
+    mode: Option<Mode>,
+}
+
 /// The ACLs and routes of one frontend. `mode` is `None` when the frontend's mode was invalid.
 pub(super) fn parse_routing(
     cx: &mut Cx<'_>,
@@ -32,7 +41,11 @@ pub(super) fn parse_routing(
     frontend: &str,
     mode: Option<Mode>,
 ) -> (Vec<Acl>, Vec<RouteDraft>) {
-    let acls = parse_acls(cx, t, frontend, mode);
+    let fe = Fe {
+        name: frontend,
+        mode,
+    };
+    let acls = parse_acls(cx, t, fe);
     let names: Vec<&str> = acls.iter().map(|a| a.name.as_str()).collect();
     let mut routes = Vec::new();
     for rt in t.array_of_tables(cx, "route", &ROUTE).unwrap_or_default() {
@@ -56,10 +69,11 @@ pub(super) fn parse_routing(
                 Guard::Always
             }
             (Some((text, span)), None) => {
-                condition(cx, text, &span, &names, mode, frontend).map_or(Guard::Always, Guard::If)
+                condition(cx, text, &span, &names, fe).map_or(Guard::Always, Guard::If)
             }
-            (None, Some((text, span))) => condition(cx, text, &span, &names, mode, frontend)
-                .map_or(Guard::Always, Guard::Unless),
+            (None, Some((text, span))) => {
+                condition(cx, text, &span, &names, fe).map_or(Guard::Always, Guard::Unless)
+            }
             (None, None) => Guard::Always,
         };
         routes.push(RouteDraft {
@@ -76,7 +90,7 @@ pub(super) fn parse_routing(
     (acls, routes)
 }
 
-fn parse_acls(cx: &mut Cx<'_>, t: &Table<'_, '_>, frontend: &str, mode: Option<Mode>) -> Vec<Acl> {
+fn parse_acls(cx: &mut Cx<'_>, t: &Table<'_, '_>, fe: Fe<'_>) -> Vec<Acl> {
     let mut acls = Vec::new();
     let Some(table) = t.table(cx, "acl", &Schema::NAMES) else {
         return acls;
@@ -100,7 +114,7 @@ fn parse_acls(cx: &mut Cx<'_>, t: &Table<'_, '_>, frontend: &str, mode: Option<M
             let span = item.span();
             match route::parse_criterion(text) {
                 Ok(c) => {
-                    tcp_check(cx, &span, &c, mode, frontend, &format!("ACL \"{name}\""));
+                    tcp_check(cx, &span, &c, fe, &format!("ACL \"{name}\""));
                     acls.push(Acl {
                         name: name.to_owned(),
                         criteria: vec![c],
@@ -119,8 +133,7 @@ fn condition(
     text: &str,
     span: &Range<usize>,
     acls: &[&str],
-    mode: Option<Mode>,
-    frontend: &str,
+    fe: Fe<'_>,
 ) -> Option<Condition> {
     let c = match route::parse_condition(text) {
         Ok(c) => c,
@@ -138,6 +151,7 @@ fn condition(
         let help = match suggest(name, acls.iter().copied()) {
             Some(s) => format!("did you mean \"{s}\"?"),
             None if acls.is_empty() => {
+                let frontend = fe.name;
                 format!("frontend \"{frontend}\" defines no ACL; add [frontend.{frontend}.acl] {name} = \"CRITERION VALUES…\"")
             }
             None => format!("defined ACLs: {}", acls.join(", ")),
@@ -151,22 +165,16 @@ fn condition(
     }
     for term in c.any_of.iter().flatten() {
         if let route::Test::Inline(crit) = &term.test {
-            tcp_check(cx, span, crit, mode, frontend, "condition");
+            tcp_check(cx, span, crit, fe, "condition");
         }
     }
     ok.then_some(c)
 }
 
 /// In tcp mode only the client address is known when the backend is chosen.
-fn tcp_check(
-    cx: &mut Cx<'_>,
-    span: &Range<usize>,
-    c: &Criterion,
-    mode: Option<Mode>,
-    frontend: &str,
-    what: &str,
-) {
-    if mode != Some(Mode::Tcp) || matches!(c, Criterion::Src(_)) {
+fn tcp_check(cx: &mut Cx<'_>, span: &Range<usize>, c: &Criterion, fe: Fe<'_>, what: &str) {
+    let frontend = fe.name;
+    if fe.mode != Some(Mode::Tcp) || matches!(c, Criterion::Src(_)) {
         return;
     }
     cx.error_help(

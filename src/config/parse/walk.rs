@@ -130,29 +130,27 @@ impl<'t, 'i> Table<'t, 'i> {
         value: &'t Value<'i>,
         schema: &Schema,
     ) -> Option<Self> {
-        Self::new_in(cx, path, false, key, value, schema)
+        let table = Self::shape(cx, path, key, value, schema.known)?;
+        table.check_keys(cx, schema);
+        Some(table)
     }
 
-    fn new_in(
+    /// `value` as a table whose keys are not checked yet; an error if it is not a table.
+    fn shape(
         cx: &mut Cx<'_>,
         path: String,
-        array: bool,
         key: &str,
         value: &'t Value<'i>,
-        schema: &Schema,
+        known: &'static [&'static str],
     ) -> Option<Self> {
         match value.get_ref() {
-            DeValue::Table(map) => {
-                let table = Table {
-                    path,
-                    array,
-                    known: schema.known,
-                    span: value.span(),
-                    map,
-                };
-                table.check_keys(cx, schema);
-                Some(table)
-            }
+            DeValue::Table(map) => Some(Table {
+                path,
+                array: false,
+                known,
+                span: value.span(),
+                map,
+            }),
             other => {
                 cx.error(
                     &value.span(),
@@ -370,7 +368,13 @@ impl<'t, 'i> Table<'t, 'i> {
         Some(
             items
                 .iter()
-                .filter_map(|item| Table::new_in(cx, path.clone(), true, key, item, schema))
+                .filter_map(|item| {
+                    // An element of an array of tables, shown as `[[path]]` in its messages.
+                    let mut table = Table::shape(cx, path.clone(), key, item, schema.known)?;
+                    table.array = true;
+                    table.check_keys(cx, schema);
+                    Some(table)
+                })
                 .collect(),
         )
     }
@@ -609,22 +613,33 @@ pub(super) fn suggest<'k>(
 pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    // Three rows suffice: the transposition case looks two rows back.
+    // Three rows suffice: the transposition case looks two rows back. Indexes stay in range by
+    // construction (rows have `b.len() + 1` entries); `at` reads 0 rather than panic anyway.
+    let at = |row: &[usize], j: usize| row.get(j).copied().unwrap_or(0);
     let mut before_prev: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur: Vec<usize> = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(before_prev[j - 2] + 1);
+    for (i, ca) in a.iter().enumerate() {
+        // Row i + 1 of the table: the first i + 1 characters of `a`.
+        if let Some(first) = cur.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            // Column j + 1: the first j + 1 characters of `b`.
+            let cost = usize::from(ca != cb);
+            let mut d = (at(&prev, j + 1) + 1)
+                .min(at(&cur, j) + 1)
+                .min(at(&prev, j) + cost);
+            let swapped = i > 0 && j > 0 && a.get(i - 1) == Some(cb) && b.get(j - 1) == Some(ca);
+            if swapped {
+                d = d.min(at(&before_prev, j - 1) + 1);
             }
-            cur[j] = d;
+            if let Some(slot) = cur.get_mut(j + 1) {
+                *slot = d;
+            }
         }
         std::mem::swap(&mut before_prev, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    at(&prev, b.len())
 }
