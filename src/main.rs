@@ -38,10 +38,9 @@ fn main() -> ExitCode {
                     "{}: ok ({fronts} frontends, {backs} backends)",
                     config.display()
                 );
-                let now = std::time::SystemTime::now();
                 for fe in &snap.frontends {
                     for c in fe.tls.iter().flat_map(|t| t.certs.iter()) {
-                        let (line, warn) = ringlb::tls::report(c, now);
+                        let (line, warn) = ringlb::tls::report(c);
                         println!("frontend {}: {line}", fe.name);
                         if warn {
                             eprintln!(

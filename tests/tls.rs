@@ -1,6 +1,10 @@
 //! TLS termination end to end, with real clients: curl, `openssl s_client`, Python's `ssl`, and
 //! a rustls client for traffic across a reload. Certificates come from a throw-away CA made
 //! with the `openssl` command for each test.
+
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
 mod common;
 use common::*;
 
@@ -69,9 +73,10 @@ impl Pki {
         self.dir.join("ca.pem")
     }
 
-    /// A certificate for `cn` (and `sans`) with an `ec` (P-256) or `rsa` (2048) key, valid for
-    /// `days` (0: already expired), written as one PEM file: leaf, then key.
-    fn leaf(&self, file: &str, cn: &str, sans: &[&str], kind: &str, days: u32) -> PathBuf {
+    /// A certificate for `names` (the first is the CN) with an `ec` (P-256) or `rsa` (2048)
+    /// key, valid for `days` (0: already expired), written as one PEM file: leaf, then key.
+    fn leaf(&self, file: &str, names: &[&str], kind: &str, days: u32) -> PathBuf {
+        let cn = names.first().copied().unwrap_or("example.test");
         let key = format!("{file}.keytmp");
         match kind {
             "rsa" => openssl(&self.dir, &["genrsa", "-out", &key, "2048"]),
@@ -103,10 +108,7 @@ impl Pki {
             ],
         );
         let ext = format!("{file}.ext");
-        let names: Vec<String> = std::iter::once(cn)
-            .chain(sans.iter().copied())
-            .map(|n| format!("DNS:{n}"))
-            .collect();
+        let names: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
         std::fs::write(
             self.dir.join(&ext),
             format!("subjectAltName={}\n", names.join(",")),
@@ -193,7 +195,7 @@ fn curl(args: &[&str]) -> Output {
 #[test]
 fn curl_gets_the_page_and_the_server_sees_https() {
     let pki = Pki::new();
-    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let web = Backend::start("web1");
     let (plain, tls) = (free_port(), free_port());
     let _lb = Ringlb::start(&config(
@@ -265,8 +267,8 @@ fn curl_gets_the_page_and_the_server_sees_https() {
 #[test]
 fn sni_picks_exact_wildcard_and_default_certificates() {
     let pki = Pki::new();
-    let main = pki.leaf("a-main.pem", "example.test", &["*.example.test"], "ec", 30);
-    let other = pki.leaf("b-other.pem", "other.test", &[], "ec", 30);
+    let main = pki.leaf("a-main.pem", &["example.test", "*.example.test"], "ec", 30);
+    let other = pki.leaf("b-other.pem", &["other.test"], "ec", 30);
     let web = Backend::start("web1");
     let (plain, tls) = (free_port(), free_port());
     let _lb = Ringlb::start(&config(
@@ -303,8 +305,8 @@ fn a_directory_of_rsa_and_ecdsa_certificates_for_the_same_name() {
     let pki = Pki::new();
     let certs = pki.dir.join("certs");
     std::fs::create_dir(&certs).expect("mkdir");
-    let ec = pki.leaf("ec.pem", "example.test", &[], "ec", 30);
-    let rsa = pki.leaf("rsa.pem", "example.test", &[], "rsa", 30);
+    let ec = pki.leaf("ec.pem", &["example.test"], "ec", 30);
+    let rsa = pki.leaf("rsa.pem", &["example.test"], "rsa", 30);
     std::fs::rename(&ec, certs.join("example-ec.pem")).expect("mv");
     std::fs::rename(&rsa, certs.join("example-rsa.pem")).expect("mv");
     let web = Backend::start("web1");
@@ -342,7 +344,7 @@ fn a_directory_of_rsa_and_ecdsa_certificates_for_the_same_name() {
 #[test]
 fn versions_suites_and_alpn() {
     let pki = Pki::new();
-    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let web = Backend::start("web1");
     let (plain, tls) = (free_port(), free_port());
     let _lb = Ringlb::start(&config(
@@ -401,7 +403,7 @@ fn versions_suites_and_alpn() {
 #[test]
 fn python_resumes_the_session_with_a_ticket() {
     let pki = Pki::new();
-    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let web = Backend::start("web1");
     let (plain, tls) = (free_port(), free_port());
     let _lb = Ringlb::start(&config(
@@ -417,6 +419,7 @@ ctx = ssl.create_default_context(cafile={ca:?})
 def get(session=None):
     raw = socket.create_connection(("127.0.0.1", {tls}), timeout=10)
     s = ctx.wrap_socket(raw, server_hostname="example.test", session=session)
+    version = s.version()
     s.sendall(b"GET / HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n")
     data = b""
     while True:
@@ -424,7 +427,7 @@ def get(session=None):
         if not chunk:
             break
         data += chunk
-    out = (data.split(b"\r\n")[0].decode(), s.version(), s.session_reused, s.session)
+    out = (data.split(b"\r\n")[0].decode(), version, s.session_reused, s.session)
     s.close()
     return out
 first = get()
@@ -458,9 +461,9 @@ print(second[0], second[1], second[2])
 #[test]
 fn bad_certificates_are_config_errors_at_their_line() {
     let pki = Pki::new();
-    let good = pki.leaf("good.pem", "example.test", &[], "ec", 30);
-    let expired = pki.leaf("expired.pem", "old.test", &[], "ec", 0);
-    let other = pki.leaf("other.pem", "other.test", &[], "ec", 30);
+    let good = pki.leaf("good.pem", &["example.test"], "ec", 90);
+    let expired = pki.leaf("expired.pem", &["old.test"], "ec", 0);
+    let other = pki.leaf("other.pem", &["other.test"], "ec", 30);
     // The key of one certificate after the chain of another.
     let good_pem = std::fs::read_to_string(&good).expect("read");
     let other_pem = std::fs::read_to_string(&other).expect("read");
@@ -496,7 +499,7 @@ fn bad_certificates_are_config_errors_at_their_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{why}: {err}");
         assert!(
-            err.contains("ringlb.toml:10:17: error:"),
+            err.contains("ringlb.toml:9:17: error:"),
             "{why}: place: {err}"
         );
         assert!(
@@ -538,7 +541,26 @@ fn bad_certificates_are_config_errors_at_their_line() {
         text.contains("example.test; ECDSA P-256; expires"),
         "{text}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expires in less than 30 days") == false);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("expires in less than 30 days"),
+        "a 90-day certificate is no cause for a warning"
+    );
+    // One that expires within 30 days is listed with a warning; the config is still valid.
+    let soon = pki.leaf("soon.pem", &["soon.test"], "ec", 10);
+    let toml = config(
+        1,
+        2,
+        web,
+        &format!("certificates = [\"{}\"]", soon.display()),
+    );
+    let out = Ringlb::run_cli(&["check", "-c", "{config}"], &toml);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: frontend www: certificate")
+            && err.contains("expires in less than 30 days"),
+        "{err}"
+    );
 }
 
 /// A rustls client trusting the test CA.
@@ -548,14 +570,15 @@ fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(c.expect("ca pem")).expect("add ca");
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // Every connection a full handshake: a resumed one would not show the server's certificate.
+    cfg.resumption = rustls::client::Resumption::disabled();
+    Arc::new(cfg)
 }
 
 use rustls::pki_types::pem::PemObject;
@@ -612,8 +635,8 @@ fn leaf_der(pem_file: &Path) -> Vec<u8> {
 fn a_reload_serves_the_new_certificate_and_fails_nothing() {
     let pki = Pki::new();
     let live = pki.dir.join("live.pem");
-    let first = pki.leaf("first.pem", "example.test", &[], "ec", 30);
-    let second = pki.leaf("second.pem", "example.test", &[], "ec", 30);
+    let first = pki.leaf("first.pem", &["example.test"], "ec", 30);
+    let second = pki.leaf("second.pem", &["example.test"], "ec", 30);
     std::fs::copy(&first, &live).expect("cp");
     let web = Backend::start("web1");
     let (plain, tls) = (free_port(), free_port());
@@ -710,7 +733,7 @@ fn a_reload_serves_the_new_certificate_and_fails_nothing() {
 #[test]
 fn plain_http_and_garbage_on_a_tls_port_are_closed() {
     let pki = Pki::new();
-    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let web = Backend::start("web1");
     let (plain, tls) = (free_port(), free_port());
     let _lb = Ringlb::start(&config(
@@ -745,7 +768,7 @@ fn plain_http_and_garbage_on_a_tls_port_are_closed() {
 #[test]
 fn tls_termination_in_front_of_a_tcp_backend() {
     let pki = Pki::new();
-    let cert = pki.leaf("site.pem", "example.test", &[], "ec", 30);
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let echo = RawBackend::echo();
     let tls = free_port();
     let _lb = Ringlb::start(&format!(

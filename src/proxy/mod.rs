@@ -25,8 +25,12 @@ pub mod tcp;
 mod upstream;
 
 use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::balance::{Balancer, Candidate};
 use crate::runtime::Signal;
@@ -102,6 +106,14 @@ impl Local {
             spare.push(v);
         }
     }
+}
+
+/// A connection a worker accepted, and where it belongs: what every session starts from.
+pub struct Accepted {
+    pub local: Rc<Local>,
+    pub cell: Arc<ArcSwap<Snapshot>>,
+    pub frontend: FrontendRef,
+    pub peer: Option<SocketAddr>,
 }
 
 /// A session's frontend: its index in the snapshot of one generation, found again by name

@@ -11,28 +11,24 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-
 use super::exchange::{Exchange, Outcome, Phase};
 use super::upstream::{connect, Fail, Reuse, Want};
-use super::{client_ip, FrontendRef, Local};
+use super::{client_ip, Accepted, Local};
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
 use crate::transport::Transport;
 
 /// Serves one client connection in TCP mode.
-pub async fn serve<T: Transport>(
-    local: Rc<Local>,
-    cell: Arc<ArcSwap<Snapshot>>,
-    frontend: FrontendRef,
-    client: T,
-    peer: Option<SocketAddr>,
-) {
+pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
+    let Accepted {
+        local,
+        cell,
+        frontend,
+        peer,
+    } = accepted;
     let snap = cell.load_full();
     let Some(fe) = frontend.resolve(&snap) else {
         return;

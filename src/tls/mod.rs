@@ -6,6 +6,11 @@
 //! reload, `ringlb check`), never on a worker. The record layer itself is a transport
 //! (`transport::tls`).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "certificates are checked for expiry when loaded, at start and reload"
+)]
+
 mod certs;
 mod sni;
 
@@ -21,7 +26,7 @@ pub use certs::{describe, CertInfo, KeyKind};
 
 /// The crypto provider every TLS config uses.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// Session-ticket keys: one rotating set per frontend, kept across reloads so that a reload
@@ -30,15 +35,15 @@ pub type Tickets = Arc<dyn ProducesTickets>;
 
 /// A new rotating ticket key set.
 pub fn new_tickets() -> Result<Tickets, String> {
-    rustls::crypto::ring::Ticketer::new().map_err(|e| format!("session ticket keys: {e}"))
+    rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| format!("session ticket keys: {e}"))
 }
 
 /// Certificates expiring sooner than this get a warning from `ringlb check`.
 pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// One line about a certificate for `ringlb check`, and whether it deserves a warning.
-pub fn report(c: &CertInfo, now: std::time::SystemTime) -> (String, bool) {
-    let left = c.remaining(now);
+pub fn report(c: &CertInfo) -> (String, bool) {
+    let left = c.remaining(std::time::SystemTime::now());
     let days = left.as_secs() / 86_400;
     let line = format!(
         "certificate {}: {}; {}; expires {} ({days} days){}",
@@ -84,7 +89,7 @@ pub fn compile(tls: &Tls, tickets: Option<Tickets>) -> Result<TlsRt, Vec<Diagnos
             .iter()
             .filter(|s| {
                 let name = format!("{:?}", s.suite());
-                tls.ciphersuites.iter().any(|c| *c == name)
+                tls.ciphersuites.contains(&name)
             })
             .copied()
             .collect()

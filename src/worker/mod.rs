@@ -341,12 +341,16 @@ fn start_session(
     let mode = fe.mode;
     let tls = fe.tls.clone().filter(|_| bind.tls);
     let handshake_timeout = fe.timeouts.client;
-    let cell = shared.snapshot.clone();
-    let local = local.clone();
+    let accepted = proxy::Accepted {
+        local: local.clone(),
+        cell: shared.snapshot.clone(),
+        frontend,
+        peer,
+    };
     let _ = runtime::spawn(async move {
         let _guard = guard;
         let Some(tls) = tls else {
-            serve(mode, local, cell, frontend, conn, peer).await;
+            serve(mode, accepted, conn).await;
             return;
         };
         let deadline = Instant::now() + handshake_timeout;
@@ -357,7 +361,7 @@ fn start_session(
         ))
         .await
         {
-            Ok(conn) => Box::pin(serve(mode, local, cell, frontend, conn, peer)).await,
+            Ok(conn) => Box::pin(serve(mode, accepted, conn)).await,
             Err(e) => {
                 // Scanners and clients that give up are routine: counted, not logged one by one.
                 let _ = e;
@@ -367,16 +371,9 @@ fn start_session(
 }
 
 /// Runs the session of a frontend's mode over any transport.
-async fn serve<T: Transport>(
-    mode: Mode,
-    local: Rc<Local>,
-    cell: Arc<ArcSwap<Snapshot>>,
-    frontend: proxy::FrontendRef,
-    conn: T,
-    peer: Option<SocketAddr>,
-) {
+async fn serve<T: Transport>(mode: Mode, accepted: proxy::Accepted, conn: T) {
     match mode {
-        Mode::Http => proxy::http::serve(local, cell, frontend, conn, peer).await,
-        Mode::Tcp => Box::pin(proxy::tcp::serve(local, cell, frontend, conn, peer)).await,
+        Mode::Http => proxy::http::serve(accepted, conn).await,
+        Mode::Tcp => Box::pin(proxy::tcp::serve(accepted, conn)).await,
     }
 }

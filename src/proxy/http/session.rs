@@ -16,7 +16,7 @@ use super::input::Input;
 use super::{forward, stats_page, LIMITS};
 use crate::http::{error_response, parse_request, RequestHead};
 use crate::proxy::exchange::{Exchange, Outcome};
-use crate::proxy::{FrontendRef, Local};
+use crate::proxy::{Accepted, FrontendRef, Local};
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
 use crate::transport::{Chunk, Transport};
@@ -60,13 +60,13 @@ pub(super) struct Req<'a, T> {
 }
 
 /// Serves one client connection until it closes, times out, or the worker drains.
-pub async fn serve<T: Transport>(
-    local: Rc<Local>,
-    cell: Arc<ArcSwap<Snapshot>>,
-    frontend: FrontendRef,
-    client: T,
-    peer: Option<SocketAddr>,
-) {
+pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
+    let Accepted {
+        local,
+        cell,
+        frontend,
+        peer,
+    } = accepted;
     let s = Session {
         local,
         cell,
@@ -316,7 +316,13 @@ mod tests {
             Arc::default(),
         ));
         let fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").expect("fd").into();
-        let fut = serve(local, cell, frontend, Conn::from_fd(fd), None);
+        let accepted = Accepted {
+            local,
+            cell,
+            frontend,
+            peer: None,
+        };
+        let fut = serve(accepted, Conn::from_fd(fd));
         let size = std::mem::size_of_val(&fut);
 
         println!(
