@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ringlb::http::{
-    parse_request, write_request_head, BodyState, Limits, RequestRewrite, MAX_HEADERS,
+    parse_request, write_request_head, BodyState, Limits, NoEdit, RequestRewrite, MAX_HEADERS,
 };
 
 /// Limits of the first parse: room for the three fields a rewrite may add (X-Forwarded-For,
@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
             strip_expect: true,
         };
         let mut out = Vec::new();
-        write_request_head(data, &head, &rewrite, &mut out);
+        write_request_head(data, &head, &rewrite, &NoEdit, &mut out);
         let again = match parse_request(&out, &AGAIN) {
             Ok(Some(h)) => h,
             other => panic!(

@@ -1,10 +1,10 @@
-//! Cookie fields for persistence: find a cookie in a request, edit `Cookie` and `Set-Cookie`
-//! lines of a head ringlb is about to forward, append header lines. Works on complete heads
+//! Cookie fields for persistence: find a cookie in a request, rewrite the `Cookie` and
+//! `Set-Cookie` lines of a head while the rewrite step writes it (see `FieldEdit`). Works on complete heads
 //! (`…\r\n\r\n`) that ringlb itself wrote, so lines are well-formed CRLF lines. Field lines
 //! are found and replaced with the room's one scanner ([`FieldSection`], `edit_fields`); this
 //! file only knows the `name=value; …` syntax inside them.
 
-use super::section::{edit_fields, trim_ows, FieldSection};
+use super::section::{trim_ows, FieldLine, FieldSection};
 
 /// The value of cookie `name` in the `Cookie` fields of `head` (a request head or its field
 /// section: a start line has no colon, so it is never taken for a field), first occurrence.
@@ -30,8 +30,15 @@ pub enum RequestEdit<'a> {
 }
 
 /// Applies `edit` to a complete request head; `None` if nothing changed.
-pub fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<Vec<u8>> {
-    edit_fields(head, b"cookie", |f, out| {
+/// Writes the `Cookie` line `f` with `edit` applied to cookie `name` into `out` (nothing when
+/// no cookie is left); false when the line does not carry `name` and goes as it is.
+pub fn rewrite_cookie_line(
+    f: &FieldLine<'_>,
+    name: &[u8],
+    edit: RequestEdit<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    {
         let mut kept: Vec<Vec<u8>> = Vec::new();
         let mut touched = false;
         for pair in f.value.split(|&b| b == b';') {
@@ -65,7 +72,7 @@ pub fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<V
             out.extend_from_slice(b"\r\n");
         }
         touched
-    })
+    }
 }
 
 /// What to do with `Set-Cookie: name=…` lines of a response.
@@ -77,10 +84,15 @@ pub enum ResponseEdit<'a> {
     Replace(&'a [u8]),
 }
 
-/// Applies `edit` to the `Set-Cookie` lines for `name` in a complete response head; `None` if
-/// there were none.
-pub fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Option<Vec<u8>> {
-    edit_fields(head, b"set-cookie", |f, out| {
+/// Writes the `Set-Cookie` line `f` with `edit` applied into `out` when it sets cookie `name`;
+/// false when it sets another cookie and goes as it is.
+pub fn rewrite_set_cookie_line(
+    f: &FieldLine<'_>,
+    name: &[u8],
+    edit: ResponseEdit<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    {
         let Some(eq) = f.value.iter().position(|&b| b == b'=') else {
             return false;
         };
@@ -104,20 +116,34 @@ pub fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Opti
         out.extend_from_slice(attrs);
         out.extend_from_slice(b"\r\n");
         true
-    })
-}
-
-/// Inserts `lines` (each ending in CRLF) before the empty line ending a complete head.
-pub fn append_fields(head: &mut Vec<u8>, lines: &[u8]) {
-    if head.ends_with(b"\r\n\r\n") {
-        let at = head.len() - 2;
-        head.splice(at..at, lines.iter().copied());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::section::edit_fields;
+
+    /// `edit` applied to a whole head, as the rewrite step applies it line by line.
+    fn edit_request(head: &[u8], name: &[u8], edit: RequestEdit<'_>) -> Option<Vec<u8>> {
+        edit_fields(head, b"cookie", |f, out| {
+            rewrite_cookie_line(f, name, edit, out)
+        })
+    }
+
+    fn edit_set_cookie(head: &[u8], name: &[u8], edit: ResponseEdit<'_>) -> Option<Vec<u8>> {
+        edit_fields(head, b"set-cookie", |f, out| {
+            rewrite_set_cookie_line(f, name, edit, out)
+        })
+    }
+
+    /// Inserts `lines` before the empty line ending a complete head.
+    fn append_fields(head: &mut Vec<u8>, lines: &[u8]) {
+        if head.ends_with(b"\r\n\r\n") {
+            let at = head.len() - 2;
+            head.splice(at..at, lines.iter().copied());
+        }
+    }
 
     const REQ: &[u8] =
         b"GET / HTTP/1.1\r\nHost: a\r\nCookie: theme=dark; SERVERID=s2; lang=en\r\nX: y\r\n\r\n";

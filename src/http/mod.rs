@@ -50,7 +50,8 @@ pub use error::{ErrorKind, HttpError};
 pub use request::{parse_request, BodyFraming, Method, RequestHead, TargetForm};
 pub use response::{parse_response, ResponseFraming, ResponseHead};
 pub use rewrite::{
-    write_request_head, write_response_head, IpText, RequestRewrite, ResponseRewrite,
+    write_request_head, write_response_head, FieldEdit, IpText, NoEdit, RequestRewrite,
+    ResponseRewrite,
 };
 pub use section::{edit_fields, field_value, trim_ows, FieldLine, FieldLines, FieldSection};
 

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use super::fields::{classify, Field};
-use super::section::FieldSection;
+use super::section::{FieldLine, FieldSection};
 use super::{RequestHead, ResponseHead};
 
 /// How to forward a request upstream.
@@ -29,6 +29,26 @@ pub struct RequestRewrite<'a> {
     /// wait for the server's.
     pub strip_expect: bool,
 }
+
+/// Edits of a head's field lines made while it is written — persistence cookies today, header
+/// rules later — so that a head is written once, with every edit in place, and never parsed
+/// again.
+pub trait FieldEdit {
+    /// Called for each field line about to be forwarded: writes its replacement (whole lines
+    /// with CRLF, or nothing to drop it) into `out` and returns true, or returns false to
+    /// forward it as it is.
+    fn line(&self, _f: &FieldLine<'_>, _out: &mut Vec<u8>) -> bool {
+        false
+    }
+
+    /// Writes field lines (each ending in CRLF) to add after the forwarded ones.
+    fn append(&self, _out: &mut Vec<u8>) {}
+}
+
+/// No edit: the head goes as the rewrite options alone make it.
+pub struct NoEdit;
+
+impl FieldEdit for NoEdit {}
 
 /// How to forward a response to the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +81,7 @@ pub fn write_request_head(
     buf: &[u8],
     head: &RequestHead,
     opts: &RequestRewrite<'_>,
+    edits: &dyn FieldEdit,
     out: &mut Vec<u8>,
 ) {
     out.reserve(head.head_len + 96);
@@ -85,10 +106,11 @@ pub fn write_request_head(
             Field::ContentLength | Field::TransferEncoding | Field::Host => true,
             _ => !head.conn.names(buf, f.name),
         };
-        if keep {
+        if keep && !edits.line(&f, out) {
             out.extend_from_slice(f.line);
         }
     }
+    edits.append(out);
     if let Some(ip) = opts.forwardfor {
         if !xff_written {
             out.extend_from_slice(XFF_NAME);
@@ -111,6 +133,7 @@ pub fn write_response_head(
     buf: &[u8],
     head: &ResponseHead,
     opts: &ResponseRewrite,
+    edits: &dyn FieldEdit,
     out: &mut Vec<u8>,
 ) {
     out.reserve(head.head_len + 32);
@@ -122,7 +145,7 @@ pub fn write_response_head(
             Field::ContentLength | Field::TransferEncoding | Field::XForwardedFor => true,
             _ => !head.conn.names(buf, f.name),
         };
-        if keep {
+        if keep && !edits.line(&f, out) {
             out.extend_from_slice(f.line);
         }
     }
@@ -131,6 +154,8 @@ pub fn write_response_head(
     } else if opts.client_version_minor == 0 {
         out.extend_from_slice(CONNECTION_KEEP_ALIVE);
     }
+    // Added fields go last, as a server's own would (a `Set-Cookie` of persistence).
+    edits.append(out);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -1,14 +1,16 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::{parse_request, parse_response, Limits, Method};
-use super::{write_request_head, write_response_head, IpText, RequestRewrite, ResponseRewrite};
+use super::{
+    write_request_head, write_response_head, IpText, NoEdit, RequestRewrite, ResponseRewrite,
+};
 
 const IP: &[u8] = b"192.0.2.7";
 
 fn forward(raw: &[u8], opts: RequestRewrite<'_>) -> String {
     let head = parse_request(raw, &Limits::default()).unwrap().unwrap();
     let mut out = Vec::new();
-    write_request_head(raw, &head, &opts, &mut out);
+    write_request_head(raw, &head, &opts, &NoEdit, &mut out);
     // What we send must itself be a valid request with the same framing.
     let again = parse_request(&out, &Limits::default()).unwrap().unwrap();
     assert_eq!(again.framing, head.framing);
@@ -30,7 +32,7 @@ fn relay(raw: &[u8], opts: ResponseRewrite) -> String {
         .unwrap()
         .unwrap();
     let mut out = Vec::new();
-    write_response_head(raw, &head, &opts, &mut out);
+    write_response_head(raw, &head, &opts, &NoEdit, &mut out);
     assert!(parse_response(&out, Method::Get, &Limits::default())
         .unwrap()
         .is_some());
@@ -193,7 +195,7 @@ fn output_is_appended_not_replaced() {
     let raw = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let head = parse_request(raw, &Limits::default()).unwrap().unwrap();
     let mut out = b"previous".to_vec();
-    write_request_head(raw, &head, &keep_alive(), &mut out);
+    write_request_head(raw, &head, &keep_alive(), &NoEdit, &mut out);
     assert_eq!(out, b"previousGET / HTTP/1.1\r\nHost: x\r\n\r\n");
 }
 
@@ -255,7 +257,7 @@ fn response_hop_by_hop_and_connection_named_fields_removed() {
             .unwrap()
             .unwrap();
         let mut out = Vec::new();
-        write_response_head(raw, &head, &opts, &mut out);
+        write_response_head(raw, &head, &opts, &NoEdit, &mut out);
         String::from_utf8(out).unwrap()
     };
     assert_eq!(
@@ -319,7 +321,7 @@ fn mutated_requests_never_panic_and_rewrite_round_trips() {
             strip_expect: true,
             upstream_keep_alive: true,
         };
-        write_request_head(&buf, &head, &opts, &mut out);
+        write_request_head(&buf, &head, &opts, &NoEdit, &mut out);
         let again = parse_request(&out, &Limits::default()).unwrap().unwrap();
         assert_eq!(again.framing, head.framing);
         assert_eq!(again.method.as_bytes(&out), head.method.as_bytes(&buf));

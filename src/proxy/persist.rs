@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Cookie, CookieMode};
 use crate::http::cookie::{self, RequestEdit, ResponseEdit};
+use crate::http::{FieldEdit, FieldLine};
 use crate::snapshot::BackendRt;
 
 /// What a request's cookie said.
@@ -76,63 +77,89 @@ fn hex(b: &[u8]) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
 }
 
-/// Edits the request head forwarded upstream; `None` if unchanged.
-pub fn edit_request(ck: &Cookie, sticky: &Sticky, be: &BackendRt, head: &[u8]) -> Option<Vec<u8>> {
-    match ck.mode {
-        CookieMode::Insert if ck.indirect => {
-            cookie::edit_request(head, ck.name.as_bytes(), RequestEdit::Remove)
+/// What persistence changes in a request's head as it is written upstream.
+pub struct RequestEdits<'a> {
+    name: &'a [u8],
+    edit: Option<RequestEdit<'a>>,
+}
+
+impl FieldEdit for RequestEdits<'_> {
+    fn line(&self, f: &FieldLine<'_>, out: &mut Vec<u8>) -> bool {
+        match self.edit {
+            Some(edit) if f.is(b"cookie") => cookie::rewrite_cookie_line(f, self.name, edit, out),
+            _ => false,
         }
-        CookieMode::Prefix => {
-            let srv = be.servers.get(sticky.server?)?;
-            cookie::edit_request(
-                head,
-                ck.name.as_bytes(),
-                RequestEdit::StripPrefix(srv.cookie.as_bytes()),
-            )
-        }
-        _ => None,
     }
 }
 
-/// Edits the response head going to the client, for a response from server `chosen`.
-pub fn edit_response(
-    ck: &Cookie,
+/// The edits of a request whose cookie said `sticky`.
+pub fn request_edits<'a>(ck: &'a Cookie, sticky: &Sticky, be: &'a BackendRt) -> RequestEdits<'a> {
+    let edit = match ck.mode {
+        // ringlb's own cookie is none of the server's business.
+        CookieMode::Insert if ck.indirect => Some(RequestEdit::Remove),
+        CookieMode::Prefix => sticky
+            .server
+            .and_then(|i| be.servers.get(i))
+            .map(|srv| RequestEdit::StripPrefix(srv.cookie.as_bytes())),
+        _ => None,
+    };
+    RequestEdits {
+        name: ck.name.as_bytes(),
+        edit,
+    }
+}
+
+/// What persistence changes in a response's head as it is written to the client.
+pub struct ResponseEdits<'a> {
+    name: &'a [u8],
+    edit: Option<ResponseEdit<'a>>,
+    /// `Set-Cookie` (and `Cache-Control`) lines ringlb adds (insert mode).
+    add: String,
+}
+
+impl FieldEdit for ResponseEdits<'_> {
+    fn line(&self, f: &FieldLine<'_>, out: &mut Vec<u8>) -> bool {
+        match self.edit {
+            Some(edit) if f.is(b"set-cookie") => {
+                cookie::rewrite_set_cookie_line(f, self.name, edit, out)
+            }
+            _ => false,
+        }
+    }
+
+    fn append(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.add.as_bytes());
+    }
+}
+
+/// The edits of a response from server `chosen` to a request whose cookie said `sticky`.
+pub fn response_edits<'a>(
+    ck: &'a Cookie,
     sticky: &Sticky,
-    be: &BackendRt,
+    be: &'a BackendRt,
     chosen: usize,
-    head: &mut Vec<u8>,
-) {
+) -> ResponseEdits<'a> {
+    let mut edits = ResponseEdits {
+        name: ck.name.as_bytes(),
+        edit: None,
+        add: String::new(),
+    };
     let Some(srv) = be.servers.get(chosen) else {
-        return;
+        return edits;
     };
     match ck.mode {
-        CookieMode::Prefix => {
-            if let Some(h) = cookie::edit_set_cookie(
-                head,
-                ck.name.as_bytes(),
-                ResponseEdit::Prefix(srv.cookie.as_bytes()),
-            ) {
-                *head = h;
-            }
-        }
-        CookieMode::Rewrite => {
-            if let Some(h) = cookie::edit_set_cookie(
-                head,
-                ck.name.as_bytes(),
-                ResponseEdit::Replace(srv.cookie.as_bytes()),
-            ) {
-                *head = h;
-            }
-        }
+        CookieMode::Prefix => edits.edit = Some(ResponseEdit::Prefix(srv.cookie.as_bytes())),
+        CookieMode::Rewrite => edits.edit = Some(ResponseEdit::Replace(srv.cookie.as_bytes())),
         CookieMode::Insert => {
             let same = sticky.server == Some(chosen);
             // Dated cookies are refreshed so that `maxidle` counts from the last request.
             let dated = ck.maxidle.is_some() || ck.maxlife.is_some();
             if same && ck.indirect && !dated {
-                return;
+                return edits;
             }
             let now = now_secs();
-            let mut line = format!("Set-Cookie: {}={}", ck.name, srv.cookie);
+            let line = &mut edits.add;
+            line.push_str(&format!("Set-Cookie: {}={}", ck.name, srv.cookie));
             if dated {
                 let first = if same {
                     sticky.first_seen.unwrap_or(now)
@@ -155,7 +182,7 @@ pub fn edit_response(
             if ck.nocache {
                 line.push_str("Cache-Control: private\r\n");
             }
-            cookie::append_fields(head, line.as_bytes());
         }
     }
+    edits
 }

@@ -44,18 +44,6 @@ impl Headers for FieldSection<'_> {
     }
 }
 
-/// The field lines of a raw request head, from the line after the request line up to (and
-/// possibly including) the empty line: `Name: value\r\n…`. The name the session uses today
-/// for `&FieldSection::new(bytes)`; it scans with [`FieldSection`] and nothing else.
-#[derive(Debug, Clone, Copy)]
-pub struct RawFields<'a>(pub &'a [u8]);
-
-impl Headers for RawFields<'_> {
-    fn any_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        FieldSection::new(self.0).any_value(name, f)
-    }
-}
-
 /// A request without header fields (TCP-level tests, unit tests).
 #[derive(Debug, Clone, Copy)]
 pub struct NoHeaders;

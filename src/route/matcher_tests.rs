@@ -173,7 +173,7 @@ fn headers_from_pairs() {
 #[test]
 fn headers_from_a_raw_head() {
     let head = b"Host: a\r\nX-Tenant:\tblue\r\nX-Empty:\r\n\r\nX-After: body\r\n";
-    let fields = RawFields(head);
+    let fields = crate::http::FieldSection::new(head);
     let r = RequestView {
         headers: &fields,
         ..get("/")

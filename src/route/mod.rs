@@ -33,7 +33,7 @@ pub use expr::{
     is_acl_name, parse_condition, parse_criterion, Acl, Cidr, Condition, Criterion, Guard,
     ParseError, PathRegex, StrMatch, Strings, Term, Test, CRITERIA,
 };
-pub use matcher::{Headers, NoHeaders, Pairs, RawFields, RequestView, Router, UnknownAcl};
+pub use matcher::{Headers, NoHeaders, Pairs, RequestView, Router, UnknownAcl};
 pub use normalize::{normalize_path, InvalidPath};
 
 /// The candidate closest to `word` if it is plausibly a typo of it (for "did you mean").

@@ -10,13 +10,14 @@ use super::relay::{self, Keep, Leg};
 use super::session::{Next, Req};
 use crate::config::ConnectionMode;
 use crate::http::{
-    write_request_head, BodyState, IpText, RequestHead, RequestRewrite, TargetForm, CONTINUE_100,
+    write_request_head, BodyState, FieldSection, IpText, NoEdit, RequestHead, RequestRewrite,
+    TargetForm, CONTINUE_100,
 };
 use crate::proxy::client_ip;
 use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::{connect, Fail, Reuse, Upstream, Want};
-use crate::route::{RawFields, RequestView};
+use crate::route::RequestView;
 use crate::runtime::{self, PBuf};
 use crate::snapshot::{BackendRt, FrontendRt};
 use crate::transport::{Chunk, Transport};
@@ -107,21 +108,24 @@ fn outgoing<T: Transport>(
         strip_expect: true,
     };
     let input: &mut Input = r.input;
-    write_request_head(input.slice(), head, &rewrite, &mut bytes);
+    // The persistence cookie is read before the head is written, which edits it on the way.
     let sticky = match &be.cookie {
         Some(ck) => {
             let fields = input
                 .slice()
                 .get(head.headers_start..head.head_len)
                 .unwrap_or(&[]);
-            let st = persist::read(be, ck, fields);
-            if let Some(edited) = persist::edit_request(ck, &st, be, &bytes) {
-                bytes = edited;
-            }
-            st
+            persist::read(be, ck, fields)
         }
         None => Sticky::default(),
     };
+    match &be.cookie {
+        Some(ck) => {
+            let edits = persist::request_edits(ck, &sticky, be);
+            write_request_head(input.slice(), head, &rewrite, &edits, &mut bytes);
+        }
+        None => write_request_head(input.slice(), head, &rewrite, &NoEdit, &mut bytes),
+    }
     input.consume(head.head_len);
     let mut body = BodyState::new(head.framing);
     let mut body_done = body.is_done();
@@ -272,7 +276,7 @@ fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], src: IpAddr) -> Option
         path,
         host: head.host.map(|h| h.get(buf)),
         src,
-        headers: &RawFields(buf.get(head.headers_start..head.head_len).unwrap_or(&[])),
+        headers: &FieldSection::within(buf, head.headers_start..head.head_len),
     };
     match fe.router.select(&view) {
         Ok(Some(&b)) => Some(b),

@@ -46,23 +46,6 @@ const LIMITS: Limits = Limits {
     max_headers: crate::http::MAX_HEADERS,
 };
 
-/// The value of the first field `name` (lowercase) in a field section.
-fn header_value<'a>(fields: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    fields.split(|&b| b == b'\n').find_map(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let colon = line.iter().position(|&b| b == b':')?;
-        if !line.get(..colon)?.eq_ignore_ascii_case(name) {
-            return None;
-        }
-        let v = line.get(colon + 1..)?;
-        let start = v
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(v.len());
-        v.get(start..)
-    })
-}
-
 /// The path (and query) of an absolute-form target `scheme://authority/path?q`.
 fn absolute_path(target: &[u8]) -> &[u8] {
     let after_scheme = match target.windows(3).position(|w| w == b"://") {

@@ -7,7 +7,7 @@ use super::input::Input;
 use super::session::{Next, Req};
 use super::LIMITS;
 use crate::http::{
-    parse_response, write_response_head, BodyFraming, BodyState, Progress, RequestHead,
+    parse_response, write_response_head, BodyFraming, BodyState, NoEdit, Progress, RequestHead,
     ResponseFraming, ResponseHead, ResponseRewrite,
 };
 use crate::proxy::exchange::{Outcome, Phase};
@@ -89,9 +89,12 @@ pub(super) async fn response<T: Transport>(
         client_version_minor: req.version_minor,
         dechunk,
     };
-    write_response_head(rin.slice(), &head, &rewrite, &mut out);
-    if let Some(ck) = &leg.be.cookie {
-        persist::edit_response(ck, &leg.sticky, leg.be, leg.up.server, &mut out);
+    match &leg.be.cookie {
+        Some(ck) => {
+            let edits = persist::response_edits(ck, &leg.sticky, leg.be, leg.up.server);
+            write_response_head(rin.slice(), &head, &rewrite, &edits, &mut out);
+        }
+        None => write_response_head(rin.slice(), &head, &rewrite, &NoEdit, &mut out),
     }
     rin.consume(head.head_len);
     let mut body = BodyState::new(head.framing);

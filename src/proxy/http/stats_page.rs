@@ -56,7 +56,7 @@ pub(super) async fn serve<T: Transport>(
             .slice()
             .get(head.headers_start..head.head_len)
             .unwrap_or(&[]);
-        let auth = super::header_value(fields, b"authorization").unwrap_or(&[]);
+        let auth = crate::http::field_value(fields, b"authorization").unwrap_or(&[]);
         if st.users.check(auth).is_none() {
             let page = crate::stats::challenge(&st.page.realm);
             r.x.status = 401;
