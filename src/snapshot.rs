@@ -7,8 +7,8 @@
 //! name and address) in the next snapshot, a frontend's `Arc<FrontendState>` to the frontend
 //! of the same name, so health, in-flight counts and counters carry over a reload.
 //!
-//! May import `config`, `route` (the compiled router), `stats` (parsed credentials, [`Users`])
-//! and `state`.
+//! May import `config`, `route` (the compiled router), `stats` (parsed credentials, [`Users`]),
+//! `state` and `tls` (a frontend's server config, built when the snapshot is).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -168,6 +168,29 @@ address = "{backend}"
     )
 }
 
+/// ringlb with one frontend: a plain listener and a TLS listener set up by `tls_table`.
+struct Site {
+    lb: Ringlb,
+    /// Kept for as long as the site runs: dropping it stops the backend.
+    _web: Backend,
+    plain: u16,
+    tls: u16,
+}
+
+impl Site {
+    fn start(tls_table: &str) -> Site {
+        let web = Backend::start("web1");
+        let (plain, tls) = (free_port(), free_port());
+        let lb = Ringlb::start(&config(plain, tls, web.addr(), tls_table));
+        Site {
+            lb,
+            web,
+            plain,
+            tls,
+        }
+    }
+}
+
 fn s_client(port: u16, args: &[&str]) -> String {
     let connect = format!("127.0.0.1:{port}");
     let out = Command::new("timeout")
@@ -196,14 +219,9 @@ fn curl(args: &[&str]) -> Output {
 fn curl_gets_the_page_and_the_server_sees_https() {
     let pki = Pki::new();
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
-    let web = Backend::start("web1");
-    let (plain, tls) = (free_port(), free_port());
-    let _lb = Ringlb::start(&config(
-        plain,
-        tls,
-        web.addr(),
-        &format!("certificates = [\"{}\"]", cert.display()),
-    ));
+    let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
+    let tls = site.tls;
+    let _lb = site.lb;
     let resolve = format!("example.test:{tls}:127.0.0.1");
     let url = format!("https://example.test:{tls}/");
     let ca = pki.ca();
@@ -228,7 +246,7 @@ fn curl_gets_the_page_and_the_server_sees_https() {
     );
     // The plain listener of the same frontend still says http.
     let r = http_get(
-        format!("127.0.0.1:{plain}").parse().expect("addr"),
+        format!("127.0.0.1:{}", site.plain).parse().expect("addr"),
         "/",
         &[("x-echo-headers", "1")],
     );
@@ -269,18 +287,13 @@ fn sni_picks_exact_wildcard_and_default_certificates() {
     let pki = Pki::new();
     let main = pki.leaf("a-main.pem", &["example.test", "*.example.test"], "ec", 30);
     let other = pki.leaf("b-other.pem", &["other.test"], "ec", 30);
-    let web = Backend::start("web1");
-    let (plain, tls) = (free_port(), free_port());
-    let _lb = Ringlb::start(&config(
-        plain,
-        tls,
-        web.addr(),
-        &format!(
-            "certificates = [\"{}\", \"{}\"]",
-            main.display(),
-            other.display()
-        ),
+    let site = Site::start(&format!(
+        "certificates = [\"{}\", \"{}\"]",
+        main.display(),
+        other.display()
     ));
+    let tls = site.tls;
+    let _lb = site.lb;
     let ca = pki.ca();
     let ca = ca.to_str().expect("ca");
     let got = s_client(tls, &["-CAfile", ca, "-servername", "other.test"]);
@@ -309,14 +322,9 @@ fn a_directory_of_rsa_and_ecdsa_certificates_for_the_same_name() {
     let rsa = pki.leaf("rsa.pem", &["example.test"], "rsa", 30);
     std::fs::rename(&ec, certs.join("example-ec.pem")).expect("mv");
     std::fs::rename(&rsa, certs.join("example-rsa.pem")).expect("mv");
-    let web = Backend::start("web1");
-    let (plain, tls) = (free_port(), free_port());
-    let _lb = Ringlb::start(&config(
-        plain,
-        tls,
-        web.addr(),
-        &format!("certificates = [\"{}/\"]", certs.display()),
-    ));
+    let site = Site::start(&format!("certificates = [\"{}/\"]", certs.display()));
+    let tls = site.tls;
+    let _lb = site.lb;
     let ca = pki.ca();
     let ca = ca.to_str().expect("ca");
     let got = s_client(tls, &["-CAfile", ca, "-servername", "example.test"]);
@@ -345,14 +353,9 @@ fn a_directory_of_rsa_and_ecdsa_certificates_for_the_same_name() {
 fn versions_suites_and_alpn() {
     let pki = Pki::new();
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
-    let web = Backend::start("web1");
-    let (plain, tls) = (free_port(), free_port());
-    let _lb = Ringlb::start(&config(
-        plain,
-        tls,
-        web.addr(),
-        &format!("certificates = [\"{}\"]", cert.display()),
-    ));
+    let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
+    let tls = site.tls;
+    let _lb = site.lb;
     let ca = pki.ca();
     let ca = ca.to_str().expect("ca");
     let got = s_client(tls, &["-CAfile", ca, "-alpn", "h2,http/1.1"]);
@@ -384,16 +387,11 @@ fn versions_suites_and_alpn() {
     );
 
     // min_version = "1.3" and a suite list.
-    let (plain2, tls2) = (free_port(), free_port());
-    let _lb2 = Ringlb::start(&config(
-        plain2,
-        tls2,
-        web.addr(),
-        &format!(
-            "certificates = [\"{}\"]\nmin_version = \"1.3\"\nciphersuites = [\"TLS_CHACHA20_POLY1305_SHA256\"]",
-            cert.display()
-        ),
+    let site13 = Site::start(&format!(
+        "certificates = [\"{}\"]\nmin_version = \"1.3\"\nciphersuites = [\"TLS_CHACHA20_POLY1305_SHA256\"]",
+        cert.display()
     ));
+    let tls2 = site13.tls;
     let got = s_client(tls2, &["-CAfile", ca, "-tls1_2"]);
     assert!(!got.contains("Cipher is ECDHE"), "TLS 1.2 refused: {got}");
     let got = s_client(tls2, &["-CAfile", ca]);
@@ -404,14 +402,9 @@ fn versions_suites_and_alpn() {
 fn python_resumes_the_session_with_a_ticket() {
     let pki = Pki::new();
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
-    let web = Backend::start("web1");
-    let (plain, tls) = (free_port(), free_port());
-    let _lb = Ringlb::start(&config(
-        plain,
-        tls,
-        web.addr(),
-        &format!("certificates = [\"{}\"]", cert.display()),
-    ));
+    let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
+    let tls = site.tls;
+    let _lb = site.lb;
     let script = format!(
         r#"
 import socket, ssl
@@ -638,14 +631,9 @@ fn a_reload_serves_the_new_certificate_and_fails_nothing() {
     let first = pki.leaf("first.pem", &["example.test"], "ec", 30);
     let second = pki.leaf("second.pem", &["example.test"], "ec", 30);
     std::fs::copy(&first, &live).expect("cp");
-    let web = Backend::start("web1");
-    let (plain, tls) = (free_port(), free_port());
-    let mut lb = Ringlb::start(&config(
-        plain,
-        tls,
-        web.addr(),
-        &format!("certificates = [\"{}\"]", live.display()),
-    ));
+    let site = Site::start(&format!("certificates = [\"{}\"]", live.display()));
+    let tls = site.tls;
+    let mut lb = site.lb;
     let addr: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
     let cfg = client_config(&pki.ca());
     let (status, leaf) = tls_get(&cfg, addr, "example.test").expect("first request");
@@ -734,14 +722,9 @@ fn a_reload_serves_the_new_certificate_and_fails_nothing() {
 fn plain_http_and_garbage_on_a_tls_port_are_closed() {
     let pki = Pki::new();
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
-    let web = Backend::start("web1");
-    let (plain, tls) = (free_port(), free_port());
-    let _lb = Ringlb::start(&config(
-        plain,
-        tls,
-        web.addr(),
-        &format!("certificates = [\"{}\"]", cert.display()),
-    ));
+    let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
+    let tls = site.tls;
+    let _lb = site.lb;
     let addr: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
     for bytes in [
         &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],

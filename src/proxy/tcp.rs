@@ -23,14 +23,9 @@ use crate::transport::Transport;
 
 /// Serves one client connection in TCP mode.
 pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
-    let Accepted {
-        local,
-        cell,
-        frontend,
-        peer,
-    } = accepted;
-    let snap = cell.load_full();
-    let Some(fe) = frontend.resolve(&snap) else {
+    let (local, peer) = (&accepted.local, accepted.peer);
+    let snap = accepted.cell.load_full();
+    let Some(fe) = accepted.frontend.resolve(&snap) else {
         return;
     };
     let mut x = Exchange::begin();
@@ -41,7 +36,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         reuse: Reuse::Never,
         prefer: None,
     };
-    let up = match connect(&local, &snap, want).await {
+    let up = match connect(local, &snap, want).await {
         Ok(u) => u,
         // Nothing to answer in TCP mode: the client sees the connection close.
         Err(f) => {
@@ -57,7 +52,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
                 },
                 None,
             );
-            finish(&local, &snap, fe, &x, peer);
+            finish(local, &snap, fe, &x, peer);
             return;
         }
     };
@@ -95,7 +90,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
     .await;
     x.bytes_in = up_bytes.get();
     x.bytes_out = down_bytes.get();
-    finish(&local, &snap, fe, &x, peer);
+    finish(local, &snap, fe, &x, peer);
 }
 
 /// Counts the session and writes its tcplog line if the frontend logs.

@@ -2,7 +2,7 @@
 //! worker shares — PEM loading and checks (`certs.rs`), certificate choice by SNI and key type
 //! (`sni.rs`), versions, suites, ALPN, and session-ticket keys that rotate and survive reloads.
 //!
-//! May import `config` and rustls; reads certificate files when a config is compiled (start,
+//! May import `config`, `log` (dates in messages), rustls and x509-parser; reads certificate files when a config is compiled (start,
 //! reload, `ringlb check`), never on a worker. The record layer itself is a transport
 //! (`transport::tls`).
 

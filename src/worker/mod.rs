@@ -4,7 +4,8 @@
 //! A worker talks to the control thread only through [`Shared`] (atomics and `ArcSwap`s) and
 //! an eventfd that wakes it to look at them. Nothing here takes a lock per request.
 //!
-//! May import `proxy`, `runtime`, `snapshot`, `state`, `config`, `log`, `system`.
+//! May import `proxy`, `transport` (TLS handshakes), `runtime`, `snapshot`, `state`, `config`,
+//! `log`, `system`.
 
 #![allow(
     clippy::disallowed_methods,
