@@ -184,7 +184,7 @@ impl Site {
         let lb = Ringlb::start(&config(plain, tls, web.addr(), tls_table));
         Site {
             lb,
-            web,
+            _web: web,
             plain,
             tls,
         }
