@@ -786,3 +786,75 @@ address = "{}"
     s.read_exact(&mut back).expect("echo back");
     assert!(back == payload, "the echo came back intact through TLS");
 }
+
+#[test]
+fn routes_on_tls_and_the_server_name() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", &["example.test", "*.example.test"], "ec", 30);
+    let (web, api, secure) = (
+        Backend::start("web"),
+        Backend::start("api"),
+        Backend::start("secure"),
+    );
+    let (plain, tls) = (free_port(), free_port());
+    let _lb = Ringlb::start(&format!(
+        r#"
+[global]
+workers = 1
+[frontend.www]
+bind = "127.0.0.1:{plain}"
+default_backend = "web"
+[frontend.www.tls]
+bind = "127.0.0.1:{tls}"
+certificates = ["{}"]
+[frontend.www.acl]
+api = "ssl_fc_sni api.example.test"
+[[frontend.www.route]]
+backend = "api"
+if = "api"
+[[frontend.www.route]]
+backend = "secure"
+if = "{{ ssl_fc }}"
+[backend.web]
+[[backend.web.server]]
+name = "web"
+address = "{}"
+[backend.api]
+[[backend.api.server]]
+name = "api"
+address = "{}"
+[backend.secure]
+[[backend.secure.server]]
+name = "secure"
+address = "{}"
+"#,
+        cert.display(),
+        web.addr(),
+        api.addr(),
+        secure.addr()
+    ));
+    let ca = pki.ca();
+    let served_by = |name: &str| {
+        let resolve = format!("{name}:{tls}:127.0.0.1");
+        let out = curl(&[
+            "--cacert",
+            ca.to_str().expect("ca"),
+            "--resolve",
+            &resolve,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %header{server}",
+            &format!("https://{name}:{tls}/"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(served_by("api.example.test"), "200 api");
+    assert_eq!(served_by("www.example.test"), "200 secure");
+    let r = http_get(
+        format!("127.0.0.1:{plain}").parse().expect("addr"),
+        "/",
+        &[],
+    );
+    assert_eq!(r.backend(), Some("web"), "a plain request is not ssl_fc");
+}

@@ -40,6 +40,7 @@ fn pick(c: &Config, method: &str, path: &str, host: &str) -> String {
         host: Some(host.as_bytes()),
         src: "192.0.2.1".parse().unwrap(),
         headers: &crate::route::Pairs(&headers),
+        sni: None,
     };
     match router.select(&view) {
         Ok(Some(b)) => b.clone(),

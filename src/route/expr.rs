@@ -68,6 +68,9 @@ pub const CRITERIA: &[&str] = &[
     "hdr(NAME)",
     "hdr_beg(NAME)",
     "hdr_end(NAME)",
+    "ssl_fc",
+    "ssl_fc_sni",
+    "ssl_fc_sni_end",
 ];
 
 /// How a string value is compared with the request's.
@@ -162,6 +165,10 @@ pub enum Criterion {
     /// `hdr(NAME)`, `hdr_beg(NAME)`, `hdr_end(NAME)`: any field named `name` (stored
     /// lowercase) whose value, without surrounding whitespace, matches.
     Header { name: Vec<u8>, test: Strings },
+    /// `ssl_fc`: the client connection is TLS (takes no value).
+    Tls,
+    /// `ssl_fc_sni`, `ssl_fc_sni_end`: the server name the TLS client sent, ignoring case.
+    Sni(Strings),
 }
 
 /// A named condition of a frontend: `[frontend.X.acl] NAME = "criterion values…"`.
@@ -324,6 +331,13 @@ fn criterion(toks: &[Tok], end: usize) -> Result<Criterion, ParseError> {
             }
         }
     }
+    if matches!(kind, Kind::Tls) {
+        return match values.first() {
+            None => Ok(Criterion::Tls),
+            Some(v) => Err(ParseError::new(v.offset, "`ssl_fc` takes no value")
+                .help("write { ssl_fc } alone; !{ ssl_fc } for plain connections")),
+        };
+    }
     if values.is_empty() {
         let at = toks.last().map_or(end, |t| t.offset + t.text.len());
         return Err(
@@ -341,6 +355,8 @@ enum Kind {
     Src,
     Method,
     Header(StrMatch, Vec<u8>),
+    Tls,
+    Sni(StrMatch),
 }
 
 fn criterion_kind(tok: &Tok) -> Result<Kind, ParseError> {
@@ -354,6 +370,9 @@ fn criterion_kind(tok: &Tok) -> Result<Kind, ParseError> {
         "host_end" => Kind::Host(StrMatch::Suffix),
         "src" => Kind::Src,
         "method" => Kind::Method,
+        "ssl_fc" => Kind::Tls,
+        "ssl_fc_sni" => Kind::Sni(StrMatch::Exact),
+        "ssl_fc_sni_end" => Kind::Sni(StrMatch::Suffix),
         _ => return header_kind(tok),
     };
     if tok.quoted {
@@ -402,6 +421,8 @@ fn value_example(kind: &Kind) -> &'static str {
         Kind::Src => "e.g. src 10.0.0.0/8 192.168.0.0/16",
         Kind::Method => "e.g. method GET HEAD",
         Kind::Header(..) => "e.g. hdr(X-Tenant) blue",
+        Kind::Tls => "ssl_fc takes no value",
+        Kind::Sni(_) => "e.g. ssl_fc_sni www.example.com",
     }
 }
 
@@ -441,6 +462,8 @@ fn build(kind: Kind, nocase: bool, values: &[Tok]) -> Result<Criterion, ParseErr
             name,
             test: strings(how, nocase, &|t| Ok(t.text.as_bytes().to_vec()))?,
         },
+        Kind::Tls => Criterion::Tls,
+        Kind::Sni(how) => Criterion::Sni(strings(how, true, &host_value)?),
     })
 }
 

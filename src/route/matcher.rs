@@ -65,6 +65,9 @@ pub struct RequestView<'a> {
     pub host: Option<&'a [u8]>,
     pub src: IpAddr,
     pub headers: &'a dyn Headers,
+    /// Over TLS: the server name the client sent (empty when it sent none); `None` for a
+    /// plain connection.
+    pub sni: Option<&'a [u8]>,
 }
 
 impl fmt::Debug for RequestView<'_> {
@@ -273,6 +276,8 @@ impl Eval<'_, '_> {
             Criterion::Header { name, test } => {
                 req.headers.any_value(name, &mut |v| test.matches(v))
             }
+            Criterion::Tls => req.sni.is_some(),
+            Criterion::Sni(s) => req.sni.is_some_and(|n| s.matches(n)),
         })
     }
 }

@@ -11,6 +11,7 @@ fn req<'a>(method: &'a str, path: &'a str, host: Option<&'a str>, src: &str) -> 
         host: host.map(str::as_bytes),
         src: src.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
         headers: &NoHeaders,
+        sni: None,
     }
 }
 
@@ -298,4 +299,26 @@ fn always_guard_matches_even_an_invalid_path() {
     let g = Guard::Always;
     let r = Router::new(&[], [(&g, 7u8)]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.select(&get("/%")), Ok(Some(&7)));
+}
+
+#[test]
+fn tls_and_sni_criteria() {
+    let plain = get("/");
+    let over_tls = RequestView {
+        sni: Some(b"api.example.com"),
+        ..get("/")
+    };
+    let no_sni = RequestView {
+        sni: Some(b""),
+        ..get("/")
+    };
+    assert!(inline("{ ssl_fc }", &over_tls));
+    assert!(inline("{ ssl_fc }", &no_sni));
+    assert!(!inline("{ ssl_fc }", &plain));
+    assert!(inline("!{ ssl_fc }", &plain));
+    assert!(inline("{ ssl_fc_sni API.example.com }", &over_tls));
+    assert!(!inline("{ ssl_fc_sni www.example.com }", &over_tls));
+    assert!(inline("{ ssl_fc_sni_end .example.com }", &over_tls));
+    assert!(!inline("{ ssl_fc_sni_end .example.com }", &no_sni));
+    assert!(!inline("{ ssl_fc_sni_end .example.com }", &plain));
 }

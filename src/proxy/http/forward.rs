@@ -38,8 +38,11 @@ pub(super) async fn forward<T: Transport>(
 ) -> Result<Next, Outcome> {
     let backend = if r.fe.routed {
         // A path with malformed percent-escapes cannot be matched safely.
-        route(r.fe, head, r.input.slice(), client_ip(r.s.peer))
-            .ok_or(Outcome::refused(400, true))?
+        let client = Client {
+            src: client_ip(r.s.peer),
+            sni: r.s.client.tls().map(|t| t.sni.as_bytes()),
+        };
+        route(r.fe, head, r.input.slice(), client).ok_or(Outcome::refused(400, true))?
     } else {
         r.fe.backend
     };
@@ -264,8 +267,16 @@ async fn upload<T: Transport>(
     }
 }
 
+/// What routing knows of the client connection.
+struct Client<'a> {
+    src: IpAddr,
+    /// The TLS server name (empty when none was sent); `None` for a plain connection.
+    sni: Option<&'a [u8]>,
+}
+
 /// The backend the frontend's routes pick for this request; `None` when the path is invalid.
-fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], src: IpAddr) -> Option<usize> {
+fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], client: Client<'_>) -> Option<usize> {
+    let Client { src, sni } = client;
     let target = head.target.get(buf);
     let path = match head.target_form {
         TargetForm::Absolute => super::absolute_path(target),
@@ -277,6 +288,7 @@ fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], src: IpAddr) -> Option
         host: head.host.map(|h| h.get(buf)),
         src,
         headers: &FieldSection::within(buf, head.headers_start..head.head_len),
+        sni,
     };
     match fe.router.select(&view) {
         Ok(Some(&b)) => Some(b),
