@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Appliance image test: build (or reuse) the image, boot clones of it under QEMU + OVMF and
-# check from outside that it works.
+# Appliance image test: build (or reuse) the image, boot two clones of it under QEMU, one with
+# legacy BIOS firmware (SeaBIOS), one with UEFI firmware (OVMF), and check from outside that
+# it works.
 #
-#   1. scripts/build-image --if-changed (reuses an image built from the same inputs)
+#   1. scripts/build-image --if-changed (reuses an image built from the same inputs); the
+#      stats-credentials script of the image, run on the host against copies of ringlb.toml
 #   2. two HTTP backends on the host (127.0.0.1; the guest sees them at 10.0.2.2)
-#   3. clone A: qcow2 overlay (2 GiB) + config drive (ringlb.toml balancing to both backends,
-#      with [stats], an admin socket and an [ha] section; authorized_keys); waits for HTTP
-#      through the forwarded port (boot-to-serving time), then checks: both backends get
-#      requests; the stats page answers through the forwarded port 8404 and lists both
-#      servers; over SSH (key from the config drive): sysctls applied, ringlb runs as user
+#   3. clone A, SeaBIOS: qcow2 overlay (2 GiB) + config drive (ringlb.toml balancing to both
+#      backends, with [stats] without users, an admin socket and an [ha] section;
+#      authorized_keys); waits for HTTP through the forwarded port (boot-to-serving time), then
+#      checks: GRUB booted it; both backends get requests; the stats page wants the clone's
+#      generated credentials (from the serial console: 401 without or with wrong ones, 200 with
+#      them) and lists both servers; SSH refuses passwords; over SSH (key from the config
+#      drive): no account has a password, sshd allows keys only, the credentials file is root's
+#      only, sysctls applied, ringlb runs as user
 #      ringlb with no effective capabilities, the guest's ringlb is target/release/ringlb,
 #      keepalived.conf was rendered from [ha] and keepalived holds the virtual address,
 #      `ringlb ha check` passes; `systemctl reload ringlb` 5 times (two configs in turn)
 #      while the host sends requests without a pause: no request may fail; the root file
 #      system grew to fill the disk
-#   4. clone B: another overlay of the same image, config drive with a *bad* ringlb.toml:
-#      the rejection is reported on the serial console, the default placeholder and the
-#      default stats page serve, reload and `ringlb ha check` work with the default config;
-#      A and B have different machine-ids, SSH host keys and hostnames (ringlb-<machine-id>).
+#   4. clone B, OVMF: another overlay of the same image, config drive with a *bad* ringlb.toml:
+#      UEFI booted it; the rejection is reported on the serial console, the default placeholder
+#      and the default stats page serve (401 without credentials, 200 with B's own, 401 with
+#      A's), reload and `ringlb ha check` work with the default config; A and B have different
+#      machine-ids, SSH host keys, hostnames (ringlb-<machine-id>) and stats credentials.
 #
 # Each boot is bounded (RINGLB_IMAGE_BOOT_TIMEOUT, default 300 s) and retried once; the whole
 # run is bounded by RINGLB_IMAGE_TEST_TIMEOUT (default 2400 s, image build included).
@@ -83,14 +89,16 @@ cleanup() {
 preflight() {
     (( EUID == 0 )) || skip "needs root (debootstrap, chroot)"
     local tool missing=()
-    for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 mkfs.vfat mcopy sfdisk objcopy \
-        zstd curl ssh ssh-keygen ssh-keyscan python3 flock; do
+    for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 mkfs.vfat mcopy sfdisk grub-mkimage \
+        zstd curl ssh ssh-keygen ssh-keyscan python3 perl flock objcopy; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
-    [[ -f /usr/lib/systemd/boot/efi/linuxx64.efi.stub ]] || missing+=(systemd-boot-efi)
+    [[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ]] || missing+=(systemd-boot-efi)
+    [[ -f /usr/lib/grub/i386-pc/boot.img ]] || missing+=(grub-pc-bin)
     [[ -f /usr/share/OVMF/OVMF_CODE_4M.fd || -f /usr/share/OVMF/OVMF_CODE.fd ]] || missing+=(ovmf)
+    [[ -f /usr/share/seabios/bios-256k.bin ]] || missing+=(seabios)
     (( ${#missing[@]} == 0 )) || skip "missing on this host: ${missing[*]}
-  install: apt-get install debootstrap mtools dosfstools e2fsprogs qemu-utils fdisk systemd-boot-efi ovmf qemu-system-x86 zstd curl openssh-client"
+  install: apt-get install debootstrap mtools dosfstools e2fsprogs qemu-utils fdisk systemd-boot-efi grub-pc-bin ovmf seabios qemu-system-x86 zstd curl openssh-client"
 }
 
 free_port() {
@@ -117,13 +125,14 @@ ssh_vm() {
         -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 root@127.0.0.1 "$@"
 }
 
-# boot NAME CONFIG_DIR EXPECT: boot a fresh overlay; wait until http://127.0.0.1:HTTP_PORT/
-# answers with a body containing EXPECT. Retries once. Sets VM_PID, HTTP_PORT, STATS_PORT,
-# SSH_PORT, SERIAL, BOOT_SECONDS.
+# boot NAME FIRMWARE CONFIG_DIR EXPECT: boot a fresh overlay with FIRMWARE (bios or uefi);
+# wait until http://127.0.0.1:HTTP_PORT/ answers with a body containing EXPECT. Retries once.
+# Sets VM_PID, HTTP_PORT, STATS_PORT, SSH_PORT, SERIAL, BOOT_SECONDS, STATS_AUTH (the stats
+# credentials the clone generated, from its serial console).
 boot() {
-    local name=$1 cfg=$2 expect=$3 attempt
+    local name=$1 firmware=$2 cfg=$3 expect=$4 attempt
     for attempt in 1 2; do
-        if boot_once "$name-$attempt" "$cfg" "$expect"; then return 0; fi
+        if boot_once "$name-$attempt" "$firmware" "$cfg" "$expect"; then return 0; fi
         say "boot of $name failed (attempt $attempt); last serial lines:"
         tail -n 15 "$SERIAL" 2>/dev/null | sed 's/^/    | /' || true
         stop_vm
@@ -132,7 +141,7 @@ boot() {
 }
 
 boot_once() {
-    local name=$1 cfg=$2 expect=$3 state=$WORK/$1 start now body="" last=0
+    local name=$1 firmware=$2 cfg=$3 expect=$4 state=$WORK/$1 start now body="" last=0
     mkdir -p "$state"
     HTTP_PORT=$(free_port)
     STATS_PORT=$(free_port)
@@ -140,9 +149,9 @@ boot_once() {
     SSH_PORT=$(free_port)
     while [[ $SSH_PORT == "$HTTP_PORT" || $SSH_PORT == "$STATS_PORT" ]]; do SSH_PORT=$(free_port); done
     SERIAL=$state/serial.log
-    say "booting $name ($ACCEL): http 127.0.0.1:$HTTP_PORT, stats 127.0.0.1:$STATS_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
+    say "booting $name ($firmware, $ACCEL): http 127.0.0.1:$HTTP_PORT, stats 127.0.0.1:$STATS_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
     start=$(date +%s)
-    "$REPO/scripts/run-appliance" --image "$IMAGE" --accel "$ACCEL" --state-dir "$state" \
+    "$REPO/scripts/run-appliance" --image "$IMAGE" --firmware "$firmware" --accel "$ACCEL" --state-dir "$state" \
         --config-drive "$cfg" --disk-size 2G --http-port "$HTTP_PORT" --stats-port "$STATS_PORT" \
         --ssh-port "$SSH_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
     VM_PID=$!
@@ -160,7 +169,13 @@ boot_once() {
         body=$(curl -s -m 5 "http://127.0.0.1:$HTTP_PORT/" 2>/dev/null || true)
         if [[ $body == *"$expect"* ]]; then
             BOOT_SECONDS=$(( $(date +%s) - start ))
-            say "$name serves HTTP after ${BOOT_SECONDS}s (QEMU start to first good response)"
+            # QEMU's CPU time so far (run-appliance execs QEMU: same process): unlike the wall
+            # time, it hardly depends on what else the host is running.
+            BOOT_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) / hz }' "/proc/$VM_PID/stat" 2>/dev/null || echo "?")
+            say "$name serves HTTP after ${BOOT_SECONDS}s (QEMU start to first good response, $firmware; QEMU used ${BOOT_CPU}s of CPU)"
+            # Printed on the console before ringlb starts, so it is there by now.
+            STATS_AUTH=$(grep -a 'ringlb-stats-credentials: stats page (port 8404) user ' "$SERIAL" | tail -n1 \
+                | sed -n 's/.* user \([A-Za-z0-9._-]*\) password \([A-Za-z0-9]*\) .*/\1:\2/p')
             return 0
         fi
         if grep -qa 'Kernel panic\|BUG: \|Oops' "$SERIAL" 2>/dev/null; then
@@ -294,18 +309,56 @@ EOT
 # stats_csv_field BACKEND SERVER FIELD: one field of the stats page's CSV (HAProxy's columns:
 # 19 = weight, 74 = addr, 77 = algo).
 stats_csv_field() {
-    curl -s -m 10 "http://127.0.0.1:$STATS_PORT/;csv" | awk -F, -v b="$1" -v s="$2" -v f="$3" '$1 == b && $2 == s { print $f }'
+    curl -s -m 10 -u "$STATS_AUTH" "http://127.0.0.1:$STATS_PORT/;csv" | awk -F, -v b="$1" -v s="$2" -v f="$3" '$1 == b && $2 == s { print $f }'
+}
+
+# stats_status [USER:PASSWORD]: the HTTP status of the stats page (without credentials if none).
+stats_status() {
+    curl -s -m 10 -o /dev/null -w '%{http_code}' ${1:+-u "$1"} "http://127.0.0.1:$STATS_PORT/" || true
+}
+
+# check_stats_auth NAME: the stats page requires the credentials the clone generated on its
+# first boot and showed on its serial console.
+check_stats_auth() {
+    local name=$1 none wrong good
+    if [[ $STATS_AUTH =~ ^admin:[A-Za-z0-9]{24}$ ]]; then
+        pass "$name generated stats credentials on first boot, shown on the console: user admin, a password of 24 letters and digits"
+    else
+        fail "$name: no generated stats credentials on the serial console ('$STATS_AUTH')"
+    fi
+    none=$(stats_status)
+    wrong=$(stats_status "admin:wrong-${STATS_AUTH#*:}")
+    good=$(stats_status "$STATS_AUTH")
+    if [[ $none == 401 && $wrong == 401 && $good == 200 ]]; then
+        pass "$name stats page: 401 without credentials, 401 with a wrong password, 200 with the generated credentials"
+    else
+        fail "$name stats page: $none without credentials, $wrong with a wrong password, $good with the generated credentials (want 401, 401, 200)"
+    fi
+}
+
+# check_firmware NAME FIRMWARE: the serial console shows which firmware and boot loader ran.
+check_firmware() {
+    local name=$1 firmware=$2 grub efi
+    grub=$(grep -ac 'ringlb appliance: BIOS boot (GRUB i386-pc)' "$SERIAL" || true)
+    efi=$(grep -ac 'efi: EFI v[0-9]' "$SERIAL" || true)
+    if [[ $firmware == bios ]] && (( grub == 1 && efi == 0 )); then
+        pass "$name booted by SeaBIOS: GRUB's core image from the BIOS boot partition loaded the kernel (no EFI)"
+    elif [[ $firmware == uefi ]] && (( grub == 0 && efi == 1 )); then
+        pass "$name booted by OVMF: systemd-boot loaded the kernel (kernel: $(grep -a 'efi: EFI v' "$SERIAL" | head -n1 | tr -cd '[:print:]' | sed 's/^\[[^]]*\] //'))"
+    else
+        fail "$name ($firmware): serial console shows $grub GRUB BIOS boot lines and $efi EFI lines"
+    fi
 }
 
 check_stats_page() {
     local page csv
-    page=$(curl -s -m 10 -w '\nHTTP %{http_code}' "http://127.0.0.1:$STATS_PORT/" || true)
+    page=$(curl -s -m 10 -u "$STATS_AUTH" -w '\nHTTP %{http_code}' "http://127.0.0.1:$STATS_PORT/" || true)
     if [[ $page == *"HTTP 200" && $page == *"10.0.2.2:$PORT_A"* && $page == *"10.0.2.2:$PORT_B"* ]]; then
         pass "stats page answers through the forwarded port (guest 8404 -> 127.0.0.1:$STATS_PORT) and lists both servers"
     else
         fail "stats page on 127.0.0.1:$STATS_PORT: $(tail -n1 <<<"$page"), servers 10.0.2.2:$PORT_A / 10.0.2.2:$PORT_B not both listed"
     fi
-    csv=$(curl -s -m 10 "http://127.0.0.1:$STATS_PORT/;csv" || true)
+    csv=$(curl -s -m 10 -u "$STATS_AUTH" "http://127.0.0.1:$STATS_PORT/;csv" || true)
     if grep -q "^hosts,a,.*,10.0.2.2:$PORT_A," <<<"$csv" && grep -q "^hosts,b,.*,10.0.2.2:$PORT_B," <<<"$csv"; then
         pass "stats CSV: hosts/a $(awk -F, '$1 == "hosts" && $2 == "a" { print $18 ", " $8 " sessions" }' <<<"$csv"); hosts/b $(awk -F, '$1 == "hosts" && $2 == "b" { print $18 ", " $8 " sessions" }' <<<"$csv")"
     else
@@ -384,7 +437,9 @@ check_reload_under_load() {
     for (( i = 1; i <= RELOADS; i++ )); do
         if (( i % 2 )); then weight=3; balance=leastconn; else weight=1; balance=roundrobin; fi
         config_a "$weight" "$balance" > "$WORK/reload-$i.toml"
-        if ssh_vm "$SSH_PORT" 'cat > /etc/ringlb/ringlb.toml.new && ringlb check -c /etc/ringlb/ringlb.toml.new >/dev/null &&
+        # The appliance's script gives the new file's [stats] this clone's credentials.
+        if ssh_vm "$SSH_PORT" 'cat > /etc/ringlb/ringlb.toml.new && /usr/libexec/ringlb/stats-credentials /etc/ringlb/ringlb.toml.new &&
+                ringlb check -c /etc/ringlb/ringlb.toml.new >/dev/null &&
                 mv /etc/ringlb/ringlb.toml.new /etc/ringlb/ringlb.toml && systemctl reload ringlb' \
                 < "$WORK/reload-$i.toml" > "$WORK/reload-$i.log" 2>&1; then
             reloaded=$((reloaded + 1))
@@ -405,7 +460,7 @@ check_reload_under_load() {
     pid_after=$(ssh_vm "$SSH_PORT" systemctl show -p MainPID --value ringlb.service || true)
     restarts=$(ssh_vm "$SSH_PORT" systemctl show -p NRestarts --value ringlb.service || true)
     local metrics ok_reloads
-    metrics=$(curl -s -m 10 "http://127.0.0.1:$STATS_PORT/metrics" || true)
+    metrics=$(curl -s -m 10 -u "$STATS_AUTH" "http://127.0.0.1:$STATS_PORT/metrics" || true)
     ok_reloads=$(awk '$1 == "ringlb_process_reloads_total{result=\"ok\"}" { print $2 }' <<<"$metrics")
     if [[ -n $pid_before && $pid_before == "$pid_after" && $restarts == 0 && $ok_reloads == "$RELOADS" ]]; then
         pass "$RELOADS reloads applied by the same process (pid $pid_before, 0 restarts; ringlb counts $ok_reloads reloads)"
@@ -428,8 +483,11 @@ test_clone_a() {
     cp "$WORK/id_ed25519.pub" "$cfg/authorized_keys"
     config_a 1 roundrobin > "$cfg/ringlb.toml"
     "$REPO/target/release/ringlb" check -c "$cfg/ringlb.toml" > /dev/null || die "clone A's ringlb.toml is invalid"
-    boot clone-a "$cfg" "backend-"
+    boot clone-a bios "$cfg" "backend-"
     BOOT_A=$BOOT_SECONDS
+    CPU_A=$BOOT_CPU
+    AUTH_A=$STATS_AUTH
+    check_firmware clone-a bios
 
     # Requests through the balancer reach both backends.
     local i body n_a=0 n_b=0
@@ -444,10 +502,12 @@ test_clone_a() {
     else fail "requests did not reach both backends (a: $n_a, b: $n_b)"; fi
     grep -q '"GET / HTTP/1.1" 200' "$WORK/backend-a.log" || fail "backend a log shows no proxied request"
 
+    check_stats_auth clone-a
     check_stats_page
 
     wait_ssh "$SSH_PORT" || { fail "no SSH login with the config-drive key"; return; }
     pass "SSH login as root with the key from the config drive"
+    check_secrets
 
     # Sysctls from /etc/sysctl.d/60-ringlb.conf, read from /proc/sys (one SSH round trip).
     local kv key want got paths=() values=() i=0
@@ -461,11 +521,22 @@ test_clone_a() {
 
     check_privileges
 
+    # First boot of a clone: /etc and /var count as up to date with /usr, so ldconfig and the
+    # hardware database compiler did not run (their condition failed).
+    local skipped
+    skipped=$(ssh_vm "$SSH_PORT" systemctl show -p Id -p ConditionResult -p ExecMainStartTimestampMonotonic \
+        ldconfig.service systemd-hwdb-update.service 2>/dev/null | tr '\n' ' ' || true)
+    if [[ $skipped == *"ConditionResult=no"*"ConditionResult=no"* && $skipped != *"Monotonic="[1-9]* ]]; then
+        pass "first boot skipped ldconfig.service and systemd-hwdb-update.service (nothing in /usr changed)"
+    else
+        fail "first boot update units: $skipped"
+    fi
+
     # The image carries the ringlb built from these sources (build-image runs cargo first).
     local guest_sum
     guest_sum=$(ssh_vm "$SSH_PORT" sha256sum /usr/bin/ringlb | cut -c1-64)
-    if [[ $guest_sum == "$RINGLB_SUM" ]]; then pass "the guest's /usr/bin/ringlb is target/release/ringlb (sha256 ${RINGLB_SUM:0:16}…)"
-    else fail "the guest's /usr/bin/ringlb ($guest_sum) is not target/release/ringlb as build-image left it ($RINGLB_SUM)"; fi
+    if [[ $guest_sum == "$RINGLB_SUM" ]]; then pass "the guest's /usr/bin/ringlb is target/release/ringlb without debug information (sha256 ${RINGLB_SUM:0:16}…)"
+    else fail "the guest's /usr/bin/ringlb ($guest_sum) is not target/release/ringlb as build-image left it, stripped of debug information ($RINGLB_SUM)"; fi
 
     check_ha
     check_reload_under_load
@@ -487,14 +558,96 @@ test_clone_a() {
     stop_vm
 }
 
+# No passwords: SSH offers public keys only, no account has a password, the stats credentials
+# file is root's only and matches the console, ringlb.toml carries only its hash.
+check_secrets() {
+    local out
+    out=$(ssh -i "$WORK/id_ed25519" -p "$SSH_PORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o PubkeyAuthentication=no \
+        -o PreferredAuthentications=password,keyboard-interactive root@127.0.0.1 true 2>&1 || true)
+    if [[ $out == *"Permission denied (publickey)"* ]]; then pass "SSH without a key: refused, the server offers public keys only"
+    else fail "SSH without a key: $(tr '\n' ' ' <<<"$out")"; fi
+    # shellcheck disable=SC2016 # expanded in the guest
+    out=$(ssh_vm "$SSH_PORT" 'sshd -T | grep -E "^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|permitemptypasswords) "
+        awk -F: "\$2 != \"\" && \$2 !~ /^[!*]/ { print \"password-set\", \$1 } \$2 == \"\" { print \"password-empty\", \$1 }" /etc/shadow
+        stat -c "creds %U %a" /etc/ringlb/stats-credentials; echo "content $(cat /etc/ringlb/stats-credentials)"
+        stat -c "toml %U:%G %a" /etc/ringlb/ringlb.toml
+        grep -c "^users = \[\"admin:\$6\$.*# ringlb-stats-credentials$" /etc/ringlb/ringlb.toml | sed "s/^/hashed /"
+        grep -cF "'"${STATS_AUTH#*:}"'" /etc/ringlb/ringlb.toml | sed "s/^/plain /"' 2>&1 || true)
+    if [[ $out == *"passwordauthentication no"* && $out == *"kbdinteractiveauthentication no"* \
+        && $out == *"permitrootlogin without-password"* && $out == *"permitemptypasswords no"* ]]; then
+        pass "sshd -T: passwordauthentication no, kbdinteractiveauthentication no, permitrootlogin without-password (keys only)"
+    else
+        fail "sshd allows passwords: $(grep -v -e '^creds' -e '^content' <<<"$out" | tr '\n' ' ')"
+    fi
+    if [[ $out != *password-set* && $out != *password-empty* ]]; then pass "/etc/shadow: no account has a password (all locked)"
+    else fail "/etc/shadow: $(grep password- <<<"$out" | tr '\n' ' ')"; fi
+    if [[ $out == *"creds root 600"* && $out == *"content $STATS_AUTH"* ]]; then
+        pass "/etc/ringlb/stats-credentials: root's only (0600) and holds the credentials shown on the console"
+    else
+        fail "/etc/ringlb/stats-credentials: $(grep -e '^creds' <<<"$out"), content matches the console: $([[ $out == *"content $STATS_AUTH"* ]] && echo yes || echo no)"
+    fi
+    if [[ $out == *"toml root:ringlb 640"* && $out == *"hashed 1"* && $out == *"plain 0"* ]]; then
+        pass "ringlb.toml (root:ringlb 0640) holds a SHA-512 hash of the stats password, not the password"
+    else
+        fail "ringlb.toml: $(grep -e '^toml' -e '^hashed' -e '^plain' <<<"$out" | tr '\n' ' ')"
+    fi
+}
+
+# The image's stats-credentials script on the host, against copies of ringlb.toml: generated
+# credentials go into a [stats] without users; they are stable across runs; credentials set
+# by a config drive replace them; users of the operator's own are left alone.
+test_credentials_script() {
+    local dir=$WORK/creds script=$REPO/image/rootfs/usr/libexec/ringlb/stats-credentials out
+    local first second
+    # The users line ringlb-stats-credentials writes: a SHA-512 crypt(3) hash ($6$salt$hash).
+    # shellcheck disable=SC2016 # literal dollars
+    local hash_re='\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}'
+    local ours_admin="^users = \[\"admin:$hash_re\"\]  # ringlb-stats-credentials\$"
+    local ours_ops="^users = \[\"ops:$hash_re\"\]  # ringlb-stats-credentials\$"
+    mkdir -p "$dir"
+    cp "$REPO/image/rootfs/etc/ringlb/ringlb.toml" "$dir/ringlb.toml"
+    printf '[stats]\nbind = "0.0.0.0:8404"\nusers = []\n\n[frontend.www]\nbind = "0.0.0.0:80"\ndefault_backend = "b"\n\n[backend.b]\n\n[[backend.b.server]]\nname = "x"\naddress = "127.0.0.1:1"\n' > "$dir/own.toml"
+    cp "$dir/own.toml" "$dir/own.orig"
+    run_creds() { RINGLB_ETC=$dir RINGLB_BIN=$REPO/target/release/ringlb sh "$script" "$@" 2>&1; }
+    out=$(run_creds) || { fail "stats-credentials on the host: $out"; return; }
+    first=$(grep '^users = ' "$dir/ringlb.toml" || true)
+    if [[ $(cat "$dir/stats-credentials") =~ ^admin:[A-Za-z0-9]{24}$ && $(stat -c %a "$dir/stats-credentials") == 600 \
+        && $first =~ $ours_admin && $out == *"user admin password "* ]]; then
+        pass "stats-credentials (host): generates admin + 24 characters (0600), shows them, adds a SHA-512 hash to [stats]"
+    else
+        fail "stats-credentials (host): $out / $(cat "$dir/stats-credentials") / $first"
+    fi
+    run_creds > /dev/null
+    second=$(grep '^users = ' "$dir/ringlb.toml" || true)
+    if [[ $first == "$second" ]]; then pass "stats-credentials (host): a second run changes nothing"
+    else fail "stats-credentials (host): a second run rewrote the hash"; fi
+    echo 'ops:set-by-the-config-drive' > "$dir/stats-credentials"
+    run_creds > /dev/null
+    second=$(grep '^users = ' "$dir/ringlb.toml" || true)
+    if [[ $second =~ $ours_ops && $(grep -c '^users = ' "$dir/ringlb.toml") == 1 ]] \
+        && "$REPO/target/release/ringlb" check -c "$dir/ringlb.toml" > /dev/null \
+        && perl -e 'exit(crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 0 : 1)' set-by-the-config-drive "$(sed -n 's/^users = \["ops:\([^"]*\)".*/\1/p' "$dir/ringlb.toml")"; then
+        pass "stats-credentials (host): credentials set by a config drive replace the generated ones (hash verifies, ringlb check passes)"
+    else
+        fail "stats-credentials (host): config drive credentials: $second"
+    fi
+    run_creds "$dir/own.toml" > /dev/null
+    if cmp -s "$dir/own.toml" "$dir/own.orig"; then pass "stats-credentials (host): a [stats] with users of its own is left alone"
+    else fail "stats-credentials (host): changed a [stats] that has users of its own"; fi
+}
+
 test_clone_b() {
     local cfg=$WORK/config-b
     mkdir -p "$cfg"
     cp "$WORK/id_ed25519.pub" "$cfg/authorized_keys"
     printf '[frontend.www]\nbind = "0.0.0.0:80"\ndefault_backend = "nope"\nlisten_harder = true\n' > "$cfg/ringlb.toml"
     # The bad ringlb.toml must not replace the default: the placeholder page serves.
-    boot clone-b "$cfg" "not configured yet"
+    boot clone-b uefi "$cfg" "not configured yet"
     BOOT_B=$BOOT_SECONDS
+    CPU_B=$BOOT_CPU
+    AUTH_B=$STATS_AUTH
+    check_firmware clone-b uefi
     pass "bad config-drive ringlb.toml kept the default configuration (placeholder page served)"
     if grep -qa 'ringlb.toml on the config drive REJECTED' "$SERIAL"; then
         pass "rejection reported on the serial console: $(grep -a 'error:' "$SERIAL" | head -n1 | tr -cd '[:print:]' | cut -c1-140)"
@@ -504,7 +657,13 @@ test_clone_b() {
 
     # The default configuration's stats page, admin socket (reload, ha check), no keepalived.
     local page out
-    page=$(curl -s -m 10 -w '\nHTTP %{http_code}' "http://127.0.0.1:$STATS_PORT/" || true)
+    check_stats_auth clone-b
+    if [[ -n $AUTH_A && $AUTH_A != "$AUTH_B" && $(stats_status "$AUTH_A") == 401 ]]; then
+        pass "clones have different stats credentials (clone A's are refused by clone B: 401)"
+    else
+        fail "clones' stats credentials: A '$AUTH_A', B '$AUTH_B' (A's on B: $(stats_status "$AUTH_A"))"
+    fi
+    page=$(curl -s -m 10 -u "$STATS_AUTH" -w '\nHTTP %{http_code}' "http://127.0.0.1:$STATS_PORT/" || true)
     if [[ $page == *"HTTP 200" && $page == *"127.0.0.1:8081"* ]]; then
         pass "default configuration: stats page on guest port 8404 lists the placeholder server"
     else
@@ -551,7 +710,10 @@ main() {
     say "building the image (reused when its inputs did not change)"
     timeout 1800 "$REPO/scripts/build-image" --if-changed 2>&1 | sed 's/^/    /' || die "scripts/build-image failed"
     [[ -f $IMAGE ]] || die "no image at $IMAGE"
-    RINGLB_SUM=$(sha256sum "$REPO/target/release/ringlb" | cut -c1-64)
+    # build-image installs ringlb without debug information.
+    objcopy --strip-debug "$REPO/target/release/ringlb" "$OUT/ringlb.stripped-for-test"
+    RINGLB_SUM=$(sha256sum "$OUT/ringlb.stripped-for-test" | cut -c1-64)
+    rm -f "$OUT/ringlb.stripped-for-test"
     "$REPO/target/release/ringlb" check -c "$REPO/image/rootfs/etc/ringlb/ringlb.toml" | sed 's/^/    /' \
         || die "the image's default ringlb.toml is invalid"
 
@@ -565,10 +727,13 @@ main() {
     PORT_B=$(free_port); start_backend b "$PORT_B"   # a's port is taken now: they differ
     say "backends on 127.0.0.1:$PORT_A and 127.0.0.1:$PORT_B (10.0.2.2 in the guest)"
 
+    test_credentials_script
+
     test_clone_a
     test_clone_b
 
-    say "boot to serving: clone-a ${BOOT_A}s, clone-b ${BOOT_B}s ($ACCEL)"
+    say "FIGURE: boot to serving ($ACCEL): SeaBIOS (clone-a) ${BOOT_A}s (QEMU CPU ${CPU_A}s), OVMF (clone-b) ${BOOT_B}s (QEMU CPU ${CPU_B}s); host load $(cut -d' ' -f1-3 /proc/loadavg)"
+    say "FIGURE: image $(basename "$IMAGE") $(( $(stat -c %s "$IMAGE") / 1048576 )) MiB ($(stat -c %s "$IMAGE") bytes)"
     say "FIGURE: $RELOAD_FIGURE"
     if (( FAILED )); then say "image test FAILED"; exit 1; fi
     say "image test passed in $(( $(date +%s) - T0 ))s"
