@@ -296,4 +296,11 @@ pub struct FrontendState {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub responses: Responses,
+    /// TLS handshakes completed on this frontend's TLS listeners.
+    pub tls_handshakes: AtomicU64,
+    /// Of those, the ones that resumed a session (a ticket): no full handshake.
+    pub tls_resumed: AtomicU64,
+    /// TLS handshakes that failed: not TLS, bad messages, nothing in common, or the client
+    /// went away or stayed silent.
+    pub tls_failed: AtomicU64,
 }

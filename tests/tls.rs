@@ -175,19 +175,37 @@ struct Site {
     _web: Backend,
     plain: u16,
     tls: u16,
+    /// The `[stats]` listener (Prometheus at `/metrics`).
+    stats: u16,
 }
 
 impl Site {
     fn start(tls_table: &str) -> Site {
         let web = Backend::start("web1");
-        let (plain, tls) = (free_port(), free_port());
-        let lb = Ringlb::start(&config(plain, tls, web.addr(), tls_table));
+        let (plain, tls, stats) = (free_port(), free_port(), free_port());
+        let toml = config(plain, tls, web.addr(), tls_table)
+            + &format!("[stats]\nbind = \"127.0.0.1:{stats}\"\n");
+        let lb = Ringlb::start(&toml);
         Site {
             lb,
             _web: web,
             plain,
             tls,
+            stats,
         }
+    }
+
+    /// The value of a Prometheus sample, e.g. `ringlb_frontend_tls_handshakes_total{…}`.
+    fn metric(&self, series: &str) -> Option<f64> {
+        let r = http_get(
+            format!("127.0.0.1:{}", self.stats).parse().expect("addr"),
+            "/metrics",
+            &[],
+        );
+        r.body_str().lines().find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
     }
 }
 
@@ -221,7 +239,6 @@ fn curl_gets_the_page_and_the_server_sees_https() {
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
     let tls = site.tls;
-    let _lb = site.lb;
     let resolve = format!("example.test:{tls}:127.0.0.1");
     let url = format!("https://example.test:{tls}/");
     let ca = pki.ca();
@@ -293,7 +310,6 @@ fn sni_picks_exact_wildcard_and_default_certificates() {
         other.display()
     ));
     let tls = site.tls;
-    let _lb = site.lb;
     let ca = pki.ca();
     let ca = ca.to_str().expect("ca");
     let got = s_client(tls, &["-CAfile", ca, "-servername", "other.test"]);
@@ -324,7 +340,6 @@ fn a_directory_of_rsa_and_ecdsa_certificates_for_the_same_name() {
     std::fs::rename(&rsa, certs.join("example-rsa.pem")).expect("mv");
     let site = Site::start(&format!("certificates = [\"{}/\"]", certs.display()));
     let tls = site.tls;
-    let _lb = site.lb;
     let ca = pki.ca();
     let ca = ca.to_str().expect("ca");
     let got = s_client(tls, &["-CAfile", ca, "-servername", "example.test"]);
@@ -355,7 +370,6 @@ fn versions_suites_and_alpn() {
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
     let tls = site.tls;
-    let _lb = site.lb;
     let ca = pki.ca();
     let ca = ca.to_str().expect("ca");
     let got = s_client(tls, &["-CAfile", ca, "-alpn", "h2,http/1.1"]);
@@ -404,7 +418,6 @@ fn python_resumes_the_session_with_a_ticket() {
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
     let tls = site.tls;
-    let _lb = site.lb;
     let script = format!(
         r#"
 import socket, ssl
@@ -724,7 +737,6 @@ fn plain_http_and_garbage_on_a_tls_port_are_closed() {
     let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
     let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
     let tls = site.tls;
-    let _lb = site.lb;
     let addr: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
     for bytes in [
         &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
@@ -745,6 +757,29 @@ fn plain_http_and_garbage_on_a_tls_port_are_closed() {
             .expect("still serving")
             .0,
         "HTTP/1.1 200 OK"
+    );
+    // Each failure is counted; event lines are throttled but say what happened.
+    let failed = r#"ringlb_frontend_tls_handshakes_total{frontend="www",outcome="failed"}"#;
+    let full = r#"ringlb_frontend_tls_handshakes_total{frontend="www",outcome="full"}"#;
+    assert_eq!(site.metric(failed), Some(3.0));
+    assert_eq!(site.metric(full), Some(1.0));
+    assert!(
+        site.lb.wait_log(
+            "frontend www: TLS handshake failed:",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        site.lb.stderr()
+    );
+    let expiry = site
+        .metric(&format!(
+            r#"ringlb_certificate_expiry_seconds{{frontend="www",path="{}"}}"#,
+            cert.display()
+        ))
+        .expect("expiry");
+    assert!(
+        expiry > 29.0 * 86_400.0 && expiry <= 30.0 * 86_400.0,
+        "{expiry}"
     );
 }
 

@@ -7,10 +7,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{CheckKind, Mode as CfgMode};
 use crate::snapshot::Snapshot;
-use crate::state::{admin, ProcessState, ServerState};
+use crate::state::{admin, FrontendState, ProcessState, ServerState};
 use crate::stats::{
-    BackendStats, CheckInfo, FrontendStats, Mode, ProcessStats, Responses, ServerStats,
-    ServerStatus, StatsSnapshot,
+    BackendStats, CertStats, CheckInfo, FrontendStats, Mode, ProcessStats, Responses, ServerStats,
+    ServerStatus, StatsSnapshot, TlsStats,
 };
 
 fn mode(m: CfgMode) -> Mode {
@@ -61,9 +61,29 @@ fn status(st: &ServerState, checked: Option<(u32, u32)>, streak: u32) -> ServerS
     }
 }
 
+/// A frontend's TLS figures and its certificates' time left at `wall`.
+fn tls_stats(st: &FrontendState, t: &crate::tls::TlsRt, wall: SystemTime) -> TlsStats {
+    TlsStats {
+        handshakes: st.tls_handshakes.load(Ordering::Relaxed),
+        resumed: st.tls_resumed.load(Ordering::Relaxed),
+        failed: st.tls_failed.load(Ordering::Relaxed),
+        certificates: t
+            .certs
+            .iter()
+            .map(|c| CertStats {
+                path: c.path.display().to_string(),
+                names: c.names.clone(),
+                key: c.key.to_string(),
+                expires_in_s: c.remaining(wall).as_secs(),
+            })
+            .collect(),
+    }
+}
+
 /// Everything the stats page shows, read now.
 pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
     let now = Instant::now();
+    let wall = SystemTime::now();
     let mut rates = process.rates.lock().unwrap_or_else(|p| p.into_inner());
     let frontends = snap
         .frontends
@@ -86,6 +106,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                 bytes_out: st.bytes_out.load(Ordering::Relaxed),
                 req_errors: st.req_errors.load(Ordering::Relaxed),
                 responses: responses(&st.responses),
+                tls: f.tls.as_ref().map(|t| tls_stats(st, t, wall)),
             }
         })
         .collect();

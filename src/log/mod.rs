@@ -18,7 +18,7 @@
 mod event;
 pub mod format;
 
-pub use event::event;
+pub use event::{event, Throttle};
 
 use std::io::{self, Write};
 use std::net::UdpSocket;

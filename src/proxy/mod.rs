@@ -40,6 +40,9 @@ pub use pool::Pool;
 use queue::Queue;
 pub use upstream::{Fail, Reuse};
 
+/// At most one event line a second per worker for failed TLS handshakes.
+const TLS_FAILURE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Initial capacity of an output buffer: a typical rewritten head and a small body.
 const OUT_BUF: usize = 1024;
 
@@ -66,6 +69,9 @@ pub struct Local {
     pub process: Arc<crate::state::ProcessState>,
     /// Where access log lines go (replaced when a reload changes `[log]`).
     pub logger: RefCell<Arc<crate::log::Logger>>,
+    /// Failed TLS handshakes are logged at most once a second per worker (scanners send
+    /// thousands), with the count of the others.
+    tls_failures: RefCell<crate::log::Throttle>,
 }
 
 impl Local {
@@ -77,6 +83,7 @@ impl Local {
         Local {
             process,
             logger: RefCell::new(logger),
+            tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -96,6 +103,15 @@ impl Local {
             .borrow_mut()
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(OUT_BUF))
+    }
+
+    /// Logs a failed TLS handshake on `frontend` (throttled; the client's address is left
+    /// out: event lines are not anonymised like access logs).
+    pub fn tls_failure(&self, frontend: &FrontendRef, why: &impl std::fmt::Display) {
+        self.tls_failures.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!("frontend {}: TLS handshake failed: {why}", frontend.key),
+        );
     }
 
     pub fn give_back(&self, mut v: Vec<u8>) {

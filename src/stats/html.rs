@@ -14,7 +14,7 @@ use std::fmt::Write;
 use super::human;
 use super::model::{
     BackendStats, CheckInfo, FrontendStats, Mode, Responses, ServerStats, ServerStatus,
-    StatsSnapshot,
+    StatsSnapshot, TlsStats,
 };
 
 /// How to render the page; set by the frontend that serves it.
@@ -345,7 +345,32 @@ fn frontend(out: &mut String, fe: &FrontendStats) {
         out.push_str("<td colspan=\"5\" class=\"na\">tcp</td>");
     }
     out.push_str("<td class=\"st\"><span class=\"pill p-OPEN\">OPEN</span></td></tr>\n");
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str("</tbody></table></div>\n");
+    if let Some(t) = &fe.tls {
+        tls(out, t);
+    }
+    out.push_str("</section>\n");
+}
+
+/// A TLS frontend's handshakes and certificates, under its table.
+fn tls(out: &mut String, t: &TlsStats) {
+    let _ = write!(
+        out,
+        "<p class=\"tls\">TLS: {} handshakes ({} resumed), {} failed</p>\n<ul class=\"certs\">\n",
+        t.handshakes, t.resumed, t.failed
+    );
+    for c in &t.certificates {
+        let days = c.expires_in_s / 86_400;
+        let class = if days < 30 { " class=\"warn\"" } else { "" };
+        let _ = writeln!(
+            out,
+            "<li{class}>{} — {} — {} — expires in {days} days</li>",
+            escape(&c.names.join(", ")),
+            escape(&c.key),
+            escape(&c.path),
+        );
+    }
+    out.push_str("</ul>\n");
 }
 
 fn backend(out: &mut String, be: &BackendStats, opts: &HtmlOptions) {

@@ -127,6 +127,30 @@ pub struct FrontendStats {
     /// Requests we rejected as invalid or too slow: 400/408/414/431…
     pub req_errors: u64,
     pub responses: Responses,
+    /// Present when the frontend has TLS listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsStats>,
+}
+
+/// A frontend's TLS: handshakes and certificates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsStats {
+    pub handshakes: u64,
+    /// Handshakes that resumed a session.
+    pub resumed: u64,
+    pub failed: u64,
+    pub certificates: Vec<CertStats>,
+}
+
+/// One certificate a frontend serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CertStats {
+    pub path: String,
+    pub names: Vec<String>,
+    /// "ECDSA P-256", "RSA 2048", …
+    pub key: String,
+    /// Seconds until it expires (0 once expired).
+    pub expires_in_s: u64,
 }
 
 /// A server's state as the balancer sees it.

@@ -12,6 +12,7 @@ use std::fmt::{Display, Write};
 
 use super::model::{
     BackendStats, FrontendStats, Mode, Responses, ServerStats, ServerStatus, StatsSnapshot,
+    TlsStats,
 };
 
 /// The content type scrapers expect for this format.
@@ -233,6 +234,37 @@ fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
         "HTTP responses sent to clients by status class.",
         http.map(|f| (vec![("frontend", f.name.as_str())], &f.responses)),
     );
+    tls(p, fes);
+}
+
+/// TLS handshakes per frontend, and the seconds each certificate has left.
+fn tls(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with_tls: Vec<(&str, &TlsStats)> = fes
+        .iter()
+        .filter_map(|f| f.tls.as_ref().map(|t| (f.name.as_str(), t)))
+        .collect();
+    if with_tls.is_empty() {
+        return;
+    }
+    let name = "ringlb_frontend_tls_handshakes_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "TLS handshakes by outcome (full, resumed, failed).",
+    );
+    for (fe, t) in &with_tls {
+        let full = t.handshakes.saturating_sub(t.resumed);
+        for (outcome, n) in [("full", full), ("resumed", t.resumed), ("failed", t.failed)] {
+            p.sample(name, &[("frontend", fe), ("outcome", outcome)], n);
+        }
+    }
+    let name = "ringlb_certificate_expiry_seconds";
+    p.family(name, Kind::Gauge, "Seconds until a certificate expires.");
+    for (fe, t) in &with_tls {
+        for c in &t.certificates {
+            p.sample(name, &[("frontend", fe), ("path", &c.path)], c.expires_in_s);
+        }
+    }
 }
 
 fn responses<'a>(

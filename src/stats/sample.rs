@@ -211,6 +211,17 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 bytes_out: 812_000_000_000,
                 req_errors: 1_127,
                 responses: responses(46_000_000, 1_800_000, 2_011),
+                tls: Some(TlsStats {
+                    handshakes: 5_402_113,
+                    resumed: 3_100_778,
+                    failed: 2_014,
+                    certificates: vec![CertStats {
+                        path: "/etc/ringlb/tls/www.pem".to_string(),
+                        names: vec!["www.example.com".to_string(), "example.com".to_string()],
+                        key: "ECDSA P-256".to_string(),
+                        expires_in_s: 61 * 86_400,
+                    }],
+                }),
             },
             FrontendStats {
                 name: "postgres".to_string(),
@@ -226,6 +237,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 bytes_out: 61_000_000_000,
                 req_errors: 0,
                 responses: Responses::default(),
+                tls: None,
             },
         ],
         backends: vec![

@@ -342,6 +342,7 @@ fn start_session(
     let mode = fe.mode;
     let tls = fe.tls.clone().filter(|_| bind.tls);
     let handshake_timeout = fe.timeouts.client;
+    let fe_state = fe.state.clone();
     let accepted = proxy::Accepted {
         local: local.clone(),
         cell: shared.snapshot.clone(),
@@ -362,10 +363,16 @@ fn start_session(
         ))
         .await
         {
-            Ok(conn) => Box::pin(serve(mode, accepted, conn)).await,
+            Ok(conn) => {
+                fe_state.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                if conn.info().resumed {
+                    fe_state.tls_resumed.fetch_add(1, Ordering::Relaxed);
+                }
+                Box::pin(serve(mode, accepted, conn)).await;
+            }
             Err(e) => {
-                // Scanners and clients that give up are routine: counted, not logged one by one.
-                let _ = e;
+                fe_state.tls_failed.fetch_add(1, Ordering::Relaxed);
+                accepted.local.tls_failure(&accepted.frontend, &e);
             }
         }
     });
