@@ -41,6 +41,7 @@ fn pick(c: &Config, method: &str, path: &str, host: &str) -> String {
         src: "192.0.2.1".parse().unwrap(),
         headers: &crate::route::Pairs(&headers),
         sni: None,
+        hello_sni: None,
     };
     match router.select(&view) {
         Ok(Some(b)) => b.clone(),

@@ -71,6 +71,7 @@ pub const CRITERIA: &[&str] = &[
     "ssl_fc",
     "ssl_fc_sni",
     "ssl_fc_sni_end",
+    "req.ssl_sni",
 ];
 
 /// How a string value is compared with the request's.
@@ -169,6 +170,9 @@ pub enum Criterion {
     Tls,
     /// `ssl_fc_sni`, `ssl_fc_sni_end`: the server name the TLS client sent, ignoring case.
     Sni(Strings),
+    /// `req.ssl_sni`: the server name in a TLS ClientHello that ringlb reads without
+    /// terminating TLS (tcp mode: passthrough), ignoring case.
+    HelloSni(Strings),
 }
 
 /// A named condition of a frontend: `[frontend.X.acl] NAME = "criterion values…"`.
@@ -357,6 +361,7 @@ enum Kind {
     Header(StrMatch, Vec<u8>),
     Tls,
     Sni(StrMatch),
+    HelloSni,
 }
 
 fn criterion_kind(tok: &Tok) -> Result<Kind, ParseError> {
@@ -373,6 +378,7 @@ fn criterion_kind(tok: &Tok) -> Result<Kind, ParseError> {
         "ssl_fc" => Kind::Tls,
         "ssl_fc_sni" => Kind::Sni(StrMatch::Exact),
         "ssl_fc_sni_end" => Kind::Sni(StrMatch::Suffix),
+        "req.ssl_sni" | "req_ssl_sni" => Kind::HelloSni,
         _ => return header_kind(tok),
     };
     if tok.quoted {
@@ -423,6 +429,7 @@ fn value_example(kind: &Kind) -> &'static str {
         Kind::Header(..) => "e.g. hdr(X-Tenant) blue",
         Kind::Tls => "ssl_fc takes no value",
         Kind::Sni(_) => "e.g. ssl_fc_sni www.example.com",
+        Kind::HelloSni => "e.g. req.ssl_sni www.example.com",
     }
 }
 
@@ -464,6 +471,7 @@ fn build(kind: Kind, nocase: bool, values: &[Tok]) -> Result<Criterion, ParseErr
         },
         Kind::Tls => Criterion::Tls,
         Kind::Sni(how) => Criterion::Sni(strings(how, true, &host_value)?),
+        Kind::HelloSni => Criterion::HelloSni(strings(StrMatch::Exact, true, &host_value)?),
     })
 }
 

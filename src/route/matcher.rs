@@ -68,6 +68,9 @@ pub struct RequestView<'a> {
     /// Over TLS: the server name the client sent (empty when it sent none); `None` for a
     /// plain connection.
     pub sni: Option<&'a [u8]>,
+    /// The server name of a ClientHello read without terminating TLS (tcp mode); `None` when
+    /// none was read.
+    pub hello_sni: Option<&'a [u8]>,
 }
 
 impl fmt::Debug for RequestView<'_> {
@@ -184,6 +187,22 @@ impl<T> Router<T> {
     }
 
     /// No route: every request goes to the default backend.
+    /// Whether any ACL or inline criterion satisfies `pred` (e.g. one that needs the
+    /// ClientHello read before a backend can be chosen).
+    pub fn tests(&self, pred: impl Fn(&Criterion) -> bool) -> bool {
+        let inline = |terms: &Vec<Vec<CTerm>>| {
+            terms
+                .iter()
+                .flatten()
+                .any(|t| matches!(&t.test, CTest::Inline(c) if pred(c)))
+        };
+        self.acls.iter().flatten().any(&pred)
+            || self.rules.iter().any(|(c, _)| match c {
+                Compiled::Always => false,
+                Compiled::If(t) | Compiled::Unless(t) => inline(t),
+            })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
@@ -278,6 +297,7 @@ impl Eval<'_, '_> {
             }
             Criterion::Tls => req.sni.is_some(),
             Criterion::Sni(s) => req.sni.is_some_and(|n| s.matches(n)),
+            Criterion::HelloSni(s) => req.hello_sni.is_some_and(|n| s.matches(n)),
         })
     }
 }

@@ -12,6 +12,7 @@ fn req<'a>(method: &'a str, path: &'a str, host: Option<&'a str>, src: &str) -> 
         src: src.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
         headers: &NoHeaders,
         sni: None,
+        hello_sni: None,
     }
 }
 

@@ -171,17 +171,28 @@ fn condition(
     ok.then_some(c)
 }
 
-/// In tcp mode only the client address is known when the backend is chosen.
+/// In tcp mode only the connection is known when the backend is chosen: the client address,
+/// TLS (when ringlb terminates it) or the ClientHello's server name (when it passes TLS
+/// through). `req.ssl_sni` means the latter, so it belongs to tcp mode only.
 fn tcp_check(cx: &mut Cx<'_>, span: &Range<usize>, c: &Criterion, fe: Fe<'_>, what: &str) {
     let frontend = fe.name;
-    if fe.mode != Some(Mode::Tcp) || matches!(c, Criterion::Src(_)) {
-        return;
-    }
-    cx.error_help(
-        span,
-        format!("{what} tests HTTP data but frontend \"{frontend}\" is in tcp mode"),
-        "in tcp mode only `src` can be tested",
+    let connection_level = matches!(
+        c,
+        Criterion::Src(_) | Criterion::Tls | Criterion::Sni(_) | Criterion::HelloSni(_)
     );
+    match fe.mode {
+        Some(Mode::Tcp) if !connection_level => cx.error_help(
+            span,
+            format!("{what} tests HTTP data but frontend \"{frontend}\" is in tcp mode"),
+            "in tcp mode only `src`, `req.ssl_sni`, `ssl_fc` and `ssl_fc_sni` can be tested",
+        ),
+        Some(Mode::Http) if matches!(c, Criterion::HelloSni(_)) => cx.error_help(
+            span,
+            format!("{what} reads a ClientHello ringlb passes through, but frontend \"{frontend}\" is in http mode"),
+            "on an http frontend with TLS, test the server name with `ssl_fc_sni`",
+        ),
+        _ => {}
+    }
 }
 
 /// An error from the expression parser, anchored at the string and naming the token.

@@ -289,6 +289,7 @@ fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], client: Client<'_>) ->
         src,
         headers: &FieldSection::within(buf, head.headers_start..head.head_len),
         sni,
+        hello_sni: None,
     };
     match fe.router.select(&view) {
         Ok(Some(&b)) => Some(b),
