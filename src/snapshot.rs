@@ -105,6 +105,9 @@ pub struct FrontendRt {
     pub router: Router<usize>,
     /// Whether any route exists (skips building a request view when none does).
     pub routed: bool,
+    /// A route tests `req.ssl_sni`: a tcp session reads the ClientHello before it picks a
+    /// backend.
+    pub peek_hello: bool,
     pub stats: Option<Arc<StatsRt>>,
     /// The TLS of this frontend's TLS listeners.
     pub tls: Option<Arc<crate::tls::TlsRt>>,
@@ -260,9 +263,11 @@ impl Snapshot {
                 .filter_map(|r| backend_idx.get(r.backend.as_str()).map(|&b| (&r.guard, b)));
             let router =
                 Router::new(&f.acls, rules).map_err(|e| format!("frontend {}: {e}", f.name))?;
+            let peek_hello = router.tests(|c| matches!(c, crate::route::Criterion::HelloSni(_)));
             frontends.push(FrontendRt {
                 router,
                 routed: !f.routes.is_empty(),
+                peek_hello,
                 stats: match &f.stats {
                     Some(p) => Some(Arc::new(StatsRt::new(p, false)?)),
                     None => None,
@@ -302,6 +307,7 @@ impl Snapshot {
             frontends.push(FrontendRt {
                 router: Router::new(&[], std::iter::empty()).map_err(|e| e.to_string())?,
                 routed: false,
+                peek_hello: false,
                 stats: Some(Arc::new(StatsRt::new(&l.page, true)?)),
                 stats_only: true,
                 tls: None,

@@ -185,3 +185,58 @@ fn redispatch_finds_the_working_server() {
         assert_eq!(got, b"x");
     }
 }
+
+/// Routes of a tcp frontend pick the backend by the client's address: two clients from two
+/// loopback addresses reach two different servers.
+#[test]
+fn routes_by_source_address() {
+    let office = RawBackend::echo();
+    let public = RawBackend::echo();
+    let port = free_port();
+    let _lb = Ringlb::start(&format!(
+        r#"
+[global]
+workers = 1
+[frontend.db]
+bind = "127.0.0.1:{port}"
+mode = "tcp"
+default_backend = "public"
+[frontend.db.acl]
+office = "src 127.0.0.2/32"
+[[frontend.db.route]]
+backend = "office"
+if = "office"
+[backend.office]
+mode = "tcp"
+[[backend.office.server]]
+name = "o"
+address = "{}"
+[backend.public]
+mode = "tcp"
+[[backend.public.server]]
+name = "p"
+address = "{}"
+"#,
+        office.addr(),
+        public.addr()
+    ));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    for (src, n) in [("127.0.0.2", 3), ("127.0.0.3", 2)] {
+        for _ in 0..n {
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            let from: std::net::SocketAddr = format!("{src}:0").parse().expect("src");
+            sock.bind(&from.into()).expect("bind");
+            sock.connect(&addr.into()).expect("connect");
+            let mut s: std::net::TcpStream = sock.into();
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            s.write_all(b"ping").expect("write");
+            let mut back = [0u8; 4];
+            s.read_exact(&mut back).expect("echo");
+            assert_eq!(&back, b"ping");
+        }
+    }
+    assert_eq!(office.connections(), 3, "from 127.0.0.2");
+    assert_eq!(public.connections(), 2, "from another address");
+}

@@ -893,3 +893,91 @@ address = "{}"
     );
     assert_eq!(r.backend(), Some("web"), "a plain request is not ssl_fc");
 }
+
+/// TLS passed through a tcp frontend, routed by the ClientHello's server name: ringlb reads
+/// the hello without answering it, and the TLS servers behind it (two TLS frontends of the
+/// same ringlb here) present their own certificates.
+#[test]
+fn passthrough_routes_by_the_client_hello() {
+    let pki = Pki::new();
+    let a = pki.leaf("a.pem", &["a.test"], "ec", 30);
+    let b = pki.leaf("b.pem", &["b.test"], "ec", 30);
+    let (web_a, web_b) = (Backend::start("web-a"), Backend::start("web-b"));
+    let (pass, ta, tb) = (free_port(), free_port(), free_port());
+    let _lb = Ringlb::start(&format!(
+        r#"
+[global]
+workers = 1
+[frontend.pass]
+bind = "127.0.0.1:{pass}"
+mode = "tcp"
+default_backend = "tls-b"
+[frontend.pass.acl]
+a = "req.ssl_sni a.test"
+[[frontend.pass.route]]
+backend = "tls-a"
+if = "a"
+[backend.tls-a]
+mode = "tcp"
+[[backend.tls-a.server]]
+name = "ta"
+address = "127.0.0.1:{ta}"
+[backend.tls-b]
+mode = "tcp"
+[[backend.tls-b.server]]
+name = "tb"
+address = "127.0.0.1:{tb}"
+[frontend.site-a]
+default_backend = "web-a"
+[frontend.site-a.tls]
+bind = "127.0.0.1:{ta}"
+certificates = ["{}"]
+[frontend.site-b]
+default_backend = "web-b"
+[frontend.site-b.tls]
+bind = "127.0.0.1:{tb}"
+certificates = ["{}"]
+[backend.web-a]
+[[backend.web-a.server]]
+name = "web-a"
+address = "{}"
+[backend.web-b]
+[[backend.web-b.server]]
+name = "web-b"
+address = "{}"
+"#,
+        a.display(),
+        b.display(),
+        web_a.addr(),
+        web_b.addr()
+    ));
+    let ca = pki.ca();
+    let get = |name: &str| {
+        let resolve = format!("{name}:{pass}:127.0.0.1");
+        let out = curl(&[
+            "--cacert",
+            ca.to_str().expect("ca"),
+            "--resolve",
+            &resolve,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %header{server}",
+            &format!("https://{name}:{pass}/"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Each name reaches the TLS server holding its certificate (curl verifies it).
+    assert_eq!(get("a.test"), "200 web-a");
+    assert_eq!(get("b.test"), "200 web-b");
+    // Not TLS at all: the default route, the bytes passed on as they are.
+    let got = raw_exchange_timeout(
+        format!("127.0.0.1:{pass}").parse().expect("addr"),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(
+        got.is_empty() || got[0] == 0x15,
+        "the TLS server behind answers TLS: {got:?}"
+    );
+}

@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use super::exchange::{Exchange, Outcome, Phase};
 use super::upstream::{connect, Fail, Reuse, Want};
 use super::{client_ip, Accepted, Local};
+use crate::route::{NoHeaders, RequestView};
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
+use crate::transport::tls::{client_hello, Hello};
 use crate::transport::Transport;
 
 /// Serves one client connection in TCP mode.
@@ -29,9 +31,34 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         return;
     };
     let mut x = Exchange::begin();
-    x.backend = Some(fe.backend);
+    // What a backend is chosen by: the client address, TLS, and (for TLS passed through) the
+    // ClientHello, whose bytes then go to the server first.
+    let mut peeked = Vec::new();
+    let backend = if fe.routed {
+        let hello = if fe.peek_hello {
+            read_hello(&client, fe.timeouts.client, &mut peeked).await
+        } else {
+            None
+        };
+        let view = RequestView {
+            method: b"",
+            path: b"",
+            host: None,
+            src: client_ip(peer),
+            headers: &NoHeaders,
+            sni: client.tls().map(|t| t.sni.as_bytes()),
+            hello_sni: hello.as_deref().map(str::as_bytes),
+        };
+        match fe.router.select(&view) {
+            Ok(Some(&b)) => b,
+            _ => fe.backend,
+        }
+    } else {
+        fe.backend
+    };
+    x.backend = Some(backend);
     let want = Want {
-        backend: fe.backend,
+        backend,
         client: client_ip(peer),
         reuse: Reuse::Never,
         prefer: None,
@@ -42,7 +69,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         Err(f) => {
             x.reach(f.phase());
             if f == Fail::ConnectFailed {
-                x.retries = snap.backends.get(fe.backend).map_or(0, |b| b.retries);
+                x.retries = snap.backends.get(backend).map_or(0, |b| b.retries);
             }
             // TCP mode has no answer of its own.
             x.end_with(
@@ -63,8 +90,17 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
     x.reach(Phase::Data);
     let server_timeout = snap
         .backends
-        .get(fe.backend)
+        .get(backend)
         .map_or(Duration::ZERO, |b| b.timeouts.server);
+    if !peeked.is_empty() {
+        x.bytes_in += peeked.len() as u64;
+        let sent = runtime::timeout(server_timeout, up.conn.send_all(peeked)).await;
+        if !matches!(sent, Ok((Ok(()), _))) {
+            x.end_with(Outcome::server_error(0), None);
+            finish(local, &snap, fe, &x, peer);
+            return;
+        }
+    }
     let idle = fe.timeouts.client.max(server_timeout);
     let last = Cell::new(Instant::now());
     let up_bytes = Cell::new(0u64);
@@ -88,9 +124,36 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         }
     })
     .await;
-    x.bytes_in = up_bytes.get();
+    x.bytes_in += up_bytes.get();
     x.bytes_out = down_bytes.get();
     finish(local, &snap, fe, &x, peer);
+}
+
+/// The largest ClientHello read before giving up on routing by it (TLS records are at most
+/// 16 KiB; a hello with post-quantum key shares is about 2 KiB).
+const MAX_HELLO: usize = 16 * 1024 + 5;
+
+/// Reads the start of a TLS connection into `peeked` until its ClientHello is complete, and
+/// returns the server name it asks for. `None` when the client sent no name, something else
+/// than TLS, more than [`MAX_HELLO`], or nothing within `limit`: the default route applies.
+async fn read_hello(
+    client: &impl Transport,
+    limit: Duration,
+    peeked: &mut Vec<u8>,
+) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match client_hello(peeked) {
+            Hello::ServerName(name) => return name,
+            Hello::NotTls => return None,
+            Hello::Incomplete if peeked.len() > MAX_HELLO => return None,
+            Hello::Incomplete => {}
+        }
+        match runtime::timeout_at(deadline, client.recv()).await {
+            Ok(Ok(Some(chunk))) => peeked.extend_from_slice(chunk.as_slice()),
+            _ => return None,
+        }
+    }
 }
 
 /// Counts the session and writes its tcplog line if the frontend logs.

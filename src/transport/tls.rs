@@ -60,6 +60,44 @@ pub struct TlsConn {
     info: TlsInfo,
 }
 
+/// What the first bytes of a connection say about TLS, for routing TLS that ringlb passes
+/// through without terminating it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hello {
+    /// A ClientHello has started but is not complete yet.
+    Incomplete,
+    /// A complete ClientHello, with the server name it asks for (if any), lowercase.
+    ServerName(Option<String>),
+    /// Not a TLS ClientHello.
+    NotTls,
+}
+
+/// Reads the ClientHello at the start of `bytes` (nothing is answered: the bytes go on to the
+/// server as they are).
+pub fn client_hello(bytes: &[u8]) -> Hello {
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut rd = bytes;
+    while !rd.is_empty() {
+        match acceptor.read_tls(&mut rd) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => return Hello::NotTls,
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let name = accepted
+                    .client_hello()
+                    .server_name()
+                    .map(str::to_ascii_lowercase);
+                return Hello::ServerName(name);
+            }
+            Ok(None) => {}
+            Err(_) => return Hello::NotTls,
+        }
+    }
+    Hello::Incomplete
+}
+
 /// Runs a server handshake on `conn` until it completes or `deadline` passes.
 pub async fn handshake(
     conn: Conn,
