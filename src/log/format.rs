@@ -98,29 +98,21 @@ pub fn date(t: SystemTime) -> String {
 pub fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
     match ip {
         IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let keep = u32::from(v4.min(32));
-            let m = if keep == 0 {
-                0
-            } else {
-                u32::MAX << (32 - keep)
-            };
-            IpAddr::V4(Ipv4Addr::from(bits & m))
+            // Masked as its IPv4-mapped IPv6 form, whose first 96 bits are kept.
+            let kept = keep_prefix(a.to_ipv6_mapped(), 96 + u32::from(v4.min(32)));
+            IpAddr::V4(kept.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
         }
-        IpAddr::V6(a) => {
-            if let Some(v4addr) = a.to_ipv4_mapped() {
-                return mask(IpAddr::V4(v4addr), v4, v6);
-            }
-            let bits = u128::from(a);
-            let keep = u32::from(v6.min(128));
-            let m = if keep == 0 {
-                0
-            } else {
-                u128::MAX << (128 - keep)
-            };
-            IpAddr::V6(Ipv6Addr::from(bits & m))
-        }
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4addr) => mask(IpAddr::V4(v4addr), v4, v6),
+            None => IpAddr::V6(keep_prefix(a, u32::from(v6.min(128)))),
+        },
     }
+}
+
+/// Keeps the first `keep` (at most 128) bits of `a`, zeroing the rest.
+fn keep_prefix(a: Ipv6Addr, keep: u32) -> Ipv6Addr {
+    let m = u128::MAX.checked_shl(128 - keep).unwrap_or(0);
+    Ipv6Addr::from(u128::from(a) & m)
 }
 
 fn client(r: &Record, anon: Option<(u8, u8)>) -> String {
