@@ -42,26 +42,30 @@ impl Field {
     }
 }
 
-/// Case-insensitive name lookup; the length switch keeps it to at most two
-/// comparisons.
+/// The fields [`classify`] knows by name.
+const NAMED: &[(&[u8], Field)] = &[
+    (b"te", Field::Te),
+    (b"host", Field::Host),
+    (b"expect", Field::Expect),
+    (b"upgrade", Field::Upgrade),
+    (b"trailer", Field::Trailer),
+    (b"connection", Field::Connection),
+    (b"keep-alive", Field::KeepAlive),
+    (b"content-length", Field::ContentLength),
+    (b"http2-settings", Field::Http2Settings),
+    (b"x-forwarded-for", Field::XForwardedFor),
+    (b"proxy-connection", Field::ProxyConnection),
+    (b"transfer-encoding", Field::TransferEncoding),
+    (b"x-forwarded-proto", Field::XForwardedProto),
+];
+
+/// Case-insensitive name lookup; a name of another length costs one length
+/// comparison per entry, so at most two names are compared byte by byte.
 pub(crate) fn classify(name: &[u8]) -> Field {
-    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
-    match name.len() {
-        2 if is(b"te") => Field::Te,
-        4 if is(b"host") => Field::Host,
-        6 if is(b"expect") => Field::Expect,
-        7 if is(b"upgrade") => Field::Upgrade,
-        7 if is(b"trailer") => Field::Trailer,
-        10 if is(b"connection") => Field::Connection,
-        10 if is(b"keep-alive") => Field::KeepAlive,
-        14 if is(b"content-length") => Field::ContentLength,
-        14 if is(b"http2-settings") => Field::Http2Settings,
-        15 if is(b"x-forwarded-for") => Field::XForwardedFor,
-        16 if is(b"proxy-connection") => Field::ProxyConnection,
-        17 if is(b"transfer-encoding") => Field::TransferEncoding,
-        17 if is(b"x-forwarded-proto") => Field::XForwardedProto,
-        _ => Field::Other,
-    }
+    NAMED
+        .iter()
+        .find(|(known, _)| name.eq_ignore_ascii_case(known))
+        .map_or(Field::Other, |&(_, field)| field)
 }
 
 /// How many extra field names one head's Connection fields may list. Real
