@@ -266,20 +266,12 @@ fn tally_card(out: &mut String, t: &Tally<'_>) {
 
 /// A right-aligned number cell; zeros are dimmed so the eye lands on what is non-zero.
 fn num(out: &mut String, n: u64) {
-    if n == 0 {
-        out.push_str("<td class=\"z\">0</td>");
-    } else {
-        let _ = write!(out, "<td>{}</td>", human::count(n));
-    }
+    count_cell(out, n, DIMMED_ZERO, "");
 }
 
 /// Like [`num`] but red when non-zero: errors and warnings.
 fn err(out: &mut String, n: u64) {
-    if n == 0 {
-        out.push_str("<td class=\"z\">0</td>");
-    } else {
-        let _ = write!(out, "<td class=\"e\">{}</td>", human::count(n));
-    }
+    count_cell(out, n, DIMMED_ZERO, " class=\"e\"");
 }
 
 fn bytes(out: &mut String, n: u64) {
@@ -293,10 +285,17 @@ fn bytes(out: &mut String, n: u64) {
 
 /// Optional value: empty cell when absent (a limit of 0 means "none").
 fn opt(out: &mut String, n: u64) {
+    count_cell(out, n, "<td></td>", "");
+}
+
+const DIMMED_ZERO: &str = "<td class=\"z\">0</td>";
+
+/// `zero` when `n` is 0, else `n` in a cell with `attrs`.
+fn count_cell(out: &mut String, n: u64, zero: &str, attrs: &str) {
     if n == 0 {
-        out.push_str("<td></td>");
+        out.push_str(zero);
     } else {
-        let _ = write!(out, "<td>{}</td>", human::count(n));
+        let _ = write!(out, "<td{attrs}>{}</td>", human::count(n));
     }
 }
 
