@@ -7,7 +7,7 @@
 //! actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue`.
 //! Times are milliseconds, `-1` when the step never happened, as HAProxy writes them.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -152,6 +152,20 @@ fn term(r: &Record) -> String {
     String::from_utf8_lossy(&r.term).into_owned()
 }
 
+/// `actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue`, as both formats have them.
+struct Conns<'a>(&'a Record);
+
+impl fmt::Display for Conns<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        write!(
+            f,
+            "{}/{}/{}/{}/{} {}/{}",
+            r.actconn, r.feconn, r.beconn, r.srvconn, r.retries, r.srv_queue, r.backend_queue
+        )
+    }
+}
+
 /// One `httplog` line (no trailing newline).
 pub fn httplog(r: &Record, anon: Option<(u8, u8)>) -> String {
     let mut out = String::with_capacity(256);
@@ -164,7 +178,7 @@ pub fn httplog(r: &Record, anon: Option<(u8, u8)>) -> String {
         .collect();
     let _ = write!(
         out,
-        " {}/{}/{}/{}/{} {} {} - - {}-- {}/{}/{}/{}/{} {}/{} \"{}\"",
+        " {}/{}/{}/{}/{} {} {} - - {}-- {} \"{}\"",
         ms(r.tq),
         ms(r.tw),
         ms(r.tc),
@@ -177,13 +191,7 @@ pub fn httplog(r: &Record, anon: Option<(u8, u8)>) -> String {
         },
         r.bytes,
         term(r),
-        r.actconn,
-        r.feconn,
-        r.beconn,
-        r.srvconn,
-        r.retries,
-        r.srv_queue,
-        r.backend_queue,
+        Conns(r),
         line
     );
     out
@@ -195,19 +203,13 @@ pub fn tcplog(r: &Record, anon: Option<(u8, u8)>) -> String {
     common(r, anon, &mut out);
     let _ = write!(
         out,
-        " {}/{}/{} {} {} {}/{}/{}/{}/{} {}/{}",
+        " {}/{}/{} {} {} {}",
         ms(r.tw),
         ms(r.tc),
         r.ta.as_millis(),
         r.bytes,
         term(r),
-        r.actconn,
-        r.feconn,
-        r.beconn,
-        r.srvconn,
-        r.retries,
-        r.srv_queue,
-        r.backend_queue
+        Conns(r)
     );
     out
 }
