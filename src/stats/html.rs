@@ -288,6 +288,15 @@ fn opt(out: &mut String, n: u64) {
     count_cell(out, n, "<td></td>", "");
 }
 
+/// A [`num`] cell that only an HTTP proxy fills; empty for tcp.
+fn http_num(out: &mut String, http: bool, n: u64) {
+    if http {
+        num(out, n);
+    } else {
+        out.push_str("<td></td>");
+    }
+}
+
 const DIMMED_ZERO: &str = "<td class=\"z\">0</td>";
 
 /// `zero` when `n` is 0, else `n` in a cell with `attrs`.
@@ -341,20 +350,12 @@ fn frontend(out: &mut String, fe: &FrontendStats) {
     );
     out.push_str("<tr class=\"s-OPEN\"><td class=\"l\"><b>Frontend</b></td>");
     num(out, fe.conn_rate);
-    if http {
-        num(out, fe.req_rate);
-    } else {
-        out.push_str("<td></td>");
-    }
+    http_num(out, http, fe.req_rate);
     num(out, fe.cur_conns);
     num(out, fe.max_conns);
     opt(out, fe.limit);
     num(out, fe.total_conns);
-    if http {
-        num(out, fe.requests);
-    } else {
-        out.push_str("<td></td>");
-    }
+    http_num(out, http, fe.requests);
     bytes(out, fe.bytes_in);
     bytes(out, fe.bytes_out);
     err(out, fe.req_errors);
