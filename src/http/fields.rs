@@ -3,7 +3,9 @@
 //! and the checks `httparse` leaves to us (LF-only line endings).
 
 use super::section::{is_ows, trim_ows};
-use super::{ErrorKind, Span};
+use std::mem::MaybeUninit;
+
+use super::{ErrorKind, Limits, Span, MAX_HEADERS};
 
 /// Fields the codec acts on. Everything else is `Other` and relayed as is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,6 +267,28 @@ pub(crate) fn scan_fields(
         }
     }
     Ok(f)
+}
+
+/// httparse's header slots, as many as `limits` allows.
+pub(crate) fn header_slots<'t, 'b>(
+    table: &'t mut [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS],
+    limits: &Limits,
+) -> &'t mut [MaybeUninit<httparse::Header<'b>>] {
+    table
+        .get_mut(..limits.max_headers.min(MAX_HEADERS))
+        .unwrap_or(&mut [])
+}
+
+/// What httparse leaves unchecked in a complete head of `head_len` bytes: its size and its
+/// line endings.
+pub(crate) fn check_head(buf: &[u8], head_len: usize, limits: &Limits) -> Result<(), ErrorKind> {
+    if head_len > limits.max_head {
+        return Err(ErrorKind::HeadTooLarge);
+    }
+    if !crlf_only(buf.get(..head_len).unwrap_or(&[])) {
+        return Err(ErrorKind::BadLineEnding);
+    }
+    Ok(())
 }
 
 /// Every LF preceded by CR and every CR followed by LF. httparse accepts
