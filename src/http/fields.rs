@@ -3,7 +3,9 @@
 //! and the checks `httparse` leaves to us (LF-only line endings).
 
 use super::section::{is_ows, trim_ows};
-use super::{ErrorKind, Span};
+use std::mem::MaybeUninit;
+
+use super::{ErrorKind, Limits, Span, MAX_HEADERS};
 
 /// Fields the codec acts on. Everything else is `Other` and relayed as is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,26 +44,30 @@ impl Field {
     }
 }
 
-/// Case-insensitive name lookup; the length switch keeps it to at most two
-/// comparisons.
+/// The fields [`classify`] knows by name.
+const NAMED: &[(&[u8], Field)] = &[
+    (b"te", Field::Te),
+    (b"host", Field::Host),
+    (b"expect", Field::Expect),
+    (b"upgrade", Field::Upgrade),
+    (b"trailer", Field::Trailer),
+    (b"connection", Field::Connection),
+    (b"keep-alive", Field::KeepAlive),
+    (b"content-length", Field::ContentLength),
+    (b"http2-settings", Field::Http2Settings),
+    (b"x-forwarded-for", Field::XForwardedFor),
+    (b"proxy-connection", Field::ProxyConnection),
+    (b"transfer-encoding", Field::TransferEncoding),
+    (b"x-forwarded-proto", Field::XForwardedProto),
+];
+
+/// Case-insensitive name lookup; a name of another length costs one length
+/// comparison per entry, so at most two names are compared byte by byte.
 pub(crate) fn classify(name: &[u8]) -> Field {
-    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
-    match name.len() {
-        2 if is(b"te") => Field::Te,
-        4 if is(b"host") => Field::Host,
-        6 if is(b"expect") => Field::Expect,
-        7 if is(b"upgrade") => Field::Upgrade,
-        7 if is(b"trailer") => Field::Trailer,
-        10 if is(b"connection") => Field::Connection,
-        10 if is(b"keep-alive") => Field::KeepAlive,
-        14 if is(b"content-length") => Field::ContentLength,
-        14 if is(b"http2-settings") => Field::Http2Settings,
-        15 if is(b"x-forwarded-for") => Field::XForwardedFor,
-        16 if is(b"proxy-connection") => Field::ProxyConnection,
-        17 if is(b"transfer-encoding") => Field::TransferEncoding,
-        17 if is(b"x-forwarded-proto") => Field::XForwardedProto,
-        _ => Field::Other,
-    }
+    NAMED
+        .iter()
+        .find(|(known, _)| name.eq_ignore_ascii_case(known))
+        .map_or(Field::Other, |&(_, field)| field)
 }
 
 /// How many extra field names one head's Connection fields may list. Real
@@ -261,6 +267,28 @@ pub(crate) fn scan_fields(
         }
     }
     Ok(f)
+}
+
+/// httparse's header slots, as many as `limits` allows.
+pub(crate) fn header_slots<'t, 'b>(
+    table: &'t mut [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS],
+    limits: &Limits,
+) -> &'t mut [MaybeUninit<httparse::Header<'b>>] {
+    table
+        .get_mut(..limits.max_headers.min(MAX_HEADERS))
+        .unwrap_or(&mut [])
+}
+
+/// What httparse leaves unchecked in a complete head of `head_len` bytes: its size and its
+/// line endings.
+pub(crate) fn check_head(buf: &[u8], head_len: usize, limits: &Limits) -> Result<(), ErrorKind> {
+    if head_len > limits.max_head {
+        return Err(ErrorKind::HeadTooLarge);
+    }
+    if !crlf_only(buf.get(..head_len).unwrap_or(&[])) {
+        return Err(ErrorKind::BadLineEnding);
+    }
+    Ok(())
 }
 
 /// Every LF preceded by CR and every CR followed by LF. httparse accepts

@@ -4,8 +4,8 @@
 use std::mem::MaybeUninit;
 
 use super::fields::{
-    crlf_only, header_name_error, is_tchar, line_end, offset_in, scan_fields, skip_empty_lines,
-    ConnectionOptions,
+    check_head, header_name_error, header_slots, is_tchar, line_end, offset_in, scan_fields,
+    skip_empty_lines, ConnectionOptions,
 };
 use super::{ErrorKind, HttpError, Limits, Span, MAX_HEADERS};
 
@@ -149,9 +149,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
 
 fn parse(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, ErrorKind> {
     let mut table = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let table = table
-        .get_mut(..limits.max_headers.min(MAX_HEADERS))
-        .unwrap_or(&mut []);
+    let table = header_slots(&mut table, limits);
     let mut req = httparse::Request::new(&mut []);
     let parsed =
         httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, table);
@@ -169,12 +167,7 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, ErrorKind> 
     if headers_start.saturating_sub(line_start) > limits.max_request_line {
         return Err(ErrorKind::UriTooLong);
     }
-    if head_len > limits.max_head {
-        return Err(ErrorKind::HeadTooLarge);
-    }
-    if !crlf_only(buf.get(..head_len).unwrap_or(&[])) {
-        return Err(ErrorKind::BadLineEnding);
-    }
+    check_head(buf, head_len, limits)?;
 
     let method_token = req.method.unwrap_or("").as_bytes();
     let method_start = offset_in(buf, method_token);

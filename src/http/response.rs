@@ -4,7 +4,8 @@
 use std::mem::MaybeUninit;
 
 use super::fields::{
-    crlf_only, header_name_error, line_end, scan_fields, skip_empty_lines, ConnectionOptions,
+    check_head, header_name_error, header_slots, line_end, scan_fields, skip_empty_lines,
+    ConnectionOptions,
 };
 use super::request::BodyFraming;
 use super::{ErrorKind, HttpError, Limits, Method, MAX_HEADERS};
@@ -74,9 +75,7 @@ fn parse(
     limits: &Limits,
 ) -> Result<Option<ResponseHead>, ErrorKind> {
     let mut table = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let table = table
-        .get_mut(..limits.max_headers.min(MAX_HEADERS))
-        .unwrap_or(&mut []);
+    let table = header_slots(&mut table, limits);
     let mut res = httparse::Response::new(&mut []);
     let parsed =
         httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, table);
@@ -99,12 +98,7 @@ fn parse(
             })
         }
     };
-    if head_len > limits.max_head {
-        return Err(ErrorKind::HeadTooLarge);
-    }
-    if !crlf_only(buf.get(..head_len).unwrap_or(&[])) {
-        return Err(ErrorKind::BadLineEnding);
-    }
+    check_head(buf, head_len, limits)?;
     let line_start = skip_empty_lines(buf);
     let headers_start = line_end(buf, line_start).unwrap_or(head_len);
 

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use super::net;
 use crate::route;
 
 /// What an HAProxy ACL name became.
@@ -201,16 +202,7 @@ pub(super) fn criterion(words: &[String], tcp: bool) -> Result<(String, Option<S
 /// A ringlb ACL name for an HAProxy one: `:` is not allowed, and a name equal to a criterion
 /// would read as one.
 pub(super) fn acl_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out: String = net::name_chars(name).collect();
     let is_criterion = route::CRITERIA
         .iter()
         .any(|c| c.split('(').next() == Some(out.as_str()));

@@ -8,7 +8,6 @@ use super::emit::{self, dur, table, Baseline, Out};
 use super::front::{placeholder_name, Plans};
 use super::lex::{key, quote};
 use super::model::{Mode, Model, Proxy, ServerOpts, ServerSpec, Timeout};
-use super::net;
 
 /// Where the placeholder server points: a port nothing listens on, so connections are refused
 /// and ringlb answers 503, as HAProxy does for a backend without servers.
@@ -71,23 +70,11 @@ const INTERVALS: [Field<u64>; 3] = [
 const COUNTS: [Field<u32>; 2] = [("rise", |o| o.rise), ("fall", |o| o.fall)];
 
 fn backend(out: &mut Out, p: &Proxy, base: &Baseline) {
-    let name = net::name(&p.name);
     let s = &p.s;
     let v = emit::back_vals(s);
-    out.header(&table("backend", &name, None));
-    if name != p.name {
-        out.comment(&format!(
-            "{} {} renamed (ringlb name rules)",
-            p.kind.name(),
-            p.name
-        ));
-    }
+    let name = out.proxy_header("backend", p);
     if v.mode != base.back.mode {
-        let note = s
-            .mode
-            .is_none()
-            .then_some("no mode in HAProxy: tcp is its default");
-        out.kv("mode", quote(v.mode.name()), note);
+        out.mode(v.mode, s);
     }
     if emit::show(&v.balance, &base.back.balance) {
         out.kv("balance", quote(v.balance.v), v.balance.note.as_deref());

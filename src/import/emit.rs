@@ -8,8 +8,8 @@
 //! ringlb already agree on.
 
 use super::lex::{comment_text, format_time, key, quote};
-use super::model::{Conn, Mode, Model, Noted, Settings, StatsSpec, Timeout};
-use super::{back, front, Skipped};
+use super::model::{Conn, Mode, Model, Noted, Proxy, Settings, StatsSpec, Timeout};
+use super::{back, front, net, Skipped};
 
 /// ringlb's built-in global maxconn (`config::defaults::GLOBAL_MAXCONN`).
 const RINGLB_GLOBAL_MAXCONN: u32 = crate::config::defaults::GLOBAL_MAXCONN;
@@ -43,6 +43,30 @@ impl Out {
             self.comment(n);
         }
         self.line(&format!("{k} = {}", v.as_ref()));
+    }
+
+    /// `mode = …`, noting HAProxy's default when section `s` named no mode.
+    pub(super) fn mode(&mut self, mode: Mode, s: &Settings) {
+        let note = s
+            .mode
+            .is_none()
+            .then_some("no mode in HAProxy: tcp is its default");
+        self.kv("mode", quote(mode.name()), note);
+    }
+
+    /// The `[kind.NAME]` header of `p`, with a comment when ringlb's name rules changed its
+    /// name; returns the ringlb name.
+    pub(super) fn proxy_header(&mut self, kind: &str, p: &Proxy) -> String {
+        let name = net::name(&p.name);
+        self.header(&table(kind, &name, None));
+        if name != p.name {
+            self.comment(&format!(
+                "{} {} renamed (ringlb name rules)",
+                p.kind.name(),
+                p.name
+            ));
+        }
+        name
     }
 }
 
@@ -80,25 +104,33 @@ pub(super) fn mode(s: &Settings) -> Mode {
     s.mode.unwrap_or(Mode::Tcp)
 }
 
+/// Timeout `t` as set, else HAProxy's `fallback` for it with `note` saying so.
+fn timeout_or(
+    s: &Settings,
+    t: Timeout,
+    fallback: Option<&Noted<u64>>,
+    note: &str,
+) -> Option<Noted<u64>> {
+    s.timeout(t)
+        .cloned()
+        .or_else(|| fallback.map(|f| Noted::with_note(f.v, note)))
+}
+
 pub(super) fn front_vals(s: &Settings) -> FrontVals {
     let client = s.timeout(Timeout::Client).cloned();
-    let request = s.timeout(Timeout::HttpRequest).cloned().or_else(|| {
-        client.as_ref().map(|c| {
-            Noted::with_note(
-                c.v,
-                "http_request: HAProxy uses timeout client when timeout http-request is unset",
-            )
-        })
-    });
-    let keep_alive = s.timeout(Timeout::HttpKeepAlive).cloned().or_else(|| {
-        request.as_ref().map(|r| {
-            Noted::with_note(
-                r.v,
-                "http_keep_alive: HAProxy uses timeout http-request (else client) when timeout \
-                 http-keep-alive is unset",
-            )
-        })
-    });
+    let request = timeout_or(
+        s,
+        Timeout::HttpRequest,
+        client.as_ref(),
+        "http_request: HAProxy uses timeout client when timeout http-request is unset",
+    );
+    let keep_alive = timeout_or(
+        s,
+        Timeout::HttpKeepAlive,
+        request.as_ref(),
+        "http_keep_alive: HAProxy uses timeout http-request (else client) when timeout \
+         http-keep-alive is unset",
+    );
     let mut timeouts = vec![(Timeout::Client, client)];
     if mode(s) == Mode::Http {
         timeouts.push((Timeout::HttpRequest, request));
@@ -120,14 +152,12 @@ pub(super) fn front_vals(s: &Settings) -> FrontVals {
 
 pub(super) fn back_vals(s: &Settings) -> BackVals {
     let connect = s.timeout(Timeout::Connect).cloned();
-    let queue = s.timeout(Timeout::Queue).cloned().or_else(|| {
-        connect.as_ref().map(|c| {
-            Noted::with_note(
-                c.v,
-                "queue: HAProxy uses timeout connect when timeout queue is unset",
-            )
-        })
-    });
+    let queue = timeout_or(
+        s,
+        Timeout::Queue,
+        connect.as_ref(),
+        "queue: HAProxy uses timeout connect when timeout queue is unset",
+    );
     BackVals {
         mode: mode(s),
         balance: s.balance.clone().unwrap_or(Noted::plain("roundrobin")),
@@ -381,11 +411,7 @@ fn defaults(out: &mut Out, d: &Settings, base: &Baseline) {
     let b = &base.back;
     out.header("[defaults]");
     if f.mode != builtin.front.mode {
-        let note = d
-            .mode
-            .is_none()
-            .then_some("no mode in HAProxy: tcp is its default");
-        out.kv("mode", quote(f.mode.name()), note);
+        out.mode(f.mode, d);
     }
     if show(&b.balance, &builtin.back.balance) {
         out.kv("balance", quote(b.balance.v), b.balance.note.as_deref());

@@ -431,15 +431,7 @@ pub(super) fn write(
     let global_max = model.global.maxconn.unwrap_or(u32::MAX);
     for f in &plans.fronts {
         let p = f.p;
-        let name = net::name(&p.name);
-        out.header(&table("frontend", &name, None));
-        if name != p.name {
-            out.comment(&format!(
-                "{} {} renamed (ringlb name rules)",
-                p.kind.name(),
-                p.name
-            ));
-        }
+        let name = out.proxy_header("frontend", p);
         for n in &f.notes {
             out.comment(n);
         }
@@ -456,11 +448,7 @@ pub(super) fn write(
 
         let v = emit::front_vals(&p.s);
         if v.mode != base.front.mode {
-            let note =
-                p.s.mode
-                    .is_none()
-                    .then_some("no mode in HAProxy: tcp is its default");
-            out.kv("mode", quote(v.mode.name()), note);
+            out.mode(v.mode, &p.s);
         }
         if let Some(m) = v.maxconn.filter(|m| Some(*m) != base.front.maxconn) {
             if m > global_max {

@@ -280,19 +280,21 @@ pub(super) fn server_opts(words: &[String], opts: &mut ServerOpts) -> Result<Vec
     Ok(other)
 }
 
+/// The characters of an HAProxy name, each one a ringlb name may not hold (`:` and the like)
+/// as `_`.
+pub(super) fn name_chars(n: &str) -> impl Iterator<Item = char> + '_ {
+    n.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            c
+        } else {
+            '_'
+        }
+    })
+}
+
 /// A ringlb name from an HAProxy one (HAProxy also allows `:`).
 pub(super) fn name(n: &str) -> String {
-    let mut out: String = n
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
+    let mut out: String = name_chars(n).take(64).collect();
     if out.is_empty() {
         out.push('_');
     }

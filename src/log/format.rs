@@ -7,7 +7,7 @@
 //! actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue`.
 //! Times are milliseconds, `-1` when the step never happened, as HAProxy writes them.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,29 +98,21 @@ pub fn date(t: SystemTime) -> String {
 pub fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
     match ip {
         IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let keep = u32::from(v4.min(32));
-            let m = if keep == 0 {
-                0
-            } else {
-                u32::MAX << (32 - keep)
-            };
-            IpAddr::V4(Ipv4Addr::from(bits & m))
+            // Masked as its IPv4-mapped IPv6 form, whose first 96 bits are kept.
+            let kept = keep_prefix(a.to_ipv6_mapped(), 96 + u32::from(v4.min(32)));
+            IpAddr::V4(kept.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
         }
-        IpAddr::V6(a) => {
-            if let Some(v4addr) = a.to_ipv4_mapped() {
-                return mask(IpAddr::V4(v4addr), v4, v6);
-            }
-            let bits = u128::from(a);
-            let keep = u32::from(v6.min(128));
-            let m = if keep == 0 {
-                0
-            } else {
-                u128::MAX << (128 - keep)
-            };
-            IpAddr::V6(Ipv6Addr::from(bits & m))
-        }
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4addr) => mask(IpAddr::V4(v4addr), v4, v6),
+            None => IpAddr::V6(keep_prefix(a, u32::from(v6.min(128)))),
+        },
     }
+}
+
+/// Keeps the first `keep` (at most 128) bits of `a`, zeroing the rest.
+fn keep_prefix(a: Ipv6Addr, keep: u32) -> Ipv6Addr {
+    let m = u128::MAX.checked_shl(128 - keep).unwrap_or(0);
+    Ipv6Addr::from(u128::from(a) & m)
 }
 
 fn client(r: &Record, anon: Option<(u8, u8)>) -> String {
@@ -160,6 +152,20 @@ fn term(r: &Record) -> String {
     String::from_utf8_lossy(&r.term).into_owned()
 }
 
+/// `actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue`, as both formats have them.
+struct Conns<'a>(&'a Record);
+
+impl fmt::Display for Conns<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        write!(
+            f,
+            "{}/{}/{}/{}/{} {}/{}",
+            r.actconn, r.feconn, r.beconn, r.srvconn, r.retries, r.srv_queue, r.backend_queue
+        )
+    }
+}
+
 /// One `httplog` line (no trailing newline).
 pub fn httplog(r: &Record, anon: Option<(u8, u8)>) -> String {
     let mut out = String::with_capacity(256);
@@ -172,7 +178,7 @@ pub fn httplog(r: &Record, anon: Option<(u8, u8)>) -> String {
         .collect();
     let _ = write!(
         out,
-        " {}/{}/{}/{}/{} {} {} - - {}-- {}/{}/{}/{}/{} {}/{} \"{}\"",
+        " {}/{}/{}/{}/{} {} {} - - {}-- {} \"{}\"",
         ms(r.tq),
         ms(r.tw),
         ms(r.tc),
@@ -185,13 +191,7 @@ pub fn httplog(r: &Record, anon: Option<(u8, u8)>) -> String {
         },
         r.bytes,
         term(r),
-        r.actconn,
-        r.feconn,
-        r.beconn,
-        r.srvconn,
-        r.retries,
-        r.srv_queue,
-        r.backend_queue,
+        Conns(r),
         line
     );
     out
@@ -203,19 +203,13 @@ pub fn tcplog(r: &Record, anon: Option<(u8, u8)>) -> String {
     common(r, anon, &mut out);
     let _ = write!(
         out,
-        " {}/{}/{} {} {} {}/{}/{}/{}/{} {}/{}",
+        " {}/{}/{} {} {} {}",
         ms(r.tw),
         ms(r.tc),
         r.ta.as_millis(),
         r.bytes,
         term(r),
-        r.actconn,
-        r.feconn,
-        r.beconn,
-        r.srvconn,
-        r.retries,
-        r.srv_queue,
-        r.backend_queue
+        Conns(r)
     );
     out
 }

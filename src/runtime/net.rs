@@ -262,11 +262,7 @@ impl Conn {
 
     /// Opens a TCP connection. Times out only through the caller's `timeout`.
     pub async fn connect(addr: SocketAddr) -> io::Result<Conn> {
-        let sock = Socket::new(
-            Domain::for_address(addr),
-            Type::STREAM.cloexec(),
-            Some(Protocol::TCP),
-        )?;
+        let sock = tcp_socket(addr)?;
         sock.set_tcp_nodelay(true)?;
         let fd: OwnedFd = sock.into();
         let raw = fd.as_raw_fd();
@@ -402,13 +398,18 @@ impl EventFd {
     }
 }
 
-/// Creates a listening TCP socket bound to `addr`, shared by every worker.
-pub fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
-    let sock = Socket::new(
+/// A close-on-exec TCP socket of `addr`'s family.
+fn tcp_socket(addr: SocketAddr) -> io::Result<Socket> {
+    Socket::new(
         Domain::for_address(addr),
         Type::STREAM.cloexec(),
         Some(Protocol::TCP),
-    )?;
+    )
+}
+
+/// Creates a listening TCP socket bound to `addr`, shared by every worker.
+pub fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+    let sock = tcp_socket(addr)?;
     sock.set_reuse_address(true)?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;

@@ -158,16 +158,15 @@ fn cards(out: &mut String, s: &StatsSnapshot) {
 
     let be_up = s.backends.iter().filter(|b| b.up).count();
     let be_down = s.backends.len() - be_up;
-    let _ = writeln!(
+    tally_card(
         out,
-        "<div class=\"card {cls}\"><div class=\"k\">Backends up</div><div class=\"v\">{be_up}\
-         <small> / {n}</small></div><div class=\"sub\">{sub}</div></div>",
-        cls = if be_down > 0 { "alert" } else { "" },
-        n = s.backends.len(),
-        sub = if be_down > 0 {
-            format!("<b class=\"t-bad\">{be_down} DOWN</b>")
-        } else {
-            "all serving".to_string()
+        &Tally {
+            title: "Backends up",
+            value: be_up.to_string(),
+            unit: format!(" / {}", s.backends.len()),
+            bad: (be_down > 0).then(|| format!("{be_down} DOWN")),
+            calm: "all serving",
+            alarm: ALERT,
         },
     );
 
@@ -206,55 +205,73 @@ fn cards(out: &mut String, s: &StatsSnapshot) {
         n = servers.len(),
     );
 
-    let _ = writeln!(
+    tally_card(
         out,
-        "<div class=\"card {cls}\"><div class=\"k\">Reloads</div><div class=\"v\">{ok}\
-         <small> ok</small></div><div class=\"sub\">{failed}</div></div>",
-        cls = if p.reloads_failed > 0 { "warn" } else { "" },
-        ok = human::count(p.reloads_ok),
-        failed = if p.reloads_failed > 0 {
-            format!(
-                "<b class=\"t-warn\">{} failed</b>",
-                human::count(p.reloads_failed)
-            )
-        } else {
-            "none failed".to_string()
+        &Tally {
+            title: "Reloads",
+            value: human::count(p.reloads_ok),
+            unit: " ok".to_string(),
+            bad: (p.reloads_failed > 0)
+                .then(|| format!("{} failed", human::count(p.reloads_failed))),
+            calm: "none failed",
+            alarm: WARN,
         },
     );
-    let _ = writeln!(
+    tally_card(
         out,
-        "<div class=\"card {cls}\"><div class=\"k\">Access log</div><div class=\"v\">{lines}\
-         <small> lines</small></div><div class=\"sub\">{dropped}</div></div>",
-        cls = if p.log_dropped > 0 { "alert" } else { "" },
-        lines = human::count(p.log_lines),
-        dropped = if p.log_dropped > 0 {
-            format!(
-                "<b class=\"t-bad\">{} dropped</b>",
-                human::count(p.log_dropped)
-            )
-        } else {
-            "none dropped".to_string()
+        &Tally {
+            title: "Access log",
+            value: human::count(p.log_lines),
+            unit: " lines".to_string(),
+            bad: (p.log_dropped > 0).then(|| format!("{} dropped", human::count(p.log_dropped))),
+            calm: "none dropped",
+            alarm: ALERT,
         },
     );
     out.push_str("</section>\n");
 }
 
+/// Card and text classes of a [`Tally`] card while something is wrong.
+const WARN: (&str, &str) = ("warn", "t-warn");
+const ALERT: (&str, &str) = ("alert", "t-bad");
+
+/// A card with a headline number and a sub line that either names what went wrong, in the
+/// card's alarm colours, or says that nothing did.
+struct Tally<'a> {
+    title: &'a str,
+    value: String,
+    /// After the value, in small type.
+    unit: String,
+    /// What went wrong (`"2 failed"`), `None` when nothing did.
+    bad: Option<String>,
+    /// The sub line when nothing went wrong.
+    calm: &'a str,
+    alarm: (&'a str, &'a str),
+}
+
+fn tally_card(out: &mut String, t: &Tally<'_>) {
+    let (cls, sub) = match &t.bad {
+        Some(bad) => (t.alarm.0, format!("<b class=\"{}\">{bad}</b>", t.alarm.1)),
+        None => ("", t.calm.to_string()),
+    };
+    let _ = writeln!(
+        out,
+        "<div class=\"card {cls}\"><div class=\"k\">{title}</div><div class=\"v\">{value}\
+         <small>{unit}</small></div><div class=\"sub\">{sub}</div></div>",
+        title = t.title,
+        value = t.value,
+        unit = t.unit,
+    );
+}
+
 /// A right-aligned number cell; zeros are dimmed so the eye lands on what is non-zero.
 fn num(out: &mut String, n: u64) {
-    if n == 0 {
-        out.push_str("<td class=\"z\">0</td>");
-    } else {
-        let _ = write!(out, "<td>{}</td>", human::count(n));
-    }
+    count_cell(out, n, DIMMED_ZERO, "");
 }
 
 /// Like [`num`] but red when non-zero: errors and warnings.
 fn err(out: &mut String, n: u64) {
-    if n == 0 {
-        out.push_str("<td class=\"z\">0</td>");
-    } else {
-        let _ = write!(out, "<td class=\"e\">{}</td>", human::count(n));
-    }
+    count_cell(out, n, DIMMED_ZERO, " class=\"e\"");
 }
 
 fn bytes(out: &mut String, n: u64) {
@@ -268,10 +285,26 @@ fn bytes(out: &mut String, n: u64) {
 
 /// Optional value: empty cell when absent (a limit of 0 means "none").
 fn opt(out: &mut String, n: u64) {
-    if n == 0 {
-        out.push_str("<td></td>");
+    count_cell(out, n, "<td></td>", "");
+}
+
+/// A [`num`] cell that only an HTTP proxy fills; empty for tcp.
+fn http_num(out: &mut String, http: bool, n: u64) {
+    if http {
+        num(out, n);
     } else {
-        let _ = write!(out, "<td>{}</td>", human::count(n));
+        out.push_str("<td></td>");
+    }
+}
+
+const DIMMED_ZERO: &str = "<td class=\"z\">0</td>";
+
+/// `zero` when `n` is 0, else `n` in a cell with `attrs`.
+fn count_cell(out: &mut String, n: u64, zero: &str, attrs: &str) {
+    if n == 0 {
+        out.push_str(zero);
+    } else {
+        let _ = write!(out, "<td{attrs}>{}</td>", human::count(n));
     }
 }
 
@@ -317,20 +350,12 @@ fn frontend(out: &mut String, fe: &FrontendStats) {
     );
     out.push_str("<tr class=\"s-OPEN\"><td class=\"l\"><b>Frontend</b></td>");
     num(out, fe.conn_rate);
-    if http {
-        num(out, fe.req_rate);
-    } else {
-        out.push_str("<td></td>");
-    }
+    http_num(out, http, fe.req_rate);
     num(out, fe.cur_conns);
     num(out, fe.max_conns);
     opt(out, fe.limit);
     num(out, fe.total_conns);
-    if http {
-        num(out, fe.requests);
-    } else {
-        out.push_str("<td></td>");
-    }
+    http_num(out, http, fe.requests);
     bytes(out, fe.bytes_in);
     bytes(out, fe.bytes_out);
     err(out, fe.req_errors);

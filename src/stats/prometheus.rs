@@ -220,13 +220,11 @@ fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
             |f| f.req_errors,
         ),
     ];
-    for (suffix, kind, help, get) in table {
-        let name = format!("ringlb_frontend_{suffix}");
-        p.family(&name, kind, help);
-        for f in fes {
-            p.sample(&name, &[("frontend", &f.name)], get(f));
-        }
-    }
+    let items: Vec<_> = fes
+        .iter()
+        .map(|f| (vec![("frontend", f.name.as_str())], f))
+        .collect();
+    per_item(p, "ringlb_frontend_", &table, &items);
     let http = fes.iter().filter(|f| f.mode == Mode::Http);
     responses(
         p,
@@ -263,6 +261,29 @@ fn tls(p: &mut Exposition, fes: &[FrontendStats]) {
     for (fe, t) in &with_tls {
         for c in &t.certificates {
             p.sample(name, &[("frontend", fe), ("path", &c.path)], c.expires_in_s);
+        }
+    }
+}
+
+/// A family's name suffix, type, help and how to read its value from an item.
+type Column<'t, T> = (&'t str, Kind, &'t str, fn(&T) -> u64);
+
+/// An item's labels and the item.
+type Labelled<'a, T> = (Vec<(&'a str, &'a str)>, &'a T);
+
+/// One family per `table` row, named `{prefix}{suffix}`, with a sample for each of `items`, in
+/// order.
+fn per_item<T>(
+    p: &mut Exposition,
+    prefix: &str,
+    table: &[Column<'_, T>],
+    items: &[Labelled<'_, T>],
+) {
+    for &(suffix, kind, help, get) in table {
+        let name = format!("{prefix}{suffix}");
+        p.family(&name, kind, help);
+        for (labels, item) in items {
+            p.sample(&name, labels, get(item));
         }
     }
 }
@@ -399,13 +420,11 @@ fn backends(p: &mut Exposition, bes: &[BackendStats]) {
             |b| b.server_downs(),
         ),
     ];
-    for (suffix, kind, help, get) in table {
-        let name = format!("ringlb_backend_{suffix}");
-        p.family(&name, kind, help);
-        for b in bes {
-            p.sample(&name, &[("backend", &b.name)], get(b));
-        }
-    }
+    let items: Vec<_> = bes
+        .iter()
+        .map(|b| (vec![("backend", b.name.as_str())], b))
+        .collect();
+    per_item(p, "ringlb_backend_", &table, &items);
     responses(
         p,
         "ringlb_backend_http_responses_total",
@@ -524,13 +543,15 @@ fn servers(p: &mut Exposition, bes: &[BackendStats]) {
             |s| s.downtime_s,
         ),
     ];
-    for (suffix, kind, help, get) in table {
-        let name = format!("ringlb_server_{suffix}");
-        p.family(&name, kind, help);
-        for (b, s) in all() {
-            p.sample(&name, &[("backend", &b.name), ("server", &s.name)], get(s));
-        }
-    }
+    let items: Vec<_> = all()
+        .map(|(b, s)| {
+            (
+                vec![("backend", b.name.as_str()), ("server", s.name.as_str())],
+                s,
+            )
+        })
+        .collect();
+    per_item(p, "ringlb_server_", &table, &items);
 
     let name = "ringlb_server_status";
     p.family(

@@ -38,33 +38,31 @@ fn io(e: nix::Error) -> io::Error {
     io::Error::from(e)
 }
 
+/// The user or group `name`, found with `find`; `unknown` when there is none.
+fn lookup<T>(
+    name: &str,
+    find: fn(&str) -> nix::Result<Option<T>>,
+    unknown: fn(String) -> PrivError,
+) -> Result<T, PrivError> {
+    find(name)
+        .map_err(|e| PrivError::Switch {
+            user: name.into(),
+            source: io(e),
+        })?
+        .ok_or_else(|| unknown(name.into()))
+}
+
 /// Switches to `user`/`group` (if given) and clears capabilities.
 pub fn drop_privileges(
     user: Option<&str>,
     group: Option<&str>,
     keep_bind: bool,
 ) -> Result<Dropped, PrivError> {
-    let target_user = match user {
-        Some(name) => Some(
-            User::from_name(name)
-                .map_err(|e| PrivError::Switch {
-                    user: name.into(),
-                    source: io(e),
-                })?
-                .ok_or_else(|| PrivError::UnknownUser(name.into()))?,
-        ),
-        None => None,
-    };
+    let target_user = user
+        .map(|name| lookup(name, User::from_name, PrivError::UnknownUser))
+        .transpose()?;
     let target_gid = match group {
-        Some(name) => Some(
-            Group::from_name(name)
-                .map_err(|e| PrivError::Switch {
-                    user: name.into(),
-                    source: io(e),
-                })?
-                .ok_or_else(|| PrivError::UnknownGroup(name.into()))?
-                .gid,
-        ),
+        Some(name) => Some(lookup(name, Group::from_name, PrivError::UnknownGroup)?.gid),
         None => target_user.as_ref().map(|u| u.gid),
     };
     let caps_err = |e: caps::errors::CapsError| PrivError::Caps(e.to_string());

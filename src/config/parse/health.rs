@@ -130,9 +130,7 @@ pub(super) fn parse_check(
 /// A method for the check request (an HTTP token).
 fn token(cx: &mut Cx<'_>, t: &Table<'_, '_>, key: &str) -> Option<String> {
     let (v, span) = t.str(cx, key)?;
-    let ok = !v.is_empty()
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let ok = !v.is_empty() && v.bytes().all(is_token);
     if !ok {
         cx.error_help(
             &span,
