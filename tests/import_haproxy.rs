@@ -39,18 +39,87 @@ struct Imported {
     config: Config,
 }
 
+/// Where the TLS fixtures keep their certificates (a directory, as HAProxy's `crt DIR/`).
+const FIXTURE_CERTS: &str = "/etc/haproxy/certs/";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run openssl: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A directory holding one real certificate (self-signed, P-256, for `names`) as HAProxy
+/// keeps them: chain and key in one PEM file. Returns the directory, with a trailing `/`.
+fn cert_dir(names: &[&str]) -> String {
+    let dir = unique_dir("ringlb-import-tls");
+    let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "60",
+            "-subj",
+            &format!("/CN={}", names[0]),
+            "-addext",
+            &format!("subjectAltName={}", san.join(",")),
+        ],
+    );
+    let certs = dir.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let mut pem = std::fs::read(dir.join("cert.pem")).unwrap();
+    pem.extend(std::fs::read(dir.join("key.pem")).unwrap());
+    std::fs::write(certs.join("site.pem"), pem).unwrap();
+    format!("{}/", certs.display())
+}
+
 /// Translates a fixture, runs `ringlb check -c` on the result (must exit 0) and loads it.
+/// `ringlb check` loads certificates: the fixtures' certificate directory is first pointed at
+/// one holding a real certificate made with `openssl` (the TOML kept is the one translated).
 fn translate(name: &str) -> Imported {
     let out = import(&fixture(name));
     let toml = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let code = out.status.code().unwrap_or(-1);
-    let check = Ringlb::run_cli(&["check", "-c", "{config}"], &toml);
+    let checked = if toml.contains(FIXTURE_CERTS) {
+        toml.replace(
+            FIXTURE_CERTS,
+            &cert_dir(&["www.example.com", "api.example.com"]),
+        )
+    } else {
+        toml.clone()
+    };
+    let check = Ringlb::run_cli(&["check", "-c", "{config}"], &checked);
     assert!(
         check.status.success(),
-        "ringlb check rejects the translation of {name}:\n{toml}\n---\n{}",
+        "ringlb check rejects the translation of {name}:\n{checked}\n---\n{}",
         String::from_utf8_lossy(&check.stderr)
     );
+    if toml.contains(".tls]") {
+        let stdout = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            stdout.contains("site.pem: www.example.com, api.example.com"),
+            "ringlb check loaded the certificate: {stdout}"
+        );
+    }
     let config = config::parse_str(&toml, name).unwrap_or_else(|d| panic!("{name}: {}", d[0]));
     Imported {
         toml,
@@ -216,13 +285,67 @@ fn gateway_with_unsupported_features_keeps_the_rest() {
     let c = &t.config;
     let f = frontend(c, "fe_edge");
     assert_eq!(f.binds, [sa("0.0.0.0:80")]);
+    let tls = f.tls.as_ref().expect("bind :443 ssl → tls");
+    assert_eq!(tls.binds, [sa("0.0.0.0:443")]);
+    assert_eq!(tls.alpn, ["http/1.1"]);
+    assert!(t.stderr.contains("HTTP/2 is not supported yet"));
     let routed: HashSet<&str> = f.routes.iter().map(|r| r.backend.as_str()).collect();
-    assert_eq!(routed, HashSet::from(["be_ws", "be_api"]));
+    assert_eq!(routed, HashSet::from(["be_ws", "be_api", "be_secure"]));
+    let web = &backend(c, "be_web").servers;
     assert_eq!(
-        backend(c, "be_web").servers.len(),
-        1,
-        "the disabled server is left out"
+        (web.len(), web[0].name.as_str()),
+        (1, "no-server"),
+        "web1 (ssl) and web2 (disabled) are left out: the 503 placeholder"
     );
+    assert!(t
+        .stderr
+        .contains(":41: not translated: server web1 192.0.2.10:80 check ssl verify none"));
+}
+
+#[test]
+fn https_edge_with_sni_routing_and_global_tls_defaults() {
+    let t = translate("https-edge.cfg");
+    assert_eq!(t.code, 3);
+    assert_report_lines(&t.stderr, "https-edge.cfg", 3);
+    assert!(t.stderr.contains(":24: not translated: bind :443 ssl crt /etc/haproxy/certs/ alpn h2,http/1.1 (alpn h2,http/1.1: h2 not offered"));
+    assert!(t.stderr.contains(
+        ":25: not translated: redirect scheme https code 301 if !{ ssl_fc } (ringlb has no redirect rules yet"
+    ));
+    assert!(t
+        .stderr
+        .contains(":40: not translated: server api1 10.0.2.21:8443 check ssl"));
+    let c = &t.config;
+    let f = frontend(c, "fe_https");
+    assert_eq!(f.binds, [sa("0.0.0.0:80")]);
+    let tls = f.tls.as_ref().expect("tls");
+    assert_eq!(tls.binds, [sa("0.0.0.0:443")]);
+    assert_eq!(
+        tls.certificates[0].path,
+        std::path::PathBuf::from("/etc/haproxy/certs/")
+    );
+    assert_eq!(tls.min_version, config::TlsVersion::Tls12);
+    assert_eq!(tls.alpn, ["http/1.1"]);
+    assert!(
+        !tls.session_tickets,
+        "no-tls-tickets in ssl-default-bind-options"
+    );
+    assert_eq!(tls.ciphersuites.len(), 9, "{:?}", tls.ciphersuites);
+    assert!(tls.ciphersuites.iter().all(|s| !s.starts_with("TLS_DHE")));
+    assert_eq!(f.routes.len(), 3);
+    assert!(f.routes.iter().all(|r| r.backend != "be_web"));
+    let api = &backend(c, "be_api").servers;
+    assert_eq!(api.len(), 1);
+    assert_eq!(api[0].name, "api2");
+    for comment in [
+        "# ssl-default-bind-ciphers: dropped DHE-RSA-AES128-GCM-SHA256, DHE-RSA-AES256-GCM-SHA384",
+        "# alpn h2,http/1.1: h2 not offered",
+        "# tune.ssl.default-dh-param dropped",
+        "# server api1 10.0.2.21:8443 left out (ssl)",
+        "sni_api = \"ssl_fc_sni -i api.example.com\"",
+        "sni_shop = \"ssl_fc_sni_end -i .shop.example.com\"",
+    ] {
+        assert!(t.toml.contains(comment), "{comment}\n{}", t.toml);
+    }
 }
 
 #[test]

@@ -31,6 +31,15 @@ pub(super) enum Cond {
     Text(String),
 }
 
+/// Where a criterion is tested: ringlb tests only `src` in tcp mode, and the SNI only where
+/// the frontend terminates TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Where {
+    pub(super) tcp: bool,
+    /// The frontend has TLS listeners (`bind … ssl` translated).
+    pub(super) tls: bool,
+}
+
 /// HAProxy criterion → (fetch, match method) as written, e.g. `hdr_end(host)` → (`hdr`,
 /// `Some("host")`, `end`).
 fn split_fetch(word: &str) -> (String, Option<String>, &'static str) {
@@ -84,7 +93,8 @@ fn value(v: &str) -> String {
 
 /// Translates one criterion with its flags and values (`path_beg -i /static/`).
 /// Returns ringlb's text and a note when the meaning changed.
-pub(super) fn criterion(words: &[String], tcp: bool) -> Result<(String, Option<String>), String> {
+pub(super) fn criterion(words: &[String], at: Where) -> Result<(String, Option<String>), String> {
+    let tcp = at.tcp;
     let fetch = words.first().ok_or("an ACL needs a criterion")?;
     let (base, arg, mut how) = split_fetch(fetch);
     let mut nocase = false;
@@ -126,6 +136,36 @@ pub(super) fn criterion(words: &[String], tcp: bool) -> Result<(String, Option<S
             return Err(format!(
                 "`{fetch}`: in a tcp frontend ringlb can only test src"
             ))
+        }
+        ("ssl_fc", "str") => {
+            if let Some(v) = values.first() {
+                return Err(format!(
+                    "`{fetch} {v}`: ringlb's ssl_fc takes no value (it holds on TLS connections)"
+                ));
+            }
+            return Ok(("ssl_fc".into(), None));
+        }
+        ("ssl_fc_sni" | "ssl_sni", "str" | "end") if !at.tls => {
+            return Err(format!(
+                "`{fetch}`: this frontend has no TLS listener ringlb terminates, so no SNI to test"
+            ))
+        }
+        ("ssl_fc_sni" | "ssl_sni", "str" | "end") => {
+            let mut why = Vec::new();
+            if base == "ssl_sni" {
+                why.push(format!(
+                    "{fetch} → ssl_fc_sni: the SNI of the TLS connection ringlb terminates"
+                ));
+            }
+            if !nocase {
+                why.push("ringlb compares the SNI ignoring case".to_owned());
+            }
+            note = (!why.is_empty()).then(|| why.join("; "));
+            if how == "end" {
+                "ssl_fc_sni_end".into()
+            } else {
+                "ssl_fc_sni".into()
+            }
         }
         ("path", "str") => "path".into(),
         ("path", "beg") => "path_beg".into(),
@@ -175,7 +215,8 @@ pub(super) fn criterion(words: &[String], tcp: bool) -> Result<(String, Option<S
             };
             return Err(format!(
                 "`{fetch}` ({shown}): ringlb's criteria are path, path_beg, path_end, path_reg, \
-                 host, host_end, src, method, hdr, hdr_beg, hdr_end"
+                 host, host_end, src, method, hdr, hdr_beg, hdr_end, ssl_fc, ssl_fc_sni, \
+                 ssl_fc_sni_end"
             ));
         }
     };
@@ -253,9 +294,10 @@ enum Term {
 pub(super) fn condition(
     words: &[String],
     acls: &HashMap<String, AclState>,
-    tcp: bool,
+    at: Where,
     notes: &mut Vec<String>,
 ) -> Result<Cond, String> {
+    let tcp = at.tcp;
     let mut groups: Vec<Vec<Term>> = Vec::new();
     let mut group: Vec<Term> = Vec::new();
     let mut negate = false;
@@ -289,7 +331,7 @@ pub(super) fn condition(
                 .ok_or("`{` is never closed")?;
             let inner = words.get(i..i + close).unwrap_or_default();
             i += close + 1;
-            let (text, note) = criterion(inner, tcp)?;
+            let (text, note) = criterion(inner, at)?;
             notes.extend(note);
             Term::Text(format!("{{ {text} }}"))
         } else if let Some(state) = acls.get(word) {

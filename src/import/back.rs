@@ -44,7 +44,7 @@ pub(super) fn write(out: &mut Out, model: &Model, plans: &Plans<'_>, base: &Base
 }
 
 fn usable(s: &ServerSpec) -> bool {
-    !s.opts.disabled && s.opts.weight != Some(0)
+    !s.opts.disabled && s.opts.weight != Some(0) && !s.opts.ssl
 }
 
 /// The value every checked server has, if they agree.
@@ -196,12 +196,20 @@ fn backend(out: &mut Out, p: &Proxy, base: &Baseline) {
     }
     for srv in &p.servers {
         if !usable(srv) {
+            out.line("");
+            if srv.opts.ssl {
+                out.comment(&format!(
+                    "server {} {} left out (ssl): TLS to servers is not supported yet, and \
+                     reaching it in plain text would expose what HAProxy encrypted",
+                    srv.name, srv.address
+                ));
+                continue;
+            }
             let why = if srv.opts.disabled {
                 "disabled"
             } else {
                 "weight 0"
             };
-            out.line("");
             out.comment(&format!(
                 "server {} {} left out ({why}): ringlb has no server that starts without traffic",
                 srv.name, srv.address
@@ -267,8 +275,8 @@ fn server(out: &mut Out, backend: &str, srv: &ServerSpec, checked: &[&ServerSpec
 fn placeholder_server(out: &mut Out, backend: &str) {
     out.header(&format!("[[backend.{}.server]]", key(backend)));
     out.comment(
-        "no server in HAProxy: this placeholder refuses connections, so ringlb answers 503 as \
-         HAProxy does",
+        "no server ringlb can use: this placeholder refuses connections, so ringlb answers 503 as \
+         HAProxy does without servers",
     );
     out.kv("name", quote("no-server"), None);
     out.kv("address", quote(NOWHERE), None);

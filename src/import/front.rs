@@ -139,7 +139,7 @@ pub(super) fn plan<'a>(model: &'a Model, skipped: &mut Vec<Skipped>) -> Plans<'a
                 continue;
             }
         }
-        if p.binds.is_empty() {
+        if p.binds.is_empty() && p.tls.is_none() {
             if p.kind == Kind::Frontend {
                 skipped.push(Skipped {
                     line: p.line,
@@ -172,7 +172,10 @@ fn plan_front<'a>(
     backs: &HashMap<&str, &Proxy>,
     skipped: &mut Vec<Skipped>,
 ) -> FrontPlan<'a> {
-    let tcp = mode == Mode::Tcp;
+    let at = acl::Where {
+        tcp: mode == Mode::Tcp,
+        tls: p.tls.is_some(),
+    };
     let mut f = FrontPlan {
         p,
         mode,
@@ -198,7 +201,7 @@ fn plan_front<'a>(
             );
             continue;
         }
-        match acl::criterion(line.words.get(2..).unwrap_or_default(), tcp) {
+        match acl::criterion(line.words.get(2..).unwrap_or_default(), at) {
             Ok((text, note)) => {
                 let rname = acl::acl_name(name);
                 match f.acls.iter_mut().find(|a| a.name == rname) {
@@ -320,10 +323,14 @@ fn route(
     let guard = match line.words.get(2).map(String::as_str) {
         None => None,
         Some(kw @ ("if" | "unless")) => {
+            let at = acl::Where {
+                tcp: mode == Mode::Tcp,
+                tls: f.p.tls.is_some(),
+            };
             let cond = acl::condition(
                 line.words.get(3..).unwrap_or_default(),
                 states,
-                mode == Mode::Tcp,
+                at,
                 &mut notes,
             )?;
             let unless = kw == "unless";
@@ -439,10 +446,10 @@ pub(super) fn write(
             out.comment(b);
         }
         let binds: Vec<String> = p.binds.iter().map(|b| quote(&b.v)).collect();
-        if binds.len() == 1 {
-            out.kv("bind", binds.join(""), None);
-        } else {
-            out.kv("bind", format!("[{}]", binds.join(", ")), None);
+        match binds.len() {
+            0 => {}
+            1 => out.kv("bind", binds.join(""), None),
+            _ => out.kv("bind", format!("[{}]", binds.join(", ")), None),
         }
         out.kv("default_backend", quote(&target_name(&f.default)), None);
 
@@ -488,6 +495,9 @@ pub(super) fn write(
             out.kv("dontlognull", v.dontlognull.to_string(), None);
         }
         emit::timeouts(out, &v.timeouts, base, !base.written);
+        if let Some(t) = &p.tls {
+            super::tls::write(out, &name, t, &model.global);
+        }
 
         if !f.acls.is_empty() {
             out.header(&table("frontend", &name, Some("acl")));

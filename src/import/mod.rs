@@ -7,9 +7,9 @@
 //!
 //! Pipeline:
 //! 1. [`lex`]: lines → words, HAProxy quoting and escapes; HAProxy times → microseconds;
-//! 2. [`read`] (with [`settings`], [`net`]): sections → [`model::Model`], `defaults`
+//! 2. [`read`] (with [`settings`], [`net`], [`tls`]): sections → [`model::Model`], `defaults`
 //!    inheritance with HAProxy semantics (each `defaults` starts afresh), `global`;
-//! 3. [`emit`] (with [`front`], [`back`], [`acl`]): resolve every value with HAProxy's
+//! 3. [`emit`] (with [`front`], [`back`], [`acl`], [`tls`]): resolve every value with HAProxy's
 //!    meaning and write it where ringlb would otherwise differ, a `#` comment wherever the
 //!    meaning changes.
 //!
@@ -27,11 +27,14 @@ mod model;
 mod net;
 mod read;
 mod settings;
+mod tls;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_routing;
+#[cfg(test)]
+mod tests_tls;
 
 use std::fmt;
 use std::path::Path;

@@ -147,6 +147,8 @@ pub(super) struct ServerOpts {
     pub(super) cookie: Option<String>,
     pub(super) backup: bool,
     pub(super) disabled: bool,
+    /// `ssl`: TLS to the server, which ringlb does not do yet (the server is left out).
+    pub(super) ssl: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +231,53 @@ pub(super) struct Proxy {
     /// `use_backend …` lines.
     pub(super) uses: Vec<Line>,
     pub(super) servers: Vec<ServerSpec>,
+    /// The `bind … ssl` lines, merged: `[frontend.X.tls]`.
+    pub(super) tls: Option<TlsSpec>,
+}
+
+/// TLS settings of a `bind … ssl` line or of `global` `ssl-default-bind-*`; `None` = not
+/// set there. A cipher list that is empty stands for ringlb's defaults (the note says why).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct TlsOpts {
+    /// `"1.2"` or `"1.3"`.
+    pub(super) min_version: Option<Noted<&'static str>>,
+    /// `ciphers`: the TLS 1.2 suites ringlb knows, as written.
+    pub(super) tls12: Option<Noted<Vec<String>>>,
+    /// `ciphersuites`: the TLS 1.3 suites ringlb knows, as written.
+    pub(super) tls13: Option<Noted<Vec<String>>>,
+    pub(super) alpn: Option<Noted<Vec<String>>>,
+    /// `no-tls-tickets` → `Some(false)`.
+    pub(super) tickets: Option<bool>,
+}
+
+impl TlsOpts {
+    /// These settings, each unset one taken from `base` (HAProxy: a bind's own setting wins
+    /// over `ssl-default-bind-*`).
+    pub(super) fn over(&self, base: &TlsOpts) -> TlsOpts {
+        TlsOpts {
+            min_version: self
+                .min_version
+                .clone()
+                .or_else(|| base.min_version.clone()),
+            tls12: self.tls12.clone().or_else(|| base.tls12.clone()),
+            tls13: self.tls13.clone().or_else(|| base.tls13.clone()),
+            alpn: self.alpn.clone().or_else(|| base.alpn.clone()),
+            tickets: self.tickets.or(base.tickets),
+        }
+    }
+}
+
+/// The TLS listeners of a frontend: every `bind … ssl` line merged (ringlb has one
+/// `[frontend.X.tls]` table per frontend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TlsSpec {
+    /// The first `bind … ssl` line: its settings apply.
+    pub(super) line: usize,
+    pub(super) binds: Vec<String>,
+    /// `crt` files and directories, in order (the first is the default certificate).
+    pub(super) certificates: Vec<String>,
+    pub(super) opts: TlsOpts,
+    pub(super) notes: Vec<String>,
 }
 
 /// `log` target of `global` (and of proxies that name their own).
@@ -249,6 +298,10 @@ pub(super) struct Global {
     pub(super) admin_socket: Option<Noted<String>>,
     pub(super) grace: Option<Noted<u64>>,
     pub(super) log: Option<Noted<LogSpec>>,
+    /// `ssl-default-bind-*`: applied to every TLS frontend.
+    pub(super) tls_defaults: TlsOpts,
+    /// `crt-base`: where relative `crt` paths are.
+    pub(super) crt_base: Option<String>,
     /// Comments for things dropped on purpose (`daemon`, `pidfile`).
     pub(super) notes: Vec<String>,
 }

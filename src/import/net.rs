@@ -96,9 +96,8 @@ pub(super) fn bind_addrs(word: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// `bind ADDR… [options]`. A listener with `ssl` is left out: ringlb does not terminate TLS,
-/// and serving plain HTTP where TLS (and maybe client certificates) was required would change
-/// who may connect. Other options are reported; the listener is kept.
+/// `bind ADDR… [options]` without `ssl` (see `tls::bind`). Options are reported; the listener
+/// is kept.
 pub(super) fn bind(
     args: &[String],
     binds: &mut Vec<Noted<String>>,
@@ -106,13 +105,6 @@ pub(super) fn bind(
 ) -> Result<(), String> {
     let addr = args.first().ok_or("bind needs an address")?;
     let opts = args.get(1..).unwrap_or_default();
-    if opts.iter().any(|o| o == "ssl") {
-        return Err(
-            "`ssl`: ringlb does not terminate TLS; this listener is left out (put a \
-                    TLS terminator in front, or keep HAProxy for it)"
-                .into(),
-        );
-    }
     let addrs = bind_addrs(addr)?;
     let note = if opts.is_empty() {
         None
@@ -253,6 +245,8 @@ pub(super) fn server_opts(words: &[String], opts: &mut ServerOpts) -> Result<Vec
             "backup" => opts.backup = true,
             "no-backup" => opts.backup = false,
             "disabled" => opts.disabled = true,
+            "ssl" => opts.ssl = true,
+            "no-ssl" => opts.ssl = false,
             "enabled" => opts.disabled = false,
             "inter" => (opts.inter, step) = (Some(time_opt(words, i + 1, w)?), 2),
             "fastinter" => (opts.fastinter, step) = (Some(time_opt(words, i + 1, w)?), 2),
@@ -315,7 +309,13 @@ pub(super) fn server(
     let mut opts = defaults.clone();
     let other = server_opts(args.get(2..).unwrap_or_default(), &mut opts)?;
     let mut notes = Vec::new();
-    if !other.is_empty() {
+    if opts.ssl {
+        partial.push(
+            "`ssl`: TLS to servers is not supported yet; the server is left out (commented): \
+             reaching it in plain text would expose what HAProxy encrypted"
+                .into(),
+        );
+    } else if !other.is_empty() {
         partial.push(format!(
             "server options not translated: {} (no ringlb equivalent)",
             other.join(", ")

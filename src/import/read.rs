@@ -9,6 +9,7 @@ use super::lex::{self, Line};
 use super::model::{Global, Kind, LogSpec, Model, Noted, Proxy, Settings};
 use super::net;
 use super::settings::{self, Scope};
+use super::tls;
 use super::Skipped;
 
 /// Sections HAProxy has and ringlb has no counterpart for; their lines are reported.
@@ -172,6 +173,7 @@ impl Reader<'_> {
             acls: Vec::new(),
             uses: Vec::new(),
             servers: Vec::new(),
+            tls: None,
         };
         let rest = args.get(1..).unwrap_or_default();
         if rest.first().is_some_and(|w| w == "from") {
@@ -203,6 +205,13 @@ impl Reader<'_> {
         let args = line.words.get(1..).unwrap_or_default();
         let mut partial = Vec::new();
         let res = match head {
+            "bind" if kind.has_front() && args.iter().any(|a| a == "ssl") => {
+                let at = tls::At {
+                    line: line.no,
+                    global: &self.model.global,
+                };
+                tls::bind(args, &mut proxy.tls, at, &mut partial)
+            }
             "bind" if kind.has_front() => net::bind(args, &mut proxy.binds, &mut partial),
             "server" if kind.has_back() => {
                 let defaults = proxy.s.default_server.clone();
@@ -352,6 +361,7 @@ fn global(g: &mut Global, w: &[String], partial: &mut Vec<String>) -> Result<(),
                 "ringlb places one worker per CPU itself; use systemd's CPUAffinity=".into(),
             )
         }
+        h if tls::is_global(h) => tls::global(g, w, partial)?,
         h if h.starts_with("tune.") || h.starts_with("ssl-") || h.ends_with("-base") => {
             return Err("no ringlb equivalent".into())
         }

@@ -40,7 +40,11 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("http-after-response", "ringlb has no http-response rules"),
     ("tcp-request", "ringlb has no tcp-request rules"),
     ("tcp-response", "ringlb has no tcp-response rules"),
-    ("redirect", "ringlb has no redirects"),
+    (
+        "redirect",
+        "ringlb has no redirect rules yet: the requests are served instead of redirected \
+         (plain http is not sent to https)",
+    ),
     ("errorfile", "ringlb's error responses are built in"),
     ("errorfiles", "ringlb's error responses are built in"),
     ("errorloc", "ringlb's error responses are built in"),
@@ -189,6 +193,12 @@ pub(super) fn directive(
             http_check(s, w.get(1..).unwrap_or_default(), partial)?;
         }
         h => {
+            // `http-request redirect …` is a redirect rule first.
+            let h = if h == "http-request" && arg == "redirect" {
+                "redirect"
+            } else {
+                h
+            };
             let why = UNSUPPORTED.iter().find(|(d, _)| *d == h).map_or(
                 "no ringlb equivalent known to the translator",
                 |(_, why)| why,

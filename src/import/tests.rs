@@ -418,15 +418,17 @@ fn bind_addresses_in_haproxy_forms() {
 }
 
 #[test]
-fn ssl_listeners_are_left_out_and_other_bind_options_reported() {
+fn ssl_listeners_become_tls_and_other_bind_options_reported() {
     let cfg =
-        "frontend www\n bind :80 name plain\n bind :443 ssl crt /etc/ssl/site.pem\n mode http\n \
-               default_backend app\nbackend app\n mode http\n server a 10.0.0.1:80\n";
+        "frontend www\n bind :80 name plain\n bind :443 ssl crt /etc/ssl/site.pem name tls\n \
+               mode http\n default_backend app\nbackend app\n mode http\n server a 10.0.0.1:80\n";
     let (t, c) = load(cfg);
     assert_eq!(c.frontends[0].binds, ["0.0.0.0:80".parse().unwrap()]);
+    let tls = c.frontends[0].tls.as_ref().expect("tls");
+    assert_eq!(tls.binds, ["0.0.0.0:443".parse().unwrap()]);
     assert_eq!(t.skipped.len(), 2);
     assert!(why_of(&t, 2).contains("bind options not translated: name plain"));
-    assert!(why_of(&t, 3).contains("ringlb does not terminate TLS"));
+    assert!(why_of(&t, 3).contains("bind options not translated: name tls"));
 }
 
 #[test]

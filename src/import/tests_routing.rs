@@ -8,12 +8,21 @@ use super::translate;
 use crate::config::Config;
 use crate::route::{Guard, RequestView, Router};
 
+const HTTP: acl::Where = acl::Where {
+    tcp: false,
+    tls: false,
+};
+const TCP: acl::Where = acl::Where {
+    tcp: true,
+    tls: false,
+};
+
 fn w(s: &str) -> Vec<String> {
     super::lex::words(s)
 }
 
 fn crit(s: &str) -> Result<String, String> {
-    acl::criterion(&w(s), false).map(|(t, _)| t)
+    acl::criterion(&w(s), HTTP).map(|(t, _)| t)
 }
 
 /// A frontend `www` with the given acl/use_backend lines, backends app (default), st, api.
@@ -70,7 +79,7 @@ fn path_criteria_map_one_to_one() {
 
 #[test]
 fn host_header_criteria_become_host_criteria() {
-    let (t, note) = acl::criterion(&w("hdr(host) -i www.example.com"), false).unwrap();
+    let (t, note) = acl::criterion(&w("hdr(host) -i www.example.com"), HTTP).unwrap();
     assert_eq!(t, "host -i www.example.com");
     assert!(note.unwrap().contains("without its port"));
     assert_eq!(
@@ -102,7 +111,11 @@ fn other_criteria_map_or_explain() {
         .unwrap_err()
         .contains("ringlb's criteria"));
     assert!(crit("path_sub admin").is_err());
-    assert!(crit("ssl_fc").is_err());
+    assert_eq!(crit("ssl_fc").unwrap(), "ssl_fc");
+    assert!(crit("ssl_fc_sni www.example.com")
+        .unwrap_err()
+        .contains("no TLS listener"));
+    assert!(crit("ssl_fc_has_sni").is_err());
     assert!(crit("path_beg -f /etc/haproxy/paths.lst")
         .unwrap_err()
         .contains("pattern files"));
@@ -117,8 +130,8 @@ fn values_needing_quotes_or_an_end_of_flags_are_written_so() {
 
 #[test]
 fn tcp_frontends_accept_src_only() {
-    assert!(acl::criterion(&w("src 10.0.0.0/8"), true).is_ok());
-    let e = acl::criterion(&w("path_beg /x"), true).unwrap_err();
+    assert!(acl::criterion(&w("src 10.0.0.0/8"), TCP).is_ok());
+    let e = acl::criterion(&w("path_beg /x"), TCP).unwrap_err();
     assert!(e.contains("tcp frontend"));
 }
 
@@ -134,7 +147,7 @@ fn cond(s: &str) -> Result<Cond, String> {
     acls.insert("a".to_owned(), AclState::Ok("a".into()));
     acls.insert("b".to_owned(), AclState::Ok("b".into()));
     acls.insert("bad".to_owned(), AclState::Bad(7));
-    acl::condition(&w(s), &acls, false, &mut Vec::new())
+    acl::condition(&w(s), &acls, HTTP, &mut Vec::new())
 }
 
 #[test]
@@ -210,7 +223,7 @@ fn a_never_matching_route_is_left_out_with_a_comment() {
 #[test]
 fn routes_to_unknown_backends_or_with_bad_acls_are_reported() {
     let t = translate(
-        &routed(" acl tls ssl_fc\n use_backend nowhere if TRUE\n use_backend st if tls\n"),
+        &routed(" acl tls path_sub x\n use_backend nowhere if TRUE\n use_backend st if tls\n"),
         "h",
     );
     let whys: Vec<&str> = t.skipped.iter().map(|s| s.why.as_str()).collect();
