@@ -457,3 +457,97 @@ fn translated_config_keeps_cookie_persistence() {
         assert_eq!(who(site.addr, "/cart", &[("Cookie", &pair)]), server);
     }
 }
+
+/// `curl -k` to `https://NAME:PORT/` with NAME resolved to 127.0.0.1 (so it is the SNI):
+/// which fake backend answered.
+fn https_who(name: &str, port: u16) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-k",
+            "--max-time",
+            "10",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+        ])
+        .arg("--resolve")
+        .arg(format!("{name}:{port}:127.0.0.1"))
+        .arg(format!("https://{name}:{port}/"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    head.lines()
+        .find_map(|l| {
+            l.strip_prefix("X-Backend: ")
+                .or(l.strip_prefix("x-backend: "))
+        })
+        .map_or_else(
+            || {
+                format!(
+                    "(no answer: {head}{})",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            },
+            |b| b.trim().to_owned(),
+        )
+}
+
+#[test]
+fn translated_https_edge_routes_by_sni_like_haproxy() {
+    let t = translate("https-edge.cfg");
+    let mut toml = t.toml.clone();
+    let mut backends = Vec::new();
+    for (placeholder, name) in [
+        ("10.0.1.11:8080", "web1"),
+        ("10.0.1.12:8080", "web2"),
+        ("10.0.2.22:8080", "api2"),
+        ("10.0.3.31:8080", "shop1"),
+    ] {
+        let b = Backend::start(name);
+        toml = toml.replace(placeholder, &b.addr().to_string());
+        backends.push(b);
+    }
+    let (plain, tls) = (free_addr(), free_addr());
+    let certs = cert_dir(&[
+        "www.example.com",
+        "api.example.com",
+        "shop.example.com",
+        "*.shop.example.com",
+    ]);
+    toml = toml
+        .replace("\"0.0.0.0:80\"", &format!("\"{plain}\""))
+        .replace("\"0.0.0.0:443\"", &format!("\"{tls}\""))
+        .replace(FIXTURE_CERTS, &certs)
+        .replace("user = \"haproxy\"\n", "")
+        .replace("group = \"haproxy\"\n", "")
+        .replace("target = \"unix:///dev/log\"\n", "");
+    let _lb = Ringlb::start(&toml);
+    let port = tls.port();
+    let up = wait_until(std::time::Duration::from_secs(10), || {
+        https_who("api.example.com", port) == "api2"
+    });
+    assert!(
+        up,
+        "api.example.com: {}",
+        https_who("api.example.com", port)
+    );
+    assert_eq!(https_who("API.Example.com", port), "api2");
+    assert_eq!(https_who("shop.example.com", port), "shop1");
+    assert_eq!(https_who("eu.shop.example.com", port), "shop1");
+    let web = https_who("www.example.com", port);
+    assert!(
+        web == "web1" || web == "web2",
+        "www.example.com went to {web}"
+    );
+    // The plain listener of the same frontend: no SNI, the default backend (HAProxy would
+    // have redirected to https: that line is reported).
+    let r = http_get(plain, "/", &[("host", "api.example.com")]);
+    assert!(
+        matches!(r.backend(), Some("web1" | "web2")),
+        "{:?}",
+        r.backend()
+    );
+}
