@@ -42,8 +42,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("tcp-response", "ringlb has no tcp-response rules"),
     (
         "redirect",
-        "ringlb has no redirect rules yet: the requests are served instead of redirected \
-         (plain http is not sent to https)",
+        "ringlb has no redirect rules yet: the requests are served instead of redirected",
     ),
     ("errorfile", "ringlb's error responses are built in"),
     ("errorfiles", "ringlb's error responses are built in"),
@@ -203,6 +202,9 @@ pub(super) fn directive(
                 "no ringlb equivalent known to the translator",
                 |(_, why)| why,
             );
+            if h == "redirect" && w.iter().any(|x| x == "scheme") {
+                return Err(format!("{why} (plain http is not sent to https)"));
+            }
             return Err((*why).to_owned());
         }
     }

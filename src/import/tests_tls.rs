@@ -262,16 +262,25 @@ fn crt_base_applies_to_relative_paths() {
         .map(|c| c.path.display().to_string())
         .collect();
     assert_eq!(certs, ["/etc/ssl/private/site.pem", "/abs.pem"]);
+    assert!(!t.toml.contains("relative path"));
+    let (t, _) = load(&https("", " bind :443 ssl crt certs/site.pem"));
+    assert!(t
+        .toml
+        .contains("# crt certs/site.pem: a relative path without crt-base"));
 }
 
 #[test]
 fn client_certificates_and_certificate_lists_are_not_translated() {
     let (t, c) = load(&https(
         "",
-        " bind :80\n bind :443 ssl crt /c.pem verify required ca-file /ca.pem",
+        " bind :80\n bind :443 ssl crt /c.pem alpn h2 verify required ca-file /ca.pem",
     ));
     assert!(fe(&c, "www").tls.is_none(), "the listener is left out");
     assert!(why(&t, 10).contains("would change who may connect"));
+    assert!(
+        !why(&t, 10).contains("alpn"),
+        "the whole line is reported, once"
+    );
 
     let (t, c) = load(&https(
         "",
@@ -357,6 +366,7 @@ fn sni_fetches_need_a_tls_listener_and_redirects_are_listed() {
         "ssl_fc is fine without TLS listeners"
     );
     assert!(why(&t, 13).contains("ringlb has no redirect rules yet"));
+    assert!(why(&t, 13).contains("plain http is not sent to https"));
     assert!(why(&t, 14).contains("ringlb has no redirect rules yet"));
     assert!(t.toml.contains("if = \"tls\""), "{}", t.toml);
 }

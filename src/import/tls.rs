@@ -243,6 +243,7 @@ struct BindTls {
     binds: Vec<String>,
     certificates: Vec<String>,
     opts: TlsOpts,
+    notes: Vec<String>,
 }
 
 /// A `crt` path, with `crt-base` applied as HAProxy does to relative paths.
@@ -260,6 +261,7 @@ fn read_bind(args: &[String], at: &At<'_>, partial: &mut Vec<String>) -> Result<
         binds: net::bind_addrs(addr)?,
         certificates: Vec::new(),
         opts: TlsOpts::default(),
+        notes: Vec::new(),
     };
     let mut other = Vec::new();
     let mut i = 1;
@@ -277,7 +279,15 @@ fn read_bind(args: &[String], at: &At<'_>, partial: &mut Vec<String>) -> Result<
             .ok_or_else(|| format!("`{o}` needs a value"))?;
         i += 2;
         match o {
-            "crt" => b.certificates.push(crt_path(v, at.global)),
+            "crt" => {
+                if !v.starts_with('/') && at.global.crt_base.is_none() {
+                    b.notes.push(format!(
+                        "crt {v}: a relative path without crt-base (HAProxy read it from its \
+                         working directory): check where ringlb finds it, or make it absolute"
+                    ));
+                }
+                b.certificates.push(crt_path(v, at.global));
+            }
             "crt-list" => partial.push(format!(
                 "crt-list {v}: ringlb has no certificate lists with per-certificate settings; \
                  name the certificate files or their directory with `crt`"
@@ -331,14 +341,17 @@ pub(super) fn bind(
     at: At<'_>,
     partial: &mut Vec<String>,
 ) -> Result<(), String> {
-    let b = read_bind(args, &at, partial)?;
+    // What a listener left out had besides is not worth reporting: the line is, whole.
+    let mut mine = Vec::new();
+    let b = read_bind(args, &at, &mut mine)?;
+    partial.extend(mine);
     let Some(t) = tls else {
         *tls = Some(TlsSpec {
             line: at.line,
             binds: b.binds,
             certificates: b.certificates,
             opts: b.opts,
-            notes: Vec::new(),
+            notes: b.notes,
         });
         return Ok(());
     };
@@ -357,6 +370,7 @@ pub(super) fn bind(
             b.certificates.join(" ")
         ));
     }
+    t.notes.extend(b.notes);
     for c in b.certificates {
         if !t.certificates.contains(&c) {
             t.certificates.push(c);
