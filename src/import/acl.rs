@@ -132,11 +132,6 @@ pub(super) fn criterion(words: &[String], at: Where) -> Result<(String, Option<S
     let mut note = None;
     let crit: String = match (base.as_str(), how) {
         ("src", "ip") => "src".into(),
-        _ if tcp => {
-            return Err(format!(
-                "`{fetch}`: in a tcp frontend ringlb can only test src"
-            ))
-        }
         ("ssl_fc", "str") => {
             if let Some(v) = values.first() {
                 return Err(format!(
@@ -145,14 +140,24 @@ pub(super) fn criterion(words: &[String], at: Where) -> Result<(String, Option<S
             }
             return Ok(("ssl_fc".into(), None));
         }
-        ("ssl_fc_sni" | "ssl_sni", "str" | "end") if !at.tls => {
+        // TLS passed through (tcp mode, no `ssl` on the bind): ringlb reads the ClientHello.
+        ("ssl_sni" | "req_ssl_sni", "str") if tcp && !at.tls => {
+            note = (!nocase).then(|| "ringlb compares the server name ignoring case".to_owned());
+            "req.ssl_sni".into()
+        }
+        ("ssl_sni" | "req_ssl_sni", _) if tcp && !at.tls => {
+            return Err(format!(
+                "`{fetch}` ({base} -m {how}): ringlb's req.ssl_sni compares whole names"
+            ))
+        }
+        ("ssl_fc_sni" | "ssl_sni" | "req_ssl_sni", "str" | "end") if !at.tls => {
             return Err(format!(
                 "`{fetch}`: this frontend has no TLS listener ringlb terminates, so no SNI to test"
             ))
         }
-        ("ssl_fc_sni" | "ssl_sni", "str" | "end") => {
+        ("ssl_fc_sni" | "ssl_sni" | "req_ssl_sni", "str" | "end") => {
             let mut why = Vec::new();
-            if base == "ssl_sni" {
+            if base != "ssl_fc_sni" {
                 why.push(format!(
                     "{fetch} → ssl_fc_sni: the SNI of the TLS connection ringlb terminates"
                 ));
@@ -166,6 +171,12 @@ pub(super) fn criterion(words: &[String], at: Where) -> Result<(String, Option<S
             } else {
                 "ssl_fc_sni".into()
             }
+        }
+        _ if tcp => {
+            return Err(format!(
+                "`{fetch}`: in a tcp frontend ringlb can only test src, ssl_fc, ssl_fc_sni and \
+                 req.ssl_sni"
+            ))
         }
         ("path", "str") => "path".into(),
         ("path", "beg") => "path_beg".into(),
@@ -216,7 +227,7 @@ pub(super) fn criterion(words: &[String], at: Where) -> Result<(String, Option<S
             return Err(format!(
                 "`{fetch}` ({shown}): ringlb's criteria are path, path_beg, path_end, path_reg, \
                  host, host_end, src, method, hdr, hdr_beg, hdr_end, ssl_fc, ssl_fc_sni, \
-                 ssl_fc_sni_end"
+                 ssl_fc_sni_end, req.ssl_sni"
             ));
         }
     };

@@ -337,6 +337,7 @@ fn tls_acl_fetches_become_ringlb_criteria() {
             src: "192.0.2.1".parse().unwrap(),
             headers: &Pairs(&headers),
             sni,
+            hello_sni: None,
         };
         router.select(&view).ok().flatten().cloned()
     };
@@ -385,7 +386,43 @@ fn tcp_frontend_terminates_tls_in_front_of_a_tcp_backend() {
     assert!(tls.alpn.is_empty(), "no ALPN in tcp mode");
     assert!(!tls.session_tickets);
     assert_eq!(f.default_backend, "pg");
-    assert!(why(&t, 4).contains("in a tcp frontend ringlb can only test src"));
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    assert!(
+        t.toml.contains("sni = \"ssl_fc_sni db.example.com\""),
+        "{}",
+        t.toml
+    );
+    assert_eq!(f.routes.len(), 1);
+}
+
+#[test]
+fn tcp_passthrough_routes_on_the_client_hello() {
+    let cfg = "frontend tls_in\n mode tcp\n bind :443\n tcp-request inspect-delay 5s\n \
+               tcp-request content accept if { req_ssl_hello_type 1 }\n \
+               acl app req_ssl_sni -i app.example.com\n acl end req.ssl_sni -m end .example.org\n \
+               use_backend pg if app\n use_backend pg if { req.ssl_sni db.example.com } || { ssl_fc }\n \
+               use_backend pg if { ssl_fc_sni x.example.com }\n default_backend pg\n\
+               backend pg\n mode tcp\n server p1 10.0.0.5:443\n";
+    let (t, c) = load(cfg);
+    assert!(
+        t.toml.contains("app = \"req.ssl_sni -i app.example.com\""),
+        "{}",
+        t.toml
+    );
+    assert!(t
+        .toml
+        .contains("if = \"{ req.ssl_sni db.example.com } || { ssl_fc }\""));
+    assert!(t
+        .toml
+        .contains("ringlb compares the server name ignoring case"));
+    assert!(
+        why(&t, 7).contains("compares whole names"),
+        "{:?}",
+        t.skipped
+    );
+    assert!(why(&t, 10).contains("no TLS listener"));
+    assert_eq!(fe(&c, "tls_in").routes.len(), 2);
+    assert!(why(&t, 4).contains("tcp-request"));
 }
 
 #[test]
