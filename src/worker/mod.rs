@@ -340,9 +340,11 @@ fn start_session(
         return;
     };
     let mode = fe.mode;
-    let tls = fe.tls.clone().filter(|_| bind.tls);
-    let handshake_timeout = fe.timeouts.client;
-    let fe_state = fe.state.clone();
+    let handshake = fe.tls.clone().filter(|_| bind.tls).map(|tls| Handshake {
+        tls,
+        timeout: fe.timeouts.client,
+        counters: fe.state.clone(),
+    });
     let accepted = proxy::Accepted {
         local: local.clone(),
         cell: shared.snapshot.clone(),
@@ -351,31 +353,42 @@ fn start_session(
     };
     let _ = runtime::spawn(async move {
         let _guard = guard;
-        let Some(tls) = tls else {
-            serve(mode, accepted, conn).await;
-            return;
-        };
-        let deadline = Instant::now() + handshake_timeout;
-        match Box::pin(transport::tls::handshake(
-            conn,
-            tls.config.clone(),
-            deadline,
-        ))
-        .await
-        {
-            Ok(conn) => {
-                fe_state.tls_handshakes.fetch_add(1, Ordering::Relaxed);
-                if conn.info().resumed {
-                    fe_state.tls_resumed.fetch_add(1, Ordering::Relaxed);
-                }
-                Box::pin(serve(mode, accepted, conn)).await;
-            }
-            Err(e) => {
-                fe_state.tls_failed.fetch_add(1, Ordering::Relaxed);
-                accepted.local.tls_failure(&accepted.frontend, &e);
-            }
+        // A plain HTTP session runs inline: its task is what an idle keep-alive connection
+        // costs. The others are boxed, so that the plain session's task reserves no room for
+        // them (a TLS connection's state is large).
+        match (handshake, mode) {
+            (None, Mode::Http) => proxy::http::serve(accepted, conn).await,
+            (None, Mode::Tcp) => Box::pin(proxy::tcp::serve(accepted, conn)).await,
+            (Some(h), _) => Box::pin(serve_tls(mode, accepted, conn, h)).await,
         }
     });
+}
+
+/// What a TLS listener's connection needs before its session: the frontend's TLS, how long
+/// the handshake may take, and where it is counted.
+struct Handshake {
+    tls: Arc<crate::tls::TlsRt>,
+    timeout: Duration,
+    counters: Arc<FrontendState>,
+}
+
+/// Runs the TLS handshake, then the session over TLS.
+async fn serve_tls(mode: Mode, accepted: proxy::Accepted, conn: Conn, h: Handshake) {
+    let deadline = Instant::now() + h.timeout;
+    let done = transport::tls::handshake(conn, h.tls.config.clone(), deadline).await;
+    match done {
+        Ok(conn) => {
+            h.counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+            if conn.info().resumed {
+                h.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
+            }
+            serve(mode, accepted, conn).await;
+        }
+        Err(e) => {
+            h.counters.tls_failed.fetch_add(1, Ordering::Relaxed);
+            accepted.local.tls_failure(&accepted.frontend, &e);
+        }
+    }
 }
 
 /// Runs the session of a frontend's mode over any transport.
