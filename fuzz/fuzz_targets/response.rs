@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ringlb::http::{
-    parse_response, write_response_head, BodyState, Limits, Method, ResponseFraming,
+    parse_response, write_response_head, BodyState, Limits, Method, NoEdit, ResponseFraming,
     ResponseRewrite, MAX_HEADERS,
 };
 
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         dechunk,
     };
     let mut out = Vec::new();
-    write_response_head(data, &head, &rewrite, &mut out);
+    write_response_head(data, &head, &rewrite, &NoEdit, &mut out);
     let again = match parse_response(&out, method, &AGAIN) {
         Ok(Some(h)) => h,
         other => panic!(

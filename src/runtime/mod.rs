@@ -29,7 +29,9 @@ mod signal;
 mod timer;
 
 pub use bufring::PBuf;
-pub use executor::{spawn, start_thread, Runtime, RuntimeOptions, TaskHandle};
+pub use executor::{
+    heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, HEAVY_STEPS_PER_ITERATION,
+};
 pub use net::{listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv};
 pub use signal::Signal;
 pub use timer::{sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
@@ -83,6 +85,32 @@ mod tests {
             assert!(t.is_err());
         });
         assert_eq!(&got.borrow()[..], b"hello ring");
+        drop(rt);
+    }
+
+    /// A flood of heavy steps is spread over loop iterations, at most
+    /// `HEAVY_STEPS_PER_ITERATION` in each: the ring is entered (completions reaped, other
+    /// sessions served) between two batches.
+    #[test]
+    fn heavy_steps_are_bounded_per_iteration() {
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 16,
+            buffers: 16,
+            buffer_size: 1024,
+        })
+        .unwrap();
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let s = seen.clone();
+        let n = HEAVY_STEPS_PER_ITERATION;
+        rt.block_on(async move {
+            for _ in 0..(2 * n + 4) {
+                heavy_step().await;
+                // Steps taken in this iteration so far, this one included.
+                s.borrow_mut().push(executor::with_cx(|c| c.heavy_used()));
+            }
+        });
+        let expected: Vec<u32> = (1..=n).chain(1..=n).chain(1..=4).collect();
+        assert_eq!(*seen.borrow(), expected);
         drop(rt);
     }
 

@@ -122,6 +122,8 @@ pub async fn handshake(
             Ok(_) => return Err(HandshakeError::Closed),
             Err(_) => return Err(HandshakeError::Timeout),
         };
+        // Signing and key exchange cost 0.1–0.4 ms: a bounded number per loop iteration.
+        runtime::heavy_step().await;
         if let Err(e) = absorb(&mut tls, buf.as_slice(), None) {
             // The alert rustls queued goes out before the close, as far as the client listens.
             let alert = drain(&mut tls);
