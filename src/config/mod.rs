@@ -25,6 +25,7 @@ mod diag;
 mod parse;
 
 pub use diag::Diagnostic;
+pub use parse::tls::CIPHERSUITES;
 pub use parse::{parse_str, parse_str_with, system_resolver};
 
 /// Resolves a server's `HOST:PORT` (never an IP literal: those are parsed directly) to its

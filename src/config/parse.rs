@@ -16,7 +16,7 @@ mod global;
 mod health;
 mod routing;
 mod stats;
-mod tls;
+pub(super) mod tls;
 mod walk;
 
 #[cfg(test)]

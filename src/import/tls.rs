@@ -11,51 +11,36 @@ use super::emit::{table, Out};
 use super::lex::quote;
 use super::model::{Global, Noted, TlsOpts, TlsSpec};
 use super::net;
+use crate::config::CIPHERSUITES;
 
-/// TLS 1.2 suites ringlb accepts in `ciphersuites` (OpenSSL and IANA spellings), as in
-/// `config::parse::tls::CIPHERSUITES`; every name is checked against the real parser in the
-/// tests.
-pub(super) const TLS12_SUITES: &[&str] = &[
-    "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305",
-    "ECDHE-RSA-CHACHA20-POLY1305",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-];
+/// Whether a suite (canonical name, as in [`CIPHERSUITES`]) is a TLS 1.3 one.
+fn is_tls13(canonical: &str) -> bool {
+    canonical.starts_with("TLS13_")
+}
 
-/// TLS 1.3 suites ringlb accepts.
-pub(super) const TLS13_SUITES: &[&str] = &[
-    "TLS_AES_128_GCM_SHA256",
-    "TLS_AES_256_GCM_SHA384",
-    "TLS_CHACHA20_POLY1305_SHA256",
-    "TLS13_AES_128_GCM_SHA256",
-    "TLS13_AES_256_GCM_SHA384",
-    "TLS13_CHACHA20_POLY1305_SHA256",
-];
+/// Every spelling ringlb accepts for the suites of TLS 1.3 (`tls13`) or 1.2.
+pub(super) fn known_suites(tls13: bool) -> impl Iterator<Item = &'static str> {
+    CIPHERSUITES
+        .iter()
+        .filter(move |(_, canonical)| is_tls13(canonical) == tls13)
+        .map(|(name, _)| *name)
+}
 
 /// What a list that names only one TLS version's suites is completed with: ringlb's list
 /// covers both versions, and a list without TLS 1.3 (or 1.2) suites would turn that version
-/// off, which HAProxy's `ciphers` (or `ciphersuites`) alone does not do.
-const TLS12_DEFAULT: &[&str] = &[
-    "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305",
-    "ECDHE-RSA-CHACHA20-POLY1305",
-];
-const TLS13_DEFAULT: &[&str] = &[
-    "TLS_AES_128_GCM_SHA256",
-    "TLS_AES_256_GCM_SHA384",
-    "TLS_CHACHA20_POLY1305_SHA256",
-];
+/// off, which HAProxy's `ciphers` (or `ciphersuites`) alone does not do. Each suite once, in
+/// the spelling HAProxy configs use.
+fn default_suites(tls13: bool) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for (name, canonical) in CIPHERSUITES {
+        if is_tls13(canonical) == tls13 && !seen.contains(canonical) {
+            seen.push(canonical);
+            out.push((*name).to_owned());
+        }
+    }
+    out
+}
 
 /// ALPN protocols ringlb offers.
 const ALPN: &[&str] = &["http/1.1", "http/1.0"];
@@ -139,7 +124,7 @@ pub(super) fn suites(
     what: &str,
     partial: &mut Vec<String>,
 ) -> Noted<Vec<String>> {
-    let known = if tls13 { TLS13_SUITES } else { TLS12_SUITES };
+    let known: Vec<&str> = known_suites(tls13).collect();
     let items: Vec<&str> = text
         .split([':', ',', ' '])
         .filter(|i| !i.is_empty())
@@ -469,9 +454,8 @@ pub(super) fn write(out: &mut Out, name: &str, t: &TlsSpec, global: &Global) {
     let tls12 = o.tls12.as_ref().filter(|n| !n.v.is_empty());
     let tls13 = o.tls13.as_ref().filter(|n| !n.v.is_empty());
     if tls12.is_some() || tls13.is_some() {
-        let owned = |d: &[&str]| d.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
-        let mut all = tls13.map_or_else(|| owned(TLS13_DEFAULT), |n| n.v.clone());
-        all.extend(tls12.map_or_else(|| owned(TLS12_DEFAULT), |n| n.v.clone()));
+        let mut all = tls13.map_or_else(|| default_suites(true), |n| n.v.clone());
+        all.extend(tls12.map_or_else(|| default_suites(false), |n| n.v.clone()));
         let note = match (tls12.is_some(), tls13.is_some()) {
             (true, false) => {
                 Some("TLS 1.3 suites: ringlb's defaults (no ciphersuites in HAProxy: its defaults)")
