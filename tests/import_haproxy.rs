@@ -42,20 +42,6 @@ struct Imported {
 /// Where the TLS fixtures keep their certificates (a directory, as HAProxy's `crt DIR/`).
 const FIXTURE_CERTS: &str = "/etc/haproxy/certs/";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run openssl: {e}"));
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A directory holding one real certificate (self-signed, P-256, for `names`) as HAProxy
 /// keeps them: chain and key in one PEM file. Returns the directory, with a trailing `/`.
 fn cert_dir(names: &[&str]) -> String {

@@ -753,3 +753,18 @@ pub fn raw_exchange_timeout(addr: SocketAddr, bytes: &[u8], timeout: Duration) -
         }
     }
 }
+
+/// Runs the `openssl` command in `dir` (test certificates); fails the test if it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run openssl: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
