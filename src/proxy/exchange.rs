@@ -200,8 +200,8 @@ impl Exchange {
         self.phase = self.phase.max(phase);
     }
 
-    /// Records an early end; `sent` is whether ringlb's own response went out. Charges the
-    /// server with a response error where the outcome says so.
+    /// Records an early end (and the status ringlb answers, if any). Charges `server` with a
+    /// response error where the outcome says so.
     pub fn end_with(&mut self, o: Outcome, server: Option<&ServerRt>) {
         if o.status != 0 {
             self.status = o.status;

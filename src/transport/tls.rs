@@ -203,8 +203,8 @@ impl TlsConn {
         let mut out = Vec::new();
         match tls.reader().read_to_end(&mut out) {
             Ok(_) => {}
+            // Nothing more for now; what was read is in `out`.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(e),
             Err(e) => return Err(e),
         }
         Ok((!out.is_empty()).then_some(out))
