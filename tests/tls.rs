@@ -210,6 +210,23 @@ fn s_client(port: u16, args: &[&str]) -> String {
     )
 }
 
+/// `STATUS SERVER` of an HTTPS request to `name` on 127.0.0.1:`port`, verified against `ca`.
+fn status_and_server(ca: &Path, name: &str, port: u16) -> String {
+    let resolve = format!("{name}:{port}:127.0.0.1");
+    let out = curl(&[
+        "--cacert",
+        ca.to_str().expect("ca"),
+        "--resolve",
+        &resolve,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %header{server}",
+        &format!("https://{name}:{port}/"),
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn curl(args: &[&str]) -> Output {
     Command::new("curl")
         .args(["-sS", "--max-time", "10"])
@@ -855,21 +872,7 @@ address = "{}"
         secure.addr()
     ));
     let ca = pki.ca();
-    let served_by = |name: &str| {
-        let resolve = format!("{name}:{tls}:127.0.0.1");
-        let out = curl(&[
-            "--cacert",
-            ca.to_str().expect("ca"),
-            "--resolve",
-            &resolve,
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %header{server}",
-            &format!("https://{name}:{tls}/"),
-        ]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let served_by = |name: &str| status_and_server(&ca, name, tls);
     assert_eq!(served_by("api.example.test"), "200 api");
     assert_eq!(served_by("www.example.test"), "200 secure");
     let r = http_get(
@@ -938,21 +941,7 @@ address = "{}"
         web_b.addr()
     ));
     let ca = pki.ca();
-    let get = |name: &str| {
-        let resolve = format!("{name}:{pass}:127.0.0.1");
-        let out = curl(&[
-            "--cacert",
-            ca.to_str().expect("ca"),
-            "--resolve",
-            &resolve,
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %header{server}",
-            &format!("https://{name}:{pass}/"),
-        ]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let get = |name: &str| status_and_server(&ca, name, pass);
     // Each name reaches the TLS server holding its certificate (curl verifies it).
     assert_eq!(get("a.test"), "200 web-a");
     assert_eq!(get("b.test"), "200 web-b");
