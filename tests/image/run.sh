@@ -45,6 +45,9 @@ readonly TEST_TIMEOUT=${RINGLB_IMAGE_TEST_TIMEOUT:-2400}
 # machine, named enp0s1 by udev. [ha] in clone A's ringlb.toml names it.
 readonly GUEST_NIC=enp0s1
 readonly VIP=10.0.2.100
+# The TLS listener the kTLS check adds by a reload: above 1024, since the running ringlb keeps
+# no capability to bind a new low port (keep_bind_capability is off in the appliance).
+readonly GUEST_TLS_PORT=8443
 readonly RELOADS=5
 readonly LOAD_CLIENTS=4
 readonly SYSCTLS=(
@@ -159,7 +162,7 @@ boot_once() {
     start=$(date +%s)
     "$REPO/scripts/run-appliance" --image "$IMAGE" --firmware "$firmware" --accel "$ACCEL" --state-dir "$state" \
         --config-drive "$cfg" --disk-size 2G --http-port "$HTTP_PORT" --stats-port "$STATS_PORT" \
-        --ssh-port "$SSH_PORT" --https-port "$HTTPS_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
+        --ssh-port "$SSH_PORT" --forward "$HTTPS_PORT:$GUEST_TLS_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
     VM_PID=$!
     PIDS+=("$VM_PID")
     while :; do
@@ -566,7 +569,8 @@ test_clone_a() {
 }
 
 # kTLS in the appliance: a TLS listener is added to clone A's config (a throw-away ECDSA
-# certificate installed over SSH, then `systemctl reload ringlb`, which binds guest port 443);
+# certificate installed over SSH, then `systemctl reload ringlb`, which binds guest port
+# GUEST_TLS_PORT, forwarded from the host's HTTPS_PORT);
 # the guest has the `tls` module loaded at boot; a 64 MiB random file, served by the host
 # backends, is downloaded over TLS 1.3 through the forwarded port and its sha256 must match;
 # a small request over TLS 1.2 works too; ringlb's Prometheus counters say every TLS session
@@ -583,7 +587,7 @@ check_ktls() {
     cp "$WORK/backend-a/big.bin" "$WORK/backend-b/big.bin"
     sum_host=$(sha256sum "$WORK/backend-a/big.bin" | cut -c1-64)
     { config_a 1 roundrobin
-      printf '\n[frontend.www.tls]\nbind = "0.0.0.0:443"\ncertificates = ["/etc/ringlb/tls/image-test.pem"]\n'
+      printf '\n[frontend.www.tls]\nbind = "0.0.0.0:%s"\ncertificates = ["/etc/ringlb/tls/image-test.pem"]\n' "$GUEST_TLS_PORT"
     } > "$dir/ringlb.toml"
     # shellcheck disable=SC2016 # expanded in the guest
     out=$(ssh_vm "$SSH_PORT" 'install -d -m 0750 -g ringlb /etc/ringlb/tls && cat > /etc/ringlb/tls/image-test.pem &&
@@ -605,7 +609,7 @@ check_ktls() {
         sleep 1
     done
     if [[ $got == backend-* ]]; then pass "kTLS: the reload opened the TLS listener; GET / over TLS 1.3 answered by $got"
-    else fail "kTLS: no answer over TLS on guest port 443 (127.0.0.1:$HTTPS_PORT): '$got'"; return; fi
+    else fail "kTLS: no answer over TLS on guest port $GUEST_TLS_PORT (127.0.0.1:$HTTPS_PORT): '$got'"; return; fi
     got=$(curl -sk -m 20 --tlsv1.2 --tls-max 1.2 "https://127.0.0.1:$HTTPS_PORT/" || true)
     if [[ $got == backend-* ]]; then pass "kTLS: GET / over TLS 1.2 answered by $got"
     else fail "kTLS: GET / over TLS 1.2: '$got'"; fi
