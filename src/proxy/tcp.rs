@@ -10,18 +10,17 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, Outcome, Phase};
 use super::upstream::{connect, Fail, Reuse, Want};
-use super::{client_ip, Accepted, Local};
+use super::{client_ip, Accepted};
 use crate::route::{NoHeaders, RequestView};
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
 use crate::transport::tls::{client_hello, Hello};
-use crate::transport::Transport;
+use crate::transport::{Chunk, TlsInfo, Transport};
 
 /// Serves one client connection in TCP mode.
 pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
@@ -79,7 +78,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
                 },
                 None,
             );
-            finish(local, &snap, fe, &x, peer);
+            finish(&accepted, client.tls(), &snap, fe, &x);
             return;
         }
     };
@@ -94,10 +93,10 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         .map_or(Duration::ZERO, |b| b.timeouts.server);
     if !peeked.is_empty() {
         x.bytes_in += peeked.len() as u64;
-        let sent = runtime::timeout(server_timeout, up.conn.send_all(peeked)).await;
+        let sent = runtime::timeout(server_timeout, up.conn.send(Chunk::Heap(peeked))).await;
         if !matches!(sent, Ok((Ok(()), _))) {
             x.end_with(Outcome::server_error(0), None);
-            finish(local, &snap, fe, &x, peer);
+            finish(&accepted, client.tls(), &snap, fe, &x);
             return;
         }
     }
@@ -126,7 +125,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
     .await;
     x.bytes_in += up_bytes.get();
     x.bytes_out = down_bytes.get();
-    finish(local, &snap, fe, &x, peer);
+    finish(&accepted, client.tls(), &snap, fe, &x);
 }
 
 /// The largest ClientHello read before giving up on routing by it (TLS records are at most
@@ -157,7 +156,14 @@ async fn read_hello(
 }
 
 /// Counts the session and writes its tcplog line if the frontend logs.
-fn finish(local: &Local, snap: &Snapshot, fe: &FrontendRt, x: &Exchange, peer: Option<SocketAddr>) {
+fn finish(
+    accepted: &Accepted,
+    tls: Option<&TlsInfo>,
+    snap: &Snapshot,
+    fe: &FrontendRt,
+    x: &Exchange,
+) {
+    let local = &accepted.local;
     x.count(snap, fe);
     if !fe.log {
         return;
@@ -166,7 +172,8 @@ fn finish(local: &Local, snap: &Snapshot, fe: &FrontendRt, x: &Exchange, peer: O
     if !logger.enabled() || (fe.dontlognull && x.bytes_out == 0 && x.server.is_some()) {
         return;
     }
-    let rec = x.record(snap, fe, local, peer);
+    let mut rec = x.record(snap, fe, local, accepted.peer);
+    rec.tls = tls.map(super::exchange::log_tls);
     logger.send(crate::log::format::tcplog(&rec, logger.anonymize));
 }
 

@@ -166,6 +166,7 @@ backup = true
                     backup: false,
                     cookie: "web1".into(),
                     check: None,
+                    tls: None,
                 },
                 Server {
                     name: "web2".into(),
@@ -175,6 +176,7 @@ backup = true
                     backup: true,
                     cookie: "web2".into(),
                     check: None,
+                    tls: None,
                 },
             ],
             check: None,
