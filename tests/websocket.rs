@@ -443,6 +443,17 @@ fn status_bytes_term(line: &str) -> (u16, u64, String) {
     )
 }
 
+/// A Prometheus sample of the `[stats]` listener at `stats`: the first series named `prefix`
+/// whose labels contain `label`.
+fn metric(stats: SocketAddr, prefix: &str, label: &str) -> f64 {
+    let body = http_get(stats, "/metrics", &[]).body_str().to_owned();
+    body.lines()
+        .find(|l| l.starts_with(prefix) && l.contains(label))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} for {label}:\n{body}"))
+}
+
 // ---- tests ------------------------------------------------------------------------------------
 
 #[test]
@@ -464,6 +475,13 @@ fn echo_text_binary_16mib_and_close_handshake() {
     assert_eq!(ws.recv(), (OP_PONG, b"p".to_vec()));
     let big = pattern(16 * 1024 * 1024);
     ws.echo(OP_BINARY, &big);
+    // Both directions are in the frontend's and the server's byte counters while the tunnel
+    // is still open.
+    let mib16 = 16.0 * 1024.0 * 1024.0;
+    assert!(metric(stats, "ringlb_frontend_bytes_in_total", "\"www\"") > mib16);
+    assert!(metric(stats, "ringlb_frontend_bytes_out_total", "\"www\"") > mib16);
+    assert!(metric(stats, "ringlb_server_bytes_in_total", "\"ws1\"") > mib16);
+    assert!(metric(stats, "ringlb_server_bytes_out_total", "\"ws1\"") > mib16);
     // Longer than the client and server timeouts, shorter than the tunnel's.
     std::thread::sleep(Duration::from_millis(1500));
     ws.echo(OP_TEXT, b"still here");
@@ -489,6 +507,9 @@ fn echo_text_binary_16mib_and_close_handshake() {
         1,
         "one line"
     );
+    // Counted once: the end of the exchange does not add the tunnel's bytes again.
+    let out = metric(stats, "ringlb_frontend_bytes_out_total", "\"www\"");
+    assert_eq!(out as u64, bytes, "the log line and the counter agree");
 }
 
 #[test]

@@ -104,9 +104,15 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         Some(be) => crate::config::Timeouts::tcp_idle(&fe.timeouts, &be.timeouts),
         None => fe.timeouts.client.max(server_timeout),
     };
-    let moved = tunnel::relay(&client, &up.conn, idle).await;
+    let meters = tunnel::Meters {
+        frontend: &fe.state,
+        server: x.target(&snap).1.map(|s| &*s.state),
+    };
+    let moved = tunnel::relay(&client, &up.conn, idle, meters).await;
     x.bytes_in += moved.up;
     x.bytes_out = moved.down;
+    x.metered_in = moved.up;
+    x.metered_out = moved.down;
     if let Some(o) = moved.end.outcome() {
         let srv = x.target(&snap).1;
         x.end_with(o, srv);
