@@ -171,11 +171,18 @@ impl Nginx {
         let dir = unique_dir("ringlb-nginx");
         let addr = free_addr();
         let d = dir.display();
+        // Also on [::1] where the machine has it: `localhost` may resolve to either.
+        let v6 = std::net::TcpListener::bind(("::1", addr.port())).is_ok();
+        let listen6 = if v6 {
+            format!("listen [::1]:{} ssl;", addr.port())
+        } else {
+            String::new()
+        };
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
              error_log {d}/error.log;\nevents {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n\
-             \x20 server {{\n    listen {addr} ssl;\n    ssl_certificate {};\n\
+             \x20 server {{\n    listen {addr} ssl;\n    {listen6}\n    ssl_certificate {};\n\
              \x20   ssl_certificate_key {};\n    keepalive_requests 10000;\n    {extra}\n\
              \x20   client_max_body_size 8m;\n    location = /big.bin {{ root {d}; }}\n\
              \x20   location / {{ default_type text/plain; return 200 \
@@ -269,6 +276,23 @@ fn verified_server_gets_the_request_with_sni_and_alpn() {
     let body = r.body_str();
     assert!(body.contains("sni=backend.test "), "{body}");
     assert!(body.contains("alpn=http/1.1 "), "{body}");
+}
+
+#[test]
+fn the_host_name_of_the_address_is_the_sni_and_the_verified_name() {
+    let pki = Pki::new("ringlb-up-host");
+    let (crt, key) = pki.leaf("web", "localhost", false);
+    let web = Nginx::start(&crt, &key, "");
+    let port = free_port();
+    let tls = format!("[backend.web.tls]\nca_file = \"{}\"", pki.ca().display());
+    let srv = format!(
+        "[[backend.web.server]]\nname = \"web1\"\naddress = \"localhost:{}\"\n",
+        web.addr.port()
+    );
+    let _lb = Ringlb::start(&config(port, "http", &tls, &srv));
+    let r = http_get(lb_addr(port), "/", &[]);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert!(r.body_str().contains("sni=localhost "), "{}", r.body_str());
 }
 
 #[test]
