@@ -355,3 +355,95 @@ fn watchdog_pings_when_systemd_asks_for_them() {
     lb.wait_notify("WATCHDOG=1", Duration::from_secs(2))
         .expect("and again");
 }
+
+/// New connections opened one after another across binary upgrades: every one gets its
+/// answer, whichever process accepts it. One client only, so that no other connection comes to
+/// wake an accept for a connection left in the queue by the wake-up of an accept the old
+/// process was cancelling (such a connection waited for the client's timeout).
+#[test]
+fn new_connections_across_binary_upgrades_are_all_answered() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const ROUNDS: usize = 200;
+    // More clients would hide the bug: any next connection unblocks the queue.
+    const CLIENTS: usize = 1;
+    let web = Backend::start("web1");
+    let port = free_port();
+    let mut lb = Ringlb::start(&config(port, &[("web1", web.addr())], ""));
+    let addr = lb_addr(port);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || {
+                // Bounded: stops when asked, or after 200,000 connections at most.
+                for _ in 0..200_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match try_http_get(addr, "/", &[]) {
+                        Ok(r) if r.status == 200 => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(r) => failed.lock().unwrap().push(format!("status {}", r.status)),
+                        Err(e) => failed.lock().unwrap().push(format!("{:?}: {e}", e.kind())),
+                    }
+                }
+            })
+        })
+        .collect();
+    let first_pid = lb.pid();
+    let mut pid = first_pid;
+    let mut pids = vec![pid];
+    for round in 0..ROUNDS {
+        // Let connections flow into this process before it hands over.
+        let before = ok.load(Ordering::Relaxed);
+        assert!(
+            wait_until(Duration::from_secs(20), || ok.load(Ordering::Relaxed)
+                >= before + 50),
+            "round {round}: requests flow"
+        );
+        signal_pid(pid, libc::SIGUSR2);
+        let new_pid = successor(&mut lb);
+        assert_ne!(new_pid, pid, "round {round}: a new process");
+        if pid == first_pid {
+            assert!(
+                lb.wait_exit(Duration::from_secs(30)).is_some(),
+                "first process exits"
+            );
+        } else {
+            assert!(
+                wait_until(Duration::from_secs(30), || !process_exists(pid)),
+                "process {pid} exits after draining"
+            );
+        }
+        pid = new_pid;
+        pids.push(pid);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let failed = failed.lock().unwrap().clone();
+    println!(
+        "{ROUNDS} upgrades under {CLIENTS} connecting clients: {} answered, {} failed: {:?}",
+        ok.load(Ordering::Relaxed),
+        failed.len(),
+        failed.iter().take(10).collect::<Vec<_>>()
+    );
+    assert!(
+        failed.is_empty(),
+        "every new connection answered: {failed:?}"
+    );
+    for p in &pids[..pids.len() - 1] {
+        assert!(!process_exists(*p), "old process {p} is gone");
+    }
+    signal_pid(pid, libc::SIGTERM);
+    assert!(
+        wait_until(Duration::from_secs(30), || !process_exists(pid)),
+        "last process stops"
+    );
+}

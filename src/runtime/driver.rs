@@ -88,6 +88,17 @@ impl Driver {
         self.slots.len()
     }
 
+    /// Number of accepts whose future was dropped but whose final completion (the connection,
+    /// or the cancellation) has not been reaped yet.
+    pub(crate) fn orphaned_accepts(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| {
+                matches!(s.orphan, Orphan::Adopt(_)) && matches!(s.state, State::Orphaned(_))
+            })
+            .count()
+    }
+
     pub(crate) fn push(&mut self, entry: &squeue::Entry) {
         loop {
             // SAFETY: every buffer or address the entry points to is owned by the operation's

@@ -78,6 +78,14 @@ pub(crate) fn try_with_cx(f: impl FnOnce(&Cx)) {
     }
 }
 
+/// `f`'s answer if this thread still has a runtime, else `default`.
+pub(crate) fn try_with_cx_or<R>(default: R, f: impl FnOnce(&Cx) -> R) -> R {
+    match CX.try_with(|c| c.borrow().clone()).ok().flatten() {
+        Some(cx) => f(&cx),
+        None => default,
+    }
+}
+
 struct TaskWaker {
     idx: usize,
 }
@@ -385,6 +393,10 @@ impl Drop for Runtime {
             self.enter(Some(Duration::from_millis(10)), &mut garbage);
             garbage.clear();
         }
+        // Connections accepted by cancelled accepts nobody served (the worker stopped without
+        // waiting for them, see `accepts_pending`): closing them tells their clients at once,
+        // where a leaked descriptor would leave them waiting for an answer until exit.
+        drop(super::net::take_adopted());
         CX.with(|c| *c.borrow_mut() = None);
     }
 }

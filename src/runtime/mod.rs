@@ -32,7 +32,9 @@ pub use bufring::PBuf;
 pub use executor::{
     heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, HEAVY_STEPS_PER_ITERATION,
 };
-pub use net::{listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv};
+pub use net::{
+    accept_now, accepts_pending, listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv,
+};
 pub use signal::Signal;
 pub use timer::{sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
 

@@ -351,6 +351,33 @@ impl Acceptor {
     }
 }
 
+/// Whether some dropped accept may still deliver a connection to [`take_adopted`]: its
+/// cancellation was submitted but the kernel's final answer has not been reaped. A worker that
+/// stops accepting waits for this to turn false before it exits, so a connection the kernel
+/// completed at the moment of the cancellation is served, not left open and unanswered.
+pub fn accepts_pending() -> bool {
+    super::executor::try_with_cx_or(false, |cx| cx.driver.borrow().orphaned_accepts() > 0)
+}
+
+/// Takes a connection already waiting in `listener`'s accept queue without waiting (the
+/// listening sockets are non-blocking); `None` when the queue is empty.
+///
+/// A worker that stops accepting calls this once its accepts are cancelled: the kernel wakes
+/// one waiting accept per new connection, and when the woken one was being cancelled the
+/// connection stays queued with no other waiter woken for it, until the next one arrives.
+pub fn accept_now(listener: &OwnedFd) -> io::Result<Option<(Conn, Option<SocketAddr>)>> {
+    match socket2::SockRef::from(listener).accept() {
+        Ok((sock, peer)) => {
+            let conn = Conn {
+                fd: OwnedFd::from(sock),
+            };
+            Ok(Some((conn, peer.as_socket())))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Connections whose accept completed after its future was dropped, with the acceptor's tag.
 pub fn take_adopted() -> Vec<(Conn, u64)> {
     super::driver::take_adopted()

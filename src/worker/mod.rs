@@ -200,7 +200,9 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
         }
         let _ = runtime::timeout(Duration::from_millis(250), wake.wait()).await;
     }
-    // Drain: stop accepting, close idle connections, let requests in flight finish.
+    // Drain: stop accepting, close idle connections, let requests in flight finish. Aborting
+    // an acceptor cancels its accept; the kernel may have completed it already, and that
+    // connection (adopted) is served here like any other.
     for (_, h) in acceptors.drain() {
         h.abort();
     }
@@ -209,12 +211,19 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
     *local.pool.borrow_mut() = proxy::Pool::default();
     let grace = shared.snapshot.load().global.grace;
     let deadline = Instant::now() + grace;
+    let mut swept = false;
     loop {
         adopt(&local, &shared, &known);
-        if local.sessions.get() == 0
-            || Instant::now() >= deadline
-            || shared.phase() == WorkerPhase::Stopping
-        {
+        // Not done while a cancelled accept may still hand over a connection; once none can,
+        // serve what a cancelled accept's wake-up left in the queues.
+        if !swept && !runtime::accepts_pending() {
+            swept = true;
+            if shared.phase() == WorkerPhase::Draining {
+                sweep_accept_queues(&local, &shared);
+            }
+        }
+        let idle = swept && local.sessions.get() == 0;
+        if idle || Instant::now() >= deadline || shared.phase() == WorkerPhase::Stopping {
             break;
         }
         runtime::sleep(Duration::from_millis(20)).await;
@@ -242,6 +251,31 @@ fn sync_listeners(
         }
         keep
     });
+}
+
+/// Most connections a stopping worker takes from one listener's queue (see
+/// [`runtime::accept_now`]); the next process accepts the rest.
+const SWEEP_MAX: usize = 1024;
+
+/// After this worker's accepts are cancelled, serves the connections waiting in the accept
+/// queues: one may have been left there by the wake-up of a cancelled accept, with no other
+/// accept (of this process or the next) woken for it.
+fn sweep_accept_queues(local: &Rc<Local>, shared: &Arc<Shared>) {
+    for l in shared.listeners.load().iter() {
+        for _ in 0..SWEEP_MAX {
+            match runtime::accept_now(&l.fd) {
+                Ok(Some((conn, peer))) => start_session(local, shared, l.addr, conn, peer),
+                Ok(None) => break,
+                Err(e) => {
+                    crate::log::event(format_args!(
+                        "worker {}: cannot accept on {} while stopping: {e}",
+                        local.worker, l.addr
+                    ));
+                    break;
+                }
+            }
+        }
+    }
 }
 
 fn adopt(local: &Rc<Local>, shared: &Arc<Shared>, known: &HashMap<u64, SocketAddr>) {
