@@ -124,6 +124,8 @@ pub struct FrontendRt {
     /// Access log lines for this frontend.
     pub log: bool,
     pub dontlognull: bool,
+    /// Protocols a request may upgrade to (lower case); empty: Upgrade is dropped.
+    pub upgrade: Vec<String>,
     pub state: Arc<FrontendState>,
     /// Request rules, run before routing.
     pub request_rules: RuleSet,
@@ -292,6 +294,7 @@ impl Snapshot {
                 tls,
                 log: f.log,
                 dontlognull: f.dontlognull,
+                upgrade: f.upgrade.clone(),
                 name: f.name.clone(),
                 key: Arc::from(f.name.as_str()),
                 binds: f.binds.clone(),
@@ -332,6 +335,7 @@ impl Snapshot {
                 tls: None,
                 log: false,
                 dontlognull: false,
+                upgrade: Vec::new(),
                 name: STATS_FRONTEND.to_string(),
                 key: Arc::from(STATS_FRONTEND),
                 binds: vec![l.bind],

@@ -40,6 +40,7 @@ fn written(s: &RuleSet, req: &[u8]) -> String {
         forwardfor: None,
         https: false,
         strip_expect: false,
+        upgrade: false,
     };
     let empty = RuleSet::empty();
     let edits = Edits::new((s, v.fired), (&empty, Fired::default()), &NoEdit);

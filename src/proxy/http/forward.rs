@@ -69,13 +69,22 @@ pub(super) async fn forward<T: Transport>(
         frontend: rules(&fe.response_rules, head, r.input.slice(), &client)?.fired,
     };
     let fired = (fe_rules.fired, be_rules.fired);
+    // A request that may switch protocols goes on a new server connection, which never
+    // returns to the pool: after a 101 it is the tunnel's, and after any other answer the
+    // server was told `Connection: upgrade`, not that it would be reused.
+    let upgrade = head.upgrade_to(r.input.slice(), &r.fe.upgrade);
     let keep = Keep {
         client: head.keep_alive
             && r.fe.connection != ConnectionMode::Close
             && !r.s.local.draining.is_raised(),
-        upstream: r.fe.connection == ConnectionMode::KeepAlive,
+        upstream: r.fe.connection == ConnectionMode::KeepAlive && !upgrade,
     };
-    let (out, sticky) = outgoing(r, head, be, keep.upstream, fired)?;
+    let how = How {
+        upstream_keep_alive: keep.upstream,
+        upgrade,
+        fired,
+    };
+    let (out, sticky) = outgoing(r, head, be, how)?;
     let reuse = match (keep.upstream, out.replayable) {
         (false, _) => Reuse::Never,
         (true, true) => Reuse::Any,
@@ -105,8 +114,18 @@ pub(super) async fn forward<T: Transport>(
         sticky,
         keep,
         replies,
+        upgrade,
     };
     relay::response(r, head, leg).await
+}
+
+/// How the head goes to the server: whether the connection may be kept, whether the request
+/// asks to switch protocols, and which request rules (frontend's, backend's) edit it.
+#[derive(Clone, Copy)]
+struct How {
+    upstream_keep_alive: bool,
+    upgrade: bool,
+    fired: (Fired, Fired),
 }
 
 /// Writes the head for the server (with the body bytes that arrived with it) and reads the
@@ -115,9 +134,13 @@ fn outgoing<T: Transport>(
     r: &mut Req<'_, T>,
     head: &RequestHead,
     be: &BackendRt,
-    upstream_keep_alive: bool,
-    fired: (Fired, Fired),
+    how: How,
 ) -> Result<(Outgoing, Sticky), Outcome> {
+    let How {
+        upstream_keep_alive,
+        upgrade,
+        fired,
+    } = how;
     let mut bytes = r.s.local.out_buf();
     let xff = r.s.peer.map(|p| IpText::new(p.ip()));
     let forwardfor = if r.fe.forwardfor {
@@ -130,6 +153,7 @@ fn outgoing<T: Transport>(
         forwardfor,
         https: r.s.client.tls().is_some(),
         strip_expect: true,
+        upgrade,
     };
     let input: &mut Input = r.input;
     // The persistence cookie is read before the head is written, which edits it on the way.

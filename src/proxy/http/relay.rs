@@ -38,6 +38,8 @@ pub(super) struct Leg<'a> {
     pub keep: Keep,
     /// The response rules whose conditions held for the request.
     pub replies: Replies,
+    /// The request's Upgrade was forwarded: a `101` turns the connection into a tunnel.
+    pub upgrade: bool,
 }
 
 /// Which response rules apply to this exchange (their conditions test the request, so they
@@ -80,6 +82,10 @@ pub(super) async fn response<T: Transport>(
         rin.push(Chunk::Pool(b));
     }
     let head = read_head(r, req, &mut leg, &mut rin).await?;
+    if head.status == 101 && !leg.upgrade {
+        // Switching to something the request did not ask for (or ringlb did not forward).
+        return Err(Outcome::server_error(502));
+    }
     r.x.status = head.status;
     r.x.tr = r.x.sent_at.map(|t| t.elapsed());
     if let Some(srv) = leg.be.servers.get(leg.up.server) {
@@ -89,6 +95,9 @@ pub(super) async fn response<T: Transport>(
         } else {
             crate::health::passive_success(srv);
         }
+    }
+    if head.status == 101 {
+        return super::switch::tunnel(r, &head, leg, rin).await;
     }
     let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;
     let client_keep = leg.keep.client && head.framing != ResponseFraming::UntilClose && !dechunk;
