@@ -16,6 +16,7 @@ mod global;
 mod health;
 mod routing;
 mod rules;
+mod server_tls;
 mod stats;
 pub(super) mod tls;
 mod walk;

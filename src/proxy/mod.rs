@@ -12,8 +12,10 @@
 //! | `persist.rs` | cookie persistence |
 //!
 //! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `rules`
-//! (header rules and their answers), `balance`, `stats` (rendering the stats page), `log`, `admin` (the stats model and the page's admin
-//! form) and `health` (passive check reports). Never blocks, never takes a lock per request:
+//! (header rules and their answers), `balance`, `stats` (rendering the stats page), `log`,
+//! `admin` (the stats model and the page's admin form), `health` (passive check reports) and
+//! `tls` (a server's TLS settings, the key of its pooled connections). Never blocks, never
+//! takes a lock per request:
 //! everything here is owned by one worker thread ([`Local`]) or is an atomic in the shared
 //! state.
 
@@ -74,6 +76,9 @@ pub struct Local {
     /// Failed TLS handshakes are logged at most once a second per worker (scanners send
     /// thousands), with the count of the others.
     tls_failures: RefCell<crate::log::Throttle>,
+    /// Failed TLS handshakes with servers, logged the same way (a server with a bad
+    /// certificate fails every connection).
+    server_tls_failures: RefCell<crate::log::Throttle>,
 }
 
 impl Local {
@@ -86,6 +91,7 @@ impl Local {
             process,
             logger: RefCell::new(logger),
             tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
+            server_tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -113,6 +119,14 @@ impl Local {
         self.tls_failures.borrow_mut().event(
             std::time::Instant::now(),
             format_args!("frontend {}: TLS handshake failed: {why}", frontend.key),
+        );
+    }
+
+    /// Logs a failed TLS handshake with server `backend/server` (throttled).
+    pub fn server_tls_failure(&self, backend: &str, server: &str, why: &impl std::fmt::Display) {
+        self.server_tls_failures.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!("server {backend}/{server}: TLS handshake failed: {why}"),
         );
     }
 

@@ -170,6 +170,7 @@ backup = true
                     backup: false,
                     cookie: "web1".into(),
                     check: None,
+                    tls: None,
                 },
                 Server {
                     name: "web2".into(),
@@ -179,6 +180,7 @@ backup = true
                     backup: true,
                     cookie: "web2".into(),
                     check: None,
+                    tls: None,
                 },
             ],
             check: None,
