@@ -355,11 +355,12 @@ fn start_session(
         let _guard = guard;
         // A plain HTTP session runs inline: its task is what an idle keep-alive connection
         // costs. The others are boxed, so that the plain session's task reserves no room for
-        // them (a TLS connection's state is large).
+        // them (a TLS connection's state is large); `serve_tls` holds only the boxes it waits
+        // on, smaller than a plain session, so it runs inline too.
         match (handshake, mode) {
             (None, Mode::Http) => proxy::http::serve(accepted, conn).await,
             (None, Mode::Tcp) => Box::pin(proxy::tcp::serve(accepted, conn)).await,
-            (Some(h), _) => Box::pin(serve_tls(mode, accepted, conn, h)).await,
+            (Some(h), _) => serve_tls(mode, accepted, conn, h).await,
         }
     });
 }
@@ -373,28 +374,50 @@ struct Handshake {
 }
 
 /// Runs the TLS handshake, then the session over TLS.
+///
+/// The handshake and the session are boxed apart, and this future holds nothing but the box
+/// it waits on: an idle TLS connection keeps the session's box and rustls's state, not room
+/// for a handshake that ended long ago.
 async fn serve_tls(mode: Mode, accepted: proxy::Accepted, conn: Conn, h: Handshake) {
+    let session = Box::pin(open_tls(mode, accepted, conn, h)).await;
+    if let Some(session) = session {
+        session.await;
+    }
+}
+
+/// The TLS handshake, counted; then the session to run over it (`None` when it failed).
+async fn open_tls(
+    mode: Mode,
+    accepted: proxy::Accepted,
+    conn: Conn,
+    h: Handshake,
+) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> {
     let deadline = Instant::now() + h.timeout;
-    let done = transport::tls::handshake(conn, h.tls.config.clone(), deadline).await;
-    match done {
+    match transport::tls::handshake(conn, h.tls.config.clone(), deadline).await {
         Ok(conn) => {
             h.counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
             if conn.info().resumed {
                 h.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
             }
-            serve(mode, accepted, conn).await;
+            Some(boxed_session(mode, accepted, conn))
         }
         Err(e) => {
             h.counters.tls_failed.fetch_add(1, Ordering::Relaxed);
             accepted.local.tls_failure(&accepted.frontend, &e);
+            None
         }
     }
 }
 
-/// Runs the session of a frontend's mode over any transport.
-async fn serve<T: Transport>(mode: Mode, accepted: proxy::Accepted, conn: T) {
+/// The session of a frontend's mode over `conn`, boxed (a plain function, so that `conn` is
+/// moved into the box and never kept in the caller's state).
+fn boxed_session<T: Transport + 'static>(
+    mode: Mode,
+    accepted: proxy::Accepted,
+    conn: T,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
     match mode {
-        Mode::Http => proxy::http::serve(accepted, conn).await,
-        Mode::Tcp => Box::pin(proxy::tcp::serve(accepted, conn)).await,
+        Mode::Http => Box::pin(proxy::http::serve(accepted, conn)),
+        Mode::Tcp => Box::pin(proxy::tcp::serve(accepted, conn)),
     }
 }
