@@ -183,7 +183,8 @@ pub enum Workers {
 }
 
 /// Every timeout ringlb knows. Frontends use `client`, `http_request`, `http_keep_alive`;
-/// backends use `connect`, `server`, `queue`.
+/// backends use `connect`, `server`, `queue`; both have `tunnel` (the shorter of the two
+/// applies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub connect: Duration,
@@ -192,6 +193,25 @@ pub struct Timeouts {
     pub http_request: Duration,
     pub http_keep_alive: Duration,
     pub queue: Duration,
+    /// Inactivity (neither direction moved) of a connection switched to another protocol
+    /// (WebSocket), after its `101`. See [`Timeouts::tunnel_for`].
+    pub tunnel: Duration,
+    /// `tunnel` was written in this frontend's or backend's own `timeout` table (not
+    /// inherited from `[defaults]` or the built-in default).
+    pub tunnel_set_here: bool,
+}
+
+impl Timeouts {
+    /// The tunnel timeout of a connection through frontend `fe` to backend `be`: the most
+    /// specific one written — the backend's own, else the frontend's own, else `[defaults]`,
+    /// else the built-in default (HAProxy sets it per backend).
+    pub fn tunnel_for(fe: &Timeouts, be: &Timeouts) -> Duration {
+        if be.tunnel_set_here || !fe.tunnel_set_here {
+            be.tunnel
+        } else {
+            fe.tunnel
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +248,9 @@ pub struct Frontend {
     pub log: bool,
     /// Do not log connections that sent no data (probes of other load balancers).
     pub dontlognull: bool,
+    /// Protocol names (lower case) a request may upgrade to (`Upgrade:`), tunnelled after
+    /// the server's `101`; never `h2c`. Empty: Upgrade is dropped.
+    pub upgrade: Vec<String>,
     /// Named conditions, in file order; a name defined with several strings has one [`Acl`]
     /// per string (they are ORed).
     pub acls: Vec<Acl>,
@@ -491,6 +514,33 @@ pub struct Server {
     pub cookie: String,
     /// The backend's check with this server's overrides applied; `None` = not checked.
     pub check: Option<Check>,
+    /// TLS to this server (`[backend.X.tls]` with this server's `tls` keys over it); `None` =
+    /// plain TCP.
+    pub tls: Option<ServerTls>,
+}
+
+/// TLS from ringlb to a server. Files are only named here; they are read when the config is
+/// compiled and their problems reported at [`ServerTls::place`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerTls {
+    /// Check the server's certificate chain and name (`verify = "required"`, the default);
+    /// `false` with `verify = "none"`.
+    pub verify: bool,
+    /// CA certificates (PEM) the server's chain must lead to; `None` = the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// The name sent as SNI and checked in the server's certificate; `None` (a server given by
+    /// IP address, no `sni`): no SNI, and the certificate must name the IP address.
+    pub sni: Option<String>,
+    /// A client certificate (chain, and its key unless `key` names it) for servers that ask.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Active health checks speak TLS too (`check_tls = false`: plain TCP/HTTP checks).
+    pub check: bool,
+    /// Where the config sets this up (the `tls` table), for problems found when it is loaded.
+    pub place: Place,
+    /// Where `ca_file` and `cert` are named, for problems with those files.
+    pub ca_place: Option<Place>,
+    pub cert_place: Option<Place>,
 }
 
 /// Reads and validates a config file. On failure every problem found is returned.

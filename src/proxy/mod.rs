@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `http/` | the HTTP/1.1 session (its own table of files) |
 //! | `tcp.rs` | the TCP session: connect, relay both ways |
+//! | `tunnel.rs` | the two-way byte relay (half-close passed on, inactivity limit): TCP mode, and an HTTP connection after `101 Switching Protocols` |
 //! | `exchange.rs` | one request (or TCP connection): phase reached, [`exchange::Outcome`], termination code, counters, log record |
 //! | `upstream.rs` | a connection to a server: reuse or connect, retries, redispatch |
 //! | `queue.rs` | server slots (`maxconn`) and the first-come-first-served queue |
@@ -12,7 +13,8 @@
 //!
 //! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `balance`,
 //! `stats` (rendering the stats page), `log`, `admin` (the stats model and the page's admin
-//! form) and `health` (passive check reports). Never blocks, never takes a lock per request:
+//! form), `health` (passive check reports) and `tls` (a server's TLS settings, the key of its
+//! pooled connections). Never blocks, never takes a lock per request:
 //! everything here is owned by one worker thread ([`Local`]) or is an atomic in the shared
 //! state.
 
@@ -22,6 +24,7 @@ mod persist;
 mod pool;
 mod queue;
 pub mod tcp;
+mod tunnel;
 mod upstream;
 
 use std::cell::{Cell, RefCell};
@@ -72,6 +75,9 @@ pub struct Local {
     /// Failed TLS handshakes are logged at most once a second per worker (scanners send
     /// thousands), with the count of the others.
     tls_failures: RefCell<crate::log::Throttle>,
+    /// Failed TLS handshakes with servers, logged the same way (a server with a bad
+    /// certificate fails every connection).
+    server_tls_failures: RefCell<crate::log::Throttle>,
 }
 
 impl Local {
@@ -84,6 +90,7 @@ impl Local {
             process,
             logger: RefCell::new(logger),
             tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
+            server_tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -111,6 +118,14 @@ impl Local {
         self.tls_failures.borrow_mut().event(
             std::time::Instant::now(),
             format_args!("frontend {}: TLS handshake failed: {why}", frontend.key),
+        );
+    }
+
+    /// Logs a failed TLS handshake with server `backend/server` (throttled).
+    pub fn server_tls_failure(&self, backend: &str, server: &str, why: &impl std::fmt::Display) {
+        self.server_tls_failures.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!("server {backend}/{server}: TLS handshake failed: {why}"),
         );
     }
 

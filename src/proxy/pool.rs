@@ -1,4 +1,5 @@
-//! Per-worker keep-alive pool of idle upstream connections, keyed by server address.
+//! Per-worker keep-alive pool of idle upstream connections (plain or TLS), keyed by server
+//! address and TLS settings.
 //!
 //! An idle connection keeps a receive in flight (holding no buffer): if the server closes it
 //! or sends stray bytes, that receive completes and the connection is discarded instead of
@@ -6,10 +7,15 @@
 //! the read of the response, so reuse costs no extra operation.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::{Conn, Recv};
+use crate::runtime::Recv;
+use crate::snapshot::ServerRt;
+use crate::tls::ServerTlsRt;
+use crate::transport::ServerConn;
 
 /// Idle connections kept per server per worker; more are closed.
 pub const MAX_IDLE_PER_SERVER: usize = 256;
@@ -22,15 +28,53 @@ pub const MAX_IDLE_AGE: Duration = Duration::from_secs(4);
 /// with a server closing it at the same moment is unlikely (such a request is never replayed).
 pub const FRESH_FOR_UNSAFE: Duration = Duration::from_millis(1500);
 
+/// Which idle connections a request to a server may take: same address, and the same TLS
+/// settings (the very config of this snapshot: after a reload a TLS server's pooled
+/// connections are not reused, as their certificate was checked under the old settings).
+#[derive(Clone)]
+pub struct Key {
+    addr: SocketAddr,
+    tls: Option<Arc<ServerTlsRt>>,
+}
+
+impl Key {
+    pub fn of(srv: &ServerRt) -> Key {
+        Key {
+            addr: srv.addr,
+            tls: srv.tls.clone(),
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.addr == other.addr
+            && match (&self.tls, &other.tls) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.addr.hash(h);
+        self.tls.as_ref().map(Arc::as_ptr).hash(h);
+    }
+}
+
 pub struct Idle {
-    pub conn: Conn,
+    pub conn: ServerConn,
     pub probe: Recv,
     pub since: Instant,
 }
 
 #[derive(Default)]
 pub struct Pool {
-    idle: HashMap<SocketAddr, Vec<Idle>>,
+    idle: HashMap<Key, Vec<Idle>>,
     /// Idle connections held now (all servers).
     pub count: usize,
 }
@@ -40,11 +84,11 @@ impl Pool {
     /// than that. Dead connections met on the way are closed.
     pub fn take(
         &mut self,
-        addr: SocketAddr,
+        key: &Key,
         now: Instant,
         fresh: Option<Duration>,
-    ) -> Option<(Conn, Recv)> {
-        let list = self.idle.get_mut(&addr)?;
+    ) -> Option<(ServerConn, Recv)> {
+        let list = self.idle.get_mut(key)?;
         while let Some(idle) = list.pop() {
             self.count -= 1;
             if idle.probe.is_done() || now.duration_since(idle.since) > MAX_IDLE_AGE {
@@ -63,8 +107,8 @@ impl Pool {
         None
     }
 
-    pub fn put(&mut self, addr: SocketAddr, conn: Conn, probe: Recv, now: Instant) {
-        let list = self.idle.entry(addr).or_default();
+    pub fn put(&mut self, key: Key, conn: ServerConn, probe: Recv, now: Instant) {
+        let list = self.idle.entry(key).or_default();
         if list.len() >= MAX_IDLE_PER_SERVER {
             // Drop the oldest: the newest is the likeliest still open at the server.
             list.remove(0);

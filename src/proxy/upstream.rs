@@ -11,7 +11,8 @@ use super::exchange::{Outcome, Phase};
 use super::queue::{acquire, Choice, SlotGuard};
 use super::{pool, Local};
 use crate::runtime::{self, Conn, Recv};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{ServerRt, Snapshot};
+use crate::transport::{tls_client, ServerConn};
 
 /// Why a request could not be served; each maps to a status, a log code and a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub struct Upstream {
     pub connecting: Duration,
     /// Connection attempts that failed before this one.
     pub retries: u32,
-    pub conn: Conn,
+    pub conn: ServerConn,
     /// A receive already in flight (pooled connections keep one).
     pub pending: Option<Recv>,
     pub server: usize,
@@ -104,7 +105,7 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
             let got = local
                 .pool
                 .borrow_mut()
-                .take(srv.addr, Instant::now(), fresh);
+                .take(&pool::Key::of(srv), Instant::now(), fresh);
             if let Some((conn, probe)) = got {
                 return Ok(Upstream {
                     waited,
@@ -119,8 +120,12 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
             }
         }
         let connect_at = Instant::now();
-        match runtime::timeout(be.timeouts.connect, Conn::connect(srv.addr)).await {
-            Ok(Ok(conn)) => {
+        let deadline = connect_at + be.timeouts.connect;
+        let opened = runtime::timeout_at(deadline, open(srv, deadline))
+            .await
+            .unwrap_or(Err(Open::Timeout));
+        match opened {
+            Ok(conn) => {
                 return Ok(Upstream {
                     waited,
                     connecting: connect_at.elapsed(),
@@ -132,7 +137,10 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                     reused: false,
                 })
             }
-            Ok(Err(_)) | Err(_) => {
+            Err(e) => {
+                if let Open::Tls(why) = &e {
+                    local.server_tls_failure(&be.name, &srv.name, why);
+                }
                 srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
                 crate::health::passive_failure(be, srv);
                 drop(slot);
@@ -157,6 +165,32 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                 runtime::sleep(Duration::from_millis(1)).await;
             }
         }
+    }
+}
+
+/// Why opening a connection to a server failed.
+enum Open {
+    /// TCP connect refused, reset or unreachable.
+    Tcp,
+    /// The connect timeout passed (TCP connect and TLS handshake together).
+    Timeout,
+    /// The TLS handshake failed (certificate not verified, protocol error, server closed).
+    Tls(tls_client::ConnectError),
+}
+
+/// Connects to `srv`, then runs the TLS handshake when the server speaks TLS; the connect
+/// timeout covers both (as HAProxy counts the handshake in the connect time).
+async fn open(srv: &ServerRt, deadline: Instant) -> Result<ServerConn, Open> {
+    let conn = Conn::connect(srv.addr).await.map_err(|_| Open::Tcp)?;
+    match &srv.tls {
+        None => Ok(ServerConn::Plain(conn)),
+        Some(t) => tls_client::connect(conn, t.config.clone(), t.name.clone(), deadline)
+            .await
+            .map(ServerConn::from)
+            .map_err(|e| match e {
+                tls_client::ConnectError::Timeout => Open::Timeout,
+                e => Open::Tls(e),
+            }),
     }
 }
 

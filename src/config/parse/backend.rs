@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 
+use super::server_tls;
 use super::walk::{check_name, Cx, Schema, Table};
 use super::{health, parse_timeouts, Defaults, Section, BALANCES, MODES, TIMEOUT_BACKEND};
 use crate::config::defaults as def;
@@ -22,6 +23,7 @@ pub(super) const BACKEND: Schema = Schema {
         "check",
         "passive",
         "cookie",
+        "tls",
     ],
     elsewhere: &[
         ("bind", FRONTEND_HINT),
@@ -51,6 +53,7 @@ const SERVER: Schema = Schema {
         "downinter",
         "rise",
         "fall",
+        "tls",
     ],
     elsewhere: &[(
         "port",
@@ -71,6 +74,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     let timeouts = parse_timeouts(cx, t, &TIMEOUT_BACKEND, d.timeouts);
     let check = health::parse_check(cx, t, timeouts.connect);
     let cookie = health::parse_cookie(cx, t);
+    let tls = server_tls::draft(cx, t);
     let own_mode = t.enum_of(cx, "mode", "mode", MODES);
     let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
     let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
@@ -82,7 +86,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
             let mut cookies: HashMap<String, String> = HashMap::new();
             for st in &tables {
                 let Some((server, name_span)) =
-                    parse_server(cx, st, check.as_ref(), cookie.is_some())
+                    parse_server(cx, st, check.as_ref(), cookie.is_some(), tls.as_ref())
                 else {
                     continue;
                 };
@@ -172,9 +176,14 @@ fn parse_server(
     t: &Table<'_, '_>,
     check: Option<&health::CheckDraft>,
     has_cookie: bool,
+    backend_tls: Option<&server_tls::TlsDraft>,
 ) -> Option<(Server, Range<usize>)> {
+    let mut host = None;
     let address = match t.str(cx, "address") {
-        Some((text, span)) => server_address(cx, text, &span),
+        Some((text, span)) => {
+            host = server_tls::host_of(text);
+            server_address(cx, text, &span)
+        }
         None if !t.lacks("address") => None,
         None => {
             cx.error_help(
@@ -190,6 +199,7 @@ fn parse_server(
     let backup = t.bool(cx, "backup");
     let server_check = health::server_check(cx, t, check);
     let cookie = health::server_cookie(cx, t, has_cookie);
+    let own_tls = server_tls::draft(cx, t);
 
     let Some((name, name_span)) = t.str(cx, "name") else {
         if t.lacks("name") {
@@ -211,6 +221,7 @@ fn parse_server(
         backup: backup.unwrap_or(def::BACKUP),
         cookie: cookie.map_or_else(|| name.to_owned(), |(c, _)| c),
         check: server_check,
+        tls: server_tls::resolve(backend_tls, own_tls.as_ref(), host),
     };
     Some((server, name_span))
 }

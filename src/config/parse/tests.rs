@@ -140,6 +140,7 @@ backup = true
             connection: ConnectionMode::ServerClose,
             log: false,
             dontlognull: false,
+            upgrade: vec!["websocket".into()],
             acls: vec![],
             routes: vec![],
             stats: None,
@@ -166,6 +167,7 @@ backup = true
                     backup: false,
                     cookie: "web1".into(),
                     check: None,
+                    tls: None,
                 },
                 Server {
                     name: "web2".into(),
@@ -175,6 +177,7 @@ backup = true
                     backup: true,
                     cookie: "web2".into(),
                     check: None,
+                    tls: None,
                 },
             ],
             check: None,

@@ -18,7 +18,7 @@ use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::{connect, Fail, Reuse, Upstream, Want};
 use crate::route::RequestView;
-use crate::runtime::{self, PBuf};
+use crate::runtime;
 use crate::snapshot::{BackendRt, FrontendRt};
 use crate::transport::{Chunk, Transport};
 
@@ -50,13 +50,17 @@ pub(super) async fn forward<T: Transport>(
         return Err(Outcome::refused(503, true));
     };
     r.x.backend = Some(backend);
+    // A request that may switch protocols goes on a new server connection, which never
+    // returns to the pool: after a 101 it is the tunnel's, and after any other answer the
+    // server was told `Connection: upgrade`, not that it would be reused.
+    let upgrade = head.upgrade_to(r.input.slice(), &r.fe.upgrade);
     let keep = Keep {
         client: head.keep_alive
             && r.fe.connection != ConnectionMode::Close
             && !r.s.local.draining.is_raised(),
-        upstream: r.fe.connection == ConnectionMode::KeepAlive,
+        upstream: r.fe.connection == ConnectionMode::KeepAlive && !upgrade,
     };
-    let (out, sticky) = outgoing(r, head, be, keep.upstream)?;
+    let (out, sticky) = outgoing(r, head, be, keep.upstream, upgrade)?;
     let reuse = match (keep.upstream, out.replayable) {
         (false, _) => Reuse::Never,
         (true, true) => Reuse::Any,
@@ -85,6 +89,7 @@ pub(super) async fn forward<T: Transport>(
         first,
         sticky,
         keep,
+        upgrade,
     };
     relay::response(r, head, leg).await
 }
@@ -96,6 +101,7 @@ fn outgoing<T: Transport>(
     head: &RequestHead,
     be: &BackendRt,
     upstream_keep_alive: bool,
+    upgrade: bool,
 ) -> Result<(Outgoing, Sticky), Outcome> {
     let mut bytes = r.s.local.out_buf();
     let xff = r.s.peer.map(|p| IpText::new(p.ip()));
@@ -109,6 +115,7 @@ fn outgoing<T: Transport>(
         forwardfor,
         https: r.s.client.tls().is_some(),
         strip_expect: true,
+        upgrade,
     };
     let input: &mut Input = r.input;
     // The persistence cookie is read before the head is written, which edits it on the way.
@@ -168,7 +175,7 @@ async fn send_request<T: Transport>(
     be: &BackendRt,
     mut want: Want,
     out: Outgoing,
-) -> Result<(Upstream, Option<PBuf>, Option<BodyState>), Outcome> {
+) -> Result<(Upstream, Option<Chunk>, Option<BodyState>), Outcome> {
     let Outgoing {
         mut bytes,
         body,
@@ -196,8 +203,11 @@ async fn send_request<T: Transport>(
         r.x.retries = up.retries;
         r.x.reach(Phase::Headers);
         let retry = up.reused && replayable;
-        let (sent, back) = up.conn.send_all(bytes).await;
-        bytes = back;
+        let (sent, back) = up.conn.send(Chunk::Heap(bytes)).await;
+        bytes = match back {
+            Chunk::Heap(v) => v,
+            _ => Vec::new(),
+        };
         r.x.sent_at = Some(Instant::now());
         let got = match sent {
             Err(_) => Err(Outcome::server_error(502).retryable(retry)),
@@ -220,8 +230,8 @@ async fn send_request<T: Transport>(
 }
 
 /// The first bytes of the response; a closed reused connection may be retried.
-async fn first_bytes(up: &mut Upstream, be: &BackendRt, retry: bool) -> Result<PBuf, Outcome> {
-    let recv = up.pending.take().unwrap_or_else(|| up.conn.recv_op());
+async fn first_bytes(up: &mut Upstream, be: &BackendRt, retry: bool) -> Result<Chunk, Outcome> {
+    let recv = up.conn.recv_after(up.pending.take());
     match runtime::timeout(be.timeouts.server, recv).await {
         Ok(Ok(Some(b))) => Ok(b),
         Ok(Ok(None)) | Ok(Err(_)) => Err(Outcome::server_error(502).retryable(retry)),
@@ -253,7 +263,7 @@ async fn upload<T: Transport>(
         if p.consumed > 0 {
             r.x.bytes_in += p.consumed as u64;
             let chunk = r.input.take(p.consumed);
-            let sent = runtime::timeout(be.timeouts.server, up.conn.send_all(chunk)).await;
+            let sent = runtime::timeout(be.timeouts.server, up.conn.send(chunk)).await;
             if !matches!(sent, Ok((Ok(()), _))) {
                 return Err(Outcome {
                     linger: true,

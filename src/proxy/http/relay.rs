@@ -13,7 +13,7 @@ use crate::http::{
 use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::Upstream;
-use crate::runtime::{self, PBuf, Recv};
+use crate::runtime;
 use crate::snapshot::BackendRt;
 use crate::transport::{Chunk, Transport};
 
@@ -32,23 +32,21 @@ pub(super) struct Leg<'a> {
     pub be: &'a BackendRt,
     pub up: Upstream,
     /// The first bytes of the response, when they were read before the relay started.
-    pub first: Option<PBuf>,
+    pub first: Option<Chunk>,
     pub sticky: Sticky,
     pub keep: Keep,
+    /// The request's Upgrade was forwarded: a `101` turns the connection into a tunnel.
+    pub upgrade: bool,
 }
 
 impl Leg<'_> {
     /// Receives the next bytes from the server into `rin` within `timeout server`: `false` at
     /// its end of stream. A pooled connection's receive already in flight is used first.
     async fn recv(&mut self, rin: &mut Input) -> Result<bool, Outcome> {
-        let recv: Recv = self
-            .up
-            .pending
-            .take()
-            .unwrap_or_else(|| self.up.conn.recv_op());
+        let recv = self.up.conn.recv_after(self.up.pending.take());
         match runtime::timeout(self.be.timeouts.server, recv).await {
             Ok(Ok(Some(b))) => {
-                rin.push(Chunk::Pool(b));
+                rin.push(b);
                 Ok(true)
             }
             Ok(Ok(None)) => Ok(false),
@@ -66,9 +64,13 @@ pub(super) async fn response<T: Transport>(
 ) -> Result<Next, Outcome> {
     let mut rin = Input::default();
     if let Some(b) = leg.first.take() {
-        rin.push(Chunk::Pool(b));
+        rin.push(b);
     }
     let head = read_head(r, req, &mut leg, &mut rin).await?;
+    if head.status == 101 && !leg.upgrade {
+        // Switching to something the request did not ask for (or ringlb did not forward).
+        return Err(Outcome::server_error(502));
+    }
     r.x.status = head.status;
     r.x.tr = r.x.sent_at.map(|t| t.elapsed());
     if let Some(srv) = leg.be.servers.get(leg.up.server) {
@@ -78,6 +80,9 @@ pub(super) async fn response<T: Transport>(
         } else {
             crate::health::passive_success(srv);
         }
+    }
+    if head.status == 101 {
+        return super::switch::tunnel(r, &head, leg, rin).await;
     }
     let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;
     let client_keep = leg.keep.client && head.framing != ResponseFraming::UntilClose && !dechunk;
@@ -176,10 +181,12 @@ pub(super) async fn response<T: Transport>(
     if server_keep && !stray && up.pending.is_none() && !r.s.local.draining.is_raised() {
         if let Some(srv) = leg.be.servers.get(up.server) {
             let probe = up.conn.recv_op();
-            r.s.local
-                .pool
-                .borrow_mut()
-                .put(srv.addr, up.conn, probe, Instant::now());
+            r.s.local.pool.borrow_mut().put(
+                crate::proxy::pool::Key::of(srv),
+                up.conn,
+                probe,
+                Instant::now(),
+            );
         }
     }
     Ok(if client_keep {
