@@ -303,4 +303,10 @@ pub struct FrontendState {
     /// TLS handshakes that failed: not TLS, bad messages, nothing in common, or the client
     /// went away or stayed silent.
     pub tls_failed: AtomicU64,
+    /// Sessions after their handshake whose records the kernel runs (kTLS).
+    pub tls_ktls: AtomicU64,
+    /// Sessions after their handshake whose records rustls runs in user space.
+    pub tls_userspace: AtomicU64,
+    /// Hand-overs to kTLS that failed after the keys left rustls (the connection was lost).
+    pub tls_ktls_failed: AtomicU64,
 }

@@ -299,6 +299,8 @@ pub struct Tls {
     pub alpn: Vec<String>,
     /// Resume sessions with tickets whose keys rotate and are shared by every worker.
     pub session_tickets: bool,
+    /// Hand the record layer to the kernel after the handshake where it can take it.
+    pub ktls: Ktls,
 }
 
 /// Where certificates come from: a PEM file or a directory of them.
@@ -337,6 +339,15 @@ impl Place {
 pub enum TlsVersion {
     Tls12,
     Tls13,
+}
+
+/// `ktls`: whether TLS sessions move to kernel TLS after their handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ktls {
+    /// Where the kernel has the `tls` module and the suite is one it runs.
+    Auto,
+    /// Never: rustls keeps every session.
+    Off,
 }
 
 /// `[[frontend.X.route]]`.

@@ -94,19 +94,14 @@ struct TlsState {
     info: TlsInfo,
 }
 
-/// What a kernel record layer needs to take a connection over after its handshake: the
-/// socket, the traffic secrets with their sequence numbers, and the bytes ringlb already
-/// holds that the kernel will not see again.
-pub struct Extracted {
+/// A session leaving rustls for the kernel (kTLS): its socket, what was negotiated, the
+/// plaintext rustls already decrypted, and the traffic secrets with their record sequence
+/// numbers.
+pub struct Handover {
     pub conn: Conn,
     pub info: TlsInfo,
+    pub early: Vec<u8>,
     pub secrets: rustls::ExtractedSecrets,
-    /// Plaintext already decrypted, for the session before anything the kernel decrypts.
-    pub plain: Vec<u8>,
-    /// Ciphertext of an incomplete record (a hand-off must refuse when this is not empty).
-    pub partial: Vec<u8>,
-    /// Encrypted records not sent yet; they go out before anything the kernel encrypts.
-    pub unsent: Vec<u8>,
 }
 
 /// What the first bytes of a connection say about TLS, for routing TLS that ringlb passes
@@ -419,22 +414,33 @@ impl TlsConn {
         &self.st.info
     }
 
-    /// Hands the connection's keys over (for a kernel record layer), with the bytes ringlb
-    /// holds on either side of them.
-    pub fn dangerous_extract_secrets(self) -> Result<Extracted, rustls::Error> {
+    /// The socket, for the kernel's TLS socket options.
+    pub fn conn(&self) -> &Conn {
+        &self.conn
+    }
+
+    /// The session can leave rustls without losing a byte: nothing is left to send and no
+    /// partial record was received.
+    pub fn can_hand_over(&self) -> bool {
+        self.st.partial.borrow().is_empty()
+            && self.st.outbox.borrow().is_empty()
+            && !self.st.tls.borrow().wants_write()
+    }
+
+    /// Takes the session out of rustls (its config must allow secret extraction).
+    pub fn hand_over(self) -> Result<Handover, rustls::Error> {
         let st = *self.st;
         #[allow(
             deprecated,
-            reason = "the kernel record layer takes the secrets; tickets are sent before this"
+            reason = "the kernel takes over after the handshake, tickets sent; a key update \
+                      it cannot follow ends the session (transport::ktls)"
         )]
         let secrets = st.tls.into_inner().dangerous_extract_secrets()?;
-        Ok(Extracted {
+        Ok(Handover {
             conn: self.conn,
             info: st.info,
+            early: st.ready.into_inner(),
             secrets,
-            plain: st.ready.into_inner(),
-            partial: st.partial.into_inner(),
-            unsent: st.outbox.into_inner(),
         })
     }
 

@@ -28,6 +28,7 @@ use crate::proxy::{self, Local};
 use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::Snapshot;
 use crate::state::{FrontendState, ProcessState};
+use crate::transport::ktls::Offload;
 use crate::transport::{self, Transport};
 
 /// What the control thread asks of the workers; kept in an `AtomicU8` of [`Shared`] so a
@@ -399,7 +400,29 @@ async fn open_tls(
             if conn.info().resumed {
                 h.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
             }
-            Some(boxed_session(mode, accepted, conn))
+            if !h.tls.ktls {
+                h.counters.tls_userspace.fetch_add(1, Ordering::Relaxed);
+                return Some(boxed_session(mode, accepted, conn));
+            }
+            // Whichever record layer runs it, the session has its own box: a kTLS session's
+            // holds no room for rustls.
+            match transport::ktls::offload(conn) {
+                Offload::Kernel(conn) => {
+                    h.counters.tls_ktls.fetch_add(1, Ordering::Relaxed);
+                    Some(boxed_session(mode, accepted, conn))
+                }
+                Offload::User(conn) => {
+                    h.counters.tls_userspace.fetch_add(1, Ordering::Relaxed);
+                    Some(boxed_session(mode, accepted, conn))
+                }
+                Offload::Failed(e) => {
+                    h.counters.tls_ktls_failed.fetch_add(1, Ordering::Relaxed);
+                    accepted
+                        .local
+                        .tls_failure(&accepted.frontend, &format_args!("kTLS set-up: {e}"));
+                    None
+                }
+            }
         }
         Err(e) => {
             h.counters.tls_failed.fetch_add(1, Ordering::Relaxed);
