@@ -4,6 +4,7 @@
 //! `mod.rs` names; `docs/design.md` has the same table with what each room owns.
 //! - `http`, `balance`, `stats`: pure (no I/O, no clock, no threads); import nothing of
 //!   ringlb. `http` holds the one header-field scanner.
+//! - `proxy_protocol`: the PROXY protocol header, parsed and encoded; pure, std only.
 //! - `route` (→ http): ACLs and the router; pure.
 //! - `config` (→ route, balance): TOML → validated `Config`, parsed into the types of the
 //!   rooms above; pure apart from reading the file.
@@ -51,6 +52,7 @@ pub mod log;
     reason = "sessions time requests, connections and queues; stated here until the session rewrite gives proxy/mod.rs its own"
 )]
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod route;
 pub mod runtime;
 pub mod snapshot;

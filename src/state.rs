@@ -303,4 +303,10 @@ pub struct FrontendState {
     /// TLS handshakes that failed: not TLS, bad messages, nothing in common, or the client
     /// went away or stayed silent.
     pub tls_failed: AtomicU64,
+    /// Connections closed because their PROXY protocol header was malformed, too long, or
+    /// not complete within the frontend's `client` timeout.
+    pub proxy_failed: AtomicU64,
+    /// Connections refused because their peer may not send a PROXY header
+    /// (`accept_proxy_from`).
+    pub proxy_refused: AtomicU64,
 }

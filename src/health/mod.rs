@@ -5,8 +5,8 @@
 //! reads; only this room changes it, and only this room prints an UP/DOWN line
 //! (`log_transition`).
 //!
-//! May import `runtime`, `snapshot`, `state`, `config`, `log`. The verdict logic is the pure
-//! `state` module.
+//! May import `runtime`, `snapshot`, `state`, `config`, `log`, `proxy_protocol` (headers on
+//! checks). The verdict logic is the pure `state` module.
 //!
 //! Checks are spread: each server's first check waits a random part of its interval, and every
 //! interval is moved by up to ±`spread_checks` percent, so checks never fire in lockstep.
@@ -191,6 +191,7 @@ async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, check: Option<Check
         rise: 1,
         fall: 1,
         timeout: Duration::from_secs(1),
+        send_proxy: None,
     };
     let first = check.as_ref().map(|c| c.inter).unwrap_or(PASSIVE_PROBE);
     runtime::sleep(first.mul_f64(fastrand::f64())).await;

@@ -1,4 +1,6 @@
-//! Per-worker keep-alive pool of idle upstream connections, keyed by server address.
+//! Per-worker keep-alive pool of idle upstream connections, keyed by server address — and,
+//! for a server sent PROXY protocol headers, by the client the connection's header named: such
+//! a connection only ever carries requests of that client (as HAProxy keeps them private).
 //!
 //! An idle connection keeps a receive in flight (holding no buffer): if the server closes it
 //! or sends stray bytes, that receive completes and the connection is discarded instead of
@@ -9,7 +11,20 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::proxy_protocol::Addresses;
 use crate::runtime::{Conn, Recv};
+
+/// Which idle connections a request may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub server: SocketAddr,
+    /// The PROXY header version the connection started with (the same server may be in two
+    /// backends that differ in it).
+    pub proxy: Option<crate::proxy_protocol::Version>,
+    /// The client named by the connection's PROXY header; `None` when the server is sent
+    /// none (any request may take it).
+    pub client: Option<Addresses>,
+}
 
 /// Idle connections kept per server per worker; more are closed.
 pub const MAX_IDLE_PER_SERVER: usize = 256;
@@ -30,21 +45,21 @@ pub struct Idle {
 
 #[derive(Default)]
 pub struct Pool {
-    idle: HashMap<SocketAddr, Vec<Idle>>,
+    idle: HashMap<Key, Vec<Idle>>,
     /// Idle connections held now (all servers).
     pub count: usize,
 }
 
 impl Pool {
-    /// The most recently used live connection to `addr`; with `fresh` only one idle for less
+    /// The most recently used live connection for `key`; with `fresh` only one idle for less
     /// than that. Dead connections met on the way are closed.
     pub fn take(
         &mut self,
-        addr: SocketAddr,
+        key: Key,
         now: Instant,
         fresh: Option<Duration>,
     ) -> Option<(Conn, Recv)> {
-        let list = self.idle.get_mut(&addr)?;
+        let list = self.idle.get_mut(&key)?;
         while let Some(idle) = list.pop() {
             self.count -= 1;
             if idle.probe.is_done() || now.duration_since(idle.since) > MAX_IDLE_AGE {
@@ -63,8 +78,8 @@ impl Pool {
         None
     }
 
-    pub fn put(&mut self, addr: SocketAddr, conn: Conn, probe: Recv, now: Instant) {
-        let list = self.idle.entry(addr).or_default();
+    pub fn put(&mut self, key: Key, conn: Conn, probe: Recv, now: Instant) {
+        let list = self.idle.entry(key).or_default();
         if list.len() >= MAX_IDLE_PER_SERVER {
             // Drop the oldest: the newest is the likeliest still open at the server.
             list.remove(0);

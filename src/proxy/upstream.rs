@@ -71,6 +71,8 @@ pub struct Upstream {
     /// The server slot, held while the request uses the server; its drop frees it.
     _slot: SlotGuard,
     pub reused: bool,
+    /// Where the connection goes back to in the pool.
+    pub key: pool::Key,
 }
 
 /// Gets a connection to a server of `backend`: picks, queues, reuses an idle one or connects,
@@ -95,16 +97,18 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
         let Some(srv) = be.servers.get(server) else {
             return Err(Fail::NoServer);
         };
+        let key = pool::Key {
+            server: srv.addr,
+            proxy: srv.send_proxy,
+            client: srv.send_proxy.and(want.addrs),
+        };
         if want.reuse != Reuse::Never {
             let fresh = if want.reuse == Reuse::FreshOnly {
                 Some(pool::FRESH_FOR_UNSAFE)
             } else {
                 None
             };
-            let got = local
-                .pool
-                .borrow_mut()
-                .take(srv.addr, Instant::now(), fresh);
+            let got = local.pool.borrow_mut().take(key, Instant::now(), fresh);
             if let Some((conn, probe)) = got {
                 return Ok(Upstream {
                     waited,
@@ -115,11 +119,19 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                     server,
                     _slot: slot,
                     reused: true,
+                    key,
                 });
             }
         }
         let connect_at = Instant::now();
-        match runtime::timeout(be.timeouts.connect, Conn::connect(srv.addr)).await {
+        let opened = async {
+            let conn = Conn::connect(srv.addr).await?;
+            if let Some(version) = srv.send_proxy {
+                send_proxy_header(&conn, version, want.addrs).await?;
+            }
+            Ok::<Conn, std::io::Error>(conn)
+        };
+        match runtime::timeout(be.timeouts.connect, opened).await {
             Ok(Ok(conn)) => {
                 return Ok(Upstream {
                     waited,
@@ -130,6 +142,7 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                     server,
                     _slot: slot,
                     reused: false,
+                    key,
                 })
             }
             Ok(Err(_)) | Err(_) => {
@@ -160,12 +173,26 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
     }
 }
 
+/// Writes the PROXY protocol header naming `addrs` (`UNKNOWN`/`LOCAL` when not known) as the
+/// first bytes of a new server connection.
+async fn send_proxy_header(
+    conn: &Conn,
+    version: crate::proxy_protocol::Version,
+    addrs: Option<crate::proxy_protocol::Addresses>,
+) -> std::io::Result<()> {
+    let mut header = Vec::with_capacity(64);
+    crate::proxy_protocol::encode(version, addrs, &mut header);
+    conn.send_all(header).await.0
+}
+
 /// What a request asks of its backend.
 #[derive(Clone, Copy, Debug)]
 pub struct Want {
     pub backend: usize,
     /// The address balancing by source sees.
     pub client: IpAddr,
+    /// Both ends of the client's connection, for servers sent a PROXY protocol header.
+    pub addrs: Option<crate::proxy_protocol::Addresses>,
     pub reuse: Reuse,
     /// The server a persistence cookie names.
     pub prefer: Option<usize>,

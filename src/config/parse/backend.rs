@@ -7,7 +7,18 @@ use std::ops::Range;
 use super::walk::{check_name, Cx, Schema, Table};
 use super::{health, parse_timeouts, Defaults, Section, BALANCES, MODES, TIMEOUT_BACKEND};
 use crate::config::defaults as def;
-use crate::config::{Backend, Mode, Server};
+use crate::config::{Backend, Mode, ProxyVersion, Server};
+
+/// `send_proxy` values of a backend.
+const PROXY_VERSIONS: &[(&str, ProxyVersion)] =
+    &[("v1", ProxyVersion::V1), ("v2", ProxyVersion::V2)];
+
+/// `send_proxy` values of a server: a version, or "none" to turn the backend's off.
+const SERVER_PROXY_VERSIONS: &[(&str, Option<ProxyVersion>)] = &[
+    ("v1", Some(ProxyVersion::V1)),
+    ("v2", Some(ProxyVersion::V2)),
+    ("none", None),
+];
 
 const FRONTEND_HINT: &str = "this is a frontend setting: set it in [frontend.NAME] or [defaults]";
 
@@ -22,9 +33,11 @@ pub(super) const BACKEND: Schema = Schema {
         "check",
         "passive",
         "cookie",
+        "send_proxy",
     ],
     elsewhere: &[
         ("bind", FRONTEND_HINT),
+        ("accept_proxy", FRONTEND_HINT),
         ("default_backend", FRONTEND_HINT),
         ("forwardfor", FRONTEND_HINT),
         ("connection", FRONTEND_HINT),
@@ -51,6 +64,8 @@ const SERVER: Schema = Schema {
         "downinter",
         "rise",
         "fall",
+        "send_proxy",
+        "check_send_proxy",
     ],
     elsewhere: &[(
         "port",
@@ -75,6 +90,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
     let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
 
+    let send_proxy = t.enum_of(cx, "send_proxy", "PROXY protocol version", PROXY_VERSIONS);
     let mut servers = Vec::new();
     match t.array_of_tables(cx, "server", &SERVER) {
         Some(tables) => {
@@ -82,7 +98,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
             let mut cookies: HashMap<String, String> = HashMap::new();
             for st in &tables {
                 let Some((server, name_span)) =
-                    parse_server(cx, st, check.as_ref(), cookie.is_some())
+                    parse_server(cx, st, check.as_ref(), cookie.is_some(), send_proxy)
                 else {
                     continue;
                 };
@@ -172,6 +188,7 @@ fn parse_server(
     t: &Table<'_, '_>,
     check: Option<&health::CheckDraft>,
     has_cookie: bool,
+    backend_proxy: Option<ProxyVersion>,
 ) -> Option<(Server, Range<usize>)> {
     let address = match t.str(cx, "address") {
         Some((text, span)) => server_address(cx, text, &span),
@@ -188,7 +205,22 @@ fn parse_server(
     let weight = t.u32(cx, "weight", def::MIN_WEIGHT..=def::MAX_WEIGHT);
     let maxconn = t.u32(cx, "maxconn", 0..=def::MAX_MAXCONN);
     let backup = t.bool(cx, "backup");
-    let server_check = health::server_check(cx, t, check);
+    let send_proxy = t
+        .enum_of(
+            cx,
+            "send_proxy",
+            "PROXY protocol version",
+            SERVER_PROXY_VERSIONS,
+        )
+        .unwrap_or(backend_proxy);
+    let mut server_check = health::server_check(cx, t, check);
+    if let Some(c) = server_check.as_mut() {
+        // A check that sends a header sends the server's version (v1 when it has none).
+        let wanted = t
+            .bool(cx, "check_send_proxy")
+            .unwrap_or(c.send_proxy.is_some());
+        c.send_proxy = wanted.then(|| send_proxy.unwrap_or(ProxyVersion::V1));
+    }
     let cookie = health::server_cookie(cx, t, has_cookie);
 
     let Some((name, name_span)) = t.str(cx, "name") else {
@@ -211,6 +243,7 @@ fn parse_server(
         backup: backup.unwrap_or(def::BACKUP),
         cookie: cookie.map_or_else(|| name.to_owned(), |(c, _)| c),
         check: server_check,
+        send_proxy,
     };
     Some((server, name_span))
 }

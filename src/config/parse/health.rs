@@ -24,6 +24,7 @@ const CHECK: Schema = Schema {
         "rise",
         "fall",
         "timeout",
+        "send_proxy",
     ],
     elsewhere: &[],
     names: false,
@@ -119,6 +120,11 @@ pub(super) fn parse_check(
             rise,
             fall,
             timeout: timeout.unwrap_or(inter.min(connect)),
+            // The version is the server's; see `parse_server`.
+            send_proxy: t
+                .bool(cx, "send_proxy")
+                .unwrap_or(false)
+                .then_some(crate::config::ProxyVersion::V1),
         },
         fastinter,
         downinter,
@@ -237,7 +243,15 @@ pub(super) fn server_check(
     let fall = t.u32(cx, "fall", 1..=def::MAX_RISE_FALL);
     let Some(d) = draft else {
         let check_section = t.path.strip_suffix(".server").unwrap_or(&t.path).to_owned();
-        for key in ["check", "inter", "fastinter", "downinter", "rise", "fall"] {
+        for key in [
+            "check",
+            "inter",
+            "fastinter",
+            "downinter",
+            "rise",
+            "fall",
+            "check_send_proxy",
+        ] {
             let Some(v) = t.get(key) else { continue };
             if key == "check" && enabled != Some(true) {
                 continue;
@@ -263,6 +277,7 @@ pub(super) fn server_check(
         rise: rise.unwrap_or(base.rise),
         fall: fall.unwrap_or(base.fall),
         timeout: d.timeout.unwrap_or(inter.min(d.connect)),
+        send_proxy: base.send_proxy,
     })
 }
 

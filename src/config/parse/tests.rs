@@ -144,6 +144,8 @@ backup = true
             routes: vec![],
             stats: None,
             tls: None,
+            accept_proxy: false,
+            accept_proxy_from: vec![],
         }],
         backends: vec![Backend {
             name: "web".into(),
@@ -166,6 +168,7 @@ backup = true
                     backup: false,
                     cookie: "web1".into(),
                     check: None,
+                    send_proxy: None,
                 },
                 Server {
                     name: "web2".into(),
@@ -175,6 +178,7 @@ backup = true
                     backup: true,
                     cookie: "web2".into(),
                     check: None,
+                    send_proxy: None,
                 },
             ],
             check: None,

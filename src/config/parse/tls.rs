@@ -20,8 +20,12 @@ const TLS: Schema = Schema {
         "ciphersuites",
         "alpn",
         "session_tickets",
+        "accept_proxy",
     ],
-    elsewhere: &[],
+    elsewhere: &[(
+        "accept_proxy_from",
+        "the peers allowed to send a PROXY header are the frontend's: set accept_proxy_from in [frontend.NAME]",
+    )],
     names: false,
 };
 
@@ -106,6 +110,7 @@ pub(super) fn frontend_tls(
     cx: &mut Cx<'_>,
     frontend: &Table<'_, '_>,
     mode: Mode,
+    accept_proxy: bool,
 ) -> Option<(Tls, Vec<Range<usize>>)> {
     let t = frontend.table(cx, "tls", &TLS)?;
     let mut binds: Vec<SocketAddr> = Vec::new();
@@ -163,6 +168,7 @@ pub(super) fn frontend_tls(
         ciphersuites,
         alpn,
         session_tickets,
+        accept_proxy: t.bool(cx, "accept_proxy").unwrap_or(accept_proxy),
     };
     Some((tls, spans))
 }
