@@ -120,6 +120,8 @@ pub struct FrontendRt {
     pub dontlognull: bool,
     /// Peers allowed to send a PROXY header on the listeners that accept one; empty = any.
     pub accept_proxy_from: Vec<crate::route::Cidr>,
+    /// Protocols a request may upgrade to (lower case); empty: Upgrade is dropped.
+    pub upgrade: Vec<String>,
     pub state: Arc<FrontendState>,
 }
 
@@ -288,6 +290,7 @@ impl Snapshot {
                 log: f.log,
                 dontlognull: f.dontlognull,
                 accept_proxy_from: f.accept_proxy_from.clone(),
+                upgrade: f.upgrade.clone(),
                 name: f.name.clone(),
                 key: Arc::from(f.name.as_str()),
                 binds: f.binds.clone(),
@@ -327,6 +330,7 @@ impl Snapshot {
                 log: false,
                 dontlognull: false,
                 accept_proxy_from: Vec::new(),
+                upgrade: Vec::new(),
                 name: STATS_FRONTEND.to_string(),
                 key: Arc::from(STATS_FRONTEND),
                 binds: vec![l.bind],

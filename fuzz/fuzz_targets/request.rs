@@ -62,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
             forwardfor,
             https: !keep_alive,
             strip_expect: true,
+            upgrade: false,
         };
         let mut out = Vec::new();
         write_request_head(data, &head, &rewrite, &NoEdit, &mut out);

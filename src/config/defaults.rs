@@ -146,6 +146,9 @@ pub const TIMEOUT_HTTP_REQUEST: Duration = Duration::from_secs(10);
 pub const TIMEOUT_HTTP_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Time a request may wait for a server slot (server `maxconn` reached) before a 503.
 pub const TIMEOUT_QUEUE: Duration = Duration::from_secs(5);
+/// Inactivity allowed on a tunnel (a WebSocket after its `101`): long, as HAProxy setups
+/// usually set `timeout tunnel 1h`, since such connections idle between messages.
+pub const TIMEOUT_TUNNEL: Duration = Duration::from_secs(3600);
 /// Largest accepted duration (24 days, about HAProxy's 2^31 ms limit): longer timeouts are
 /// almost certainly unit mistakes, and timers stay comfortably inside `u32` milliseconds.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 86_400);
@@ -158,7 +161,12 @@ pub const TIMEOUTS: super::Timeouts = super::Timeouts {
     http_request: TIMEOUT_HTTP_REQUEST,
     http_keep_alive: TIMEOUT_HTTP_KEEP_ALIVE,
     queue: TIMEOUT_QUEUE,
+    tunnel: TIMEOUT_TUNNEL,
+    tunnel_set_here: false,
 };
+
+/// Protocols a request may upgrade to unless a frontend says otherwise.
+pub const UPGRADE: &[&str] = &["websocket"];
 
 // ---- names -----------------------------------------------------------------------------------
 

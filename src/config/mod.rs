@@ -185,7 +185,8 @@ pub enum Workers {
 }
 
 /// Every timeout ringlb knows. Frontends use `client`, `http_request`, `http_keep_alive`;
-/// backends use `connect`, `server`, `queue`.
+/// backends use `connect`, `server`, `queue`; both have `tunnel` (the shorter of the two
+/// applies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub connect: Duration,
@@ -194,6 +195,25 @@ pub struct Timeouts {
     pub http_request: Duration,
     pub http_keep_alive: Duration,
     pub queue: Duration,
+    /// Inactivity (neither direction moved) of a connection switched to another protocol
+    /// (WebSocket), after its `101`. See [`Timeouts::tunnel_for`].
+    pub tunnel: Duration,
+    /// `tunnel` was written in this frontend's or backend's own `timeout` table (not
+    /// inherited from `[defaults]` or the built-in default).
+    pub tunnel_set_here: bool,
+}
+
+impl Timeouts {
+    /// The tunnel timeout of a connection through frontend `fe` to backend `be`: the most
+    /// specific one written — the backend's own, else the frontend's own, else `[defaults]`,
+    /// else the built-in default (HAProxy sets it per backend).
+    pub fn tunnel_for(fe: &Timeouts, be: &Timeouts) -> Duration {
+        if be.tunnel_set_here || !fe.tunnel_set_here {
+            be.tunnel
+        } else {
+            fe.tunnel
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +250,9 @@ pub struct Frontend {
     pub log: bool,
     /// Do not log connections that sent no data (probes of other load balancers).
     pub dontlognull: bool,
+    /// Protocol names (lower case) a request may upgrade to (`Upgrade:`), tunnelled after
+    /// the server's `101`; never `h2c`. Empty: Upgrade is dropped.
+    pub upgrade: Vec<String>,
     /// Named conditions, in file order; a name defined with several strings has one [`Acl`]
     /// per string (they are ORed).
     pub acls: Vec<Acl>,

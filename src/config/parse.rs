@@ -86,6 +86,7 @@ const FRONTEND: Schema = Schema {
         "timeout",
         "log",
         "dontlognull",
+        "upgrade",
         "acl",
         "route",
         "stats",
@@ -118,13 +119,14 @@ const TIMEOUT_ALL: Schema = Schema {
         "http_request",
         "http_keep_alive",
         "queue",
+        "tunnel",
     ],
     elsewhere: &[],
     names: false,
 };
 
 const TIMEOUT_FRONTEND: Schema = Schema {
-    known: &["client", "http_request", "http_keep_alive"],
+    known: &["client", "http_request", "http_keep_alive", "tunnel"],
     elsewhere: &[
         ("connect", BACKEND_TIMEOUT_HINT),
         ("server", BACKEND_TIMEOUT_HINT),
@@ -134,7 +136,7 @@ const TIMEOUT_FRONTEND: Schema = Schema {
 };
 
 const TIMEOUT_BACKEND: Schema = Schema {
-    known: &["connect", "server", "queue"],
+    known: &["connect", "server", "queue", "tunnel"],
     elsewhere: &[
         ("client", FRONTEND_TIMEOUT_HINT),
         ("http_request", FRONTEND_TIMEOUT_HINT),
@@ -334,7 +336,10 @@ fn parse_defaults(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Defaults {
 
 /// Layers the `timeout` sub-table of `t` (keys allowed by `schema`) over `base`.
 fn parse_timeouts(cx: &mut Cx<'_>, t: &Table<'_, '_>, schema: &Schema, base: Timeouts) -> Timeouts {
-    let mut out = base;
+    let mut out = Timeouts {
+        tunnel_set_here: false,
+        ..base
+    };
     let Some(tt) = t.table(cx, "timeout", schema) else {
         return out;
     };
@@ -345,6 +350,7 @@ fn parse_timeouts(cx: &mut Cx<'_>, t: &Table<'_, '_>, schema: &Schema, base: Tim
         if let Some(field) = timeout_field(&mut out, key) {
             *field = d;
         }
+        out.tunnel_set_here |= *key == "tunnel";
     }
     out
 }
@@ -357,6 +363,7 @@ fn timeout_field<'a>(t: &'a mut Timeouts, key: &str) -> Option<&'a mut Duration>
         "http_request" => &mut t.http_request,
         "http_keep_alive" => &mut t.http_keep_alive,
         "queue" => &mut t.queue,
+        "tunnel" => &mut t.tunnel,
         _ => return None,
     })
 }
@@ -489,6 +496,7 @@ fn parse_frontend(
             .bool(cx, "dontlognull")
             .or(d.dontlognull)
             .unwrap_or(def::DONTLOGNULL),
+        upgrade: upgrade_protocols(cx, t),
         acls,
         routes: routes.iter().map(|r| r.route.clone()).collect(),
         accept_proxy,
@@ -531,6 +539,40 @@ fn proxy_sources(
         );
     }
     out
+}
+
+/// `upgrade`: the protocol names a request may switch to (default: websocket). Names are
+/// tokens; `h2c` is refused (ringlb never forwards it: the server would then speak HTTP/2 to
+/// a client that asked ringlb, not it).
+fn upgrade_protocols(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Vec<String> {
+    let Some(list) = t.strings(cx, "upgrade") else {
+        return def::UPGRADE.iter().map(|&p| p.to_owned()).collect();
+    };
+    let mut out = Vec::new();
+    for (name, span) in list {
+        let lower = name.to_ascii_lowercase();
+        if lower == "h2c" {
+            cx.error_help(
+                &span,
+                "ringlb never forwards an upgrade to h2c",
+                "remove \"h2c\"; HTTP/2 to servers is not supported",
+            );
+        } else if lower.is_empty() || !lower.bytes().all(is_token_byte) {
+            cx.error_help(
+                &span,
+                format!("invalid protocol name \"{name}\""),
+                "write the protocol name of an Upgrade header, e.g. \"websocket\"",
+            );
+        } else if !out.contains(&lower) {
+            out.push(lower);
+        }
+    }
+    out
+}
+
+/// A byte of an HTTP token (RFC 9110 §5.6.2).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A listening address: an IP literal and a port (ringlb binds before it could resolve names).

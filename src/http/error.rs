@@ -61,8 +61,10 @@ pub enum ErrorKind {
     ConnectionNamesFraming,
     /// Response status line malformed, or status outside 100..=599.
     InvalidStatus,
-    /// 101 Switching Protocols: ringlb never forwards Upgrade, so a server
-    /// switching protocols is answering something we did not send.
+    /// 101 Switching Protocols without an Upgrade field, to `h2c`, over
+    /// HTTP/1.0, or (decided by the proxy) in answer to a request whose
+    /// Upgrade ringlb did not forward: the server answers something that was
+    /// not asked.
     UnexpectedSwitchingProtocols,
 }
 

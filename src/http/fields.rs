@@ -82,6 +82,8 @@ pub(crate) struct ConnectionOptions {
     pub(crate) close: bool,
     /// `keep-alive` listed: an HTTP/1.0 peer wants a persistent connection.
     pub(crate) keep_alive: bool,
+    /// `upgrade` listed: the Upgrade field is meant for this hop (RFC 9110 §7.8).
+    pub(crate) upgrade: bool,
     /// Extra names: fields that are hop-by-hop for this message only.
     named: [Span; MAX_CONNECTION_OPTIONS],
     named_len: u8,
@@ -100,6 +102,10 @@ impl ConnectionOptions {
             }
             if token.eq_ignore_ascii_case(b"keep-alive") {
                 self.keep_alive = true;
+                continue;
+            }
+            if token.eq_ignore_ascii_case(b"upgrade") {
+                self.upgrade = true;
                 continue;
             }
             match classify(token) {
@@ -137,7 +143,7 @@ impl ConnectionOptions {
 
 /// Elements of a comma-separated list value with surrounding OWS trimmed,
 /// each with its offset inside `value`.
-fn list_elements(value: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let mut start = 0;
     value.split(|&b| b == b',').map(move |raw| {
         let lead = raw.iter().take_while(|&&b| is_ows(b)).count();

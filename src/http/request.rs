@@ -4,10 +4,10 @@
 use std::mem::MaybeUninit;
 
 use super::fields::{
-    check_head, header_name_error, header_slots, is_tchar, line_end, offset_in, scan_fields,
-    skip_empty_lines, ConnectionOptions,
+    check_head, header_name_error, header_slots, is_tchar, line_end, list_elements, offset_in,
+    scan_fields, skip_empty_lines, ConnectionOptions,
 };
-use super::{ErrorKind, HttpError, Limits, Span, MAX_HEADERS};
+use super::{ErrorKind, FieldSection, HttpError, Limits, Span, MAX_HEADERS};
 
 /// Request method. Methods are case-sensitive (RFC 9110 §9.1): `get` is
 /// `Other`.
@@ -119,7 +119,8 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// `Expect: 100-continue` on HTTP/1.1 (ignored on 1.0, RFC 9110 §10.1.1).
     pub expect_continue: bool,
-    /// An Upgrade field was present. ringlb never forwards it.
+    /// An Upgrade field was present. Forwarded only when
+    /// [`upgrade_to`](Self::upgrade_to) allows it; dropped otherwise.
     pub upgrade: bool,
     /// Upgrade lists `h2c`: the proxy may refuse rather than silently
     /// answer in HTTP/1.1.
@@ -135,6 +136,42 @@ impl RequestHead {
     /// Whether a message body follows the head.
     pub fn has_body(&self) -> bool {
         !matches!(self.framing, BodyFraming::None | BodyFraming::Length(0))
+    }
+
+    /// Whether this request's Upgrade may be forwarded, so that a `101` answer turns the
+    /// connection into a tunnel: HTTP/1.1, `Connection: upgrade` with an Upgrade field, no
+    /// body (the switch then happens right after the head, with nothing of the request left
+    /// to frame), never `h2c`, and every protocol offered (its name, before any `/version`)
+    /// in `allowed` (lower-case names). Anything else is forwarded as plain HTTP, Upgrade
+    /// dropped.
+    pub fn upgrade_to(&self, buf: &[u8], allowed: &[String]) -> bool {
+        if self.version_minor != 1
+            || !self.upgrade
+            || !self.conn.upgrade
+            || self.upgrade_h2c
+            || self.has_body()
+            || allowed.is_empty()
+        {
+            return false;
+        }
+        let fields = FieldSection::within(buf, self.headers_start..self.head_len);
+        let mut offered = 0usize;
+        for value in fields.values(b"upgrade") {
+            for (_, protocol) in list_elements(value) {
+                if protocol.is_empty() {
+                    continue;
+                }
+                let name = protocol.split(|&b| b == b'/').next().unwrap_or(protocol);
+                if !allowed
+                    .iter()
+                    .any(|a| name.eq_ignore_ascii_case(a.as_bytes()))
+                {
+                    return false;
+                }
+                offered += 1;
+            }
+        }
+        offered > 0
     }
 }
 

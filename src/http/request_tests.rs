@@ -685,6 +685,38 @@ fn upgrade_is_flagged_and_h2c_singled_out() {
 }
 
 #[test]
+fn upgrade_to_needs_connection_upgrade_no_body_and_allowed_protocols() {
+    let allowed = vec!["websocket".to_owned()];
+    let yes = |raw: &[u8]| ok(raw).upgrade_to(raw, &allowed);
+    assert!(yes(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\r\n"
+    ));
+    assert!(yes(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket/13\r\nContent-Length: 0\r\n\r\n"
+    ));
+    // Upgrade not named by Connection.
+    assert!(!yes(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n"
+    ));
+    // A body: the switch would have to wait for it.
+    assert!(!yes(
+        b"POST /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nhi"
+    ));
+    // HTTP/1.0 has no Upgrade.
+    assert!(!yes(
+        b"GET /ws HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+    ));
+    // One protocol not allowed, h2c never, nothing allowed.
+    assert!(!yes(
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket, foo\r\n\r\n"
+    ));
+    let h2c = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n";
+    assert!(!ok(h2c).upgrade_to(h2c, &["h2c".to_owned()]));
+    let ws = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+    assert!(!ok(ws).upgrade_to(ws, &[]));
+}
+
+#[test]
 fn offsets_hold_with_leading_crlf_and_other_methods() {
     let raw = b"\r\nDELETE /x HTTP/1.1\r\nHost: h\r\n\r\n";
     let h = ok(raw);

@@ -106,18 +106,21 @@ fn parse(
     if !(100..=599).contains(&status) {
         return Err(ErrorKind::InvalidStatus);
     }
-    if status == 101 {
-        return Err(ErrorKind::UnexpectedSwitchingProtocols);
-    }
     let version_minor = res.version.unwrap_or(1);
 
     let f = scan_fields(buf, res.headers)?;
+    // A switch must say to what (RFC 9110 §15.2.2), over HTTP/1.1, and never to h2c: ringlb
+    // does not forward that upgrade, so a server switching to it answers something else.
+    if status == 101 && (!f.upgrade || f.upgrade_h2c || version_minor == 0) {
+        return Err(ErrorKind::UnexpectedSwitchingProtocols);
+    }
     if f.te_present && version_minor == 0 {
         return Err(ErrorKind::TransferEncodingHttp10);
     }
 
-    let informational = status < 200;
-    let framing = if informational || status == 204 || status == 304 || req_method == Method::Head {
+    // 101 ends the HTTP exchange: what follows its head is the new protocol.
+    let informational = status < 200 && status != 101;
+    let framing = if status < 200 || status == 204 || status == 304 || req_method == Method::Head {
         // Content-Length here describes the representation, not a body
         // (RFC 9110 §8.6); still validated above.
         ResponseFraming::None
@@ -129,6 +132,7 @@ fn parse(
         ResponseFraming::UntilClose
     };
     let keep_alive = framing != ResponseFraming::UntilClose
+        && status != 101
         && !f.conn.close
         && (version_minor == 1 || f.conn.keep_alive);
 

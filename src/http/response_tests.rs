@@ -96,10 +96,25 @@ fn informational_then_final_response() {
 }
 
 #[test]
-fn switching_protocols_is_refused() {
+fn switching_protocols_ends_the_exchange_or_is_refused() {
     let raw =
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-    assert_eq!(rejected(raw), ErrorKind::UnexpectedSwitchingProtocols);
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00";
+    let h = ok(raw);
+    assert_eq!(
+        (h.status, h.framing, h.informational, h.keep_alive),
+        (101, ResponseFraming::None, false, false)
+    );
+    assert_eq!(
+        h.head_len,
+        raw.len() - 2,
+        "frames after the head are not the head's"
+    );
+    let bare = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n";
+    assert_eq!(rejected(bare), ErrorKind::UnexpectedSwitchingProtocols);
+    let h2c = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
+    assert_eq!(rejected(h2c), ErrorKind::UnexpectedSwitchingProtocols);
+    let old = b"HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    assert_eq!(rejected(old), ErrorKind::UnexpectedSwitchingProtocols);
 }
 
 #[test]

@@ -28,6 +28,12 @@ pub struct RequestRewrite<'a> {
     /// Drop `Expect`: the proxy answered `100 Continue` itself, or will not
     /// wait for the server's.
     pub strip_expect: bool,
+    /// Forward the client's Upgrade (the proxy decided to tunnel if the
+    /// server switches, [`RequestHead::upgrade_to`]): its Upgrade lines go
+    /// on and the head ends with `Connection: upgrade` in place of any
+    /// keep-alive or close option. Otherwise Upgrade is dropped as the
+    /// hop-by-hop field it is.
+    pub upgrade: bool,
 }
 
 /// Edits of a head's field lines made while it is written — persistence cookies today, header
@@ -69,6 +75,7 @@ const XFP_HTTP: &[u8] = b"X-Forwarded-Proto: http\r\n";
 const XFP_HTTPS: &[u8] = b"X-Forwarded-Proto: https\r\n";
 const CONNECTION_CLOSE: &[u8] = b"Connection: close\r\n";
 const CONNECTION_KEEP_ALIVE: &[u8] = b"Connection: keep-alive\r\n";
+const CONNECTION_UPGRADE: &[u8] = b"Connection: upgrade\r\n";
 
 /// Appends to `out` the head to send upstream for the request `head`
 /// parsed from `buf`.
@@ -90,6 +97,7 @@ pub fn write_request_head(
     for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let kind = classify(f.name);
         let keep = match kind {
+            Field::Upgrade if opts.upgrade => true,
             k if k.always_hop_by_hop() => false,
             Field::Expect if opts.strip_expect => false,
             Field::XForwardedProto if opts.forwardfor.is_some() => false,
@@ -119,7 +127,9 @@ pub fn write_request_head(
         }
         out.extend_from_slice(if opts.https { XFP_HTTPS } else { XFP_HTTP });
     }
-    if !opts.upstream_keep_alive {
+    if opts.upgrade {
+        out.extend_from_slice(CONNECTION_UPGRADE);
+    } else if !opts.upstream_keep_alive {
         out.extend_from_slice(CONNECTION_CLOSE);
     } else if head.version_minor == 0 {
         out.extend_from_slice(CONNECTION_KEEP_ALIVE);
@@ -128,7 +138,10 @@ pub fn write_request_head(
 }
 
 /// Appends to `out` the head to send to the client for the response `head`
-/// parsed from `buf`.
+/// parsed from `buf`. A `101 Switching Protocols` (relayed only when the
+/// request asked for that upgrade) keeps its Upgrade field and says
+/// `Connection: upgrade`; the connection is then a tunnel, so the keep-alive
+/// options do not apply to it.
 pub fn write_response_head(
     buf: &[u8],
     head: &ResponseHead,
@@ -138,8 +151,10 @@ pub fn write_response_head(
 ) {
     out.reserve(head.head_len + 32);
     out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
+    let switching = head.status == 101;
     for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let keep = match classify(f.name) {
+            Field::Upgrade if switching => true,
             k if k.always_hop_by_hop() => false,
             Field::TransferEncoding | Field::Trailer if opts.dechunk => false,
             Field::ContentLength | Field::TransferEncoding | Field::XForwardedFor => true,
@@ -149,7 +164,9 @@ pub fn write_response_head(
             out.extend_from_slice(f.line);
         }
     }
-    if !opts.client_keep_alive || opts.dechunk {
+    if switching {
+        out.extend_from_slice(CONNECTION_UPGRADE);
+    } else if !opts.client_keep_alive || opts.dechunk {
         out.extend_from_slice(CONNECTION_CLOSE);
     } else if opts.client_version_minor == 0 {
         out.extend_from_slice(CONNECTION_KEEP_ALIVE);

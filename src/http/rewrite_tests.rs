@@ -24,6 +24,7 @@ fn keep_alive() -> RequestRewrite<'static> {
         forwardfor: None,
         https: false,
         strip_expect: false,
+        upgrade: false,
     }
 }
 
@@ -131,6 +132,7 @@ fn xff_is_added_when_absent() {
         https: false,
         upstream_keep_alive: false,
         strip_expect: false,
+        upgrade: false,
     };
     assert_eq!(
         forward(raw, opts),
@@ -320,6 +322,7 @@ fn mutated_requests_never_panic_and_rewrite_round_trips() {
             https: false,
             strip_expect: true,
             upstream_keep_alive: true,
+            upgrade: false,
         };
         write_request_head(&buf, &head, &opts, &NoEdit, &mut out);
         let again = parse_request(&out, &Limits::default()).unwrap().unwrap();
@@ -329,4 +332,36 @@ fn mutated_requests_never_panic_and_rewrite_round_trips() {
         assert_eq!(again.head_len, out.len());
     }
     assert!(accepted > 100, "only {accepted} mutations parsed");
+}
+
+#[test]
+fn upgrade_is_forwarded_only_when_allowed() {
+    let raw = b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n";
+    assert_eq!(
+        forward(raw, keep_alive()),
+        "GET /ws HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: k\r\n\r\n"
+    );
+    let opts = RequestRewrite {
+        upgrade: true,
+        upstream_keep_alive: false,
+        ..keep_alive()
+    };
+    assert_eq!(
+        forward(raw, opts),
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: upgrade\r\n\r\n"
+    );
+}
+
+#[test]
+fn switching_protocols_keeps_its_upgrade() {
+    let raw = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: a\r\n\r\n";
+    let opts = ResponseRewrite {
+        client_keep_alive: true,
+        client_version_minor: 1,
+        dechunk: false,
+    };
+    assert_eq!(
+        relay(raw, opts),
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: a\r\nConnection: upgrade\r\n\r\n"
+    );
 }

@@ -158,6 +158,18 @@ pub(super) fn back_vals(s: &Settings) -> BackVals {
         connect.as_ref(),
         "queue: HAProxy uses timeout connect when timeout queue is unset",
     );
+    // A WebSocket tunnel without `timeout tunnel` idles out at HAProxy's client and server
+    // timeouts; ringlb's built-in 1h would keep it much longer.
+    let tunnel = match s.timeout(Timeout::Server) {
+        Some(server) if mode(s) == Mode::Http => timeout_or(
+            s,
+            Timeout::Tunnel,
+            Some(server),
+            "tunnel: HAProxy closes an idle WebSocket tunnel at timeout client/server when \
+             timeout tunnel is unset",
+        ),
+        _ => s.timeout(Timeout::Tunnel).cloned(),
+    };
     BackVals {
         mode: mode(s),
         balance: s.balance.clone().unwrap_or(Noted::plain("roundrobin")),
@@ -167,6 +179,7 @@ pub(super) fn back_vals(s: &Settings) -> BackVals {
             (Timeout::Connect, connect),
             (Timeout::Server, s.timeout(Timeout::Server).cloned()),
             (Timeout::Queue, queue),
+            (Timeout::Tunnel, tunnel),
         ],
     }
 }
@@ -228,6 +241,7 @@ fn builtin_timeout(t: Timeout) -> &'static str {
         Timeout::HttpKeepAlive => "15s",
         Timeout::Queue => "5s",
         Timeout::Check => "min(inter, timeout.connect)",
+        Timeout::Tunnel => "1h",
     }
 }
 

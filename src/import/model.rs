@@ -70,6 +70,7 @@ pub(super) enum Timeout {
     HttpKeepAlive,
     Queue,
     Check,
+    Tunnel,
 }
 
 impl Timeout {
@@ -83,6 +84,7 @@ impl Timeout {
             Timeout::HttpKeepAlive => "http_keep_alive",
             Timeout::Queue => "queue",
             Timeout::Check => "check",
+            Timeout::Tunnel => "tunnel",
         }
     }
 
@@ -176,7 +178,7 @@ pub(super) struct Settings {
     /// `option httplog` (true) or `option tcplog` (false), for a note on the format.
     pub(super) log_format: Option<bool>,
     pub(super) dontlognull: Option<bool>,
-    pub(super) timeouts: [Option<Noted<u64>>; 7],
+    pub(super) timeouts: [Option<Noted<u64>>; 8],
     pub(super) httpchk: Option<Noted<HttpChk>>,
     /// `http-check expect`: inclusive status ranges.
     pub(super) expect: Option<Noted<Vec<(u16, u16)>>>,

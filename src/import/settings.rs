@@ -152,6 +152,7 @@ pub(super) fn directive(
                 "http-keep-alive" => Timeout::HttpKeepAlive,
                 "queue" => Timeout::Queue,
                 "check" => Timeout::Check,
+                "tunnel" => Timeout::Tunnel,
                 other => return Err(format!("ringlb has no `timeout {other}`")),
             };
             timeout(s, scope, t, w.get(2).map_or("", String::as_str))?;

@@ -391,9 +391,33 @@ fn frontend_timeouts_in_a_backend_are_reported() {
     let cfg = "frontend www\n bind :80\n mode http\n default_backend app\n\
                backend app\n mode http\n timeout client 5s\n timeout tunnel 1h\n server a 10.0.0.1:80\n";
     let t = translate(cfg, "h");
-    assert_eq!(t.skipped.len(), 2);
+    assert_eq!(t.skipped.len(), 1);
     assert!(t.skipped[0].why.contains("ignored by HAProxy in a backend"));
-    assert!(t.skipped[1].why.contains("timeout tunnel"));
+}
+
+#[test]
+fn timeout_tunnel_is_a_backend_timeout() {
+    let cfg = "defaults\n mode http\n timeout tunnel 2h\n\
+               frontend www\n bind :80\n default_backend app\n\
+               acl is_ws hdr(Upgrade) -i websocket\n use_backend ws if is_ws\n\
+               backend app\n server a 10.0.0.1:80\n\
+               backend ws\n timeout tunnel 30m\n server b 10.0.0.2:80\n";
+    let t = translate(cfg, "h");
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    let c = crate::config::parse_str(&t.toml, "out.toml").unwrap();
+    let be = |name: &str| c.backends.iter().find(|b| b.name == name).unwrap();
+    let fe = &c.frontends[0];
+    let tunnel = |b: &str| crate::config::Timeouts::tunnel_for(&fe.timeouts, &be(b).timeouts);
+    assert_eq!(tunnel("app"), Duration::from_secs(7200));
+    assert_eq!(tunnel("ws"), Duration::from_secs(1800));
+    assert_eq!(fe.routes.len(), 1);
+    assert_eq!(fe.routes[0].backend, "ws");
+    // In a frontend HAProxy does not take it either.
+    let t = translate(
+        "frontend www\n bind :80\n mode http\n timeout tunnel 1h\n default_backend app\nbackend app\n mode http\n server a 10.0.0.1:80\n",
+        "h",
+    );
+    assert_eq!(t.skipped.len(), 1);
 }
 
 // ---- servers and binds ------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `http/` | the HTTP/1.1 session (its own table of files) |
 //! | `tcp.rs` | the TCP session: connect, relay both ways |
+//! | `tunnel.rs` | the two-way byte relay (half-close passed on, inactivity limit): TCP mode, and an HTTP connection after `101 Switching Protocols` |
 //! | `exchange.rs` | one request (or TCP connection): phase reached, [`exchange::Outcome`], termination code, counters, log record |
 //! | `upstream.rs` | a connection to a server: reuse or connect, retries, redispatch |
 //! | `queue.rs` | server slots (`maxconn`) and the first-come-first-served queue |
@@ -22,6 +23,7 @@ mod persist;
 mod pool;
 mod queue;
 pub mod tcp;
+mod tunnel;
 mod upstream;
 
 use std::cell::{Cell, RefCell};

@@ -1,6 +1,7 @@
-//! The TCP session: pick a server, connect (with retries), then relay bytes both ways until
-//! both directions ended. A half-close is passed on: when one side stops sending, the other
-//! side's socket is shut down for writing, and the opposite direction keeps flowing.
+//! The TCP session: pick a server, connect (with retries), then relay bytes both ways
+//! (`tunnel.rs`) until both directions ended. A half-close is passed on: when one side stops
+//! sending, the other side's socket is shut down for writing, and the opposite direction keeps
+//! flowing.
 //!
 //! Inactivity: the session ends when neither direction moved for the longer of the frontend's
 //! `client` and the backend's `server` timeout.
@@ -8,15 +9,12 @@
 //! The session is one [`Exchange`]: counted and logged (tcplog) like an HTTP request, its
 //! termination code derived the same way.
 
-use std::cell::Cell;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, Outcome, Phase};
 use super::upstream::{connect, Fail, Reuse, Want};
-use super::{client_ip, Accepted, Local};
+use super::{client_ip, tunnel, Accepted, Local};
 use crate::route::{NoHeaders, RequestView};
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
@@ -103,30 +101,13 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         }
     }
     let idle = fe.timeouts.client.max(server_timeout);
-    let last = Cell::new(Instant::now());
-    let up_bytes = Cell::new(0u64);
-    let down_bytes = Cell::new(0u64);
-    let c2s = pump(&client, &up.conn, &last, idle, &up_bytes);
-    let s2c = pump(&up.conn, &client, &last, idle, &down_bytes);
-    let mut c2s = std::pin::pin!(c2s);
-    let mut s2c = std::pin::pin!(s2c);
-    let (mut a, mut b) = (false, false);
-    std::future::poll_fn(|cx| {
-        if !a {
-            a = c2s.as_mut().poll(cx).is_ready();
-        }
-        if !b {
-            b = s2c.as_mut().poll(cx).is_ready();
-        }
-        if a && b {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    x.bytes_in += up_bytes.get();
-    x.bytes_out = down_bytes.get();
+    let moved = tunnel::relay(&client, &up.conn, idle).await;
+    x.bytes_in += moved.up;
+    x.bytes_out = moved.down;
+    if let Some(o) = moved.end.outcome() {
+        let srv = x.target(&snap).1;
+        x.end_with(o, srv);
+    }
     finish(local, &snap, fe, &x, peer);
 }
 
@@ -169,48 +150,4 @@ fn finish(local: &Local, snap: &Snapshot, fe: &FrontendRt, x: &Exchange, peer: O
     }
     let rec = x.record(snap, fe, local, peer);
     logger.send(crate::log::format::tcplog(&rec, logger.anonymize));
-}
-
-/// Copies `from` → `to` until end of stream (then half-closes `to`) or inactivity on both
-/// directions for `idle`. The receive stays in flight while the other direction keeps the
-/// session alive, so no byte is lost to a cancellation.
-async fn pump(
-    from: &impl Transport,
-    to: &impl Transport,
-    last: &Cell<Instant>,
-    idle: Duration,
-    moved: &Cell<u64>,
-) {
-    loop {
-        let recv = from.recv();
-        let mut recv = std::pin::pin!(recv);
-        let got = loop {
-            match runtime::timeout_at(last.get() + idle, recv.as_mut()).await {
-                Ok(got) => break got,
-                // The other direction may have moved meanwhile: only give up when both idled.
-                Err(_) if last.get() + idle > Instant::now() => {}
-                Err(_) => {
-                    let _ = to.shutdown_write().await;
-                    let _ = from.shutdown_write().await;
-                    return;
-                }
-            }
-        };
-        match got {
-            Ok(Some(buf)) => {
-                last.set(Instant::now());
-                moved.set(moved.get() + buf.len() as u64);
-                let sent = runtime::timeout(idle, to.send(buf)).await;
-                if !matches!(sent, Ok((Ok(()), _))) {
-                    let _ = from.shutdown_write().await;
-                    return;
-                }
-                last.set(Instant::now());
-            }
-            Ok(None) | Err(_) => {
-                let _ = to.shutdown_write().await;
-                return;
-            }
-        }
-    }
 }

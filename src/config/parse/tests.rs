@@ -140,6 +140,7 @@ backup = true
             connection: ConnectionMode::ServerClose,
             log: false,
             dontlognull: false,
+            upgrade: vec!["websocket".into()],
             acls: vec![],
             routes: vec![],
             stats: None,

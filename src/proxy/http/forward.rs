@@ -50,13 +50,17 @@ pub(super) async fn forward<T: Transport>(
         return Err(Outcome::refused(503, true));
     };
     r.x.backend = Some(backend);
+    // A request that may switch protocols goes on a new server connection, which never
+    // returns to the pool: after a 101 it is the tunnel's, and after any other answer the
+    // server was told `Connection: upgrade`, not that it would be reused.
+    let upgrade = head.upgrade_to(r.input.slice(), &r.fe.upgrade);
     let keep = Keep {
         client: head.keep_alive
             && r.fe.connection != ConnectionMode::Close
             && !r.s.local.draining.is_raised(),
-        upstream: r.fe.connection == ConnectionMode::KeepAlive,
+        upstream: r.fe.connection == ConnectionMode::KeepAlive && !upgrade,
     };
-    let (out, sticky) = outgoing(r, head, be, keep.upstream)?;
+    let (out, sticky) = outgoing(r, head, be, keep.upstream, upgrade)?;
     let reuse = match (keep.upstream, out.replayable) {
         (false, _) => Reuse::Never,
         (true, true) => Reuse::Any,
@@ -86,6 +90,7 @@ pub(super) async fn forward<T: Transport>(
         first,
         sticky,
         keep,
+        upgrade,
     };
     relay::response(r, head, leg).await
 }
@@ -97,6 +102,7 @@ fn outgoing<T: Transport>(
     head: &RequestHead,
     be: &BackendRt,
     upstream_keep_alive: bool,
+    upgrade: bool,
 ) -> Result<(Outgoing, Sticky), Outcome> {
     let mut bytes = r.s.local.out_buf();
     let xff = r.s.peer.map(|p| IpText::new(p.ip()));
@@ -110,6 +116,7 @@ fn outgoing<T: Transport>(
         forwardfor,
         https: r.s.client.tls().is_some(),
         strip_expect: true,
+        upgrade,
     };
     let input: &mut Input = r.input;
     // The persistence cookie is read before the head is written, which edits it on the way.

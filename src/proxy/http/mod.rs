@@ -9,6 +9,7 @@
 //! | `stats_page.rs` | the stats page and its admin form, answered before routing |
 //! | `forward.rs` | route → persistence → head written once → server connection (queue, pool, connect, retry) → request body |
 //! | `relay.rs` | response head (1xx relayed) → head written once → body → server connection back to the pool |
+//! | `switch.rs` | after a `101` to an upgrade the request asked for: head to the client, then a byte tunnel (`proxy/tunnel.rs`) until it ends |
 //!
 //! The way of one request:
 //! ```text
@@ -18,6 +19,7 @@
 //!                         ─ send_request (upstream::connect, retry on a dead reused one)
 //!                         ─ upload (rest of the body)
 //!                         ─ relay::response ─ read_head ─ write_response_head ─ body ─ pool
+//!                                           └─ 101 (upgrade asked) → switch::tunnel
 //! exchange: Ok(Next) or Err(Outcome) → Req::fail (own answer) → Req::finish (counters, log)
 //! ```
 //!
@@ -34,6 +36,7 @@ mod input;
 mod relay;
 mod session;
 mod stats_page;
+mod switch;
 
 use crate::http::Limits;
 

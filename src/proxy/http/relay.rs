@@ -35,6 +35,8 @@ pub(super) struct Leg<'a> {
     pub first: Option<PBuf>,
     pub sticky: Sticky,
     pub keep: Keep,
+    /// The request's Upgrade was forwarded: a `101` turns the connection into a tunnel.
+    pub upgrade: bool,
 }
 
 impl Leg<'_> {
@@ -69,6 +71,10 @@ pub(super) async fn response<T: Transport>(
         rin.push(Chunk::Pool(b));
     }
     let head = read_head(r, req, &mut leg, &mut rin).await?;
+    if head.status == 101 && !leg.upgrade {
+        // Switching to something the request did not ask for (or ringlb did not forward).
+        return Err(Outcome::server_error(502));
+    }
     r.x.status = head.status;
     r.x.tr = r.x.sent_at.map(|t| t.elapsed());
     if let Some(srv) = leg.be.servers.get(leg.up.server) {
@@ -78,6 +84,9 @@ pub(super) async fn response<T: Transport>(
         } else {
             crate::health::passive_success(srv);
         }
+    }
+    if head.status == 101 {
+        return super::switch::tunnel(r, &head, leg, rin).await;
     }
     let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;
     let client_keep = leg.keep.client && head.framing != ResponseFraming::UntilClose && !dechunk;
