@@ -427,8 +427,10 @@ fn nginx_behind_ringlb_reads_the_client_from_v1_and_v2() {
         let site = Site::start(
             "http",
             "",
+            // v1: checks send the header because the server is sent one; v2: said outright.
             &format!(
-                "send_proxy = \"{version}\"\n[backend.web.check]\ntype = \"http\"\ninter = \"100ms\"\nrise = 1\nfall = 1\nsend_proxy = true"
+                "send_proxy = \"{version}\"\n[backend.web.check]\ntype = \"http\"\ninter = \"100ms\"\nrise = 1\nfall = 1\n{}",
+                if version == "v2" { "send_proxy = true" } else { "" }
             ),
             ng_addr,
             "",
@@ -460,13 +462,13 @@ fn nginx_behind_ringlb_reads_the_client_from_v1_and_v2() {
                 .body_str()
                 .contains("L7OK")
         });
-        assert!(ok, "{version}: the check passes with check send_proxy");
+        assert!(ok, "{version}: the check passes with its PROXY header");
     }
     // Without the check's header nginx refuses it: the server goes down.
     let site = Site::start(
         "http",
         "",
-        "send_proxy = \"v1\"\n[backend.web.check]\ntype = \"http\"\ninter = \"100ms\"\nrise = 1\nfall = 1",
+        "send_proxy = \"v1\"\n[backend.web.check]\ntype = \"http\"\ninter = \"100ms\"\nrise = 1\nfall = 1\nsend_proxy = false",
         ng_addr,
         "",
     );
@@ -512,4 +514,139 @@ fn nginx_stream_in_front_of_ringlb_names_the_client() {
         "access log names the client: {line}"
     );
     assert_eq!(site.errors("failed"), 0);
+}
+
+// ---- import-haproxy: behind a cloud load balancer --------------------------------------------
+
+/// `tests/configs/haproxy/cloud-lb-accept-proxy.cfg` translates completely (`accept-proxy` on
+/// both listeners, `send-proxy-v2` on the database server), passes `ringlb check`, and the
+/// result, run with test servers in place of the addresses, routes the office network by the
+/// address in the PROXY header, names the client in X-Forwarded-For and sends the client on to
+/// the database server in a v2 header.
+#[test]
+fn imported_cloud_lb_config_takes_the_client_from_the_header() {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/configs/haproxy/cloud-lb-accept-proxy.cfg");
+    let out = Command::new(env!("CARGO_BIN_EXE_ringlb"))
+        .arg("import-haproxy")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let toml = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every line translated: {stderr}\n{toml}"
+    );
+    let c = ringlb::config::parse_str(&toml, "cloud.toml").unwrap_or_else(|d| panic!("{}", d[0]));
+    let fe = |n: &str| c.frontends.iter().find(|f| f.name == n).unwrap();
+    assert!(fe("www").accept_proxy && fe("pg").accept_proxy);
+    let pg1 = c
+        .backends
+        .iter()
+        .flat_map(|b| &b.servers)
+        .find(|s| s.name == "pg1")
+        .unwrap();
+    assert_eq!(pg1.send_proxy, Some(ringlb::config::ProxyVersion::V2));
+    let check = Ringlb::run_cli(&["check", "-c", "{config}"], &toml);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // Traffic: test servers and free ports in place of the addresses.
+    let mut toml = toml;
+    let mut web = Vec::new();
+    for (placeholder, name) in [
+        ("127.0.0.1:18181", "app1"),
+        ("127.0.0.1:18182", "app2"),
+        ("127.0.0.1:18183", "admin1"),
+    ] {
+        let b = Backend::start(name);
+        toml = toml.replace(placeholder, &b.addr().to_string());
+        web.push(b);
+    }
+    let db_saw = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let seen = db_saw.clone();
+    let db = RawBackend::start(move |mut s: TcpStream| {
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
+        while !got.ends_with(b"SELECT 1") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        *seen.lock().unwrap() = got;
+        let _ = s.write_all(b"1 row");
+    });
+    toml = toml.replace("127.0.0.1:15433", &db.addr().to_string());
+    let (www, pg) = (free_addr(), free_addr());
+    toml = toml.replace("127.0.0.1:18180", &www.to_string());
+    toml = toml.replace("127.0.0.1:15432", &pg.to_string());
+    // The fixture's syslog and account are the appliance's; here: no log target, no switch.
+    let toml: String = toml
+        .lines()
+        .filter(|l| {
+            !l.starts_with("user =")
+                && !l.starts_with("group =")
+                && *l != "target = \"unix:///dev/log\""
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let _lb = Ringlb::start(&toml);
+
+    let get = |header: &[u8], path: &str| -> String {
+        let mut bytes = header.to_vec();
+        bytes.extend_from_slice(
+            format!("GET {path} HTTP/1.1\r\nHost: www\r\nx-echo-headers: 1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        String::from_utf8_lossy(&exchange(www, &[&bytes])).into_owned()
+    };
+    let office = get(
+        b"PROXY TCP4 198.51.100.7 10.0.0.5 40000 80\r\n",
+        "/admin/users",
+    );
+    assert!(office.contains("X-Backend: admin1"), "{office}");
+    assert!(
+        office.contains("X-Forwarded-For: 198.51.100.7\r\n"),
+        "{office}"
+    );
+    let outside = get(
+        &v2([203, 0, 113, 5], 40001, [10, 0, 0, 5], 80),
+        "/admin/users",
+    );
+    assert!(!outside.contains("X-Backend: admin1"), "{outside}");
+    assert!(
+        outside.contains("X-Forwarded-For: 203.0.113.5\r\n"),
+        "{outside}"
+    );
+    // Balancing by source follows the header's address: one client, one server.
+    let first = get(&v2([203, 0, 113, 5], 1, [10, 0, 0, 5], 80), "/");
+    let pick = |r: &str| {
+        r.lines()
+            .find(|l| l.starts_with("X-Backend:"))
+            .map(str::to_owned)
+    };
+    for port in 2..6 {
+        let again = get(&v2([203, 0, 113, 5], port, [10, 0, 0, 5], 80), "/");
+        assert_eq!(pick(&again), pick(&first), "{again}");
+    }
+    // Without a header the connection is closed unanswered.
+    assert!(exchange(www, &[ECHO_GET]).is_empty());
+
+    // TCP: the database server gets the client in a v2 header, then the bytes.
+    let got = exchange(
+        pg,
+        &[b"PROXY TCP4 198.51.100.7 10.0.0.5 40000 5432\r\nSELECT 1"],
+    );
+    assert_eq!(got, b"1 row");
+    let saw = db_saw.lock().unwrap().clone();
+    let mut want = v2([198, 51, 100, 7], 40000, [10, 0, 0, 5], 5432);
+    want.extend_from_slice(b"SELECT 1");
+    assert_eq!(saw, want);
 }

@@ -215,10 +215,12 @@ fn parse_server(
         .unwrap_or(backend_proxy);
     let mut server_check = health::server_check(cx, t, check);
     if let Some(c) = server_check.as_mut() {
-        // A check that sends a header sends the server's version (v1 when it has none).
+        // A check that sends a header sends the server's version (v1 when it has none); a
+        // server sent headers has them on checks too unless told otherwise (as in HAProxy).
         let wanted = t
             .bool(cx, "check_send_proxy")
-            .unwrap_or(c.send_proxy.is_some());
+            .or(check.and_then(|d| d.send_proxy))
+            .unwrap_or(send_proxy.is_some());
         c.send_proxy = wanted.then(|| send_proxy.unwrap_or(ProxyVersion::V1));
     }
     let cookie = health::server_cookie(cx, t, has_cookie);

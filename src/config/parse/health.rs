@@ -66,6 +66,9 @@ pub(super) struct CheckDraft {
     downinter: Option<Duration>,
     timeout: Option<Duration>,
     connect: Duration,
+    /// `send_proxy` as written: servers that send PROXY headers have them on checks too
+    /// unless this says `false` (HAProxy's default).
+    pub(super) send_proxy: Option<bool>,
 }
 
 pub(super) fn parse_check(
@@ -102,6 +105,7 @@ pub(super) fn parse_check(
         }
     };
     let inter = t.duration(cx, "inter", false).unwrap_or(def::CHECK_INTER);
+    let send_proxy = t.bool(cx, "send_proxy");
     let fastinter = t.duration(cx, "fastinter", false);
     let downinter = t.duration(cx, "downinter", false);
     let timeout = t.duration(cx, "timeout", false);
@@ -121,11 +125,9 @@ pub(super) fn parse_check(
             fall,
             timeout: timeout.unwrap_or(inter.min(connect)),
             // The version is the server's; see `parse_server`.
-            send_proxy: t
-                .bool(cx, "send_proxy")
-                .unwrap_or(false)
-                .then_some(crate::config::ProxyVersion::V1),
+            send_proxy: (send_proxy == Some(true)).then_some(crate::config::ProxyVersion::V1),
         },
+        send_proxy,
         fastinter,
         downinter,
         timeout,

@@ -602,3 +602,21 @@ fn proxy_protocol_errors_name_their_place() {
     let e = error(&site("", "accept_proxy = true"));
     assert!(e.contains("frontend setting"), "{e}");
 }
+
+#[test]
+fn checks_of_servers_sent_proxy_headers_send_one_unless_told_not_to() {
+    use crate::config::ProxyVersion;
+    let with = |check: &str| {
+        ok(&site(
+            "",
+            &format!("send_proxy = \"v2\"\ncheck = {{ type = \"tcp\"{check} }}"),
+        ))
+        .backends[0]
+            .servers[0]
+            .check
+            .as_ref()
+            .and_then(|c| c.send_proxy)
+    };
+    assert_eq!(with(""), Some(ProxyVersion::V2));
+    assert_eq!(with(", send_proxy = false"), None);
+}
