@@ -8,7 +8,8 @@
 //! of the same name, so health, in-flight counts and counters carry over a reload.
 //!
 //! May import `config`, `route` (the compiled router), `stats` (parsed credentials, [`Users`]),
-//! `state` and `tls` (a frontend's server config, built when the snapshot is).
+//! `state`, `tls` (a frontend's server config and the servers' client configs, built when the
+//! snapshot is) and `log` (a warning for TLS to servers without verification).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub struct ServerRt {
     pub check: Option<Check>,
     /// The PROXY protocol header every connection to this server starts with.
     pub send_proxy: Option<crate::config::ProxyVersion>,
+    /// TLS to this server; `None` = plain TCP.
+    pub tls: Option<Arc<crate::tls::ServerTlsRt>>,
     pub state: Arc<ServerState>,
 }
 
@@ -190,10 +193,44 @@ impl Snapshot {
                 old_fronts.insert(f.name.as_str(), &f.state);
             }
         }
-        let backends: Vec<BackendRt> = config
-            .backends
-            .iter()
-            .map(|b| BackendRt {
+        let mut client_tls = crate::tls::ClientConfigs::default();
+        let mut backends: Vec<BackendRt> = Vec::with_capacity(config.backends.len());
+        for b in &config.backends {
+            let mut servers = Vec::with_capacity(b.servers.len());
+            for s in &b.servers {
+                let tls = match &s.tls {
+                    Some(t) => {
+                        let rt = client_tls
+                            .compile(t, s.address.ip(), b.mode == Mode::Http)
+                            .map_err(|d| d.to_string())?;
+                        if !rt.verify {
+                            crate::log::event(format_args!(
+                                "warning: server {}/{}: TLS without certificate verification \
+                                 (verify = \"none\")",
+                                b.name, s.name
+                            ));
+                        }
+                        Some(Arc::new(rt))
+                    }
+                    None => None,
+                };
+                servers.push(ServerRt {
+                    name: s.name.clone(),
+                    addr: s.address,
+                    weight: s.weight,
+                    maxconn: s.maxconn,
+                    backup: s.backup,
+                    cookie: s.cookie.clone(),
+                    check: s.check.clone(),
+                    tls,
+                    send_proxy: s.send_proxy,
+                    state: old_servers
+                        .get(&(b.name.as_str(), s.name.as_str(), s.address))
+                        .map(|a| Arc::clone(a))
+                        .unwrap_or_default(),
+                });
+            }
+            backends.push(BackendRt {
                 name: b.name.clone(),
                 mode: b.mode,
                 balance: b.balance,
@@ -203,26 +240,9 @@ impl Snapshot {
                 passive_errors: b.passive.errors,
                 cookie: b.cookie.clone(),
                 queue: Arc::default(),
-                servers: b
-                    .servers
-                    .iter()
-                    .map(|s| ServerRt {
-                        name: s.name.clone(),
-                        addr: s.address,
-                        weight: s.weight,
-                        maxconn: s.maxconn,
-                        backup: s.backup,
-                        cookie: s.cookie.clone(),
-                        check: s.check.clone(),
-                        send_proxy: s.send_proxy,
-                        state: old_servers
-                            .get(&(b.name.as_str(), s.name.as_str(), s.address))
-                            .map(|a| Arc::clone(a))
-                            .unwrap_or_default(),
-                    })
-                    .collect(),
-            })
-            .collect();
+                servers,
+            });
+        }
         let backend_idx: HashMap<&str, usize> = config
             .backends
             .iter()

@@ -173,3 +173,9 @@ pub const UPGRADE: &[&str] = &["websocket"];
 /// Longest frontend, backend or server name. Names appear in log lines and metric labels, so
 /// they are limited to ASCII letters, digits, `-`, `_` and `.`.
 pub const MAX_NAME_LEN: usize = 64;
+
+/// TLS to servers verifies their certificates unless `verify = "none"`.
+pub const SERVER_TLS_VERIFY: bool = true;
+
+/// Active checks of a TLS server speak TLS unless `check_tls = false`.
+pub const SERVER_TLS_CHECK: bool = true;

@@ -529,6 +529,33 @@ pub struct Server {
     /// Every connection to this server starts with a PROXY protocol header naming the client
     /// (the backend's `send_proxy` unless the server sets its own).
     pub send_proxy: Option<ProxyVersion>,
+    /// TLS to this server (`[backend.X.tls]` with this server's `tls` keys over it); `None` =
+    /// plain TCP.
+    pub tls: Option<ServerTls>,
+}
+
+/// TLS from ringlb to a server. Files are only named here; they are read when the config is
+/// compiled and their problems reported at [`ServerTls::place`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerTls {
+    /// Check the server's certificate chain and name (`verify = "required"`, the default);
+    /// `false` with `verify = "none"`.
+    pub verify: bool,
+    /// CA certificates (PEM) the server's chain must lead to; `None` = the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// The name sent as SNI and checked in the server's certificate; `None` (a server given by
+    /// IP address, no `sni`): no SNI, and the certificate must name the IP address.
+    pub sni: Option<String>,
+    /// A client certificate (chain, and its key unless `key` names it) for servers that ask.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Active health checks speak TLS too (`check_tls = false`: plain TCP/HTTP checks).
+    pub check: bool,
+    /// Where the config sets this up (the `tls` table), for problems found when it is loaded.
+    pub place: Place,
+    /// Where `ca_file` and `cert` are named, for problems with those files.
+    pub ca_place: Option<Place>,
+    pub cert_place: Option<Place>,
 }
 
 /// Reads and validates a config file. On failure every problem found is returned.

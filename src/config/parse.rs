@@ -15,6 +15,7 @@ mod backend;
 mod global;
 mod health;
 mod routing;
+mod server_tls;
 mod stats;
 pub(super) mod tls;
 mod walk;

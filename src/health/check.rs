@@ -1,5 +1,7 @@
 //! One check of one server, on the checker's ring: a TCP connect, or an HTTP request whose
-//! status line is compared with the expected statuses. Bounded by the check's `timeout`.
+//! status line is compared with the expected statuses; over TLS when the server speaks TLS
+//! (unless `check_tls = false`), the handshake being part of the check. Bounded by the check's
+//! `timeout`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -7,14 +9,21 @@ use std::time::{Duration, Instant};
 use super::state::Outcome;
 use crate::config::{Check, CheckKind, HttpCheck};
 use crate::runtime::{self, Conn};
+use crate::tls::ServerTlsRt;
+use crate::transport::{tls_client, Chunk, ServerConn, Transport};
 
 /// The longest status line read from a checked server.
 const MAX_STATUS_LINE: usize = 1024;
 
 /// Runs one check; returns its outcome and how long it took.
-pub async fn run(addr: SocketAddr, check: &Check) -> (Outcome, Duration) {
+pub async fn run(
+    addr: SocketAddr,
+    check: &Check,
+    tls: Option<&ServerTlsRt>,
+) -> (Outcome, Duration) {
     let started = Instant::now();
-    let out = match runtime::timeout(check.timeout, attempt(addr, check)).await {
+    let deadline = started + check.timeout;
+    let out = match runtime::timeout_at(deadline, attempt(addr, check, tls, deadline)).await {
         Ok(o) => o,
         Err(_) => Outcome::Failed(match check.kind {
             CheckKind::Tcp => "L4TOUT connect timeout".into(),
@@ -24,7 +33,12 @@ pub async fn run(addr: SocketAddr, check: &Check) -> (Outcome, Duration) {
     (out, started.elapsed())
 }
 
-async fn attempt(addr: SocketAddr, check: &Check) -> Outcome {
+async fn attempt(
+    addr: SocketAddr,
+    check: &Check,
+    tls: Option<&ServerTlsRt>,
+    deadline: Instant,
+) -> Outcome {
     let conn = match Conn::connect(addr).await {
         Ok(c) => c,
         Err(e) => return Outcome::Failed(format!("L4CON {}", describe(&e))),
@@ -37,7 +51,17 @@ async fn attempt(addr: SocketAddr, check: &Check) -> Outcome {
             return Outcome::Failed(format!("L4CON PROXY header not sent: {}", describe(&e)));
         }
     }
+    let conn = match tls {
+        None => ServerConn::Plain(conn),
+        Some(t) => {
+            match tls_client::connect(conn, t.config.clone(), t.name.clone(), deadline).await {
+                Ok(c) => ServerConn::from(c),
+                Err(e) => return Outcome::Failed(format!("L6RSP TLS handshake failed: {e}")),
+            }
+        }
+    };
     match &check.kind {
+        CheckKind::Tcp if conn.is_tls() => Outcome::Ok("L6OK".into()),
         CheckKind::Tcp => Outcome::Ok("L4OK".into()),
         CheckKind::Http(h) => http(&conn, addr, h).await,
     }
@@ -78,8 +102,8 @@ pub fn parse_status(line: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
-async fn http(conn: &Conn, addr: SocketAddr, h: &HttpCheck) -> Outcome {
-    let (r, _) = conn.send_all(request(addr, h)).await;
+async fn http(conn: &ServerConn, addr: SocketAddr, h: &HttpCheck) -> Outcome {
+    let (r, _) = conn.send(Chunk::Heap(request(addr, h))).await;
     if let Err(e) = r {
         return Outcome::Failed(format!("L7RSP send failed: {}", describe(&e)));
     }

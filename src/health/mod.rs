@@ -5,8 +5,9 @@
 //! reads; only this room changes it, and only this room prints an UP/DOWN line
 //! (`log_transition`).
 //!
-//! May import `runtime`, `snapshot`, `state`, `config`, `log`, `proxy_protocol` (headers on
-//! checks). The verdict logic is the pure `state` module.
+//! May import `runtime`, `snapshot`, `state`, `config`, `log`, `transport` (a check over TLS
+//! uses the server side's TLS connection), `tls` (its compiled settings) and `proxy_protocol`
+//! (headers on checks). The verdict logic is the pure `state` module.
 //!
 //! Checks are spread: each server's first check waits a random part of its interval, and every
 //! interval is moved by up to ±`spread_checks` percent, so checks never fire in lockstep.
@@ -37,6 +38,7 @@ use crate::config::{Check, CheckKind};
 use crate::runtime::{self, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::{BackendRt, Snapshot};
 use crate::state::{admin, ServerState};
+use crate::tls::ServerTlsRt;
 use state::{jitter, Health, Transition};
 
 /// How a server marked down by passive checks only (no active check configured) is probed
@@ -88,6 +90,8 @@ impl Checker {
 struct Watched {
     addr: SocketAddr,
     check: Option<Check>,
+    /// TLS for active checks (the snapshot's own config: a reload restarts the task).
+    tls: Option<TlsOf>,
     passive: u32,
     spread: u8,
 }
@@ -104,6 +108,7 @@ async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicB
                 let w = Watched {
                     addr: srv.addr,
                     check: srv.check.clone(),
+                    tls: srv.tls.clone().filter(|t| t.check).map(TlsOf),
                     passive: be.passive_errors,
                     spread: snap.global.spread_checks,
                 };
@@ -123,7 +128,12 @@ async fn run(cell: Arc<ArcSwap<Snapshot>>, wake: Arc<EventFd>, stop: Arc<AtomicB
                     backend: be.name.clone(),
                     addr: w.addr,
                 };
-                let h = runtime::spawn(watch(cell.clone(), target, w.check.clone(), w.spread));
+                let how = How {
+                    check: w.check.clone(),
+                    tls: w.tls.as_ref().map(|t| t.0.clone()),
+                    spread: w.spread,
+                };
+                let h = runtime::spawn(watch(cell.clone(), target, how));
                 tasks.insert(key, (w, h));
             }
         }
@@ -175,8 +185,26 @@ fn log_transition(be: Option<&BackendRt>, label: &str, t: Transition, why: &str)
     ));
 }
 
+/// TLS settings compared by identity (the same compiled config).
+struct TlsOf(Arc<ServerTlsRt>);
+
+impl PartialEq for TlsOf {
+    fn eq(&self, other: &TlsOf) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// How a server is checked.
+struct How {
+    check: Option<Check>,
+    /// Active checks speak TLS with this.
+    tls: Option<Arc<ServerTlsRt>>,
+    spread: u8,
+}
+
 /// Checks one server forever (until aborted by a reload or shutdown).
-async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, check: Option<Check>, spread: u8) {
+async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, how: How) {
+    let How { check, tls, spread } = how;
     let state = &target.state;
     let mut health = Health::new(Instant::now());
     if !state.up.load(Ordering::Relaxed) {
@@ -214,7 +242,13 @@ async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, check: Option<Check
             runtime::sleep(active.inter).await;
             continue;
         }
-        let (outcome, took) = check::run(target.addr, active).await;
+        // The passive-only probe is a plain TCP connect; configured checks speak TLS if set.
+        let tls = if check.is_some() {
+            tls.as_deref()
+        } else {
+            None
+        };
+        let (outcome, took) = check::run(target.addr, active, tls).await;
         let now = Instant::now();
         let t = health.record(outcome.is_ok(), active.rise, active.fall, now);
         if let Some(t) = t {

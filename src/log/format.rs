@@ -6,6 +6,8 @@
 //! tcplog: `ip:port [date] frontend backend/server Tw/Tc/Tt bytes term
 //! actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue`.
 //! Times are milliseconds, `-1` when the step never happened, as HAProxy writes them.
+//! A client connection over TLS adds ` sni/version/cipher` at the end of either line (as
+//! HAProxy's `httpslog` ends with `%[ssl_fc_sni]/%sslv/%sslc`), `-` for no SNI.
 
 use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -46,6 +48,40 @@ pub struct Record {
     pub backend_queue: u32,
     /// The request line as received (http), bounded.
     pub request_line: String,
+    /// What the client connection's TLS negotiated; `None` for plain TCP.
+    pub tls: Option<TlsFields>,
+}
+
+/// The TLS of a client connection, as a log line shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFields {
+    /// Server name the client asked for (lowercase); empty when none.
+    pub sni: String,
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: &'static str,
+    /// The cipher suite's IANA name.
+    pub cipher: &'static str,
+}
+
+/// ` sni/version/cipher` for a TLS connection, nothing for plain TCP. A server name is
+/// printable ASCII without spaces as TLS allows it, but it comes from the client: anything
+/// else is written as `#`.
+fn tls_tail(r: &Record, out: &mut String) {
+    if let Some(t) = &r.tls {
+        out.push(' ');
+        if t.sni.is_empty() {
+            out.push('-');
+        } else {
+            out.extend(t.sni.chars().take(255).map(|c| {
+                if c.is_ascii_graphic() && c != '"' && c != '/' {
+                    c
+                } else {
+                    '#'
+                }
+            }));
+        }
+        let _ = write!(out, "/{}/{}", t.version, t.cipher);
+    }
 }
 
 /// Longest request line kept in a log line.
@@ -194,6 +230,7 @@ pub fn httplog(r: &Record, anon: Option<(u8, u8)>) -> String {
         Conns(r),
         line
     );
+    tls_tail(r, &mut out);
     out
 }
 
@@ -211,6 +248,7 @@ pub fn tcplog(r: &Record, anon: Option<(u8, u8)>) -> String {
         term(r),
         Conns(r)
     );
+    tls_tail(r, &mut out);
     out
 }
 
@@ -241,7 +279,41 @@ mod tests {
             srv_queue: 0,
             backend_queue: 0,
             request_line: "GET /index.html HTTP/1.1".into(),
+            tls: None,
         }
+    }
+
+    #[test]
+    fn tls_connections_end_with_sni_version_and_cipher() {
+        let mut r = record();
+        r.tls = Some(TlsFields {
+            sni: "www.example.com".into(),
+            version: "TLSv1.3",
+            cipher: "TLS13_AES_128_GCM_SHA256",
+        });
+        let l = httplog(&r, None);
+        assert!(
+            l.ends_with(
+                "\"GET /index.html HTTP/1.1\" www.example.com/TLSv1.3/TLS13_AES_128_GCM_SHA256"
+            ),
+            "{l}"
+        );
+        r.tls = Some(TlsFields {
+            sni: String::new(),
+            version: "TLSv1.2",
+            cipher: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        });
+        let l = tcplog(&r, None);
+        assert!(
+            l.ends_with(" 0/0 -/TLSv1.2/TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+            "{l}"
+        );
+        r.tls = Some(TlsFields {
+            sni: "a b/\"c".into(),
+            version: "TLSv1.3",
+            cipher: "X",
+        });
+        assert!(httplog(&r, None).ends_with(" a#b##c/TLSv1.3/X"));
     }
 
     #[test]

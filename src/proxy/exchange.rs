@@ -291,7 +291,17 @@ impl Exchange {
             srv_queue: 0,
             backend_queue: 0,
             request_line: self.request_line.clone(),
+            tls: None,
         }
+    }
+}
+
+/// The client connection's TLS as a log line shows it.
+pub fn log_tls(info: &crate::transport::TlsInfo) -> crate::log::format::TlsFields {
+    crate::log::format::TlsFields {
+        sni: info.sni.clone(),
+        version: info.version,
+        cipher: info.cipher,
     }
 }
 

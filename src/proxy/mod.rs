@@ -13,9 +13,10 @@
 //!
 //! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `balance`,
 //! `stats` (rendering the stats page), `log`, `admin` (the stats model and the page's admin
-//! form), `health` (passive check reports) and `proxy_protocol` (headers to servers). Never
-//! blocks, never takes a lock per request: everything here is owned by one worker thread ([`Local`]) or is an atomic in the shared
-//! state.
+//! form), `health` (passive check reports), `tls` (a server's TLS settings, the key of its
+//! pooled connections) and `proxy_protocol` (headers to servers). Never blocks, never takes a
+//! lock per request: everything here is owned by one worker thread ([`Local`]) or is an atomic
+//! in the shared state.
 
 mod exchange;
 pub mod http;
@@ -76,6 +77,9 @@ pub struct Local {
     tls_failures: RefCell<crate::log::Throttle>,
     /// PROXY protocol headers refused, logged the same way.
     proxy_failures: RefCell<crate::log::Throttle>,
+    /// Failed TLS handshakes with servers, logged the same way (a server with a bad
+    /// certificate fails every connection).
+    server_tls_failures: RefCell<crate::log::Throttle>,
 }
 
 impl Local {
@@ -89,6 +93,7 @@ impl Local {
             logger: RefCell::new(logger),
             tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             proxy_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
+            server_tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -125,6 +130,14 @@ impl Local {
         self.proxy_failures.borrow_mut().event(
             std::time::Instant::now(),
             format_args!("frontend {key}: connection closed: {why}"),
+        );
+    }
+
+    /// Logs a failed TLS handshake with server `backend/server` (throttled).
+    pub fn server_tls_failure(&self, backend: &str, server: &str, why: &impl std::fmt::Display) {
+        self.server_tls_failures.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!("server {backend}/{server}: TLS handshake failed: {why}"),
         );
     }
 

@@ -1,6 +1,7 @@
-//! Per-worker keep-alive pool of idle upstream connections, keyed by server address — and,
-//! for a server sent PROXY protocol headers, by the client the connection's header named: such
-//! a connection only ever carries requests of that client (as HAProxy keeps them private).
+//! Per-worker keep-alive pool of idle upstream connections (plain or TLS), keyed by server
+//! address and TLS settings — and, for a server sent PROXY protocol headers, by the client the
+//! connection's header named: such a connection only ever carries requests of that client (as
+//! HAProxy keeps them private).
 //!
 //! An idle connection keeps a receive in flight (holding no buffer): if the server closes it
 //! or sends stray bytes, that receive completes and the connection is discarded instead of
@@ -8,23 +9,16 @@
 //! the read of the response, so reuse costs no extra operation.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::proxy_protocol::Addresses;
-use crate::runtime::{Conn, Recv};
-
-/// Which idle connections a request may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key {
-    pub server: SocketAddr,
-    /// The PROXY header version the connection started with (the same server may be in two
-    /// backends that differ in it).
-    pub proxy: Option<crate::proxy_protocol::Version>,
-    /// The client named by the connection's PROXY header; `None` when the server is sent
-    /// none (any request may take it).
-    pub client: Option<Addresses>,
-}
+use crate::proxy_protocol::{Addresses, Version};
+use crate::runtime::Recv;
+use crate::snapshot::ServerRt;
+use crate::tls::ServerTlsRt;
+use crate::transport::ServerConn;
 
 /// Idle connections kept per server per worker; more are closed.
 pub const MAX_IDLE_PER_SERVER: usize = 256;
@@ -37,8 +31,59 @@ pub const MAX_IDLE_AGE: Duration = Duration::from_secs(4);
 /// with a server closing it at the same moment is unlikely (such a request is never replayed).
 pub const FRESH_FOR_UNSAFE: Duration = Duration::from_millis(1500);
 
+/// Which idle connections a request to a server may take: same address, and the same TLS
+/// settings (the very config of this snapshot: after a reload a TLS server's pooled
+/// connections are not reused, as their certificate was checked under the old settings).
+#[derive(Clone)]
+pub struct Key {
+    addr: SocketAddr,
+    tls: Option<Arc<ServerTlsRt>>,
+    /// The PROXY header version the connection started with (the same server may be in two
+    /// backends that differ in it).
+    proxy: Option<Version>,
+    /// The client named by the connection's PROXY header; `None` when the server is sent
+    /// none (any request may take it).
+    client: Option<Addresses>,
+}
+
+impl Key {
+    /// Connections to `srv` for a request of `client` (both ends of its connection).
+    pub fn of(srv: &ServerRt, client: Option<Addresses>) -> Key {
+        Key {
+            addr: srv.addr,
+            tls: srv.tls.clone(),
+            proxy: srv.send_proxy,
+            client: srv.send_proxy.and(client),
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.addr == other.addr
+            && self.proxy == other.proxy
+            && self.client == other.client
+            && match (&self.tls, &other.tls) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.addr.hash(h);
+        self.tls.as_ref().map(Arc::as_ptr).hash(h);
+        self.proxy.hash(h);
+        self.client.hash(h);
+    }
+}
+
 pub struct Idle {
-    pub conn: Conn,
+    pub conn: ServerConn,
     pub probe: Recv,
     pub since: Instant,
 }
@@ -51,15 +96,15 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// The most recently used live connection for `key`; with `fresh` only one idle for less
+    /// The most recently used live connection to `addr`; with `fresh` only one idle for less
     /// than that. Dead connections met on the way are closed.
     pub fn take(
         &mut self,
-        key: Key,
+        key: &Key,
         now: Instant,
         fresh: Option<Duration>,
-    ) -> Option<(Conn, Recv)> {
-        let list = self.idle.get_mut(&key)?;
+    ) -> Option<(ServerConn, Recv)> {
+        let list = self.idle.get_mut(key)?;
         while let Some(idle) = list.pop() {
             self.count -= 1;
             if idle.probe.is_done() || now.duration_since(idle.since) > MAX_IDLE_AGE {
@@ -78,7 +123,7 @@ impl Pool {
         None
     }
 
-    pub fn put(&mut self, key: Key, conn: Conn, probe: Recv, now: Instant) {
+    pub fn put(&mut self, key: Key, conn: ServerConn, probe: Recv, now: Instant) {
         let list = self.idle.entry(key).or_default();
         if list.len() >= MAX_IDLE_PER_SERVER {
             // Drop the oldest: the newest is the likeliest still open at the server.

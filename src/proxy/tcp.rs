@@ -9,17 +9,16 @@
 //! The session is one [`Exchange`]: counted and logged (tcplog) like an HTTP request, its
 //! termination code derived the same way.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, Outcome, Phase};
 use super::upstream::{connect, Fail, Reuse, Want};
-use super::{client_ip, tunnel, Accepted, Local};
+use super::{client_ip, tunnel, Accepted};
 use crate::route::{NoHeaders, RequestView};
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
 use crate::transport::tls::{client_hello, Hello};
-use crate::transport::Transport;
+use crate::transport::{Chunk, TlsInfo, Transport};
 
 /// Serves one client connection in TCP mode.
 pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
@@ -78,7 +77,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
                 },
                 None,
             );
-            finish(local, &snap, fe, &x, peer);
+            finish(&accepted, client.tls(), &snap, fe, &x);
             return;
         }
     };
@@ -93,10 +92,10 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         .map_or(Duration::ZERO, |b| b.timeouts.server);
     if !peeked.is_empty() {
         x.bytes_in += peeked.len() as u64;
-        let sent = runtime::timeout(server_timeout, up.conn.send_all(peeked)).await;
+        let sent = runtime::timeout(server_timeout, up.conn.send(Chunk::Heap(peeked))).await;
         if !matches!(sent, Ok((Ok(()), _))) {
             x.end_with(Outcome::server_error(0), None);
-            finish(local, &snap, fe, &x, peer);
+            finish(&accepted, client.tls(), &snap, fe, &x);
             return;
         }
     }
@@ -108,7 +107,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         let srv = x.target(&snap).1;
         x.end_with(o, srv);
     }
-    finish(local, &snap, fe, &x, peer);
+    finish(&accepted, client.tls(), &snap, fe, &x);
 }
 
 /// The largest ClientHello read before giving up on routing by it (TLS records are at most
@@ -139,7 +138,14 @@ async fn read_hello(
 }
 
 /// Counts the session and writes its tcplog line if the frontend logs.
-fn finish(local: &Local, snap: &Snapshot, fe: &FrontendRt, x: &Exchange, peer: Option<SocketAddr>) {
+fn finish(
+    accepted: &Accepted,
+    tls: Option<&TlsInfo>,
+    snap: &Snapshot,
+    fe: &FrontendRt,
+    x: &Exchange,
+) {
+    let local = &accepted.local;
     x.count(snap, fe);
     if !fe.log {
         return;
@@ -148,6 +154,7 @@ fn finish(local: &Local, snap: &Snapshot, fe: &FrontendRt, x: &Exchange, peer: O
     if !logger.enabled() || (fe.dontlognull && x.bytes_out == 0 && x.server.is_some()) {
         return;
     }
-    let rec = x.record(snap, fe, local, peer);
+    let mut rec = x.record(snap, fe, local, accepted.peer);
+    rec.tls = tls.map(super::exchange::log_tls);
     logger.send(crate::log::format::tcplog(&rec, logger.anonymize));
 }

@@ -11,7 +11,8 @@ use super::exchange::{Outcome, Phase};
 use super::queue::{acquire, Choice, SlotGuard};
 use super::{pool, Local};
 use crate::runtime::{self, Conn, Recv};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{ServerRt, Snapshot};
+use crate::transport::{tls_client, ServerConn};
 
 /// Why a request could not be served; each maps to a status, a log code and a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub struct Upstream {
     pub connecting: Duration,
     /// Connection attempts that failed before this one.
     pub retries: u32,
-    pub conn: Conn,
+    pub conn: ServerConn,
     /// A receive already in flight (pooled connections keep one).
     pub pending: Option<Recv>,
     pub server: usize,
@@ -97,18 +98,14 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
         let Some(srv) = be.servers.get(server) else {
             return Err(Fail::NoServer);
         };
-        let key = pool::Key {
-            server: srv.addr,
-            proxy: srv.send_proxy,
-            client: srv.send_proxy.and(want.addrs),
-        };
+        let key = pool::Key::of(srv, want.addrs);
         if want.reuse != Reuse::Never {
             let fresh = if want.reuse == Reuse::FreshOnly {
                 Some(pool::FRESH_FOR_UNSAFE)
             } else {
                 None
             };
-            let got = local.pool.borrow_mut().take(key, Instant::now(), fresh);
+            let got = local.pool.borrow_mut().take(&key, Instant::now(), fresh);
             if let Some((conn, probe)) = got {
                 return Ok(Upstream {
                     waited,
@@ -124,15 +121,12 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
             }
         }
         let connect_at = Instant::now();
-        let opened = async {
-            let conn = Conn::connect(srv.addr).await?;
-            if let Some(version) = srv.send_proxy {
-                send_proxy_header(&conn, version, want.addrs).await?;
-            }
-            Ok::<Conn, std::io::Error>(conn)
-        };
-        match runtime::timeout(be.timeouts.connect, opened).await {
-            Ok(Ok(conn)) => {
+        let deadline = connect_at + be.timeouts.connect;
+        let opened = runtime::timeout_at(deadline, open(srv, want.addrs, deadline))
+            .await
+            .unwrap_or(Err(Open::Timeout));
+        match opened {
+            Ok(conn) => {
                 return Ok(Upstream {
                     waited,
                     connecting: connect_at.elapsed(),
@@ -145,7 +139,10 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                     key,
                 })
             }
-            Ok(Err(_)) | Err(_) => {
+            Err(e) => {
+                if let Open::Tls(why) = &e {
+                    local.server_tls_failure(&be.name, &srv.name, why);
+                }
                 srv.state.connect_errors.fetch_add(1, Ordering::Relaxed);
                 crate::health::passive_failure(be, srv);
                 drop(slot);
@@ -173,16 +170,40 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
     }
 }
 
-/// Writes the PROXY protocol header naming `addrs` (`UNKNOWN`/`LOCAL` when not known) as the
-/// first bytes of a new server connection.
-async fn send_proxy_header(
-    conn: &Conn,
-    version: crate::proxy_protocol::Version,
-    addrs: Option<crate::proxy_protocol::Addresses>,
-) -> std::io::Result<()> {
-    let mut header = Vec::with_capacity(64);
-    crate::proxy_protocol::encode(version, addrs, &mut header);
-    conn.send_all(header).await.0
+/// Why opening a connection to a server failed.
+enum Open {
+    /// TCP connect refused, reset or unreachable.
+    Tcp,
+    /// The connect timeout passed (TCP connect and TLS handshake together).
+    Timeout,
+    /// The TLS handshake failed (certificate not verified, protocol error, server closed).
+    Tls(tls_client::ConnectError),
+}
+
+/// Connects to `srv`, writes its PROXY protocol header (naming `client`) when it is sent one,
+/// then runs the TLS handshake when the server speaks TLS; the connect timeout covers all
+/// (as HAProxy counts the handshake in the connect time).
+async fn open(
+    srv: &ServerRt,
+    client: Option<crate::proxy_protocol::Addresses>,
+    deadline: Instant,
+) -> Result<ServerConn, Open> {
+    let conn = Conn::connect(srv.addr).await.map_err(|_| Open::Tcp)?;
+    if let Some(version) = srv.send_proxy {
+        let mut header = Vec::with_capacity(64);
+        crate::proxy_protocol::encode(version, client, &mut header);
+        conn.send_all(header).await.0.map_err(|_| Open::Tcp)?;
+    }
+    match &srv.tls {
+        None => Ok(ServerConn::Plain(conn)),
+        Some(t) => tls_client::connect(conn, t.config.clone(), t.name.clone(), deadline)
+            .await
+            .map(ServerConn::from)
+            .map_err(|e| match e {
+                tls_client::ConnectError::Timeout => Open::Timeout,
+                e => Open::Tls(e),
+            }),
+    }
 }
 
 /// What a request asks of its backend.

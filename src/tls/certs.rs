@@ -124,7 +124,7 @@ fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn load_file(
+pub(super) fn load_file(
     path: &Path,
     key_path: Option<&Path>,
     provider: &CryptoProvider,

@@ -1,6 +1,8 @@
 //! TLS for listeners: certificates and settings compiled into a rustls server config that every
 //! worker shares — PEM loading and checks (`certs.rs`), certificate choice by SNI and key type
 //! (`sni.rs`), versions, suites, ALPN, and session-ticket keys that rotate and survive reloads.
+//! TLS to servers: trust roots, verification, client certificates → one rustls client config
+//! per distinct setting (`client.rs`).
 //!
 //! May import `config`, `log` (dates in messages), rustls and x509-parser; reads certificate files when a config is compiled (start,
 //! reload, `ringlb check`), never on a worker. The record layer itself is a transport
@@ -12,6 +14,7 @@
 )]
 
 mod certs;
+mod client;
 mod sni;
 
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use rustls::ServerConfig;
 use crate::config::{Diagnostic, Tls, TlsVersion};
 
 pub use certs::{describe, CertInfo, KeyKind};
+pub use client::{ClientConfigs, ServerTlsRt};
 
 /// The crypto provider every TLS config uses.
 pub fn provider() -> Arc<CryptoProvider> {

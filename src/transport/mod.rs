@@ -7,6 +7,8 @@
 //!   receives ciphertext into a provided buffer, feeds it to rustls and yields the plaintext
 //!   as a [`Chunk::Heap`]; `send` encrypts into a heap buffer and sends that. The handshake runs
 //!   before the session starts, on the worker that accepted the connection.
+//! - **TLS to servers** (`tls_client.rs`): rustls's client connection the same way, and
+//!   [`ServerConn`], the server side of a session: plain or TLS, held by the upstream pool.
 //! - **kTLS**: after the handshake the record keys go to the kernel (`setsockopt(SOL_TLS)`), so
 //!   the transport is a `Conn` again that only has to tell a non-application record (an alert)
 //!   apart from data; an idle connection keeps no TLS state in ringlb.
@@ -22,12 +24,14 @@
 
 mod plain;
 pub mod tls;
+pub mod tls_client;
 
 use std::future::Future;
 use std::io;
 
 use crate::runtime::{IoBuf, PBuf};
 pub use tls::TlsInfo;
+pub use tls_client::ServerConn;
 
 /// Bytes received or about to be sent: a provided receive buffer as the kernel filled it (no
 /// copy), heap bytes (gathered heads, decrypted records), or a response built at compile time.

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 
+use super::server_tls;
 use super::walk::{check_name, Cx, Schema, Table};
 use super::{health, parse_timeouts, Defaults, Section, BALANCES, MODES, TIMEOUT_BACKEND};
 use crate::config::defaults as def;
@@ -34,6 +35,7 @@ pub(super) const BACKEND: Schema = Schema {
         "passive",
         "cookie",
         "send_proxy",
+        "tls",
     ],
     elsewhere: &[
         ("bind", FRONTEND_HINT),
@@ -66,6 +68,7 @@ const SERVER: Schema = Schema {
         "fall",
         "send_proxy",
         "check_send_proxy",
+        "tls",
     ],
     elsewhere: &[(
         "port",
@@ -86,6 +89,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     let timeouts = parse_timeouts(cx, t, &TIMEOUT_BACKEND, d.timeouts);
     let check = health::parse_check(cx, t, timeouts.connect);
     let cookie = health::parse_cookie(cx, t);
+    let tls = server_tls::draft(cx, t);
     let own_mode = t.enum_of(cx, "mode", "mode", MODES);
     let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
     let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
@@ -97,9 +101,16 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
             let mut seen: HashMap<String, usize> = HashMap::new();
             let mut cookies: HashMap<String, String> = HashMap::new();
             for st in &tables {
-                let Some((server, name_span)) =
-                    parse_server(cx, st, check.as_ref(), cookie.is_some(), send_proxy)
-                else {
+                let Some((server, name_span)) = parse_server(
+                    cx,
+                    st,
+                    &FromBackend {
+                        check: check.as_ref(),
+                        cookie: cookie.is_some(),
+                        tls: tls.as_ref(),
+                        send_proxy,
+                    },
+                ) else {
                     continue;
                 };
                 if let Some(first) = seen.get(&server.name) {
@@ -181,17 +192,35 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     }
 }
 
+/// What a server takes from its backend.
+#[derive(Clone, Copy)]
+struct FromBackend<'a> {
+    check: Option<&'a health::CheckDraft>,
+    /// The backend has cookie persistence.
+    cookie: bool,
+    tls: Option<&'a server_tls::TlsDraft>,
+    send_proxy: Option<ProxyVersion>,
+}
+
 /// One `[[backend.X.server]]`; `None` only when it has no usable name (nothing to check
 /// uniqueness against). Also returns the span of the name for duplicate reports.
 fn parse_server(
     cx: &mut Cx<'_>,
     t: &Table<'_, '_>,
-    check: Option<&health::CheckDraft>,
-    has_cookie: bool,
-    backend_proxy: Option<ProxyVersion>,
+    from: &FromBackend<'_>,
 ) -> Option<(Server, Range<usize>)> {
+    let FromBackend {
+        check,
+        cookie: has_cookie,
+        tls: backend_tls,
+        send_proxy: backend_proxy,
+    } = *from;
+    let mut host = None;
     let address = match t.str(cx, "address") {
-        Some((text, span)) => server_address(cx, text, &span),
+        Some((text, span)) => {
+            host = server_tls::host_of(text);
+            server_address(cx, text, &span)
+        }
         None if !t.lacks("address") => None,
         None => {
             cx.error_help(
@@ -224,6 +253,7 @@ fn parse_server(
         c.send_proxy = wanted.then(|| send_proxy.unwrap_or(ProxyVersion::V1));
     }
     let cookie = health::server_cookie(cx, t, has_cookie);
+    let own_tls = server_tls::draft(cx, t);
 
     let Some((name, name_span)) = t.str(cx, "name") else {
         if t.lacks("name") {
@@ -245,6 +275,7 @@ fn parse_server(
         backup: backup.unwrap_or(def::BACKUP),
         cookie: cookie.map_or_else(|| name.to_owned(), |(c, _)| c),
         check: server_check,
+        tls: server_tls::resolve(backend_tls, own_tls.as_ref(), host),
         send_proxy,
     };
     Some((server, name_span))

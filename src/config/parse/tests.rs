@@ -170,6 +170,7 @@ backup = true
                     cookie: "web1".into(),
                     check: None,
                     send_proxy: None,
+                    tls: None,
                 },
                 Server {
                     name: "web2".into(),
@@ -180,6 +181,7 @@ backup = true
                     cookie: "web2".into(),
                     check: None,
                     send_proxy: None,
+                    tls: None,
                 },
             ],
             check: None,

@@ -18,7 +18,7 @@ use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::{connect, Fail, Reuse, Upstream, Want};
 use crate::route::RequestView;
-use crate::runtime::{self, PBuf};
+use crate::runtime;
 use crate::snapshot::{BackendRt, FrontendRt};
 use crate::transport::{Chunk, Transport};
 
@@ -176,7 +176,7 @@ async fn send_request<T: Transport>(
     be: &BackendRt,
     mut want: Want,
     out: Outgoing,
-) -> Result<(Upstream, Option<PBuf>, Option<BodyState>), Outcome> {
+) -> Result<(Upstream, Option<Chunk>, Option<BodyState>), Outcome> {
     let Outgoing {
         mut bytes,
         body,
@@ -204,8 +204,11 @@ async fn send_request<T: Transport>(
         r.x.retries = up.retries;
         r.x.reach(Phase::Headers);
         let retry = up.reused && replayable;
-        let (sent, back) = up.conn.send_all(bytes).await;
-        bytes = back;
+        let (sent, back) = up.conn.send(Chunk::Heap(bytes)).await;
+        bytes = match back {
+            Chunk::Heap(v) => v,
+            _ => Vec::new(),
+        };
         r.x.sent_at = Some(Instant::now());
         let got = match sent {
             Err(_) => Err(Outcome::server_error(502).retryable(retry)),
@@ -228,8 +231,8 @@ async fn send_request<T: Transport>(
 }
 
 /// The first bytes of the response; a closed reused connection may be retried.
-async fn first_bytes(up: &mut Upstream, be: &BackendRt, retry: bool) -> Result<PBuf, Outcome> {
-    let recv = up.pending.take().unwrap_or_else(|| up.conn.recv_op());
+async fn first_bytes(up: &mut Upstream, be: &BackendRt, retry: bool) -> Result<Chunk, Outcome> {
+    let recv = up.conn.recv_after(up.pending.take());
     match runtime::timeout(be.timeouts.server, recv).await {
         Ok(Ok(Some(b))) => Ok(b),
         Ok(Ok(None)) | Ok(Err(_)) => Err(Outcome::server_error(502).retryable(retry)),
@@ -261,7 +264,7 @@ async fn upload<T: Transport>(
         if p.consumed > 0 {
             r.x.bytes_in += p.consumed as u64;
             let chunk = r.input.take(p.consumed);
-            let sent = runtime::timeout(be.timeouts.server, up.conn.send_all(chunk)).await;
+            let sent = runtime::timeout(be.timeouts.server, up.conn.send(chunk)).await;
             if !matches!(sent, Ok((Ok(()), _))) {
                 return Err(Outcome {
                     linger: true,

@@ -13,7 +13,7 @@ use crate::http::{
 use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::Upstream;
-use crate::runtime::{self, PBuf, Recv};
+use crate::runtime;
 use crate::snapshot::BackendRt;
 use crate::transport::{Chunk, Transport};
 
@@ -32,7 +32,7 @@ pub(super) struct Leg<'a> {
     pub be: &'a BackendRt,
     pub up: Upstream,
     /// The first bytes of the response, when they were read before the relay started.
-    pub first: Option<PBuf>,
+    pub first: Option<Chunk>,
     pub sticky: Sticky,
     pub keep: Keep,
     /// The request's Upgrade was forwarded: a `101` turns the connection into a tunnel.
@@ -43,14 +43,10 @@ impl Leg<'_> {
     /// Receives the next bytes from the server into `rin` within `timeout server`: `false` at
     /// its end of stream. A pooled connection's receive already in flight is used first.
     async fn recv(&mut self, rin: &mut Input) -> Result<bool, Outcome> {
-        let recv: Recv = self
-            .up
-            .pending
-            .take()
-            .unwrap_or_else(|| self.up.conn.recv_op());
+        let recv = self.up.conn.recv_after(self.up.pending.take());
         match runtime::timeout(self.be.timeouts.server, recv).await {
             Ok(Ok(Some(b))) => {
-                rin.push(Chunk::Pool(b));
+                rin.push(b);
                 Ok(true)
             }
             Ok(Ok(None)) => Ok(false),
@@ -68,7 +64,7 @@ pub(super) async fn response<T: Transport>(
 ) -> Result<Next, Outcome> {
     let mut rin = Input::default();
     if let Some(b) = leg.first.take() {
-        rin.push(Chunk::Pool(b));
+        rin.push(b);
     }
     let head = read_head(r, req, &mut leg, &mut rin).await?;
     if head.status == 101 && !leg.upgrade {

@@ -232,9 +232,10 @@ impl<T: Transport> Req<'_, T> {
         if !logger.enabled() || (self.fe.dontlognull && self.x.request_line.is_empty()) {
             return;
         }
-        let rec = self
+        let mut rec = self
             .x
             .record(self.snap, self.fe, &self.s.local, self.s.peer);
+        rec.tls = self.s.client.tls().map(crate::proxy::exchange::log_tls);
         logger.send(crate::log::format::httplog(&rec, logger.anonymize));
     }
 }

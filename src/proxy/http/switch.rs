@@ -61,7 +61,7 @@ pub(super) async fn tunnel<T: Transport>(
     let early = r.input.slice().len();
     if early > 0 {
         let chunk = r.input.take(early);
-        let sent = runtime::timeout(leg.be.timeouts.server, leg.up.conn.send_all(chunk)).await;
+        let sent = runtime::timeout(leg.be.timeouts.server, leg.up.conn.send(chunk)).await;
         if !matches!(sent, Ok((Ok(()), _))) {
             return Err(Outcome::server_error(0));
         }
