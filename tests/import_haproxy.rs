@@ -41,6 +41,8 @@ struct Imported {
 
 /// Where the TLS fixtures keep their certificates (a directory, as HAProxy's `crt DIR/`).
 const FIXTURE_CERTS: &str = "/etc/haproxy/certs/";
+/// The CA file the fixtures' servers with `ssl` trust; replaced like the certificates.
+const FIXTURE_CA: &str = "/etc/haproxy/ca.pem";
 
 /// A directory holding one real certificate (self-signed, P-256, for `names`) as HAProxy
 /// keeps them: chain and key in one PEM file. Returns the directory, with a trailing `/`.
@@ -85,11 +87,10 @@ fn translate(name: &str) -> Imported {
     let toml = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let code = out.status.code().unwrap_or(-1);
-    let checked = if toml.contains(FIXTURE_CERTS) {
-        toml.replace(
-            FIXTURE_CERTS,
-            &cert_dir(&["www.example.com", "api.example.com"]),
-        )
+    let checked = if toml.contains(FIXTURE_CERTS) || toml.contains(FIXTURE_CA) {
+        let certs = cert_dir(&["www.example.com", "api.example.com"]);
+        toml.replace(FIXTURE_CERTS, &certs)
+            .replace(FIXTURE_CA, &format!("{certs}site.pem"))
     } else {
         toml.clone()
     };
@@ -280,26 +281,22 @@ fn gateway_with_unsupported_features_keeps_the_rest() {
     let web = &backend(c, "be_web").servers;
     assert_eq!(
         (web.len(), web[0].name.as_str()),
-        (1, "no-server"),
-        "web1 (ssl) and web2 (disabled) are left out: the 503 placeholder"
+        (1, "web1"),
+        "web2 (disabled) is left out; web1 speaks TLS"
     );
-    assert!(t
-        .stderr
-        .contains(":41: not translated: server web1 192.0.2.10:80 check ssl verify none"));
+    assert!(!web[0].tls.as_ref().expect("ssl → tls").verify);
+    assert!(!t.stderr.contains(":41:"), "{}", t.stderr);
 }
 
 #[test]
 fn https_edge_with_sni_routing_and_global_tls_defaults() {
     let t = translate("https-edge.cfg");
     assert_eq!(t.code, 3);
-    assert_report_lines(&t.stderr, "https-edge.cfg", 3);
+    assert_report_lines(&t.stderr, "https-edge.cfg", 2);
     assert!(t.stderr.contains(":24: not translated: bind :443 ssl crt /etc/haproxy/certs/ alpn h2,http/1.1 (alpn h2,http/1.1: h2 not offered"));
     assert!(t.stderr.contains(
         ":25: not translated: redirect scheme https code 301 if !{ ssl_fc } (ringlb has no redirect rules yet"
     ));
-    assert!(t
-        .stderr
-        .contains(":40: not translated: server api1 10.0.2.21:8443 check ssl"));
     let c = &t.config;
     let f = frontend(c, "fe_https");
     assert_eq!(f.binds, [sa("0.0.0.0:80")]);
@@ -320,13 +317,20 @@ fn https_edge_with_sni_routing_and_global_tls_defaults() {
     assert_eq!(f.routes.len(), 3);
     assert!(f.routes.iter().all(|r| r.backend != "be_web"));
     let api = &backend(c, "be_api").servers;
-    assert_eq!(api.len(), 1);
-    assert_eq!(api[0].name, "api2");
+    assert_eq!(api.len(), 2);
+    let tls = api[0].tls.as_ref().expect("api1: ssl → tls");
+    assert!(tls.verify);
+    assert_eq!(tls.sni.as_deref(), Some("api.internal"));
+    assert_eq!(
+        tls.ca_file.as_deref(),
+        Some(std::path::Path::new(FIXTURE_CA))
+    );
+    assert!(api[1].tls.is_none());
     for comment in [
         "# ssl-default-bind-ciphers: dropped DHE-RSA-AES128-GCM-SHA256, DHE-RSA-AES256-GCM-SHA384",
         "# alpn h2,http/1.1: h2 not offered",
         "# tune.ssl.default-dh-param dropped",
-        "# server api1 10.0.2.21:8443 left out (ssl)",
+        "tls = { ca_file = \"/etc/haproxy/ca.pem\", sni = \"api.internal\" }",
         "sni_api = \"ssl_fc_sni -i api.example.com\"",
         "sni_shop = \"ssl_fc_sni_end -i .shop.example.com\"",
     ] {
@@ -496,6 +500,14 @@ fn translated_https_edge_routes_by_sni_like_haproxy() {
         toml = toml.replace(placeholder, &b.addr().to_string());
         backends.push(b);
     }
+    // api1 speaks TLS at an address nothing answers here: routing by SNI is what this test
+    // is about, so it is taken out and api2 answers for be_api.
+    let api1 = toml.find("name = \"api1\"").expect("api1");
+    let start = toml[..api1]
+        .rfind("[[backend.be_api.server]]")
+        .expect("api1 section");
+    let end = api1 + toml[api1..].find("\n[").expect("a section after api1") + 1;
+    toml.replace_range(start..end, "");
     let (plain, tls) = (free_addr(), free_addr());
     let certs = cert_dir(&[
         "www.example.com",

@@ -155,6 +155,9 @@ fn ec_key(dir: &Path, file: &str) {
     );
 }
 
+/// Size of the file nginx serves at `/big.bin` (the body pattern of the test backends).
+const BIG: usize = 3 << 20;
+
 /// nginx serving HTTPS on a free port; its answer says what it saw of the connection.
 struct Nginx {
     child: Child,
@@ -168,18 +171,27 @@ impl Nginx {
         let dir = unique_dir("ringlb-nginx");
         let addr = free_addr();
         let d = dir.display();
+        // Also on [::1] where the machine has it: `localhost` may resolve to either.
+        let v6 = std::net::TcpListener::bind(("::1", addr.port())).is_ok();
+        let listen6 = if v6 {
+            format!("listen [::1]:{} ssl;", addr.port())
+        } else {
+            String::new()
+        };
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
              error_log {d}/error.log;\nevents {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n\
-             \x20 server {{\n    listen {addr} ssl;\n    ssl_certificate {};\n\
+             \x20 server {{\n    listen {addr} ssl;\n    {listen6}\n    ssl_certificate {};\n\
              \x20   ssl_certificate_key {};\n    keepalive_requests 10000;\n    {extra}\n\
+             \x20   client_max_body_size 8m;\n    location = /big.bin {{ root {d}; }}\n\
              \x20   location / {{ default_type text/plain; return 200 \
              \"sni=$ssl_server_name conn=$connection alpn=$ssl_alpn_protocol client=$ssl_client_s_dn\\n\"; }}\n\
              \x20 }}\n}}\n",
             cert.display(),
             key.display()
         );
+        std::fs::write(dir.join("big.bin"), pattern(BIG)).expect("write big.bin");
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).expect("write nginx.conf");
         let child = Command::new("nginx")
@@ -264,6 +276,23 @@ fn verified_server_gets_the_request_with_sni_and_alpn() {
     let body = r.body_str();
     assert!(body.contains("sni=backend.test "), "{body}");
     assert!(body.contains("alpn=http/1.1 "), "{body}");
+}
+
+#[test]
+fn the_host_name_of_the_address_is_the_sni_and_the_verified_name() {
+    let pki = Pki::new("ringlb-up-host");
+    let (crt, key) = pki.leaf("web", "localhost", false);
+    let web = Nginx::start(&crt, &key, "");
+    let port = free_port();
+    let tls = format!("[backend.web.tls]\nca_file = \"{}\"", pki.ca().display());
+    let srv = format!(
+        "[[backend.web.server]]\nname = \"web1\"\naddress = \"localhost:{}\"\n",
+        web.addr.port()
+    );
+    let _lb = Ringlb::start(&config(port, "http", &tls, &srv));
+    let r = http_get(lb_addr(port), "/", &[]);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert!(r.body_str().contains("sni=localhost "), "{}", r.body_str());
 }
 
 #[test]
@@ -387,6 +416,37 @@ fn tls_server_connections_are_reused() {
         seen.iter().all(|c| *c == seen[0]),
         "one server connection expected: {seen:?}"
     );
+}
+
+#[test]
+fn large_bodies_cross_tls_both_ways_on_one_server_connection() {
+    let pki = Pki::new("ringlb-up-big");
+    let (crt, key) = pki.leaf("web", "backend.test", false);
+    let web = Nginx::start(&crt, &key, "");
+    let port = free_port();
+    let tls = format!(
+        "[backend.web.tls]\nca_file = \"{}\"\nsni = \"backend.test\"",
+        pki.ca().display()
+    );
+    let _lb = Ringlb::start(&config(port, "http", &tls, &server("web1", web.addr)));
+    let mut c = Client::connect(lb_addr(port)).expect("connect");
+    let first = c.get("/").expect("get");
+    assert_eq!(first.status, 200);
+    let r = c.get("/big.bin").expect("download");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_len, BIG as u64);
+    assert_eq!(
+        r.body_sum,
+        pattern_sum(BIG as u64),
+        "the download arrived intact"
+    );
+    let up = c
+        .request("POST", "/", &[], &pattern(1 << 20))
+        .expect("upload");
+    assert_eq!(up.status, 200, "{}", up.body_str());
+    // Both went over the connection of the first request: records in both directions never
+    // left it in a state that could not be reused.
+    assert_eq!(nginx_conn(&up.body_str()), nginx_conn(&first.body_str()));
 }
 
 #[test]

@@ -209,12 +209,17 @@ struct Seen {
 /// - `/unsolicited`: answers `101` to whatever came;
 /// - anything else: 200 with a body saying which Upgrade the server received.
 fn echo_server(seen: Arc<Mutex<Seen>>) -> RawBackend {
+    named_echo_server("ws1", seen)
+}
+
+/// An echo server whose answers say `X-Server: NAME`.
+fn named_echo_server(name: &'static str, seen: Arc<Mutex<Seen>>) -> RawBackend {
     RawBackend::start(move |stream| {
-        let _ = serve_ws(stream, &seen);
+        let _ = serve_ws(stream, name, &seen);
     })
 }
 
-fn serve_ws(stream: TcpStream, seen: &Mutex<Seen>) -> io::Result<()> {
+fn serve_ws(stream: TcpStream, name: &str, seen: &Mutex<Seen>) -> io::Result<()> {
     let mut out = stream.try_clone()?;
     let mut r = BufReader::new(stream);
     while let Some(head) = read_head(&mut r)? {
@@ -251,7 +256,7 @@ fn serve_ws(stream: TcpStream, seen: &Mutex<Seen>) -> io::Result<()> {
         };
         write!(
             out,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Server: {name}\r\nSec-WebSocket-Accept: {}\r\n\r\n",
             accept_key(key)
         )?;
         loop {
@@ -301,10 +306,15 @@ impl<S: Read + Write> Ws<S> {
         ws
     }
 
-    fn handshake(mut stream: S, path: &str, protocol: &str) -> (Ws<S>, Head) {
+    fn handshake(stream: S, path: &str, protocol: &str) -> (Ws<S>, Head) {
+        Ws::handshake_with(stream, path, protocol, "")
+    }
+
+    /// The handshake with `extra` header lines (each ending in CRLF).
+    fn handshake_with(mut stream: S, path: &str, protocol: &str, extra: &str) -> (Ws<S>, Head) {
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: chat.example\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: chat.example\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         )
         .expect("send handshake");
         let mut r = BufReader::new(stream);
@@ -433,6 +443,17 @@ fn status_bytes_term(line: &str) -> (u16, u64, String) {
     )
 }
 
+/// A Prometheus sample of the `[stats]` listener at `stats`: the first series named `prefix`
+/// whose labels contain `label`.
+fn metric(stats: SocketAddr, prefix: &str, label: &str) -> f64 {
+    let body = http_get(stats, "/metrics", &[]).body_str().to_owned();
+    body.lines()
+        .find(|l| l.starts_with(prefix) && l.contains(label))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} for {label}:\n{body}"))
+}
+
 // ---- tests ------------------------------------------------------------------------------------
 
 #[test]
@@ -440,11 +461,12 @@ fn echo_text_binary_16mib_and_close_handshake() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let server = echo_server(seen.clone());
     // Short client/server timeouts: the tunnel runs on `timeout tunnel`, not on them.
+    let stats = free_addr();
     let (lb, addr) = start(
         server.addr(),
         "timeout = { client = \"1s\" }",
         "timeout = { server = \"1s\" }",
-        "",
+        &format!("[stats]\nbind = \"{stats}\""),
     );
     let mut ws = Ws::open(connect(addr), "/ws/chat");
     ws.echo(OP_TEXT, "hello, ringlb ✓".as_bytes());
@@ -453,6 +475,13 @@ fn echo_text_binary_16mib_and_close_handshake() {
     assert_eq!(ws.recv(), (OP_PONG, b"p".to_vec()));
     let big = pattern(16 * 1024 * 1024);
     ws.echo(OP_BINARY, &big);
+    // Both directions are in the frontend's and the server's byte counters while the tunnel
+    // is still open.
+    let mib16 = 16.0 * 1024.0 * 1024.0;
+    assert!(metric(stats, "ringlb_frontend_bytes_in_total", "\"www\"") > mib16);
+    assert!(metric(stats, "ringlb_frontend_bytes_out_total", "\"www\"") > mib16);
+    assert!(metric(stats, "ringlb_server_bytes_in_total", "\"ws1\"") > mib16);
+    assert!(metric(stats, "ringlb_server_bytes_out_total", "\"ws1\"") > mib16);
     // Longer than the client and server timeouts, shorter than the tunnel's.
     std::thread::sleep(Duration::from_millis(1500));
     ws.echo(OP_TEXT, b"still here");
@@ -478,6 +507,9 @@ fn echo_text_binary_16mib_and_close_handshake() {
         1,
         "one line"
     );
+    // Counted once: the end of the exchange does not add the tunnel's bytes again.
+    let out = metric(stats, "ringlb_frontend_bytes_out_total", "\"www\"");
+    assert_eq!(out as u64, bytes, "the log line and the counter agree");
 }
 
 #[test]
@@ -826,4 +858,139 @@ fn an_imported_haproxy_websocket_route_works() {
     assert!(ws.r.read_to_end(&mut rest).is_ok() && rest.is_empty());
     drop(lb);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_handshake_is_balanced_and_persisted_like_any_request() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (a, b) = (
+        named_echo_server("wsa", seen.clone()),
+        named_echo_server("wsb", seen),
+    );
+    let port = free_port();
+    let lb = Ringlb::start(&format!(
+        r#"
+[global]
+workers = 1
+[frontend.www]
+bind = "127.0.0.1:{port}"
+default_backend = "web"
+[backend.web]
+cookie = {{ name = "SRV" }}
+[[backend.web.server]]
+name = "wsa"
+address = "{}"
+cookie = "a"
+[[backend.web.server]]
+name = "wsb"
+address = "{}"
+cookie = "b"
+"#,
+        a.addr(),
+        b.addr()
+    ));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Without a cookie the two servers take turns, and the 101 sets the persistence cookie.
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        let (mut ws, head) = Ws::handshake(connect(addr), "/ws", "websocket");
+        assert!(head.start.starts_with("HTTP/1.1 101"), "{head:?}");
+        let server = head.header("x-server").unwrap().to_owned();
+        let cookie = head.header("set-cookie").unwrap_or_default().to_owned();
+        assert!(cookie.starts_with("SRV="), "{head:?}");
+        ws.echo(OP_TEXT, server.as_bytes());
+        first.push((server, cookie));
+    }
+    assert_ne!(first[0].0, first[1].0, "balanced: {first:?}");
+    // With the cookie, every handshake goes to the server it names.
+    let (server, cookie) = &first[1];
+    let value = cookie.split(';').next().unwrap();
+    for _ in 0..4 {
+        let (mut ws, head) = Ws::handshake_with(
+            connect(addr),
+            "/ws",
+            "websocket",
+            &format!("Cookie: {value}\r\n"),
+        );
+        assert_eq!(head.header("x-server"), Some(server.as_str()), "{head:?}");
+        ws.echo(OP_BINARY, &[1, 2, 3]);
+        ws.close();
+    }
+    drop(lb);
+}
+
+#[test]
+fn tcp_mode_idles_out_at_timeout_tunnel_where_one_is_written() {
+    let echo = RawBackend::echo();
+    let port = free_port();
+    let lb = Ringlb::start(&format!(
+        r#"
+[global]
+workers = 1
+[frontend.www]
+bind = "127.0.0.1:{port}"
+mode = "tcp"
+default_backend = "web"
+timeout = {{ client = "200ms" }}
+[backend.web]
+mode = "tcp"
+timeout = {{ server = "200ms", tunnel = "1500ms" }}
+[[backend.web.server]]
+name = "echo"
+address = "{}"
+"#,
+        echo.addr()
+    ));
+    let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    let mut buf = [0u8; 5];
+    s.write_all(b"first").unwrap();
+    s.read_exact(&mut buf).unwrap();
+    // Idle for longer than client and server: the tunnel timeout governs.
+    std::thread::sleep(Duration::from_millis(600));
+    s.write_all(b"again").unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"again");
+    let mut rest = Vec::new();
+    assert!(
+        s.read_to_end(&mut rest).is_ok() && rest.is_empty(),
+        "closed when idle"
+    );
+    drop(lb);
+}
+
+#[test]
+fn a_binary_upgrade_drains_open_tunnels() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let server = echo_server(seen);
+    let (mut lb, addr) = start(server.addr(), "", "", "grace = \"20s\"");
+    let mut old = Ws::open(connect(addr), "/ws/old");
+    old.echo(OP_TEXT, b"before the upgrade");
+    lb.signal(libc::SIGUSR2);
+    let msg = lb
+        .wait_notify_any("MAINPID=", Duration::from_secs(20))
+        .expect("the new process announces MAINPID=");
+    let new_pid: u32 = msg
+        .lines()
+        .find_map(|l| l.strip_prefix("MAINPID="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("MAINPID value");
+    assert!(lb.wait_log("handed over to process", Duration::from_secs(10)));
+    // The old process keeps its open tunnel while it drains.
+    old.echo(OP_BINARY, &pattern(1024 * 1024));
+    assert!(lb.is_running(), "the old process drains, it does not cut");
+    old.close();
+    assert!(
+        lb.wait_exit(Duration::from_secs(10)).is_some(),
+        "the old process exits once its tunnel ended"
+    );
+    // The new process serves new tunnels.
+    let mut fresh = Ws::open(connect(addr), "/ws/new");
+    fresh.echo(OP_TEXT, b"to the new process");
+    fresh.close();
+    signal_pid(new_pid, libc::SIGTERM);
+    assert!(wait_until(Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{new_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{new_pid}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+    }));
 }

@@ -162,7 +162,7 @@ pub const TIMEOUTS: super::Timeouts = super::Timeouts {
     http_keep_alive: TIMEOUT_HTTP_KEEP_ALIVE,
     queue: TIMEOUT_QUEUE,
     tunnel: TIMEOUT_TUNNEL,
-    tunnel_set_here: false,
+    tunnel_origin: super::Origin::Builtin,
 };
 
 /// Protocols a request may upgrade to unless a frontend says otherwise.

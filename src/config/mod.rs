@@ -198,9 +198,19 @@ pub struct Timeouts {
     /// Inactivity (neither direction moved) of a connection switched to another protocol
     /// (WebSocket), after its `101`. See [`Timeouts::tunnel_for`].
     pub tunnel: Duration,
-    /// `tunnel` was written in this frontend's or backend's own `timeout` table (not
-    /// inherited from `[defaults]` or the built-in default).
-    pub tunnel_set_here: bool,
+    /// Where `tunnel` was written (a section's own table, `[defaults]`, or nowhere).
+    pub tunnel_origin: Origin,
+}
+
+/// Where a setting's value came from, least specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// ringlb's built-in default.
+    Builtin,
+    /// `[defaults]`.
+    Defaults,
+    /// The frontend's or backend's own section.
+    Section,
 }
 
 impl Timeouts {
@@ -208,10 +218,20 @@ impl Timeouts {
     /// specific one written — the backend's own, else the frontend's own, else `[defaults]`,
     /// else the built-in default (HAProxy sets it per backend).
     pub fn tunnel_for(fe: &Timeouts, be: &Timeouts) -> Duration {
-        if be.tunnel_set_here || !fe.tunnel_set_here {
+        if be.tunnel_origin >= fe.tunnel_origin {
             be.tunnel
         } else {
             fe.tunnel
+        }
+    }
+
+    /// The inactivity limit of a TCP-mode connection: the tunnel timeout where one was written
+    /// (HAProxy applies `timeout tunnel` to TCP too), else the longer of `client` and `server`.
+    pub fn tcp_idle(fe: &Timeouts, be: &Timeouts) -> Duration {
+        if fe.tunnel_origin == Origin::Builtin && be.tunnel_origin == Origin::Builtin {
+            fe.client.max(be.server)
+        } else {
+            Timeouts::tunnel_for(fe, be)
         }
     }
 }

@@ -31,7 +31,9 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
 use super::defaults as def;
-use super::{Balance, Config, ConnectionMode, Diagnostic, Frontend, Global, Mode, Timeouts};
+use super::{
+    Balance, Config, ConnectionMode, Diagnostic, Frontend, Global, Mode, Origin, Timeouts,
+};
 use backend::{parse_backend, BackendDraft, BACKEND};
 use routing::RouteDraft;
 use walk::{check_name, suggest, Cx, Schema, Table};
@@ -331,16 +333,20 @@ fn parse_defaults(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Defaults {
         connection: t.enum_of(cx, "connection", "connection mode", CONNECTIONS),
         log: t.bool(cx, "log"),
         dontlognull: t.bool(cx, "dontlognull"),
-        timeouts: parse_timeouts(cx, &t, &TIMEOUT_ALL, def::TIMEOUTS),
+        timeouts: parse_timeouts(cx, &t, &TIMEOUT_ALL, def::TIMEOUTS, Origin::Defaults),
     }
 }
 
-/// Layers the `timeout` sub-table of `t` (keys allowed by `schema`) over `base`.
-fn parse_timeouts(cx: &mut Cx<'_>, t: &Table<'_, '_>, schema: &Schema, base: Timeouts) -> Timeouts {
-    let mut out = Timeouts {
-        tunnel_set_here: false,
-        ..base
-    };
+/// Layers the `timeout` sub-table of `t` (keys allowed by `schema`) over `base`; a value
+/// written there comes from `origin`.
+fn parse_timeouts(
+    cx: &mut Cx<'_>,
+    t: &Table<'_, '_>,
+    schema: &Schema,
+    base: Timeouts,
+    origin: Origin,
+) -> Timeouts {
+    let mut out = base;
     let Some(tt) = t.table(cx, "timeout", schema) else {
         return out;
     };
@@ -351,7 +357,9 @@ fn parse_timeouts(cx: &mut Cx<'_>, t: &Table<'_, '_>, schema: &Schema, base: Tim
         if let Some(field) = timeout_field(&mut out, key) {
             *field = d;
         }
-        out.tunnel_set_here |= *key == "tunnel";
+        if *key == "tunnel" {
+            out.tunnel_origin = origin;
+        }
     }
     out
 }
@@ -483,7 +491,7 @@ fn parse_frontend(
         mode,
         default_backend,
         maxconn,
-        timeouts: parse_timeouts(cx, t, &TIMEOUT_FRONTEND, d.timeouts),
+        timeouts: parse_timeouts(cx, t, &TIMEOUT_FRONTEND, d.timeouts, Origin::Section),
         forwardfor: t
             .bool(cx, "forwardfor")
             .or(d.forwardfor)

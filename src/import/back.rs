@@ -7,7 +7,7 @@
 use super::emit::{self, dur, table, Baseline, Out};
 use super::front::{placeholder_name, Plans};
 use super::lex::{key, quote};
-use super::model::{Mode, Model, Proxy, ServerOpts, ServerSpec, Timeout};
+use super::model::{Global, Mode, Model, Proxy, ServerOpts, ServerSpec, Timeout};
 
 /// Where the placeholder server points: a port nothing listens on, so connections are refused
 /// and ringlb answers 503, as HAProxy does for a backend without servers.
@@ -36,7 +36,7 @@ pub(super) fn write(out: &mut Out, model: &Model, plans: &Plans<'_>, base: &Base
             }
             continue;
         }
-        backend(out, p, base);
+        backend(out, p, base, &model.global);
     }
     for m in &plans.placeholders {
         placeholder(out, *m, base);
@@ -44,7 +44,7 @@ pub(super) fn write(out: &mut Out, model: &Model, plans: &Plans<'_>, base: &Base
 }
 
 fn usable(s: &ServerSpec) -> bool {
-    !s.opts.disabled && s.opts.weight != Some(0) && !s.opts.ssl
+    !s.opts.disabled && s.opts.weight != Some(0)
 }
 
 /// The value every checked server has, if they agree.
@@ -69,7 +69,7 @@ const INTERVALS: [Field<u64>; 3] = [
 ];
 const COUNTS: [Field<u32>; 2] = [("rise", |o| o.rise), ("fall", |o| o.fall)];
 
-fn backend(out: &mut Out, p: &Proxy, base: &Baseline) {
+fn backend(out: &mut Out, p: &Proxy, base: &Baseline, global: &Global) {
     let s = &p.s;
     let v = emit::back_vals(s);
     let name = out.proxy_header("backend", p);
@@ -197,14 +197,6 @@ fn backend(out: &mut Out, p: &Proxy, base: &Baseline) {
     for srv in &p.servers {
         if !usable(srv) {
             out.line("");
-            if srv.opts.ssl {
-                out.comment(&format!(
-                    "server {} {} left out (ssl): TLS to servers is not supported yet, and \
-                     reaching it in plain text would expose what HAProxy encrypted",
-                    srv.name, srv.address
-                ));
-                continue;
-            }
             let why = if srv.opts.disabled {
                 "disabled"
             } else {
@@ -217,6 +209,9 @@ fn backend(out: &mut Out, p: &Proxy, base: &Baseline) {
             continue;
         }
         server(out, &name, srv, &checked, cookie.is_some());
+        if srv.opts.ssl {
+            server_tls(out, &srv.opts, global);
+        }
     }
 }
 
@@ -284,6 +279,37 @@ fn server(out: &mut Out, backend: &str, srv: &ServerSpec, checked: &[&ServerSpec
             }
         }
     }
+}
+
+/// `ssl verify … ca-file … sni str(…) crt …` → the server's `tls = { … }`.
+fn server_tls(out: &mut Out, o: &ServerOpts, global: &Global) {
+    let mut keys = Vec::new();
+    let mut notes = Vec::new();
+    let verify = o.verify.or(global.server_verify).unwrap_or(true);
+    if !verify {
+        keys.push("verify = \"none\"".to_owned());
+    }
+    match o.ca_file.as_deref() {
+        Some("@system-ca") | None if verify => notes.push(
+            "verified against the system CA roots (HAProxy: `ca-file @system-ca`; without a \
+             ca-file it refuses verify required)",
+        ),
+        Some("@system-ca") | None => {}
+        Some(f) => keys.push(format!("ca_file = {}", quote(f))),
+    }
+    match &o.sni {
+        Some(Ok(name)) => keys.push(format!("sni = {}", quote(name))),
+        Some(Err(_)) => notes.push("sni: HAProxy's expression cannot map; see the report"),
+        None => {}
+    }
+    if let Some(c) = &o.crt {
+        keys.push(format!(
+            "cert = {}",
+            quote(&super::tls::crt_path(c, global))
+        ));
+    }
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    out.kv("tls", format!("{{ {} }}", keys.join(", ")), note.as_deref());
 }
 
 fn placeholder_server(out: &mut Out, backend: &str) {

@@ -149,12 +149,22 @@ pub(super) struct ServerOpts {
     pub(super) cookie: Option<String>,
     pub(super) backup: bool,
     pub(super) disabled: bool,
-    /// `ssl`: TLS to the server, which ringlb does not do yet (the server is left out).
+    /// `ssl`: TLS to the server.
     pub(super) ssl: bool,
     /// `send-proxy` → `"v1"`, `send-proxy-v2` → `"v2"`.
     pub(super) send_proxy: Option<&'static str>,
     /// `check-send-proxy`.
     pub(super) check_send_proxy: bool,
+    /// `verify none|required`; `None`: the global `ssl-server-verify` (HAProxy's default:
+    /// required).
+    pub(super) verify: Option<bool>,
+    /// `ca-file FILE` (`@system-ca`: the system roots).
+    pub(super) ca_file: Option<String>,
+    /// `sni str(NAME)` → `Ok(NAME)`; any other expression (`req.hdr(host)`, …) → `Err` with
+    /// it: ringlb sends one fixed name per server.
+    pub(super) sni: Option<Result<String, String>>,
+    /// `crt FILE`: the client certificate.
+    pub(super) crt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +322,8 @@ pub(super) struct Global {
     pub(super) tls_defaults: TlsOpts,
     /// `crt-base`: where relative `crt` paths are.
     pub(super) crt_base: Option<String>,
+    /// `ssl-server-verify none|required`: the default `verify` of servers with `ssl`.
+    pub(super) server_verify: Option<bool>,
     /// Comments for things dropped on purpose (`daemon`, `pidfile`).
     pub(super) notes: Vec<String>,
 }

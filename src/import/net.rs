@@ -249,6 +249,25 @@ pub(super) fn server_opts(words: &[String], opts: &mut ServerOpts) -> Result<Vec
             "no-backup" => opts.backup = false,
             "disabled" => opts.disabled = true,
             "ssl" => opts.ssl = true,
+            "verify" | "ca-file" | "sni" | "crt" => {
+                let v = words
+                    .get(i + 1)
+                    .ok_or_else(|| format!("`{w}` needs a value"))?;
+                match w.as_str() {
+                    "verify" => opts.verify = Some(super::tls::verify_word(v)?),
+                    "ca-file" => opts.ca_file = Some(v.clone()),
+                    "crt" => opts.crt = Some(v.clone()),
+                    _ => {
+                        opts.sni = Some(
+                            match v.strip_prefix("str(").and_then(|r| r.strip_suffix(')')) {
+                                Some(name) if !name.is_empty() => Ok(name.to_owned()),
+                                _ => Err(v.clone()),
+                            },
+                        )
+                    }
+                }
+                step = 2;
+            }
             "no-ssl" => opts.ssl = false,
             "send-proxy" => opts.send_proxy = Some("v1"),
             "send-proxy-v2" => opts.send_proxy = Some("v2"),
@@ -316,13 +335,30 @@ pub(super) fn server(
     let mut opts = defaults.clone();
     let other = server_opts(args.get(2..).unwrap_or_default(), &mut opts)?;
     let mut notes = Vec::new();
-    if opts.ssl {
-        partial.push(
-            "`ssl`: TLS to servers is not supported yet; the server is left out (commented): \
-             reaching it in plain text would expose what HAProxy encrypted"
-                .into(),
-        );
-    } else if !other.is_empty() {
+    if let Some(Err(expr)) = opts.sni.as_ref().filter(|_| opts.ssl) {
+        partial.push(format!(
+            "sni {expr}: ringlb sends one fixed name per server (`sni str(NAME)`); the server \
+             keeps TLS without it, so the name sent and verified is its host name (none for an \
+             IP address)"
+        ));
+    }
+    let tls_only: Vec<&str> = [
+        ("verify", opts.verify.is_some()),
+        ("ca-file", opts.ca_file.is_some()),
+        ("sni", opts.sni.is_some()),
+        ("crt", opts.crt.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set && !opts.ssl)
+    .map(|(k, _)| *k)
+    .collect();
+    if !tls_only.is_empty() {
+        notes.push(format!(
+            "{} without ssl: ignored, as HAProxy ignores it",
+            tls_only.join(", ")
+        ));
+    }
+    if !other.is_empty() {
         partial.push(format!(
             "server options not translated: {} (no ringlb equivalent)",
             other.join(", ")

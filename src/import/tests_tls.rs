@@ -233,7 +233,6 @@ fn global_ssl_defaults_apply_to_every_tls_frontend_unless_the_bind_says_otherwis
     assert!(t
         .toml
         .contains("# tune.ssl.default-dh-param dropped: ringlb uses ECDHE"));
-    assert!(t.toml.contains("# ssl-server-verify none dropped"));
     assert!(t.toml.contains("dropped DHE-RSA-AES256-GCM-SHA384"));
 }
 
@@ -426,24 +425,60 @@ fn tcp_passthrough_routes_on_the_client_hello() {
 }
 
 #[test]
-fn servers_with_ssl_are_left_out_and_listed() {
+fn servers_with_ssl_get_tls_with_their_verify_ca_file_sni_and_crt() {
     let (t, c) = load(&format!(
         "{}backend secure\n mode http\n server s1 10.0.0.9:443 ssl verify none sni str(x)\n \
          server s2 10.0.0.10:8080 check\nbackend allssl\n mode http\n \
-         default-server ssl verify required ca-file /ca.pem\n server t1 10.0.0.11:443\n\
+         default-server ssl verify required ca-file /ca.pem\n server t1 10.0.0.11:443 crt c.pem\n \
+         server t2 10.0.0.12:443 sni req.hdr(host)\n\
          frontend f2\n mode http\n bind :81\n use_backend secure if {{ path_beg /s }}\n \
          default_backend allssl\n",
-        https("", " bind :80")
+        https(" crt-base /etc/haproxy/certs", " bind :80")
     ));
-    assert!(why(&t, 17).contains("TLS to servers is not supported yet"));
-    assert!(why(&t, 22).contains("TLS to servers is not supported yet"));
     let secure = be(&c, "secure");
-    assert_eq!(secure.servers.len(), 1);
-    assert_eq!(secure.servers[0].name, "s2");
+    assert_eq!(secure.servers.len(), 2);
+    let s1 = secure.servers[0].tls.as_ref().expect("s1 speaks TLS");
+    assert!(!s1.verify);
+    assert_eq!(s1.sni.as_deref(), Some("x"));
+    assert!(secure.servers[1].tls.is_none());
     let all = be(&c, "allssl");
+    let t1 = all.servers[0].tls.as_ref().expect("t1 speaks TLS");
+    assert!(t1.verify);
+    assert_eq!(t1.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
     assert_eq!(
-        all.servers[0].name, "no-server",
-        "placeholder: 503 as without servers"
+        t1.cert.as_deref(),
+        Some(std::path::Path::new("/etc/haproxy/certs/c.pem")),
+        "crt-base applies"
     );
-    assert!(t.toml.contains("# server s1 10.0.0.9:443 left out (ssl)"));
+    let t2 = all.servers[1].tls.as_ref().expect("t2 speaks TLS");
+    assert_eq!(t2.sni, None, "an expression cannot map: no fixed name");
+    assert!(
+        why(&t, 23).contains("ringlb sends one fixed name per server"),
+        "{:?}",
+        t.skipped
+    );
+    assert_eq!(t.skipped.len(), 1, "{:?}", t.skipped);
+}
+
+#[test]
+fn ssl_server_verify_is_the_default_of_servers_and_system_roots_are_noted() {
+    let (t, c) = load(
+        &https(
+            " ssl-server-verify none",
+            " bind :80\n use_backend api if { path_beg /api }",
+        )
+        .replace(
+            "server p 10.0.0.3:80",
+            "server p 10.0.0.3:443 ssl\n server q 10.0.0.4:443 ssl verify required",
+        ),
+    );
+    let api = be(&c, "api");
+    assert!(!api.servers[0].tls.as_ref().expect("tls").verify);
+    assert!(api.servers[1].tls.as_ref().expect("tls").verify);
+    assert!(
+        t.toml.contains("# verified against the system CA roots"),
+        "{}",
+        t.toml
+    );
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
 }

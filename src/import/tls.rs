@@ -232,8 +232,17 @@ struct BindTls {
     notes: Vec<String>,
 }
 
+/// `verify none|required` (of a server, or `ssl-server-verify`): whether to verify.
+pub(super) fn verify_word(w: &str) -> Result<bool, String> {
+    match w {
+        "required" => Ok(true),
+        "none" => Ok(false),
+        other => Err(format!("verify {other}: expected none or required")),
+    }
+}
+
 /// A `crt` path, with `crt-base` applied as HAProxy does to relative paths.
-fn crt_path(p: &str, global: &Global) -> String {
+pub(super) fn crt_path(p: &str, global: &Global) -> String {
     match &global.crt_base {
         Some(base) if !p.starts_with('/') => format!("{}/{p}", base.trim_end_matches('/')),
         _ => p.to_owned(),
@@ -432,10 +441,9 @@ pub(super) fn global(
         "tune.ssl.default-dh-param" | "ssl-dh-param-file" => g.notes.push(format!(
             "{head} dropped: ringlb uses ECDHE key exchange only, no DH parameters"
         )),
-        "ssl-server-verify" => g.notes.push(format!(
-            "ssl-server-verify {arg} dropped: it applies to TLS connections to servers, which \
-             ringlb does not make yet (servers with `ssl` are reported and left out)"
-        )),
+        "ssl-server-verify" => {
+            g.server_verify = Some(verify_word(arg)?);
+        }
         "crt-base" => g.crt_base = Some(arg.to_owned()),
         h if h.starts_with("ssl-default-server-") => {
             return Err("TLS to servers is not supported yet".into())

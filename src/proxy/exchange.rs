@@ -161,6 +161,9 @@ pub struct Exchange {
     pub status: u16,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Of these, the bytes a tunnel already added to the counters while it ran.
+    pub metered_in: u64,
+    pub metered_out: u64,
     pub backend: Option<usize>,
     pub server: Option<usize>,
     pub retries: u32,
@@ -185,6 +188,8 @@ impl Exchange {
             status: 0,
             bytes_in: 0,
             bytes_out: 0,
+            metered_in: 0,
+            metered_out: 0,
             backend: None,
             server: None,
             retries: 0,
@@ -226,14 +231,13 @@ impl Exchange {
         (be, srv)
     }
 
-    /// Adds the exchange to the frontend's and server's counters.
+    /// Adds the exchange to the frontend's and server's counters (bytes a tunnel metered
+    /// already are left out).
     pub fn count(&self, snap: &Snapshot, fe: &FrontendRt) {
-        fe.state
-            .bytes_out
-            .fetch_add(self.bytes_out, Ordering::Relaxed);
-        fe.state
-            .bytes_in
-            .fetch_add(self.bytes_in, Ordering::Relaxed);
+        let bytes_out = self.bytes_out.saturating_sub(self.metered_out);
+        let bytes_in = self.bytes_in.saturating_sub(self.metered_in);
+        fe.state.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+        fe.state.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
         if self.status != 0 {
             fe.state.responses.count(self.status);
         }
@@ -241,12 +245,8 @@ impl Exchange {
             fe.state.req_errors.fetch_add(1, Ordering::Relaxed);
         }
         if let (_, Some(srv)) = self.target(snap) {
-            srv.state
-                .bytes_out
-                .fetch_add(self.bytes_out, Ordering::Relaxed);
-            srv.state
-                .bytes_in
-                .fetch_add(self.bytes_in, Ordering::Relaxed);
+            srv.state.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+            srv.state.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
         }
     }
 

@@ -3,8 +3,9 @@
 //! sending, the other side's socket is shut down for writing, and the opposite direction keeps
 //! flowing.
 //!
-//! Inactivity: the session ends when neither direction moved for the longer of the frontend's
-//! `client` and the backend's `server` timeout.
+//! Inactivity: the session ends when neither direction moved for `timeout tunnel` where one
+//! is written, else the longer of the frontend's `client` and the backend's `server` timeout
+//! (`Timeouts::tcp_idle`).
 //!
 //! The session is one [`Exchange`]: counted and logged (tcplog) like an HTTP request, its
 //! termination code derived the same way.
@@ -99,10 +100,19 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
             return;
         }
     }
-    let idle = fe.timeouts.client.max(server_timeout);
-    let moved = tunnel::relay(&client, &up.conn, idle).await;
+    let idle = match snap.backends.get(backend) {
+        Some(be) => crate::config::Timeouts::tcp_idle(&fe.timeouts, &be.timeouts),
+        None => fe.timeouts.client.max(server_timeout),
+    };
+    let meters = tunnel::Meters {
+        frontend: &fe.state,
+        server: x.target(&snap).1.map(|s| &*s.state),
+    };
+    let moved = tunnel::relay(&client, &up.conn, idle, meters).await;
     x.bytes_in += moved.up;
     x.bytes_out = moved.down;
+    x.metered_in = moved.up;
+    x.metered_out = moved.down;
     if let Some(o) = moved.end.outcome() {
         let srv = x.target(&snap).1;
         x.end_with(o, srv);

@@ -8,16 +8,20 @@
 //! relay ends when both directions ended, when either failed (the other is then cut), or when
 //! neither moved for `idle`.
 //!
-//! It only moves bytes and says how it ended ([`End`]); the session owning it counts, derives
-//! the termination code (`exchange::term_code`) and logs.
+//! It moves bytes, adds them to the frontend's and server's byte counters as they move (a
+//! tunnel may last hours: the stats page shows its traffic meanwhile), and says how it ended
+//! ([`End`]); the session owning it records the totals in its exchange (as already counted),
+//! derives the termination code (`exchange::term_code`) and logs.
 
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::exchange::Outcome;
 use crate::runtime;
+use crate::state::{FrontendState, ServerState};
 use crate::transport::Transport;
 
 /// How a relay ended.
@@ -58,6 +62,54 @@ pub struct Relayed {
     pub end: End,
 }
 
+/// The byte counters a relay adds to while it runs.
+#[derive(Clone, Copy)]
+pub struct Meters<'a> {
+    pub frontend: &'a FrontendState,
+    pub server: Option<&'a ServerState>,
+}
+
+/// Which way bytes move.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// Client to server.
+    Up,
+    /// Server to client.
+    Down,
+}
+
+/// What the two directions share.
+struct Shared<'a> {
+    /// When a byte last moved either way.
+    last: Cell<Instant>,
+    idle: Duration,
+    up: Cell<u64>,
+    down: Cell<u64>,
+    meters: Meters<'a>,
+}
+
+impl Shared<'_> {
+    fn moved(&self, way: Way, n: u64) {
+        let (total, fe, srv) = match way {
+            Way::Up => (
+                &self.up,
+                &self.meters.frontend.bytes_in,
+                self.meters.server.map(|s| &s.bytes_in),
+            ),
+            Way::Down => (
+                &self.down,
+                &self.meters.frontend.bytes_out,
+                self.meters.server.map(|s| &s.bytes_out),
+            ),
+        };
+        total.set(total.get() + n);
+        fe.fetch_add(n, Ordering::Relaxed);
+        if let Some(srv) = srv {
+            srv.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
 /// How one direction ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flow {
@@ -69,13 +121,22 @@ enum Flow {
 }
 
 /// Relays `client` ↔ `server` until both directions end, one fails, or nothing moved for
-/// `idle`.
-pub async fn relay(client: &impl Transport, server: &impl Transport, idle: Duration) -> Relayed {
-    let last = Cell::new(Instant::now());
-    let up = Cell::new(0u64);
-    let down = Cell::new(0u64);
-    let c2s = pump(client, server, &last, idle, &up);
-    let s2c = pump(server, client, &last, idle, &down);
+/// `idle`, adding the bytes to `meters` as they move.
+pub async fn relay(
+    client: &impl Transport,
+    server: &impl Transport,
+    idle: Duration,
+    meters: Meters<'_>,
+) -> Relayed {
+    let shared = Shared {
+        last: Cell::new(Instant::now()),
+        idle,
+        up: Cell::new(0),
+        down: Cell::new(0),
+        meters,
+    };
+    let c2s = pump(client, server, &shared, Way::Up);
+    let s2c = pump(server, client, &shared, Way::Down);
     let mut c2s = std::pin::pin!(c2s);
     let mut s2c = std::pin::pin!(s2c);
     let (mut a, mut b) = (None, None);
@@ -107,8 +168,8 @@ pub async fn relay(client: &impl Transport, server: &impl Transport, idle: Durat
         let _ = server.shutdown_write().await;
     }
     Relayed {
-        up: up.get(),
-        down: down.get(),
+        up: shared.up.get(),
+        down: shared.down.get(),
         end,
     }
 }
@@ -117,13 +178,8 @@ pub async fn relay(client: &impl Transport, server: &impl Transport, idle: Durat
 /// failure, or inactivity of both directions for `idle` (`last` is shared by the two). The
 /// receive stays in flight while the other direction keeps the relay alive, so no byte is
 /// lost to a cancellation.
-async fn pump(
-    from: &impl Transport,
-    to: &impl Transport,
-    last: &Cell<Instant>,
-    idle: Duration,
-    moved: &Cell<u64>,
-) -> Flow {
+async fn pump(from: &impl Transport, to: &impl Transport, shared: &Shared<'_>, way: Way) -> Flow {
+    let (last, idle) = (&shared.last, shared.idle);
     loop {
         let recv = from.recv();
         let mut recv = std::pin::pin!(recv);
@@ -144,7 +200,7 @@ async fn pump(
                     Ok((Err(_), _)) => return Flow::SendFailed,
                     Err(_) => return Flow::Idle,
                 }
-                moved.set(moved.get() + n);
+                shared.moved(way, n);
                 last.set(Instant::now());
             }
             Ok(None) => {

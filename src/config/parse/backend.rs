@@ -8,6 +8,7 @@ use super::server_tls;
 use super::walk::{check_name, Cx, Schema, Table};
 use super::{health, parse_timeouts, Defaults, Section, BALANCES, MODES, TIMEOUT_BACKEND};
 use crate::config::defaults as def;
+use crate::config::Origin;
 use crate::config::{Backend, Mode, ProxyVersion, Server};
 
 /// `send_proxy` values of a backend.
@@ -86,7 +87,7 @@ pub(super) struct BackendDraft {
 
 pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -> BackendDraft {
     let t = &s.table;
-    let timeouts = parse_timeouts(cx, t, &TIMEOUT_BACKEND, d.timeouts);
+    let timeouts = parse_timeouts(cx, t, &TIMEOUT_BACKEND, d.timeouts, Origin::Section);
     let check = health::parse_check(cx, t, timeouts.connect);
     let cookie = health::parse_cookie(cx, t);
     let tls = server_tls::draft(cx, t);

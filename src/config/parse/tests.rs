@@ -917,3 +917,51 @@ fn bad_fixtures_give_the_expected_first_diagnostic() {
     }
     assert!(count >= 8, "only {count} bad fixtures");
 }
+
+#[test]
+fn the_most_specific_tunnel_timeout_applies() {
+    const ONE: &str = "[frontend.f]\nbind = \"127.0.0.1:80\"\ndefault_backend = \"b\"\n\
+                        [backend.b]\n[[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:81\"\n";
+    let tunnel = |defaults: &str, fe: &str, be: &str| {
+        let text = format!(
+            "[defaults]\n{defaults}\n{}",
+            ONE.replace(
+                "default_backend = \"b\"\n",
+                &format!("default_backend = \"b\"\n{fe}\n")
+            )
+            .replace(
+                "[[backend.b.server]]",
+                &format!("{be}\n[[backend.b.server]]")
+            )
+        );
+        let c = ok(&text);
+        let (f, b) = (&c.frontends[0].timeouts, &c.backends[0].timeouts);
+        (Timeouts::tunnel_for(f, b), Timeouts::tcp_idle(f, b))
+    };
+    let s = Duration::from_secs;
+    // Nothing written: 1h for WebSocket, the longer of client and server in tcp mode.
+    assert_eq!(
+        tunnel("", "timeout = { client = \"40s\" }", ""),
+        (s(3600), s(40))
+    );
+    let d = "timeout = { tunnel = \"10m\" }";
+    assert_eq!(tunnel(d, "", ""), (s(600), s(600)));
+    assert_eq!(
+        tunnel(d, "", "timeout = { tunnel = \"2h\" }"),
+        (s(7200), s(7200))
+    );
+    assert_eq!(tunnel(d, "timeout = { tunnel = \"5s\" }", ""), (s(5), s(5)));
+    assert_eq!(
+        tunnel(
+            d,
+            "timeout = { tunnel = \"5s\" }",
+            "timeout = { tunnel = \"9s\" }"
+        ),
+        (s(9), s(9))
+    );
+    let e = error(&ONE.replace(
+        "default_backend = \"b\"\n",
+        "default_backend = \"b\"\nupgrade = [\"websocket\", \"h2c\"]\n",
+    ));
+    assert!(e.contains("t.toml:4:") && e.contains("h2c"), "{e}");
+}

@@ -68,9 +68,15 @@ pub(super) async fn tunnel<T: Transport>(
         r.x.bytes_in += early as u64;
     }
     let idle = crate::config::Timeouts::tunnel_for(&r.fe.timeouts, &leg.be.timeouts);
-    let moved = tunnel::relay(&r.s.client, &leg.up.conn, idle).await;
+    let meters = tunnel::Meters {
+        frontend: &r.fe.state,
+        server: leg.be.servers.get(leg.up.server).map(|s| &*s.state),
+    };
+    let moved = tunnel::relay(&r.s.client, &leg.up.conn, idle, meters).await;
     r.x.bytes_in += moved.up;
     r.x.bytes_out += moved.down;
+    r.x.metered_in = moved.up;
+    r.x.metered_out = moved.down;
     match moved.end.outcome() {
         None => Ok(Next::Close { linger: false }),
         Some(o) => Err(o),
