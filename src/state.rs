@@ -309,4 +309,10 @@ pub struct FrontendState {
     /// Connections refused because their peer may not send a PROXY header
     /// (`accept_proxy_from`).
     pub proxy_refused: AtomicU64,
+    /// Sessions after their handshake whose records the kernel runs (kTLS).
+    pub tls_ktls: AtomicU64,
+    /// Sessions after their handshake whose records rustls runs in user space.
+    pub tls_userspace: AtomicU64,
+    /// Hand-overs to kTLS that failed after the keys left rustls (the connection was lost).
+    pub tls_ktls_failed: AtomicU64,
 }

@@ -320,6 +320,48 @@ fn wrong_ca_is_a_connect_failure_with_a_reason() {
 }
 
 #[test]
+fn a_failed_handshake_is_retried_on_another_server() {
+    let pki = Pki::new("ringlb-up-redispatch");
+    let (crt, key) = pki.leaf("web", "backend.test", false);
+    let good = Nginx::start(&crt, &key, "");
+    let (scrt, skey) = pki.self_signed("rogue", "backend.test");
+    let rogue = Nginx::start(&scrt, &skey, "");
+    let port = free_port();
+    let backend = format!(
+        "retries = 1\nredispatch = true\n[backend.web.tls]\nca_file = \"{}\"\n\
+         sni = \"backend.test\"",
+        pki.ca().display()
+    );
+    let text = config(
+        port,
+        "http",
+        &backend,
+        &(server("rogue", rogue.addr) + &server("good", good.addr)),
+    )
+    .replace("retries = 0\n", "");
+    let lb = Ringlb::start(&text);
+    // Round robin sends every other request to the rogue server first: its certificate does
+    // not verify, and the retry goes to the good one.
+    for _ in 0..4 {
+        let r = http_get(lb_addr(port), "/", &[]);
+        assert_eq!(r.status, 200, "{}", r.body_str());
+        assert!(
+            r.body_str().starts_with("sni=backend.test"),
+            "{}",
+            r.body_str()
+        );
+    }
+    assert!(
+        lb.wait_log(
+            "server web/rogue: TLS handshake failed: invalid peer certificate",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        lb.stderr()
+    );
+}
+
+#[test]
 fn verify_none_accepts_a_self_signed_server_and_warns() {
     let pki = Pki::new("ringlb-up-none");
     let (crt, key) = pki.self_signed("web", "self.test");

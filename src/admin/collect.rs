@@ -67,6 +67,9 @@ fn tls_stats(st: &FrontendState, t: &crate::tls::TlsRt, wall: SystemTime) -> Tls
         handshakes: st.tls_handshakes.load(Ordering::Relaxed),
         resumed: st.tls_resumed.load(Ordering::Relaxed),
         failed: st.tls_failed.load(Ordering::Relaxed),
+        ktls: st.tls_ktls.load(Ordering::Relaxed),
+        userspace: st.tls_userspace.load(Ordering::Relaxed),
+        ktls_failed: st.tls_ktls_failed.load(Ordering::Relaxed),
         certificates: t
             .certs
             .iter()

@@ -78,6 +78,9 @@ pub const TLS_MIN_VERSION: crate::config::TlsVersion = crate::config::TlsVersion
 /// Session tickets on: resumption costs a fraction of a full handshake.
 pub const TLS_SESSION_TICKETS: bool = true;
 
+/// kTLS where the kernel has it: the kernel encrypts, an idle connection holds no TLS state.
+pub const TLS_KTLS: crate::config::Ktls = crate::config::Ktls::Auto;
+
 // ---- backends --------------------------------------------------------------------------------
 
 pub const BALANCE: Balance = Balance::RoundRobin;

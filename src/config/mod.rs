@@ -309,6 +309,8 @@ pub struct Tls {
     /// Connections on these listeners start with a PROXY protocol header, read before the
     /// handshake (the frontend's `accept_proxy` unless set here).
     pub accept_proxy: bool,
+    /// Hand the record layer to the kernel after the handshake where it can take it.
+    pub ktls: Ktls,
 }
 
 /// Where certificates come from: a PEM file or a directory of them.
@@ -347,6 +349,15 @@ impl Place {
 pub enum TlsVersion {
     Tls12,
     Tls13,
+}
+
+/// `ktls`: whether TLS sessions move to kernel TLS after their handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ktls {
+    /// Where the kernel has the `tls` module and the suite is one it runs.
+    Auto,
+    /// Never: rustls keeps every session.
+    Off,
 }
 
 /// `[[frontend.X.route]]`.

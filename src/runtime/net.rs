@@ -141,6 +141,12 @@ impl Future for Recv {
     }
 }
 
+impl std::os::fd::AsFd for Conn {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Conn {
     pub fn from_fd(fd: OwnedFd) -> Conn {
         Conn { fd }

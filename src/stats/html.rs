@@ -388,8 +388,9 @@ fn frontend(out: &mut String, fe: &FrontendStats) {
 fn tls(out: &mut String, t: &TlsStats) {
     let _ = write!(
         out,
-        "<p class=\"tls\">TLS: {} handshakes ({} resumed), {} failed</p>\n<ul class=\"certs\">\n",
-        t.handshakes, t.resumed, t.failed
+        "<p class=\"tls\">TLS: {} handshakes ({} resumed), {} failed; records in the kernel \
+         (kTLS) {}, in user space {}, kTLS set-up failed {}</p>\n<ul class=\"certs\">\n",
+        t.handshakes, t.resumed, t.failed, t.ktls, t.userspace, t.ktls_failed
     );
     for c in &t.certificates {
         let days = c.expires_in_s / 86_400;

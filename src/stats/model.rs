@@ -151,6 +151,12 @@ pub struct TlsStats {
     /// Handshakes that resumed a session.
     pub resumed: u64,
     pub failed: u64,
+    /// Sessions whose records the kernel runs after the handshake (kTLS).
+    pub ktls: u64,
+    /// Sessions whose records rustls runs in user space.
+    pub userspace: u64,
+    /// Hand-overs to kTLS that failed (the connection was lost).
+    pub ktls_failed: u64,
     pub certificates: Vec<CertStats>,
 }
 

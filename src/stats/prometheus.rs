@@ -279,6 +279,26 @@ fn tls(p: &mut Exposition, fes: &[FrontendStats]) {
             p.sample(name, &[("frontend", fe), ("outcome", outcome)], n);
         }
     }
+    let name = "ringlb_frontend_tls_connections_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "TLS sessions after the handshake by record layer: kernel (ktls) or rustls (userspace).",
+    );
+    for (fe, t) in &with_tls {
+        for (path, n) in [("ktls", t.ktls), ("userspace", t.userspace)] {
+            p.sample(name, &[("frontend", fe), ("path", path)], n);
+        }
+    }
+    let name = "ringlb_frontend_ktls_failures_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "Hand-overs to kernel TLS that failed after the handshake (connection lost).",
+    );
+    for (fe, t) in &with_tls {
+        p.sample(name, &[("frontend", fe)], t.ktls_failed);
+    }
     let name = "ringlb_certificate_expiry_seconds";
     p.family(name, Kind::Gauge, "Seconds until a certificate expires.");
     for (fe, t) in &with_tls {

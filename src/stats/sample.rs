@@ -215,6 +215,9 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                     handshakes: 5_402_113,
                     resumed: 3_100_778,
                     failed: 2_014,
+                    ktls: 5_399_870,
+                    userspace: 229,
+                    ktls_failed: 0,
                     certificates: vec![CertStats {
                         path: "/etc/ringlb/tls/www.pem".to_string(),
                         names: vec!["www.example.com".to_string(), "example.com".to_string()],

@@ -1,5 +1,6 @@
 //! The small system layer: resource limits, CPU affinity, kernel capability checks,
-//! privileges (`privileges`) and the listening-socket handoff of a binary upgrade (`handoff`).
+//! privileges (`privileges`), the listening-socket handoff of a binary upgrade (`handoff`) and
+//! the kernel TLS socket options (`ktls`).
 //! With `runtime`, the only room where `unsafe` is allowed; every unsafe block carries a
 //! `// SAFETY:` line.
 //!
@@ -9,6 +10,7 @@
 use std::io;
 
 pub mod handoff;
+pub mod ktls;
 pub mod privileges;
 
 /// Online CPUs this process may run on.

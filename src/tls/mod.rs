@@ -23,7 +23,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::ProducesTickets;
 use rustls::ServerConfig;
 
-use crate::config::{Diagnostic, Tls, TlsVersion};
+use crate::config::{Diagnostic, Ktls, Tls, TlsVersion};
 
 pub use certs::{describe, CertInfo, KeyKind};
 pub use client::{ClientConfigs, ServerTlsRt};
@@ -68,6 +68,9 @@ pub fn report(c: &CertInfo) -> (String, bool) {
 #[derive(Debug)]
 pub struct TlsRt {
     pub config: Arc<ServerConfig>,
+    /// Sessions move to kernel TLS after their handshake where the kernel can take them
+    /// (`config` then allows secret extraction).
+    pub ktls: bool,
     /// Every certificate loaded, for `ringlb check`, the stats page and the log.
     pub certs: Vec<CertInfo>,
 }
@@ -122,6 +125,9 @@ pub fn compile(tls: &Tls, tickets: Option<Tickets>) -> Result<TlsRt, Vec<Diagnos
         })?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
+    let ktls = tls.ktls == Ktls::Auto;
+    // kTLS takes the traffic secrets out of rustls after the handshake.
+    config.enable_secret_extraction = ktls;
     config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     if tls.session_tickets {
         config.ticketer = match tickets {
@@ -131,6 +137,7 @@ pub fn compile(tls: &Tls, tickets: Option<Tickets>) -> Result<TlsRt, Vec<Diagnos
     }
     Ok(TlsRt {
         config: Arc::new(config),
+        ktls,
         certs: loaded.into_iter().map(|l| l.info).collect(),
     })
 }

@@ -1,7 +1,7 @@
 //! Transports: how a session's bytes move between ringlb and a peer.
 //!
 //! A session reads and writes through [`Transport`] and never asks which one it has. Plain TCP
-//! ([`Conn`](crate::runtime::Conn), in `plain.rs`) and TLS in user space are implemented; the
+//! ([`Conn`](crate::runtime::Conn), in `plain.rs`), TLS in user space and kTLS are implemented; the
 //! others arrive beside them:
 //! - **TLS in user space** (`tls.rs`): the `Conn` and the rustls connection state. `recv`
 //!   receives ciphertext into a provided buffer, feeds it to rustls and yields the plaintext
@@ -9,19 +9,22 @@
 //!   before the session starts, on the worker that accepted the connection.
 //! - **TLS to servers** (`tls_client.rs`): rustls's client connection the same way, and
 //!   [`ServerConn`], the server side of a session: plain or TLS, held by the upstream pool.
-//! - **kTLS**: after the handshake the record keys go to the kernel (`setsockopt(SOL_TLS)`), so
-//!   the transport is a `Conn` again that only has to tell a non-application record (an alert)
-//!   apart from data; an idle connection keeps no TLS state in ringlb.
+//! - **kTLS** (`ktls.rs`): after the handshake the record keys go to the kernel
+//!   (`setsockopt(SOL_TLS)`), so the transport is a `Conn` again that only has to tell a
+//!   non-application record (an alert) apart from data; an idle connection keeps no TLS state
+//!   in ringlb. Where the kernel has no `tls` module, the session stays on rustls.
 //! - **One HTTP/2 stream**: `recv` yields the stream's DATA payloads (flow control granted as
 //!   the session consumes them), `send` queues HEADERS/DATA frames on the connection's writer,
 //!   `shutdown_write` ends the stream with END_STREAM.
 //!
-//! May import `runtime` and rustls. Nothing here knows about HTTP heads or configs.
+//! May import `runtime`, `system` (kTLS socket options), `log` (event lines) and rustls.
+//! Nothing here knows about HTTP heads or configs.
 //!
 //! Invariant: a future returned by `recv` may be dropped only when the session is about to
 //! close (a dropped receive may have taken bytes with it); the sessions hold one receive in
 //! flight across every other wait instead of cancelling it.
 
+pub mod ktls;
 mod plain;
 pub mod tls;
 pub mod tls_client;

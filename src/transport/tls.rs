@@ -58,6 +58,8 @@ pub struct TlsConn {
     conn: Conn,
     tls: RefCell<ServerConnection>,
     info: TlsInfo,
+    /// The ciphertext read during the handshake ended at a record boundary (kTLS needs it).
+    edge: bool,
 }
 
 /// What the first bytes of a connection say about TLS, for routing TLS that ringlb passes
@@ -105,6 +107,7 @@ pub async fn handshake(
     deadline: Instant,
 ) -> Result<TlsConn, HandshakeError> {
     let mut tls = ServerConnection::new(config).map_err(HandshakeError::Protocol)?;
+    let mut edge = super::ktls::RecordEdge::default();
     loop {
         if tls.wants_write() {
             let out = drain(&mut tls);
@@ -122,6 +125,7 @@ pub async fn handshake(
             Ok(_) => return Err(HandshakeError::Closed),
             Err(_) => return Err(HandshakeError::Timeout),
         };
+        edge.feed(buf.as_slice());
         // Signing and key exchange cost 0.1–0.4 ms: a bounded number per loop iteration.
         runtime::heavy_step().await;
         if let Err(e) = absorb(&mut tls, buf.as_slice(), None) {
@@ -151,7 +155,18 @@ pub async fn handshake(
         conn,
         tls: RefCell::new(tls),
         info,
+        edge: edge.at_edge(),
     })
+}
+
+/// A session leaving rustls for the kernel (kTLS): its socket, what was negotiated, the
+/// plaintext rustls already decrypted, and the traffic secrets with their record sequence
+/// numbers.
+pub struct Handover {
+    pub conn: Conn,
+    pub info: TlsInfo,
+    pub early: Vec<u8>,
+    pub secrets: rustls::ExtractedSecrets,
 }
 
 /// Everything rustls wants to send, as one buffer.
@@ -195,6 +210,32 @@ fn absorb(
 impl TlsConn {
     pub fn info(&self) -> &TlsInfo {
         &self.info
+    }
+
+    /// The socket, for the kernel's TLS socket options.
+    pub fn conn(&self) -> &Conn {
+        &self.conn
+    }
+
+    /// The session can leave rustls without losing a byte: nothing is left to send and no
+    /// partial record was read.
+    pub fn can_hand_over(&self) -> bool {
+        self.edge && !self.tls.borrow().wants_write()
+    }
+
+    /// Takes the session out of rustls (its config must allow secret extraction).
+    pub fn hand_over(self) -> Result<Handover, rustls::Error> {
+        let early = self
+            .buffered()
+            .map_err(|e| rustls::Error::General(e.to_string()))?
+            .unwrap_or_default();
+        let secrets = self.tls.into_inner().dangerous_extract_secrets()?;
+        Ok(Handover {
+            conn: self.conn,
+            info: self.info,
+            early,
+            secrets,
+        })
     }
 
     /// Plaintext rustls already holds (application data that came with the handshake).

@@ -31,6 +31,7 @@ use crate::proxy_protocol;
 use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::Snapshot;
 use crate::state::{FrontendState, ProcessState};
+use crate::transport::ktls::Offload;
 use crate::transport::{self, Transport};
 
 /// What the control thread asks of the workers; kept in an `AtomicU8` of [`Shared`] so a
@@ -422,7 +423,27 @@ async fn serve_tls(mode: Mode, accepted: proxy::Accepted, conn: Conn, h: Handsha
             if conn.info().resumed {
                 h.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
             }
-            serve(mode, accepted, conn).await;
+            if !h.tls.ktls {
+                h.counters.tls_userspace.fetch_add(1, Ordering::Relaxed);
+                return serve(mode, accepted, conn).await;
+            }
+            // Each session boxed on its own: a kTLS session's task holds no room for rustls.
+            match transport::ktls::offload(conn) {
+                Offload::Kernel(conn) => {
+                    h.counters.tls_ktls.fetch_add(1, Ordering::Relaxed);
+                    Box::pin(serve(mode, accepted, conn)).await;
+                }
+                Offload::User(conn) => {
+                    h.counters.tls_userspace.fetch_add(1, Ordering::Relaxed);
+                    Box::pin(serve(mode, accepted, conn)).await;
+                }
+                Offload::Failed(e) => {
+                    h.counters.tls_ktls_failed.fetch_add(1, Ordering::Relaxed);
+                    accepted
+                        .local
+                        .tls_failure(&accepted.frontend, &format_args!("kTLS set-up: {e}"));
+                }
+            }
         }
         Err(e) => {
             h.counters.tls_failed.fetch_add(1, Ordering::Relaxed);

@@ -17,8 +17,11 @@
 #      ringlb with no effective capabilities, the guest's ringlb is target/release/ringlb,
 #      keepalived.conf was rendered from [ha] and keepalived holds the virtual address,
 #      `ringlb ha check` passes; `systemctl reload ringlb` 5 times (two configs in turn)
-#      while the host sends requests without a pause: no request may fail; the root file
-#      system grew to fill the disk
+#      while the host sends requests without a pause: no request may fail; kTLS: the tls
+#      module is loaded, a TLS listener added by a reload serves TLS 1.3 and 1.2, a 64 MiB
+#      download over it is intact (sha256), Prometheus counts every TLS session on kTLS and
+#      /proc/net/tls_stat shows kernel TLS in both directions; the root file system grew to
+#      fill the disk
 #   4. clone B, OVMF: another overlay of the same image, config drive with a *bad* ringlb.toml:
 #      UEFI booted it; the rejection is reported on the serial console, the default placeholder
 #      and the default stats page serve (401 without credentials, 200 with B's own, 401 with
@@ -42,6 +45,9 @@ readonly TEST_TIMEOUT=${RINGLB_IMAGE_TEST_TIMEOUT:-2400}
 # machine, named enp0s1 by udev. [ha] in clone A's ringlb.toml names it.
 readonly GUEST_NIC=enp0s1
 readonly VIP=10.0.2.100
+# The TLS listener the kTLS check adds by a reload: above 1024, since the running ringlb keeps
+# no capability to bind a new low port (keep_bind_capability is off in the appliance).
+readonly GUEST_TLS_PORT=8443
 readonly RELOADS=5
 readonly LOAD_CLIENTS=4
 readonly SYSCTLS=(
@@ -57,6 +63,7 @@ readonly SYSCTLS=(
 WORK=""
 ACCEL=""
 RELOAD_FIGURE="(reload test did not run)"
+KTLS_FIGURE="(kTLS test did not run)"
 FAILED=0
 PIDS=()
 T0=$(date +%s)
@@ -90,7 +97,7 @@ preflight() {
     (( EUID == 0 )) || skip "needs root (debootstrap, chroot)"
     local tool missing=()
     for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 mkfs.vfat mcopy sfdisk grub-mkimage \
-        zstd curl ssh ssh-keygen ssh-keyscan python3 perl flock objcopy; do
+        zstd curl ssh ssh-keygen ssh-keyscan python3 perl flock objcopy openssl sha256sum; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
     [[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ]] || missing+=(systemd-boot-efi)
@@ -148,12 +155,14 @@ boot_once() {
     while [[ $STATS_PORT == "$HTTP_PORT" ]]; do STATS_PORT=$(free_port); done
     SSH_PORT=$(free_port)
     while [[ $SSH_PORT == "$HTTP_PORT" || $SSH_PORT == "$STATS_PORT" ]]; do SSH_PORT=$(free_port); done
+    HTTPS_PORT=$(free_port)
+    while [[ $HTTPS_PORT == "$HTTP_PORT" || $HTTPS_PORT == "$STATS_PORT" || $HTTPS_PORT == "$SSH_PORT" ]]; do HTTPS_PORT=$(free_port); done
     SERIAL=$state/serial.log
     say "booting $name ($firmware, $ACCEL): http 127.0.0.1:$HTTP_PORT, stats 127.0.0.1:$STATS_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
     start=$(date +%s)
     "$REPO/scripts/run-appliance" --image "$IMAGE" --firmware "$firmware" --accel "$ACCEL" --state-dir "$state" \
         --config-drive "$cfg" --disk-size 2G --http-port "$HTTP_PORT" --stats-port "$STATS_PORT" \
-        --ssh-port "$SSH_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
+        --ssh-port "$SSH_PORT" --forward "$HTTPS_PORT:$GUEST_TLS_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
     VM_PID=$!
     PIDS+=("$VM_PID")
     while :; do
@@ -540,6 +549,7 @@ test_clone_a() {
 
     check_ha
     check_reload_under_load
+    check_ktls
 
     # The root partition and file system grew to fill the 2 GiB overlay.
     local root_bytes
@@ -556,6 +566,85 @@ test_clone_a() {
     read -r MID_A HOST_A FP_A < <(identity "$SSH_PORT")
     check_identity clone-a "$MID_A" "$HOST_A" "$FP_A"
     stop_vm
+}
+
+# kTLS in the appliance: a TLS listener is added to clone A's config (a throw-away ECDSA
+# certificate installed over SSH, then `systemctl reload ringlb`, which binds guest port
+# GUEST_TLS_PORT, forwarded from the host's HTTPS_PORT);
+# the guest has the `tls` module loaded at boot; a 64 MiB random file, served by the host
+# backends, is downloaded over TLS 1.3 through the forwarded port and its sha256 must match;
+# a small request over TLS 1.2 works too; ringlb's Prometheus counters say every TLS session
+# went to the kernel (path="ktls", none in user space, no set-up failure) and the kernel's
+# /proc/net/tls_stat counts software kTLS sessions in both directions and no decrypt error.
+check_ktls() {
+    local dir=$WORK/ktls out sum_host sum_tls got i figure metrics k u f stat code size secs speed mibs
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+        -subj /CN=ringlb-image-test -addext subjectAltName=DNS:ringlb-image-test \
+        -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || { fail "kTLS: openssl could not make a certificate"; return; }
+    cat "$dir/cert.pem" "$dir/key.pem" > "$dir/site.pem"
+    head -c $((64 * 1024 * 1024)) /dev/urandom > "$WORK/backend-a/big.bin"
+    cp "$WORK/backend-a/big.bin" "$WORK/backend-b/big.bin"
+    sum_host=$(sha256sum "$WORK/backend-a/big.bin" | cut -c1-64)
+    { config_a 1 roundrobin
+      printf '\n[frontend.www.tls]\nbind = "0.0.0.0:%s"\ncertificates = ["/etc/ringlb/tls/image-test.pem"]\n' "$GUEST_TLS_PORT"
+    } > "$dir/ringlb.toml"
+    # shellcheck disable=SC2016 # expanded in the guest
+    out=$(ssh_vm "$SSH_PORT" 'install -d -m 0750 -g ringlb /etc/ringlb/tls && cat > /etc/ringlb/tls/image-test.pem &&
+            chgrp ringlb /etc/ringlb/tls/image-test.pem && chmod 0640 /etc/ringlb/tls/image-test.pem &&
+            echo "module $(cat /sys/module/tls/initstate 2>/dev/null || echo absent)"' < "$dir/site.pem" 2>&1 || true)
+    if [[ $out == *"module live"* ]]; then pass "kTLS: the guest kernel has the tls module loaded (modules-load.d at boot)"
+    else fail "kTLS: the tls module is not loaded in the guest: $(tr '\n' ' ' <<<"$out")"; fi
+    if ! ssh_vm "$SSH_PORT" 'cat > /etc/ringlb/ringlb.toml.new && /usr/libexec/ringlb/stats-credentials /etc/ringlb/ringlb.toml.new &&
+            ringlb check -c /etc/ringlb/ringlb.toml.new >/dev/null &&
+            mv /etc/ringlb/ringlb.toml.new /etc/ringlb/ringlb.toml && systemctl reload ringlb' \
+            < "$dir/ringlb.toml" > "$dir/reload.log" 2>&1; then
+        fail "kTLS: installing the TLS config: $(tr '\n' ' ' < "$dir/reload.log")"
+        return
+    fi
+    got=""
+    for (( i = 0; i < 20; i++ )); do
+        got=$(curl -sk -m 10 --tlsv1.3 "https://127.0.0.1:$HTTPS_PORT/" || true)
+        [[ $got == backend-* ]] && break
+        sleep 1
+    done
+    if [[ $got == backend-* ]]; then pass "kTLS: the reload opened the TLS listener; GET / over TLS 1.3 answered by $got"
+    else fail "kTLS: no answer over TLS on guest port $GUEST_TLS_PORT (127.0.0.1:$HTTPS_PORT): '$got'"; return; fi
+    got=$(curl -sk -m 20 --tlsv1.2 --tls-max 1.2 "https://127.0.0.1:$HTTPS_PORT/" || true)
+    if [[ $got == backend-* ]]; then pass "kTLS: GET / over TLS 1.2 answered by $got"
+    else fail "kTLS: GET / over TLS 1.2: '$got'"; fi
+    figure=$(curl -sk -m 900 --tlsv1.3 -o "$dir/big.tls" -w '%{http_code} %{size_download} %{time_total} %{speed_download}' \
+        "https://127.0.0.1:$HTTPS_PORT/big.bin" || true)
+    sum_tls=$(sha256sum "$dir/big.tls" 2>/dev/null | cut -c1-64)
+    rm -f "$dir/big.tls" "$WORK/backend-a/big.bin" "$WORK/backend-b/big.bin"
+    read -r code size secs speed <<<"$figure"
+    mibs=$(awk -v s="${speed:-0}" 'BEGIN { printf "%.1f", s / 1048576 }')
+    if [[ ${code:-} == 200 && ${size:-0} == $((64 * 1024 * 1024)) && $sum_tls == "$sum_host" ]]; then
+        pass "kTLS: 64 MiB downloaded over TLS 1.3 intact (sha256 ${sum_host:0:16}… matches the backend's) in ${secs}s ($mibs MiB/s under $ACCEL)"
+    else
+        fail "kTLS: 64 MiB download over TLS: HTTP ${code:-?}, ${size:-?} bytes, sha256 ${sum_tls:-none} (backend's $sum_host)"
+    fi
+    KTLS_FIGURE="64 MiB over kTLS (TLS 1.3) through the appliance: ${secs:-?}s, $mibs MiB/s under $ACCEL"
+    echo "FIGURE: $KTLS_FIGURE"
+    metrics=$(curl -s -m 10 -u "$STATS_AUTH" "http://127.0.0.1:$STATS_PORT/metrics" || true)
+    k=$(awk '$1 == "ringlb_frontend_tls_connections_total{frontend=\"www\",path=\"ktls\"}" { print $2 }' <<<"$metrics")
+    u=$(awk '$1 == "ringlb_frontend_tls_connections_total{frontend=\"www\",path=\"userspace\"}" { print $2 }' <<<"$metrics")
+    f=$(awk '$1 == "ringlb_frontend_ktls_failures_total{frontend=\"www\"}" { print $2 }' <<<"$metrics")
+    if [[ ${k:-0} =~ ^[0-9]+$ ]] && (( ${k:-0} >= 3 )) && [[ $u == 0 && $f == 0 ]]; then
+        pass "kTLS in use: ringlb counts $k TLS sessions on kTLS, $u in user space, $f kTLS set-up failures (Prometheus)"
+    else
+        fail "kTLS not in use: Prometheus says ktls '${k:-}', userspace '${u:-}', failures '${f:-}'"
+    fi
+    stat=$(ssh_vm "$SSH_PORT" cat /proc/net/tls_stat 2>/dev/null || true)
+    local tx rx derr
+    tx=$(awk '$1 == "TlsTxSw" { print $2 }' <<<"$stat")
+    rx=$(awk '$1 == "TlsRxSw" { print $2 }' <<<"$stat")
+    derr=$(awk '$1 == "TlsDecryptError" { print $2 }' <<<"$stat")
+    if (( ${tx:-0} >= 3 && ${rx:-0} >= 3 )) && [[ $derr == 0 ]]; then
+        pass "kTLS in the guest kernel: /proc/net/tls_stat TlsTxSw $tx, TlsRxSw $rx, TlsDecryptError $derr"
+    else
+        fail "kTLS in the guest kernel: /proc/net/tls_stat: $(tr -s ' \t\n' ' ' <<<"$stat")"
+    fi
 }
 
 # No passwords: SSH offers public keys only, no account has a password, the stats credentials
@@ -735,6 +824,7 @@ main() {
     say "FIGURE: boot to serving ($ACCEL): SeaBIOS (clone-a) ${BOOT_A}s (QEMU CPU ${CPU_A}s), OVMF (clone-b) ${BOOT_B}s (QEMU CPU ${CPU_B}s); host load $(cut -d' ' -f1-3 /proc/loadavg)"
     say "FIGURE: image $(basename "$IMAGE") $(( $(stat -c %s "$IMAGE") / 1048576 )) MiB ($(stat -c %s "$IMAGE") bytes)"
     say "FIGURE: $RELOAD_FIGURE"
+    say "FIGURE: $KTLS_FIGURE"
     if (( FAILED )); then say "image test FAILED"; exit 1; fi
     say "image test passed in $(( $(date +%s) - T0 ))s"
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::walk::{Cx, Schema, Table};
 use crate::config::defaults as def;
-use crate::config::{CertSource, Mode, Tls, TlsVersion};
+use crate::config::{CertSource, Ktls, Mode, Tls, TlsVersion};
 
 const TLS: Schema = Schema {
     known: &[
@@ -21,6 +21,7 @@ const TLS: Schema = Schema {
         "alpn",
         "session_tickets",
         "accept_proxy",
+        "ktls",
     ],
     elsewhere: &[(
         "accept_proxy_from",
@@ -34,6 +35,8 @@ const CERTIFICATE: Schema = Schema {
     elsewhere: &[],
     names: false,
 };
+
+const KTLS: &[(&str, Ktls)] = &[("auto", Ktls::Auto), ("off", Ktls::Off)];
 
 const VERSIONS: &[(&str, TlsVersion)] = &[("1.2", TlsVersion::Tls12), ("1.3", TlsVersion::Tls13)];
 
@@ -160,7 +163,11 @@ pub(super) fn frontend_tls(
     let session_tickets = t
         .bool(cx, "session_tickets")
         .unwrap_or(def::TLS_SESSION_TICKETS);
+    let ktls = t
+        .enum_of(cx, "ktls", "kTLS mode", KTLS)
+        .unwrap_or(def::TLS_KTLS);
     let tls = Tls {
+        ktls,
         binds,
         certificates,
         default_name,
