@@ -15,6 +15,7 @@ mod backend;
 mod global;
 mod health;
 mod routing;
+mod rules;
 mod server_tls;
 mod stats;
 pub(super) mod tls;
@@ -96,6 +97,9 @@ const FRONTEND: Schema = Schema {
         "tls",
         "accept_proxy",
         "accept_proxy_from",
+        "request_rule",
+        "response_rule",
+        "errorfile",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
@@ -473,6 +477,15 @@ fn parse_frontend(
     };
 
     let (acls, routes) = routing::parse_routing(cx, t, &s.name, mode_ok.then_some(mode));
+    let acl_names: Vec<&str> = acls.iter().map(|a| a.name.as_str()).collect();
+    let owner = rules::Owner {
+        kind: "frontend",
+        name: &s.name,
+        mode: mode_ok.then_some(mode),
+        acls: &acl_names,
+    };
+    let (request_rules, response_rules) = rules::parse_rules(cx, t, &owner);
+    let errorfiles = rules::parse_errorfiles(cx, t, mode_ok.then_some(mode));
     let stats = stats::frontend_stats(cx, t);
     if stats.is_some() && mode_ok && mode == Mode::Tcp {
         let span = t.key_span("stats").unwrap_or(s.name_span.clone());
@@ -512,6 +525,9 @@ fn parse_frontend(
         stats,
         tls,
         accept_proxy_from,
+        request_rules,
+        response_rules,
+        errorfiles,
     };
     FrontendDraft {
         frontend,

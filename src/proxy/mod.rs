@@ -11,12 +11,12 @@
 //! | `pool.rs` | idle keep-alive server connections, per worker |
 //! | `persist.rs` | cookie persistence |
 //!
-//! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `balance`,
-//! `stats` (rendering the stats page), `log`, `admin` (the stats model and the page's admin
-//! form), `health` (passive check reports), `tls` (a server's TLS settings, the key of its
-//! pooled connections) and `proxy_protocol` (headers to servers). Never blocks, never takes a
-//! lock per request: everything here is owned by one worker thread ([`Local`]) or is an atomic
-//! in the shared state.
+//! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `rules`
+//! (header rules and their answers), `balance`, `stats` (rendering the stats page), `log`,
+//! `admin` (the stats model and the page's admin form), `health` (passive check reports),
+//! `tls` (a server's TLS settings, the key of its pooled connections) and `proxy_protocol`
+//! (headers to servers). Never blocks, never takes a lock per request: everything here is
+//! owned by one worker thread ([`Local`]) or is an atomic in the shared state.
 
 mod exchange;
 pub mod http;

@@ -147,6 +147,9 @@ backup = true
             tls: None,
             accept_proxy: false,
             accept_proxy_from: vec![],
+            request_rules: vec![],
+            response_rules: vec![],
+            errorfiles: vec![],
         }],
         backends: vec![Backend {
             name: "web".into(),
@@ -187,6 +190,10 @@ backup = true
             check: None,
             passive: Passive { errors: 0 },
             cookie: None,
+            acls: vec![],
+            request_rules: vec![],
+            response_rules: vec![],
+            errorfiles: vec![],
         }],
     };
     assert_eq!(ok(text), expected);
