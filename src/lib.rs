@@ -5,7 +5,9 @@
 //! - `http`, `balance`, `stats`: pure (no I/O, no clock, no threads); import nothing of
 //!   ringlb. `http` holds the one header-field scanner.
 //! - `route` (→ http): ACLs and the router; pure.
-//! - `config` (→ route, balance): TOML → validated `Config`, parsed into the types of the
+//! - `rules` (→ route, http): header rules, redirects, deny/return answers, error pages;
+//!   conditions evaluated by `route`'s router; pure.
+//! - `config` (→ route, rules, balance): TOML → validated `Config`, parsed into the types of the
 //!   rooms above; pure apart from reading the file.
 //! - `runtime`, `system`: io_uring, buffers, timers, sockets; limits, privileges, fd handoff
 //!   (`unsafe` lives only here).
@@ -14,7 +16,7 @@
 //! - `log` (→ config, state): the access log writer and the one event-line function,
 //!   `log::event`.
 //! - `tls` (→ config, log): certificates and settings compiled into rustls server configs.
-//! - `snapshot` (→ config, route, stats, state, tls): a validated config compiled into what
+//! - `snapshot` (→ config, route, rules, stats, state, tls): a validated config compiled into what
 //!   workers run, pointing at `state`.
 //! - `admin` (→ snapshot, state, stats, config, log): the admin socket protocol and commands,
 //!   the stats model, server changes.
@@ -52,6 +54,7 @@ pub mod log;
 )]
 pub mod proxy;
 pub mod route;
+pub mod rules;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;

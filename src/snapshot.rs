@@ -7,9 +7,10 @@
 //! name and address) in the next snapshot, a frontend's `Arc<FrontendState>` to the frontend
 //! of the same name, so health, in-flight counts and counters carry over a reload.
 //!
-//! May import `config`, `route` (the compiled router), `stats` (parsed credentials, [`Users`]),
-//! `state`, `tls` (a frontend's server config and the servers' client configs, built when the
-//! snapshot is) and `log` (a warning for TLS to servers without verification).
+//! May import `config`, `route` (the compiled router), `rules` (compiled rule sets, error
+//! pages), `stats` (parsed credentials, [`Users`]), `state`, `tls` (a frontend's server config
+//! and the servers' client configs, built when the snapshot is) and `log` (a warning for TLS to
+//! servers without verification).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,7 +20,9 @@ use std::time::Duration;
 use crate::config::{
     Balance, Check, Config, ConnectionMode, Cookie, Log, Mode, StatsPage, Timeouts, Workers,
 };
-use crate::route::Router;
+use crate::config::{ErrorFile, RuleDef};
+use crate::route::{Acl, Router};
+use crate::rules::{Body, ErrorPage, ErrorPages, RuleSet, MAX_PAGE};
 use crate::state::{BackendQueue, FrontendState, ServerState};
 use crate::stats::Users;
 
@@ -55,6 +58,12 @@ pub struct BackendRt {
     /// requests queue (all servers at maxconn), never on the normal request path.
     pub queue: Arc<BackendQueue>,
     pub servers: Vec<ServerRt>,
+    /// Request rules run once this backend is chosen (after the frontend's).
+    pub request_rules: RuleSet,
+    /// Response rules run before the frontend's.
+    pub response_rules: RuleSet,
+    /// Error pages for requests that reached this backend (before the frontend's).
+    pub errors: ErrorPages,
 }
 
 /// Name of the frontend the `[stats]` listener becomes.
@@ -122,6 +131,12 @@ pub struct FrontendRt {
     /// Protocols a request may upgrade to (lower case); empty: Upgrade is dropped.
     pub upgrade: Vec<String>,
     pub state: Arc<FrontendState>,
+    /// Request rules, run before routing.
+    pub request_rules: RuleSet,
+    /// Response rules, run after the backend's.
+    pub response_rules: RuleSet,
+    /// Error pages replacing ringlb's own.
+    pub errors: ErrorPages,
 }
 
 /// A listening address: its frontend (index) and whether connections start with a TLS
@@ -232,6 +247,9 @@ impl Snapshot {
                 cookie: b.cookie.clone(),
                 queue: Arc::default(),
                 servers,
+                request_rules: rule_set(&b.acls, &b.request_rules, "backend", &b.name)?,
+                response_rules: rule_set(&b.acls, &b.response_rules, "backend", &b.name)?,
+                errors: error_pages(&b.errorfiles)?,
             });
         }
         let backend_idx: HashMap<&str, usize> = config
@@ -317,6 +335,9 @@ impl Snapshot {
                     .get(f.name.as_str())
                     .map(|a| Arc::clone(a))
                     .unwrap_or_default(),
+                request_rules: rule_set(&f.acls, &f.request_rules, "frontend", &f.name)?,
+                response_rules: rule_set(&f.acls, &f.response_rules, "frontend", &f.name)?,
+                errors: error_pages(&f.errorfiles)?,
             });
         }
         if let Some(l) = &config.stats {
@@ -350,6 +371,9 @@ impl Snapshot {
                     .get(STATS_FRONTEND)
                     .map(|a| Arc::clone(a))
                     .unwrap_or_default(),
+                request_rules: RuleSet::empty(),
+                response_rules: RuleSet::empty(),
+                errors: ErrorPages::default(),
             });
         }
         let g = &config.global;
@@ -379,4 +403,68 @@ impl Snapshot {
         v.sort();
         v
     }
+}
+
+/// Reads a file named by the config, at most `MAX_PAGE` bytes; an error names the config
+/// place and the path.
+fn read_named(
+    path: &std::path::Path,
+    what: &str,
+    place: &crate::config::Place,
+) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        place
+            .diagnostic(format!("cannot read {what} \"{shown}\": {e}"))
+            .to_string()
+    })?;
+    if meta.len() > MAX_PAGE as u64 {
+        return Err(place
+            .diagnostic(format!(
+                "{what} \"{shown}\" has {} bytes, more than the {MAX_PAGE} allowed",
+                meta.len()
+            ))
+            .to_string());
+    }
+    std::fs::read(path).map_err(|e| {
+        place
+            .diagnostic(format!("cannot read {what} \"{shown}\": {e}"))
+            .to_string()
+    })
+}
+
+/// A section's rules compiled, the body files of its `return`s read now (start and reload).
+fn rule_set(acls: &[Acl], defs: &[RuleDef], kind: &str, name: &str) -> Result<RuleSet, String> {
+    if defs.is_empty() {
+        return Ok(RuleSet::empty());
+    }
+    let mut files: HashMap<std::path::PathBuf, Vec<u8>> = HashMap::new();
+    for d in defs {
+        if let crate::rules::Action::Return {
+            body: Body::File(p),
+            ..
+        } = &d.rule.action
+        {
+            let bytes = read_named(p, "return body file", &d.place)?;
+            files.insert(p.clone(), bytes);
+        }
+    }
+    let rules: Vec<crate::rules::Rule> = defs.iter().map(|d| d.rule.clone()).collect();
+    RuleSet::compile(acls, &rules, |p| files.get(p).cloned().unwrap_or_default())
+        .map_err(|e| format!("{kind} {name}: {e}"))
+}
+
+/// A section's errorfiles, read and checked now (start and reload).
+fn error_pages(files: &[ErrorFile]) -> Result<ErrorPages, String> {
+    let mut pages = Vec::with_capacity(files.len());
+    for f in files {
+        let raw = read_named(&f.path, "errorfile", &f.place)?;
+        let page = ErrorPage::parse(&raw).map_err(|e| {
+            f.place
+                .diagnostic(format!("errorfile \"{}\": {e}", f.path.display()))
+                .to_string()
+        })?;
+        pages.push((f.status, page));
+    }
+    Ok(ErrorPages(pages))
 }

@@ -7,6 +7,8 @@
 //! It may import std, the TOML/serde crates and two pure rooms below it, whose vocabulary it
 //! parses into (the order is deliberate: a room owns the types of what it does, and config is
 //! the text → types step above them):
+//! - `rules`: the header rules' actions ([`crate::rules::Rule`]), their conditions being
+//!   `route`'s;
 //! - `route`: the ACL and condition language ([`Acl`], [`Guard`] and the expression parser),
 //!   checked here at load time so a running worker only ever sees valid conditions;
 //! - `balance`: the algorithm names, re-exported as [`Balance`].
@@ -280,6 +282,29 @@ pub struct Frontend {
     pub stats: Option<StatsPage>,
     /// TLS listeners of this frontend and what they serve.
     pub tls: Option<Tls>,
+    /// `[[frontend.X.request_rule]]`, in order; they run before routing.
+    pub request_rules: Vec<RuleDef>,
+    /// `[[frontend.X.response_rule]]`, in order; they run after the backend's.
+    pub response_rules: Vec<RuleDef>,
+    /// `[frontend.X.errorfile]`: pages replacing ringlb's own, by status.
+    pub errorfiles: Vec<ErrorFile>,
+}
+
+/// A header rule as configured, with its place (a `return` body file is read at load and
+/// reported there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDef {
+    pub rule: crate::rules::Rule,
+    pub place: Place,
+}
+
+/// `STATUS = "PATH"` in an `errorfile` table: a file holding a complete HTTP response
+/// (HAProxy's errorfile format), read and checked when the config is loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorFile {
+    pub status: u16,
+    pub path: PathBuf,
+    pub place: Place,
 }
 
 /// `[frontend.X.tls]`: listeners that speak TLS, beside (or instead of) the plain `bind`s.
@@ -411,6 +436,15 @@ pub struct Backend {
     pub passive: Passive,
     /// Cookie persistence; `None` = none (http mode only).
     pub cookie: Option<Cookie>,
+    /// `[backend.X.acl]`: named conditions for this backend's rules.
+    pub acls: Vec<Acl>,
+    /// `[[backend.X.request_rule]]`: run after the frontend's, once this backend is chosen.
+    pub request_rules: Vec<RuleDef>,
+    /// `[[backend.X.response_rule]]`: run before the frontend's.
+    pub response_rules: Vec<RuleDef>,
+    /// `[backend.X.errorfile]`: pages replacing ringlb's own (and the frontend's) for
+    /// requests that reached this backend.
+    pub errorfiles: Vec<ErrorFile>,
 }
 
 /// Active health checking of a server. Durations are resolved (defaults applied).

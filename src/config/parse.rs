@@ -15,6 +15,7 @@ mod backend;
 mod global;
 mod health;
 mod routing;
+mod rules;
 mod server_tls;
 mod stats;
 pub(super) mod tls;
@@ -94,6 +95,9 @@ const FRONTEND: Schema = Schema {
         "route",
         "stats",
         "tls",
+        "request_rule",
+        "response_rule",
+        "errorfile",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
@@ -468,6 +472,15 @@ fn parse_frontend(
     };
 
     let (acls, routes) = routing::parse_routing(cx, t, &s.name, mode_ok.then_some(mode));
+    let acl_names: Vec<&str> = acls.iter().map(|a| a.name.as_str()).collect();
+    let owner = rules::Owner {
+        kind: "frontend",
+        name: &s.name,
+        mode: mode_ok.then_some(mode),
+        acls: &acl_names,
+    };
+    let (request_rules, response_rules) = rules::parse_rules(cx, t, &owner);
+    let errorfiles = rules::parse_errorfiles(cx, t, mode_ok.then_some(mode));
     let stats = stats::frontend_stats(cx, t);
     if stats.is_some() && mode_ok && mode == Mode::Tcp {
         let span = t.key_span("stats").unwrap_or(s.name_span.clone());
@@ -505,6 +518,9 @@ fn parse_frontend(
         routes: routes.iter().map(|r| r.route.clone()).collect(),
         stats,
         tls,
+        request_rules,
+        response_rules,
+        errorfiles,
     };
     FrontendDraft {
         frontend,

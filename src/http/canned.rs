@@ -9,8 +9,8 @@
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Statuses [`error_response`] has a page for.
-pub const ERROR_STATUSES: [u16; 15] = [
-    400, 403, 404, 405, 408, 413, 414, 421, 431, 500, 501, 502, 503, 504, 505,
+pub const ERROR_STATUSES: [u16; 18] = [
+    400, 403, 404, 405, 408, 410, 413, 414, 421, 425, 429, 431, 500, 501, 502, 503, 504, 505,
 ];
 
 /// The complete response ringlb sends for `status`; statuses it has no page
@@ -22,9 +22,12 @@ pub fn error_response(status: u16) -> &'static [u8] {
         404 => R404,
         405 => R405,
         408 => R408,
+        410 => R410,
         413 => R413,
         414 => R414,
         421 => R421,
+        425 => R425,
+        429 => R429,
         431 => R431,
         500 => R500,
         501 => R501,
@@ -48,7 +51,7 @@ pub fn response(
 ) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n{extra}{}\r\n",
-        reason(status),
+        reason_phrase(status),
         body.len(),
         if keep_alive { "" } else { "Connection: close\r\n" }
     )
@@ -58,9 +61,12 @@ pub fn response(
 }
 
 /// The reason phrase ringlb writes for `status`.
-fn reason(status: u16) -> &'static str {
+pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
         301 => "Moved Permanently",
         302 => "Found",
         303 => "See Other",
@@ -71,6 +77,17 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         400 => "Bad Request",
         405 => "Method Not Allowed",
+        408 => "Request Time-out",
+        410 => "Gone",
+        413 => "Payload Too Large",
+        421 => "Misdirected Request",
+        425 => "Too Early",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Time-out",
         _ => "",
     }
 }
@@ -80,9 +97,12 @@ const R403: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nConte
 const R404: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 83\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>404 Not Found</h1>\nThe requested URL was not found.\n</body></html>\n";
 const R405: &[u8] = b"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/html\r\nContent-Length: 147\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource.\n</body></html>\n";
 const R408: &[u8] = b"HTTP/1.1 408 Request Time-out\r\nContent-Type: text/html\r\nContent-Length: 110\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
+const R410: &[u8] = b"HTTP/1.1 410 Gone\r\nContent-Type: text/html\r\nContent-Length: 90\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>410 Gone</h1>\nThe resource is gone and will not come back.\n</body></html>\n";
 const R413: &[u8] = b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/html\r\nContent-Length: 124\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>413 Payload Too Large</h1>\nThe request body is larger than the server is willing to process.\n</body></html>\n";
 const R414: &[u8] = b"HTTP/1.1 414 URI Too Long\r\nContent-Type: text/html\r\nContent-Length: 119\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>414 URI Too Long</h1>\nThe request line is longer than the server is willing to process.\n</body></html>\n";
 const R421: &[u8] = b"HTTP/1.1 421 Misdirected Request\r\nContent-Type: text/html\r\nContent-Length: 116\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>421 Misdirected Request</h1>\nThe request was sent to a server that cannot answer it.\n</body></html>\n";
+const R425: &[u8] = b"HTTP/1.1 425 Too Early\r\nContent-Type: text/html\r\nContent-Length: 80\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>425 Too Early</h1>\nYour browser sent early data.\n</body></html>\n";
+const R429: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/html\r\nContent-Length: 117\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n";
 const R431: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/html\r\nContent-Length: 113\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>431 Request Header Fields Too Large</h1>\nThe request header section is too large.\n</body></html>\n";
 const R500: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: 97\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n";
 const R501: &[u8] = b"HTTP/1.1 501 Not Implemented\r\nContent-Type: text/html\r\nContent-Length: 113\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n<html><body><h1>501 Not Implemented</h1>\nThe server does not support the requested functionality.\n</body></html>\n";

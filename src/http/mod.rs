@@ -44,7 +44,7 @@ mod rewrite;
 mod section;
 
 pub use body::BodyState;
-pub use canned::{error_response, response, CONTINUE_100, ERROR_STATUSES};
+pub use canned::{error_response, reason_phrase, response, CONTINUE_100, ERROR_STATUSES};
 pub use chunked::{ChunkError, ChunkedDecoder, Progress, MAX_CHUNK_LINE, MAX_TRAILER_SECTION};
 pub use error::{ErrorKind, HttpError};
 pub use request::{parse_request, BodyFraming, Method, RequestHead, TargetForm};

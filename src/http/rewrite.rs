@@ -36,8 +36,8 @@ pub struct RequestRewrite<'a> {
     pub upgrade: bool,
 }
 
-/// Edits of a head's field lines made while it is written — persistence cookies today, header
-/// rules later — so that a head is written once, with every edit in place, and never parsed
+/// Edits of a head's field lines made while it is written — persistence cookies, header
+/// rules (`crate::rules`) — so that a head is written once, with every edit in place, and never parsed
 /// again.
 pub trait FieldEdit {
     /// Called for each field line about to be forwarded: writes its replacement (whole lines
@@ -49,6 +49,18 @@ pub trait FieldEdit {
 
     /// Writes field lines (each ending in CRLF) to add after the forwarded ones.
     fn append(&self, _out: &mut Vec<u8>) {}
+
+    /// Called with the start line (CRLF included): writes its replacement and returns true,
+    /// or returns false to forward it as it is (a rule that sets the path or query).
+    fn start(&self, _line: &[u8], _out: &mut Vec<u8>) -> bool {
+        false
+    }
+
+    /// Whether the edit writes field `name` (lowercase) itself, so that ringlb does not add
+    /// its own (a rule setting X-Forwarded-Proto wins over `forwardfor`'s).
+    fn owns(&self, _name: &[u8]) -> bool {
+        false
+    }
 }
 
 /// No edit: the head goes as the rewrite options alone make it.
@@ -92,7 +104,10 @@ pub fn write_request_head(
     out: &mut Vec<u8>,
 ) {
     out.reserve(head.head_len + 96);
-    out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
+    let start = buf.get(head.line_start..head.headers_start).unwrap_or(&[]);
+    if !edits.start(start, out) {
+        out.extend_from_slice(start);
+    }
     let mut xff_written = false;
     for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let kind = classify(f.name);
@@ -125,7 +140,9 @@ pub fn write_request_head(
             out.extend_from_slice(ip);
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(if opts.https { XFP_HTTPS } else { XFP_HTTP });
+        if !edits.owns(b"x-forwarded-proto") {
+            out.extend_from_slice(if opts.https { XFP_HTTPS } else { XFP_HTTP });
+        }
     }
     if opts.upgrade {
         out.extend_from_slice(CONNECTION_UPGRADE);

@@ -11,10 +11,11 @@
 //! | `pool.rs` | idle keep-alive server connections, per worker |
 //! | `persist.rs` | cookie persistence |
 //!
-//! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `balance`,
-//! `stats` (rendering the stats page), `log`, `admin` (the stats model and the page's admin
-//! form), `health` (passive check reports) and `tls` (a server's TLS settings, the key of its
-//! pooled connections). Never blocks, never takes a lock per request:
+//! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `rules`
+//! (header rules and their answers), `balance`, `stats` (rendering the stats page), `log`,
+//! `admin` (the stats model and the page's admin form), `health` (passive check reports) and
+//! `tls` (a server's TLS settings, the key of its pooled connections). Never blocks, never
+//! takes a lock per request:
 //! everything here is owned by one worker thread ([`Local`]) or is an atomic in the shared
 //! state.
 

@@ -207,6 +207,40 @@ impl<T> Router<T> {
         self.rules.is_empty()
     }
 
+    /// A router without ACLs or routes.
+    pub fn empty() -> Self {
+        Router {
+            acls: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+
+    /// Calls `f` with the target of every route whose guard holds, in order, until `f`
+    /// returns false (header rules: every rule applies, not only the first). The path is
+    /// normalised at most once for all of them.
+    pub fn each_match(
+        &self,
+        req: &RequestView<'_>,
+        mut f: impl FnMut(&T) -> bool,
+    ) -> Result<(), InvalidPath> {
+        let eval = Eval {
+            req,
+            acls: &self.acls,
+            path: OnceCell::new(),
+        };
+        for (guard, target) in &self.rules {
+            let hit = match guard {
+                Compiled::Always => true,
+                Compiled::If(c) => eval.condition(c)?,
+                Compiled::Unless(c) => !eval.condition(c)?,
+            };
+            if hit && !f(target) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The target of the first route whose guard holds, or `None` for the default backend.
     ///
     /// `Err` when a path criterion had to be evaluated and the path has a malformed

@@ -24,6 +24,10 @@ pub(super) const BACKEND: Schema = Schema {
         "check",
         "passive",
         "cookie",
+        "acl",
+        "request_rule",
+        "response_rule",
+        "errorfile",
         "tls",
     ],
     elsewhere: &[
@@ -143,6 +147,17 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     }
 
     health::check_backend(cx, &s, cookie.is_some(), mode_ok.then_some(mode));
+    let acls = super::routing::parse_backend_acls(cx, t, &s.name, mode_ok.then_some(mode));
+    let acl_names: Vec<&str> = acls.iter().map(|a| a.name.as_str()).collect();
+    let owner = super::rules::Owner {
+        kind: "backend",
+        name: &s.name,
+        mode: mode_ok.then_some(mode),
+        acls: &acl_names,
+    };
+    let (request_rules, response_rules) = super::rules::parse_rules(cx, t, &owner);
+    let errorfiles = super::rules::parse_errorfiles(cx, t, mode_ok.then_some(mode));
+    drop(acl_names);
     let backend = Backend {
         name: s.name,
         mode,
@@ -163,6 +178,10 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
         check: check.map(|c| c.check),
         passive: health::parse_passive(cx, t),
         cookie,
+        acls,
+        request_rules,
+        response_rules,
+        errorfiles,
     };
     BackendDraft {
         backend,

@@ -30,6 +30,8 @@ pub(super) struct RouteDraft {
 #[derive(Clone, Copy)]
 struct Fe<'a> {
     name: &'a str,
+    /// `frontend` or `backend`: whose ACL table a message points at.
+    kind: &'a str,
     /// `None` when the frontend's mode was invalid.
     mode: Option<Mode>,
 }
@@ -43,6 +45,7 @@ pub(super) fn parse_routing(
 ) -> (Vec<Acl>, Vec<RouteDraft>) {
     let fe = Fe {
         name: frontend,
+        kind: "frontend",
         mode,
     };
     let acls = parse_acls(cx, t, fe);
@@ -88,6 +91,53 @@ pub(super) fn parse_routing(
         });
     }
     (acls, routes)
+}
+
+/// The `[backend.X.acl]` table of a backend (its rules' named conditions).
+pub(super) fn parse_backend_acls(
+    cx: &mut Cx<'_>,
+    t: &Table<'_, '_>,
+    backend: &str,
+    mode: Option<Mode>,
+) -> Vec<Acl> {
+    let fe = Fe {
+        name: backend,
+        kind: "backend",
+        mode,
+    };
+    parse_acls(cx, t, fe)
+}
+
+/// The `if` / `unless` of a rule table, checked against the section's `acls`.
+pub(super) fn parse_guard(
+    cx: &mut Cx<'_>,
+    t: &Table<'_, '_>,
+    acls: &[&str],
+    section: (&str, &str),
+    mode: Option<Mode>,
+) -> Guard {
+    let fe = Fe {
+        kind: section.0,
+        name: section.1,
+        mode,
+    };
+    match (t.str(cx, "if"), t.str(cx, "unless")) {
+        (Some(_), Some((_, span))) => {
+            cx.error_help(
+                &span,
+                "a rule has both `if` and `unless`",
+                "keep one; `unless X` is `if !X`",
+            );
+            Guard::Always
+        }
+        (Some((text, span)), None) => {
+            condition(cx, text, &span, acls, fe).map_or(Guard::Always, Guard::If)
+        }
+        (None, Some((text, span))) => {
+            condition(cx, text, &span, acls, fe).map_or(Guard::Always, Guard::Unless)
+        }
+        (None, None) => Guard::Always,
+    }
 }
 
 fn parse_acls(cx: &mut Cx<'_>, t: &Table<'_, '_>, fe: Fe<'_>) -> Vec<Acl> {
@@ -151,8 +201,8 @@ fn condition(
         let help = match suggest(name, acls.iter().copied()) {
             Some(s) => format!("did you mean \"{s}\"?"),
             None if acls.is_empty() => {
-                let frontend = fe.name;
-                format!("frontend \"{frontend}\" defines no ACL; add [frontend.{frontend}.acl] {name} = \"CRITERION VALUES…\"")
+                let (kind, section) = (fe.kind, fe.name);
+                format!("{kind} \"{section}\" defines no ACL; add [{kind}.{section}.acl] {name} = \"CRITERION VALUES…\"")
             }
             None => format!("defined ACLs: {}", acls.join(", ")),
         };

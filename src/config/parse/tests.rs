@@ -145,6 +145,9 @@ backup = true
             routes: vec![],
             stats: None,
             tls: None,
+            request_rules: vec![],
+            response_rules: vec![],
+            errorfiles: vec![],
         }],
         backends: vec![Backend {
             name: "web".into(),
@@ -183,6 +186,10 @@ backup = true
             check: None,
             passive: Passive { errors: 0 },
             cookie: None,
+            acls: vec![],
+            request_rules: vec![],
+            response_rules: vec![],
+            errorfiles: vec![],
         }],
     };
     assert_eq!(ok(text), expected);

@@ -6,18 +6,20 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::input::Input;
-use super::relay::{self, Keep, Leg};
+use super::relay::{self, Keep, Leg, Replies};
 use super::session::{Next, Req};
 use crate::config::ConnectionMode;
 use crate::http::{
-    write_request_head, BodyState, FieldSection, IpText, NoEdit, RequestHead, RequestRewrite,
-    TargetForm, CONTINUE_100,
+    write_request_head, BodyFraming, BodyState, FieldEdit, FieldSection, IpText, NoEdit,
+    RequestHead, RequestRewrite, TargetForm, CONTINUE_100,
 };
 use crate::proxy::client_ip;
 use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::{connect, Fail, Reuse, Upstream, Want};
 use crate::route::RequestView;
+use crate::rules::answer::Target;
+use crate::rules::{Answer, Edits, Fired, RuleSet, Verdict};
 use crate::runtime;
 use crate::snapshot::{BackendRt, FrontendRt};
 use crate::transport::{Chunk, Transport};
@@ -36,20 +38,37 @@ pub(super) async fn forward<T: Transport>(
     r: &mut Req<'_, T>,
     head: &RequestHead,
 ) -> Result<Next, Outcome> {
-    let backend = if r.fe.routed {
+    let fe = r.fe;
+    let client = Client {
+        src: client_ip(r.s.peer),
+        sni: r.s.client.tls().map(|t| t.sni.as_bytes()),
+    };
+    // The frontend's request rules run first, before routing.
+    let fe_rules = rules(&fe.request_rules, head, r.input.slice(), &client)?;
+    if let Some(a) = fe_rules.answer {
+        return answer(r, head, a).await;
+    }
+    let backend = if fe.routed {
         // A path with malformed percent-escapes cannot be matched safely.
-        let client = Client {
-            src: client_ip(r.s.peer),
-            sni: r.s.client.tls().map(|t| t.sni.as_bytes()),
-        };
-        route(r.fe, head, r.input.slice(), client).ok_or(Outcome::refused(400, true))?
+        route(fe, head, r.input.slice(), &client).ok_or(Outcome::refused(400, true))?
     } else {
-        r.fe.backend
+        fe.backend
     };
     let Some(be) = r.snap.backends.get(backend) else {
         return Err(Outcome::refused(503, true));
     };
     r.x.backend = Some(backend);
+    let be_rules = rules(&be.request_rules, head, r.input.slice(), &client)?;
+    if let Some(a) = be_rules.answer {
+        return answer(r, head, a).await;
+    }
+    // Response rules test the request too: which apply is known now, and only applied when
+    // the response head is written.
+    let replies = Replies {
+        backend: rules(&be.response_rules, head, r.input.slice(), &client)?.fired,
+        frontend: rules(&fe.response_rules, head, r.input.slice(), &client)?.fired,
+    };
+    let fired = (fe_rules.fired, be_rules.fired);
     // A request that may switch protocols goes on a new server connection, which never
     // returns to the pool: after a 101 it is the tunnel's, and after any other answer the
     // server was told `Connection: upgrade`, not that it would be reused.
@@ -60,7 +79,12 @@ pub(super) async fn forward<T: Transport>(
             && !r.s.local.draining.is_raised(),
         upstream: r.fe.connection == ConnectionMode::KeepAlive && !upgrade,
     };
-    let (out, sticky) = outgoing(r, head, be, keep.upstream, upgrade)?;
+    let how = How {
+        upstream_keep_alive: keep.upstream,
+        upgrade,
+        fired,
+    };
+    let (out, sticky) = outgoing(r, head, be, how)?;
     let reuse = match (keep.upstream, out.replayable) {
         (false, _) => Reuse::Never,
         (true, true) => Reuse::Any,
@@ -89,9 +113,19 @@ pub(super) async fn forward<T: Transport>(
         first,
         sticky,
         keep,
+        replies,
         upgrade,
     };
     relay::response(r, head, leg).await
+}
+
+/// How the head goes to the server: whether the connection may be kept, whether the request
+/// asks to switch protocols, and which request rules (frontend's, backend's) edit it.
+#[derive(Clone, Copy)]
+struct How {
+    upstream_keep_alive: bool,
+    upgrade: bool,
+    fired: (Fired, Fired),
 }
 
 /// Writes the head for the server (with the body bytes that arrived with it) and reads the
@@ -100,9 +134,13 @@ fn outgoing<T: Transport>(
     r: &mut Req<'_, T>,
     head: &RequestHead,
     be: &BackendRt,
-    upstream_keep_alive: bool,
-    upgrade: bool,
+    how: How,
 ) -> Result<(Outgoing, Sticky), Outcome> {
+    let How {
+        upstream_keep_alive,
+        upgrade,
+        fired,
+    } = how;
     let mut bytes = r.s.local.out_buf();
     let xff = r.s.peer.map(|p| IpText::new(p.ip()));
     let forwardfor = if r.fe.forwardfor {
@@ -129,12 +167,20 @@ fn outgoing<T: Transport>(
         }
         None => Sticky::default(),
     };
-    match &be.cookie {
+    let cookie_edits;
+    let persistence: &dyn FieldEdit = match &be.cookie {
         Some(ck) => {
-            let edits = persist::request_edits(ck, &sticky, be);
-            write_request_head(input.slice(), head, &rewrite, &edits, &mut bytes);
+            cookie_edits = persist::request_edits(ck, &sticky, be);
+            &cookie_edits
         }
-        None => write_request_head(input.slice(), head, &rewrite, &NoEdit, &mut bytes),
+        None => &NoEdit,
+    };
+    if fired.0.any() || fired.1.any() {
+        let fe_rules = (&r.fe.request_rules, fired.0);
+        let edits = Edits::new(fe_rules, (&be.request_rules, fired.1), persistence);
+        write_request_head(input.slice(), head, &rewrite, &edits, &mut bytes);
+    } else {
+        write_request_head(input.slice(), head, &rewrite, persistence, &mut bytes);
     }
     input.consume(head.head_len);
     let mut body = BodyState::new(head.framing);
@@ -284,26 +330,90 @@ struct Client<'a> {
     sni: Option<&'a [u8]>,
 }
 
-/// The backend the frontend's routes pick for this request; `None` when the path is invalid.
-fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], client: Client<'_>) -> Option<usize> {
-    let Client { src, sni } = client;
+/// The path (and query) of the request target: an absolute-form target reduced to it.
+fn target_path<'b>(head: &RequestHead, buf: &'b [u8]) -> &'b [u8] {
     let target = head.target.get(buf);
-    let path = match head.target_form {
+    match head.target_form {
         TargetForm::Absolute => super::absolute_path(target),
         _ => target,
-    };
-    let view = RequestView {
+    }
+}
+
+/// What routing and rule conditions see of the request.
+fn view<'b>(
+    head: &RequestHead,
+    buf: &'b [u8],
+    client: &Client<'b>,
+    headers: &'b FieldSection<'b>,
+) -> RequestView<'b> {
+    RequestView {
         method: head.method.as_bytes(buf),
-        path,
+        path: target_path(head, buf),
         host: head.host.map(|h| h.get(buf)),
-        src,
-        headers: &FieldSection::within(buf, head.headers_start..head.head_len),
-        sni,
+        src: client.src,
+        headers,
+        sni: client.sni,
         hello_sni: None,
-    };
-    match fe.router.select(&view) {
+    }
+}
+
+/// The backend the frontend's routes pick for this request; `None` when the path is invalid.
+fn route(fe: &FrontendRt, head: &RequestHead, buf: &[u8], client: &Client<'_>) -> Option<usize> {
+    let headers = FieldSection::within(buf, head.headers_start..head.head_len);
+    match fe.router.select(&view(head, buf, client, &headers)) {
         Ok(Some(&b)) => Some(b),
         Ok(None) => Some(fe.backend),
         Err(_) => None,
     }
+}
+
+/// Evaluates a rule set on the request; an empty set costs a length test. A malformed path
+/// that a condition had to read is a 400, as in routing.
+fn rules<'s>(
+    set: &'s RuleSet,
+    head: &RequestHead,
+    buf: &[u8],
+    client: &Client<'_>,
+) -> Result<Verdict<'s>, Outcome> {
+    if set.is_empty() {
+        return Ok(Verdict::default());
+    }
+    let headers = FieldSection::within(buf, head.headers_start..head.head_len);
+    set.eval(&view(head, buf, client, &headers))
+        .map_err(|_| Outcome::refused(400, true))
+}
+
+/// How long a rule's answer (redirect, return) may take to leave.
+const ANSWER_SEND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Answers the request as a rule says: a deny ends the exchange with ringlb's page for its
+/// status (or the errorfile), like every refusal; a redirect or a return is sent, and the
+/// connection stays open when the request allows it and has no body.
+async fn answer<T: Transport>(
+    r: &mut Req<'_, T>,
+    head: &RequestHead,
+    a: &Answer,
+) -> Result<Next, Outcome> {
+    let has_body = head.framing != BodyFraming::None;
+    let keep = head.keep_alive
+        && !has_body
+        && r.fe.connection != ConnectionMode::Close
+        && !r.s.local.draining.is_raised();
+    let target = Target {
+        path: target_path(head, r.input.slice()),
+        host: head.host.map(|h| h.get(r.input.slice())),
+    };
+    let Some(bytes) = a.response(target, keep) else {
+        return Err(Outcome::refused(a.status(), has_body));
+    };
+    r.input.consume(head.head_len);
+    r.x.status = a.status();
+    if !r.answer(Chunk::Heap(bytes), ANSWER_SEND).await {
+        return Ok(Next::Close { linger: false });
+    }
+    Ok(if keep {
+        Next::KeepAlive
+    } else {
+        Next::Close { linger: has_body }
+    })
 }

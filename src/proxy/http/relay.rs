@@ -7,12 +7,13 @@ use super::input::Input;
 use super::session::{Next, Req};
 use super::LIMITS;
 use crate::http::{
-    parse_response, write_response_head, BodyFraming, BodyState, NoEdit, Progress, RequestHead,
-    ResponseFraming, ResponseHead, ResponseRewrite,
+    parse_response, write_response_head, BodyFraming, BodyState, FieldEdit, NoEdit, Progress,
+    RequestHead, ResponseFraming, ResponseHead, ResponseRewrite,
 };
 use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::Upstream;
+use crate::rules::{Edits, Fired};
 use crate::runtime;
 use crate::snapshot::BackendRt;
 use crate::transport::{Chunk, Transport};
@@ -35,8 +36,18 @@ pub(super) struct Leg<'a> {
     pub first: Option<Chunk>,
     pub sticky: Sticky,
     pub keep: Keep,
+    /// The response rules whose conditions held for the request.
+    pub replies: Replies,
     /// The request's Upgrade was forwarded: a `101` turns the connection into a tunnel.
     pub upgrade: bool,
+}
+
+/// Which response rules apply to this exchange (their conditions test the request, so they
+/// were evaluated with it).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Replies {
+    pub backend: Fired,
+    pub frontend: Fired,
 }
 
 impl Leg<'_> {
@@ -94,12 +105,25 @@ pub(super) async fn response<T: Transport>(
         client_version_minor: req.version_minor,
         dechunk,
     };
-    match &leg.be.cookie {
+    let cookie_edits;
+    let persistence: &dyn FieldEdit = match &leg.be.cookie {
         Some(ck) => {
-            let edits = persist::response_edits(ck, &leg.sticky, leg.be, leg.up.server);
-            write_response_head(rin.slice(), &head, &rewrite, &edits, &mut out);
+            cookie_edits = persist::response_edits(ck, &leg.sticky, leg.be, leg.up.server);
+            &cookie_edits
         }
-        None => write_response_head(rin.slice(), &head, &rewrite, &NoEdit, &mut out),
+        None => &NoEdit,
+    };
+    let replies = leg.replies;
+    if replies.backend.any() || replies.frontend.any() {
+        // The backend's response rules run before the frontend's, as in HAProxy.
+        let edits = Edits::new(
+            (&leg.be.response_rules, replies.backend),
+            (&r.fe.response_rules, replies.frontend),
+            persistence,
+        );
+        write_response_head(rin.slice(), &head, &rewrite, &edits, &mut out);
+    } else {
+        write_response_head(rin.slice(), &head, &rewrite, persistence, &mut out);
     }
     rin.consume(head.head_len);
     let mut body = BodyState::new(head.framing);

@@ -199,10 +199,23 @@ impl<T: Transport> Req<'_, T> {
         let srv = self.x.target(self.snap).1;
         self.x.end_with(o, srv);
         if o.status != 0 {
-            let page = error_response(o.status);
-            self.answer(Chunk::Static(page), ERROR_SEND).await;
+            let page = self.error_page(o.status);
+            self.answer(page, ERROR_SEND).await;
         }
         Next::Close { linger: o.linger }
+    }
+
+    /// ringlb's answer for `status`: the errorfile of the backend the request reached, else
+    /// the frontend's, else ringlb's own page.
+    fn error_page(&self, status: u16) -> Chunk {
+        let be = self.x.target(self.snap).0;
+        match be
+            .and_then(|b| b.errors.get(status))
+            .or_else(|| self.fe.errors.get(status))
+        {
+            Some(page) => Chunk::Heap(page.to_vec()),
+            None => Chunk::Static(error_response(status)),
+        }
     }
 
     /// Sends a response ringlb makes itself, counting its bytes; `false` if it did not leave
