@@ -265,9 +265,14 @@ fn gateway_with_unsupported_features_keeps_the_rest() {
     let t = translate("gateway-2x-partial.cfg");
     assert_eq!(t.code, 3);
     assert!(t.stderr.contains(":20: not translated: bind :443 ssl crt"));
+    // The redirect to https is a rule now; a value made of log-format is not translated.
+    assert!(!t.stderr.contains(":21:"), "{}", t.stderr);
+    assert!(t
+        .toml
+        .contains("action = \"redirect\"\nscheme = \"https\"\nunless = \"{ ssl_fc }\""));
     assert!(t
         .stderr
-        .contains(":21: not translated: http-request redirect"));
+        .contains(":22: not translated: http-request set-header X-Request-Start t=%Ts"));
     assert!(t.stderr.contains("balance uri"));
     let c = &t.config;
     let f = frontend(c, "fe_edge");
@@ -292,10 +297,10 @@ fn gateway_with_unsupported_features_keeps_the_rest() {
 fn https_edge_with_sni_routing_and_global_tls_defaults() {
     let t = translate("https-edge.cfg");
     assert_eq!(t.code, 3);
-    assert_report_lines(&t.stderr, "https-edge.cfg", 2);
+    assert_report_lines(&t.stderr, "https-edge.cfg", 1);
     assert!(t.stderr.contains(":24: not translated: bind :443 ssl crt /etc/haproxy/certs/ alpn h2,http/1.1 (alpn h2,http/1.1: h2 not offered"));
-    assert!(t.stderr.contains(
-        ":25: not translated: redirect scheme https code 301 if !{ ssl_fc } (ringlb has no redirect rules yet"
+    assert!(t.toml.contains(
+        "[[frontend.fe_https.request_rule]]\naction = \"redirect\"\nscheme = \"https\"\ncode = 301\nif = \"!{ ssl_fc }\"\n"
     ));
     let c = &t.config;
     let f = frontend(c, "fe_https");
@@ -540,12 +545,9 @@ fn translated_https_edge_routes_by_sni_like_haproxy() {
         web == "web1" || web == "web2",
         "www.example.com went to {web}"
     );
-    // The plain listener of the same frontend: no SNI, the default backend (HAProxy would
-    // have redirected to https: that line is reported).
-    let r = http_get(plain, "/", &[("host", "api.example.com")]);
-    assert!(
-        matches!(r.backend(), Some("web1" | "web2")),
-        "{:?}",
-        r.backend()
-    );
+    // The plain listener of the same frontend redirects to https, as HAProxy does.
+    let r = http_get(plain, "/a?b=1", &[("host", "api.example.com")]);
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("https://api.example.com/a?b=1"));
+    assert_eq!(r.backend(), None);
 }

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
 mod common;
+use common::backend::{parse_head, Wire};
+use common::conf::rss_kib;
 use common::*;
 
 use std::io::{Read, Write};
@@ -954,5 +956,186 @@ address = "{}"
     assert!(
         got.is_empty() || got[0] == 0x15,
         "the TLS server behind answers TLS: {got:?}"
+    );
+}
+
+/// A rustls client connection to the site's TLS listener, handshake done.
+fn tls_connect(ca: &Path, port: u16) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let name = rustls::pki_types::ServerName::try_from("example.test").expect("name");
+    let mut conn = rustls::ClientConnection::new(client_config(ca), name).expect("client");
+    conn.set_buffer_limit(None);
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    sock.set_nodelay(true).expect("nodelay");
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).expect("handshake");
+    }
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// Sends everything rustls has encrypted in pieces of `piece` bytes, so that records straddle
+/// the server's receives.
+fn send_in_pieces(
+    tls: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    piece: usize,
+) {
+    let mut wire = Vec::new();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut wire).expect("encrypt");
+    }
+    for p in wire.chunks(piece) {
+        tls.sock.write_all(p).expect("send");
+    }
+}
+
+/// Records that straddle receives (a 300 kB upload sent in odd pieces, a 200 kB download),
+/// a key update from the client (ringlb's own key update goes out with its next response) and
+/// the client's close_notify (ringlb ends the connection).
+#[test]
+fn split_records_large_bodies_key_update_and_close_notify() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
+    let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
+    let mut tls = tls_connect(&pki.ca(), site.tls);
+    let body = pattern(300_000);
+    tls.conn
+        .writer()
+        .write_all(
+            format!(
+                "POST /up HTTP/1.1\r\nHost: example.test\r\nContent-Length: {}\r\nx-size: 200000\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("head");
+    tls.conn.writer().write_all(&body).expect("body");
+    send_in_pieces(&mut tls, 1777);
+    let mut wire = Wire::new(tls);
+    let head = wire.read_head().expect("read").expect("a response");
+    let head = parse_head(&head).expect("head");
+    assert!(head.start.starts_with("HTTP/1.1 200"), "{}", head.start);
+    assert_eq!(head.header("x-body-len"), Some("300000"));
+    assert_eq!(
+        head.header("x-body-sum"),
+        Some(format!("{:x}", fnv(&body)).as_str())
+    );
+    let mut sum = Fnv::new();
+    wire.read_exact_into(200_000, &mut |b| sum.update(b))
+        .expect("download");
+    assert_eq!(sum.value(), pattern_sum(200_000));
+    // A key update (the client asks for ringlb's too), then a request on the new keys.
+    let mut tls = wire.stream;
+    tls.conn.refresh_traffic_keys().expect("key update");
+    tls.conn
+        .writer()
+        .write_all(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .expect("request");
+    send_in_pieces(&mut tls, 5);
+    let mut wire = Wire::new(tls);
+    let head = wire.read_head().expect("read").expect("a response");
+    let head = parse_head(&head).expect("head");
+    assert!(head.start.starts_with("HTTP/1.1 200"), "{}", head.start);
+    assert_eq!(head.header("server"), Some("web1"));
+    let len: u64 = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .expect("content-length");
+    wire.read_exact_into(len, &mut |_| {}).expect("body");
+    // close_notify: ringlb ends its side too (end of stream, not a timeout).
+    let mut tls = wire.stream;
+    tls.conn.send_close_notify();
+    send_in_pieces(&mut tls, 64);
+    let mut rest = Vec::new();
+    match tls.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}"),
+    }
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}
+
+/// A forged record after the handshake: ringlb answers with a fatal alert and closes.
+#[test]
+fn a_forged_record_gets_an_alert_and_a_close() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
+    let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
+    let mut tls = tls_connect(&pki.ca(), site.tls);
+    // An application-data record whose tag cannot verify.
+    let mut forged = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+    forged.extend((0..0x40u8).map(|i| i.wrapping_mul(37)));
+    tls.sock.write_all(&forged).expect("send");
+    let mut got = Vec::new();
+    let _ = tls.sock.read_to_end(&mut got);
+    let mut rd = &got[..];
+    let mut alert = None;
+    while !rd.is_empty() && alert.is_none() {
+        if tls.conn.read_tls(&mut rd).expect("read_tls") == 0 {
+            break;
+        }
+        if let Err(e) = tls.conn.process_new_packets() {
+            alert = Some(e);
+        }
+    }
+    assert!(
+        matches!(
+            alert,
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::BadRecordMac
+            ))
+        ),
+        "{alert:?} after {} bytes",
+        got.len()
+    );
+}
+
+/// What an idle TLS keep-alive connection costs ringlb beyond a plain one: RSS growth over many
+/// connections that made one request each and stay open, TLS against plain in the same
+/// process. rustls's keys and state cost about 4 KiB (`docs/design.md`); a receive or send
+/// buffer kept per connection would add 4 KiB or more. `scripts/bench --only tls-idle` has the
+/// release figures beside HAProxy and nginx.
+#[test]
+fn an_idle_tls_connection_costs_little_memory() {
+    const N: usize = 400;
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
+    let ca = pki.ca();
+    // Each kind in a fresh process, as the benchmark does: memory freed by one kind's
+    // connections (or upstream connections pooled for them) would hide the other's cost.
+    let per = |tls: bool| {
+        let site = Site::start(&format!("certificates = [\"{}\"]", cert.display()));
+        let open = || -> Box<dyn std::any::Any> {
+            if tls {
+                let mut tls = tls_connect(&ca, site.tls);
+                tls.write_all(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+                    .expect("request");
+                let mut wire = Wire::new(tls);
+                let head = wire.read_head().expect("read").expect("a response");
+                let head = parse_head(&head).expect("head");
+                assert!(head.start.starts_with("HTTP/1.1 200"), "{}", head.start);
+                Box::new(wire)
+            } else {
+                let addr = format!("127.0.0.1:{}", site.plain).parse().expect("addr");
+                let mut c = Client::connect(addr).expect("connect");
+                let r = c.get("/").expect("response");
+                assert_eq!(r.status, 200);
+                Box::new(c)
+            }
+        };
+        // First use (receive buffers, the worker's tables, ticket keys) is not a
+        // connection's cost.
+        let mut conns: Vec<_> = (0..20).map(|_| open()).collect();
+        let before = rss_kib(site.lb.pid());
+        conns.extend((0..N).map(|_| open()));
+        let after = rss_kib(site.lb.pid());
+        assert!(before > 0 && after > 0, "no RSS read");
+        after.saturating_sub(before) as f64 / N as f64
+    };
+    let plain = per(false);
+    let tls = per(true);
+    println!("KiB per idle connection: plain {plain:.2}, TLS {tls:.2}");
+    assert!(
+        tls - plain <= 6.0,
+        "an idle TLS connection costs {tls:.2} KiB, a plain one {plain:.2} KiB"
     );
 }

@@ -117,12 +117,16 @@ pub fn write_request_head(
             Field::Expect if opts.strip_expect => false,
             Field::XForwardedProto if opts.forwardfor.is_some() => false,
             Field::XForwardedFor => {
+                // A rule that edits X-Forwarded-For sees the client's line first; ringlb's
+                // address then goes on a line of its own.
                 if let (Some(ip), Some(_)) =
                     (opts.forwardfor, head.xff_line.filter(|&s| s == f.start))
                 {
-                    append_to_list(f.line, ip, out);
-                    xff_written = true;
-                    continue;
+                    if !edits.owns(b"x-forwarded-for") {
+                        append_to_list(f.line, ip, out);
+                        xff_written = true;
+                        continue;
+                    }
                 }
                 true
             }

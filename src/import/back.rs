@@ -7,13 +7,20 @@
 use super::emit::{self, dur, table, Baseline, Out};
 use super::front::{placeholder_name, Plans};
 use super::lex::{key, quote};
-use super::model::{Global, Mode, Model, Proxy, ServerOpts, ServerSpec, Timeout};
+use super::model::{Global, Kind, Mode, Model, Proxy, ServerOpts, ServerSpec, Timeout};
+use super::Skipped;
 
 /// Where the placeholder server points: a port nothing listens on, so connections are refused
 /// and ringlb answers 503, as HAProxy does for a backend without servers.
 const NOWHERE: &str = "127.0.0.1:1";
 
-pub(super) fn write(out: &mut Out, model: &Model, plans: &Plans<'_>, base: &Baseline) {
+pub(super) fn write(
+    out: &mut Out,
+    model: &Model,
+    plans: &Plans<'_>,
+    base: &Baseline,
+    skipped: &mut Vec<Skipped>,
+) {
     let mut seen = std::collections::HashSet::new();
     for p in model.proxies.iter().filter(|p| p.kind.has_back()) {
         if !seen.insert(p.name.as_str()) {
@@ -36,7 +43,7 @@ pub(super) fn write(out: &mut Out, model: &Model, plans: &Plans<'_>, base: &Base
             }
             continue;
         }
-        backend(out, p, base, &model.global);
+        backend(out, p, base, &model.global, skipped);
     }
     for m in &plans.placeholders {
         placeholder(out, *m, base);
@@ -69,7 +76,7 @@ const INTERVALS: [Field<u64>; 3] = [
 ];
 const COUNTS: [Field<u32>; 2] = [("rise", |o| o.rise), ("fall", |o| o.fall)];
 
-fn backend(out: &mut Out, p: &Proxy, base: &Baseline, global: &Global) {
+fn backend(out: &mut Out, p: &Proxy, base: &Baseline, global: &Global, skipped: &mut Vec<Skipped>) {
     let s = &p.s;
     let v = emit::back_vals(s);
     let name = out.proxy_header("backend", p);
@@ -191,6 +198,10 @@ fn backend(out: &mut Out, p: &Proxy, base: &Baseline, global: &Global) {
         out.comment("cookie dropped: persistence needs http mode (HAProxy ignores it in tcp)");
     }
 
+    if p.kind == Kind::Backend {
+        rules(out, p, &name, v.mode, skipped);
+    }
+
     if servers.is_empty() {
         placeholder_server(out, &name);
     }
@@ -212,6 +223,36 @@ fn backend(out: &mut Out, p: &Proxy, base: &Baseline, global: &Global) {
         if srv.opts.ssl {
             server_tls(out, &srv.opts, global);
         }
+    }
+}
+
+/// A backend's ACLs, rules and error pages (a `listen`'s are written with its frontend).
+fn rules(out: &mut Out, p: &Proxy, name: &str, mode: Mode, skipped: &mut Vec<Skipped>) {
+    let at = super::acl::Where {
+        tcp: mode == Mode::Tcp,
+        tls: false,
+    };
+    let (acls, states) = super::front::acl_states(p, at, skipped);
+    let section = format!("backend.{}", key(name));
+    if !acls.is_empty() {
+        out.header(&format!("[{section}.acl]"));
+        for a in &acls {
+            for n in &a.notes {
+                out.comment(n);
+            }
+            let texts: Vec<String> = a.texts.iter().map(|t| quote(t)).collect();
+            let value = if texts.len() == 1 {
+                texts.join("")
+            } else {
+                format!("[{}]", texts.join(", "))
+            };
+            out.kv(&key(&a.name), value, None);
+        }
+    }
+    let (translated, note) = super::rules::translate(&p.rules, &states, at, skipped);
+    super::rules::write(out, &section, &translated, note.as_deref());
+    if mode == Mode::Http {
+        super::rules::write_errorfiles(out, &section, &p.s.errorfiles);
     }
 }
 

@@ -372,7 +372,7 @@ pub(super) fn emit(model: &Model, file: &str, skipped: &mut Vec<Skipped>) -> Str
         defaults(&mut out, d, &base);
     }
     front::write(&mut out, model, &plans, &base, skipped);
-    back::write(&mut out, model, &plans, &base);
+    back::write(&mut out, model, &plans, &base, skipped);
     out.buf
 }
 

@@ -52,6 +52,9 @@ pub(super) struct FrontPlan<'a> {
     pub(super) acls: Vec<AclOut>,
     pub(super) routes: Vec<RouteOut>,
     pub(super) stats: Option<(StatsSpec, Option<String>)>,
+    pub(super) rules: Vec<super::rules::RuleOut>,
+    /// Why the rules are not in file order, when they are not.
+    pub(super) rules_note: Option<String>,
 }
 
 /// A `listen` that only serves the stats page: it becomes `[stats]`.
@@ -163,7 +166,54 @@ pub(super) fn plan<'a>(model: &'a Model, skipped: &mut Vec<Skipped>) -> Plans<'a
         }
         plans.fronts.push(f);
     }
+    // A stats page in a backend with servers is served by the frontends that use it; one that
+    // no frontend uses is not served at all.
+    for b in model.proxies.iter().filter(|b| b.kind == Kind::Backend) {
+        if b.s.stats.enable && !b.servers.is_empty() && !plans.referenced.contains(&b.name) {
+            skipped.push(Skipped {
+                line: b.line,
+                text: format!("stats enable (in backend {})", b.name),
+                why: "no frontend uses this backend: its stats page is not served".into(),
+            });
+        }
+    }
     plans
+}
+
+/// The stats page of a backend with servers that this frontend uses: HAProxy answers its uri
+/// for requests that reach the backend; ringlb answers it on the frontend, before routing.
+fn stats_of_used_backends(f: &mut FrontPlan<'_>, backs: &HashMap<&str, &Proxy>) {
+    let mut used: Vec<&str> = Vec::new();
+    if let Target::Backend(b) = &f.default {
+        used.push(b);
+    }
+    used.extend(f.routes.iter().map(|r| r.backend.as_str()));
+    for name in used {
+        let Some(b) = backs.get(name) else { continue };
+        if std::ptr::eq(*b, f.p) || !b.s.stats.enable || b.servers.is_empty() {
+            continue;
+        }
+        let only_default = f.routes.is_empty();
+        match &f.stats {
+            None => {
+                f.stats = Some((
+                    b.s.stats.clone(),
+                    Some(format!(
+                        "stats page of backend {name} (which also has servers): ringlb answers \
+                         its uri on this frontend before routing{}",
+                        if only_default {
+                            ""
+                        } else {
+                            ", for every request (HAProxy: only for requests routed to it)"
+                        }
+                    )),
+                ));
+            }
+            Some(_) => f.notes.push(format!(
+                "backend {name} also has a stats page; this frontend serves one page only (the first)"
+            )),
+        }
+    }
 }
 
 fn plan_front<'a>(
@@ -184,53 +234,14 @@ fn plan_front<'a>(
         acls: Vec::new(),
         routes: Vec::new(),
         stats: p.s.stats.enable.then(|| (p.s.stats.clone(), None)),
+        rules: Vec::new(),
+        rules_note: None,
     };
-
-    // ACLs: several lines with one name are ORed, as in HAProxy; one bad line spoils the name.
-    let mut states: HashMap<String, AclState> = HashMap::new();
-    for line in &p.acls {
-        let Some(name) = line.words.get(1) else {
-            skip(skipped, line, "acl needs a name and a criterion");
-            continue;
-        };
-        if matches!(states.get(name), Some(AclState::Bad(_))) {
-            skip(
-                skipped,
-                line,
-                format!("ACL `{name}` already has an untranslated line"),
-            );
-            continue;
-        }
-        match acl::criterion(line.words.get(2..).unwrap_or_default(), at) {
-            Ok((text, note)) => {
-                let rname = acl::acl_name(name);
-                match f.acls.iter_mut().find(|a| a.name == rname) {
-                    Some(a) => {
-                        a.texts.push(text);
-                        a.notes.extend(note);
-                    }
-                    None => {
-                        let mut notes: Vec<String> = note.into_iter().collect();
-                        if rname != *name {
-                            notes.push(format!("ACL {name} renamed {rname} (ringlb name rules)"));
-                        }
-                        f.acls.push(AclOut {
-                            name: rname.clone(),
-                            texts: vec![text],
-                            notes,
-                        });
-                    }
-                }
-                states.insert(name.clone(), AclState::Ok(rname));
-            }
-            Err(why) => {
-                let rname = acl::acl_name(name);
-                f.acls.retain(|a| a.name != rname);
-                states.insert(name.clone(), AclState::Bad(line.no));
-                skip(skipped, line, why);
-            }
-        }
-    }
+    let (acls, states) = acl_states(p, at, skipped);
+    f.acls = acls;
+    let (rules, note) = super::rules::translate(&p.rules, &states, at, skipped);
+    f.rules = rules;
+    f.rules_note = note;
 
     for line in &p.uses {
         match route(line, mode, &states, backs, &mut f) {
@@ -240,11 +251,11 @@ fn plan_front<'a>(
         }
     }
 
-    let default =
+    let default_name =
         p.s.default_backend
             .clone()
             .or_else(|| (p.kind == Kind::Listen && !p.servers.is_empty()).then(|| p.name.clone()));
-    match default {
+    match default_name {
         Some(name) => match backs.get(name.as_str()) {
             Some(b) if emit::mode(&b.s) != mode => {
                 skipped.push(Skipped {
@@ -282,7 +293,63 @@ fn plan_front<'a>(
                 .into(),
         ),
     }
+    stats_of_used_backends(&mut f, backs);
     f
+}
+
+/// A section's ACLs: several lines with one name are ORed, as in HAProxy; one bad line spoils
+/// the name.
+pub(super) fn acl_states(
+    p: &Proxy,
+    at: acl::Where,
+    skipped: &mut Vec<Skipped>,
+) -> (Vec<AclOut>, HashMap<String, AclState>) {
+    let mut acls: Vec<AclOut> = Vec::new();
+    let mut states: HashMap<String, AclState> = HashMap::new();
+    for line in &p.acls {
+        let Some(name) = line.words.get(1) else {
+            skip(skipped, line, "acl needs a name and a criterion");
+            continue;
+        };
+        if matches!(states.get(name), Some(AclState::Bad(_))) {
+            skip(
+                skipped,
+                line,
+                format!("ACL `{name}` already has an untranslated line"),
+            );
+            continue;
+        }
+        match acl::criterion(line.words.get(2..).unwrap_or_default(), at) {
+            Ok((text, note)) => {
+                let rname = acl::acl_name(name);
+                match acls.iter_mut().find(|a| a.name == rname) {
+                    Some(a) => {
+                        a.texts.push(text);
+                        a.notes.extend(note);
+                    }
+                    None => {
+                        let mut notes: Vec<String> = note.into_iter().collect();
+                        if rname != *name {
+                            notes.push(format!("ACL {name} renamed {rname} (ringlb name rules)"));
+                        }
+                        acls.push(AclOut {
+                            name: rname.clone(),
+                            texts: vec![text],
+                            notes,
+                        });
+                    }
+                }
+                states.insert(name.clone(), AclState::Ok(rname));
+            }
+            Err(why) => {
+                let rname = acl::acl_name(name);
+                acls.retain(|a| a.name != rname);
+                states.insert(name.clone(), AclState::Bad(line.no));
+                skip(skipped, line, why);
+            }
+        }
+    }
+    (acls, states)
 }
 
 fn take_stats(f: &mut FrontPlan<'_>, b: &Proxy) {
@@ -523,6 +590,11 @@ pub(super) fn write(
             if let Some((kw, cond)) = &r.guard {
                 out.kv(kw, quote(cond), None);
             }
+        }
+        let section = format!("frontend.{}", super::lex::key(&name));
+        super::rules::write(out, &section, &f.rules, f.rules_note.as_deref());
+        if f.mode == Mode::Http {
+            super::rules::write_errorfiles(out, &section, &p.s.errorfiles);
         }
         if let Some((st, note)) = &f.stats {
             if f.mode == Mode::Tcp {

@@ -3,13 +3,14 @@
 //! The translator is pure ([`translate`]: text in, TOML and the list of lines it could not
 //! translate out); [`run`] is the only part doing I/O (read the file, print, exit status).
 //! It imports `config` (to check its own output), `route` (to check every ACL and condition
-//! it writes with ringlb's own parser) and std/regex, nothing above.
+//! it writes with ringlb's own parser), `rules` (the statuses and codes ringlb's rules and
+//! error pages take) and std/regex, nothing above.
 //!
 //! Pipeline:
 //! 1. [`lex`]: lines → words, HAProxy quoting and escapes; HAProxy times → microseconds;
 //! 2. [`read`] (with [`settings`], [`net`], [`tls`]): sections → [`model::Model`], `defaults`
 //!    inheritance with HAProxy semantics (each `defaults` starts afresh), `global`;
-//! 3. [`emit`] (with [`front`], [`back`], [`acl`], [`tls`]): resolve every value with HAProxy's
+//! 3. [`emit`] (with [`front`], [`back`], [`acl`], [`rules`], [`tls`]): resolve every value with HAProxy's
 //!    meaning and write it where ringlb would otherwise differ, a `#` comment wherever the
 //!    meaning changes.
 //!
@@ -26,6 +27,7 @@ mod lex;
 mod model;
 mod net;
 mod read;
+mod rules;
 mod settings;
 mod tls;
 
@@ -33,6 +35,8 @@ mod tls;
 mod tests;
 #[cfg(test)]
 mod tests_routing;
+#[cfg(test)]
+mod tests_rules;
 #[cfg(test)]
 mod tests_tls;
 

@@ -196,6 +196,8 @@ pub(super) struct Settings {
     pub(super) stats: StatsSpec,
     pub(super) default_server: ServerOpts,
     pub(super) default_backend: Option<String>,
+    /// `errorfile STATUS PATH`, the last one of a status winning.
+    pub(super) errorfiles: Vec<(u16, String)>,
 }
 
 impl Settings {
@@ -242,6 +244,9 @@ pub(super) struct Proxy {
     pub(super) acls: Vec<Line>,
     /// `use_backend …` lines.
     pub(super) uses: Vec<Line>,
+    /// Header rules as written, in file order: `http-request`, `http-response`, `redirect`,
+    /// `block` and the pre-1.6 `req*` / `rsp*` lines.
+    pub(super) rules: Vec<Line>,
     pub(super) servers: Vec<ServerSpec>,
     /// The `bind … ssl` lines, merged: `[frontend.X.tls]`.
     pub(super) tls: Option<TlsSpec>,

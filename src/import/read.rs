@@ -172,6 +172,7 @@ impl Reader<'_> {
             binds: Vec::new(),
             acls: Vec::new(),
             uses: Vec::new(),
+            rules: Vec::new(),
             servers: Vec::new(),
             tls: None,
         };
@@ -219,15 +220,14 @@ impl Reader<'_> {
                     proxy.servers.push(s);
                 })
             }
-            "acl" if kind.has_front() => {
+            "acl" => {
                 proxy.acls.push(line.clone());
                 Ok(())
             }
-            "acl" => Err(
-                "ringlb has ACLs in frontends only; in a backend they serve rules \
-                          ringlb does not have"
-                    .to_owned(),
-            ),
+            h if super::rules::is_rule(h) => {
+                proxy.rules.push(line.clone());
+                Ok(())
+            }
             "use_backend" if kind.has_front() => {
                 proxy.uses.push(line.clone());
                 Ok(())

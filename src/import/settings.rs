@@ -35,20 +35,40 @@ const BACK_ONLY: &str = "ignored by HAProxy in a frontend";
 
 /// Directives ringlb has no counterpart for, with the reason given in the report.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("http-request", "ringlb has no http-request rules"),
-    ("http-response", "ringlb has no http-response rules"),
-    ("http-after-response", "ringlb has no http-response rules"),
+    (
+        "http-request",
+        "ringlb's rules are per frontend and backend: write them there",
+    ),
+    (
+        "http-response",
+        "ringlb's rules are per frontend and backend: write them there",
+    ),
+    (
+        "http-after-response",
+        "ringlb's response rules do not apply to its own answers",
+    ),
     ("tcp-request", "ringlb has no tcp-request rules"),
     ("tcp-response", "ringlb has no tcp-response rules"),
     (
         "redirect",
-        "ringlb has no redirect rules yet: the requests are served instead of redirected",
+        "ringlb's redirects are rules of a frontend or backend: write them there",
     ),
-    ("errorfile", "ringlb's error responses are built in"),
-    ("errorfiles", "ringlb's error responses are built in"),
-    ("errorloc", "ringlb's error responses are built in"),
-    ("errorloc302", "ringlb's error responses are built in"),
-    ("errorloc303", "ringlb's error responses are built in"),
+    (
+        "errorfiles",
+        "ringlb has no http-errors sections: use errorfile lines",
+    ),
+    (
+        "errorloc",
+        "ringlb has no redirecting error pages: an errorfile may hold a 302",
+    ),
+    (
+        "errorloc302",
+        "ringlb has no redirecting error pages: an errorfile may hold a 302",
+    ),
+    (
+        "errorloc303",
+        "ringlb has no redirecting error pages: an errorfile may hold a 303",
+    ),
     ("capture", "ringlb's access log has a fixed format"),
     ("log-format", "ringlb's access log has a fixed format"),
     ("log-tag", "ringlb's access log has a fixed format"),
@@ -192,6 +212,19 @@ pub(super) fn directive(
             need(scope.back(), BACK_ONLY)?;
             http_check(s, w.get(1..).unwrap_or_default(), partial)?;
         }
+        "errorfile" => {
+            let status: u16 = arg
+                .parse()
+                .map_err(|_| format!("invalid errorfile status \"{arg}\""))?;
+            if !crate::rules::ERRORFILE_STATUSES.contains(&status) {
+                return Err(format!(
+                    "ringlb never answers {status} itself: no page to replace"
+                ));
+            }
+            let path = w.get(2).ok_or("errorfile needs a file")?;
+            s.errorfiles.retain(|(st, _)| *st != status);
+            s.errorfiles.push((status, path.clone()));
+        }
         h => {
             // `http-request redirect …` is a redirect rule first.
             let h = if h == "http-request" && arg == "redirect" {
@@ -203,9 +236,6 @@ pub(super) fn directive(
                 "no ringlb equivalent known to the translator",
                 |(_, why)| why,
             );
-            if h == "redirect" && w.iter().any(|x| x == "scheme") {
-                return Err(format!("{why} (plain http is not sent to https)"));
-            }
             return Err((*why).to_owned());
         }
     }

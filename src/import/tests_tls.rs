@@ -349,7 +349,7 @@ fn tls_acl_fetches_become_ringlb_criteria() {
 }
 
 #[test]
-fn sni_fetches_need_a_tls_listener_and_redirects_are_listed() {
+fn sni_fetches_need_a_tls_listener_and_redirects_are_translated() {
     let t = translate(
         &https(
             "",
@@ -365,10 +365,17 @@ fn sni_fetches_need_a_tls_listener_and_redirects_are_listed() {
         why(&t, 12).is_empty(),
         "ssl_fc is fine without TLS listeners"
     );
-    assert!(why(&t, 13).contains("ringlb has no redirect rules yet"));
-    assert!(why(&t, 13).contains("plain http is not sent to https"));
-    assert!(why(&t, 14).contains("ringlb has no redirect rules yet"));
+    assert!(why(&t, 13).is_empty(), "{:?}", t.skipped);
+    assert!(why(&t, 14).is_empty(), "{:?}", t.skipped);
     assert!(t.toml.contains("if = \"tls\""), "{}", t.toml);
+    // `http-request redirect` runs before `redirect` in HAProxy, whatever the file says.
+    let first = t
+        .toml
+        .find("unless = \"{ ssl_fc }\"")
+        .expect("http-request redirect");
+    let second = t.toml.find("if = \"!{ ssl_fc }\"").expect("redirect");
+    assert!(first < second, "{}", t.toml);
+    assert!(t.toml.contains("code = 301"), "{}", t.toml);
 }
 
 #[test]

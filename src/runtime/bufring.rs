@@ -187,6 +187,18 @@ impl PBuf {
         }
     }
 
+    /// The unread bytes, writable: a TLS record is decrypted where it lies.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`; `&mut self` makes this the only view of the buffer, which
+        // the kernel does not write until Drop pushes it back.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.add(self.start as usize),
+                (self.end - self.start) as usize,
+            )
+        }
+    }
+
     pub fn len(&self) -> usize {
         (self.end - self.start) as usize
     }

@@ -3,10 +3,11 @@
 //! A session reads and writes through [`Transport`] and never asks which one it has. Plain TCP
 //! ([`Conn`](crate::runtime::Conn), in `plain.rs`), TLS in user space and kTLS are implemented; the
 //! others arrive beside them:
-//! - **TLS in user space** (`tls.rs`): the `Conn` and the rustls connection state. `recv`
-//!   receives ciphertext into a provided buffer, feeds it to rustls and yields the plaintext
-//!   as a [`Chunk::Heap`]; `send` encrypts into a heap buffer and sends that. The handshake runs
-//!   before the session starts, on the worker that accepted the connection.
+//! - **TLS in user space** (`tls.rs`): the `Conn` and rustls's unbuffered connection state.
+//!   `recv` receives ciphertext into a provided buffer, has rustls decrypt it there and yields
+//!   the plaintext as a [`Chunk::Heap`]; `send` encrypts into a heap buffer and sends that. No
+//!   buffer stays with an idle connection. The handshake runs before the session starts, on
+//!   the worker that accepted the connection.
 //! - **TLS to servers** (`tls_client.rs`): rustls's client connection the same way, and
 //!   [`ServerConn`], the server side of a session: plain or TLS, held by the upstream pool.
 //! - **kTLS** (`ktls.rs`): after the handshake the record keys go to the kernel

@@ -356,11 +356,12 @@ fn start_session(
         let _guard = guard;
         // A plain HTTP session runs inline: its task is what an idle keep-alive connection
         // costs. The others are boxed, so that the plain session's task reserves no room for
-        // them (a TLS connection's state is large).
+        // them (a TLS connection's state is large); `serve_tls` holds only the boxes it waits
+        // on, smaller than a plain session, so it runs inline too.
         match (handshake, mode) {
             (None, Mode::Http) => proxy::http::serve(accepted, conn).await,
             (None, Mode::Tcp) => Box::pin(proxy::tcp::serve(accepted, conn)).await,
-            (Some(h), _) => Box::pin(serve_tls(mode, accepted, conn, h)).await,
+            (Some(h), _) => serve_tls(mode, accepted, conn, h).await,
         }
     });
 }
@@ -374,10 +375,26 @@ struct Handshake {
 }
 
 /// Runs the TLS handshake, then the session over TLS.
+///
+/// The handshake and the session are boxed apart, and this future holds nothing but the box
+/// it waits on: an idle TLS connection keeps the session's box and rustls's state, not room
+/// for a handshake that ended long ago.
 async fn serve_tls(mode: Mode, accepted: proxy::Accepted, conn: Conn, h: Handshake) {
+    let session = Box::pin(open_tls(mode, accepted, conn, h)).await;
+    if let Some(session) = session {
+        session.await;
+    }
+}
+
+/// The TLS handshake, counted; then the session to run over it (`None` when it failed).
+async fn open_tls(
+    mode: Mode,
+    accepted: proxy::Accepted,
+    conn: Conn,
+    h: Handshake,
+) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> {
     let deadline = Instant::now() + h.timeout;
-    let done = transport::tls::handshake(conn, h.tls.config.clone(), deadline).await;
-    match done {
+    match transport::tls::handshake(conn, h.tls.config.clone(), deadline).await {
         Ok(conn) => {
             h.counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
             if conn.info().resumed {
@@ -385,37 +402,45 @@ async fn serve_tls(mode: Mode, accepted: proxy::Accepted, conn: Conn, h: Handsha
             }
             if !h.tls.ktls {
                 h.counters.tls_userspace.fetch_add(1, Ordering::Relaxed);
-                return serve(mode, accepted, conn).await;
+                return Some(boxed_session(mode, accepted, conn));
             }
-            // Each session boxed on its own: a kTLS session's task holds no room for rustls.
+            // Whichever record layer runs it, the session has its own box: a kTLS session's
+            // holds no room for rustls.
             match transport::ktls::offload(conn) {
                 Offload::Kernel(conn) => {
                     h.counters.tls_ktls.fetch_add(1, Ordering::Relaxed);
-                    Box::pin(serve(mode, accepted, conn)).await;
+                    Some(boxed_session(mode, accepted, conn))
                 }
                 Offload::User(conn) => {
                     h.counters.tls_userspace.fetch_add(1, Ordering::Relaxed);
-                    Box::pin(serve(mode, accepted, conn)).await;
+                    Some(boxed_session(mode, accepted, conn))
                 }
                 Offload::Failed(e) => {
                     h.counters.tls_ktls_failed.fetch_add(1, Ordering::Relaxed);
                     accepted
                         .local
                         .tls_failure(&accepted.frontend, &format_args!("kTLS set-up: {e}"));
+                    None
                 }
             }
         }
         Err(e) => {
             h.counters.tls_failed.fetch_add(1, Ordering::Relaxed);
             accepted.local.tls_failure(&accepted.frontend, &e);
+            None
         }
     }
 }
 
-/// Runs the session of a frontend's mode over any transport.
-async fn serve<T: Transport>(mode: Mode, accepted: proxy::Accepted, conn: T) {
+/// The session of a frontend's mode over `conn`, boxed (a plain function, so that `conn` is
+/// moved into the box and never kept in the caller's state).
+fn boxed_session<T: Transport + 'static>(
+    mode: Mode,
+    accepted: proxy::Accepted,
+    conn: T,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
     match mode {
-        Mode::Http => proxy::http::serve(accepted, conn).await,
-        Mode::Tcp => Box::pin(proxy::tcp::serve(accepted, conn)).await,
+        Mode::Http => Box::pin(proxy::http::serve(accepted, conn)),
+        Mode::Tcp => Box::pin(proxy::tcp::serve(accepted, conn)),
     }
 }
