@@ -4,6 +4,7 @@
 //! `mod.rs` names; `docs/design.md` has the same table with what each room owns.
 //! - `http`, `balance`, `stats`: pure (no I/O, no clock, no threads); import nothing of
 //!   ringlb. `http` holds the one header-field scanner.
+//! - `proxy_protocol`: the PROXY protocol header, parsed and encoded; pure, std only.
 //! - `route` (→ http): ACLs and the router; pure.
 //! - `rules` (→ route, http): header rules, redirects, deny/return answers, error pages;
 //!   conditions evaluated by `route`'s router; pure.
@@ -53,6 +54,7 @@ pub mod log;
     reason = "sessions time requests, connections and queues; stated here until the session rewrite gives proxy/mod.rs its own"
 )]
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod route;
 pub mod rules;
 pub mod runtime;

@@ -37,6 +37,8 @@ pub struct ServerRt {
     pub cookie: String,
     /// Active health check (backend settings with this server's overrides).
     pub check: Option<Check>,
+    /// The PROXY protocol header every connection to this server starts with.
+    pub send_proxy: Option<crate::config::ProxyVersion>,
     /// TLS to this server; `None` = plain TCP.
     pub tls: Option<Arc<crate::tls::ServerTlsRt>>,
     pub state: Arc<ServerState>,
@@ -128,6 +130,8 @@ pub struct FrontendRt {
     /// Access log lines for this frontend.
     pub log: bool,
     pub dontlognull: bool,
+    /// Peers allowed to send a PROXY header on the listeners that accept one; empty = any.
+    pub accept_proxy_from: Vec<crate::route::Cidr>,
     /// Protocols a request may upgrade to (lower case); empty: Upgrade is dropped.
     pub upgrade: Vec<String>,
     pub state: Arc<FrontendState>,
@@ -139,12 +143,13 @@ pub struct FrontendRt {
     pub errors: ErrorPages,
 }
 
-/// A listening address: its frontend (index) and whether connections start with a TLS
-/// handshake.
+/// A listening address: its frontend (index), whether connections start with a TLS
+/// handshake, and whether a PROXY protocol header comes before anything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bind {
     pub frontend: usize,
     pub tls: bool,
+    pub accept_proxy: bool,
 }
 
 /// Process-wide settings (`[global]`, `[log]`), as the workers, the checker and the control
@@ -182,6 +187,9 @@ pub struct Snapshot {
     pub backends: Vec<BackendRt>,
     /// Which frontend a listening address belongs to, and whether it speaks TLS.
     pub by_bind: HashMap<SocketAddr, Bind>,
+    /// Some server is sent PROXY headers: sessions on wildcard listeners learn the address
+    /// the client connected to (the header's destination).
+    pub sends_proxy: bool,
 }
 
 impl Snapshot {
@@ -230,6 +238,7 @@ impl Snapshot {
                     cookie: s.cookie.clone(),
                     check: s.check.clone(),
                     tls,
+                    send_proxy: s.send_proxy,
                     state: old_servers
                         .get(&(b.name.as_str(), s.name.as_str(), s.address))
                         .map(|a| Arc::clone(a))
@@ -267,6 +276,7 @@ impl Snapshot {
                     Bind {
                         frontend: i,
                         tls: false,
+                        accept_proxy: f.accept_proxy,
                     },
                 );
             }
@@ -278,6 +288,7 @@ impl Snapshot {
                             Bind {
                                 frontend: i,
                                 tls: true,
+                                accept_proxy: t.accept_proxy,
                             },
                         );
                     }
@@ -316,6 +327,7 @@ impl Snapshot {
                 tls,
                 log: f.log,
                 dontlognull: f.dontlognull,
+                accept_proxy_from: f.accept_proxy_from.clone(),
                 upgrade: f.upgrade.clone(),
                 name: f.name.clone(),
                 key: Arc::from(f.name.as_str()),
@@ -346,6 +358,7 @@ impl Snapshot {
                 Bind {
                     frontend: frontends.len(),
                     tls: false,
+                    accept_proxy: false,
                 },
             );
             frontends.push(FrontendRt {
@@ -357,6 +370,7 @@ impl Snapshot {
                 tls: None,
                 log: false,
                 dontlognull: false,
+                accept_proxy_from: Vec::new(),
                 upgrade: Vec::new(),
                 name: STATS_FRONTEND.to_string(),
                 key: Arc::from(STATS_FRONTEND),
@@ -391,6 +405,9 @@ impl Snapshot {
         Ok(Snapshot {
             generation: prev.map(|p| p.generation + 1).unwrap_or(1),
             global,
+            sends_proxy: backends
+                .iter()
+                .any(|b| b.servers.iter().any(|s| s.send_proxy.is_some())),
             frontends,
             backends,
             by_bind,

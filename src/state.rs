@@ -303,6 +303,12 @@ pub struct FrontendState {
     /// TLS handshakes that failed: not TLS, bad messages, nothing in common, or the client
     /// went away or stayed silent.
     pub tls_failed: AtomicU64,
+    /// Connections closed because their PROXY protocol header was malformed, too long, or
+    /// not complete within the frontend's `client` timeout.
+    pub proxy_failed: AtomicU64,
+    /// Connections refused because their peer may not send a PROXY header
+    /// (`accept_proxy_from`).
+    pub proxy_refused: AtomicU64,
     /// Sessions after their handshake whose records the kernel runs (kTLS).
     pub tls_ktls: AtomicU64,
     /// Sessions after their handshake whose records rustls runs in user space.

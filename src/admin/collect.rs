@@ -91,8 +91,13 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
     let frontends = snap
         .frontends
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             let st = &f.state;
+            let accepts_proxy = snap
+                .by_bind
+                .values()
+                .any(|b| b.frontend == i && b.accept_proxy);
             let requests = st.requests.load(Ordering::Relaxed);
             let total_conns = st.total_conns.load(Ordering::Relaxed);
             FrontendStats {
@@ -110,6 +115,10 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                 req_errors: st.req_errors.load(Ordering::Relaxed),
                 responses: responses(&st.responses),
                 tls: f.tls.as_ref().map(|t| tls_stats(st, t, wall)),
+                proxy_protocol: accepts_proxy.then(|| crate::stats::ProxyStats {
+                    failed: st.proxy_failed.load(Ordering::Relaxed),
+                    refused: st.proxy_refused.load(Ordering::Relaxed),
+                }),
             }
         })
         .collect();

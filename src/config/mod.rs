@@ -11,7 +11,8 @@
 //!   `route`'s;
 //! - `route`: the ACL and condition language ([`Acl`], [`Guard`] and the expression parser),
 //!   checked here at load time so a running worker only ever sees valid conditions;
-//! - `balance`: the algorithm names, re-exported as [`Balance`].
+//! - `balance`: the algorithm names, re-exported as [`Balance`];
+//! - `proxy_protocol`: the PROXY protocol versions, re-exported as [`ProxyVersion`].
 //!
 //! Nothing here imports `snapshot`, `proxy` or any room above them.
 //!
@@ -39,7 +40,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::balance::Balance;
-use crate::route::{Acl, Guard};
+pub use crate::proxy_protocol::Version as ProxyVersion;
+use crate::route::{Acl, Cidr, Guard};
 
 /// A validated configuration. Every field is resolved: defaults applied, names checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,6 +284,11 @@ pub struct Frontend {
     pub stats: Option<StatsPage>,
     /// TLS listeners of this frontend and what they serve.
     pub tls: Option<Tls>,
+    /// Connections on the plain `bind`s start with a PROXY protocol header (v1 or v2) whose
+    /// client address replaces the peer's.
+    pub accept_proxy: bool,
+    /// Peers allowed to send that header; empty = any. Others are refused.
+    pub accept_proxy_from: Vec<Cidr>,
     /// `[[frontend.X.request_rule]]`, in order; they run before routing.
     pub request_rules: Vec<RuleDef>,
     /// `[[frontend.X.response_rule]]`, in order; they run after the backend's.
@@ -324,6 +331,9 @@ pub struct Tls {
     pub alpn: Vec<String>,
     /// Resume sessions with tickets whose keys rotate and are shared by every worker.
     pub session_tickets: bool,
+    /// Connections on these listeners start with a PROXY protocol header, read before the
+    /// handshake (the frontend's `accept_proxy` unless set here).
+    pub accept_proxy: bool,
     /// Hand the record layer to the kernel after the handshake where it can take it.
     pub ktls: Ktls,
 }
@@ -464,6 +474,8 @@ pub struct Check {
     pub fall: u32,
     /// Time allowed for one check (connect and, for http, the response status line).
     pub timeout: Duration,
+    /// Send a PROXY protocol header first (`UNKNOWN` / `LOCAL`: a check has no client).
+    pub send_proxy: Option<ProxyVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -579,6 +591,9 @@ pub struct Server {
     pub cookie: String,
     /// The backend's check with this server's overrides applied; `None` = not checked.
     pub check: Option<Check>,
+    /// Every connection to this server starts with a PROXY protocol header naming the client
+    /// (the backend's `send_proxy` unless the server sets its own).
+    pub send_proxy: Option<ProxyVersion>,
     /// TLS to this server (`[backend.X.tls]` with this server's `tls` keys over it); `None` =
     /// plain TCP.
     pub tls: Option<ServerTls>,

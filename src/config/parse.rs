@@ -95,12 +95,15 @@ const FRONTEND: Schema = Schema {
         "route",
         "stats",
         "tls",
+        "accept_proxy",
+        "accept_proxy_from",
         "request_rule",
         "response_rule",
         "errorfile",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
+        ("send_proxy", BACKEND_HINT),
         ("check", BACKEND_HINT),
         ("cookie", BACKEND_HINT),
         ("retries", BACKEND_HINT),
@@ -429,13 +432,15 @@ fn parse_frontend(
         ),
         None => {}
     }
-    let tls = match tls::frontend_tls(cx, t, mode) {
-        Some((tls, spans)) => {
-            bind_spans.extend(spans);
-            Some(tls)
-        }
-        None => None,
-    };
+    let accept_proxy = t.bool(cx, "accept_proxy").unwrap_or(false);
+    let tls = tls::frontend_tls(cx, t, mode, accept_proxy);
+
+    let accepts = accept_proxy || tls.as_ref().is_some_and(|(t, _)| t.accept_proxy);
+    let accept_proxy_from = proxy_sources(cx, t, &s.name, accepts);
+    let tls = tls.map(|(tls, spans)| {
+        bind_spans.extend(spans);
+        tls
+    });
 
     let mut backend_span = None;
     let default_backend = match t.str(cx, "default_backend") {
@@ -516,8 +521,10 @@ fn parse_frontend(
         upgrade: upgrade_protocols(cx, t),
         acls,
         routes: routes.iter().map(|r| r.route.clone()).collect(),
+        accept_proxy,
         stats,
         tls,
+        accept_proxy_from,
         request_rules,
         response_rules,
         errorfiles,
@@ -529,6 +536,34 @@ fn parse_frontend(
         backend_span,
         routes,
     }
+}
+
+/// `accept_proxy_from = ["10.0.0.0/8", …]`: the peers allowed to send a PROXY header.
+fn proxy_sources(
+    cx: &mut Cx<'_>,
+    t: &Table<'_, '_>,
+    name: &str,
+    accepts: bool,
+) -> Vec<crate::route::Cidr> {
+    let mut out = Vec::new();
+    for (text, span) in t.strings(cx, "accept_proxy_from").unwrap_or_default() {
+        match crate::route::Cidr::parse(text) {
+            Some(c) => out.push(c),
+            None => cx.error_help(
+                &span,
+                format!("invalid address block \"{text}\" in accept_proxy_from of frontend \"{name}\""),
+                "expected an address or ADDRESS/BITS: \"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"",
+            ),
+        }
+    }
+    if let (Some(span), false) = (t.key_span("accept_proxy_from"), accepts) {
+        cx.error_help(
+            &span,
+            format!("frontend \"{name}\" sets accept_proxy_from but accepts no PROXY header"),
+            "add accept_proxy = true (or remove accept_proxy_from)",
+        );
+    }
+    out
 }
 
 /// `upgrade`: the protocol names a request may switch to (default: websocket). Names are

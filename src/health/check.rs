@@ -43,6 +43,14 @@ async fn attempt(
         Ok(c) => c,
         Err(e) => return Outcome::Failed(format!("L4CON {}", describe(&e))),
     };
+    if let Some(version) = check.send_proxy {
+        // A check has no client: the header says so (v1 UNKNOWN, v2 LOCAL).
+        let mut header = Vec::new();
+        crate::proxy_protocol::encode(version, None, &mut header);
+        if let (Err(e), _) = conn.send_all(header).await {
+            return Outcome::Failed(format!("L4CON PROXY header not sent: {}", describe(&e)));
+        }
+    }
     let conn = match tls {
         None => ServerConn::Plain(conn),
         Some(t) => {

@@ -6,8 +6,8 @@
 //! (`log_transition`).
 //!
 //! May import `runtime`, `snapshot`, `state`, `config`, `log`, `transport` (a check over TLS
-//! uses the server side's TLS connection) and `tls` (its compiled settings). The verdict logic is the pure
-//! `state` module.
+//! uses the server side's TLS connection), `tls` (its compiled settings) and `proxy_protocol`
+//! (headers on checks). The verdict logic is the pure `state` module.
 //!
 //! Checks are spread: each server's first check waits a random part of its interval, and every
 //! interval is moved by up to ±`spread_checks` percent, so checks never fire in lockstep.
@@ -219,6 +219,7 @@ async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, how: How) {
         rise: 1,
         fall: 1,
         timeout: Duration::from_secs(1),
+        send_proxy: None,
     };
     let first = check.as_ref().map(|c| c.inter).unwrap_or(PASSIVE_PROBE);
     runtime::sleep(first.mul_f64(fastrand::f64())).await;

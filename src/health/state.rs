@@ -169,6 +169,7 @@ mod tests {
             rise: 2,
             fall: 3,
             timeout: Duration::from_secs(1),
+            send_proxy: None,
         }
     }
 

@@ -273,6 +273,12 @@ fn server(out: &mut Out, backend: &str, srv: &ServerSpec, checked: &[&ServerSpec
     if o.backup {
         out.kv("backup", "true", None);
     }
+    if let Some(v) = o.send_proxy {
+        out.kv("send_proxy", quote(v), None);
+    }
+    if o.check_send_proxy && !o.check {
+        out.comment("check-send-proxy dropped: this server is not checked");
+    }
     if cookie {
         match &o.cookie {
             Some(c) => out.kv("cookie", quote(c), None),
@@ -291,6 +297,14 @@ fn server(out: &mut Out, backend: &str, srv: &ServerSpec, checked: &[&ServerSpec
             Some("no `check` on this server in HAProxy"),
         );
         return;
+    }
+    if o.check_send_proxy && o.send_proxy.is_none() {
+        out.kv("check_send_proxy", "true", None);
+    } else if o.send_proxy.is_some() && !o.check_send_proxy {
+        out.comment(
+            "checks carry the PROXY header too, as HAProxy's do for a send-proxy server \
+             checked on its own address",
+        );
     }
     for (k, f) in INTERVALS {
         if common(checked, f).is_none() {

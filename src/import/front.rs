@@ -133,6 +133,13 @@ pub(super) fn plan<'a>(model: &'a Model, skipped: &mut Vec<Skipped>) -> Plans<'a
                             .into(),
                     });
                 }
+                for (line, _) in p.accept_proxy.iter().filter(|(_, a)| *a) {
+                    skipped.push(Skipped {
+                        line: *line,
+                        text: "accept-proxy".into(),
+                        why: "ringlb's [stats] listener reads no PROXY protocol header".into(),
+                    });
+                }
                 plans.stats_listener = Some(StatsListener {
                     name: p.name.clone(),
                     line: p.line,
@@ -494,6 +501,37 @@ fn from_backends(
     (ff, conn)
 }
 
+/// `accept-proxy` of the plain `bind` lines: ringlb sets it once for a frontend's plain
+/// listeners, so lines that differ from the first one are listed as not translated.
+fn plain_accept_proxy(p: &Proxy, skipped: &mut Vec<Skipped>) -> bool {
+    let Some(&(first_line, first)) = p.accept_proxy.first() else {
+        return false;
+    };
+    for &(line, a) in p.accept_proxy.iter().skip(1) {
+        if a != first {
+            skipped.push(Skipped {
+                line,
+                text: if a {
+                    "accept-proxy".into()
+                } else {
+                    "bind without accept-proxy".into()
+                },
+                why: format!(
+                    "ringlb sets accept_proxy once for a frontend's plain listeners; line \
+                     {first_line} {} it, so this listener {} too",
+                    if first { "has" } else { "lacks" },
+                    if first {
+                        "expects a PROXY header"
+                    } else {
+                        "reads none"
+                    },
+                ),
+            });
+        }
+    }
+    first
+}
+
 pub(super) fn write(
     out: &mut Out,
     model: &Model,
@@ -519,6 +557,10 @@ pub(super) fn write(
             _ => out.kv("bind", format!("[{}]", binds.join(", ")), None),
         }
         out.kv("default_backend", quote(&target_name(&f.default)), None);
+        let accept_proxy = plain_accept_proxy(p, skipped);
+        if accept_proxy {
+            out.kv("accept_proxy", "true", None);
+        }
 
         let v = emit::front_vals(&p.s);
         if v.mode != base.front.mode {
@@ -563,7 +605,7 @@ pub(super) fn write(
         }
         emit::timeouts(out, &v.timeouts, base, !base.written);
         if let Some(t) = &p.tls {
-            super::tls::write(out, &name, t, &model.global);
+            super::tls::write(out, &name, t, &model.global, accept_proxy);
         }
 
         if !f.acls.is_empty() {

@@ -34,6 +34,8 @@ mod tls;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_proxy;
+#[cfg(test)]
 mod tests_routing;
 #[cfg(test)]
 mod tests_rules;

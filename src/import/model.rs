@@ -151,6 +151,10 @@ pub(super) struct ServerOpts {
     pub(super) disabled: bool,
     /// `ssl`: TLS to the server.
     pub(super) ssl: bool,
+    /// `send-proxy` → `"v1"`, `send-proxy-v2` → `"v2"`.
+    pub(super) send_proxy: Option<&'static str>,
+    /// `check-send-proxy`.
+    pub(super) check_send_proxy: bool,
     /// `verify none|required`; `None`: the global `ssl-server-verify` (HAProxy's default:
     /// required).
     pub(super) verify: Option<bool>,
@@ -240,6 +244,8 @@ pub(super) struct Proxy {
     pub(super) line: usize,
     pub(super) s: Settings,
     pub(super) binds: Vec<Noted<String>>,
+    /// Per plain `bind` line: its line number and whether it has `accept-proxy`.
+    pub(super) accept_proxy: Vec<(usize, bool)>,
     /// `acl NAME …` lines: the line and the words after `acl`.
     pub(super) acls: Vec<Line>,
     /// `use_backend …` lines.
@@ -293,6 +299,8 @@ pub(super) struct TlsSpec {
     pub(super) binds: Vec<String>,
     /// `crt` files and directories, in order (the first is the default certificate).
     pub(super) certificates: Vec<String>,
+    /// `accept-proxy` on the first `bind … ssl` line.
+    pub(super) accept_proxy: bool,
     pub(super) opts: TlsOpts,
     pub(super) notes: Vec<String>,
 }

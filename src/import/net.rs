@@ -96,15 +96,18 @@ pub(super) fn bind_addrs(word: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// `bind ADDR… [options]` without `ssl` (see `tls::bind`). Options are reported; the listener
-/// is kept.
+/// `bind ADDR… [options]` without `ssl` (see `tls::bind`). `accept-proxy` is returned; other
+/// options are reported; the listener is kept.
 pub(super) fn bind(
     args: &[String],
     binds: &mut Vec<Noted<String>>,
     partial: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let addr = args.first().ok_or("bind needs an address")?;
-    let opts = args.get(1..).unwrap_or_default();
+    let all = args.get(1..).unwrap_or_default();
+    let accept_proxy = all.iter().any(|o| o == "accept-proxy");
+    let opts: Vec<&String> = all.iter().filter(|o| *o != "accept-proxy").collect();
+    let opts: Vec<&str> = opts.iter().map(|o| o.as_str()).collect();
     let addrs = bind_addrs(addr)?;
     let note = if opts.is_empty() {
         None
@@ -119,7 +122,7 @@ pub(super) fn bind(
         v,
         note: note.clone(),
     }));
-    Ok(())
+    Ok(accept_proxy)
 }
 
 /// A server address: `IP:PORT` or `HOST:PORT`, as ringlb writes it.
@@ -266,6 +269,10 @@ pub(super) fn server_opts(words: &[String], opts: &mut ServerOpts) -> Result<Vec
                 step = 2;
             }
             "no-ssl" => opts.ssl = false,
+            "send-proxy" => opts.send_proxy = Some("v1"),
+            "send-proxy-v2" => opts.send_proxy = Some("v2"),
+            "no-send-proxy" | "no-send-proxy-v2" => opts.send_proxy = None,
+            "check-send-proxy" => opts.check_send_proxy = true,
             "enabled" => opts.disabled = false,
             "inter" => (opts.inter, step) = (Some(time_opt(words, i + 1, w)?), 2),
             "fastinter" => (opts.fastinter, step) = (Some(time_opt(words, i + 1, w)?), 2),

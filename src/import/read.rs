@@ -170,6 +170,7 @@ impl Reader<'_> {
             line: line.no,
             s: self.defaults.clone(),
             binds: Vec::new(),
+            accept_proxy: Vec::new(),
             acls: Vec::new(),
             uses: Vec::new(),
             rules: Vec::new(),
@@ -213,7 +214,11 @@ impl Reader<'_> {
                 };
                 tls::bind(args, &mut proxy.tls, at, &mut partial)
             }
-            "bind" if kind.has_front() => net::bind(args, &mut proxy.binds, &mut partial),
+            "bind" if kind.has_front() => {
+                net::bind(args, &mut proxy.binds, &mut partial).map(|accept_proxy| {
+                    proxy.accept_proxy.push((line.no, accept_proxy));
+                })
+            }
             "server" if kind.has_back() => {
                 let defaults = proxy.s.default_server.clone();
                 net::server(args, &defaults, line.no, &mut partial).map(|s| {

@@ -227,6 +227,7 @@ fn flag(o: &str, opts: &mut TlsOpts, partial: &mut Vec<String>) -> bool {
 struct BindTls {
     binds: Vec<String>,
     certificates: Vec<String>,
+    accept_proxy: bool,
     opts: TlsOpts,
     notes: Vec<String>,
 }
@@ -254,6 +255,7 @@ fn read_bind(args: &[String], at: &At<'_>, partial: &mut Vec<String>) -> Result<
     let mut b = BindTls {
         binds: net::bind_addrs(addr)?,
         certificates: Vec::new(),
+        accept_proxy: false,
         opts: TlsOpts::default(),
         notes: Vec::new(),
     };
@@ -261,6 +263,11 @@ fn read_bind(args: &[String], at: &At<'_>, partial: &mut Vec<String>) -> Result<
     let mut i = 1;
     while let Some(o) = args.get(i) {
         let o = o.as_str();
+        if o == "accept-proxy" {
+            b.accept_proxy = true;
+            i += 1;
+            continue;
+        }
         if !BIND_OPTS_WITH_ARG.contains(&o) {
             if !flag(o, &mut b.opts, partial) {
                 other.push(o.to_owned());
@@ -344,11 +351,19 @@ pub(super) fn bind(
             line: at.line,
             binds: b.binds,
             certificates: b.certificates,
+            accept_proxy: b.accept_proxy,
             opts: b.opts,
             notes: b.notes,
         });
         return Ok(());
     };
+    if b.accept_proxy != t.accept_proxy {
+        partial.push(format!(
+            "accept-proxy differs from the first `bind … ssl` (line {}): ringlb sets it once for \
+             a frontend's TLS listeners, as line {} has it",
+            t.line, t.line
+        ));
+    }
     if b.opts != t.opts {
         partial.push(format!(
             "TLS settings differ from the first `bind … ssl` (line {}): ringlb has one set per \
@@ -439,7 +454,15 @@ pub(super) fn global(
 }
 
 /// Writes `[frontend.NAME.tls]`: the frontend's own settings over `ssl-default-bind-*`.
-pub(super) fn write(out: &mut Out, name: &str, t: &TlsSpec, global: &Global) {
+/// `plain_accept_proxy`: the frontend's own `accept_proxy`, which the TLS listeners follow
+/// unless they say otherwise.
+pub(super) fn write(
+    out: &mut Out,
+    name: &str,
+    t: &TlsSpec,
+    global: &Global,
+    plain_accept_proxy: bool,
+) {
     out.header(&table("frontend", name, Some("tls")));
     for n in &t.notes {
         out.comment(n);
@@ -450,6 +473,9 @@ pub(super) fn write(out: &mut Out, name: &str, t: &TlsSpec, global: &Global) {
     };
     out.kv("bind", list(&t.binds), None);
     out.kv("certificates", list(&t.certificates), None);
+    if t.accept_proxy != plain_accept_proxy {
+        out.kv("accept_proxy", t.accept_proxy.to_string(), None);
+    }
     let o = t.opts.over(&global.tls_defaults);
     if let Some(m) = &o.min_version {
         out.kv("min_version", quote(m.v), m.note.as_deref());

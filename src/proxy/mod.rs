@@ -13,11 +13,10 @@
 //!
 //! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `rules`
 //! (header rules and their answers), `balance`, `stats` (rendering the stats page), `log`,
-//! `admin` (the stats model and the page's admin form), `health` (passive check reports) and
-//! `tls` (a server's TLS settings, the key of its pooled connections). Never blocks, never
-//! takes a lock per request:
-//! everything here is owned by one worker thread ([`Local`]) or is an atomic in the shared
-//! state.
+//! `admin` (the stats model and the page's admin form), `health` (passive check reports),
+//! `tls` (a server's TLS settings, the key of its pooled connections) and `proxy_protocol`
+//! (headers to servers). Never blocks, never takes a lock per request: everything here is
+//! owned by one worker thread ([`Local`]) or is an atomic in the shared state.
 
 mod exchange;
 pub mod http;
@@ -44,7 +43,7 @@ pub use pool::Pool;
 use queue::Queue;
 pub use upstream::{Fail, Reuse};
 
-/// At most one event line a second per worker for failed TLS handshakes.
+/// At most one event line a second per worker for failed TLS handshakes (and for PROXY headers).
 const TLS_FAILURE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Initial capacity of an output buffer: a typical rewritten head and a small body.
@@ -76,6 +75,8 @@ pub struct Local {
     /// Failed TLS handshakes are logged at most once a second per worker (scanners send
     /// thousands), with the count of the others.
     tls_failures: RefCell<crate::log::Throttle>,
+    /// PROXY protocol headers refused, logged the same way.
+    proxy_failures: RefCell<crate::log::Throttle>,
     /// Failed TLS handshakes with servers, logged the same way (a server with a bad
     /// certificate fails every connection).
     server_tls_failures: RefCell<crate::log::Throttle>,
@@ -91,6 +92,7 @@ impl Local {
             process,
             logger: RefCell::new(logger),
             tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
+            proxy_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             server_tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
@@ -122,6 +124,15 @@ impl Local {
         );
     }
 
+    /// Logs a connection closed at its PROXY protocol header on frontend `key` (throttled
+    /// like TLS failures; the peer's address is left out for the same reason).
+    pub fn proxy_failure(&self, key: &str, why: &impl std::fmt::Display) {
+        self.proxy_failures.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!("frontend {key}: connection closed: {why}"),
+        );
+    }
+
     /// Logs a failed TLS handshake with server `backend/server` (throttled).
     pub fn server_tls_failure(&self, backend: &str, server: &str, why: &impl std::fmt::Display) {
         self.server_tls_failures.borrow_mut().event(
@@ -145,7 +156,30 @@ pub struct Accepted {
     pub local: Rc<Local>,
     pub cell: Arc<ArcSwap<Snapshot>>,
     pub frontend: FrontendRef,
+    /// The client: the peer, or the source a PROXY protocol header named.
     pub peer: Option<SocketAddr>,
+    /// The address the client connected to (a PROXY header's destination, or the listener's
+    /// own); known when a server is sent PROXY headers. Boxed: it is rarely there, and an idle
+    /// session's future holds it twice (see `idle_session_future_stays_small`).
+    pub dst: Option<Box<SocketAddr>>,
+}
+
+impl Accepted {
+    /// Both ends of the client's connection, for the PROXY header sent to a server.
+    pub fn client_addrs(&self) -> Option<crate::proxy_protocol::Addresses> {
+        client_addrs(self.peer, self.dst.as_deref().copied())
+    }
+}
+
+/// Both ends of a client's connection, when both are known.
+pub fn client_addrs(
+    peer: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+) -> Option<crate::proxy_protocol::Addresses> {
+    Some(crate::proxy_protocol::Addresses {
+        src: peer?,
+        dst: dst?,
+    })
 }
 
 /// A session's frontend: its index in the snapshot of one generation, found again by name
@@ -165,6 +199,11 @@ impl FrontendRef {
             generation: Cell::new(snap.generation),
             index: Cell::new(index),
         })
+    }
+
+    /// The frontend's name.
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// The frontend in `snap`; `None` when a reload removed it.

@@ -1,5 +1,7 @@
 //! Per-worker keep-alive pool of idle upstream connections (plain or TLS), keyed by server
-//! address and TLS settings.
+//! address and TLS settings — and, for a server sent PROXY protocol headers, by the client the
+//! connection's header named: such a connection only ever carries requests of that client (as
+//! HAProxy keeps them private).
 //!
 //! An idle connection keeps a receive in flight (holding no buffer): if the server closes it
 //! or sends stray bytes, that receive completes and the connection is discarded instead of
@@ -12,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::proxy_protocol::{Addresses, Version};
 use crate::runtime::Recv;
 use crate::snapshot::ServerRt;
 use crate::tls::ServerTlsRt;
@@ -35,13 +38,22 @@ pub const FRESH_FOR_UNSAFE: Duration = Duration::from_millis(1500);
 pub struct Key {
     addr: SocketAddr,
     tls: Option<Arc<ServerTlsRt>>,
+    /// The PROXY header version the connection started with (the same server may be in two
+    /// backends that differ in it).
+    proxy: Option<Version>,
+    /// The client named by the connection's PROXY header; `None` when the server is sent
+    /// none (any request may take it).
+    client: Option<Addresses>,
 }
 
 impl Key {
-    pub fn of(srv: &ServerRt) -> Key {
+    /// Connections to `srv` for a request of `client` (both ends of its connection).
+    pub fn of(srv: &ServerRt, client: Option<Addresses>) -> Key {
         Key {
             addr: srv.addr,
             tls: srv.tls.clone(),
+            proxy: srv.send_proxy,
+            client: srv.send_proxy.and(client),
         }
     }
 }
@@ -49,6 +61,8 @@ impl Key {
 impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
         self.addr == other.addr
+            && self.proxy == other.proxy
+            && self.client == other.client
             && match (&self.tls, &other.tls) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -63,6 +77,8 @@ impl Hash for Key {
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.addr.hash(h);
         self.tls.as_ref().map(Arc::as_ptr).hash(h);
+        self.proxy.hash(h);
+        self.client.hash(h);
     }
 }
 

@@ -58,6 +58,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
     let want = Want {
         backend,
         client: client_ip(peer),
+        addrs: accepted.client_addrs(),
         reuse: Reuse::Never,
         prefer: None,
     };

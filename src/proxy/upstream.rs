@@ -72,6 +72,8 @@ pub struct Upstream {
     /// The server slot, held while the request uses the server; its drop frees it.
     _slot: SlotGuard,
     pub reused: bool,
+    /// Where the connection goes back to in the pool.
+    pub key: pool::Key,
 }
 
 /// Gets a connection to a server of `backend`: picks, queues, reuses an idle one or connects,
@@ -96,16 +98,14 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
         let Some(srv) = be.servers.get(server) else {
             return Err(Fail::NoServer);
         };
+        let key = pool::Key::of(srv, want.addrs);
         if want.reuse != Reuse::Never {
             let fresh = if want.reuse == Reuse::FreshOnly {
                 Some(pool::FRESH_FOR_UNSAFE)
             } else {
                 None
             };
-            let got = local
-                .pool
-                .borrow_mut()
-                .take(&pool::Key::of(srv), Instant::now(), fresh);
+            let got = local.pool.borrow_mut().take(&key, Instant::now(), fresh);
             if let Some((conn, probe)) = got {
                 return Ok(Upstream {
                     waited,
@@ -116,12 +116,13 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                     server,
                     _slot: slot,
                     reused: true,
+                    key,
                 });
             }
         }
         let connect_at = Instant::now();
         let deadline = connect_at + be.timeouts.connect;
-        let opened = runtime::timeout_at(deadline, open(srv, deadline))
+        let opened = runtime::timeout_at(deadline, open(srv, want.addrs, deadline))
             .await
             .unwrap_or(Err(Open::Timeout));
         match opened {
@@ -135,6 +136,7 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                     server,
                     _slot: slot,
                     reused: false,
+                    key,
                 })
             }
             Err(e) => {
@@ -178,10 +180,20 @@ enum Open {
     Tls(tls_client::ConnectError),
 }
 
-/// Connects to `srv`, then runs the TLS handshake when the server speaks TLS; the connect
-/// timeout covers both (as HAProxy counts the handshake in the connect time).
-async fn open(srv: &ServerRt, deadline: Instant) -> Result<ServerConn, Open> {
+/// Connects to `srv`, writes its PROXY protocol header (naming `client`) when it is sent one,
+/// then runs the TLS handshake when the server speaks TLS; the connect timeout covers all
+/// (as HAProxy counts the handshake in the connect time).
+async fn open(
+    srv: &ServerRt,
+    client: Option<crate::proxy_protocol::Addresses>,
+    deadline: Instant,
+) -> Result<ServerConn, Open> {
     let conn = Conn::connect(srv.addr).await.map_err(|_| Open::Tcp)?;
+    if let Some(version) = srv.send_proxy {
+        let mut header = Vec::with_capacity(64);
+        crate::proxy_protocol::encode(version, client, &mut header);
+        conn.send_all(header).await.0.map_err(|_| Open::Tcp)?;
+    }
     match &srv.tls {
         None => Ok(ServerConn::Plain(conn)),
         Some(t) => tls_client::connect(conn, t.config.clone(), t.name.clone(), deadline)
@@ -200,6 +212,8 @@ pub struct Want {
     pub backend: usize,
     /// The address balancing by source sees.
     pub client: IpAddr,
+    /// Both ends of the client's connection, for servers sent a PROXY protocol header.
+    pub addrs: Option<crate::proxy_protocol::Addresses>,
     pub reuse: Reuse,
     /// The server a persistence cookie names.
     pub prefer: Option<usize>,

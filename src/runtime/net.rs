@@ -178,6 +178,26 @@ impl Conn {
         self.recv_op().await
     }
 
+    /// Receives at most `max` bytes into a buffer of its own (not a provided one); with
+    /// `peek` they stay in the socket (`MSG_PEEK`), so that a reader can take exactly the
+    /// bytes that are its own and leave the rest to whoever reads next. Waits for at least one
+    /// byte; empty at end of stream.
+    pub async fn recv_owned(&self, max: usize, peek: bool) -> io::Result<Vec<u8>> {
+        let fd = self.fd();
+        let len = u32::try_from(max).unwrap_or(u32::MAX);
+        let flags = if peek { libc::MSG_PEEK } else { 0 };
+        let op = Op::submit(vec![0u8; max], Orphan::Nothing, |b| {
+            opcode::Recv::new(Fd(fd), b.as_mut_ptr(), len)
+                .flags(flags)
+                .build()
+        });
+        let c = op.await;
+        let n = check(c.res)? as usize;
+        let mut buf = c.data;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
     /// Sends `buf[off..]` once; returns how many bytes went out.
     pub async fn send<B: IoBuf>(&self, buf: B, off: usize) -> (io::Result<usize>, B) {
         let fd = self.fd();

@@ -374,6 +374,13 @@ fn frontend(out: &mut String, fe: &FrontendStats) {
     if let Some(t) = &fe.tls {
         tls(out, t);
     }
+    if let Some(p) = &fe.proxy_protocol {
+        let _ = writeln!(
+            out,
+            "<p class=\"tls\">PROXY protocol: {} headers failed, {} peers refused</p>",
+            p.failed, p.refused
+        );
+    }
     out.push_str("</section>\n");
 }
 

@@ -130,6 +130,18 @@ pub struct FrontendStats {
     /// Present when the frontend has TLS listeners.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsStats>,
+    /// Present when some listener of the frontend accepts PROXY protocol headers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyStats>,
+}
+
+/// Connections a frontend closed at their PROXY protocol header.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProxyStats {
+    /// The header was malformed, too long, or late.
+    pub failed: u64,
+    /// The peer may not send one (`accept_proxy_from`).
+    pub refused: u64,
 }
 
 /// A frontend's TLS: handshakes and certificates.

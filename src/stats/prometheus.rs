@@ -11,8 +11,8 @@
 use std::fmt::{Display, Write};
 
 use super::model::{
-    BackendStats, FrontendStats, Mode, Responses, ServerStats, ServerStatus, StatsSnapshot,
-    TlsStats,
+    BackendStats, FrontendStats, Mode, ProxyStats, Responses, ServerStats, ServerStatus,
+    StatsSnapshot, TlsStats,
 };
 
 /// The content type scrapers expect for this format.
@@ -233,6 +233,29 @@ fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
         http.map(|f| (vec![("frontend", f.name.as_str())], &f.responses)),
     );
     tls(p, fes);
+    proxy_protocol(p, fes);
+}
+
+/// Connections closed at their PROXY protocol header, per frontend that accepts one.
+fn proxy_protocol(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with: Vec<(&str, &ProxyStats)> = fes
+        .iter()
+        .filter_map(|f| f.proxy_protocol.as_ref().map(|s| (f.name.as_str(), s)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let name = "ringlb_frontend_proxy_header_errors_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "Connections closed at their PROXY protocol header: failed (malformed, too long, late) or refused (peer not in accept_proxy_from).",
+    );
+    for (fe, s) in &with {
+        for (reason, n) in [("failed", s.failed), ("refused", s.refused)] {
+            p.sample(name, &[("frontend", fe), ("reason", reason)], n);
+        }
+    }
 }
 
 /// TLS handshakes per frontend, and the seconds each certificate has left.

@@ -225,6 +225,10 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                         expires_in_s: 61 * 86_400,
                     }],
                 }),
+                proxy_protocol: Some(ProxyStats {
+                    failed: 3,
+                    refused: 0,
+                }),
             },
             FrontendStats {
                 name: "postgres".to_string(),
@@ -241,6 +245,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 req_errors: 0,
                 responses: Responses::default(),
                 tls: None,
+                proxy_protocol: None,
             },
         ],
         backends: vec![

@@ -5,12 +5,14 @@
 //! an eventfd that wakes it to look at them. Nothing here takes a lock per request.
 //!
 //! May import `proxy`, `transport` (TLS handshakes), `runtime`, `snapshot`, `state`, `config`,
-//! `log`, `system`.
+//! `log`, `system`, `proxy_protocol` (headers read before a session starts).
 
 #![allow(
     clippy::disallowed_methods,
     reason = "workers sweep idle pooled connections and time their drain"
 )]
+
+mod accept_proxy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +27,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Mode;
 use crate::proxy::{self, Local};
+use crate::proxy_protocol;
 use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
 use crate::snapshot::Snapshot;
 use crate::state::{FrontendState, ProcessState};
@@ -327,6 +330,15 @@ fn start_session(
         // The listener's frontend was removed by a reload: nobody to serve it.
         return;
     };
+    if bind.accept_proxy
+        && !fe.accept_proxy_from.is_empty()
+        && !peer.is_some_and(|p| fe.accept_proxy_from.iter().any(|c| c.contains(p.ip())))
+    {
+        // Only the listed proxies may name another client; the connection is closed unread.
+        fe.state.proxy_refused.fetch_add(1, Ordering::Relaxed);
+        local.proxy_failure(&fe.key, &"peer not allowed to send a PROXY header");
+        return;
+    }
     shared.process.conns.fetch_add(1, Ordering::Relaxed);
     let now = fe.state.conns.fetch_add(1, Ordering::Relaxed) + 1;
     fe.state.max_conns.fetch_max(now, Ordering::Relaxed);
@@ -346,14 +358,42 @@ fn start_session(
         timeout: fe.timeouts.client,
         counters: fe.state.clone(),
     });
-    let accepted = proxy::Accepted {
+    // The address the client connected to, for PROXY headers sent to servers: the listener's
+    // own, or (a wildcard listener) the connection's.
+    let dst = if addr.ip().is_unspecified() {
+        snap.sends_proxy.then(|| conn.local_addr().ok()).flatten()
+    } else {
+        snap.sends_proxy.then_some(addr)
+    }
+    .map(Box::new);
+    let mut accepted = proxy::Accepted {
         local: local.clone(),
         cell: shared.snapshot.clone(),
         frontend,
         peer,
+        dst,
     };
+    let expect_proxy = bind.accept_proxy.then_some(fe.timeouts.client);
     let _ = runtime::spawn(async move {
         let _guard = guard;
+        if let Some(limit) = expect_proxy {
+            // Boxed, so that the plain session's task reserves no room for it.
+            let deadline = Instant::now() + limit;
+            match Box::pin(accept_proxy::read(&conn, deadline)).await {
+                Ok(proxy_protocol::Header::Proxied(a)) => {
+                    accepted.peer = Some(a.src);
+                    accepted.dst = Some(Box::new(a.dst));
+                }
+                Ok(proxy_protocol::Header::Local) => {}
+                Err(accept_proxy::Failure::Silent) => return,
+                Err(why) => {
+                    _guard.fe.proxy_failed.fetch_add(1, Ordering::Relaxed);
+                    let key = accepted.frontend.key().to_owned();
+                    accepted.local.proxy_failure(&key, &why);
+                    return;
+                }
+            }
+        }
         // A plain HTTP session runs inline: its task is what an idle keep-alive connection
         // costs. The others are boxed, so that the plain session's task reserves no room for
         // them (a TLS connection's state is large); `serve_tls` holds only the boxes it waits

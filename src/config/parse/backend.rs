@@ -9,7 +9,18 @@ use super::walk::{check_name, Cx, Schema, Table};
 use super::{health, parse_timeouts, Defaults, Section, BALANCES, MODES, TIMEOUT_BACKEND};
 use crate::config::defaults as def;
 use crate::config::Origin;
-use crate::config::{Backend, Mode, Server};
+use crate::config::{Backend, Mode, ProxyVersion, Server};
+
+/// `send_proxy` values of a backend.
+const PROXY_VERSIONS: &[(&str, ProxyVersion)] =
+    &[("v1", ProxyVersion::V1), ("v2", ProxyVersion::V2)];
+
+/// `send_proxy` values of a server: a version, or "none" to turn the backend's off.
+const SERVER_PROXY_VERSIONS: &[(&str, Option<ProxyVersion>)] = &[
+    ("v1", Some(ProxyVersion::V1)),
+    ("v2", Some(ProxyVersion::V2)),
+    ("none", None),
+];
 
 const FRONTEND_HINT: &str = "this is a frontend setting: set it in [frontend.NAME] or [defaults]";
 
@@ -24,6 +35,7 @@ pub(super) const BACKEND: Schema = Schema {
         "check",
         "passive",
         "cookie",
+        "send_proxy",
         "acl",
         "request_rule",
         "response_rule",
@@ -32,6 +44,7 @@ pub(super) const BACKEND: Schema = Schema {
     ],
     elsewhere: &[
         ("bind", FRONTEND_HINT),
+        ("accept_proxy", FRONTEND_HINT),
         ("default_backend", FRONTEND_HINT),
         ("forwardfor", FRONTEND_HINT),
         ("connection", FRONTEND_HINT),
@@ -58,6 +71,8 @@ const SERVER: Schema = Schema {
         "downinter",
         "rise",
         "fall",
+        "send_proxy",
+        "check_send_proxy",
         "tls",
     ],
     elsewhere: &[(
@@ -84,15 +99,23 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     let mode_ok = own_mode.is_some() || (t.get("mode").is_none() && d.mode_ok);
     let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
 
+    let send_proxy = t.enum_of(cx, "send_proxy", "PROXY protocol version", PROXY_VERSIONS);
     let mut servers = Vec::new();
     match t.array_of_tables(cx, "server", &SERVER) {
         Some(tables) => {
             let mut seen: HashMap<String, usize> = HashMap::new();
             let mut cookies: HashMap<String, String> = HashMap::new();
             for st in &tables {
-                let Some((server, name_span)) =
-                    parse_server(cx, st, check.as_ref(), cookie.is_some(), tls.as_ref())
-                else {
+                let Some((server, name_span)) = parse_server(
+                    cx,
+                    st,
+                    &FromBackend {
+                        check: check.as_ref(),
+                        cookie: cookie.is_some(),
+                        tls: tls.as_ref(),
+                        send_proxy,
+                    },
+                ) else {
                     continue;
                 };
                 if let Some(first) = seen.get(&server.name) {
@@ -189,15 +212,29 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     }
 }
 
+/// What a server takes from its backend.
+#[derive(Clone, Copy)]
+struct FromBackend<'a> {
+    check: Option<&'a health::CheckDraft>,
+    /// The backend has cookie persistence.
+    cookie: bool,
+    tls: Option<&'a server_tls::TlsDraft>,
+    send_proxy: Option<ProxyVersion>,
+}
+
 /// One `[[backend.X.server]]`; `None` only when it has no usable name (nothing to check
 /// uniqueness against). Also returns the span of the name for duplicate reports.
 fn parse_server(
     cx: &mut Cx<'_>,
     t: &Table<'_, '_>,
-    check: Option<&health::CheckDraft>,
-    has_cookie: bool,
-    backend_tls: Option<&server_tls::TlsDraft>,
+    from: &FromBackend<'_>,
 ) -> Option<(Server, Range<usize>)> {
+    let FromBackend {
+        check,
+        cookie: has_cookie,
+        tls: backend_tls,
+        send_proxy: backend_proxy,
+    } = *from;
     let mut host = None;
     let address = match t.str(cx, "address") {
         Some((text, span)) => {
@@ -217,7 +254,24 @@ fn parse_server(
     let weight = t.u32(cx, "weight", def::MIN_WEIGHT..=def::MAX_WEIGHT);
     let maxconn = t.u32(cx, "maxconn", 0..=def::MAX_MAXCONN);
     let backup = t.bool(cx, "backup");
-    let server_check = health::server_check(cx, t, check);
+    let send_proxy = t
+        .enum_of(
+            cx,
+            "send_proxy",
+            "PROXY protocol version",
+            SERVER_PROXY_VERSIONS,
+        )
+        .unwrap_or(backend_proxy);
+    let mut server_check = health::server_check(cx, t, check);
+    if let Some(c) = server_check.as_mut() {
+        // A check that sends a header sends the server's version (v1 when it has none); a
+        // server sent headers has them on checks too unless told otherwise (as in HAProxy).
+        let wanted = t
+            .bool(cx, "check_send_proxy")
+            .or(check.and_then(|d| d.send_proxy))
+            .unwrap_or(send_proxy.is_some());
+        c.send_proxy = wanted.then(|| send_proxy.unwrap_or(ProxyVersion::V1));
+    }
     let cookie = health::server_cookie(cx, t, has_cookie);
     let own_tls = server_tls::draft(cx, t);
 
@@ -242,6 +296,7 @@ fn parse_server(
         cookie: cookie.map_or_else(|| name.to_owned(), |(c, _)| c),
         check: server_check,
         tls: server_tls::resolve(backend_tls, own_tls.as_ref(), host),
+        send_proxy,
     };
     Some((server, name_span))
 }

@@ -24,6 +24,7 @@ const CHECK: Schema = Schema {
         "rise",
         "fall",
         "timeout",
+        "send_proxy",
     ],
     elsewhere: &[],
     names: false,
@@ -65,6 +66,9 @@ pub(super) struct CheckDraft {
     downinter: Option<Duration>,
     timeout: Option<Duration>,
     connect: Duration,
+    /// `send_proxy` as written: servers that send PROXY headers have them on checks too
+    /// unless this says `false` (HAProxy's default).
+    pub(super) send_proxy: Option<bool>,
 }
 
 pub(super) fn parse_check(
@@ -101,6 +105,7 @@ pub(super) fn parse_check(
         }
     };
     let inter = t.duration(cx, "inter", false).unwrap_or(def::CHECK_INTER);
+    let send_proxy = t.bool(cx, "send_proxy");
     let fastinter = t.duration(cx, "fastinter", false);
     let downinter = t.duration(cx, "downinter", false);
     let timeout = t.duration(cx, "timeout", false);
@@ -119,7 +124,10 @@ pub(super) fn parse_check(
             rise,
             fall,
             timeout: timeout.unwrap_or(inter.min(connect)),
+            // The version is the server's; see `parse_server`.
+            send_proxy: (send_proxy == Some(true)).then_some(crate::config::ProxyVersion::V1),
         },
+        send_proxy,
         fastinter,
         downinter,
         timeout,
@@ -237,7 +245,15 @@ pub(super) fn server_check(
     let fall = t.u32(cx, "fall", 1..=def::MAX_RISE_FALL);
     let Some(d) = draft else {
         let check_section = t.path.strip_suffix(".server").unwrap_or(&t.path).to_owned();
-        for key in ["check", "inter", "fastinter", "downinter", "rise", "fall"] {
+        for key in [
+            "check",
+            "inter",
+            "fastinter",
+            "downinter",
+            "rise",
+            "fall",
+            "check_send_proxy",
+        ] {
             let Some(v) = t.get(key) else { continue };
             if key == "check" && enabled != Some(true) {
                 continue;
@@ -263,6 +279,7 @@ pub(super) fn server_check(
         rise: rise.unwrap_or(base.rise),
         fall: fall.unwrap_or(base.fall),
         timeout: d.timeout.unwrap_or(inter.min(d.connect)),
+        send_proxy: base.send_proxy,
     })
 }
 

@@ -203,6 +203,7 @@ fn operations_fixture_round_trip() {
         fall: 3,
         // min(inter, connect timeout 5s)
         timeout: Duration::from_secs(2),
+        send_proxy: None,
     };
     assert_eq!(web.check, Some(backend_check.clone()));
     assert_eq!(web.passive.errors, 5);
@@ -283,6 +284,7 @@ fn check_defaults_and_tcp_type() {
             rise: def::CHECK_RISE,
             fall: def::CHECK_FALL,
             timeout: def::CHECK_INTER.min(def::TIMEOUT_CONNECT),
+            send_proxy: None,
         })
     );
     let c = ok(&site(
@@ -536,4 +538,85 @@ fn ha_errors() {
             "t.toml:2:13: error: `router_id` must be between 1 and 255, found 0",
         ]
     );
+}
+
+#[test]
+fn proxy_protocol_settings() {
+    use crate::config::ProxyVersion;
+    let c = ok(&site(
+        "accept_proxy = true\naccept_proxy_from = [\"10.0.0.0/8\", \"192.0.2.7\"]\n\
+         [frontend.www.tls]\nbind = \"127.0.0.1:8443\"\ncertificates = [\"/x.pem\"]\naccept_proxy = false",
+        "send_proxy = \"v2\"\ncheck = { type = \"tcp\", send_proxy = true }",
+    ));
+    let www = &c.frontends[0];
+    assert!(www.accept_proxy);
+    assert_eq!(www.accept_proxy_from.len(), 2);
+    assert!(www.tls.as_ref().is_some_and(|t| !t.accept_proxy));
+    let web1 = &c.backends[0].servers[0];
+    assert_eq!(web1.send_proxy, Some(ProxyVersion::V2));
+    // The check sends the server's version.
+    assert_eq!(
+        web1.check.as_ref().and_then(|c| c.send_proxy),
+        Some(ProxyVersion::V2)
+    );
+
+    // TLS listeners inherit the frontend's accept_proxy; a server may turn send_proxy off
+    // and its check's header on by itself (v1 when the server sends none).
+    let text = "[frontend.www]\nbind = \"127.0.0.1:8080\"\ndefault_backend = \"web\"\naccept_proxy = true\n\
+         [frontend.www.tls]\nbind = \"127.0.0.1:8443\"\ncertificates = [\"/x.pem\"]\n\
+         [backend.web]\nsend_proxy = \"v1\"\ncheck = { type = \"tcp\" }\n\
+         [[backend.web.server]]\nname = \"web1\"\naddress = \"127.0.0.1:9001\"\nsend_proxy = \"none\"\ncheck_send_proxy = true\n";
+    let c = ok(text);
+    assert!(c.frontends[0].tls.as_ref().is_some_and(|t| t.accept_proxy));
+    let web1 = &c.backends[0].servers[0];
+    assert_eq!(web1.send_proxy, None);
+    assert_eq!(
+        web1.check.as_ref().and_then(|c| c.send_proxy),
+        Some(ProxyVersion::V1)
+    );
+}
+
+#[test]
+fn proxy_protocol_errors_name_their_place() {
+    let e = error(&site(
+        "accept_proxy = true\naccept_proxy_from = [\"10.0.0.0/33\"]",
+        "",
+    ));
+    assert!(
+        e.starts_with("t.toml:5:22: error: invalid address block \"10.0.0.0/33\""),
+        "{e}"
+    );
+    let e = error(&site("accept_proxy_from = [\"10.0.0.0/8\"]", ""));
+    assert!(
+        e.contains("sets accept_proxy_from but accepts no PROXY header"),
+        "{e}"
+    );
+    assert!(e.contains("add accept_proxy = true"), "{e}");
+    let e = error(&site("", "send_proxy = \"v3\""));
+    assert!(
+        e.contains("unknown PROXY protocol version \"v3\" (expected one of: v1, v2)"),
+        "{e}"
+    );
+    let e = error(&site("send_proxy = \"v1\"", ""));
+    assert!(e.contains("backend setting"), "{e}");
+    let e = error(&site("", "accept_proxy = true"));
+    assert!(e.contains("frontend setting"), "{e}");
+}
+
+#[test]
+fn checks_of_servers_sent_proxy_headers_send_one_unless_told_not_to() {
+    use crate::config::ProxyVersion;
+    let with = |check: &str| {
+        ok(&site(
+            "",
+            &format!("send_proxy = \"v2\"\ncheck = {{ type = \"tcp\"{check} }}"),
+        ))
+        .backends[0]
+            .servers[0]
+            .check
+            .as_ref()
+            .and_then(|c| c.send_proxy)
+    };
+    assert_eq!(with(""), Some(ProxyVersion::V2));
+    assert_eq!(with(", send_proxy = false"), None);
 }

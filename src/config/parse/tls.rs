@@ -20,9 +20,13 @@ const TLS: Schema = Schema {
         "ciphersuites",
         "alpn",
         "session_tickets",
+        "accept_proxy",
         "ktls",
     ],
-    elsewhere: &[],
+    elsewhere: &[(
+        "accept_proxy_from",
+        "the peers allowed to send a PROXY header are the frontend's: set accept_proxy_from in [frontend.NAME]",
+    )],
     names: false,
 };
 
@@ -109,6 +113,7 @@ pub(super) fn frontend_tls(
     cx: &mut Cx<'_>,
     frontend: &Table<'_, '_>,
     mode: Mode,
+    accept_proxy: bool,
 ) -> Option<(Tls, Vec<Range<usize>>)> {
     let t = frontend.table(cx, "tls", &TLS)?;
     let mut binds: Vec<SocketAddr> = Vec::new();
@@ -170,6 +175,7 @@ pub(super) fn frontend_tls(
         ciphersuites,
         alpn,
         session_tickets,
+        accept_proxy: t.bool(cx, "accept_proxy").unwrap_or(accept_proxy),
     };
     Some((tls, spans))
 }

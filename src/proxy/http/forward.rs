@@ -93,6 +93,7 @@ pub(super) async fn forward<T: Transport>(
     let want = Want {
         backend,
         client: client_ip(r.s.peer),
+        addrs: crate::proxy::client_addrs(r.s.peer, r.s.dst.as_deref().copied()),
         reuse,
         prefer: sticky.server,
     };

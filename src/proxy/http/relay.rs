@@ -203,15 +203,11 @@ pub(super) async fn response<T: Transport>(
     // allow it and it is clean (no stray bytes after the response).
     let up = leg.up;
     if server_keep && !stray && up.pending.is_none() && !r.s.local.draining.is_raised() {
-        if let Some(srv) = leg.be.servers.get(up.server) {
-            let probe = up.conn.recv_op();
-            r.s.local.pool.borrow_mut().put(
-                crate::proxy::pool::Key::of(srv),
-                up.conn,
-                probe,
-                Instant::now(),
-            );
-        }
+        let probe = up.conn.recv_op();
+        r.s.local
+            .pool
+            .borrow_mut()
+            .put(up.key, up.conn, probe, Instant::now());
     }
     Ok(if client_keep {
         Next::KeepAlive

@@ -47,6 +47,8 @@ pub(super) struct Session<T> {
     frontend: FrontendRef,
     pub client: T,
     pub peer: Option<SocketAddr>,
+    /// The address the client connected to (see [`Accepted::dst`]).
+    pub dst: Option<Box<SocketAddr>>,
 }
 
 /// One request on its way: the snapshot it runs on, its frontend (both resolved once), the
@@ -66,6 +68,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         cell,
         frontend,
         peer,
+        dst,
     } = accepted;
     let s = Session {
         local,
@@ -73,6 +76,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         frontend,
         client,
         peer,
+        dst,
     };
     let mut input = Input::default();
     let mut served = 0u64;
@@ -335,6 +339,7 @@ mod tests {
             cell,
             frontend,
             peer: None,
+            dst: None,
         };
         let fut = serve(accepted, Conn::from_fd(fd));
         let size = std::mem::size_of_val(&fut);
