@@ -289,6 +289,10 @@ if = "{{ path_beg /maint }}"
     let r = c.get("/maint").unwrap();
     assert_eq!(r.status, 503);
     assert_eq!(r.body_str(), "<h1>back soon</h1>\n");
+    // HEAD gets the head alone, and the connection stays in step for the next request.
+    let r = c.request("HEAD", "/ping", &[], b"").unwrap();
+    assert_eq!((r.status, r.header("content-length")), (200, Some("5")));
+    assert_eq!(c.get("/ping").unwrap().body_str(), "pong\n");
     assert_eq!(f.web.requests(), 0);
 }
 

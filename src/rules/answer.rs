@@ -142,6 +142,8 @@ pub struct Target<'a> {
     /// Path and query as received (an absolute-form target reduced to them).
     pub path: &'a [u8],
     pub host: Option<&'a [u8]>,
+    /// A HEAD request: the answer's head only (its Content-Length still the body's).
+    pub head_only: bool,
 }
 
 impl Answer {
@@ -163,7 +165,13 @@ impl Answer {
                 status,
                 content_type,
                 body,
-            } => Some(response(*status, content_type, "", body, keep_alive)),
+            } => {
+                let mut out = response(*status, content_type, "", body, keep_alive);
+                if req.head_only {
+                    out.truncate(out.len().saturating_sub(body.len()));
+                }
+                Some(out)
+            }
             Answer::Redirect {
                 to,
                 code,

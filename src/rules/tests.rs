@@ -142,6 +142,7 @@ fn redirects_build_their_location() {
     let target = answer::Target {
         path: b"/a/b?q=1",
         host: Some(b"example.com"),
+        head_only: false,
     };
     let loc = |to: RedirectTo, drop_query: bool| {
         let a = Answer::Redirect {
@@ -181,13 +182,22 @@ fn return_bodies_come_inline_or_from_the_file_read_at_load() {
         body: Body::File("/x".into()),
     })]);
     let v = s.eval(&view(b"/", &Pairs(&[]))).unwrap();
-    let t = answer::Target {
+    let mut t = answer::Target {
         path: b"/",
         host: None,
+        head_only: false,
     };
     let bytes = v.answer.unwrap().response(t, false).unwrap();
     assert!(bytes.ends_with(b"\r\n\r\nfrom file"));
     assert!(String::from_utf8_lossy(&bytes).contains("Connection: close\r\n"));
+    // HEAD: the head alone, announcing the body's length.
+    t.head_only = true;
+    let bytes = v.answer.unwrap().response(t, true).unwrap();
+    assert!(
+        bytes.ends_with(b"Content-Length: 9\r\nCache-Control: no-cache\r\n\r\n"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
 }
 
 #[test]

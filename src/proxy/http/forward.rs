@@ -10,7 +10,7 @@ use super::relay::{self, Keep, Leg, Replies};
 use super::session::{Next, Req};
 use crate::config::ConnectionMode;
 use crate::http::{
-    write_request_head, BodyFraming, BodyState, FieldEdit, FieldSection, IpText, NoEdit,
+    write_request_head, BodyFraming, BodyState, FieldEdit, FieldSection, IpText, Method, NoEdit,
     RequestHead, RequestRewrite, TargetForm, CONTINUE_100,
 };
 use crate::proxy::client_ip;
@@ -403,6 +403,7 @@ async fn answer<T: Transport>(
     let target = Target {
         path: target_path(head, r.input.slice()),
         host: head.host.map(|h| h.get(r.input.slice())),
+        head_only: head.method == Method::Head,
     };
     let Some(bytes) = a.response(target, keep) else {
         return Err(Outcome::refused(a.status(), has_body));
