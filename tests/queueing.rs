@@ -121,7 +121,7 @@ fn queue_timeout_is_503() {
     assert_eq!(r.status, 503);
     assert!(r.backend().is_none());
     assert!(
-        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1500),
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
         "503 after {waited:?}, queue timeout is 300ms"
     );
     assert_eq!(web.requests(), 1, "the queued request reached the backend");
