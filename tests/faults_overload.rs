@@ -362,7 +362,7 @@ fn flood_far_above_capacity_honours_maxconn_503s_at_timeout_queue_and_recovers()
     assert_eq!(early_503, 0, "503 before timeout queue");
     assert!(!probes.is_empty());
     assert!(
-        percentile(&probes, 100.0) < Duration::from_millis(300),
+        percentile(&probes, 100.0) < Duration::from_secs(3),
         "ringlb unresponsive during the flood"
     );
     assert!(

@@ -184,7 +184,7 @@ fn checks_of_several_servers_are_spread() {
         .collect();
     assert!(
         gaps.iter()
-            .all(|g| *g >= Duration::from_millis(300) && *g <= Duration::from_millis(600)),
+            .all(|g| *g >= Duration::from_millis(300) && *g <= Duration::from_secs(2)),
         "{gaps:?}"
     );
     let distinct = gaps

@@ -4,10 +4,9 @@
 //!
 //! [`offload`] decides per session: the worker has not found the kernel without the `tls`
 //! upper-layer protocol, the suite is one the kernel runs, rustls has nothing left to send
-//! and the ciphertext received so far ends at a record boundary (a partial record inside
-//! rustls could not be handed over). Then the `tls` ULP is attached, the plaintext rustls
-//! already decrypted becomes the session's first input, the traffic secrets are extracted
-//! and given to the kernel for both directions. The first attempt that finds no `tls`
+//! and no partial record is held back (it could not be handed over). Then the `tls` ULP is
+//! attached, the plaintext rustls already decrypted becomes the session's first input, the
+//! traffic secrets are extracted and given to the kernel for both directions. The first attempt that finds no `tls`
 //! module marks the worker thread as without kTLS: it does not try again.
 //!
 //! A receive on a kTLS socket that meets a record other than application data fails with
@@ -53,51 +52,6 @@ thread_local! {
         crate::log::Throttle::new(UNFOLLOWED_LOG_EVERY),
         crate::log::Throttle::new(UNFOLLOWED_LOG_EVERY),
     ]);
-}
-
-/// Follows TLS record boundaries through a stream of ciphertext (5-byte headers whose last
-/// two bytes are the body length), so that a session is handed to the kernel only when no
-/// partial record sits inside rustls.
-#[derive(Debug, Default, Clone)]
-pub struct RecordEdge {
-    /// Header bytes of the current record seen so far (0 between records).
-    header: [u8; 5],
-    have: usize,
-    /// Body bytes of the current record still to come.
-    left: usize,
-}
-
-impl RecordEdge {
-    pub fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            if self.left > 0 {
-                let n = self.left.min(bytes.len());
-                self.left -= n;
-                bytes = bytes.get(n..).unwrap_or(&[]);
-                continue;
-            }
-            let need = self.header.len() - self.have;
-            let n = need.min(bytes.len());
-            if let (Some(dst), Some(src)) = (
-                self.header.get_mut(self.have..self.have + n),
-                bytes.get(..n),
-            ) {
-                dst.copy_from_slice(src);
-            }
-            self.have += n;
-            bytes = bytes.get(n..).unwrap_or(&[]);
-            if self.have == self.header.len() {
-                let [_, _, _, hi, lo] = self.header;
-                self.left = usize::from(u16::from_be_bytes([hi, lo]));
-                self.have = 0;
-            }
-        }
-    }
-
-    /// Everything fed so far ends exactly at the end of a record.
-    pub fn at_edge(&self) -> bool {
-        self.have == 0 && self.left == 0
-    }
 }
 
 /// A TLS session whose records the kernel encrypts and decrypts.
@@ -327,27 +281,6 @@ mod tests {
     use super::*;
     use nix::sys::socket::sockopt::TlsCryptoInfo;
     use rustls::crypto::cipher::{AeadKey, Iv};
-
-    #[test]
-    fn record_edge_follows_headers_split_anywhere() {
-        // Two records: 3 and 0 body bytes, then the start of a third.
-        let stream = [22, 3, 3, 0, 3, 1, 2, 3, 23, 3, 3, 0, 0, 23, 3, 3, 0, 2, 9];
-        for split in 0..stream.len() {
-            let mut e = RecordEdge::default();
-            let (a, b) = stream.split_at(split);
-            e.feed(a);
-            e.feed(b);
-            assert!(!e.at_edge(), "split at {split}");
-        }
-        let mut e = RecordEdge::default();
-        for (i, b) in stream.iter().enumerate() {
-            e.feed(std::slice::from_ref(b));
-            let edge = matches!(i, 7 | 12);
-            assert_eq!(e.at_edge(), edge, "after byte {i}");
-        }
-        e.feed(&[8]);
-        assert!(e.at_edge());
-    }
 
     #[test]
     fn suites_map_to_kernel_ciphers() {

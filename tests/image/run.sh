@@ -18,7 +18,8 @@
 #      keepalived.conf was rendered from [ha] and keepalived holds the virtual address,
 #      `ringlb ha check` passes; `systemctl reload ringlb` 5 times (two configs in turn)
 #      while the host sends requests without a pause: no request may fail; kTLS: the tls
-#      module is loaded, a TLS listener added by a reload serves TLS 1.3 and 1.2, a 64 MiB
+#      module is loaded, a TLS listener added by a reload serves TLS 1.3 and 1.2, 500 idle
+#      keep-alive TLS connections (RSS figure, after a restart of ringlb), a 64 MiB
 #      download over it is intact (sha256), Prometheus counts every TLS session on kTLS and
 #      /proc/net/tls_stat shows kernel TLS in both directions; the root file system grew to
 #      fill the disk
@@ -48,6 +49,8 @@ readonly VIP=10.0.2.100
 # The TLS listener the kTLS check adds by a reload: above 1024, since the running ringlb keeps
 # no capability to bind a new low port (keep_bind_capability is off in the appliance).
 readonly GUEST_TLS_PORT=8443
+# Idle keep-alive TLS connections held open to measure what one costs ringlb under kTLS.
+readonly IDLE_TLS=500
 readonly RELOADS=5
 readonly LOAD_CLIENTS=4
 readonly SYSCTLS=(
@@ -64,6 +67,7 @@ WORK=""
 ACCEL=""
 RELOAD_FIGURE="(reload test did not run)"
 KTLS_FIGURE="(kTLS test did not run)"
+KTLS_IDLE_FIGURE="(kTLS idle test did not run)"
 FAILED=0
 PIDS=()
 T0=$(date +%s)
@@ -613,6 +617,8 @@ check_ktls() {
     got=$(curl -sk -m 20 --tlsv1.2 --tls-max 1.2 "https://127.0.0.1:$HTTPS_PORT/" || true)
     if [[ $got == backend-* ]]; then pass "kTLS: GET / over TLS 1.2 answered by $got"
     else fail "kTLS: GET / over TLS 1.2: '$got'"; fi
+    # Before the large download, whose freed buffers would make the idle figure look smaller.
+    check_ktls_idle
     figure=$(curl -sk -m 900 --tlsv1.3 -o "$dir/big.tls" -w '%{http_code} %{size_download} %{time_total} %{speed_download}' \
         "https://127.0.0.1:$HTTPS_PORT/big.bin" || true)
     sum_tls=$(sha256sum "$dir/big.tls" 2>/dev/null | cut -c1-64)
@@ -645,6 +651,75 @@ check_ktls() {
     else
         fail "kTLS in the guest kernel: /proc/net/tls_stat: $(tr -s ' \t\n' ' ' <<<"$stat")"
     fi
+}
+
+# What an idle kTLS keep-alive connection costs ringlb: ringlb is restarted (a fresh heap: free
+# memory kept from earlier tests would absorb the connections and hide their cost), then
+# IDLE_TLS host clients each make a TLS connection, send one request, read the answer and keep
+# the connection open; ringlb's RSS (VmRSS of the main PID, read over SSH) before and while
+# they idle gives the figure. Every connection must be answered and counted on kTLS. A figure,
+# not a pass/fail bound.
+check_ktls_idle() {
+    local before after k0 k1 out per i
+    cat > "$WORK/idle_tls.py" <<'EOT'
+import http.client, ssl, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+conns, ok = [], 0
+for _ in range(n):
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ctx)
+    try:
+        c.request("GET", "/")
+        r = c.getresponse()
+        if r.status == 200 and r.read().startswith(b"backend-"):
+            ok += 1
+    except Exception as e:
+        print("error:", type(e).__name__, e, file=sys.stderr)
+    conns.append(c)
+print(ok, flush=True)
+sys.stdin.readline()
+EOT
+    # shellcheck disable=SC2016 # expanded in the guest
+    local rss='grep VmRSS /proc/$(systemctl show -p MainPID --value ringlb)/status | tr -s " " | cut -d" " -f2'
+    ssh_vm "$SSH_PORT" systemctl restart ringlb || { fail "kTLS idle: systemctl restart ringlb failed"; return; }
+    for (( i = 0; i < 30; i++ )); do
+        [[ $(curl -sk -m 10 "https://127.0.0.1:$HTTPS_PORT/" || true) == backend-* ]] && break
+        sleep 1
+    done
+    before=$(ssh_vm "$SSH_PORT" "$rss" || true)
+    k0=$(ktls_sessions)
+    mkfifo "$WORK/idle.in"
+    python3 "$WORK/idle_tls.py" "$HTTPS_PORT" "$IDLE_TLS" < "$WORK/idle.in" > "$WORK/idle.out" 2> "$WORK/idle.err" &
+    local idle_pid=$!
+    PIDS+=("$idle_pid")
+    exec 9> "$WORK/idle.in"
+    for (( i = 0; i < 600; i++ )); do
+        [[ -s $WORK/idle.out ]] && break
+        sleep 1
+    done
+    out=$(cat "$WORK/idle.out")
+    after=$(ssh_vm "$SSH_PORT" "$rss" || true)
+    k1=$(ktls_sessions)
+    exec 9>&-
+    wait "$idle_pid" 2>/dev/null || true
+    if [[ $out == "$IDLE_TLS" ]] && (( k1 - k0 == IDLE_TLS )); then
+        pass "kTLS: $IDLE_TLS keep-alive TLS connections answered and held open, all $IDLE_TLS on kTLS"
+    else
+        fail "kTLS idle connections: $out of $IDLE_TLS answered, $(( ${k1:-0} - ${k0:-0} )) on kTLS: $(head -n 3 "$WORK/idle.err" | tr '\n' ' ')"
+    fi
+    if [[ $before =~ ^[0-9]+$ && $after =~ ^[0-9]+$ ]]; then
+        per=$(awk -v a="$after" -v b="$before" -v n="$IDLE_TLS" 'BEGIN { printf "%.2f", (a - b) / n }')
+        KTLS_IDLE_FIGURE="ringlb RSS per idle kTLS keep-alive connection: $per KiB ($IDLE_TLS connections, VmRSS $before -> $after KiB)"
+        echo "FIGURE: $KTLS_IDLE_FIGURE"
+    fi
+}
+
+# ringlb's count of TLS sessions on kTLS (Prometheus).
+ktls_sessions() {
+    curl -s -m 10 -u "$STATS_AUTH" "http://127.0.0.1:$STATS_PORT/metrics" \
+        | awk '$1 == "ringlb_frontend_tls_connections_total{frontend=\"www\",path=\"ktls\"}" { print $2 }'
 }
 
 # No passwords: SSH offers public keys only, no account has a password, the stats credentials
@@ -825,6 +900,7 @@ main() {
     say "FIGURE: image $(basename "$IMAGE") $(( $(stat -c %s "$IMAGE") / 1048576 )) MiB ($(stat -c %s "$IMAGE") bytes)"
     say "FIGURE: $RELOAD_FIGURE"
     say "FIGURE: $KTLS_FIGURE"
+    say "FIGURE: $KTLS_IDLE_FIGURE"
     if (( FAILED )); then say "image test FAILED"; exit 1; fi
     say "image test passed in $(( $(date +%s) - T0 ))s"
 }
