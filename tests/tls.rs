@@ -1139,3 +1139,98 @@ fn an_idle_tls_connection_costs_little_memory() {
         "an idle TLS connection costs {tls:.2} KiB, a plain one {plain:.2} KiB"
     );
 }
+
+/// Lines of `s_client -msg` until one contains `needle` (true) or the client ends (false).
+fn s_client_until(port: u16, args: &[&str], stdin: &[u8], needle: &str) -> (bool, String) {
+    use std::io::BufRead;
+    let connect = format!("127.0.0.1:{port}");
+    let mut child = Command::new("timeout")
+        .args(["10", "openssl", "s_client", "-msg", "-connect", &connect])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run openssl s_client");
+    // s_client reads its commands once the handshake is done; the pipe stays open meanwhile.
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write to s_client");
+    let mut seen = String::new();
+    let mut found = false;
+    for line in std::io::BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let Ok(line) = line else { break };
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            found = true;
+            break;
+        }
+    }
+    drop(input);
+    let _ = child.kill();
+    let _ = child.wait();
+    (found, seen)
+}
+
+#[test]
+fn renegotiation_oversized_records_and_a_stalled_hello_are_refused() {
+    let pki = Pki::new();
+    let cert = pki.leaf("site.pem", &["example.test"], "ec", 30);
+    let site = Site::start(&format!(
+        "certificates = [\"{}\"]\nmin_version = \"1.2\"\n[frontend.www.timeout]\nclient = \"1s\"",
+        cert.display()
+    ));
+    let addr: SocketAddr = format!("127.0.0.1:{}", site.tls).parse().expect("addr");
+    let failed = r#"ringlb_frontend_tls_handshakes_total{frontend="www",outcome="failed"}"#;
+
+    // A TLS 1.2 client asking to renegotiate is told no at once (a warning alert), not left
+    // waiting for a ServerHello.
+    let (refused, seen) = s_client_until(
+        site.tls,
+        &["-tls1_2", "-servername", "example.test"],
+        b"R\n",
+        "no_renegotiation",
+    );
+    assert!(refused, "no no_renegotiation alert: {seen}");
+
+    // A record longer than TLS allows: a fatal alert, then the close.
+    let got = raw_exchange_timeout(
+        addr,
+        &[&[0x16, 0x03, 0x01, 0x50, 0x00][..], &[1u8; 100][..]].concat(),
+        Duration::from_secs(5),
+    );
+    assert_eq!(got.first(), Some(&0x15), "an alert record: {got:?}");
+    assert_eq!(got.get(5), Some(&2), "a fatal alert: {got:?}");
+
+    // A ClientHello that never completes is closed at `timeout client`.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(&[
+        0x16, 0x03, 0x01, 0x00, 0x80, 0x01, 0x00, 0x00, 0x7c, 0x03, 0x03,
+    ])
+    .expect("send");
+    let mut rest = Vec::new();
+    assert!(
+        s.read_to_end(&mut rest).is_ok(),
+        "closed by ringlb, not left open"
+    );
+    assert!(
+        site.lb.wait_log(
+            "frontend www: TLS handshake failed: timed out",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        site.lb.stderr()
+    );
+    assert_eq!(site.metric(failed), Some(2.0));
+
+    // And the frontend still serves.
+    let cfg = client_config(&pki.ca());
+    assert_eq!(
+        tls_get(&cfg, addr, "example.test")
+            .expect("still serving")
+            .0,
+        "HTTP/1.1 200 OK"
+    );
+}

@@ -493,7 +493,8 @@ impl TlsConn {
             // every session's state.
             let failed = {
                 let (read, plain, out) = self.absorb(buf);
-                if !out.is_empty() {
+                let answered = !out.is_empty();
+                if answered {
                     self.st.outbox.borrow_mut().extend_from_slice(&out);
                 }
                 match read {
@@ -504,10 +505,21 @@ impl TlsConn {
                         if !plain.is_empty() {
                             return Ok(Some(Chunk::Heap(plain)));
                         }
-                        continue;
+                        if !answered || self.st.sending.get() {
+                            continue;
+                        }
+                        None
                     }
-                    Err(e) => io::Error::new(io::ErrorKind::InvalidData, e),
+                    Err(e) => Some(io::Error::new(io::ErrorKind::InvalidData, e)),
                 }
+            };
+            let Some(failed) = failed else {
+                // Records rustls answered with and no data to carry them (a refused TLS 1.2
+                // renegotiation, the reply to a key update): the peer may be waiting for them,
+                // so they go out now, not in front of the next response.
+                let queued = std::mem::take(&mut *self.st.outbox.borrow_mut());
+                self.flush(queued).await?;
+                continue;
             };
             // The alert goes out now unless a send is in flight (it would come between that
             // send's records); the session closes either way. Boxed: a rare path should not
