@@ -1,0 +1,157 @@
+//! The frontends' families: connections, requests, responses, TLS and PROXY protocol.
+
+use super::{per_item, responses, Exposition, Kind};
+use crate::stats::model::{FrontendStats, Mode, ProxyStats, TlsStats};
+
+type FeField = fn(&FrontendStats) -> u64;
+
+pub(super) fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
+    let table: [(&str, Kind, &str, FeField); 10] = [
+        (
+            "current_sessions",
+            Kind::Gauge,
+            "Client connections open now.",
+            |f| f.cur_conns,
+        ),
+        (
+            "max_sessions",
+            Kind::Gauge,
+            "Highest number of client connections seen.",
+            |f| f.max_conns,
+        ),
+        (
+            "limit_sessions",
+            Kind::Gauge,
+            "Configured connection limit (0 = none).",
+            |f| f.limit,
+        ),
+        (
+            "sessions_total",
+            Kind::Counter,
+            "Client connections accepted.",
+            |f| f.total_conns,
+        ),
+        (
+            "current_session_rate",
+            Kind::Gauge,
+            "New connections in the last second.",
+            |f| f.conn_rate,
+        ),
+        (
+            "requests_total",
+            Kind::Counter,
+            "HTTP requests received.",
+            |f| f.requests,
+        ),
+        (
+            "http_requests_rate_current",
+            Kind::Gauge,
+            "HTTP requests in the last second.",
+            |f| f.req_rate,
+        ),
+        (
+            "bytes_in_total",
+            Kind::Counter,
+            "Bytes received from clients.",
+            |f| f.bytes_in,
+        ),
+        (
+            "bytes_out_total",
+            Kind::Counter,
+            "Bytes sent to clients.",
+            |f| f.bytes_out,
+        ),
+        (
+            "request_errors_total",
+            Kind::Counter,
+            "Invalid or timed-out requests rejected.",
+            |f| f.req_errors,
+        ),
+    ];
+    let items: Vec<_> = fes
+        .iter()
+        .map(|f| (vec![("frontend", f.name.as_str())], f))
+        .collect();
+    per_item(p, "ringlb_frontend_", &table, &items);
+    let http = fes.iter().filter(|f| f.mode == Mode::Http);
+    responses(
+        p,
+        "ringlb_frontend_http_responses_total",
+        "HTTP responses sent to clients by status class.",
+        http.map(|f| (vec![("frontend", f.name.as_str())], &f.responses)),
+    );
+    tls(p, fes);
+    proxy_protocol(p, fes);
+}
+
+/// Connections closed at their PROXY protocol header, per frontend that accepts one.
+fn proxy_protocol(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with: Vec<(&str, &ProxyStats)> = fes
+        .iter()
+        .filter_map(|f| f.proxy_protocol.as_ref().map(|s| (f.name.as_str(), s)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let name = "ringlb_frontend_proxy_header_errors_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "Connections closed at their PROXY protocol header: failed (malformed, too long, late) or refused (peer not in accept_proxy_from).",
+    );
+    for (fe, s) in &with {
+        for (reason, n) in [("failed", s.failed), ("refused", s.refused)] {
+            p.sample(name, &[("frontend", fe), ("reason", reason)], n);
+        }
+    }
+}
+
+/// TLS handshakes per frontend, and the seconds each certificate has left.
+fn tls(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with_tls: Vec<(&str, &TlsStats)> = fes
+        .iter()
+        .filter_map(|f| f.tls.as_ref().map(|t| (f.name.as_str(), t)))
+        .collect();
+    if with_tls.is_empty() {
+        return;
+    }
+    let name = "ringlb_frontend_tls_handshakes_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "TLS handshakes by outcome (full, resumed, failed).",
+    );
+    for (fe, t) in &with_tls {
+        let full = t.handshakes.saturating_sub(t.resumed);
+        for (outcome, n) in [("full", full), ("resumed", t.resumed), ("failed", t.failed)] {
+            p.sample(name, &[("frontend", fe), ("outcome", outcome)], n);
+        }
+    }
+    let name = "ringlb_frontend_tls_connections_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "TLS sessions after the handshake by record layer: kernel (ktls) or rustls (userspace).",
+    );
+    for (fe, t) in &with_tls {
+        for (path, n) in [("ktls", t.ktls), ("userspace", t.userspace)] {
+            p.sample(name, &[("frontend", fe), ("path", path)], n);
+        }
+    }
+    let name = "ringlb_frontend_ktls_failures_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "Hand-overs to kernel TLS that failed after the handshake (connection lost).",
+    );
+    for (fe, t) in &with_tls {
+        p.sample(name, &[("frontend", fe)], t.ktls_failed);
+    }
+    let name = "ringlb_certificate_expiry_seconds";
+    p.family(name, Kind::Gauge, "Seconds until a certificate expires.");
+    for (fe, t) in &with_tls {
+        for c in &t.certificates {
+            p.sample(name, &[("frontend", fe), ("path", &c.path)], c.expires_in_s);
+        }
+    }
+}
