@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+
 /// A test CA and the certificates it signs, in one directory.
 struct Pki {
     dir: PathBuf,
@@ -574,26 +576,6 @@ fn bad_certificates_are_config_errors_at_their_line() {
     );
 }
 
-/// A rustls client trusting the test CA.
-fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).expect("ca");
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(c.expect("ca pem")).expect("add ca");
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    // Every connection a full handshake: a resumed one would not show the server's certificate.
-    cfg.resumption = rustls::client::Resumption::disabled();
-    Arc::new(cfg)
-}
-
-use rustls::pki_types::pem::PemObject;
-
 /// One request over a new TLS connection; the leaf certificate it was served with.
 fn tls_get(
     cfg: &Arc<rustls::ClientConfig>,
@@ -653,7 +635,7 @@ fn a_reload_serves_the_new_certificate_and_fails_nothing() {
     let tls = site.tls;
     let mut lb = site.lb;
     let addr: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
-    let cfg = client_config(&pki.ca());
+    let cfg = tls_client_config(&pki.ca());
     let (status, leaf) = tls_get(&cfg, addr, "example.test").expect("first request");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(leaf, leaf_der(&first));
@@ -756,7 +738,7 @@ fn plain_http_and_garbage_on_a_tls_port_are_closed() {
         // A TLS alert record at most.
         assert!(got.is_empty() || got[0] == 0x15, "{got:?}");
     }
-    let cfg = client_config(&pki.ca());
+    let cfg = tls_client_config(&pki.ca());
     assert_eq!(
         tls_get(&cfg, addr, "example.test")
             .expect("still serving")
@@ -813,7 +795,7 @@ address = "{}"
         cert.display(),
         echo.addr()
     ));
-    let cfg = client_config(&pki.ca());
+    let cfg = tls_client_config(&pki.ca());
     let name = rustls::pki_types::ServerName::try_from("example.test").expect("name");
     let conn = rustls::ClientConnection::new(cfg, name).expect("client");
     let sock = TcpStream::connect(("127.0.0.1", tls)).expect("connect");
@@ -962,7 +944,7 @@ address = "{}"
 /// A rustls client connection to the site's TLS listener, handshake done.
 fn tls_connect(ca: &Path, port: u16) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let name = rustls::pki_types::ServerName::try_from("example.test").expect("name");
-    let mut conn = rustls::ClientConnection::new(client_config(ca), name).expect("client");
+    let mut conn = rustls::ClientConnection::new(tls_client_config(ca), name).expect("client");
     conn.set_buffer_limit(None);
     let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(10)))
@@ -1226,7 +1208,7 @@ fn renegotiation_oversized_records_and_a_stalled_hello_are_refused() {
     assert_eq!(site.metric(failed), Some(2.0));
 
     // And the frontend still serves.
-    let cfg = client_config(&pki.ca());
+    let cfg = tls_client_config(&pki.ca());
     assert_eq!(
         tls_get(&cfg, addr, "example.test")
             .expect("still serving")

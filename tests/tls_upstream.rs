@@ -19,8 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-
 /// A test CA in one directory, and certificates it signs (key and certificate in two files).
 struct Pki {
     dir: PathBuf,
@@ -573,23 +571,6 @@ fn a_missing_ca_file_is_a_config_error_at_its_line() {
 
 // ---- the client side: access log fields and a handshake flood ------------------------------
 
-/// A rustls client trusting `ca`, without resumption (every connection a full handshake).
-fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).expect("ca");
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(c.expect("ca pem")).expect("add ca");
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.resumption = rustls::client::Resumption::disabled();
-    Arc::new(cfg)
-}
-
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 fn tls_connect(cfg: &Arc<rustls::ClientConfig>, addr: SocketAddr, name: &str) -> TlsStream {
@@ -647,7 +628,7 @@ fn access_log_has_sni_version_and_cipher() {
     let web = Backend::start("web1");
     let port = free_port();
     let lb = tls_front(&pki, web.addr(), port);
-    let cfg = client_config(&pki.ca());
+    let cfg = tls_client_config(&pki.ca());
     let mut s = tls_connect(&cfg, lb_addr(port), "front.test");
     assert_eq!(keep_alive_get(&mut s, "front.test"), "HTTP/1.1 200 OK");
     assert!(
@@ -671,7 +652,7 @@ fn a_handshake_flood_does_not_starve_an_established_client() {
     let port = free_port();
     let _lb = tls_front(&pki, web.addr(), port);
     let addr = lb_addr(port);
-    let cfg = client_config(&pki.ca());
+    let cfg = tls_client_config(&pki.ca());
     let mut established = tls_connect(&cfg, addr, "front.test");
     assert_eq!(
         keep_alive_get(&mut established, "front.test"),

@@ -615,8 +615,8 @@ fn a_tunnel_through_a_tls_frontend() {
         "",
     );
     let server_name = rustls::pki_types::ServerName::try_from("ws.example.test").expect("name");
-    let conn =
-        rustls::ClientConnection::new(tls_client(&dir.join("ca.pem")), server_name).expect("tls");
+    let conn = rustls::ClientConnection::new(tls_client_config(&dir.join("ca.pem")), server_name)
+        .expect("tls");
     let sock = connect(SocketAddr::from(([127, 0, 0, 1], tls_port)));
     let mut ws = Ws::open(rustls::StreamOwned::new(conn, sock), "/ws/tls");
     ws.echo(OP_TEXT, b"over TLS");
@@ -792,22 +792,6 @@ fn tls_leaf(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("leaf.pem");
     std::fs::write(&path, pem).expect("pem");
     path
-}
-
-fn tls_client(ca: &std::path::Path) -> Arc<rustls::ClientConfig> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).expect("ca");
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(c.expect("ca pem")).expect("add ca");
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(cfg)
 }
 
 #[test]

@@ -754,6 +754,25 @@ pub fn raw_exchange_timeout(addr: SocketAddr, bytes: &[u8], timeout: Duration) -
     }
 }
 
+/// A rustls client trusting the CA in PEM file `ca`, without resumption: every connection is
+/// a full handshake (a resumed one would not show the server's certificate).
+pub fn tls_client_config(ca: &Path) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).expect("ca");
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.expect("ca pem")).expect("add ca");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.resumption = rustls::client::Resumption::disabled();
+    std::sync::Arc::new(cfg)
+}
+
 /// Runs the `openssl` command in `dir` (test certificates); fails the test if it fails.
 pub fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
