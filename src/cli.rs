@@ -1,7 +1,7 @@
 //! Command-line interface: parsing and exit codes only; the work is done elsewhere.
 //!
-//! Imports `config` (the default config path) and `ha` (its subcommand's arguments); only `main.rs`
-//! imports it.
+//! Imports `config` (the default config path), `ha` (its subcommand's arguments) and `system`
+//! (the version `--version` prints); only `main.rs` imports it.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use crate::config::defaults::CONFIG_PATH;
 #[derive(Parser, Debug)]
 #[command(
     name = "ringlb",
-    version,
+    version = crate::system::version::version(),
     about = "A thread-per-core io_uring HTTP/TCP load balancer"
 )]
 pub struct Cli {

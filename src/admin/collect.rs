@@ -207,7 +207,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
         })
         .collect();
     StatsSnapshot {
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        version: crate::system::version::version().to_string(),
         pid: std::process::id(),
         uptime_s: process.started.elapsed().as_secs(),
         now_unix_s: SystemTime::now()

@@ -11,8 +11,8 @@
 //!   snapshot and the shared state, for the stats page and the `show` commands.
 //!
 //! Used by `lifecycle` (the socket and its commands), `proxy` (the stats page) and `ha` (the
-//! client). May import `snapshot`, `state`, `stats`, `config` and `log` (admin actions are
-//! events); never `proxy`, `worker` or `lifecycle`.
+//! client). May import `snapshot`, `state`, `stats`, `config`, `log` (admin actions are
+//! events) and `system` (the binary's version); never `proxy`, `worker` or `lifecycle`.
 
 #![allow(
     clippy::disallowed_methods,

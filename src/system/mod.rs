@@ -1,6 +1,6 @@
 //! The small system layer: resource limits, CPU affinity, kernel capability checks,
-//! privileges (`privileges`), the listening-socket handoff of a binary upgrade (`handoff`) and
-//! the kernel TLS socket options (`ktls`).
+//! privileges (`privileges`), the listening-socket handoff of a binary upgrade (`handoff`),
+//! the kernel TLS socket options (`ktls`) and the version stamp of the binary (`version`).
 //! With `runtime`, the only room where `unsafe` is allowed; every unsafe block carries a
 //! `// SAFETY:` line.
 //!
@@ -12,6 +12,7 @@ use std::io;
 pub mod handoff;
 pub mod ktls;
 pub mod privileges;
+pub mod version;
 
 /// Online CPUs this process may run on.
 pub fn cpus() -> Vec<usize> {
