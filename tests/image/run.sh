@@ -66,6 +66,7 @@ readonly SYSCTLS=(
 WORK=""
 ACCEL=""
 RELOAD_FIGURE="(reload test did not run)"
+UPGRADE_FIGURE="(package upgrade test did not run)"
 KTLS_FIGURE="(kTLS test did not run)"
 KTLS_IDLE_FIGURE="(kTLS idle test did not run)"
 FAILED=0
@@ -490,6 +491,81 @@ check_reload_under_load() {
     echo "FIGURE: $RELOAD_FIGURE"
 }
 
+# `dpkg -i` of a newer ringlb package in the guest while LOAD_CLIENTS host clients send
+# requests without a pause: the package's postinst runs `ringlb upgrade` (not a restart), so the
+# service stays active since the same moment (no restart, NRestarts 0), the same listening
+# socket (inode) is now held by the new main process, which runs the new binary (ringlb
+# --version, the stats page's version), the journal has the upgrade's line, and no request fails.
+check_package_upgrade() {
+    local new_version=${PKG_VERSION}+imagetest1 deb before after out stop=$WORK/upgrade.stop t0
+    write_load_client
+    deb=$("$REPO/scripts/build-deb" --no-build --version "$new_version" --binary "$REPO/target/release/ringlb" \
+        --out "$WORK/deb" 2>"$WORK/build-deb.log" | tail -n1) || { fail "build-deb $new_version: $(tail -n 3 "$WORK/build-deb.log")"; return; }
+    ssh_vm "$SSH_PORT" 'cat > /root/ringlb-new.deb' < "$deb" || { fail "copying $(basename "$deb") to the guest"; return; }
+    # shellcheck disable=SC2016 # expanded in the guest
+    local probe='pid=$(systemctl show -p MainPID --value ringlb)
+        echo "pid $pid"
+        echo "active $(systemctl show -p ActiveEnterTimestampMonotonic --value ringlb)"
+        echo "restarts $(systemctl show -p NRestarts --value ringlb)"
+        ino=$(ss -Hltne "sport = :80" | grep -o "ino:[0-9]*" | head -n1 | cut -d: -f2)
+        echo "ino $ino"
+        ls -l /proc/$pid/fd 2>/dev/null | grep -q "socket:\[$ino\]" && echo "held yes"
+        echo "version $(ringlb --version)"'
+    before=$(ssh_vm "$SSH_PORT" "$probe" 2>&1 || true)
+    rm -f "$stop"
+    t0=$(date +%s)
+    python3 "$WORK/load.py" 127.0.0.1 "$HTTP_PORT" "$stop" 240 "$LOAD_CLIENTS" > "$WORK/upgrade-load.out" 2> "$WORK/upgrade-load.err" &
+    local load_pid=$!
+    PIDS+=("$load_pid")
+    sleep 2
+    out=$(ssh_vm "$SSH_PORT" 'dpkg -i /root/ringlb-new.deb 2>&1; echo "dpkg exit $?"' 2>&1 || true)
+    sleep 2
+    touch "$stop"
+    wait "$load_pid" || true
+    after=$(ssh_vm "$SSH_PORT" "$probe" 2>&1 || true)
+    local n failed secs
+    read -r n failed secs < "$WORK/upgrade-load.out" || true
+    n=${n:-0}; failed=${failed:-unknown}
+    local pid0 pid1 act0 act1 ino0 ino1 journal json_version
+    pid0=$(awk '$1 == "pid" { print $2 }' <<<"$before"); pid1=$(awk '$1 == "pid" { print $2 }' <<<"$after")
+    act0=$(awk '$1 == "active" { print $2 }' <<<"$before"); act1=$(awk '$1 == "active" { print $2 }' <<<"$after")
+    ino0=$(awk '$1 == "ino" { print $2 }' <<<"$before"); ino1=$(awk '$1 == "ino" { print $2 }' <<<"$after")
+    if [[ $out == *"dpkg exit 0"* && $out == *"ringlb: running process upgraded to $new_version without a restart"* ]]; then
+        pass "dpkg -i $(basename "$deb") in the guest: the postinst upgraded the running ringlb in place ($(( $(date +%s) - t0 - 4 ))s)"
+    else
+        fail "dpkg -i of the newer package: $(tr '\n' ' ' <<<"$out")"
+    fi
+    if [[ $before == *"version ringlb $PKG_VERSION"* && $after == *"version ringlb $new_version"* ]]; then
+        pass "ringlb --version: $PKG_VERSION before, $new_version after"
+    else
+        fail "versions: before '$(grep '^version' <<<"$before")', after '$(grep '^version' <<<"$after")'"
+    fi
+    json_version=$(curl -s -m 10 -u "$STATS_AUTH" "http://127.0.0.1:$STATS_PORT/;json" | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])' 2>/dev/null || true)
+    if [[ $json_version == "$new_version" ]]; then pass "the running process is the new binary: the stats page says version $json_version"
+    else fail "the stats page says version '$json_version', not $new_version"; fi
+    if [[ -n $pid0 && -n $pid1 && $pid0 != "$pid1" && -n $act0 && $act0 == "$act1" && $after == *"restarts 0"* ]]; then
+        pass "no restart: ringlb.service active since the same moment, NRestarts 0, main process $pid0 -> $pid1 (binary upgrade)"
+    else
+        fail "service after the package upgrade: pid $pid0 -> $pid1, active since $act0 -> $act1, $(grep '^restarts' <<<"$after")"
+    fi
+    if [[ -n $ino0 && $ino0 == "$ino1" && $after == *"held yes"* ]]; then
+        pass "the same listening socket on port 80 (inode $ino0), now held by the new main process"
+    else
+        fail "listening socket on port 80: inode $ino0 -> $ino1, held by the new process: $(grep -c 'held yes' <<<"$after")"
+    fi
+    journal=$(ssh_vm "$SSH_PORT" "journalctl -u ringlb -o cat --no-pager | grep -F 'upgrade: process $pid1 ready'" 2>&1 || true)
+    if [[ -n $pid1 && $journal == *"upgrade: process $pid1 ready"* ]]; then pass "journal: $(head -n1 <<<"$journal" | cut -c1-120)"
+    else fail "no 'upgrade: process $pid1 ready' line in ringlb's journal"; fi
+    if [[ $failed == 0 ]] && (( n > 0 )); then
+        pass "package upgrade under load: $n requests in ${secs}s from $LOAD_CLIENTS clients, 0 failed"
+    else
+        fail "package upgrade under load: $n requests, $failed failed"
+        sed 's/^/    /' "$WORK/upgrade-load.err" || true
+    fi
+    UPGRADE_FIGURE="dpkg -i of a newer package under load in the appliance: $n requests, $failed failed, ringlb $PKG_VERSION -> $new_version without a restart"
+    echo "FIGURE: $UPGRADE_FIGURE"
+}
+
 test_clone_a() {
     local cfg=$WORK/config-a
     mkdir -p "$cfg"
@@ -548,11 +624,16 @@ test_clone_a() {
     # The image carries the ringlb built from these sources (build-image runs cargo first).
     local guest_sum
     guest_sum=$(ssh_vm "$SSH_PORT" sha256sum /usr/bin/ringlb | cut -c1-64)
-    if [[ $guest_sum == "$RINGLB_SUM" ]]; then pass "the guest's /usr/bin/ringlb is target/release/ringlb without debug information (sha256 ${RINGLB_SUM:0:16}…)"
-    else fail "the guest's /usr/bin/ringlb ($guest_sum) is not target/release/ringlb as build-image left it, stripped of debug information ($RINGLB_SUM)"; fi
+    if [[ $guest_sum == "$RINGLB_SUM" ]]; then pass "the guest's /usr/bin/ringlb is the one in $(basename "$DEB") (sha256 ${RINGLB_SUM:0:16}…)"
+    else fail "the guest's /usr/bin/ringlb ($guest_sum) is not the one in $(basename "$DEB") ($RINGLB_SUM)"; fi
+    local pkg
+    pkg=$(ssh_vm "$SSH_PORT" "dpkg-query -W -f='\${db:Status-Abbrev}\${Version}' ringlb; echo; ringlb --version" 2>&1 || true)
+    if [[ $pkg == "ii $PKG_VERSION"*"ringlb $PKG_VERSION" ]]; then pass "ringlb is installed from its Debian package: dpkg says 'ii $PKG_VERSION', ringlb --version agrees"
+    else fail "ringlb package in the guest: $(tr '\n' ' ' <<<"$pkg")"; fi
 
     check_ha
     check_reload_under_load
+    check_package_upgrade
     check_ktls
 
     # The root partition and file system grew to fill the 2 GiB overlay.
@@ -874,10 +955,11 @@ main() {
     say "building the image (reused when its inputs did not change)"
     timeout 1800 "$REPO/scripts/build-image" --if-changed 2>&1 | sed 's/^/    /' || die "scripts/build-image failed"
     [[ -f $IMAGE ]] || die "no image at $IMAGE"
-    # build-image installs ringlb without debug information.
-    objcopy --strip-debug "$REPO/target/release/ringlb" "$OUT/ringlb.stripped-for-test"
-    RINGLB_SUM=$(sha256sum "$OUT/ringlb.stripped-for-test" | cut -c1-64)
-    rm -f "$OUT/ringlb.stripped-for-test"
+    # The image installs ringlb from this package (scripts/build-deb via build-image).
+    PKG_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -n1)
+    DEB=$OUT/deb/ringlb_${PKG_VERSION}_amd64.deb
+    [[ -f $DEB ]] || die "no package at $DEB"
+    RINGLB_SUM=$(dpkg-deb --fsys-tarfile "$DEB" | tar -xO ./usr/bin/ringlb | sha256sum | cut -c1-64)
     "$REPO/target/release/ringlb" check -c "$REPO/image/rootfs/etc/ringlb/ringlb.toml" | sed 's/^/    /' \
         || die "the image's default ringlb.toml is invalid"
 
@@ -899,6 +981,7 @@ main() {
     say "FIGURE: boot to serving ($ACCEL): SeaBIOS (clone-a) ${BOOT_A}s (QEMU CPU ${CPU_A}s), OVMF (clone-b) ${BOOT_B}s (QEMU CPU ${CPU_B}s); host load $(cut -d' ' -f1-3 /proc/loadavg)"
     say "FIGURE: image $(basename "$IMAGE") $(( $(stat -c %s "$IMAGE") / 1048576 )) MiB ($(stat -c %s "$IMAGE") bytes)"
     say "FIGURE: $RELOAD_FIGURE"
+    say "FIGURE: $UPGRADE_FIGURE"
     say "FIGURE: $KTLS_FIGURE"
     say "FIGURE: $KTLS_IDLE_FIGURE"
     if (( FAILED )); then say "image test FAILED"; exit 1; fi
