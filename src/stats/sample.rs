@@ -229,6 +229,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                     failed: 3,
                     refused: 0,
                 }),
+                h2: None,
             },
             FrontendStats {
                 name: "postgres".to_string(),
@@ -246,6 +247,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 responses: Responses::default(),
                 tls: None,
                 proxy_protocol: None,
+                h2: None,
             },
         ],
         backends: vec![
