@@ -96,6 +96,9 @@ class Raw:
         self.send(PREFACE + settings(settings_pairs))
         if window:
             self.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", window)))
+        # The server's SETTINGS first, so that the ACK this client owes goes out now and never
+        # lands inside a field block a case leaves open.
+        self.pump(5.0, lambda: self.settings_seen)
 
     def send(self, data):
         try:
@@ -224,7 +227,8 @@ class Raw:
             if until and until():
                 return True
             left = end - time.monotonic()
-            if left <= 0 or not self._read_some(min(left, 0.2)):
+            # A timeout of 0 still reads what has arrived.
+            if not self._read_some(min(max(left, 0.0), 0.2)) or left <= 0:
                 self._take_frames()
                 return bool(until and until())
 
@@ -728,6 +732,24 @@ def case_goaway_drain(c, a):
     c.pump(20.0, lambda: all(c.done(1 + 2 * i) for i in range(n)) and c.closed or c.closed)
     return c.report(late_stream=late if late_sent else None,
                     late_answered=bool(c.responses.get(late, {}).get("status")))
+
+
+def case_across_reload(c, a):
+    """n slow streams (x-delay-ms) opened; prints "opened" and waits for a line on stdin (the
+    caller reloads the server meanwhile); then waits for the n answers and opens one more
+    stream on the same connection."""
+    n = int(a.get("n", 5))
+    delay = a.get("delay", "1500")
+    for i in range(n):
+        c.get(1 + 2 * i, "/", [("x-delay-ms", delay)])
+    c.pump(0.2)
+    print("opened", flush=True)
+    sys.stdin.readline()
+    c.pump(20.0, lambda: all(c.done(1 + 2 * i) for i in range(n)) or c.closed)
+    late = 1 + 2 * n
+    c.get(late)
+    c.pump(10.0, lambda: c.done(late) or c.closed)
+    return c.report(late_stream=late)
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
