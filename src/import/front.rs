@@ -608,9 +608,10 @@ pub(super) fn write(
         }
         emit::timeouts(out, &v.timeouts, base, !base.written);
         if let Some(t) = &p.tls {
-            super::tls::write(out, &name, t, &model.global, accept_proxy, f.mode, skipped);
+            let t = super::h2::tls_of_mode(t, f.mode, skipped);
+            super::tls::write(out, &name, &t, &model.global, accept_proxy);
         }
-        super::h2::write(out, &name, p, f.mode, &model.global, skipped);
+        super::h2::write(out, &name, f, &model.global, skipped);
 
         if !f.acls.is_empty() {
             out.header(&table("frontend", &name, Some("acl")));

@@ -6,8 +6,11 @@
 //! http frontend that speaks h2 (`alpn h2` on its TLS listeners, or `proto h2`); the others
 //! are reported.
 
+use std::borrow::Cow;
+
 use super::emit::{table, Out};
-use super::model::{Global, Mode, Proxy};
+use super::front::FrontPlan;
+use super::model::{Global, Mode, Proxy, TlsSpec};
 use super::Skipped;
 
 /// One `tune.h2.*` line that maps to a key of `[frontend.X.h2]`.
@@ -120,17 +123,46 @@ fn speaks_h2(p: &Proxy, global: &Global) -> bool {
     !p.h2_binds.is_empty() || alpn.is_some_and(|a| a.v.iter().any(|p| p == "h2"))
 }
 
+/// The TLS settings as a frontend of `mode` can have them: a tcp frontend offers no `h2`
+/// (reported).
+pub(super) fn tls_of_mode<'t>(
+    t: &'t TlsSpec,
+    mode: Mode,
+    skipped: &mut Vec<Skipped>,
+) -> Cow<'t, TlsSpec> {
+    let has_h2 = t
+        .opts
+        .alpn
+        .as_ref()
+        .is_some_and(|a| a.v.iter().any(|p| p == "h2"));
+    if mode != Mode::Tcp || !has_h2 {
+        return Cow::Borrowed(t);
+    }
+    let why = "alpn h2 on a tcp frontend: ringlb reads HTTP/2 on http frontends only, h2 is not \
+               offered";
+    skipped.push(Skipped {
+        line: t.line,
+        text: "alpn h2".into(),
+        why: why.into(),
+    });
+    let mut t = t.clone();
+    if let Some(a) = t.opts.alpn.as_mut() {
+        a.v.retain(|p| p != "h2");
+        a.note = Some(why.to_owned());
+    }
+    Cow::Owned(t)
+}
+
 /// Writes `[frontend.NAME.h2]` when the frontend speaks h2 and has something to set there
-/// (`cleartext`, a `tune.h2.*` limit); reports `proto h2` on a tcp
-/// frontend.
+/// (`cleartext`, a `tune.h2.*` limit); reports `proto h2` on a tcp frontend.
 pub(super) fn write(
     out: &mut Out,
     name: &str,
-    p: &Proxy,
-    mode: Mode,
+    f: &FrontPlan<'_>,
     global: &Global,
     skipped: &mut Vec<Skipped>,
 ) {
+    let (p, mode) = (f.p, f.mode);
     if mode == Mode::Tcp {
         for &line in &p.h2_binds {
             skipped.push(Skipped {

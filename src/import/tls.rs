@@ -9,9 +9,8 @@
 
 use super::emit::{table, Out};
 use super::lex::quote;
-use super::model::{Global, Mode, Noted, TlsOpts, TlsSpec};
+use super::model::{Global, Noted, TlsOpts, TlsSpec};
 use super::net;
-use super::Skipped;
 use crate::config::CIPHERSUITES;
 
 /// Whether a suite (canonical name, as in [`CIPHERSUITES`]) is a TLS 1.3 one.
@@ -468,8 +467,6 @@ pub(super) fn write(
     t: &TlsSpec,
     global: &Global,
     plain_accept_proxy: bool,
-    mode: Mode,
-    skipped: &mut Vec<Skipped>,
 ) {
     out.header(&table("frontend", name, Some("tls")));
     for n in &t.notes {
@@ -484,22 +481,7 @@ pub(super) fn write(
     if t.accept_proxy != plain_accept_proxy {
         out.kv("accept_proxy", t.accept_proxy.to_string(), None);
     }
-    let mut o = t.opts.over(&global.tls_defaults);
-    if let Some(a) = o
-        .alpn
-        .as_mut()
-        .filter(|a| mode == Mode::Tcp && a.v.contains(&"h2".into()))
-    {
-        a.v.retain(|p| p != "h2");
-        let why = "alpn h2 on a tcp frontend: ringlb reads HTTP/2 on http frontends only, h2 \
-                   is not offered";
-        a.note = Some(why.to_owned());
-        skipped.push(Skipped {
-            line: t.line,
-            text: "alpn h2".into(),
-            why: why.into(),
-        });
-    }
+    let o = t.opts.over(&global.tls_defaults);
     if let Some(m) = &o.min_version {
         out.kv("min_version", quote(m.v), m.note.as_deref());
     }
