@@ -81,6 +81,8 @@ class Raw:
         self.frames = []
         self.goaway = None
         self.goaways = []
+        # Called with each GOAWAY as it is read, before the frames after it.
+        self.on_goaway = None
         self.resets = {}
         self.responses = {}
         self.closed = False
@@ -159,6 +161,8 @@ class Raw:
             last, code = struct.unpack(">II", payload[:8])
             f["last_stream_id"], f["error"] = last & 0x7FFFFFFF, error_name(code)
             self.goaways.append({"error": f["error"], "last_stream_id": f["last_stream_id"]})
+            if self.on_goaway:
+                self.on_goaway(f["last_stream_id"])
             if self.goaway is None:
                 self.goaway = {"error": f["error"], "last_stream_id": f["last_stream_id"],
                                "debug": payload[8:].decode("utf-8", "replace")}
@@ -177,6 +181,8 @@ class Raw:
                 self.send(frame(SETTINGS, ACK, 0))
         elif ftype == PING and flags & ACK:
             self.pings += 1
+        elif ftype == PING:
+            self.send(frame(PING, ACK, 0, payload))
         elif ftype in (HEADERS, CONTINUATION):
             if ftype == HEADERS:
                 if flags & PADDED:
@@ -718,20 +724,31 @@ def case_slow_preface(sock, a):
 
 def case_goaway_drain(c, a):
     """n slow streams (x-delay-ms) opened; prints "opened" on a line of its own so that the
-    caller can reload or stop the server; then waits for a GOAWAY, opens one more stream
-    after it (which must not be processed) and collects every answer."""
+    caller can upgrade or stop the server. A graceful GOAWAY naming 2^31-1 (RFC 9113 §6.8)
+    gets one more stream at once, stream n+1 ("mid": before the PING ACK, so the server sees
+    it before its final GOAWAY). After the final GOAWAY (a real last-stream-id), one more
+    ("late", which must not be processed). Collects every answer until the server closes."""
     n = int(a.get("n", 5))
     delay = a.get("delay", "1500")
     for i in range(n):
         c.get(1 + 2 * i, "/", [("x-delay-ms", delay)])
     c.pump(0.2)
+    mid, late = 1 + 2 * n, 3 + 2 * n
+    sent = {}
+
+    def on_goaway(last):
+        if last == 0x7FFFFFFF and "mid" not in sent:
+            sent["mid"] = c.get(mid)
+    c.on_goaway = on_goaway
     print("opened", flush=True)
-    c.pump(20.0, lambda: c.goaway or c.closed)
-    late = 1 + 2 * n
-    late_sent = bool(c.goaway) and not c.closed and c.get(late)
-    c.pump(20.0, lambda: all(c.done(1 + 2 * i) for i in range(n)) and c.closed or c.closed)
-    return c.report(late_stream=late if late_sent else None,
-                    late_answered=bool(c.responses.get(late, {}).get("status")))
+    c.pump(20.0, lambda: any(g["last_stream_id"] != 0x7FFFFFFF for g in c.goaways) or c.closed)
+    if not c.closed:
+        sent["late"] = c.get(late)
+    c.pump(20.0, lambda: c.closed)
+    answered = lambda s: bool(c.responses.get(s, {}).get("status"))
+    return c.report(mid_stream=mid if sent.get("mid") else None, mid_answered=answered(mid),
+                    late_stream=late if sent.get("late") else None,
+                    late_answered=answered(late))
 
 
 def case_across_reload(c, a):
