@@ -81,9 +81,38 @@ pub const TLS_SESSION_TICKETS: bool = true;
 /// kTLS where the kernel has it: the kernel encrypts, an idle connection holds no TLS state.
 pub const TLS_KTLS: crate::config::Ktls = crate::config::Ktls::Auto;
 
+/// HTTP/2 on plain listeners only when asked; limits close to HAProxy's and nginx's defaults.
+pub const H2: crate::config::H2 = crate::config::H2 {
+    cleartext: false,
+    // nginx `http2_max_concurrent_streams`, HAProxy `tune.h2.max-concurrent-streams`.
+    max_concurrent_streams: 100,
+    // RFC 9113's initial window.
+    initial_window_size: 65_535,
+    // RFC 7541's default table.
+    header_table_size: 4_096,
+    // As large as the HTTP/1.1 head limit, so a request fits either way.
+    max_header_list_size: 16_384,
+    max_continuation_frames: 32,
+    max_resets: 200,
+    max_settings: 100,
+    max_pings: 100,
+    flood_window: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(60),
+    request_timeout: Duration::from_secs(10),
+    zero_window_timeout: Duration::from_secs(30),
+};
+
 // ---- backends --------------------------------------------------------------------------------
 
 pub const BALANCE: Balance = Balance::RoundRobin;
+/// `balance = "random"` draws two servers (HAProxy's default): the power of two choices.
+pub const RANDOM_DRAWS: u32 = 2;
+/// More draws approach leastconn; beyond a handful they only cost time.
+pub const MAX_RANDOM_DRAWS: u32 = 100;
+/// Bounded load of consistent hashing, percent; above 10× the bound never binds in practice.
+pub const MAX_HASH_BALANCE_FACTOR: u32 = 1000;
+/// Slow start longer than an hour is a mistake, not a ramp.
+pub const MAX_SLOWSTART: Duration = Duration::from_secs(3600);
 /// Extra connection attempts after the first one fails (HAProxy's default too).
 pub const RETRIES: u32 = 3;
 /// A larger `retries` only delays the error the client will get anyway.

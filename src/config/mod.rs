@@ -39,7 +39,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::balance::Balance;
+pub use crate::balance::{Balance, HashBalance, HashKey, HashMethod};
 pub use crate::proxy_protocol::Version as ProxyVersion;
 use crate::route::{Acl, Cidr, Guard};
 
@@ -323,6 +323,44 @@ pub struct Frontend {
     pub response_rules: Vec<RuleDef>,
     /// `[frontend.X.errorfile]`: pages replacing ringlb's own, by status.
     pub errorfiles: Vec<ErrorFile>,
+    /// `[frontend.X.h2]`: HTTP/2 on the plain listeners and the limits of every h2
+    /// connection of this frontend (TLS listeners speak h2 when `alpn` offers it).
+    pub h2: H2,
+}
+
+/// `[frontend.X.h2]`: HTTP/2 settings and the limits that keep an h2 connection from costing
+/// more than one client should (Rapid Reset, CONTINUATION and PING/SETTINGS floods, HPACK
+/// bombs, stalled windows). Defaults: [`H2::DEFAULT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2 {
+    /// Plain listeners also take h2 with prior knowledge (a connection that opens with the
+    /// h2 preface); HTTP/1.1 is still served there.
+    pub cleartext: bool,
+    /// Streams a client may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_concurrent_streams: u32,
+    /// Each stream's receive window (`SETTINGS_INITIAL_WINDOW_SIZE`): what a client may send
+    /// ahead of what its request's server has taken.
+    pub initial_window_size: u32,
+    /// HPACK dynamic table the client may make ringlb keep (`SETTINGS_HEADER_TABLE_SIZE`).
+    pub header_table_size: u32,
+    /// Decoded size of one header list (names + values + 32 per field, as RFC 9113 counts).
+    pub max_header_list_size: u32,
+    /// CONTINUATION frames one header block may have.
+    pub max_continuation_frames: u32,
+    /// Streams a client may reset per `flood_window` before the connection is closed
+    /// (`ENHANCE_YOUR_CALM`).
+    pub max_resets: u32,
+    /// SETTINGS frames per `flood_window`.
+    pub max_settings: u32,
+    /// PING frames per `flood_window`.
+    pub max_pings: u32,
+    pub flood_window: std::time::Duration,
+    /// A connection without open streams closes (GOAWAY) after this long.
+    pub idle_timeout: std::time::Duration,
+    /// The preface and every header block must be complete within this long.
+    pub request_timeout: std::time::Duration,
+    /// A response stalled on a zero flow-control window is reset after this long.
+    pub zero_window_timeout: std::time::Duration,
 }
 
 /// A header rule as configured, with its place (a `return` body file is read at load and
@@ -483,6 +521,9 @@ pub struct Backend {
     /// `[backend.X.errorfile]`: pages replacing ringlb's own (and the frontend's) for
     /// requests that reached this backend.
     pub errorfiles: Vec<ErrorFile>,
+    /// Requests that may wait in the backend's queue (all workers together); beyond it, 503
+    /// at once. 0 = no limit.
+    pub maxqueue: u32,
 }
 
 /// Active health checking of a server. Durations are resolved (defaults applied).
@@ -625,6 +666,13 @@ pub struct Server {
     /// TLS to this server (`[backend.X.tls]` with this server's `tls` keys over it); `None` =
     /// plain TCP.
     pub tls: Option<ServerTls>,
+    /// After coming back up (or being added or re-enabled), the server's weight ramps from
+    /// almost 0 to its full value over this window; zero = at once.
+    pub slowstart: Duration,
+    /// Requests that may wait for this server in particular (persistence, a held retry) while
+    /// it is at `maxconn`; beyond it, another server with `redispatch`, else 503 at once.
+    /// 0 = no limit.
+    pub maxqueue: u32,
 }
 
 /// TLS from ringlb to a server. Files are only named here; they are read when the config is

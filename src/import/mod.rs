@@ -24,6 +24,7 @@ mod back;
 mod emit;
 mod front;
 mod h2;
+mod hashing;
 mod lex;
 mod model;
 mod net;
@@ -34,6 +35,8 @@ mod tls;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_balance;
 #[cfg(test)]
 mod tests_h2;
 #[cfg(test)]

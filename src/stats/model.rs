@@ -133,6 +133,20 @@ pub struct FrontendStats {
     /// Present when some listener of the frontend accepts PROXY protocol headers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_protocol: Option<ProxyStats>,
+    /// Present when clients may speak HTTP/2 to the frontend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Stats>,
+}
+
+/// A frontend's HTTP/2: connections, streams, limits hit and GOAWAYs sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct H2Stats {
+    pub connections: u64,
+    pub streams: u64,
+    /// Per limit name (`concurrent_streams`, `rapid_reset`, …), every limit listed.
+    pub limits: Vec<(&'static str, u64)>,
+    /// Per error code name, only codes sent at least once.
+    pub goaway: Vec<(&'static str, u64)>,
 }
 
 /// Connections a frontend closed at their PROXY protocol header.
@@ -299,7 +313,8 @@ pub struct ServerStats {
     pub since_change_s: u64,
     /// Total seconds spent DOWN since start.
     pub downtime_s: u64,
-    /// Configured weight (0 = takes no new sessions).
+    /// Weight in force (0 = takes no new sessions): the configured one or an operator's,
+    /// lowered while slow start ramps the server up (rounded up to whole units).
     pub weight: u32,
     /// Used only when no active server is up.
     pub backup: bool,
@@ -329,6 +344,8 @@ pub struct ServerStats {
     pub retries: u64,
     /// Times a request was moved away from this server to another one.
     pub redispatches: u64,
+    /// Requests answered 503 at once because this server's `maxqueue` was reached.
+    pub queue_full: u64,
     pub responses: Responses,
 }
 
@@ -337,7 +354,7 @@ pub struct ServerStats {
 pub struct BackendStats {
     pub name: String,
     pub mode: Mode,
-    /// Balancing algorithm as configured (`roundrobin`, `leastconn`, `source`).
+    /// Balancing algorithm as configured (`roundrobin`, `leastconn`, `uri`, `random(2)`, …).
     pub balance: String,
     /// At least one server takes traffic.
     pub up: bool,
@@ -362,6 +379,9 @@ pub struct BackendStats {
     pub resp_errors: u64,
     pub retries: u64,
     pub redispatches: u64,
+    /// Requests answered 503 at once because a `maxqueue` (the backend's or a server's) was
+    /// reached.
+    pub queue_full: u64,
     pub responses: Responses,
     /// Seconds since the backend last went up or down.
     pub since_change_s: u64,
