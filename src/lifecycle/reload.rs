@@ -31,6 +31,7 @@ impl Process {
         let mut cfg =
             config::load(&path).map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
         fit_maxconn(&mut cfg);
+        let kept = cfg.clone();
         let prev = self.shared.snapshot.load_full();
         let snap = Snapshot::compile(cfg, Some(&prev)).map_err(|e| vec![e])?;
         // Workers are threads with their own rings: another count is a new process, started
@@ -58,6 +59,10 @@ impl Process {
         }
         if let Some(c) = &self.checker {
             c.notify();
+        }
+        self.config = kept;
+        if let Some(a) = &self.acme {
+            a.wake();
         }
         Ok(Reloaded::Applied)
     }
