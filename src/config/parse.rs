@@ -15,6 +15,7 @@ mod acme;
 mod backend;
 mod balance;
 mod global;
+mod h2;
 mod health;
 mod routing;
 mod rules;
@@ -102,6 +103,7 @@ const FRONTEND: Schema = Schema {
         "request_rule",
         "response_rule",
         "errorfile",
+        "h2",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
@@ -529,6 +531,7 @@ fn parse_frontend(
         request_rules,
         response_rules,
         errorfiles,
+        h2: h2::frontend_h2(cx, t, mode),
     };
     FrontendDraft {
         frontend,

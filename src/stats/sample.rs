@@ -232,6 +232,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                     failed: 3,
                     refused: 0,
                 }),
+                h2: None,
             },
             FrontendStats {
                 name: "postgres".to_string(),
@@ -249,6 +250,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 responses: Responses::default(),
                 tls: None,
                 proxy_protocol: None,
+                h2: None,
             },
         ],
         backends: vec![
