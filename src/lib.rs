@@ -28,6 +28,8 @@
 //! - `proxy`: per-session flows (HTTP, TCP), upstream pool, queues, retries.
 //! - `worker` (→ proxy, transport, …): one thread per core with its ring, acceptors and
 //!   sessions.
+//! - `acme` (→ config, snapshot, state, tls, log): certificates from an ACME server, got
+//!   and renewed on a control-plane thread of its own; installed through the control thread.
 //! - `lifecycle` (→ any room above): the running `Process` in named phases (start, reload,
 //!   upgrade, drain), signals, sd_notify.
 //! - `import` (→ config, route): `ringlb import-haproxy`; `ha` (→ config, admin, log):
@@ -38,6 +40,7 @@
 //! not read the clock, start threads or sleep (`disallowed-methods`); a room that does so by
 //! design allows it at the top of its own `mod.rs`, with the reason.
 
+pub mod acme;
 pub mod admin;
 pub mod balance;
 pub mod cli;

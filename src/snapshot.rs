@@ -135,6 +135,8 @@ pub struct FrontendRt {
     pub stats: Option<Arc<StatsRt>>,
     /// The TLS of this frontend's TLS listeners.
     pub tls: Option<Arc<crate::tls::TlsRt>>,
+    /// The names this frontend gets a certificate for by ACME, and the challenge it answers.
+    pub acme: Option<crate::config::AcmeNames>,
     /// Serves only the stats page (the `[stats]` listener); anything else gets 404.
     pub stats_only: bool,
     /// Access log lines for this frontend.
@@ -204,6 +206,16 @@ pub struct Snapshot {
     /// Some server is sent PROXY headers: sessions on wildcard listeners learn the address
     /// the client connected to (the header's destination).
     pub sends_proxy: bool,
+    pub acme: AcmeRt,
+}
+
+/// ACME: the `[acme]` settings and the state kept across reloads (pending challenges, each
+/// frontend's certificate status).
+#[derive(Debug, Default)]
+pub struct AcmeRt {
+    pub config: Option<crate::config::Acme>,
+    pub state: Arc<crate::state::AcmeState>,
+    pub challenges: Arc<crate::tls::AlpnChallenges>,
 }
 
 impl Snapshot {
@@ -224,6 +236,11 @@ impl Snapshot {
                 old_fronts.insert(f.name.as_str(), &f.state);
             }
         }
+        let acme = AcmeRt {
+            config: config.acme.clone(),
+            state: prev.map(|p| p.acme.state.clone()).unwrap_or_default(),
+            challenges: prev.map(|p| p.acme.challenges.clone()).unwrap_or_default(),
+        };
         let mut client_tls = crate::tls::ClientConfigs::default();
         let mut backends: Vec<BackendRt> = Vec::with_capacity(config.backends.len());
         for b in &config.backends {
@@ -334,7 +351,12 @@ impl Snapshot {
                         .and_then(|pf| pf.tls.as_ref())
                         .map(|rt| rt.config.ticketer.clone())
                         .filter(|t| t.enabled());
-                    let rt = crate::tls::compile(t, tickets).map_err(|diags| {
+                    let input = acme.config.as_ref().map(|a| crate::tls::AcmeInput {
+                        state_dir: &a.state_dir,
+                        frontend: &f.name,
+                        challenges: &acme.challenges,
+                    });
+                    let rt = crate::tls::compile(t, tickets, input).map_err(|diags| {
                         diags
                             .iter()
                             .map(|d| d.to_string())
@@ -361,6 +383,7 @@ impl Snapshot {
                     None => None,
                 },
                 stats_only: false,
+                acme: f.tls.as_ref().and_then(|t| t.acme.clone()),
                 tls,
                 log: f.log,
                 dontlognull: f.dontlognull,
@@ -410,6 +433,7 @@ impl Snapshot {
                 stats: Some(Arc::new(StatsRt::new(&l.page, true)?)),
                 stats_only: true,
                 tls: None,
+                acme: None,
                 log: false,
                 dontlognull: false,
                 accept_proxy_from: Vec::new(),
@@ -455,6 +479,7 @@ impl Snapshot {
             frontends,
             backends,
             by_bind,
+            acme,
         })
     }
 

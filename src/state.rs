@@ -408,6 +408,57 @@ impl H2Counters {
     }
 }
 
+/// ACME: the `http-01` answers the sessions give, and how each frontend's certificate is
+/// doing. Kept across reloads (the snapshot hands the same `Arc` on); written by the ACME
+/// thread, read by sessions only for `/.well-known/acme-challenge/` requests and by the stats
+/// page and admin commands.
+#[derive(Debug, Default)]
+pub struct AcmeState {
+    /// Token → key authorization, while an `http-01` challenge is pending.
+    pub tokens: std::sync::RwLock<HashMap<String, String>>,
+    /// By frontend name.
+    pub certs: Mutex<HashMap<String, AcmeStatus>>,
+}
+
+impl AcmeState {
+    /// The key authorization for `token`, if a challenge is pending for it.
+    pub fn answer(&self, token: &str) -> Option<String> {
+        let tokens = self.tokens.read().unwrap_or_else(|p| p.into_inner());
+        tokens.get(token).cloned()
+    }
+
+    /// A copy of one frontend's status.
+    pub fn status(&self, frontend: &str) -> Option<AcmeStatus> {
+        let certs = self.certs.lock().unwrap_or_else(|p| p.into_inner());
+        certs.get(frontend).cloned()
+    }
+
+    /// Changes one frontend's status (created empty if new).
+    pub fn update(&self, frontend: &str, f: impl FnOnce(&mut AcmeStatus)) {
+        let mut certs = self.certs.lock().unwrap_or_else(|p| p.into_inner());
+        f(certs.entry(frontend.to_owned()).or_default());
+    }
+}
+
+/// Where one frontend's ACME certificate stands.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AcmeStatus {
+    /// When the certificate served now should be renewed (`None`: none issued yet).
+    pub renew_at: Option<std::time::SystemTime>,
+    /// Why the last attempt failed; cleared by a success.
+    pub last_error: Option<String>,
+    /// Attempts failed in a row.
+    pub failures: u32,
+    /// When the next attempt starts, if one is scheduled.
+    pub next_attempt: Option<std::time::SystemTime>,
+    /// An attempt is running now.
+    pub running: bool,
+    /// Certificates issued and installed since start.
+    pub issued_total: u64,
+    /// Attempts failed since start.
+    pub failed_total: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::ramp;

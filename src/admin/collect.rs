@@ -9,8 +9,8 @@ use crate::config::{CheckKind, Mode as CfgMode};
 use crate::snapshot::Snapshot;
 use crate::state::{admin, FrontendState, ProcessState, ServerState};
 use crate::stats::{
-    BackendStats, CertStats, CheckInfo, FrontendStats, Mode, ProcessStats, Responses, ServerStats,
-    ServerStatus, StatsSnapshot, TlsStats,
+    AcmeStats, BackendStats, CertStats, CheckInfo, FrontendStats, Mode, ProcessStats, Responses,
+    ServerStats, ServerStatus, StatsSnapshot, TlsStats,
 };
 
 fn mode(m: CfgMode) -> Mode {
@@ -62,8 +62,37 @@ fn status(st: &ServerState, checked: Option<(u32, u32)>, streak: u32) -> ServerS
 }
 
 /// A frontend's TLS figures and its certificates' time left at `wall`.
-fn tls_stats(st: &FrontendState, t: &crate::tls::TlsRt, wall: SystemTime) -> TlsStats {
+fn tls_stats(
+    st: &FrontendState,
+    t: &crate::tls::TlsRt,
+    acme: Option<(&crate::config::AcmeNames, Option<crate::state::AcmeStatus>)>,
+    wall: SystemTime,
+) -> TlsStats {
+    let secs_until = |at: SystemTime| at.duration_since(wall).unwrap_or_default().as_secs();
     TlsStats {
+        acme: acme.map(|(names, status)| {
+            let served = t.acme.as_ref();
+            let status = status.unwrap_or_default();
+            AcmeStats {
+                names: names.names.clone(),
+                challenge: names.challenge.name().to_owned(),
+                placeholder: served.is_none_or(|s| s.placeholder),
+                expires_in_s: served
+                    .filter(|s| !s.placeholder)
+                    .and_then(|s| s.cert.as_ref())
+                    .map(|c| c.remaining(wall).as_secs()),
+                renew_in_s: status.renew_at.map(secs_until),
+                last_error: status
+                    .last_error
+                    .clone()
+                    .or_else(|| served.and_then(|s| s.problem.clone())),
+                failures: status.failures,
+                next_attempt_in_s: status.next_attempt.map(secs_until),
+                running: status.running,
+                issued_total: status.issued_total,
+                failed_total: status.failed_total,
+            }
+        }),
         handshakes: st.tls_handshakes.load(Ordering::Relaxed),
         resumed: st.tls_resumed.load(Ordering::Relaxed),
         failed: st.tls_failed.load(Ordering::Relaxed),
@@ -135,7 +164,13 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                 bytes_out: st.bytes_out.load(Ordering::Relaxed),
                 req_errors: st.req_errors.load(Ordering::Relaxed),
                 responses: responses(&st.responses),
-                tls: f.tls.as_ref().map(|t| tls_stats(st, t, wall)),
+                tls: f.tls.as_ref().map(|t| {
+                    let acme = f
+                        .acme
+                        .as_ref()
+                        .map(|n| (n, snap.acme.state.status(&f.name)));
+                    tls_stats(st, t, acme, wall)
+                }),
                 proxy_protocol: accepts_proxy.then(|| crate::stats::ProxyStats {
                     failed: st.proxy_failed.load(Ordering::Relaxed),
                     refused: st.proxy_refused.load(Ordering::Relaxed),

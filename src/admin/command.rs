@@ -11,7 +11,8 @@ use crate::snapshot::Snapshot;
 use crate::state::{admin, ProcessState};
 
 /// The commands listed when a line is not one of them.
-const HELP: &str = "status, reload, upgrade, show servers, show stat, show info, \
+const HELP: &str = "status, reload, upgrade, show servers, show stat, show info, show certs, \
+     renew certs [FRONTEND], \
      set server B/S state ready|drain|maint, set server B/S weight N, enable|disable health B/S";
 
 /// A parsed command line.
@@ -21,6 +22,8 @@ pub enum Command {
     Reload,
     /// Hand the listening sockets to a new binary (`ringlb upgrade`).
     Upgrade,
+    /// Renew the ACME certificate of one frontend (or all) now.
+    RenewCerts(Option<String>),
     /// Read or change server state: [`answer`] runs it.
     State(StateCommand),
 }
@@ -34,6 +37,8 @@ pub enum StateCommand {
     /// The stats model as CSV.
     ShowStat,
     ShowInfo,
+    /// Every certificate served, and where each ACME certificate stands.
+    ShowCerts,
     Change {
         backend: String,
         server: String,
@@ -53,6 +58,9 @@ impl Command {
             ["show", "servers"] => state(StateCommand::ShowServers),
             ["show", "stat"] => state(StateCommand::ShowStat),
             ["show", "info"] => state(StateCommand::ShowInfo),
+            ["show", "certs"] => state(StateCommand::ShowCerts),
+            ["renew", "certs"] => Ok(Command::RenewCerts(None)),
+            ["renew", "certs", fe] => Ok(Command::RenewCerts(Some((*fe).to_owned()))),
             ["set", "server", target, "state", st] => {
                 let st = match *st {
                     "ready" => admin::READY,
@@ -147,6 +155,7 @@ pub fn answer(cmd: &StateCommand, snap: &Snapshot, process: &ProcessState) -> Re
                 format!("ConfigGeneration: {}", p.config_generation),
             ])
         }
+        StateCommand::ShowCerts => Reply::ok(super::certs::lines(&collect(snap, process))),
         StateCommand::Change {
             backend,
             server,

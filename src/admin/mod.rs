@@ -7,6 +7,7 @@
 //!   read or change server state ([`answer`]); `reload` and `upgrade` are run by `lifecycle`;
 //! - [`change`]: a change to one server ([`apply`]), also reached from the stats page's admin
 //!   form ([`apply_form`]);
+//! - `certs`: the answer of `show certs` (every certificate served, ACME status);
 //! - [`collect`](mod@collect): the stats model (`crate::stats::StatsSnapshot`) read from a
 //!   snapshot and the shared state, for the stats page and the `show` commands.
 //!
@@ -19,6 +20,7 @@
     reason = "the admin socket runs on its own thread, and the stats model is dated when collected"
 )]
 
+mod certs;
 pub mod change;
 pub mod collect;
 pub mod command;

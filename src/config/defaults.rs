@@ -211,3 +211,20 @@ pub const SERVER_TLS_VERIFY: bool = true;
 
 /// Active checks of a TLS server speak TLS unless `check_tls = false`.
 pub const SERVER_TLS_CHECK: bool = true;
+
+// ---- acme ------------------------------------------------------------------------------------
+
+/// Where the account key and issued certificates live (the unit's `StateDirectory`).
+pub const ACME_STATE_DIR: &str = "/var/lib/ringlb/acme";
+
+/// The roots that verify the ACME server: the system's bundle (Debian's `ca-certificates`).
+pub const ACME_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// First wait after a failed ACME attempt; doubles per failure up to [`ACME_RETRY_MAX`].
+pub const ACME_RETRY_MIN: Duration = Duration::from_secs(60);
+
+/// Longest wait between ACME attempts (unless the server's `Retry-After` says longer).
+pub const ACME_RETRY_MAX: Duration = Duration::from_secs(6 * 3600);
+
+/// The challenge a frontend answers unless `acme_challenge` says otherwise.
+pub const ACME_CHALLENGE: super::AcmeChallenge = super::AcmeChallenge::Http01;

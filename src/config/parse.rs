@@ -11,6 +11,7 @@
 //! Server addresses given as `host:port` are resolved here, once, with the system resolver (as
 //! HAProxy does at startup); everything else in this file is pure.
 
+mod acme;
 mod backend;
 mod balance;
 mod global;
@@ -43,7 +44,7 @@ use walk::{check_name, suggest, Cx, Schema, Table};
 
 const ROOT: Schema = Schema {
     known: &[
-        "global", "log", "stats", "ha", "defaults", "frontend", "backend",
+        "global", "log", "stats", "ha", "acme", "defaults", "frontend", "backend",
     ],
     elsewhere: &[],
     names: false,
@@ -192,6 +193,7 @@ pub fn parse_str_with(
     let log = global::parse_log(&mut cx, &root);
     let stats = stats::listener(&mut cx, &root);
     let ha = global::parse_ha(&mut cx, &root);
+    let acme = acme::parse_acme(&mut cx, &root);
     let defaults = parse_defaults(&mut cx, &root);
     let backends: Vec<BackendDraft> = named_sections(&mut cx, &root, "backend", &BACKEND)
         .into_iter()
@@ -210,12 +212,15 @@ pub fn parse_str_with(
     }
     check_binds(&mut cx, &frontends, stats.as_ref());
     check_backend_refs(&mut cx, &frontends, &backends);
+    let fronts: Vec<&Frontend> = frontends.iter().map(|f| &f.frontend).collect();
+    acme::check(&mut cx, acme.as_ref(), &fronts);
 
     cx.finish(Config {
         global,
         log,
         stats: stats.map(|(s, _)| s),
         ha,
+        acme,
         frontends: frontends.into_iter().map(|f| f.frontend).collect(),
         backends: backends.into_iter().map(|b| b.backend).collect(),
     })

@@ -5,19 +5,21 @@
 //!
 //! Files, one job each: `run` (the `ringlb run` entry and the control loop: signals and admin
 //! commands), `process` ([`Process`]: start, listening sockets, workers, checker), `reload`,
+//! `acme` (a certificate from the ACME thread installed by compiling the running config again),
 //! `upgrade` (the handoff of the listening sockets and the server state to a new binary),
 //! `drain`, `notify` (sd_notify), `saved` (server state across upgrades and restarts: the
 //! state file).
 //!
 //! Owns the listening sockets (workers only borrow them) and is the only thread that binds.
 //! May import every room below it: `config`, `snapshot`, `state`, `admin`, `worker`, `health`,
-//! `runtime`, `system`, `log`.
+//! `acme`, `runtime`, `system`, `log`.
 
 #![allow(
     clippy::disallowed_methods,
     reason = "the control thread: starts the workers, times drains and upgrades"
 )]
 
+mod acme;
 mod drain;
 pub mod notify;
 mod process;

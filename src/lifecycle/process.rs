@@ -24,6 +24,11 @@ static NEXT_LISTENER_ID: AtomicU64 = AtomicU64::new(1);
 /// A running ringlb: workers, listeners and the shared state.
 pub struct Process {
     pub(super) config_path: Option<PathBuf>,
+    /// The config the published snapshot was compiled from: compiled again, unchanged, to
+    /// install a certificate the ACME thread got.
+    pub(super) config: Config,
+    /// The ACME thread, once started.
+    pub(super) acme: Option<crate::acme::Handle>,
     pub(super) shared: Arc<Shared>,
     pub(super) workers: Vec<Worker>,
     pub(super) checker: Option<crate::health::Checker>,
@@ -56,6 +61,7 @@ impl Process {
         crate::system::check_io_uring().map_err(StartError::IoUring)?;
         fit_maxconn(&mut config);
         let settings = ProcessSettings::from_config(&config);
+        let kept = config.clone();
         let state_file = state_path(&config);
         let snap = Snapshot::compile(config, None).map_err(StartError::Compile)?;
         match (handed, &state_file) {
@@ -99,6 +105,8 @@ impl Process {
             crate::health::Checker::start(shared.snapshot.clone()).map_err(StartError::Workers)?;
         Ok(Process {
             config_path,
+            config: kept,
+            acme: None,
             shared,
             workers,
             checker: Some(checker),

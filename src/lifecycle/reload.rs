@@ -31,6 +31,7 @@ impl Process {
         let mut cfg =
             config::load(&path).map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
         fit_maxconn(&mut cfg);
+        let kept = cfg.clone();
         let state_file = state_path(&cfg);
         let prev = self.shared.snapshot.load_full();
         let snap = Snapshot::compile(cfg, Some(&prev)).map_err(|e| vec![e])?;
@@ -60,6 +61,10 @@ impl Process {
         }
         if let Some(c) = &self.checker {
             c.notify();
+        }
+        self.config = kept;
+        if let Some(a) = &self.acme {
+            a.wake();
         }
         Ok(Reloaded::Applied)
     }

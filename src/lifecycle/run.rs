@@ -22,6 +22,8 @@ use crate::system::handoff;
 enum Event {
     Signal(i32),
     Admin(Request),
+    /// The ACME thread stored a new certificate for this frontend.
+    AcmeIssued(String),
 }
 
 fn admin_event(r: Request) -> Event {
@@ -118,6 +120,14 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
             }
         })
         .map_err(StartError::Workers)?;
+    let acme_tx = tx.clone();
+    let installer: crate::acme::Installer = Box::new(move |fe| {
+        let _ = acme_tx.send(Event::AcmeIssued(fe));
+    });
+    process.acme = Some(
+        crate::acme::start(process.shared().snapshot.clone(), installer)
+            .map_err(StartError::Workers)?,
+    );
     let keys = format!("MAINPID={}\nREADY=1", std::process::id());
     let summary = std::mem::take(&mut process.summary);
     process.enter(Phase::Running, summary, Tell::Status(&keys, "running"));
@@ -212,6 +222,7 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: &Upgrade) {
             }
             Event::Signal(sig @ (SIGTERM | SIGINT)) => return process.stop(sig == SIGINT),
             Event::Signal(_) => {}
+            Event::AcmeIssued(fe) => process.install_certificate(&fe),
             Event::Admin(req) => match Command::parse(&req.line) {
                 Ok(Command::Reload) => {
                     let reply = match process.reload_reported() {
@@ -249,6 +260,34 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: &Upgrade) {
                         let _ = req.reply.send(Reply::err(e));
                     }
                 },
+                Ok(Command::RenewCerts(fe)) => {
+                    let snap = process.shared().snapshot.load_full();
+                    let known = snap
+                        .frontends
+                        .iter()
+                        .filter(|f| f.acme.is_some())
+                        .map(|f| f.name.clone())
+                        .collect::<Vec<_>>();
+                    let reply = match (&fe, &process.acme) {
+                        (_, None) => Reply::err("ACME is not running"),
+                        (Some(f), _) if !known.contains(f) => {
+                            Reply::err(format!("frontend {f:?} has no acme names"))
+                        }
+                        (_, _) if known.is_empty() => Reply::err("no frontend has acme names"),
+                        (_, Some(a)) => {
+                            crate::log::event(format_args!(
+                                "admin: ACME renewal of {} requested",
+                                fe.as_deref().unwrap_or("every ACME frontend")
+                            ));
+                            a.renew(fe.clone());
+                            Reply::ok(vec![format!(
+                                "renewal started for {}",
+                                fe.unwrap_or_else(|| known.join(", "))
+                            )])
+                        }
+                    };
+                    let _ = req.reply.send(reply);
+                }
                 Ok(Command::State(cmd)) => {
                     let shared = process.shared();
                     let snap = shared.snapshot.load_full();

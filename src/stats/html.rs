@@ -404,6 +404,57 @@ fn tls(out: &mut String, t: &TlsStats) {
         );
     }
     out.push_str("</ul>\n");
+    if let Some(a) = &t.acme {
+        acme(out, a);
+    }
+}
+
+/// A frontend's ACME certificate: placeholder or issued, renewal, the last failure.
+fn acme(out: &mut String, a: &crate::stats::AcmeStats) {
+    let served = if a.placeholder {
+        "<span class=\"warn\">self-signed placeholder: no certificate issued yet</span>".to_owned()
+    } else {
+        let left = a.expires_in_s.unwrap_or(0);
+        format!("issued, expires in {}", human_secs(left))
+    };
+    let _ = write!(
+        out,
+        "<p class=\"tls\">ACME ({}) for {}: {served}",
+        escape(&a.challenge),
+        escape(&a.names.join(", ")),
+    );
+    if a.running {
+        out.push_str("; ordering now");
+    } else if let Some(r) = a.renew_in_s.filter(|_| !a.placeholder) {
+        let _ = write!(out, "; renewal in {}", human_secs(r));
+    }
+    let _ = writeln!(
+        out,
+        "; {} issued, {} failed</p>",
+        a.issued_total, a.failed_total
+    );
+    if let Some(e) = &a.last_error {
+        let next = a
+            .next_attempt_in_s
+            .map(|s| format!("; next attempt in {}", human_secs(s)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<p class=\"tls warn\">ACME failed {} time(s) in a row: {}{next}</p>",
+            a.failures,
+            escape(e),
+        );
+    }
+}
+
+/// "3 d 4 h", "5 min", "12 s".
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
 }
 
 fn backend(out: &mut String, be: &BackendStats, opts: &HtmlOptions) {

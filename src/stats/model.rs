@@ -172,6 +172,32 @@ pub struct TlsStats {
     /// Hand-overs to kTLS that failed (the connection was lost).
     pub ktls_failed: u64,
     pub certificates: Vec<CertStats>,
+    /// The certificate got by ACME for the frontend's `acme` names.
+    pub acme: Option<AcmeStats>,
+}
+
+/// Where a frontend's ACME certificate stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AcmeStats {
+    pub names: Vec<String>,
+    /// "http-01" or "tls-alpn-01".
+    pub challenge: String,
+    /// No certificate was issued yet: a self-signed placeholder is served.
+    pub placeholder: bool,
+    /// Seconds the served (issued) certificate has left.
+    pub expires_in_s: Option<u64>,
+    /// Seconds until renewal is due (0: due now).
+    pub renew_in_s: Option<u64>,
+    /// Why the last attempt failed (cleared by a success).
+    pub last_error: Option<String>,
+    /// Attempts failed in a row.
+    pub failures: u32,
+    /// Seconds until the next attempt after a failure.
+    pub next_attempt_in_s: Option<u64>,
+    /// An attempt is running now.
+    pub running: bool,
+    pub issued_total: u64,
+    pub failed_total: u64,
 }
 
 /// One certificate a frontend serves.

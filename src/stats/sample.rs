@@ -226,6 +226,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                         key: "ECDSA P-256".to_string(),
                         expires_in_s: 61 * 86_400,
                     }],
+                    acme: None,
                 }),
                 proxy_protocol: Some(ProxyStats {
                     failed: 3,

@@ -13,6 +13,7 @@
     reason = "certificates are checked for expiry when loaded, at start and reload"
 )]
 
+mod acme;
 mod certs;
 mod client;
 mod sni;
@@ -25,6 +26,7 @@ use rustls::ServerConfig;
 
 use crate::config::{Diagnostic, Ktls, Tls, TlsVersion};
 
+pub use acme::{stored_path, AlpnChallenges, ACME_TLS_ALPN};
 pub use certs::{describe, CertInfo, KeyKind};
 pub use client::{ClientConfigs, ServerTlsRt};
 
@@ -73,14 +75,72 @@ pub struct TlsRt {
     pub ktls: bool,
     /// Every certificate loaded, for `ringlb check`, the stats page and the log.
     pub certs: Vec<CertInfo>,
+    /// The certificate for the frontend's `acme` names, as served now.
+    pub acme: Option<AcmeServed>,
+}
+
+/// What a frontend serves for its `acme` names.
+#[derive(Debug, Clone)]
+pub struct AcmeServed {
+    pub names: Vec<String>,
+    /// No certificate was issued yet: a self-signed placeholder is served.
+    pub placeholder: bool,
+    /// The issued certificate (its names, expiry), when there is one.
+    pub cert: Option<CertInfo>,
+    /// Why the stored certificate could not be used, if there is one that could not.
+    pub problem: Option<String>,
+}
+
+/// What `compile` needs for a frontend with `acme` names.
+pub struct AcmeInput<'a> {
+    pub state_dir: &'a std::path::Path,
+    pub frontend: &'a str,
+    pub challenges: &'a Arc<AlpnChallenges>,
 }
 
 /// Loads the certificates of `tls` and builds its server config; `tickets` are the frontend's
 /// ticket keys (new or carried over). Every problem is reported at the config line that
 /// names the certificate.
-pub fn compile(tls: &Tls, tickets: Option<Tickets>) -> Result<TlsRt, Vec<Diagnostic>> {
+/// A frontend with `acme` names (and `acme` given) also serves the certificate issued for
+/// them, or a placeholder until there is one, and answers `tls-alpn-01` if so configured.
+pub fn compile(
+    tls: &Tls,
+    tickets: Option<Tickets>,
+    acme: Option<AcmeInput<'_>>,
+) -> Result<TlsRt, Vec<Diagnostic>> {
     let provider = provider();
-    let loaded = certs::load_all(&tls.certificates, &provider)?;
+    let mut loaded = certs::load_all(&tls.certificates, &provider)?;
+    let mut served = None;
+    if let (Some(names), Some(input)) = (&tls.acme, &acme) {
+        let path = acme::stored_path(input.state_dir, input.frontend);
+        let (stored, problem) = if path.exists() {
+            match acme::load_stored(&path, &provider) {
+                Ok(l) => (Some(l), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
+        let cert = stored.as_ref().map(|l| l.info.clone());
+        let placeholder = stored.is_none();
+        let l = match stored {
+            Some(l) => l,
+            None => acme::placeholder(&names.names, &provider)
+                .map_err(|e| vec![names.place.diagnostic(e)])?,
+        };
+        // The ACME certificate is the default when the frontend has no other.
+        if tls.certificates.is_empty() {
+            loaded.insert(0, l);
+        } else {
+            loaded.push(l);
+        }
+        served = Some(AcmeServed {
+            names: names.names.clone(),
+            placeholder,
+            cert,
+            problem,
+        });
+    }
     let resolver = sni::Resolver::new(&loaded, tls.default_name.as_deref()).map_err(|e| {
         let place = tls.certificates.first().map(|c| c.place.clone());
         vec![match place {
@@ -116,19 +176,34 @@ pub fn compile(tls: &Tls, tickets: Option<Tickets>) -> Result<TlsRt, Vec<Diagnos
         };
         vec![d]
     };
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| {
             place(format!(
                 "TLS settings: {e} (check min_version and ciphersuites)"
             ))
         })?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .with_no_client_auth();
+    let alpn_challenge = tls
+        .acme
+        .as_ref()
+        .filter(|n| n.challenge == crate::config::AcmeChallenge::TlsAlpn01)
+        .and(acme.as_ref());
+    let mut config = match alpn_challenge {
+        Some(input) => config.with_cert_resolver(Arc::new(acme::ChallengeResolver {
+            inner: resolver,
+            challenges: input.challenges.clone(),
+        })),
+        None => config.with_cert_resolver(Arc::new(resolver)),
+    };
     let ktls = tls.ktls == Ktls::Auto;
     // kTLS takes the traffic secrets out of rustls after the handshake.
     config.enable_secret_extraction = ktls;
     config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    if alpn_challenge.is_some() {
+        // Last: a client offering it alone is the ACME server validating (RFC 8737).
+        config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+    }
     if tls.session_tickets {
         config.ticketer = match tickets {
             Some(t) => t,
@@ -139,5 +214,6 @@ pub fn compile(tls: &Tls, tickets: Option<Tickets>) -> Result<TlsRt, Vec<Diagnos
         config: Arc::new(config),
         ktls,
         certs: loaded.into_iter().map(|l| l.info).collect(),
+        acme: served,
     })
 }

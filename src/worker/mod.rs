@@ -5,7 +5,8 @@
 //! an eventfd that wakes it to look at them. Nothing here takes a lock per request.
 //!
 //! May import `proxy`, `transport` (TLS handshakes), `runtime`, `snapshot`, `state`, `config`,
-//! `log`, `system`, `proxy_protocol` (headers read before a session starts).
+//! `log`, `system`, `proxy_protocol` (headers read before a session starts), `tls` (the ACME
+//! validation ALPN, whose connections end after the handshake).
 
 #![allow(
     clippy::disallowed_methods,
@@ -479,6 +480,10 @@ async fn open_tls(
             h.counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
             if conn.info().resumed {
                 h.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
+            }
+            if conn.info().alpn.as_deref() == Some(crate::tls::ACME_TLS_ALPN) {
+                // An ACME tls-alpn-01 validation: the handshake was all of it (RFC 8737).
+                return None;
             }
             // ALPN "h2": the connection speaks HTTP/2 whichever record layer runs it.
             let mode = match (mode, conn.info().alpn.as_deref()) {

@@ -127,6 +127,7 @@ backup = true
         },
         stats: None,
         ha: None,
+        acme: None,
         frontends: vec![Frontend {
             name: "www".into(),
             binds: vec![addr("0.0.0.0:80"), addr("[::]:80")],

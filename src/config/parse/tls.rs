@@ -22,6 +22,8 @@ const TLS: Schema = Schema {
         "session_tickets",
         "accept_proxy",
         "ktls",
+        "acme",
+        "acme_challenge",
     ],
     elsewhere: &[(
         "accept_proxy_from",
@@ -133,7 +135,8 @@ pub(super) fn frontend_tls(
             "add the TLS listeners: bind = \"0.0.0.0:443\"",
         ),
     }
-    let certificates = certificates(cx, &t);
+    let acme = super::acme::frontend_names(cx, &t);
+    let certificates = certificates(cx, &t, acme.is_some());
     let min_version = t
         .enum_of(cx, "min_version", "TLS version", VERSIONS)
         .unwrap_or(def::TLS_MIN_VERSION);
@@ -183,12 +186,14 @@ pub(super) fn frontend_tls(
         alpn,
         session_tickets,
         accept_proxy: t.bool(cx, "accept_proxy").unwrap_or(accept_proxy),
+        acme,
     };
     Some((tls, spans))
 }
 
-/// `certificates = [FILE|DIR, …]` and `[[…tls.certificate]] cert = … key = …`.
-fn certificates(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Vec<CertSource> {
+/// `certificates = [FILE|DIR, …]` and `[[…tls.certificate]] cert = … key = …`; none needed
+/// when the frontend gets its certificate by ACME (`acme`).
+fn certificates(cx: &mut Cx<'_>, t: &Table<'_, '_>, acme: bool) -> Vec<CertSource> {
     let mut out = Vec::new();
     for (path, span) in t.strings(cx, "certificates").unwrap_or_default() {
         if path.is_empty() {
@@ -221,11 +226,13 @@ fn certificates(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Vec<CertSource> {
             place: cx.place(span.start),
         });
     }
-    if out.is_empty() && t.get("certificates").is_none() && t.get("certificate").is_none() {
+    if out.is_empty() && !acme && t.get("certificates").is_none() && t.get("certificate").is_none()
+    {
         cx.error_help(
             &t.span,
             format!("[{}] has no certificate", t.path),
-            "add certificates = [\"/etc/ringlb/tls/\"] (PEM files: chain and key)",
+            "add certificates = [\"/etc/ringlb/tls/\"] (PEM files: chain and key), or \
+             acme = [\"www.example.com\"] to get one from the [acme] server",
         );
     }
     out

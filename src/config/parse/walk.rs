@@ -61,6 +61,17 @@ impl<'a> Cx<'a> {
         self.diags.push((None, d));
     }
 
+    /// A problem found when comparing sections, at a place recorded earlier.
+    pub(super) fn error_at(
+        &mut self,
+        place: &crate::config::Place,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diags
+            .push((None, place.diagnostic(message).with_help(help)));
+    }
+
     /// The file, line and column of a byte offset, for problems found after parsing.
     pub(super) fn place(&self, offset: usize) -> crate::config::Place {
         let d = Diagnostic::at(self.file, self.text, offset, "");

@@ -7,6 +7,7 @@
 //! | `session.rs` | the connection loop: wait for a request, run it as one exchange, keep alive or close (lingering); [`Outcome`](crate::proxy::exchange::Outcome)s become ringlb's own answers there, in `Req::fail`, and every exchange is counted and logged there, in `Req::finish` |
 //! | `input.rs` | receive staging: bytes received and not consumed, in a provided buffer or on the heap |
 //! | `stats_page.rs` | the stats page and its admin form, answered before routing |
+//! | `acme_challenge.rs` | ACME `http-01` answers for pending tokens, before rules and routing |
 //! | `forward.rs` | request rules (a redirect/return answered, a deny refused) → route → backend's rules → persistence → head written once → server connection (queue, pool, connect, retry) → request body |
 //! | `relay.rs` | response head (1xx relayed) → head written once → body → server connection back to the pool |
 //! | `switch.rs` | after a `101` to an upgrade the request asked for: head to the client, then a byte tunnel (`proxy/tunnel.rs`) until it ends |
@@ -14,6 +15,7 @@
 //! The way of one request:
 //! ```text
 //! session::serve ─ wait_first_byte ─ exchange ─ request ─ read_head
+//!     ├─ acme_challenge::wanted → acme_challenge::serve              (ringlb answers)
 //!     ├─ stats_page::wanted → stats_page::serve                      (ringlb answers)
 //!     └─ forward::forward ─ rules ─ route ─ rules ─ outgoing (write_request_head, rules, persist)
 //!                         ─ send_request (upstream::connect, retry on a dead reused one)
@@ -31,6 +33,7 @@
 //! The client side is any [`Transport`](crate::transport::Transport): the session never asks
 //! whether it is plain TCP, TLS or an HTTP/2 stream.
 
+mod acme_challenge;
 mod forward;
 mod input;
 mod relay;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use super::input::Input;
-use super::{forward, stats_page, LIMITS};
+use super::{acme_challenge, forward, stats_page, LIMITS};
 use crate::http::{error_response, parse_request, RequestHead};
 use crate::proxy::exchange::{Exchange, Outcome};
 use crate::proxy::{Accepted, FrontendRef, Local};
@@ -176,6 +176,9 @@ async fn request<T: Transport>(r: &mut Req<'_, T>) -> Result<Next, Outcome> {
                 r.x.request_line = format!("{l}HTTP/2.0");
             }
         }
+    }
+    if let Some(answer) = acme_challenge::wanted(r, &head) {
+        return Ok(acme_challenge::serve(r, &head, answer).await);
     }
     if let Some(page) = stats_page::wanted(r, &head)? {
         return stats_page::serve(r, &head, page).await;

@@ -1,7 +1,7 @@
 //! The frontends' families: connections, requests, responses, TLS and PROXY protocol.
 
 use super::{per_item, responses, Exposition, Kind};
-use crate::stats::model::{FrontendStats, H2Stats, Mode, ProxyStats, TlsStats};
+use crate::stats::model::{AcmeStats, FrontendStats, H2Stats, Mode, ProxyStats, TlsStats};
 
 type FeField = fn(&FrontendStats) -> u64;
 
@@ -81,6 +81,7 @@ pub(super) fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
         http.map(|f| (vec![("frontend", f.name.as_str())], &f.responses)),
     );
     tls(p, fes);
+    acme(p, fes);
     proxy_protocol(p, fes);
     h2(p, fes);
 }
@@ -196,6 +197,71 @@ fn tls(p: &mut Exposition, fes: &[FrontendStats]) {
     for (fe, t) in &with_tls {
         for c in &t.certificates {
             p.sample(name, &[("frontend", fe), ("path", &c.path)], c.expires_in_s);
+        }
+    }
+}
+
+/// ACME certificates: placeholder or issued, failures and why, renewal timing.
+fn acme(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with: Vec<(&str, &AcmeStats)> = fes
+        .iter()
+        .filter_map(|f| Some((f.name.as_str(), f.tls.as_ref()?.acme.as_ref()?)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let name = "ringlb_acme_placeholder";
+    p.family(
+        name,
+        Kind::Gauge,
+        "1 while a frontend serves a self-signed placeholder: no ACME certificate issued yet.",
+    );
+    for (fe, a) in &with {
+        p.sample(name, &[("frontend", fe)], u8::from(a.placeholder));
+    }
+    let name = "ringlb_acme_renew_seconds";
+    p.family(
+        name,
+        Kind::Gauge,
+        "Seconds until the ACME certificate is due for renewal (0: due now).",
+    );
+    for (fe, a) in &with {
+        if let Some(s) = a.renew_in_s {
+            p.sample(name, &[("frontend", fe)], s);
+        }
+    }
+    let name = "ringlb_acme_issued_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "ACME certificates issued and installed.",
+    );
+    for (fe, a) in &with {
+        p.sample(name, &[("frontend", fe)], a.issued_total);
+    }
+    let name = "ringlb_acme_failures_total";
+    p.family(name, Kind::Counter, "ACME attempts that failed.");
+    for (fe, a) in &with {
+        p.sample(name, &[("frontend", fe)], a.failed_total);
+    }
+    let name = "ringlb_acme_consecutive_failures";
+    p.family(
+        name,
+        Kind::Gauge,
+        "ACME attempts failed in a row; the reason is in ringlb_acme_last_failure_info.",
+    );
+    for (fe, a) in &with {
+        p.sample(name, &[("frontend", fe)], a.failures);
+    }
+    let name = "ringlb_acme_last_failure_info";
+    p.family(
+        name,
+        Kind::Gauge,
+        "The last ACME failure's reason, while it is the latest outcome.",
+    );
+    for (fe, a) in &with {
+        if let Some(e) = &a.last_error {
+            p.sample(name, &[("frontend", fe), ("reason", e)], 1);
         }
     }
 }
