@@ -7,7 +7,8 @@
 //! name and address) in the next snapshot, a frontend's `Arc<FrontendState>` to the frontend
 //! of the same name, so health, in-flight counts and counters carry over a reload.
 //!
-//! May import `config`, `route` (the compiled router), `rules` (compiled rule sets, error
+//! May import `config`, `track` (a frontend's tracking table, carried over a reload),
+//! `route` (the compiled router), `rules` (compiled rule sets, error
 //! pages), `stats` (parsed credentials, [`Users`]), `state`, `tls` (a frontend's server config
 //! and the servers' client configs, built when the snapshot is) and `log` (a warning for TLS to
 //! servers without verification).
@@ -141,6 +142,9 @@ pub struct FrontendRt {
     pub response_rules: RuleSet,
     /// Error pages replacing ringlb's own.
     pub errors: ErrorPages,
+    /// The per-client tracking table (`[frontend.X.track]`), shared by every worker and
+    /// handed to the frontend of the same name at a reload (see [`track_table`]).
+    pub track: Option<Arc<crate::track::Table>>,
 }
 
 /// A listening address: its frontend (index), whether connections start with a TLS
@@ -350,6 +354,12 @@ impl Snapshot {
                 request_rules: rule_set(&f.acls, &f.request_rules, "frontend", &f.name)?,
                 response_rules: rule_set(&f.acls, &f.response_rules, "frontend", &f.name)?,
                 errors: error_pages(&f.errorfiles)?,
+                track: f.track.as_ref().map(|spec| {
+                    let old = prev
+                        .and_then(|p| p.frontends.iter().find(|pf| pf.name == f.name))
+                        .and_then(|pf| pf.track.as_ref());
+                    track_table(spec, old)
+                }),
             });
         }
         if let Some(l) = &config.stats {
@@ -388,6 +398,7 @@ impl Snapshot {
                 request_rules: RuleSet::empty(),
                 response_rules: RuleSet::empty(),
                 errors: ErrorPages::default(),
+                track: None,
             });
         }
         let g = &config.global;
@@ -419,6 +430,27 @@ impl Snapshot {
         let mut v: Vec<SocketAddr> = self.by_bind.keys().copied().collect();
         v.sort();
         v
+    }
+}
+
+/// A frontend's tracking table: the one it had when nothing changed, else a new one holding
+/// what the old one knew if the key is the same (a changed size or period), else an empty one.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a new table starts its clock when the snapshot that holds it is compiled"
+)]
+fn track_table(
+    spec: &crate::track::Spec,
+    old: Option<&Arc<crate::track::Table>>,
+) -> Arc<crate::track::Table> {
+    let now = std::time::Instant::now();
+    match old {
+        Some(t) if t.spec() == spec => Arc::clone(t),
+        Some(t) => Arc::new(
+            crate::track::Table::carry(t, spec, now)
+                .unwrap_or_else(|| crate::track::Table::new(spec, now)),
+        ),
+        None => Arc::new(crate::track::Table::new(spec, now)),
     }
 }
 

@@ -295,6 +295,8 @@ pub struct Frontend {
     pub response_rules: Vec<RuleDef>,
     /// `[frontend.X.errorfile]`: pages replacing ringlb's own, by status.
     pub errorfiles: Vec<ErrorFile>,
+    /// `[frontend.X.track]`: the per-client tracking table its rules test.
+    pub track: Option<crate::track::Spec>,
 }
 
 /// A header rule as configured, with its place (a `return` body file is read at load and

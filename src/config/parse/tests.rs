@@ -150,6 +150,7 @@ backup = true
             request_rules: vec![],
             response_rules: vec![],
             errorfiles: vec![],
+            track: None,
         }],
         backends: vec![Backend {
             name: "web".into(),
