@@ -21,6 +21,8 @@ const FLOOD: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 struct Site {
     lb: Ringlb,
     addr: SocketAddr,
+    /// The `[stats]` listener (page and `/metrics`).
+    stats: SocketAddr,
     _web: Backend,
 }
 
@@ -29,12 +31,17 @@ fn site(track: &str, rules: &str) -> (Site, PathBuf) {
     let web = Backend::start("web1");
     let port = free_port();
     let sock = unique_dir("ringlb-track").join("admin.sock");
-    let cfg = config(port, &sock, &web, track, rules);
+    let stats = free_addr();
+    let cfg = format!(
+        "{}\n[stats]\nbind = \"{stats}\"\n",
+        config(port, &sock, &web, track, rules)
+    );
     let lb = Ringlb::start(&cfg);
     (
         Site {
             lb,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            stats,
             _web: web,
         },
         sock,
@@ -225,6 +232,19 @@ if = "{ sc_http_req_rate gt 5 }"
         "the 429s are client errors: {alpha}"
     );
     assert_eq!(shown.lines().filter(|l| l.starts_with("key=")).count(), 2);
+    let metrics = http_get(s.stats, "/metrics", &[]).body_str();
+    for line in [
+        "ringlb_frontend_track_entries{frontend=\"www\"} 2",
+        "ringlb_frontend_track_denials_total{frontend=\"www\"} 3",
+        "ringlb_frontend_track_evictions_total{frontend=\"www\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    let page = http_get(s.stats, "/", &[]).body_str();
+    assert!(
+        page.contains("Tracking (hdr(x-api-key)): 2 of 65536 entries"),
+        "{page}"
+    );
 }
 
 #[test]

@@ -229,6 +229,15 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                     failed: 3,
                     refused: 0,
                 }),
+                track: Some(TrackStats {
+                    key: "src".to_string(),
+                    size: 65_536,
+                    entries: 1_204,
+                    bytes: 8_912_896,
+                    evictions: 0,
+                    full: 0,
+                    denials: 37,
+                }),
             },
             FrontendStats {
                 name: "postgres".to_string(),
@@ -246,6 +255,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 responses: Responses::default(),
                 tls: None,
                 proxy_protocol: None,
+                track: None,
             },
         ],
         backends: vec![
