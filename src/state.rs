@@ -36,6 +36,16 @@ pub mod admin {
             _ => "ready",
         }
     }
+
+    /// The state named `name` (`ready`, `drain`, `maint`).
+    pub fn from_name(name: &str) -> Option<u8> {
+        match name {
+            "ready" => Some(READY),
+            "drain" => Some(DRAIN),
+            "maint" => Some(MAINT),
+            _ => None,
+        }
+    }
 }
 
 /// What the health checker last saw, for the stats page and logs (written a few times per

@@ -6,7 +6,9 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest command line accepted.
@@ -55,43 +57,104 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// Set once this process has handed the admin socket to its successor (binary upgrade).
+///
+/// The listening socket is then shared: both processes accept on it until this one exits.
+/// A command this one accepts afterwards is passed on to the successor (a new connection to
+/// the same path, which only the successor accepts while this thread is busy with it), so no
+/// command is answered "stopping" or left waiting while this process drains.
+#[derive(Debug, Clone, Default)]
+pub struct HandedOver(Arc<AtomicBool>);
+
+impl HandedOver {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Serves the admin socket on a thread, forwarding commands to `events`.
 pub fn serve<E: Send + 'static>(
     listener: UnixListener,
     events: Sender<E>,
     wrap: fn(Request) -> E,
-) -> io::Result<()> {
+) -> io::Result<HandedOver> {
+    let handed = HandedOver::default();
+    let path = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
+    let h = handed.clone();
     std::thread::Builder::new()
         .name("ringlb-admin".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let _ = handle(conn, &events, wrap);
+                let _ = handle(conn, &events, wrap, &h, path.as_deref());
             }
         })?;
-    Ok(())
+    Ok(handed)
 }
 
-fn handle<E>(conn: UnixStream, events: &Sender<E>, wrap: fn(Request) -> E) -> io::Result<()> {
+fn handle<E>(
+    conn: UnixStream,
+    events: &Sender<E>,
+    wrap: fn(Request) -> E,
+    handed: &HandedOver,
+    path: Option<&Path>,
+) -> io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut line = String::new();
     BufReader::new((&conn).take(MAX_LINE)).read_line(&mut line)?;
-    let (tx, rx) = mpsc::channel();
+    let line = line.trim().to_string();
     let mut out = conn;
-    if events
-        .send(wrap(Request {
-            line: line.trim().to_string(),
-            reply: tx,
-        }))
-        .is_err()
-    {
-        writeln!(out, "ERROR ringlb is stopping")?;
-        return Ok(());
+    let pass_on = |out: &mut UnixStream, line: &str| -> io::Result<()> {
+        match path {
+            Some(p) => relay(p, line, out),
+            None => writeln!(out, "ERROR ringlb is stopping"),
+        }
+    };
+    if handed.get() {
+        return pass_on(&mut out, &line);
     }
-    // Upgrades wait for the new process; allow them time.
-    let reply = rx
-        .recv_timeout(Duration::from_secs(120))
-        .unwrap_or_else(|_| Reply::err("no answer from ringlb"));
+    let (tx, rx) = mpsc::channel();
+    let sent = events.send(wrap(Request {
+        line: line.clone(),
+        reply: tx,
+    }));
+    if sent.is_err() {
+        if handed.get() {
+            return pass_on(&mut out, &line);
+        }
+        return write_reply(&mut out, &Reply::err("ringlb is stopping"));
+    }
+    // Upgrades wait for the new process; allow them time. The control thread answers before
+    // it marks the socket handed over, and reads no command after: once the mark is set, a
+    // command still unanswered goes to the successor.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let reply = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => break r,
+            Err(mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {
+                if handed.get() {
+                    match rx.try_recv() {
+                        Ok(r) => break r,
+                        Err(_) => return pass_on(&mut out, &line),
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => break Reply::err("no answer from ringlb"),
+            Err(mpsc::RecvTimeoutError::Disconnected) if handed.get() => {
+                return pass_on(&mut out, &line);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Reply::err("ringlb is stopping");
+            }
+        }
+    };
+    write_reply(&mut out, &reply)
+}
+
+fn write_reply(out: &mut UnixStream, reply: &Reply) -> io::Result<()> {
     for l in &reply.lines {
         writeln!(out, "{l}")?;
     }
@@ -100,6 +163,21 @@ fn handle<E>(conn: UnixStream, events: &Sender<E>, wrap: fn(Request) -> E) -> io
         (false, e) => writeln!(out, "ERROR {}", e.as_deref().unwrap_or("failed"))?,
     }
     Ok(())
+}
+
+/// Passes `line` on to the process now serving the admin socket at `path` and copies its
+/// answer back.
+fn relay(path: &Path, line: &str, out: &mut UnixStream) -> io::Result<()> {
+    let reply = match request(path, line) {
+        Ok((lines, Ok(()))) => Reply::ok(lines),
+        Ok((lines, Err(e))) => Reply {
+            lines,
+            ok: false,
+            error: Some(e),
+        },
+        Err(e) => Reply::err(format!("the new process did not answer: {e}")),
+    };
+    write_reply(out, &reply)
 }
 
 /// Client side: sends `command` and returns the output lines and whether it succeeded.

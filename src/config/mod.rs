@@ -77,6 +77,34 @@ pub struct Global {
     /// Keep CAP_NET_BIND_SERVICE after dropping privileges, so that a reload can bind new
     /// ports below 1024.
     pub keep_bind_capability: bool,
+    /// Where server state (admin state, runtime weights, health) is saved for the next start.
+    pub state_file: StateFile,
+}
+
+/// `[global] state_file`: where the server state file lives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StateFile {
+    /// Not set: `$STATE_DIRECTORY/state` when systemd gives a state directory, else none.
+    #[default]
+    Default,
+    /// `state_file = "none"`: nothing is saved or read.
+    Off,
+    Path(PathBuf),
+}
+
+impl StateFile {
+    /// The file to use, `state_directory` being systemd's `$STATE_DIRECTORY` (its first entry).
+    pub fn resolve(&self, state_directory: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+        match self {
+            StateFile::Off => None,
+            StateFile::Path(p) => Some(p.clone()),
+            StateFile::Default => {
+                let dirs = state_directory?.to_str()?;
+                let first = dirs.split(':').next().filter(|d| d.starts_with('/'))?;
+                Some(PathBuf::from(first).join("state"))
+            }
+        }
+    }
 }
 
 /// `[log]`: where log lines go and how client addresses appear in them.

@@ -206,7 +206,13 @@ struct How {
 async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, how: How) {
     let How { check, tls, spread } = how;
     let state = &target.state;
-    let mut health = Health::new(Instant::now());
+    // Start from the server's last report: after a reload, a binary upgrade or a start from
+    // the state file, a DOWN server stays DOWN until `rise` checks pass, and counting toward
+    // `rise`/`fall` goes on where it was.
+    let mut health = match state.check.lock() {
+        Ok(r) => Health::resume(&r, state.up.load(Ordering::Relaxed)),
+        Err(_) => Health::new(Instant::now()),
+    };
     if !state.up.load(Ordering::Relaxed) {
         let _ = health.force(false, Instant::now());
     }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::Check;
+use crate::state::CheckReport;
 
 /// A check result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,20 @@ impl Health {
             failed_total: 0,
             downs: 0,
             downtime: Duration::ZERO,
+        }
+    }
+
+    /// The state a check task starts from: the server's last report and verdict `up`, so that
+    /// a task restarted by a reload, or a process that took over (binary upgrade, state file),
+    /// goes on counting toward `rise`/`fall` where the previous one stopped.
+    pub fn resume(report: &CheckReport, up: bool) -> Health {
+        Health {
+            up,
+            streak: report.streak,
+            since: report.since,
+            failed_total: report.failed_total,
+            downs: report.downs,
+            downtime: report.downtime,
         }
     }
 
@@ -244,6 +259,26 @@ mod tests {
         );
         assert_eq!(h.downtime, Duration::from_secs(4));
         assert_eq!(h.downs, 1);
+    }
+
+    #[test]
+    fn a_resumed_health_keeps_counting_toward_rise() {
+        let t0 = Instant::now();
+        let mut h = Health::new(t0);
+        h.force(false, t0);
+        h.record(true, 3, 3, t0);
+        let report = CheckReport {
+            streak: h.streak,
+            since: h.since,
+            failed_total: h.failed_total,
+            downs: h.downs,
+            downtime: h.downtime,
+            ..CheckReport::default()
+        };
+        let mut r = Health::resume(&report, false);
+        assert_eq!((r.up, r.streak, r.downs), (false, 1, 1));
+        assert_eq!(r.record(true, 3, 3, t0), None);
+        assert_eq!(r.record(true, 3, 3, t0), Some(Transition::WentUp));
     }
 
     #[test]

@@ -36,7 +36,11 @@ impl Process {
             },
             Tell::Status("STOPPING=1", "draining"),
         );
+        // Written once every check and session has stopped: the last word on the state.
+        let snap = self.shared.snapshot.load_full();
+        let mut saver = std::mem::take(&mut self.saver);
         self.drain(fast);
+        saver.save(&snap);
         super::transition(Phase::Stopped, "", Tell::Status("", "stopped"));
     }
 
@@ -44,6 +48,8 @@ impl Process {
     /// to `grace`), exit. The successor already told systemd it is the main process, so
     /// systemd is told nothing more from here (no STOPPING=1).
     pub(super) fn finish_after_handoff(mut self, successor: u32) {
+        // The successor owns the state file now: this process writes it no more.
+        self.saver.set_path(None);
         self.enter(
             Phase::Draining,
             format_args!("handed over to process {successor}"),

@@ -5,8 +5,9 @@
 //!
 //! Files, one job each: `run` (the `ringlb run` entry and the control loop: signals and admin
 //! commands), `process` ([`Process`]: start, listening sockets, workers, checker), `reload`,
-//! `upgrade` (the handoff of the listening sockets to a new binary), `drain`, `notify`
-//! (sd_notify).
+//! `upgrade` (the handoff of the listening sockets and the server state to a new binary),
+//! `drain`, `notify` (sd_notify), `saved` (server state across upgrades and restarts: the
+//! state file).
 //!
 //! Owns the listening sockets (workers only borrow them) and is the only thread that binds.
 //! May import every room below it: `config`, `snapshot`, `state`, `admin`, `worker`, `health`,
@@ -22,6 +23,7 @@ pub mod notify;
 mod process;
 mod reload;
 mod run;
+pub mod saved;
 mod upgrade;
 
 use std::fmt::Display;

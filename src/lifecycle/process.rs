@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::saved::{self, SavedState, Saver};
 use super::{transition, Phase, ProcessSettings, StartError, Tell, LISTEN_BACKLOG};
 use crate::config::Config;
 use crate::runtime::{listen, RuntimeOptions};
@@ -30,20 +31,42 @@ pub struct Process {
     phase: Phase,
     /// Workers, user and listeners, said once when the process reports ready.
     pub(super) summary: String,
+    /// Keeps the state file up to date.
+    pub(super) saver: Saver,
+}
+
+/// The state file `config` names (or systemd's state directory gives).
+pub(super) fn state_path(config: &Config) -> Option<PathBuf> {
+    config
+        .global
+        .state_file
+        .resolve(std::env::var_os("STATE_DIRECTORY").as_deref())
 }
 
 impl Process {
     /// Validates, binds (or adopts inherited sockets), drops privileges and starts the workers.
-    /// Does not signal readiness.
+    /// Server state comes from `handed` (a binary upgrade) or else from the state file, and is
+    /// in place before any worker or check starts. Does not signal readiness.
     pub fn start(
         mut config: Config,
         config_path: Option<PathBuf>,
         mut inherited: HashMap<SocketAddr, OwnedFd>,
+        handed: Option<SavedState>,
     ) -> Result<Process, StartError> {
         crate::system::check_io_uring().map_err(StartError::IoUring)?;
         fit_maxconn(&mut config);
         let settings = ProcessSettings::from_config(&config);
+        let state_file = state_path(&config);
         let snap = Snapshot::compile(config, None).map_err(StartError::Compile)?;
+        match (handed, &state_file) {
+            (Some(s), _) => s.apply(&snap, "the previous process"),
+            (None, Some(path)) => {
+                if let Some(s) = saved::load(path) {
+                    s.apply(&snap, &format!("the state file {}", path.display()));
+                }
+            }
+            (None, None) => {}
+        }
         let listeners = open_listeners(&snap, &[], &mut inherited)?;
         // Sockets the previous process had but this config does not use close here; the
         // previous process still serves what it accepted from them.
@@ -81,6 +104,7 @@ impl Process {
             checker: Some(checker),
             phase: Phase::Starting,
             summary,
+            saver: Saver::new(state_file),
         })
     }
 

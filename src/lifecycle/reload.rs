@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::notify;
-use super::process::{fit_maxconn, make_logger, open_listeners};
+use super::process::{fit_maxconn, make_logger, open_listeners, state_path};
 use super::{Phase, Process, Tell};
 use crate::config;
 use crate::snapshot::Snapshot;
@@ -31,6 +31,7 @@ impl Process {
         let mut cfg =
             config::load(&path).map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
         fit_maxconn(&mut cfg);
+        let state_file = state_path(&cfg);
         let prev = self.shared.snapshot.load_full();
         let snap = Snapshot::compile(cfg, Some(&prev)).map_err(|e| vec![e])?;
         // Workers are threads with their own rings: another count is a new process, started
@@ -52,6 +53,7 @@ impl Process {
             self.shared.logger.store(make_logger(&snap, stats));
         }
         self.shared.snapshot.store(Arc::new(snap));
+        self.saver.set_path(state_file);
         self.shared.listeners.store(Arc::new(listeners));
         for w in &self.workers {
             w.notify();

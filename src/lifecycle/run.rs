@@ -6,10 +6,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 use signal_hook::iterator::Signals;
 
+use super::saved::SavedState;
 use super::upgrade::{Upgrade, HANDOFF_TIMEOUT};
 use super::{notify, transition, Phase, Process, ProcessSettings, Reloaded, StartError, Tell};
 use crate::admin::{self, Command, Reply, Request};
@@ -52,6 +54,11 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
     // The path of our own binary, read now: after a package upgrade replaces the file, this
     // path names the new binary, which is what an upgrade must start.
     let exe = std::env::current_exe().ok();
+    // Set by a predecessor that sends the server state after the sockets; not passed on to
+    // processes this one starts unless it sets it itself.
+    let state_follows = std::env::var_os(handoff::STATE_ENV).is_some();
+    std::env::remove_var(handoff::STATE_ENV);
+    let mut handed = None;
     let mut handoff_sock = None;
     let mut inherited = HashMap::new();
     let mut admin_listener: Option<UnixListener> = None;
@@ -65,6 +72,9 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
             Phase::Starting,
             inherited.len()
         ));
+        if state_follows {
+            handed = receive_state(&sock);
+        }
         handoff_sock = Some(sock);
     }
     let predecessor = handoff_sock.as_ref().map(|_| nix::unistd::getppid());
@@ -80,7 +90,7 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
         }
     }
     let admin_fd = admin_listener.as_ref().map(|l| l.as_raw_fd());
-    let mut process = match Process::start(cfg, path, inherited) {
+    let mut process = match Process::start(cfg, path, inherited, handed) {
         Ok(s) => s,
         Err(e) => {
             if let Some(sock) = &handoff_sock {
@@ -90,8 +100,10 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
         }
     };
     let (tx, rx) = mpsc::channel::<Event>();
+    let mut admin_handed = None;
     if let Some(l) = admin_listener {
-        admin::protocol::serve(l, tx.clone(), admin_event).map_err(StartError::Workers)?;
+        admin_handed =
+            Some(admin::protocol::serve(l, tx.clone(), admin_event).map_err(StartError::Workers)?);
     }
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT, SIGUSR2]).map_err(StartError::Workers)?;
@@ -119,40 +131,81 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
             exe,
             predecessor,
             admin_fd,
+            admin_handed,
         },
     );
     Ok(())
 }
 
-/// Serves signals and admin commands until the process stops or hands over.
+/// The server state sent by the previous process; `None` (logged) if it did not arrive whole,
+/// and the state file is read instead.
+fn receive_state(sock: &std::os::fd::OwnedFd) -> Option<SavedState> {
+    let got = handoff::recv_state(sock, HANDOFF_TIMEOUT)
+        .map_err(|e| e.to_string())
+        .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
+        .and_then(|t| SavedState::from_text(&t));
+    match got {
+        Ok(s) => Some(s),
+        Err(e) => {
+            crate::log::event(format_args!(
+                "{}: the server state from the previous process is not usable ({e}); reading the state file instead",
+                Phase::Starting
+            ));
+            None
+        }
+    }
+}
+
+/// After a successful handoff: admin commands go to the successor from now on, including those
+/// waiting here unread (dropping them makes the admin thread pass them on).
+fn handed_over(up: &Upgrade, rx: &Receiver<Event>) {
+    if let Some(h) = &up.admin_handed {
+        h.set();
+    }
+    while rx.try_recv().is_ok() {}
+}
+
+/// How often the control thread looks for state to save.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Serves signals and admin commands until the process stops or hands over; in between, keeps
+/// the state file current and pings the watchdog.
 fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
     let watchdog = notify::watchdog_interval();
+    let mut next_ping = watchdog.map(|every| Instant::now() + every);
+    let mut next_save = Instant::now();
     loop {
-        let ev = match watchdog {
-            Some(every) => match rx.recv_timeout(every) {
-                Ok(ev) => ev,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    notify::notify("WATCHDOG=1");
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            },
-            None => match rx.recv() {
-                Ok(ev) => ev,
-                Err(_) => return,
-            },
+        let now = Instant::now();
+        if next_ping.is_some_and(|t| now >= t) {
+            notify::notify("WATCHDOG=1");
+            next_ping = watchdog.map(|every| now + every);
+        }
+        if now >= next_save {
+            let snap = process.shared().snapshot.load_full();
+            process.saver.tick(&snap);
+            next_save = now + SAVE_EVERY;
+        }
+        let wake = next_ping.map_or(next_save, |p| p.min(next_save));
+        let ev = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(ev) => ev,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
         match ev {
             Event::Signal(SIGHUP) => {
                 if let Ok(Reloaded::NeedsHandoff { .. }) = process.reload_reported() {
                     match process.upgrade(&up) {
-                        Ok(pid) => return process.finish_after_handoff(pid),
+                        Ok(pid) => {
+                            handed_over(&up, &rx);
+                            return process.finish_after_handoff(pid);
+                        }
                         Err(e) => process.reload_failed(&e),
                     }
                 }
             }
             Event::Signal(SIGUSR2) => {
                 if let Ok(pid) = process.upgrade(&up) {
+                    handed_over(&up, &rx);
                     return process.finish_after_handoff(pid);
                 }
             }
@@ -167,6 +220,7 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
                                 let _ = req.reply.send(Reply::ok(vec![format!(
                                     "workers {from} → {to}: new process {pid} is serving; this one drains"
                                 )]));
+                                handed_over(&up, &rx);
                                 return process.finish_after_handoff(pid);
                             }
                             Err(e) => {
@@ -187,6 +241,7 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
                         let _ = req.reply.send(Reply::ok(vec![format!(
                             "new process {pid} is serving; this one drains"
                         )]));
+                        handed_over(&up, &rx);
                         return process.finish_after_handoff(pid);
                     }
                     Err(e) => {
@@ -196,7 +251,10 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
                 Ok(Command::State(cmd)) => {
                     let shared = process.shared();
                     let snap = shared.snapshot.load_full();
-                    let _ = req.reply.send(admin::answer(&cmd, &snap, &shared.process));
+                    let reply = admin::answer(&cmd, &snap, &shared.process);
+                    // An operator's change is on disk before it is confirmed.
+                    process.saver.tick(&snap);
+                    let _ = req.reply.send(reply);
                 }
                 Err(e) => {
                     let _ = req.reply.send(Reply::err(e));

@@ -1,5 +1,5 @@
 //! Binary upgrade (and a reload that changes the worker count): start the new binary, hand it
-//! the listening sockets and the admin socket over a `SOCK_SEQPACKET` pair (SCM_RIGHTS), wait
+//! the listening sockets, the admin socket and the server state (`saved`) over a `SOCK_SEQPACKET` pair (SCM_RIGHTS), wait
 //! for it to report ready. The sockets are never closed in between, so no connection waiting
 //! in an accept queue is lost. At most two generations exist at once.
 
@@ -7,6 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::saved::SavedState;
 use super::{Phase, Process, Tell};
 use crate::system::handoff;
 
@@ -20,6 +21,8 @@ pub(super) struct Upgrade {
     pub predecessor: Option<nix::unistd::Pid>,
     /// The admin socket's listener, handed over with the others.
     pub admin_fd: Option<i32>,
+    /// Marks the admin socket handed over once the successor serves.
+    pub admin_handed: Option<crate::admin::protocol::HandedOver>,
 }
 
 impl Process {
@@ -57,6 +60,7 @@ impl Process {
             .arg(&config)
             .arg("--takeover-fd")
             .arg(theirs.as_raw_fd().to_string())
+            .env(handoff::STATE_ENV, "1")
             .spawn();
         let mut child = match spawned {
             Ok(c) => c,
@@ -65,9 +69,18 @@ impl Process {
             }
         };
         drop(theirs);
-        let why = if let Err(e) = handoff::send_listeners(&ours, &self.listener_fds(), up.admin_fd)
-        {
-            format!("cannot hand over the sockets: {e}")
+        // The server state goes with the sockets, taken now: the new process starts with
+        // every admin state, weight and health verdict this one has.
+        let state = SavedState::capture(&self.shared.snapshot.load_full()).to_text();
+        let sent = handoff::send_listeners(&ours, &self.listener_fds(), up.admin_fd)
+            .map_err(|e| format!("cannot hand over the sockets: {e}"))
+            .and_then(|()| {
+                let text = state.unwrap_or_default();
+                handoff::send_state(&ours, text.as_bytes(), HANDOFF_TIMEOUT)
+                    .map_err(|e| format!("cannot hand over the server state: {e}"))
+            });
+        let why = if let Err(e) = sent {
+            e
         } else {
             match handoff::recv_status(&ours, HANDOFF_TIMEOUT) {
                 Ok(s) if s == "READY" => {

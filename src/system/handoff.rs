@@ -4,6 +4,9 @@
 //!
 //! Protocol on a `SOCK_SEQPACKET` pair (old → new, then new → old):
 //! 1. old: `LISTENERS <addr> <addr> …` with one fd per address as ancillary data;
+//!    then, when the new process was started with [`STATE_ENV`] set, the server state as
+//!    `STATE <bytes>` messages ending with `STATE-END` (a process that does not know of it
+//!    never reads them);
 //! 2. new: `READY` once its workers accept (or `FAILED <reason>`);
 //! 3. old stops accepting, drains, exits.
 #![allow(unsafe_code)]
@@ -161,6 +164,54 @@ pub fn recv_listeners(sock: &OwnedFd, timeout: Duration) -> io::Result<Inherited
         listeners: addrs.into_iter().zip(fds).collect(),
         admin,
     })
+}
+
+/// Set in the environment of a new process to say that server state follows the listeners.
+pub const STATE_ENV: &str = "RINGLB_HANDOFF_STATE";
+
+/// Bytes of state per message (well below the socket's buffer).
+const STATE_CHUNK: usize = 32 * 1024;
+
+/// Old side: sends the server state (any length) after the listeners, waiting at most
+/// `timeout` for the new process to take each part.
+pub fn send_state(sock: &OwnedFd, state: &[u8], timeout: Duration) -> io::Result<()> {
+    let tv = nix::sys::time::TimeVal::new(timeout.as_secs() as i64, timeout.subsec_micros() as i64);
+    setsockopt(sock, sockopt::SendTimeout, &tv)?;
+    for chunk in state.chunks(STATE_CHUNK) {
+        let iov = [IoSlice::new(b"STATE "), IoSlice::new(chunk)];
+        sendmsg::<()>(sock.as_raw_fd(), &iov, &[], MsgFlags::empty(), None)?;
+    }
+    let iov = [IoSlice::new(b"STATE-END")];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &[], MsgFlags::empty(), None)?;
+    Ok(())
+}
+
+/// New side: receives the server state sent by [`send_state`], waiting at most `timeout` for
+/// each part.
+pub fn recv_state(sock: &OwnedFd, timeout: Duration) -> io::Result<Vec<u8>> {
+    set_timeout(sock, timeout)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; STATE_CHUNK + 64];
+    loop {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let n = loop {
+            match recvmsg::<()>(sock.as_raw_fd(), &mut iov, None, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other?.bytes,
+            }
+        };
+        let msg = buf.get(..n).unwrap_or(&[]);
+        if msg == b"STATE-END" {
+            return Ok(out);
+        }
+        match msg.strip_prefix(b"STATE ") {
+            Some(part) => out.extend_from_slice(part),
+            None if n == 0 => {
+                return Err(io::Error::other("handoff closed before the state ended"))
+            }
+            None => return Err(io::Error::other("unexpected message in the state handoff")),
+        }
+    }
 }
 
 /// Sends a one-line status (`READY`, `FAILED …`).

@@ -9,7 +9,7 @@ use toml::de::DeValue;
 use super::walk::{self, expect_int, Cx, Schema, Table, Value};
 use crate::config::defaults as def;
 use crate::config::{
-    Facility, Global, Ha, Log, LogLevel, LogTarget, VirtualIp, VrrpState, Workers,
+    Facility, Global, Ha, Log, LogLevel, LogTarget, StateFile, VirtualIp, VrrpState, Workers,
 };
 
 pub(super) const GLOBAL: Schema = Schema {
@@ -22,6 +22,7 @@ pub(super) const GLOBAL: Schema = Schema {
         "group",
         "admin_socket",
         "keep_bind_capability",
+        "state_file",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -108,6 +109,7 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         group: None,
         admin_socket: None,
         keep_bind_capability: def::KEEP_BIND_CAPABILITY,
+        state_file: StateFile::Default,
     };
     let Some(t) = root.table(cx, "global", &GLOBAL) else {
         return global;
@@ -131,7 +133,26 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
     global.keep_bind_capability = t
         .bool(cx, "keep_bind_capability")
         .unwrap_or(def::KEEP_BIND_CAPABILITY);
+    if let Some((path, span)) = t.str(cx, "state_file") {
+        global.state_file = state_file(cx, path, &span);
+    }
     global
+}
+
+/// `state_file = "/absolute/path"` or `"none"`.
+fn state_file(cx: &mut Cx<'_>, path: &str, span: &Range<usize>) -> StateFile {
+    if path == "none" {
+        return StateFile::Off;
+    }
+    if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
+        cx.error_help(
+            span,
+            format!("`state_file` must be an absolute file path or \"none\", found \"{path}\""),
+            "e.g. state_file = \"/var/lib/ringlb/state\"",
+        );
+        return StateFile::Default;
+    }
+    StateFile::Path(PathBuf::from(path))
 }
 
 /// A user or group name, or a numeric id.

@@ -332,6 +332,29 @@ fn global_value_errors() {
         error(&with_site("[global]\nkeep_bind_capability = \"yes\"\n")),
         "t.toml:2:24: error: expected a boolean for `keep_bind_capability`, found a string"
     );
+    assert_eq!(
+        error(&with_site("[global]\nstate_file = \"state\"\n")),
+        "t.toml:2:14: error: `state_file` must be an absolute file path or \"none\", found \"state\"\n  \
+         help: e.g. state_file = \"/var/lib/ringlb/state\""
+    );
+}
+
+#[test]
+fn state_file_is_a_path_none_or_systemds_state_directory() {
+    use crate::config::StateFile;
+    let g = |t: &str| ok(&with_site(t)).global.state_file;
+    assert_eq!(g(""), StateFile::Default);
+    assert_eq!(g("[global]\nstate_file = \"none\"\n"), StateFile::Off);
+    let p = g("[global]\nstate_file = \"/srv/lb/state\"\n");
+    assert_eq!(p, StateFile::Path(PathBuf::from("/srv/lb/state")));
+    let dir = std::ffi::OsStr::new("/var/lib/ringlb:/var/lib/other");
+    assert_eq!(
+        StateFile::Default.resolve(Some(dir)),
+        Some(PathBuf::from("/var/lib/ringlb/state"))
+    );
+    assert_eq!(StateFile::Default.resolve(None), None);
+    assert_eq!(StateFile::Off.resolve(Some(dir)), None);
+    assert_eq!(p.resolve(Some(dir)), Some(PathBuf::from("/srv/lb/state")));
 }
 
 // ---- [log] -----------------------------------------------------------------------------------

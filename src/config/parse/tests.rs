@@ -114,6 +114,7 @@ backup = true
             group: None,
             admin_socket: None,
             keep_bind_capability: false,
+            state_file: crate::config::StateFile::Default,
         },
         log: Log {
             target: LogTarget::Stdout,
@@ -474,7 +475,7 @@ fn unknown_key_without_close_match_lists_expected_keys() {
         error(&with_site("[global]\nthreads = 4\n")),
         "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
-         keep_bind_capability"
+         keep_bind_capability, state_file"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),
