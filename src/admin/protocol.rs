@@ -8,7 +8,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Longest command line accepted.
@@ -57,21 +57,42 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Set once this process has handed the admin socket to its successor (binary upgrade).
-///
-/// The listening socket is then shared: both processes accept on it until this one exits.
-/// A command this one accepts afterwards is passed on to the successor (a new connection to
-/// the same path, which only the successor accepts while this thread is busy with it), so no
-/// command is answered "stopping" or left waiting while this process drains.
-#[derive(Debug, Clone, Default)]
-pub struct HandedOver(Arc<AtomicBool>);
+/// How long one `accept` on the admin socket waits before the thread looks whether it should
+/// stop (a socket option: it holds for every process sharing the socket, and older ones simply
+/// accept again).
+const ACCEPT_WAIT: Duration = Duration::from_millis(200);
 
-impl HandedOver {
-    pub fn set(&self) {
-        self.0.store(true, Ordering::Release);
+/// The admin socket's serving thread, and whether this process has handed the socket to its
+/// successor (binary upgrade).
+///
+/// After a handoff both processes hold the listening socket. The thread here stops accepting
+/// within [`ACCEPT_WAIT`]; a command it accepted meanwhile is passed on to the successor (a
+/// new connection to the same path, which only the successor accepts while this thread is
+/// busy with it), and [`AdminServer::finish`] waits for that before the process exits, so no
+/// command is answered "stopping", left waiting, or cut by the exit.
+#[derive(Debug)]
+pub struct AdminServer {
+    handed: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl AdminServer {
+    /// Marks the socket handed over: commands go to the successor from now on.
+    pub fn hand_over(&self) {
+        self.handed.store(true, Ordering::Release);
     }
-    fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+
+    /// After [`AdminServer::hand_over`]: waits until the thread has passed on what it accepted
+    /// and stopped accepting. Without a handoff it returns at once (the thread serves until
+    /// the process exits).
+    pub fn finish(&self) {
+        if !self.handed.load(Ordering::Acquire) {
+            return;
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 }
 
@@ -80,26 +101,33 @@ pub fn serve<E: Send + 'static>(
     listener: UnixListener,
     events: Sender<E>,
     wrap: fn(Request) -> E,
-) -> io::Result<HandedOver> {
-    let handed = HandedOver::default();
+) -> io::Result<AdminServer> {
+    let handed = Arc::new(AtomicBool::new(false));
     let path = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
+    socket2::SockRef::from(&listener).set_read_timeout(Some(ACCEPT_WAIT))?;
     let h = handed.clone();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("ringlb-admin".into())
         .spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
+            while !h.load(Ordering::Acquire) {
+                // A timeout (EAGAIN) or a failed accept: look at the flag and accept again.
+                let Ok((conn, _)) = listener.accept() else {
+                    continue;
+                };
                 let _ = handle(conn, &events, wrap, &h, path.as_deref());
             }
         })?;
-    Ok(handed)
+    Ok(AdminServer {
+        handed,
+        thread: Mutex::new(Some(thread)),
+    })
 }
 
 fn handle<E>(
     conn: UnixStream,
     events: &Sender<E>,
     wrap: fn(Request) -> E,
-    handed: &HandedOver,
+    handed: &AtomicBool,
     path: Option<&Path>,
 ) -> io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -113,7 +141,7 @@ fn handle<E>(
             None => writeln!(out, "ERROR ringlb is stopping"),
         }
     };
-    if handed.get() {
+    if handed.load(Ordering::Acquire) {
         return pass_on(&mut out, &line);
     }
     let (tx, rx) = mpsc::channel();
@@ -122,7 +150,7 @@ fn handle<E>(
         reply: tx,
     }));
     if sent.is_err() {
-        if handed.get() {
+        if handed.load(Ordering::Acquire) {
             return pass_on(&mut out, &line);
         }
         return write_reply(&mut out, &Reply::err("ringlb is stopping"));
@@ -135,7 +163,7 @@ fn handle<E>(
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(r) => break r,
             Err(mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {
-                if handed.get() {
+                if handed.load(Ordering::Acquire) {
                     match rx.try_recv() {
                         Ok(r) => break r,
                         Err(_) => return pass_on(&mut out, &line),
@@ -143,7 +171,7 @@ fn handle<E>(
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => break Reply::err("no answer from ringlb"),
-            Err(mpsc::RecvTimeoutError::Disconnected) if handed.get() => {
+            Err(mpsc::RecvTimeoutError::Disconnected) if handed.load(Ordering::Acquire) => {
                 return pass_on(&mut out, &line);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {

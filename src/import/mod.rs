@@ -23,6 +23,7 @@ mod acl;
 mod back;
 mod emit;
 mod front;
+mod hashing;
 mod lex;
 mod model;
 mod net;
@@ -34,6 +35,8 @@ mod track;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_balance;
 #[cfg(test)]
 mod tests_proxy;
 #[cfg(test)]

@@ -2,6 +2,11 @@
 //! socket named by `NOTIFY_SOCKET`. No libsystemd needed; without the variable it is a no-op.
 
 use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+/// How long a notification may wait for room in the receiver's queue. The control thread
+/// sends them; a service manager that stops reading must not stop reloads and upgrades.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Sends one notification (newline-separated `KEY=VALUE` lines). Errors are ignored: the
 /// service manager may be gone, and serving traffic matters more than telling it.
@@ -12,6 +17,7 @@ pub fn notify(msg: &str) {
     let Ok(sock) = UnixDatagram::unbound() else {
         return;
     };
+    let _ = sock.set_write_timeout(Some(SEND_TIMEOUT));
     let bytes = path.as_encoded_bytes();
     if let Some(name) = bytes.strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt;

@@ -100,9 +100,9 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
         }
     };
     let (tx, rx) = mpsc::channel::<Event>();
-    let mut admin_handed = None;
+    let mut admin_server = None;
     if let Some(l) = admin_listener {
-        admin_handed =
+        admin_server =
             Some(admin::protocol::serve(l, tx.clone(), admin_event).map_err(StartError::Workers)?);
     }
     let mut signals =
@@ -124,16 +124,17 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
     if let Some(sock) = handoff_sock.take() {
         let _ = handoff::send_status(&sock, "READY");
     }
-    control_loop(
-        process,
-        rx,
-        Upgrade {
-            exe,
-            predecessor,
-            admin_fd,
-            admin_handed,
-        },
-    );
+    let up = Upgrade {
+        exe,
+        predecessor,
+        admin_fd,
+        admin: admin_server,
+    };
+    control_loop(process, rx, &up);
+    // After a handoff: commands this process still accepted reach the successor before exit.
+    if let Some(a) = &up.admin {
+        a.finish();
+    }
     Ok(())
 }
 
@@ -159,8 +160,8 @@ fn receive_state(sock: &std::os::fd::OwnedFd) -> Option<SavedState> {
 /// After a successful handoff: admin commands go to the successor from now on, including those
 /// waiting here unread (dropping them makes the admin thread pass them on).
 fn handed_over(up: &Upgrade, rx: &Receiver<Event>) {
-    if let Some(h) = &up.admin_handed {
-        h.set();
+    if let Some(a) = &up.admin {
+        a.hand_over();
     }
     while rx.try_recv().is_ok() {}
 }
@@ -170,7 +171,7 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// Serves signals and admin commands until the process stops or hands over; in between, keeps
 /// the state file current and pings the watchdog.
-fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
+fn control_loop(mut process: Process, rx: Receiver<Event>, up: &Upgrade) {
     let watchdog = notify::watchdog_interval();
     let mut next_ping = watchdog.map(|every| Instant::now() + every);
     let mut next_save = Instant::now();
@@ -194,9 +195,9 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
         match ev {
             Event::Signal(SIGHUP) => {
                 if let Ok(Reloaded::NeedsHandoff { .. }) = process.reload_reported() {
-                    match process.upgrade(&up) {
+                    match process.upgrade(up) {
                         Ok(pid) => {
-                            handed_over(&up, &rx);
+                            handed_over(up, &rx);
                             return process.finish_after_handoff(pid);
                         }
                         Err(e) => process.reload_failed(&e),
@@ -204,8 +205,8 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
                 }
             }
             Event::Signal(SIGUSR2) => {
-                if let Ok(pid) = process.upgrade(&up) {
-                    handed_over(&up, &rx);
+                if let Ok(pid) = process.upgrade(up) {
+                    handed_over(up, &rx);
                     return process.finish_after_handoff(pid);
                 }
             }
@@ -215,12 +216,12 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
                 Ok(Command::Reload) => {
                     let reply = match process.reload_reported() {
                         Ok(Reloaded::Applied) => Reply::ok(vec!["reloaded".into()]),
-                        Ok(Reloaded::NeedsHandoff { from, to }) => match process.upgrade(&up) {
+                        Ok(Reloaded::NeedsHandoff { from, to }) => match process.upgrade(up) {
                             Ok(pid) => {
                                 let _ = req.reply.send(Reply::ok(vec![format!(
                                     "workers {from} → {to}: new process {pid} is serving; this one drains"
                                 )]));
-                                handed_over(&up, &rx);
+                                handed_over(up, &rx);
                                 return process.finish_after_handoff(pid);
                             }
                             Err(e) => {
@@ -236,12 +237,12 @@ fn control_loop(mut process: Process, rx: Receiver<Event>, up: Upgrade) {
                     };
                     let _ = req.reply.send(reply);
                 }
-                Ok(Command::Upgrade) => match process.upgrade(&up) {
+                Ok(Command::Upgrade) => match process.upgrade(up) {
                     Ok(pid) => {
                         let _ = req.reply.send(Reply::ok(vec![format!(
                             "new process {pid} is serving; this one drains"
                         )]));
-                        handed_over(&up, &rx);
+                        handed_over(up, &rx);
                         return process.finish_after_handoff(pid);
                     }
                     Err(e) => {

@@ -21,8 +21,8 @@ pub(super) struct Upgrade {
     pub predecessor: Option<nix::unistd::Pid>,
     /// The admin socket's listener, handed over with the others.
     pub admin_fd: Option<i32>,
-    /// Marks the admin socket handed over once the successor serves.
-    pub admin_handed: Option<crate::admin::protocol::HandedOver>,
+    /// The admin socket's thread: handed over once the successor serves.
+    pub admin: Option<crate::admin::protocol::AdminServer>,
 }
 
 impl Process {
