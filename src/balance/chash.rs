@@ -165,6 +165,8 @@ mod tests {
             key: HashKey::Path,
             method: HashMethod::Consistent,
             factor,
+            uri_len: 0,
+            uri_depth: 0,
         })
     }
 
@@ -217,6 +219,10 @@ mod tests {
             }
             let share = moved as f64 / KEYS as f64;
             let ideal = 1.0 / (n + 1) as f64;
+            eprintln!(
+                "{n} → {} servers: {share:.4} of {KEYS} keys moved (1/N = {ideal:.4})",
+                n + 1
+            );
             assert!(
                 share <= ideal + 0.05,
                 "n={n}: {share} of keys moved, ideal {ideal}"
@@ -257,6 +263,11 @@ mod tests {
             assert_eq!(&all[y], name_after);
         }
         let share = moved as f64 / KEYS as f64;
+        eprintln!(
+            "{n} → {} servers: {share:.4} of {KEYS} keys moved (1/N = {:.4})",
+            n - 1,
+            1.0 / n as f64
+        );
         assert!(share <= 1.0 / n as f64 + 0.05, "{share} of keys moved");
     }
 
@@ -316,6 +327,10 @@ mod tests {
                     "factor {factor}: {max} > {bound} after {placed}"
                 );
             }
+            let max = servers.iter().map(|c| c.inflight).max().unwrap();
+            eprintln!(
+                "factor {factor}: one hot key, 500 in flight on 5 servers, max {max} (average 100)"
+            );
             // and a mix of keys with requests finishing stays bounded too
             for k in 0..5000u64 {
                 let i = owner(&mut b, &servers, key(k % 37));
