@@ -155,6 +155,10 @@ pub struct FrontendRt {
     /// The per-client tracking table (`[frontend.X.track]`), shared by every worker and
     /// handed to the frontend of the same name at a reload (see [`track_table`]).
     pub track: Option<Arc<crate::track::Table>>,
+    /// HTTP/2 settings and limits (`[frontend.X.h2]`).
+    pub h2: crate::config::H2,
+    /// Whether clients may speak HTTP/2 here (cleartext prior knowledge or ALPN "h2").
+    pub h2_enabled: bool,
 }
 
 /// A listening address: its frontend (index), whether connections start with a TLS
@@ -393,6 +397,11 @@ impl Snapshot {
                         .and_then(|pf| pf.track.as_ref());
                     track_table(spec, old)
                 }),
+                h2: f.h2,
+                h2_enabled: f.h2.cleartext
+                    || f.tls
+                        .as_ref()
+                        .is_some_and(|t| t.alpn.iter().any(|p| p == "h2")),
             });
         }
         if let Some(l) = &config.stats {
@@ -432,6 +441,8 @@ impl Snapshot {
                 response_rules: RuleSet::empty(),
                 errors: ErrorPages::default(),
                 track: None,
+                h2: crate::config::defaults::H2,
+                h2_enabled: false,
             });
         }
         let g = &config.global;

@@ -14,6 +14,7 @@
 mod backend;
 mod balance;
 mod global;
+mod h2;
 mod health;
 mod routing;
 mod rules;
@@ -103,6 +104,7 @@ const FRONTEND: Schema = Schema {
         "response_rule",
         "errorfile",
         "track",
+        "h2",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
@@ -545,6 +547,7 @@ fn parse_frontend(
         response_rules,
         errorfiles,
         track,
+        h2: h2::frontend_h2(cx, t, mode),
     };
     FrontendDraft {
         frontend,

@@ -136,6 +136,9 @@ pub struct FrontendStats {
     /// Present when the frontend tracks clients (`[frontend.X.track]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track: Option<TrackStats>,
+    /// Present when clients may speak HTTP/2 to the frontend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Stats>,
 }
 
 /// A frontend's per-client tracking table.
@@ -155,6 +158,17 @@ pub struct TrackStats {
     pub full: u64,
     /// Requests a rule testing a counter answered (deny, return, tarpit).
     pub denials: u64,
+}
+
+/// A frontend's HTTP/2: connections, streams, limits hit and GOAWAYs sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct H2Stats {
+    pub connections: u64,
+    pub streams: u64,
+    /// Per limit name (`concurrent_streams`, `rapid_reset`, …), every limit listed.
+    pub limits: Vec<(&'static str, u64)>,
+    /// Per error code name, only codes sent at least once.
+    pub goaway: Vec<(&'static str, u64)>,
 }
 
 /// Connections a frontend closed at their PROXY protocol header.

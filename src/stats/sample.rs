@@ -240,6 +240,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                     full: 0,
                     denials: 37,
                 }),
+                h2: None,
             },
             FrontendStats {
                 name: "postgres".to_string(),
@@ -258,6 +259,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 tls: None,
                 proxy_protocol: None,
                 track: None,
+                h2: None,
             },
         ],
         backends: vec![

@@ -152,6 +152,7 @@ backup = true
             response_rules: vec![],
             errorfiles: vec![],
             track: None,
+            h2: def::H2,
         }],
         backends: vec![Backend {
             name: "web".into(),

@@ -53,6 +53,16 @@ pub(super) fn connection(fe: &FrontendRt, peer: Option<SocketAddr>) -> Option<Bo
 pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> Option<Sample> {
     let table = r.fe.track.as_ref()?;
     let now = table.ms(Instant::now());
+    // An HTTP/2 stream runs as a session of its own: its client's entry is found for each
+    // request, and no connection is counted for it.
+    if r.s.client.is_h2() {
+        let key = match table.key_kind() {
+            KeyKind::Src => Key::ip(client_ip(r.s.peer)),
+            kind => Key::bytes(key_value(kind, r.input.slice(), head)?),
+        };
+        let handle = table.find(&key, now)?;
+        return count_request(r, table, handle, now);
+    }
     let conn = r.s.track.take();
     // The connection's entry, if it is still its client's in this snapshot's table.
     let counted = conn
@@ -76,14 +86,7 @@ pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> O
             }
         },
         kind => {
-            let buf = r.input.slice();
-            let fields = buf.get(head.headers_start..head.head_len).unwrap_or(&[]);
-            let value = match kind {
-                KeyKind::Header(name) => FieldSection::new(fields).first(name.as_bytes()),
-                KeyKind::Cookie(name) => request_cookie(fields, name.as_bytes()),
-                KeyKind::Src => None,
-            };
-            let Some(value) = value.filter(|v| !v.is_empty()) else {
+            let Some(value) = key_value(kind, r.input.slice(), head) else {
                 r.s.track.set(conn);
                 return None;
             };
@@ -102,10 +105,26 @@ pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> O
             }
         }
     };
+    count_request(r, table, handle, now)
+}
+
+/// Counts the request in `handle`'s entry; the client's values when rules test them.
+fn count_request<T>(r: &mut Req<'_, T>, table: &Table, handle: Handle, now: u64) -> Option<Sample> {
     table.request(handle, now);
     r.track = Some(handle);
     let tests = r.fe.request_rules.tests_tracking() || r.fe.response_rules.tests_tracking();
     tests.then(|| table.sample(handle, now))
+}
+
+/// The value of a header or cookie key in the request (none if missing or empty).
+fn key_value<'b>(kind: &KeyKind, buf: &'b [u8], head: &RequestHead) -> Option<&'b [u8]> {
+    let fields = buf.get(head.headers_start..head.head_len).unwrap_or(&[]);
+    let value = match kind {
+        KeyKind::Header(name) => FieldSection::new(fields).first(name.as_bytes()),
+        KeyKind::Cookie(name) => request_cookie(fields, name.as_bytes()),
+        KeyKind::Src => None,
+    };
+    value.filter(|v| !v.is_empty())
 }
 
 /// The exchange of `r` ended: its status and bytes go into the client's entry.

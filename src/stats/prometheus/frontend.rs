@@ -1,7 +1,7 @@
 //! The frontends' families: connections, requests, responses, TLS and PROXY protocol.
 
 use super::{per_item, responses, Exposition, Kind};
-use crate::stats::model::{FrontendStats, Mode, ProxyStats, TlsStats, TrackStats};
+use crate::stats::model::{FrontendStats, H2Stats, Mode, ProxyStats, TlsStats, TrackStats};
 
 type FeField = fn(&FrontendStats) -> u64;
 
@@ -82,55 +82,49 @@ pub(super) fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
     );
     tls(p, fes);
     proxy_protocol(p, fes);
+    h2(p, fes);
     track(p, fes);
 }
 
-/// The tracking table of each frontend that has one.
-fn track(p: &mut Exposition, fes: &[FrontendStats]) {
-    let with: Vec<(&str, &TrackStats)> = fes
+/// HTTP/2 per frontend that speaks it.
+fn h2(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with: Vec<(&str, &H2Stats)> = fes
         .iter()
-        .filter_map(|f| f.track.as_ref().map(|t| (f.name.as_str(), t)))
+        .filter_map(|f| f.h2.as_ref().map(|s| (f.name.as_str(), s)))
         .collect();
     if with.is_empty() {
         return;
     }
-    type Field = fn(&TrackStats) -> u64;
-    let families: [(&str, Kind, &str, Field); 5] = [
-        (
-            "ringlb_frontend_track_entries",
-            Kind::Gauge,
-            "Clients in the frontend's tracking table now.",
-            |t| t.entries,
-        ),
-        (
-            "ringlb_frontend_track_size",
-            Kind::Gauge,
-            "Most entries of the tracking table.",
-            |t| t.size,
-        ),
-        (
-            "ringlb_frontend_track_evictions_total",
-            Kind::Counter,
-            "Entries pushed out of the tracking table before they expired, to make room.",
-            |t| t.evictions,
-        ),
-        (
-            "ringlb_frontend_track_untracked_total",
-            Kind::Counter,
-            "Clients not tracked because every slot they may use had a connection open.",
-            |t| t.full,
-        ),
-        (
-            "ringlb_frontend_track_denials_total",
-            Kind::Counter,
-            "Requests answered (deny, return, tarpit) by a rule testing a tracking counter.",
-            |t| t.denials,
-        ),
-    ];
-    for (name, kind, help, get) in families {
-        p.family(name, kind, help);
-        for (fe, t) in &with {
-            p.sample(name, &[("frontend", fe)], get(t));
+    let name = "ringlb_frontend_h2_connections_total";
+    p.family(name, Kind::Counter, "HTTP/2 client connections.");
+    for (fe, s) in &with {
+        p.sample(name, &[("frontend", fe)], s.connections);
+    }
+    let name = "ringlb_frontend_h2_streams_total";
+    p.family(name, Kind::Counter, "HTTP/2 streams served as requests.");
+    for (fe, s) in &with {
+        p.sample(name, &[("frontend", fe)], s.streams);
+    }
+    let name = "ringlb_frontend_h2_limit_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "HTTP/2 limits hit by clients (streams refused or reset, connections closed).",
+    );
+    for (fe, s) in &with {
+        for (limit, n) in &s.limits {
+            p.sample(name, &[("frontend", fe), ("limit", limit)], *n);
+        }
+    }
+    let name = "ringlb_frontend_h2_goaway_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "HTTP/2 GOAWAY frames sent, by error code.",
+    );
+    for (fe, s) in &with {
+        for (error, n) in &s.goaway {
+            p.sample(name, &[("frontend", fe), ("error", error)], *n);
         }
     }
 }
@@ -203,6 +197,56 @@ fn tls(p: &mut Exposition, fes: &[FrontendStats]) {
     for (fe, t) in &with_tls {
         for c in &t.certificates {
             p.sample(name, &[("frontend", fe), ("path", &c.path)], c.expires_in_s);
+        }
+    }
+}
+
+/// The tracking table of each frontend that has one.
+fn track(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with: Vec<(&str, &TrackStats)> = fes
+        .iter()
+        .filter_map(|f| f.track.as_ref().map(|t| (f.name.as_str(), t)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    type Field = fn(&TrackStats) -> u64;
+    let families: [(&str, Kind, &str, Field); 5] = [
+        (
+            "ringlb_frontend_track_entries",
+            Kind::Gauge,
+            "Clients in the frontend's tracking table now.",
+            |t| t.entries,
+        ),
+        (
+            "ringlb_frontend_track_size",
+            Kind::Gauge,
+            "Most entries of the tracking table.",
+            |t| t.size,
+        ),
+        (
+            "ringlb_frontend_track_evictions_total",
+            Kind::Counter,
+            "Entries pushed out of the tracking table before they expired, to make room.",
+            |t| t.evictions,
+        ),
+        (
+            "ringlb_frontend_track_untracked_total",
+            Kind::Counter,
+            "Clients not tracked because every slot they may use had a connection open.",
+            |t| t.full,
+        ),
+        (
+            "ringlb_frontend_track_denials_total",
+            Kind::Counter,
+            "Requests answered (deny, return, tarpit) by a rule testing a tracking counter.",
+            |t| t.denials,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        p.family(name, kind, help);
+        for (fe, t) in &with {
+            p.sample(name, &[("frontend", fe)], get(t));
         }
     }
 }
