@@ -5,7 +5,9 @@
 //! - `http`, `balance`, `stats`: pure (no I/O, no clock, no threads); import nothing of
 //!   ringlb. `http` holds the one header-field scanner.
 //! - `proxy_protocol`: the PROXY protocol header, parsed and encoded; pure, std only.
-//! - `route` (→ http): ACLs and the router; pure.
+//! - `track`: per-client counters (stick tables) shared by every worker, lock-free; pure,
+//!   std only.
+//! - `route` (→ http, track): ACLs and the router; pure.
 //! - `rules` (→ route, http): header rules, redirects, deny/return answers, error pages;
 //!   conditions evaluated by `route`'s router; pure.
 //! - `config` (→ route, rules, balance): TOML → validated `Config`, parsed into the types of the
@@ -67,5 +69,6 @@ pub mod state;
 pub mod stats;
 pub mod system;
 pub mod tls;
+pub mod track;
 pub mod transport;
 pub mod worker;

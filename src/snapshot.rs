@@ -7,7 +7,8 @@
 //! name and address) in the next snapshot, a frontend's `Arc<FrontendState>` to the frontend
 //! of the same name, so health, in-flight counts and counters carry over a reload.
 //!
-//! May import `config`, `route` (the compiled router), `rules` (compiled rule sets, error
+//! May import `config`, `track` (a frontend's tracking table, carried over a reload),
+//! `route` (the compiled router), `rules` (compiled rule sets, error
 //! pages), `stats` (parsed credentials, [`Users`]), `state`, `tls` (a frontend's server config
 //! and the servers' client configs, built when the snapshot is) and `log` (a warning for TLS to
 //! servers without verification).
@@ -153,6 +154,9 @@ pub struct FrontendRt {
     pub response_rules: RuleSet,
     /// Error pages replacing ringlb's own.
     pub errors: ErrorPages,
+    /// The per-client tracking table (`[frontend.X.track]`), shared by every worker and
+    /// handed to the frontend of the same name at a reload (see [`track_table`]).
+    pub track: Option<Arc<crate::track::Table>>,
     /// HTTP/2 settings and limits (`[frontend.X.h2]`).
     pub h2: crate::config::H2,
     /// Whether clients may speak HTTP/2 here (cleartext prior knowledge or ALPN "h2").
@@ -410,6 +414,12 @@ impl Snapshot {
                 request_rules: rule_set(&f.acls, &f.request_rules, "frontend", &f.name)?,
                 response_rules: rule_set(&f.acls, &f.response_rules, "frontend", &f.name)?,
                 errors: error_pages(&f.errorfiles)?,
+                track: f.track.as_ref().map(|spec| {
+                    let old = prev
+                        .and_then(|p| p.frontends.iter().find(|pf| pf.name == f.name))
+                        .and_then(|pf| pf.track.as_ref());
+                    track_table(spec, old)
+                }),
                 h2: f.h2,
                 h2_enabled: f.h2.cleartext
                     || f.tls
@@ -454,6 +464,7 @@ impl Snapshot {
                 request_rules: RuleSet::empty(),
                 response_rules: RuleSet::empty(),
                 errors: ErrorPages::default(),
+                track: None,
                 h2: crate::config::defaults::H2,
                 h2_enabled: false,
             });
@@ -488,6 +499,27 @@ impl Snapshot {
         let mut v: Vec<SocketAddr> = self.by_bind.keys().copied().collect();
         v.sort();
         v
+    }
+}
+
+/// A frontend's tracking table: the one it had when nothing changed, else a new one holding
+/// what the old one knew if the key is the same (a changed size or period), else an empty one.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a new table starts its clock when the snapshot that holds it is compiled"
+)]
+fn track_table(
+    spec: &crate::track::Spec,
+    old: Option<&Arc<crate::track::Table>>,
+) -> Arc<crate::track::Table> {
+    let now = std::time::Instant::now();
+    match old {
+        Some(t) if t.spec() == spec => Arc::clone(t),
+        Some(t) => Arc::new(
+            crate::track::Table::carry(t, spec, now)
+                .unwrap_or_else(|| crate::track::Table::new(spec, now)),
+        ),
+        None => Arc::new(crate::track::Table::new(spec, now)),
     }
 }
 

@@ -560,6 +560,58 @@ fn translated_https_edge_routes_by_sni_like_haproxy() {
 }
 
 #[test]
+fn spike_14_abuse_rate_limits_become_a_tracking_table_and_rules() {
+    let t = translate("spike-14-abuse.cfg");
+    assert_eq!(t.code, 3, "{}", t.stderr);
+    assert_report_lines(&t.stderr, "spike-14-abuse.cfg", 5);
+    for (line, why) in [
+        (19, "one tracking table per frontend"),
+        (23, "tracker 1 was not translated"),
+        (27, "key_flood"),
+        (29, "sc-inc-gpc0"),
+        (33, "no track-sc ringlb translated uses this table"),
+    ] {
+        let l = t
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!(":{line}: not translated")))
+            .unwrap_or_else(|| panic!("line {line} not listed:\n{}", t.stderr));
+        assert!(l.contains(why), "{l}");
+    }
+    let f = frontend(&t.config, "www");
+    let track = f
+        .track
+        .as_ref()
+        .expect("stick-table + track-sc0 src → track");
+    assert_eq!(track.key, ringlb::track::KeyKind::Src);
+    assert_eq!(track.size, 200 * 1024);
+    assert_eq!(track.expire, std::time::Duration::from_secs(600));
+    let secs = |s| std::time::Duration::from_secs(s);
+    // conn, requests, errors at 10s; bytes in keeps the default; bytes out 1m.
+    assert_eq!(
+        track.periods,
+        [secs(10), secs(10), secs(10), secs(10), secs(60)]
+    );
+    assert!(t.toml.contains("# not kept by ringlb: gpc0"), "{}", t.toml);
+    let actions: Vec<&str> = f
+        .request_rules
+        .iter()
+        .map(|r| r.rule.action.name())
+        .collect();
+    assert_eq!(actions, ["deny", "return", "tarpit", "deny"]);
+    assert!(t.toml.contains("retry_after = 10"), "{}", t.toml);
+    assert!(t.toml.contains("abuser = \"sc_http_req_rate gt 100\""));
+    assert!(t.toml.contains("too_many_conns = \"sc_conn_cur gt 20\""));
+    assert!(
+        t.toml.contains("if = \"{ sc_conn_rate gt 50 }\""),
+        "src_conn_rate"
+    );
+    assert!(t
+        .toml
+        .contains("# tarpit: HAProxy holds the request for timeout tarpit"));
+}
+
+#[test]
 fn h2_edge_translates_alpn_cleartext_and_tune_limits_and_serves_h2() {
     let t = translate("h2-edge.cfg");
     assert_eq!(t.code, 3, "two tune.h2 lines have no equivalent");

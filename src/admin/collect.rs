@@ -175,6 +175,18 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                     failed: st.proxy_failed.load(Ordering::Relaxed),
                     refused: st.proxy_refused.load(Ordering::Relaxed),
                 }),
+                track: f.track.as_ref().map(|t| {
+                    let s = t.stats(t.ms(now));
+                    crate::stats::TrackStats {
+                        key: t.key_kind().shown(),
+                        size: s.size,
+                        entries: s.entries,
+                        bytes: s.bytes,
+                        evictions: s.evictions,
+                        full: s.full,
+                        denials: s.denials,
+                    }
+                }),
                 h2: f.h2_enabled.then(|| h2_stats(&st.h2)),
             }
         })

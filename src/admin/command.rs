@@ -11,7 +11,7 @@ use crate::snapshot::Snapshot;
 use crate::state::{admin, ProcessState};
 
 /// The commands listed when a line is not one of them.
-const HELP: &str = "status, reload, upgrade, show servers, show stat, show info, show certs, \
+const HELP: &str = "status, reload, upgrade, show servers, show stat, show info, show certs, show table [FRONTEND], \
      renew certs [FRONTEND], \
      set server B/S state ready|drain|maint, set server B/S weight N, enable|disable health B/S";
 
@@ -39,6 +39,8 @@ pub enum StateCommand {
     ShowInfo,
     /// Every certificate served, and where each ACME certificate stands.
     ShowCerts,
+    /// The tracking tables (of one frontend, or all): figures and entries.
+    ShowTable(Option<String>),
     Change {
         backend: String,
         server: String,
@@ -61,6 +63,8 @@ impl Command {
             ["show", "certs"] => state(StateCommand::ShowCerts),
             ["renew", "certs"] => Ok(Command::RenewCerts(None)),
             ["renew", "certs", fe] => Ok(Command::RenewCerts(Some((*fe).to_owned()))),
+            ["show", "table"] => state(StateCommand::ShowTable(None)),
+            ["show", "table", fe] => state(StateCommand::ShowTable(Some(fe.to_string()))),
             ["set", "server", target, "state", st] => {
                 let st = match *st {
                     "ready" => admin::READY,
@@ -156,6 +160,7 @@ pub fn answer(cmd: &StateCommand, snap: &Snapshot, process: &ProcessState) -> Re
             ])
         }
         StateCommand::ShowCerts => Reply::ok(super::certs::lines(&collect(snap, process))),
+        StateCommand::ShowTable(which) => show_table(snap, which.as_deref()),
         StateCommand::Change {
             backend,
             server,
@@ -168,6 +173,61 @@ pub fn answer(cmd: &StateCommand, snap: &Snapshot, process: &ProcessState) -> Re
             Err(e) => Reply::err(e),
         },
     }
+}
+
+/// Entries `show table` lists per table at most (the busiest first).
+const TABLE_SHOWN: usize = 1000;
+
+/// `show table [FRONTEND]`: per table a `# table:` line with its figures, then one line per
+/// live entry, busiest (request rate) first.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "an entry's rates and idle time are read at the moment the command runs"
+)]
+fn show_table(snap: &Snapshot, which: Option<&str>) -> Reply {
+    let now = std::time::Instant::now();
+    let mut lines = Vec::new();
+    let tables = snap
+        .frontends
+        .iter()
+        .filter(|f| which.is_none_or(|w| w == f.name))
+        .filter_map(|f| f.track.as_ref().map(|t| (f, t)));
+    for (f, t) in tables {
+        let at = t.ms(now);
+        let st = t.stats(at);
+        lines.push(format!(
+            "# table: {}, key: {}, size: {}, used: {}, bytes: {}, evictions: {}, full: {}, denials: {}",
+            f.name,
+            t.key_kind().shown(),
+            st.size,
+            st.entries,
+            st.bytes,
+            st.evictions,
+            st.full,
+            st.denials
+        ));
+        let entries = t.entries(at, TABLE_SHOWN);
+        for e in &entries {
+            let mut line = format!("key={} idle_ms={}", e.key, e.idle_ms);
+            for c in crate::track::Counter::ALL {
+                line.push_str(&format!(" {}={}", c.name(), e.sample.get(c)));
+            }
+            lines.push(line);
+        }
+        if st.entries > entries.len() as u64 {
+            lines.push(format!(
+                "# {} more entries not shown",
+                st.entries - entries.len() as u64
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return match which {
+            Some(w) => Reply::err(format!("no frontend {w:?} with a tracking table")),
+            None => Reply::ok(vec!["# no frontend tracks clients".to_string()]),
+        };
+    }
+    Reply::ok(lines)
 }
 
 #[cfg(test)]

@@ -49,6 +49,16 @@ pub const SYSLOG_PORT: u16 = 514;
 pub const FRONTEND_LOG: bool = false;
 pub const DONTLOGNULL: bool = false;
 
+// ---- [frontend.X.track] ---------------------------------------------------------------------
+
+/// Entries of a tracking table: 65,536 clients in about 9 MB (136 bytes each, allocated when
+/// the table is made).
+pub const TRACK_SIZE: u32 = 65_536;
+/// An entry not seen for this long (and with no connection open) is gone.
+pub const TRACK_EXPIRE: Duration = Duration::from_secs(600);
+/// The period of every rate unless set.
+pub const TRACK_PERIOD: Duration = Duration::from_secs(10);
+
 // ---- stats -----------------------------------------------------------------------------------
 
 /// Stats page path on a frontend's own listeners, HAProxy's well-known one.

@@ -325,6 +325,8 @@ pub struct Frontend {
     pub response_rules: Vec<RuleDef>,
     /// `[frontend.X.errorfile]`: pages replacing ringlb's own, by status.
     pub errorfiles: Vec<ErrorFile>,
+    /// `[frontend.X.track]`: the per-client tracking table its rules test.
+    pub track: Option<crate::track::Spec>,
     /// `[frontend.X.h2]`: HTTP/2 on the plain listeners and the limits of every h2
     /// connection of this frontend (TLS listeners speak h2 when `alpn` offers it).
     pub h2: H2,

@@ -22,6 +22,7 @@ mod rules;
 mod server_tls;
 mod stats;
 pub(super) mod tls;
+mod track;
 mod walk;
 
 #[cfg(test)]
@@ -103,6 +104,7 @@ const FRONTEND: Schema = Schema {
         "request_rule",
         "response_rule",
         "errorfile",
+        "track",
         "h2",
     ],
     elsewhere: &[
@@ -489,6 +491,24 @@ fn parse_frontend(
     };
     let (request_rules, response_rules) = rules::parse_rules(cx, t, &owner);
     let errorfiles = rules::parse_errorfiles(cx, t, mode_ok.then_some(mode));
+    let track = track::parse_track(cx, t, &s.name, mode_ok.then_some(mode));
+    if t.get("track").is_none() {
+        untracked_counters(cx, t, &s.name, &acls, (&request_rules, &response_rules));
+    }
+    for r in &routes {
+        if track::guard_tracks(&r.route.guard, &acls) {
+            let span = t.key_span("route").unwrap_or(s.name_span.clone());
+            cx.error_help(
+                &span,
+                format!(
+                    "a route of frontend \"{}\" tests a tracking counter (sc_*)",
+                    s.name
+                ),
+                "routes pick backends; test counters in [[frontend.NAME.request_rule]]s \
+                 (deny, return, tarpit)",
+            );
+        }
+    }
     let stats = stats::frontend_stats(cx, t);
     if stats.is_some() && mode_ok && mode == Mode::Tcp {
         let span = t.key_span("stats").unwrap_or(s.name_span.clone());
@@ -531,6 +551,7 @@ fn parse_frontend(
         request_rules,
         response_rules,
         errorfiles,
+        track,
         h2: h2::frontend_h2(cx, t, mode),
     };
     FrontendDraft {
@@ -539,6 +560,40 @@ fn parse_frontend(
         bind_spans,
         backend_span,
         routes,
+    }
+}
+
+/// Counters tested (`sc_*`) by a frontend without `[frontend.X.track]`: reported once, at the
+/// rules or ACLs that test them.
+fn untracked_counters(
+    cx: &mut Cx<'_>,
+    t: &Table<'_, '_>,
+    name: &str,
+    acls: &[crate::route::Acl],
+    rules: (&[crate::config::RuleDef], &[crate::config::RuleDef]),
+) {
+    let in_rules = |list: &[crate::config::RuleDef]| {
+        list.iter()
+            .any(|r| track::guard_tracks(&r.rule.guard, acls))
+    };
+    let at = if in_rules(rules.0) {
+        t.key_span("request_rule")
+    } else if in_rules(rules.1) {
+        t.key_span("response_rule")
+    } else if acls
+        .iter()
+        .any(|a| a.criteria.iter().any(crate::route::Criterion::tracks))
+    {
+        t.key_span("acl")
+    } else {
+        None
+    };
+    if let Some(span) = at {
+        cx.error_help(
+            &span,
+            format!("frontend \"{name}\" tests tracking counters (sc_*) but tracks no client"),
+            format!("add [frontend.{name}.track] (key = \"src\", size, expire)"),
+        );
     }
 }
 

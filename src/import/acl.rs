@@ -38,6 +38,9 @@ pub(super) struct Where {
     pub(super) tcp: bool,
     /// The frontend has TLS listeners (`bind … ssl` translated).
     pub(super) tls: bool,
+    /// Which trackers' counters can be read here: bit N for `track-scN` (0–2) translated into
+    /// the frontend's table, bit 3 when that table is keyed by the client address (`src_*`).
+    pub(super) track: u8,
 }
 
 /// HAProxy criterion → (fetch, match method) as written, e.g. `hdr_end(host)` → (`hdr`,
@@ -96,6 +99,22 @@ fn value(v: &str) -> String {
 pub(super) fn criterion(words: &[String], at: Where) -> Result<(String, Option<String>), String> {
     let tcp = at.tcp;
     let fetch = words.first().ok_or("an ACL needs a criterion")?;
+    if let Some(f) = super::track::fetch(fetch) {
+        let (counter, n) = f?;
+        if tcp {
+            return Err(format!(
+                "`{fetch}`: ringlb tracks clients of http frontends only"
+            ));
+        }
+        let text = super::track::criterion(
+            counter,
+            n,
+            words.get(1..).unwrap_or_default(),
+            at.track & 0b111,
+            at.track & 0b1000 != 0,
+        )?;
+        return Ok((text, None));
+    }
     let (base, arg, mut how) = split_fetch(fetch);
     let mut nocase = false;
     let mut i = 1;

@@ -232,6 +232,7 @@ fn rules(out: &mut Out, p: &Proxy, name: &str, mode: Mode, skipped: &mut Vec<Ski
     let at = super::acl::Where {
         tcp: mode == Mode::Tcp,
         tls: false,
+        track: 0,
     };
     let (acls, states) = super::front::acl_states(p, at, skipped);
     let section = format!("backend.{}", key(name));

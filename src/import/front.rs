@@ -55,6 +55,9 @@ pub(super) struct FrontPlan<'a> {
     pub(super) rules: Vec<super::rules::RuleOut>,
     /// Why the rules are not in file order, when they are not.
     pub(super) rules_note: Option<String>,
+    /// `[frontend.X.track]`, from the first `track-sc` line, and the section whose
+    /// `stick-table` it uses.
+    pub(super) track: Option<(super::track::TrackOut, String)>,
 }
 
 /// A `listen` that only serves the stats page: it becomes `[stats]`.
@@ -159,7 +162,7 @@ pub(super) fn plan<'a>(model: &'a Model, skipped: &mut Vec<Skipped>) -> Plans<'a
             }
             continue;
         }
-        let f = plan_front(p, mode, &backs, skipped);
+        let f = plan_front(p, mode, &backs, &model.proxies, skipped);
         if let Target::Backend(b) = &f.default {
             plans.referenced.insert(b.clone());
         }
@@ -172,6 +175,21 @@ pub(super) fn plan<'a>(model: &'a Model, skipped: &mut Vec<Skipped>) -> Plans<'a
             plans.referenced.insert(r.backend.clone());
         }
         plans.fronts.push(f);
+    }
+    // A stick-table no translated tracker uses counts nothing in ringlb.
+    for p in &model.proxies {
+        let used = plans
+            .fronts
+            .iter()
+            .any(|f| f.track.as_ref().is_some_and(|(_, t)| *t == p.name));
+        if let (Some(st), false) = (&p.stick_table, used) {
+            skip(
+                skipped,
+                st,
+                "no track-sc ringlb translated uses this table (ringlb's tables are per http \
+                 frontend)",
+            );
+        }
     }
     // A stats page in a backend with servers is served by the frontends that use it; one that
     // no frontend uses is not served at all.
@@ -227,11 +245,27 @@ fn plan_front<'a>(
     p: &'a Proxy,
     mode: Mode,
     backs: &HashMap<&str, &Proxy>,
+    all: &[Proxy],
     skipped: &mut Vec<Skipped>,
 ) -> FrontPlan<'a> {
+    let track = if mode == Mode::Tcp {
+        for line in &p.tracks {
+            skip(
+                skipped,
+                line,
+                "ringlb tracks clients of http frontends only",
+            );
+        }
+        None
+    } else {
+        super::track::plan(p, all, skipped)
+    };
     let at = acl::Where {
         tcp: mode == Mode::Tcp,
         tls: p.tls.is_some(),
+        track: track
+            .as_ref()
+            .map_or(0, |(t, _)| t.counters | if t.src { 0b1000 } else { 0 }),
     };
     let mut f = FrontPlan {
         p,
@@ -243,6 +277,7 @@ fn plan_front<'a>(
         stats: p.s.stats.enable.then(|| (p.s.stats.clone(), None)),
         rules: Vec::new(),
         rules_note: None,
+        track,
     };
     let (acls, states) = acl_states(p, at, skipped);
     f.acls = acls;
@@ -397,9 +432,11 @@ fn route(
     let guard = match line.words.get(2).map(String::as_str) {
         None => None,
         Some(kw @ ("if" | "unless")) => {
+            // Routes test no tracking counters in ringlb.
             let at = acl::Where {
                 tcp: mode == Mode::Tcp,
                 tls: f.p.tls.is_some(),
+                track: 0,
             };
             let cond = acl::condition(
                 line.words.get(3..).unwrap_or_default(),
@@ -639,6 +676,15 @@ pub(super) fn write(
             }
         }
         let section = format!("frontend.{}", super::lex::key(&name));
+        if let Some((t, _)) = &f.track {
+            out.header(&format!("[{section}.track]"));
+            for n in &t.notes {
+                out.comment(n);
+            }
+            for (k, v) in &t.keys {
+                out.kv(k, v, None);
+            }
+        }
         super::rules::write(out, &section, &f.rules, f.rules_note.as_deref());
         if f.mode == Mode::Http {
             super::rules::write_errorfiles(out, &section, &p.s.errorfiles);

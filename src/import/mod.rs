@@ -4,13 +4,13 @@
 //! translate out); [`run`] is the only part doing I/O (read the file, print, exit status).
 //! It imports `config` (to check its own output), `route` (to check every ACL and condition
 //! it writes with ringlb's own parser), `rules` (the statuses and codes ringlb's rules and
-//! error pages take) and std/regex, nothing above.
+//! error pages take), `track` (the limits of a tracking table) and std/regex, nothing above.
 //!
 //! Pipeline:
 //! 1. [`lex`]: lines → words, HAProxy quoting and escapes; HAProxy times → microseconds;
 //! 2. [`read`] (with [`settings`], [`net`], [`tls`], [`h2`]): sections → [`model::Model`], `defaults`
 //!    inheritance with HAProxy semantics (each `defaults` starts afresh), `global`;
-//! 3. [`emit`] (with [`front`], [`back`], [`acl`], [`rules`], [`tls`], [`h2`]): resolve every value with HAProxy's
+//! 3. [`emit`] (with [`front`], [`back`], [`acl`], [`rules`], [`tls`], [`h2`], [`track`]): resolve every value with HAProxy's
 //!    meaning and write it where ringlb would otherwise differ, a `#` comment wherever the
 //!    meaning changes.
 //!
@@ -32,6 +32,7 @@ mod read;
 mod rules;
 mod settings;
 mod tls;
+mod track;
 
 #[cfg(test)]
 mod tests;
@@ -47,6 +48,8 @@ mod tests_routing;
 mod tests_rules;
 #[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_track;
 
 use std::fmt;
 use std::path::Path;

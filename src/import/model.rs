@@ -266,6 +266,10 @@ pub(super) struct Proxy {
     pub(super) servers: Vec<ServerSpec>,
     /// The `bind … ssl` lines, merged: `[frontend.X.tls]`.
     pub(super) tls: Option<TlsSpec>,
+    /// `stick-table …`: a table this section's trackers (or another's, `table NAME`) use.
+    pub(super) stick_table: Option<Line>,
+    /// `tcp-request connection track-scN …` and `http-request track-scN …` lines.
+    pub(super) tracks: Vec<Line>,
 }
 
 /// TLS settings of a `bind … ssl` line or of `global` `ssl-default-bind-*`; `None` = not

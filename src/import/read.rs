@@ -177,6 +177,8 @@ impl Reader<'_> {
             rules: Vec::new(),
             servers: Vec::new(),
             tls: None,
+            stick_table: None,
+            tracks: Vec::new(),
         };
         let rest = args.get(1..).unwrap_or_default();
         if rest.first().is_some_and(|w| w == "from") {
@@ -231,6 +233,17 @@ impl Reader<'_> {
             }
             "acl" => {
                 proxy.acls.push(line.clone());
+                Ok(())
+            }
+            "stick-table" if proxy.stick_table.is_some() => {
+                Err("HAProxy allows one stick-table per section".to_owned())
+            }
+            "stick-table" => {
+                proxy.stick_table = Some(line.clone());
+                Ok(())
+            }
+            _ if super::track::is_track(&line.words) && kind.has_front() => {
+                proxy.tracks.push(line.clone());
                 Ok(())
             }
             h if super::rules::is_rule(h) => {

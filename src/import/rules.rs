@@ -324,11 +324,44 @@ fn http_request(w: &[String], notes: &mut Vec<String>) -> Result<Fields, String>
                     "lf-string" | "lf-file" => {
                         return Err(format!("`{k}`: ringlb's bodies are literal"))
                     }
+                    "hdr" if v.eq_ignore_ascii_case("retry-after") => {
+                        let s = w.get(i + 2).ok_or("hdr Retry-After needs a value")?;
+                        let secs: u32 = s.parse().map_err(|_| {
+                            format!("Retry-After `{s}`: ringlb writes a number of seconds")
+                        })?;
+                        f.push(("retry_after", secs.to_string()));
+                        i += 3;
+                        continue;
+                    }
+                    "hdr" => return Err(format!("hdr {v}: ringlb's return adds only Retry-After")),
                     _ => return Err(format!("return option `{k}` has no ringlb equivalent")),
                 }
                 i += 2;
             }
             f
+        }
+        "tarpit" => {
+            // HAProxy's tarpit answers 500 unless told otherwise; ringlb's default is 429.
+            let mut status = 500u16;
+            match (w.get(2).map(String::as_str), w.get(3)) {
+                (None, _) => {}
+                (Some("deny_status"), Some(s)) => {
+                    status = s.parse().map_err(|_| format!("invalid status `{s}`"))?;
+                    if !crate::rules::DENY_STATUSES.contains(&status) {
+                        return Err(format!(
+                            "ringlb has no page for a tarpit with status {status}"
+                        ));
+                    }
+                    extra(w, 4)?;
+                }
+                _ => return Err("tarpit: only `deny_status N` translates".into()),
+            }
+            notes.push(
+                "tarpit: HAProxy holds the request for timeout tarpit (else timeout connect); \
+                 ringlb holds it `delay`, 5s unless set"
+                    .into(),
+            );
+            vec![a("tarpit"), ("status", status.to_string())]
         }
         "" => return Err("http-request needs an action".into()),
         other => return Err(format!("ringlb has no http-request {other}")),

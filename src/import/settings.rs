@@ -74,11 +74,11 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("log-tag", "ringlb's access log has a fixed format"),
     (
         "stick-table",
-        "ringlb has no stick tables: use cookie persistence or balance source",
+        "ringlb's tracking tables belong to frontends: write stick-table in the section",
     ),
     (
         "stick",
-        "ringlb has no stick tables: use cookie persistence or balance source",
+        "ringlb has no stick rules: use cookie persistence or balance source",
     ),
     ("use-server", "ringlb routes to backends, not to servers"),
     ("compression", "ringlb does not compress"),

@@ -768,12 +768,12 @@ fn unsupported_sections_are_reported_line_by_line() {
 
 #[test]
 fn known_unsupported_directives_say_why() {
-    let t = translate(&web("frontend f2\n bind :81\n mode http\n http-request tarpit\n compression algo gzip\n default_backend app\n"), "h");
+    let t = translate(&web("frontend f2\n bind :81\n mode http\n http-request silent-drop\n compression algo gzip\n default_backend app\n"), "h");
     let whys: Vec<&str> = t.skipped.iter().map(|s| s.why.as_str()).collect();
     assert_eq!(
         whys,
         [
-            "ringlb has no http-request tarpit",
+            "ringlb has no http-request silent-drop",
             "ringlb does not compress"
         ]
     );

@@ -11,10 +11,12 @@ use crate::route::{Guard, RequestView, Router};
 const HTTP: acl::Where = acl::Where {
     tcp: false,
     tls: false,
+    track: 0,
 };
 const TCP: acl::Where = acl::Where {
     tcp: true,
     tls: false,
+    track: 0,
 };
 
 fn w(s: &str) -> Vec<String> {

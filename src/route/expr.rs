@@ -72,7 +72,57 @@ pub const CRITERIA: &[&str] = &[
     "ssl_fc_sni",
     "ssl_fc_sni_end",
     "req.ssl_sni",
+    "sc_conn_cur",
+    "sc_conn_rate",
+    "sc_http_req_rate",
+    "sc_http_err_rate",
+    "sc_bytes_in_rate",
+    "sc_bytes_out_rate",
 ];
+
+/// How a tracked counter is compared with a condition's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Cmp {
+    /// `gt` or `>`, …
+    pub fn parse(word: &str) -> Option<Cmp> {
+        Some(match word {
+            "eq" | "=" | "==" => Cmp::Eq,
+            "gt" | ">" => Cmp::Gt,
+            "ge" | ">=" => Cmp::Ge,
+            "lt" | "<" => Cmp::Lt,
+            "le" | "<=" => Cmp::Le,
+            _ => return None,
+        })
+    }
+
+    pub fn holds(self, have: u64, want: u64) -> bool {
+        match self {
+            Cmp::Eq => have == want,
+            Cmp::Gt => have > want,
+            Cmp::Ge => have >= want,
+            Cmp::Lt => have < want,
+            Cmp::Le => have <= want,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Cmp::Eq => "eq",
+            Cmp::Gt => "gt",
+            Cmp::Ge => "ge",
+            Cmp::Lt => "lt",
+            Cmp::Le => "le",
+        }
+    }
+}
 
 /// How a string value is compared with the request's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +223,20 @@ pub enum Criterion {
     /// `req.ssl_sni`: the server name in a TLS ClientHello that ringlb reads without
     /// terminating TLS (tcp mode: passthrough), ignoring case.
     HelloSni(Strings),
+    /// `sc_http_req_rate gt 100`, …: a counter of the frontend's tracking table for this
+    /// client (`[frontend.X.track]`); false for a client the table does not track.
+    Track {
+        counter: crate::track::Counter,
+        cmp: Cmp,
+        value: u64,
+    },
+}
+
+impl Criterion {
+    /// Whether it reads the tracking table.
+    pub fn tracks(&self) -> bool {
+        matches!(self, Criterion::Track { .. })
+    }
 }
 
 /// A named condition of a frontend: `[frontend.X.acl] NAME = "criterion values…"`.
@@ -342,6 +406,9 @@ fn criterion(toks: &[Tok], end: usize) -> Result<Criterion, ParseError> {
                 .help("write { ssl_fc } alone; !{ ssl_fc } for plain connections")),
         };
     }
+    if let Kind::Track(counter) = kind {
+        return track_value(counter, head, values);
+    }
     if values.is_empty() {
         let at = toks.last().map_or(end, |t| t.offset + t.text.len());
         return Err(
@@ -362,6 +429,7 @@ enum Kind {
     Tls,
     Sni(StrMatch),
     HelloSni,
+    Track(crate::track::Counter),
 }
 
 fn criterion_kind(tok: &Tok) -> Result<Kind, ParseError> {
@@ -379,7 +447,13 @@ fn criterion_kind(tok: &Tok) -> Result<Kind, ParseError> {
         "ssl_fc_sni" => Kind::Sni(StrMatch::Exact),
         "ssl_fc_sni_end" => Kind::Sni(StrMatch::Suffix),
         "req.ssl_sni" | "req_ssl_sni" => Kind::HelloSni,
-        _ => return header_kind(tok),
+        _ => match word
+            .strip_prefix("sc_")
+            .and_then(crate::track::Counter::from_name)
+        {
+            Some(c) => Kind::Track(c),
+            None => return header_kind(tok),
+        },
     };
     if tok.quoted {
         return Err(ParseError::new(
@@ -430,6 +504,7 @@ fn value_example(kind: &Kind) -> &'static str {
         Kind::Tls => "ssl_fc takes no value",
         Kind::Sni(_) => "e.g. ssl_fc_sni www.example.com",
         Kind::HelloSni => "e.g. req.ssl_sni www.example.com",
+        Kind::Track(_) => "e.g. sc_http_req_rate gt 100",
     }
 }
 
@@ -472,6 +547,57 @@ fn build(kind: Kind, nocase: bool, values: &[Tok]) -> Result<Criterion, ParseErr
         Kind::Tls => Criterion::Tls,
         Kind::Sni(how) => Criterion::Sni(strings(how, true, &host_value)?),
         Kind::HelloSni => Criterion::HelloSni(strings(StrMatch::Exact, true, &host_value)?),
+        // `criterion` reads counters' values itself.
+        Kind::Track(c) => {
+            let at = values.first().map_or(0, |t| t.offset);
+            return Err(ParseError::new(
+                at,
+                format!("sc_{} takes a comparison", c.name()),
+            ));
+        }
+    })
+}
+
+/// `[OP] NUMBER` after a counter: `gt 100`, `> 100`, `100` (equal).
+fn track_value(
+    counter: crate::track::Counter,
+    head: &Tok,
+    values: &[Tok],
+) -> Result<Criterion, ParseError> {
+    let help = "write a comparison and a number, e.g. { sc_http_req_rate gt 100 } \
+                (gt, ge, lt, le, eq or >, >=, <, <=, ==)";
+    let (cmp, num) = match values {
+        [n] => (Cmp::Eq, n),
+        [op, n] => match Cmp::parse(&op.text) {
+            Some(c) if !op.quoted => (c, n),
+            _ => {
+                return Err(
+                    ParseError::new(op.offset, format!("unknown comparison `{}`", op.text))
+                        .help(help),
+                )
+            }
+        },
+        [] => {
+            let at = head.offset + head.text.len();
+            return Err(ParseError::new(
+                at,
+                format!("`{}` needs a comparison and a number", head.text),
+            )
+            .help(help));
+        }
+        [_, _, extra, ..] => {
+            return Err(
+                ParseError::new(extra.offset, format!("unexpected `{}`", extra.text)).help(help),
+            )
+        }
+    };
+    let value = num.text.parse::<u64>().map_err(|_| {
+        ParseError::new(num.offset, format!("`{}` is not a whole number", num.text)).help(help)
+    })?;
+    Ok(Criterion::Track {
+        counter,
+        cmp,
+        value,
     })
 }
 

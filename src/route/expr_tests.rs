@@ -351,3 +351,39 @@ fn path_reg_values_are_not_normalised() {
     };
     assert_eq!(r[0].0.as_str(), "^/%7e");
 }
+
+#[test]
+fn tracking_counters_take_a_comparison_and_a_number() {
+    use crate::track::Counter;
+    assert_eq!(
+        parse_criterion("sc_http_req_rate gt 100").unwrap(),
+        Criterion::Track {
+            counter: Counter::ReqRate,
+            cmp: Cmp::Gt,
+            value: 100
+        }
+    );
+    assert_eq!(
+        parse_criterion("sc_conn_cur <= 3").unwrap(),
+        Criterion::Track {
+            counter: Counter::ConnCur,
+            cmp: Cmp::Le,
+            value: 3
+        }
+    );
+    assert_eq!(
+        parse_criterion("sc_bytes_out_rate 7").unwrap(),
+        Criterion::Track {
+            counter: Counter::BytesOutRate,
+            cmp: Cmp::Eq,
+            value: 7
+        }
+    );
+    let e = parse_criterion("sc_http_err_rate gt lots").unwrap_err();
+    assert!(e.message.contains("not a whole number"), "{e}");
+    let e = parse_criterion("sc_http_err_rate").unwrap_err();
+    assert!(e.message.contains("needs a comparison"), "{e}");
+    let e = parse_criterion("sc_http_req_rte gt 1").unwrap_err();
+    assert_eq!(e.help.as_deref(), Some("did you mean `sc_http_req_rate`?"));
+    assert!(parse_condition("{ sc_conn_rate gt 5 } || !{ sc_conn_cur lt 2 }").is_ok());
+}

@@ -14,6 +14,7 @@ use crate::http::{trim_ows, FieldSection};
 
 use super::expr::{Acl, Condition, Criterion, Guard, StrMatch, Strings, Test};
 use super::normalize::{normalize_path, InvalidPath};
+use crate::track::Sample;
 
 /// Header fields of a request, as the proxy has them.
 pub trait Headers {
@@ -207,6 +208,22 @@ impl<T> Router<T> {
         self.rules.is_empty()
     }
 
+    /// Whether the guard of rule `i` tests a criterion satisfying `pred`, inline or through
+    /// an ACL it names.
+    pub fn rule_tests(&self, i: usize, pred: impl Fn(&Criterion) -> bool) -> bool {
+        let Some((guard, _)) = self.rules.get(i) else {
+            return false;
+        };
+        let terms = match guard {
+            Compiled::Always => return false,
+            Compiled::If(t) | Compiled::Unless(t) => t,
+        };
+        terms.iter().flatten().any(|t| match &t.test {
+            CTest::Inline(c) => pred(c),
+            CTest::Acl(a) => self.acls.get(*a).is_some_and(|cs| cs.iter().any(&pred)),
+        })
+    }
+
     /// A router without ACLs or routes.
     pub fn empty() -> Self {
         Router {
@@ -221,10 +238,22 @@ impl<T> Router<T> {
     pub fn each_match(
         &self,
         req: &RequestView<'_>,
+        f: impl FnMut(&T) -> bool,
+    ) -> Result<(), InvalidPath> {
+        self.each_match_tracked(req, None, f)
+    }
+
+    /// [`Router::each_match`] for a client whose tracking counters are `track` (`sc_*`
+    /// criteria are false without them).
+    pub fn each_match_tracked(
+        &self,
+        req: &RequestView<'_>,
+        track: Option<&Sample>,
         mut f: impl FnMut(&T) -> bool,
     ) -> Result<(), InvalidPath> {
         let eval = Eval {
             req,
+            track,
             acls: &self.acls,
             path: OnceCell::new(),
         };
@@ -249,6 +278,7 @@ impl<T> Router<T> {
     pub fn select(&self, req: &RequestView<'_>) -> Result<Option<&T>, InvalidPath> {
         let eval = Eval {
             req,
+            track: None,
             acls: &self.acls,
             path: OnceCell::new(),
         };
@@ -269,6 +299,8 @@ impl<T> Router<T> {
 /// Per-request evaluation state.
 struct Eval<'r, 'a> {
     req: &'r RequestView<'a>,
+    /// The client's counters in the frontend's tracking table, when it is tracked.
+    track: Option<&'r Sample>,
     acls: &'r [Vec<Criterion>],
     /// The normalised path, computed on first use.
     path: OnceCell<Result<Cow<'a, [u8]>, InvalidPath>>,
@@ -332,6 +364,13 @@ impl Eval<'_, '_> {
             Criterion::Tls => req.sni.is_some(),
             Criterion::Sni(s) => req.sni.is_some_and(|n| s.matches(n)),
             Criterion::HelloSni(s) => req.hello_sni.is_some_and(|n| s.matches(n)),
+            Criterion::Track {
+                counter,
+                cmp,
+                value,
+            } => self
+                .track
+                .is_some_and(|t| cmp.holds(t.get(*counter), *value)),
         })
     }
 }

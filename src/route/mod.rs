@@ -1,8 +1,9 @@
 //! Content routing: which backend gets a request, decided from ACLs and ordered routes, as
 //! HAProxy's `acl` / `use_backend … if …`.
 //!
-//! This room is pure: no I/O, no clock, no threads. It imports std, the `regex` crate and one
-//! room of ringlb, `http`, for its field scanner: header criteria read a request's fields with
+//! This room is pure: no I/O, no clock, no threads. It imports std, the `regex` crate, `track`
+//! (the names of the per-client counters `sc_*` criteria test, and a client's [`crate::track::Sample`] of
+//! them) and `http`, for its field scanner: header criteria read a request's fields with
 //! [`crate::http::FieldSection`], the one scanner of the house, which implements [`Headers`]
 //! here. Routing sits above the codec (it evaluates HTTP requests; the codec knows nothing of
 //! routing), so the arrow goes route → http and never back. [`Headers`] stays a trait so that
@@ -30,7 +31,7 @@ pub mod matcher;
 pub mod normalize;
 
 pub use expr::{
-    is_acl_name, parse_condition, parse_criterion, Acl, Cidr, Condition, Criterion, Guard,
+    is_acl_name, parse_condition, parse_criterion, Acl, Cidr, Cmp, Condition, Criterion, Guard,
     ParseError, PathRegex, StrMatch, Strings, Term, Test, CRITERIA,
 };
 pub use matcher::{Headers, NoHeaders, Pairs, RequestView, Router, UnknownAcl};

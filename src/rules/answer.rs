@@ -151,22 +151,27 @@ impl Answer {
     pub fn status(&self) -> u16 {
         match self {
             Answer::Deny(s) => *s,
-            Answer::Return { status, .. } => *status,
+            Answer::Return { status, .. } | Answer::Tarpit { status, .. } => *status,
             Answer::Redirect { code, .. } => *code,
         }
     }
 
-    /// The complete response of a `return` or a redirect (a `deny` is ringlb's error page
-    /// and is not built here: `None`). Without `keep_alive` it says `Connection: close`.
+    /// The complete response of a `return` or a redirect (a `deny` or a `tarpit` is ringlb's
+    /// error page and is not built here: `None`). Without `keep_alive` it says `Connection: close`.
     pub fn response(&self, req: Target<'_>, keep_alive: bool) -> Option<Vec<u8>> {
         match self {
-            Answer::Deny(_) => None,
+            Answer::Deny(_) | Answer::Tarpit { .. } => None,
             Answer::Return {
                 status,
                 content_type,
                 body,
+                retry_after,
             } => {
-                let mut out = response(*status, content_type, "", body, keep_alive);
+                let extra = match retry_after {
+                    Some(s) => format!("Retry-After: {s}\r\n"),
+                    None => String::new(),
+                };
+                let mut out = response(*status, content_type, &extra, body, keep_alive);
                 if req.head_only {
                     out.truncate(out.len().saturating_sub(body.len()));
                 }

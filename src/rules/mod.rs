@@ -2,7 +2,8 @@
 //! `[[frontend.X.response_rule]]` (and the same in a backend) do to a request or a response,
 //! and the error pages of `[frontend.X.errorfile]` / `[backend.X.errorfile]`.
 //!
-//! This room is pure: no I/O, no clock, no threads. It may import std, `regex`, `route` (rule
+//! This room is pure: no I/O, no clock, no threads. It may import std, `regex`, `track` (the
+//! counters a condition reads), `route` (rule
 //! conditions are routing's conditions, evaluated by its [`Router`]: there is one condition
 //! evaluator in ringlb) and `http` (the rewrite step's [`FieldEdit`](crate::http::FieldEdit),
 //! the field scanner, ringlb's own responses). `config` parses into the types of this room; the
@@ -30,6 +31,7 @@ pub mod edit;
 mod tests;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use regex::bytes::Regex;
 
@@ -116,7 +118,13 @@ pub enum Action {
         status: u16,
         content_type: String,
         body: Body,
+        /// Seconds for a `Retry-After` field (a 429 or 503 telling the client when to come
+        /// back).
+        retry_after: Option<u32>,
     },
+    /// Holds the request for `delay`, then answers like `deny` with `status` and closes
+    /// (HAProxy's `tarpit`): an abusive client waits instead of retrying at once.
+    Tarpit { status: u16, delay: Duration },
 }
 
 impl Action {
@@ -132,6 +140,7 @@ impl Action {
             Action::Redirect { .. } => "redirect",
             Action::Deny { .. } => "deny",
             Action::Return { .. } => "return",
+            Action::Tarpit { .. } => "tarpit",
         }
     }
 
@@ -139,7 +148,10 @@ impl Action {
     pub fn answers(&self) -> bool {
         matches!(
             self,
-            Action::Redirect { .. } | Action::Deny { .. } | Action::Return { .. }
+            Action::Redirect { .. }
+                | Action::Deny { .. }
+                | Action::Return { .. }
+                | Action::Tarpit { .. }
         )
     }
 
@@ -172,7 +184,10 @@ pub enum Answer {
         status: u16,
         content_type: String,
         body: Vec<u8>,
+        retry_after: Option<u32>,
     },
+    /// Wait `delay`, then ringlb's page (or errorfile) for `status`, and close.
+    Tarpit { status: u16, delay: Duration },
     Redirect {
         to: RedirectTo,
         code: u16,
@@ -241,6 +256,9 @@ pub struct Verdict<'s> {
     pub fired: Fired,
     /// The answer of the first answering rule whose condition held.
     pub answer: Option<&'s Answer>,
+    /// That rule's condition tests a tracking counter (the answer counts as a denial of
+    /// the frontend's table).
+    pub by_tracking: bool,
 }
 
 /// The rules of one section (a frontend's or a backend's requests or responses), in order.
@@ -251,6 +269,8 @@ pub struct RuleSet {
     rules: Vec<Compiled>,
     /// Some rule edits the request line (path or query).
     pub(crate) edits_target: bool,
+    /// Bit `i`: rule `i`'s condition tests a tracking counter (`sc_*`).
+    tracking: u64,
 }
 
 /// A rule the snapshot could not compile (only what validation should have caught).
@@ -276,6 +296,7 @@ impl RuleSet {
             router: Router::empty(),
             rules: Vec::new(),
             edits_target: false,
+            tracking: 0,
         }
     }
 
@@ -328,6 +349,7 @@ impl RuleSet {
                     status,
                     content_type,
                     body,
+                    retry_after,
                 } => Compiled::Answer(Answer::Return {
                     status: *status,
                     content_type: content_type.clone(),
@@ -335,16 +357,25 @@ impl RuleSet {
                         Body::Inline(s) => s.clone().into_bytes(),
                         Body::File(p) => file_body(p),
                     },
+                    retry_after: *retry_after,
+                }),
+                Action::Tarpit { status, delay } => Compiled::Answer(Answer::Tarpit {
+                    status: *status,
+                    delay: *delay,
                 }),
             })
             .collect::<Vec<_>>();
         let edits_target = compiled
             .iter()
             .any(|c| matches!(c, Compiled::Path(_) | Compiled::Query(_)));
+        let tracking = (0..compiled.len().min(MAX_RULES))
+            .filter(|&i| router.rule_tests(i, crate::route::Criterion::tracks))
+            .fold(0u64, |acc, i| acc | 1u64 << i);
         Ok(RuleSet {
             router,
             rules: compiled,
             edits_target,
+            tracking,
         })
     }
 
@@ -358,11 +389,27 @@ impl RuleSet {
     /// `Err` when a path criterion had to be evaluated and the path is malformed (the proxy
     /// answers 400, as routing does).
     pub fn eval(&self, req: &RequestView<'_>) -> Result<Verdict<'_>, InvalidPath> {
+        self.eval_tracked(req, None)
+    }
+
+    /// Whether some rule's condition tests a tracking counter (the proxy then reads the
+    /// client's counters before evaluating).
+    pub fn tests_tracking(&self) -> bool {
+        self.tracking != 0
+    }
+
+    /// [`RuleSet::eval`] for a client whose tracking counters are `track`.
+    pub fn eval_tracked(
+        &self,
+        req: &RequestView<'_>,
+        track: Option<&crate::track::Sample>,
+    ) -> Result<Verdict<'_>, InvalidPath> {
         let mut v = Verdict::default();
-        self.router.each_match(req, |&i| {
+        self.router.each_match_tracked(req, track, |&i| {
             match self.rules.get(i) {
                 Some(Compiled::Answer(a)) => {
                     v.answer = Some(a);
+                    v.by_tracking = i < MAX_RULES && self.tracking & (1u64 << i) != 0;
                     return false;
                 }
                 Some(_) if i < MAX_RULES => v.fired.0 |= 1u64 << i,

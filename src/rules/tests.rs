@@ -180,6 +180,7 @@ fn return_bodies_come_inline_or_from_the_file_read_at_load() {
         status: 200,
         content_type: "text/plain".into(),
         body: Body::File("/x".into()),
+        retry_after: None,
     })]);
     let v = s.eval(&view(b"/", &Pairs(&[]))).unwrap();
     let mut t = answer::Target {

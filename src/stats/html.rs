@@ -381,6 +381,19 @@ fn frontend(out: &mut String, fe: &FrontendStats) {
             p.failed, p.refused
         );
     }
+    if let Some(t) = &fe.track {
+        let _ = writeln!(
+            out,
+            "<p class=\"tls\">Tracking ({}): {} of {} entries, {} KiB, {} evicted, {} untracked (full), {} denied</p>",
+            escape(&t.key),
+            t.entries,
+            t.size,
+            t.bytes / 1024,
+            t.evictions,
+            t.full,
+            t.denials
+        );
+    }
     out.push_str("</section>\n");
 }
 

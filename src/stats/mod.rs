@@ -30,7 +30,7 @@ pub use html::{escape as escape_html, render_html, HtmlOptions};
 pub use json::render_json;
 pub use model::{
     AcmeStats, BackendStats, CertStats, CheckInfo, FrontendStats, H2Stats, Mode, ProcessStats,
-    ProxyStats, Responses, ServerStats, ServerStatus, StatsSnapshot, TlsStats,
+    ProxyStats, Responses, ServerStats, ServerStatus, StatsSnapshot, TlsStats, TrackStats,
 };
 pub use prometheus::render_prometheus;
 pub use request::{

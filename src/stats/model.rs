@@ -133,9 +133,31 @@ pub struct FrontendStats {
     /// Present when some listener of the frontend accepts PROXY protocol headers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_protocol: Option<ProxyStats>,
+    /// Present when the frontend tracks clients (`[frontend.X.track]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track: Option<TrackStats>,
     /// Present when clients may speak HTTP/2 to the frontend.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2: Option<H2Stats>,
+}
+
+/// A frontend's per-client tracking table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrackStats {
+    /// What clients are known by: `src`, `hdr(NAME)`, `cookie(NAME)`.
+    pub key: String,
+    /// Most entries.
+    pub size: u64,
+    /// Live entries now.
+    pub entries: u64,
+    /// Memory the table holds.
+    pub bytes: u64,
+    /// Entries pushed out before they expired to make room.
+    pub evictions: u64,
+    /// Clients not tracked because their slots all had connections open.
+    pub full: u64,
+    /// Requests a rule testing a counter answered (deny, return, tarpit).
+    pub denials: u64,
 }
 
 /// A frontend's HTTP/2: connections, streams, limits hit and GOAWAYs sent.

@@ -232,6 +232,15 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                     failed: 3,
                     refused: 0,
                 }),
+                track: Some(TrackStats {
+                    key: "src".to_string(),
+                    size: 65_536,
+                    entries: 1_204,
+                    bytes: 8_912_896,
+                    evictions: 0,
+                    full: 0,
+                    denials: 37,
+                }),
                 h2: None,
             },
             FrontendStats {
@@ -250,6 +259,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 responses: Responses::default(),
                 tls: None,
                 proxy_protocol: None,
+                track: None,
                 h2: None,
             },
         ],

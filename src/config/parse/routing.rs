@@ -226,6 +226,14 @@ fn condition(
 /// through). `req.ssl_sni` means the latter, so it belongs to tcp mode only.
 fn tcp_check(cx: &mut Cx<'_>, span: &Range<usize>, c: &Criterion, fe: Fe<'_>, what: &str) {
     let frontend = fe.name;
+    if c.tracks() && fe.kind == "backend" {
+        cx.error_help(
+            span,
+            format!("{what} of backend \"{frontend}\" tests a tracking counter (sc_*)"),
+            "clients are tracked per frontend: test counters in its [[frontend.NAME.request_rule]]s",
+        );
+        return;
+    }
     let connection_level = matches!(
         c,
         Criterion::Src(_) | Criterion::Tls | Criterion::Sni(_) | Criterion::HelloSni(_)

@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use regex::bytes::Regex;
 
@@ -19,6 +20,17 @@ use crate::rules::{
     Action, Body, Pattern, RedirectTo, Rule, DENY_STATUSES, ERRORFILE_STATUSES, MAX_RULES,
     REDIRECT_CODES,
 };
+
+/// A tarpit's delay when none is given (HAProxy's `timeout tarpit` defaults to the connect
+/// timeout, often 5s).
+const TARPIT_DELAY: Duration = Duration::from_secs(5);
+/// Longest tarpit: the client's connection is held open meanwhile.
+const MAX_TARPIT: Duration = Duration::from_secs(60);
+/// A tarpit's status when none is given: HAProxy's 500 would count against the servers in
+/// clients' eyes; 429 says who is at fault.
+const TARPIT_STATUS: u16 = 429;
+/// Largest `Retry-After` (a day).
+const MAX_RETRY_AFTER: u32 = 86_400;
 
 const RULE: Schema = Schema {
     known: &[
@@ -36,6 +48,8 @@ const RULE: Schema = Schema {
         "content_type",
         "body",
         "file",
+        "retry_after",
+        "delay",
         "if",
         "unless",
     ],
@@ -53,6 +67,7 @@ const ACTIONS: &[&str] = &[
     "redirect",
     "deny",
     "return",
+    "tarpit",
 ];
 
 /// The keys each action takes besides `action`, `if` and `unless`.
@@ -64,7 +79,8 @@ fn keys_of(action: &str) -> &'static [&'static str] {
         "set_path" | "set_query" => &["value"],
         "redirect" => &["location", "prefix", "scheme", "code", "drop_query"],
         "deny" => &["status"],
-        "return" => &["status", "content_type", "body", "file"],
+        "return" => &["status", "content_type", "body", "file", "retry_after"],
+        "tarpit" => &["status", "delay"],
         _ => &[],
     }
 }
@@ -261,11 +277,35 @@ fn parse_rule(
                 (None, Some((f, _))) => Body::File(PathBuf::from(f)),
                 (None, None) => Body::Inline(String::new()),
             };
+            let retry_after = match rt.u32(cx, "retry_after", 0..=MAX_RETRY_AFTER) {
+                Some(s) => Some(s),
+                None if rt.get("retry_after").is_some() => return None,
+                None => None,
+            };
             Action::Return {
                 status,
                 content_type,
                 body,
+                retry_after,
             }
+        }
+        "tarpit" => {
+            let status = status(cx, rt, TARPIT_STATUS, DENY_STATUSES)?;
+            let delay = match rt.duration(cx, "delay", false) {
+                Some(d) if d > MAX_TARPIT => {
+                    let span = rt.get("delay").map_or(rt.span.clone(), |v| v.span());
+                    cx.error_help(
+                        &span,
+                        format!("tarpit delay {d:?} is longer than {MAX_TARPIT:?}"),
+                        "a tarpit holds a connection open: keep it short, e.g. \"5s\"",
+                    );
+                    return None;
+                }
+                Some(d) => d,
+                None if rt.get("delay").is_some() => return None,
+                None => TARPIT_DELAY,
+            };
+            Action::Tarpit { status, delay }
         }
         _ => return None,
     };

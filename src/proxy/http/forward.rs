@@ -43,9 +43,21 @@ pub(super) async fn forward<T: Transport>(
         src: client_ip(r.s.peer),
         sni: r.s.client.tls().map(|t| t.sni.as_bytes()),
     };
+    // The client's counters, its request counted (a tracking table only).
+    let sample = if fe.track.is_some() {
+        super::track::request(r, head)
+    } else {
+        None
+    };
+    let tracked = sample.as_ref();
     // The frontend's request rules run first, before routing.
-    let fe_rules = rules(&fe.request_rules, head, r.input.slice(), &client)?;
+    let fe_rules = rules(&fe.request_rules, head, r.input.slice(), &client, tracked)?;
     if let Some(a) = fe_rules.answer {
+        if fe_rules.by_tracking {
+            if let Some(t) = &fe.track {
+                t.denied();
+            }
+        }
         return answer(r, head, a).await;
     }
     let backend = if fe.routed {
@@ -58,15 +70,15 @@ pub(super) async fn forward<T: Transport>(
         return Err(Outcome::refused(503, true));
     };
     r.x.backend = Some(backend);
-    let be_rules = rules(&be.request_rules, head, r.input.slice(), &client)?;
+    let be_rules = rules(&be.request_rules, head, r.input.slice(), &client, None)?;
     if let Some(a) = be_rules.answer {
         return answer(r, head, a).await;
     }
     // Response rules test the request too: which apply is known now, and only applied when
     // the response head is written.
     let replies = Replies {
-        backend: rules(&be.response_rules, head, r.input.slice(), &client)?.fired,
-        frontend: rules(&fe.response_rules, head, r.input.slice(), &client)?.fired,
+        backend: rules(&be.response_rules, head, r.input.slice(), &client, None)?.fired,
+        frontend: rules(&fe.response_rules, head, r.input.slice(), &client, tracked)?.fired,
     };
     let fired = (fe_rules.fired, be_rules.fired);
     // A request that may switch protocols goes on a new server connection, which never
@@ -378,12 +390,13 @@ fn rules<'s>(
     head: &RequestHead,
     buf: &[u8],
     client: &Client<'_>,
+    track: Option<&crate::track::Sample>,
 ) -> Result<Verdict<'s>, Outcome> {
     if set.is_empty() {
         return Ok(Verdict::default());
     }
     let headers = FieldSection::within(buf, head.headers_start..head.head_len);
-    set.eval(&view(head, buf, client, &headers))
+    set.eval_tracked(&view(head, buf, client, &headers), track)
         .map_err(|_| Outcome::refused(400, true))
 }
 
@@ -408,6 +421,11 @@ async fn answer<T: Transport>(
         host: head.host.map(|h| h.get(r.input.slice())),
         head_only: head.method == Method::Head,
     };
+    if let Answer::Tarpit { delay, .. } = a {
+        // Held, then refused like a deny: the connection closes after the page.
+        runtime::sleep(*delay).await;
+        return Err(Outcome::refused(a.status(), has_body));
+    }
     let Some(bytes) = a.response(target, keep) else {
         return Err(Outcome::refused(a.status(), has_body));
     };

@@ -10,6 +10,7 @@
 //! | `acme_challenge.rs` | ACME `http-01` answers for pending tokens, before rules and routing |
 //! | `forward.rs` | request rules (a redirect/return answered, a deny refused) → route → backend's rules → persistence → head written once → server connection (queue, pool, connect, retry) → request body |
 //! | `relay.rs` | response head (1xx relayed) → head written once → body → server connection back to the pool |
+//! | `track.rs` | per-client tracking: the connection and each request counted in the frontend's table, the client's counters for the rules, the exchange's status and bytes at its end |
 //! | `switch.rs` | after a `101` to an upgrade the request asked for: head to the client, then a byte tunnel (`proxy/tunnel.rs`) until it ends |
 //!
 //! The way of one request:
@@ -40,6 +41,7 @@ mod relay;
 mod session;
 mod stats_page;
 mod switch;
+mod track;
 
 use crate::http::Limits;
 

@@ -1,6 +1,7 @@
 //! The session loop: wait for a request, serve it as one exchange, keep the connection alive
 //! or close it (lingering when the client may still be sending).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -49,6 +50,8 @@ pub(super) struct Session<T> {
     pub peer: Option<SocketAddr>,
     /// The address the client connected to (see [`Accepted::dst`]).
     pub dst: Option<Box<SocketAddr>>,
+    /// This connection counted in its frontend's tracking table (taken off when dropped).
+    pub track: Cell<Option<Box<super::track::Tracked>>>,
 }
 
 /// One request on its way: the snapshot it runs on, its frontend (both resolved once), the
@@ -59,6 +62,8 @@ pub(super) struct Req<'a, T> {
     pub snap: &'a Snapshot,
     pub fe: &'a FrontendRt,
     pub x: Exchange,
+    /// The client's entry in the frontend's tracking table, when it is tracked.
+    pub track: Option<crate::track::Handle>,
 }
 
 /// Serves one client connection until it closes, times out, or the worker drains.
@@ -77,7 +82,16 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         client,
         peer,
         dst,
+        track: Cell::new(None),
     };
+    // An HTTP/2 stream is not a connection of its client: only its requests are counted.
+    if let Some(fe) = s
+        .frontend
+        .resolve(&s.cell.load())
+        .filter(|_| !s.client.is_h2())
+    {
+        s.track.set(super::track::connection(fe, s.peer));
+    }
     let mut input = Input::default();
     let mut served = 0u64;
     loop {
@@ -146,6 +160,7 @@ async fn exchange<T: Transport>(s: &Session<T>, input: &mut Input) -> Next {
         snap: &snap,
         fe,
         x: Exchange::begin(),
+        track: None,
     };
     let next = match request(&mut r).await {
         Ok(next) => next,
@@ -247,6 +262,7 @@ impl<T: Transport> Req<'_, T> {
     /// Counts the finished exchange and writes its log line.
     fn finish(&self) {
         self.x.count(self.snap, self.fe);
+        super::track::finish(self);
         if !self.fe.log {
             return;
         }

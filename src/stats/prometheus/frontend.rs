@@ -1,7 +1,9 @@
 //! The frontends' families: connections, requests, responses, TLS and PROXY protocol.
 
 use super::{per_item, responses, Exposition, Kind};
-use crate::stats::model::{AcmeStats, FrontendStats, H2Stats, Mode, ProxyStats, TlsStats};
+use crate::stats::model::{
+    AcmeStats, FrontendStats, H2Stats, Mode, ProxyStats, TlsStats, TrackStats,
+};
 
 type FeField = fn(&FrontendStats) -> u64;
 
@@ -84,6 +86,7 @@ pub(super) fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
     acme(p, fes);
     proxy_protocol(p, fes);
     h2(p, fes);
+    track(p, fes);
 }
 
 /// HTTP/2 per frontend that speaks it.
@@ -262,6 +265,56 @@ fn acme(p: &mut Exposition, fes: &[FrontendStats]) {
     for (fe, a) in &with {
         if let Some(e) = &a.last_error {
             p.sample(name, &[("frontend", fe), ("reason", e)], 1);
+        }
+    }
+}
+
+/// The tracking table of each frontend that has one.
+fn track(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with: Vec<(&str, &TrackStats)> = fes
+        .iter()
+        .filter_map(|f| f.track.as_ref().map(|t| (f.name.as_str(), t)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    type Field = fn(&TrackStats) -> u64;
+    let families: [(&str, Kind, &str, Field); 5] = [
+        (
+            "ringlb_frontend_track_entries",
+            Kind::Gauge,
+            "Clients in the frontend's tracking table now.",
+            |t| t.entries,
+        ),
+        (
+            "ringlb_frontend_track_size",
+            Kind::Gauge,
+            "Most entries of the tracking table.",
+            |t| t.size,
+        ),
+        (
+            "ringlb_frontend_track_evictions_total",
+            Kind::Counter,
+            "Entries pushed out of the tracking table before they expired, to make room.",
+            |t| t.evictions,
+        ),
+        (
+            "ringlb_frontend_track_untracked_total",
+            Kind::Counter,
+            "Clients not tracked because every slot they may use had a connection open.",
+            |t| t.full,
+        ),
+        (
+            "ringlb_frontend_track_denials_total",
+            Kind::Counter,
+            "Requests answered (deny, return, tarpit) by a rule testing a tracking counter.",
+            |t| t.denials,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        p.family(name, kind, help);
+        for (fe, t) in &with {
+            p.sample(name, &[("frontend", fe)], get(t));
         }
     }
 }

@@ -1,0 +1,98 @@
+//! Unit tests of stick tables, trackers and counter fetches in translation.
+
+use super::tests::load;
+use super::translate;
+use crate::track::KeyKind;
+
+/// A frontend `www` and a backend `app` with the frontend lines `front`.
+fn site(front: &str) -> String {
+    format!(
+        "defaults\n mode http\nfrontend www\n bind :80\n{front}\n default_backend app\n\
+         backend app\n server a1 10.0.0.1:80\n"
+    )
+}
+
+fn whys(cfg: &str) -> Vec<(usize, String)> {
+    translate(cfg, "h")
+        .skipped
+        .into_iter()
+        .map(|s| (s.line, s.why))
+        .collect()
+}
+
+#[test]
+fn every_spelling_of_a_counter_fetch_reads_the_one_table() {
+    let (t, c) = load(&site(
+        " stick-table type ip size 1m expire 30s store http_req_rate(10s),conn_cur\n \
+         http-request track-sc0 src\n \
+         http-request deny deny_status 429 if { sc_http_req_rate(0) gt 10 }\n \
+         http-request deny deny_status 429 if { sc0_conn_cur ge 5 }\n \
+         http-request deny deny_status 429 if { src_http_err_rate 3 }\n \
+         http-request tarpit if { sc_bytes_in_rate(0) lt 1 }",
+    ));
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    let f = &c.frontends[0];
+    let track = f.track.as_ref().unwrap();
+    assert_eq!((track.size, track.key.clone()), (1024 * 1024, KeyKind::Src));
+    assert!(t.toml.contains("{ sc_http_req_rate gt 10 }"), "{}", t.toml);
+    assert!(t.toml.contains("{ sc_conn_cur ge 5 }"));
+    assert!(t.toml.contains("{ sc_http_err_rate eq 3 }"));
+    assert!(t.toml.contains("action = \"tarpit\"\nstatus = 500"));
+    assert!(t
+        .toml
+        .contains("ringlb counts the connection when it opens"));
+}
+
+#[test]
+fn header_and_cookie_keys_need_a_string_table() {
+    let (t, c) = load(&site(
+        " stick-table type string len 32 size 10k store http_req_rate(1m)\n \
+         http-request track-sc2 req.cook(sid)\n \
+         http-request deny if { sc2_http_req_rate gt 600 }",
+    ));
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    let track = c.frontends[0].track.as_ref().unwrap();
+    assert_eq!(track.key, KeyKind::Cookie("sid".into()));
+    let w = whys(&site(
+        " stick-table type ip size 10k\n http-request track-sc0 req.hdr(X-Key)",
+    ));
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w.iter()
+            .any(|(l, r)| *l == 6 && r.contains("type ip does not hold this key")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|(l, r)| *l == 5 && r.contains("no track-sc ringlb translated")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn what_ringlb_cannot_track_is_listed_with_its_reason() {
+    let w = whys(&site(
+        " stick-table type ip size 10k\n \
+         http-request track-sc0 src if { path_beg /api }\n \
+         acl fast sc0_http_req_rate gt 5\n \
+         http-request deny if { sc_gpc0_rate(0) gt 1 }",
+    ));
+    let reasons: Vec<&str> = w.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("conditional track-sc")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("no track-sc ringlb translated")));
+    assert!(reasons.iter().any(|r| r.contains("no table to read")));
+    assert!(reasons.iter().any(|r| r.contains("ringlb tracks conn_cur")));
+    // In tcp mode nothing is tracked.
+    let tcp = "frontend db\n mode tcp\n bind :5432\n stick-table type ip size 1k\n \
+               tcp-request connection track-sc0 src\n default_backend pg\n\
+               backend pg\n mode tcp\n server p 10.0.0.1:5432\n";
+    let w = whys(tcp);
+    assert!(
+        w.iter()
+            .any(|(l, r)| *l == 5 && r.contains("http frontends only")),
+        "{w:?}"
+    );
+}

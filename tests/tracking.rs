@@ -1,0 +1,393 @@
+//! Per-client tracking through the real binary: a flood from one address answered 429 while
+//! another client keeps being served, header keys, concurrent-connection limits, the tarpit,
+//! `show table` over the admin socket, the table kept across a reload, and config errors.
+
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const NORMAL: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+const FLOOD: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+struct Site {
+    lb: Ringlb,
+    addr: SocketAddr,
+    /// The `[stats]` listener (page and `/metrics`).
+    stats: SocketAddr,
+    _web: Backend,
+}
+
+/// Two workers (a client's requests land on both), a frontend with `track` and `rules`.
+fn site(track: &str, rules: &str) -> (Site, PathBuf) {
+    let web = Backend::start("web1");
+    let port = free_port();
+    let sock = unique_dir("ringlb-track").join("admin.sock");
+    let stats = free_addr();
+    let cfg = format!(
+        "{}\n[stats]\nbind = \"{stats}\"\n",
+        config(port, &sock, &web, track, rules)
+    );
+    let lb = Ringlb::start(&cfg);
+    (
+        Site {
+            lb,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            stats,
+            _web: web,
+        },
+        sock,
+    )
+}
+
+fn config(port: u16, sock: &std::path::Path, web: &Backend, track: &str, rules: &str) -> String {
+    format!(
+        r#"
+[global]
+workers = 2
+admin_socket = "{}"
+[frontend.www]
+bind = "127.0.0.1:{port}"
+default_backend = "web"
+[frontend.www.track]
+{track}
+{rules}
+[backend.web]
+[[backend.web.server]]
+name = "web1"
+address = "{}"
+"#,
+        sock.display(),
+        web.addr()
+    )
+}
+
+fn admin(lb: &Ringlb, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringlb"))
+        .arg("admin")
+        .arg("-c")
+        .arg(lb.config_path())
+        .args(args)
+        .output()
+        .expect("run ringlb admin");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `key=…` line of `show table` for `key`.
+fn entry(table: &str, key: &str) -> Option<String> {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("key={key} ")))
+        .map(String::from)
+}
+
+fn field(line: &str, name: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+fn p99(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[(v.len() * 99 / 100).min(v.len() - 1)]
+}
+
+/// `n` requests of the normal client on one keep-alive connection: every status and latency.
+fn normal_client(addr: SocketAddr, n: usize) -> (Vec<u16>, Vec<Duration>) {
+    let mut c = Client::connect_from(addr, NORMAL).unwrap();
+    let mut statuses = Vec::with_capacity(n);
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = c.get("/").unwrap();
+        lat.push(t.elapsed());
+        statuses.push(r.status);
+    }
+    (statuses, lat)
+}
+
+const FLOOD_RULE: &str = r#"
+[[frontend.www.request_rule]]
+action = "return"
+status = 429
+retry_after = 10
+body = "slow down\n"
+if = "{ sc_http_req_rate gt 500 }"
+"#;
+
+#[test]
+fn a_flood_from_one_address_gets_429s_while_another_client_is_served() {
+    let (s, _sock) = site("key = \"src\"\nsize = 1000\nperiod = \"10s\"", FLOOD_RULE);
+    normal_client(s.addr, 20); // warm-up: first connections, pools
+    let (statuses, unloaded) = normal_client(s.addr, 100);
+    assert!(statuses.iter().all(|&st| st == 200), "{statuses:?}");
+
+    // The flood: 4 keep-alive connections from 127.0.0.2, 1,000 requests each.
+    let addr = s.addr;
+    let flood: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect_from(addr, FLOOD).unwrap();
+                let mut ok = 0u64;
+                let mut limited = 0u64;
+                for _ in 0..1000 {
+                    let r = c.get("/").unwrap();
+                    match r.status {
+                        200 => ok += 1,
+                        429 => {
+                            assert_eq!(r.header("retry-after"), Some("10"));
+                            assert_eq!(r.body_str(), "slow down\n");
+                            limited += 1;
+                        }
+                        other => panic!("flood got {other}"),
+                    }
+                }
+                (ok, limited)
+            })
+        })
+        .collect();
+    // The normal client meanwhile (its 320 requests in all stay under the limit of 500).
+    let (statuses, loaded) = normal_client(s.addr, 200);
+    let (mut ok, mut limited) = (0, 0);
+    for f in flood {
+        let (o, l) = f.join().unwrap();
+        ok += o;
+        limited += l;
+    }
+    println!(
+        "normal client p99: unloaded {:?}, during the flood {:?}; flood: {ok} served, {limited} answered 429",
+        p99(unloaded),
+        p99(loaded)
+    );
+    assert!(
+        statuses.iter().all(|&st| st == 200),
+        "the normal client kept full success: {statuses:?}"
+    );
+    // 500 a 10s window passes (a window that started before the flood lets through at most
+    // as many again).
+    assert!((500..=1000).contains(&ok), "{ok} flood requests served");
+    assert_eq!(ok + limited, 4000);
+    let shown = admin(&s.lb, &["show", "table"]);
+    let flood_entry = entry(&shown, "127.0.0.2").unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        field(&flood_entry, "http_req_rate") >= 3000,
+        "{flood_entry}"
+    );
+    let normal = entry(&shown, "127.0.0.1").unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(field(&normal, "http_req_rate"), 320, "{normal}");
+    assert!(shown.contains("denials: "), "{shown}");
+    let denials: u64 = shown
+        .split("denials: ")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert_eq!(denials, limited);
+}
+
+#[test]
+fn a_header_key_tracks_each_value_and_ignores_requests_without_it() {
+    let rules = r#"
+[[frontend.www.request_rule]]
+action = "deny"
+status = 429
+if = "{ sc_http_req_rate gt 5 }"
+"#;
+    let (s, _sock) = site("key = \"hdr(X-Api-Key)\"", rules);
+    let get = |key: Option<&str>| {
+        let h: Vec<(&str, &str)> = key.map(|k| ("X-Api-Key", k)).into_iter().collect();
+        http_get(s.addr, "/", &h).status
+    };
+    let a: Vec<u16> = (0..8).map(|_| get(Some("alpha"))).collect();
+    assert_eq!(a, [200, 200, 200, 200, 200, 429, 429, 429]);
+    assert_eq!(get(Some("beta")), 200, "another key has its own counters");
+    for _ in 0..10 {
+        assert_eq!(
+            get(None),
+            200,
+            "a request without the header is not tracked"
+        );
+    }
+    let shown = admin(&s.lb, &["show", "table", "www"]);
+    assert!(shown.contains("key: hdr(x-api-key)"), "{shown}");
+    let alpha = entry(&shown, "alpha").unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(field(&alpha, "http_req_rate"), 8, "{alpha}");
+    assert_eq!(
+        field(&alpha, "http_err_rate"),
+        3,
+        "the 429s are client errors: {alpha}"
+    );
+    assert_eq!(shown.lines().filter(|l| l.starts_with("key=")).count(), 2);
+    let metrics = http_get(s.stats, "/metrics", &[]).body_str();
+    for line in [
+        "ringlb_frontend_track_entries{frontend=\"www\"} 2",
+        "ringlb_frontend_track_denials_total{frontend=\"www\"} 3",
+        "ringlb_frontend_track_evictions_total{frontend=\"www\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    let page = http_get(s.stats, "/", &[]).body_str();
+    assert!(
+        page.contains("Tracking (hdr(x-api-key)): 2 of 65536 entries"),
+        "{page}"
+    );
+}
+
+#[test]
+fn concurrent_connections_of_one_client_are_limited_on_every_worker() {
+    let rules = r#"
+[[frontend.www.request_rule]]
+action = "deny"
+status = 429
+if = "{ sc_conn_cur gt 3 }"
+"#;
+    let (s, _sock) = site("key = \"src\"", rules);
+    // Three open connections of 127.0.0.2 (two workers accept them), each with a request
+    // served so each is counted.
+    let mut open: Vec<Client> = (0..3)
+        .map(|_| {
+            let mut c = Client::connect_from(s.addr, FLOOD).unwrap();
+            assert_eq!(c.get("/").unwrap().status, 200);
+            c
+        })
+        .collect();
+    let mut fourth = Client::connect_from(s.addr, FLOOD).unwrap();
+    assert_eq!(fourth.get("/").unwrap().status, 429);
+    assert_eq!(
+        Client::connect_from(s.addr, NORMAL)
+            .unwrap()
+            .get("/")
+            .unwrap()
+            .status,
+        200
+    );
+    // The denied connection was closed by ringlb; one more closes: two are left, and the
+    // next connection is served again.
+    assert!(fourth.is_closed(Duration::from_secs(2)));
+    drop(open.pop());
+    let shown_ok = wait_until(Duration::from_secs(5), || {
+        entry(&admin(&s.lb, &["show", "table"]), "127.0.0.2")
+            .is_some_and(|l| field(&l, "conn_cur") == 2)
+    });
+    assert!(shown_ok, "{}", admin(&s.lb, &["show", "table"]));
+    let mut again = Client::connect_from(s.addr, FLOOD).unwrap();
+    assert_eq!(again.get("/").unwrap().status, 200);
+    let line = entry(&admin(&s.lb, &["show", "table"]), "127.0.0.2").unwrap();
+    assert_eq!(field(&line, "conn_rate"), 5, "{line}");
+}
+
+#[test]
+fn a_tarpit_holds_the_request_then_refuses_and_closes() {
+    let rules = r#"
+[[frontend.www.request_rule]]
+action = "tarpit"
+delay = "400ms"
+if = "{ sc_http_req_rate gt 2 }"
+"#;
+    let (s, _sock) = site("key = \"src\"", rules);
+    let mut c = Client::connect_from(s.addr, FLOOD).unwrap();
+    assert_eq!(c.get("/").unwrap().status, 200);
+    assert_eq!(c.get("/").unwrap().status, 200);
+    let t = Instant::now();
+    let r = c.get("/").unwrap();
+    let held = t.elapsed();
+    assert_eq!(r.status, 429);
+    assert!(
+        held >= Duration::from_millis(400),
+        "answered after {held:?}"
+    );
+    assert!(c.is_closed(Duration::from_secs(2)), "a tarpit closes");
+}
+
+#[test]
+fn a_reload_keeps_the_entries_of_a_table_that_stays() {
+    let rules = r#"
+[[frontend.www.request_rule]]
+action = "deny"
+status = 429
+if = "{ sc_http_req_rate gt 3 }"
+"#;
+    let web = Backend::start("web1");
+    let port = free_port();
+    let sock = unique_dir("ringlb-track").join("admin.sock");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut lb = Ringlb::start(&config(port, &sock, &web, "size = 100", rules));
+    let get = || {
+        Client::connect_from(addr, FLOOD)
+            .unwrap()
+            .get("/")
+            .unwrap()
+            .status
+    };
+    let before: Vec<u16> = (0..4).map(|_| get()).collect();
+    assert_eq!(before, [200, 200, 200, 429]);
+    // Same key, a bigger size: the entries move to the new table.
+    lb.write_config(&config(port, &sock, &web, "size = 200", rules));
+    lb.signal(libc::SIGHUP);
+    lb.wait_notify("READY=1", Duration::from_secs(10))
+        .expect("reloaded");
+    assert!(admin(&lb, &["show", "table"]).contains("size: 200"));
+    assert_eq!(get(), 429, "the client's rate came through the reload");
+    let shown = admin(&lb, &["show", "table"]);
+    let line = entry(&shown, "127.0.0.2").unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(field(&line, "http_req_rate"), 5, "{line}");
+}
+
+#[test]
+fn counters_without_a_table_or_in_routes_are_config_errors() {
+    let out = Ringlb::run_cli(
+        &["check", "-c", "{config}"],
+        r#"[frontend.www]
+bind = "127.0.0.1:1"
+default_backend = "web"
+[[frontend.www.request_rule]]
+action = "deny"
+if = "{ sc_http_req_rate gt 5 }"
+[backend.web]
+[[backend.web.server]]
+name = "a"
+address = "127.0.0.1:2"
+"#,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(":4:"), "{err}");
+    assert!(err.contains("tracks no client"), "{err}");
+
+    let out = Ringlb::run_cli(
+        &["check", "-c", "{config}"],
+        r#"[frontend.www]
+bind = "127.0.0.1:1"
+default_backend = "web"
+[frontend.www.track]
+key = "header(X)"
+[[frontend.www.request_rule]]
+action = "tarpit"
+delay = "5m"
+if = "{ sc_conn_rate above 5 }"
+[backend.web]
+[[backend.web.server]]
+name = "a"
+address = "127.0.0.1:2"
+"#,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(":5:7: error: unknown tracking key"), "{err}");
+    assert!(err.contains("tarpit delay"), "{err}");
+    assert!(err.contains("unknown comparison `above`"), "{err}");
+}
