@@ -182,3 +182,8 @@ pub const SERVER_TLS_VERIFY: bool = true;
 
 /// Active checks of a TLS server speak TLS unless `check_tls = false`.
 pub const SERVER_TLS_CHECK: bool = true;
+
+/// `[ha.sync] port`: ssh's.
+pub const HA_SYNC_PORT: u16 = 22;
+/// `[ha.sync] binary`: where the appliance and the Debian package install ringlb.
+pub const HA_SYNC_BINARY: &str = "/usr/bin/ringlb";
