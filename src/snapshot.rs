@@ -23,7 +23,7 @@ use crate::config::{
 use crate::config::{ErrorFile, RuleDef};
 use crate::route::{Acl, Router};
 use crate::rules::{Body, ErrorPage, ErrorPages, RuleSet, MAX_PAGE};
-use crate::state::{BackendQueue, FrontendState, ServerState};
+use crate::state::{BackendQueue, BackendState, FrontendState, ServerState};
 use crate::stats::Users;
 
 #[derive(Debug)]
@@ -41,6 +41,10 @@ pub struct ServerRt {
     pub send_proxy: Option<crate::config::ProxyVersion>,
     /// TLS to this server; `None` = plain TCP.
     pub tls: Option<Arc<crate::tls::ServerTlsRt>>,
+    /// Window over which the weight ramps up after the server comes back; zero = none.
+    pub slowstart: Duration,
+    /// Requests that may wait for this server in particular; 0 = no limit.
+    pub maxqueue: u32,
     pub state: Arc<ServerState>,
 }
 
@@ -49,6 +53,12 @@ pub struct BackendRt {
     pub name: String,
     pub mode: Mode,
     pub balance: Balance,
+    /// The consistent-hashing ring (built here, once, shared by every worker's balancer).
+    pub ring: Option<Arc<crate::balance::Ring>>,
+    /// Requests that may wait in the queue (all workers); 0 = no limit.
+    pub maxqueue: u32,
+    /// Counters kept across reloads (by backend name).
+    pub counters: Arc<BackendState>,
     pub retries: u32,
     pub redispatch: bool,
     pub timeouts: Timeouts,
@@ -198,8 +208,10 @@ impl Snapshot {
     pub fn compile(config: Config, prev: Option<&Snapshot>) -> Result<Snapshot, String> {
         let mut old_servers: HashMap<(&str, &str, SocketAddr), &Arc<ServerState>> = HashMap::new();
         let mut old_fronts: HashMap<&str, &Arc<FrontendState>> = HashMap::new();
+        let mut old_backends: HashMap<&str, &Arc<BackendState>> = HashMap::new();
         if let Some(p) = prev {
             for b in &p.backends {
+                old_backends.insert(b.name.as_str(), &b.counters);
                 for s in &b.servers {
                     old_servers.insert((b.name.as_str(), s.name.as_str(), s.addr), &s.state);
                 }
@@ -239,16 +251,37 @@ impl Snapshot {
                     check: s.check.clone(),
                     tls,
                     send_proxy: s.send_proxy,
+                    slowstart: s.slowstart,
+                    maxqueue: s.maxqueue,
                     state: old_servers
                         .get(&(b.name.as_str(), s.name.as_str(), s.address))
                         .map(|a| Arc::clone(a))
-                        .unwrap_or_default(),
+                        .unwrap_or_else(|| {
+                            let state = Arc::new(ServerState::default());
+                            // A server a reload adds comes into service like one coming
+                            // back up: slowly, when it has a slow start.
+                            if prev.is_some() && !s.slowstart.is_zero() {
+                                state.came_back();
+                            }
+                            state
+                        }),
                 });
             }
+            let ring_servers: Vec<(&str, u32)> = b
+                .servers
+                .iter()
+                .map(|s| (s.name.as_str(), s.weight))
+                .collect();
             backends.push(BackendRt {
                 name: b.name.clone(),
                 mode: b.mode,
-                balance: b.balance,
+                ring: b.balance.ring(&ring_servers),
+                balance: b.balance.clone(),
+                maxqueue: b.maxqueue,
+                counters: old_backends
+                    .get(b.name.as_str())
+                    .map(|a| Arc::clone(a))
+                    .unwrap_or_default(),
                 retries: b.retries,
                 redispatch: b.redispatch,
                 timeouts: b.timeouts,

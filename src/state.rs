@@ -121,8 +121,13 @@ pub struct ServerState {
     pub inflight: AtomicU32,
     /// Highest `inflight` seen.
     pub max_inflight: AtomicU32,
-    /// Requests waiting for a slot on this server's backend, picked for it.
+    /// Requests waiting for a slot on this server in particular (persistence, a held retry).
     pub queued: AtomicU32,
+    /// Requests answered 503 at once because `queued` was at the server's `maxqueue`.
+    pub queue_full: AtomicU64,
+    /// When the server last came back into service (up again, re-enabled, added by a
+    /// reload), in [`clock_ms`] time; 0 once its slow start is over (or never began).
+    pub warm_since: AtomicU64,
     /// Requests or connections sent to this server since start.
     pub total: AtomicU64,
     /// Failed connection attempts.
@@ -149,6 +154,8 @@ impl Default for ServerState {
             inflight: AtomicU32::new(0),
             max_inflight: AtomicU32::new(0),
             queued: AtomicU32::new(0),
+            queue_full: AtomicU64::new(0),
+            warm_since: AtomicU64::new(0),
             total: AtomicU64::new(0),
             connect_errors: AtomicU64::new(0),
             response_errors: AtomicU64::new(0),
@@ -210,6 +217,53 @@ impl ServerState {
             w => w,
         }
     }
+
+    /// Starts the server's slow start: it came back up, was re-enabled, or a reload added it.
+    pub fn came_back(&self) {
+        self.warm_since.store(clock_ms(), Ordering::Release);
+    }
+
+    /// `full` (a weight) ramped by slow start over `window`: `full × elapsed / window`,
+    /// rounded up, at least 1, and `full` once the window has passed (HAProxy's
+    /// `server_recalc_eweight`). Reads the clock only while the server is warming up.
+    pub fn ramped(&self, full: u32, window: Duration) -> u32 {
+        let since = self.warm_since.load(Ordering::Relaxed);
+        if since == 0 || window.is_zero() {
+            return full;
+        }
+        ramp(full, clock_ms().saturating_sub(since), window).unwrap_or_else(|| {
+            // Over: later picks skip the clock.
+            let _ = self
+                .warm_since
+                .compare_exchange(since, 0, Ordering::AcqRel, Ordering::Relaxed);
+            full
+        })
+    }
+}
+
+/// The ramped weight after `elapsed_ms` of a `window`; `None` once the window has passed.
+pub fn ramp(full: u32, elapsed_ms: u64, window: Duration) -> Option<u32> {
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+    if elapsed_ms >= window_ms {
+        return None;
+    }
+    let w = (u64::from(full) * elapsed_ms).div_ceil(window_ms).max(1);
+    Some(u32::try_from(w).unwrap_or(full).min(full))
+}
+
+/// Milliseconds since the first call in this process, plus 1 (0 means "not set" in
+/// [`ServerState::warm_since`]); monotonic.
+pub fn clock_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+}
+
+/// Counters of one backend shared by every worker (kept across reloads by name).
+#[derive(Debug, Default)]
+pub struct BackendState {
+    /// Requests answered 503 at once because the backend's queue was at its `maxqueue`.
+    pub queue_full: AtomicU64,
 }
 
 /// The cross-worker order of requests waiting for a server slot of one backend.
@@ -325,4 +379,31 @@ pub struct FrontendState {
     pub tls_userspace: AtomicU64,
     /// Hand-overs to kTLS that failed after the keys left rustls (the connection was lost).
     pub tls_ktls_failed: AtomicU64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ramp;
+    use std::time::Duration;
+
+    #[test]
+    fn slow_start_ramps_from_one_to_full_and_ends() {
+        let w = Duration::from_secs(10);
+        assert_eq!(ramp(16, 0, w), Some(1));
+        assert_eq!(ramp(16, 2_500, w), Some(4));
+        assert_eq!(ramp(16, 5_000, w), Some(8));
+        assert_eq!(ramp(16, 9_999, w), Some(16));
+        assert_eq!(ramp(16, 10_000, w), None);
+        // never above full, never 0, never decreasing
+        let mut last = 0;
+        for ms in (0..10_000).step_by(7) {
+            let r = ramp(4096, ms, w).unwrap();
+            assert!((1..=4096).contains(&r) && r >= last);
+            last = r;
+        }
+        assert_eq!(
+            ramp(u32::MAX, 9_000, w),
+            Some((u64::from(u32::MAX) * 9 / 10) as u32 + 1)
+        );
+    }
 }

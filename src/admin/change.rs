@@ -35,7 +35,11 @@ pub fn apply(
         .ok_or_else(|| format!("no server {server:?} in backend {backend:?}"))?;
     match change {
         ServerChange::State(s) => {
-            srv.state.admin.store(*s, Ordering::Release);
+            let was = srv.state.admin.swap(*s, Ordering::AcqRel);
+            if was != admin::READY && *s == admin::READY {
+                // Back in service: slow start applies as after a health recovery.
+                srv.state.came_back();
+            }
             Ok(format!("{backend}/{server} is now {}", admin::name(*s)))
         }
         ServerChange::Weight(w) => {

@@ -158,7 +158,17 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                         check,
                         since_change_s: now.saturating_duration_since(report.since).as_secs(),
                         downtime_s: downtime.as_secs(),
-                        weight: st.weight(s.weight),
+                        weight: {
+                            // The ramp works in scaled units; shown in configured ones.
+                            let scale = crate::balance::WEIGHT_SCALE;
+                            let full = st.weight(s.weight).saturating_mul(scale);
+                            let ramped = if b.balance.dynamic() {
+                                st.ramped(full, s.slowstart)
+                            } else {
+                                full
+                            };
+                            ramped.div_ceil(scale)
+                        },
                         backup: s.backup,
                         cur: u64::from(st.inflight.load(Ordering::Relaxed)),
                         max: u64::from(st.max_inflight.load(Ordering::Relaxed)),
@@ -173,6 +183,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                         resp_errors: st.response_errors.load(Ordering::Relaxed),
                         retries: st.retries.load(Ordering::Relaxed),
                         redispatches: st.redispatches.load(Ordering::Relaxed),
+                        queue_full: st.queue_full.load(Ordering::Relaxed),
                         responses: responses(&st.responses),
                     }
                 })
@@ -185,12 +196,14 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
             BackendStats {
                 name: b.name.clone(),
                 mode: mode(b.mode),
-                balance: format!("{:?}", b.balance).to_lowercase(),
+                balance: b.balance.to_string(),
                 up: servers.iter().any(|s| s.status.takes_traffic()),
                 cur: sum(|s| s.cur),
                 max: sum(|s| s.max),
                 total: sum(|s| s.total),
-                queue_cur: sum(|s| s.queue_cur),
+                // Every request waiting for a slot of this backend, on every worker (those
+                // waiting for one server in particular included).
+                queue_cur: b.queue.waiting.lock().map_or(0, |w| w.len() as u64),
                 queue_max: 0,
                 rate: sum(|s| s.rate),
                 bytes_in: sum(|s| s.bytes_in),
@@ -198,6 +211,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                 conn_errors: sum(|s| s.conn_errors),
                 resp_errors: sum(|s| s.resp_errors),
                 retries: sum(|s| s.retries),
+                queue_full: sum(|s| s.queue_full) + b.counters.queue_full.load(Ordering::Relaxed),
                 redispatches: sum(|s| s.redispatches),
                 responses: total,
                 since_change_s: servers.iter().map(|s| s.since_change_s).min().unwrap_or(0),

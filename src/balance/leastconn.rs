@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn prefers_the_idle_server() {
-        let mut b = Balancer::new(Balance::LeastConn, 3);
+        let mut b = Balancer::new(&Balance::LeastConn, 3);
         let servers = [busy(1, 4), busy(1, 0), busy(1, 2)];
         for _ in 0..10 {
             assert_eq!(pick(&mut b, &servers), 1);
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn load_is_relative_to_weight() {
-        let mut b = Balancer::new(Balance::LeastConn, 2);
+        let mut b = Balancer::new(&Balance::LeastConn, 2);
         // 5 in flight on weight 10 (0.6 after +1) beats 1 on weight 1 (2.0)
         assert_eq!(pick(&mut b, &[busy(10, 5), busy(1, 1)]), 0);
         // 29 on weight 10 (3.0) loses to 1 on weight 1 (2.0)
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn equal_servers_take_turns() {
-        let mut b = Balancer::new(Balance::LeastConn, 3);
+        let mut b = Balancer::new(&Balance::LeastConn, 3);
         let servers = [busy(2, 3), busy(2, 3), busy(2, 3)];
         let got: Vec<usize> = (0..6).map(|_| pick(&mut b, &servers)).collect();
         assert_eq!(got, [0, 1, 2, 0, 1, 2]);
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn spreads_load_by_weight_when_inflight_is_tracked() {
         // simulate requests that never finish: inflight grows with every pick
-        let mut b = Balancer::new(Balance::LeastConn, 2);
+        let mut b = Balancer::new(&Balance::LeastConn, 2);
         let mut servers = [up(3), up(1)];
         let mut count = [0usize; 2];
         for _ in 0..400 {
@@ -120,14 +120,14 @@ mod tests {
 
     #[test]
     fn skips_full_servers_even_when_idle() {
-        let mut b = Balancer::new(Balance::LeastConn, 2);
+        let mut b = Balancer::new(&Balance::LeastConn, 2);
         let idle_but_full = full(1);
         assert_eq!(pick(&mut b, &[idle_but_full, busy(1, 50)]), 1);
     }
 
     #[test]
     fn huge_counts_do_not_overflow() {
-        let mut b = Balancer::new(Balance::LeastConn, 2);
+        let mut b = Balancer::new(&Balance::LeastConn, 2);
         let servers = [busy(u32::MAX, u32::MAX), busy(u32::MAX, u32::MAX - 1)];
         assert_eq!(pick(&mut b, &servers), 1);
     }

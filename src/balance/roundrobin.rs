@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn exact_smooth_sequence() {
-        let mut b = Balancer::new(Balance::RoundRobin, 3);
+        let mut b = Balancer::new(&Balance::RoundRobin, 3);
         let servers = [up(5), up(1), up(1)];
         // nginx's documented sequence for weights 5,1,1, repeated every 7 picks
         let cycle = [0, 0, 1, 0, 2, 0, 0];
@@ -86,14 +86,14 @@ mod tests {
 
     #[test]
     fn equal_weights_alternate() {
-        let mut b = Balancer::new(Balance::RoundRobin, 3);
+        let mut b = Balancer::new(&Balance::RoundRobin, 3);
         let got = run(&mut b, &[up(1), up(1), up(1)], 9);
         assert_eq!(got, [0, 1, 2, 0, 1, 2, 0, 1, 2]);
     }
 
     #[test]
     fn weights_three_to_one_over_400_picks() {
-        let mut b = Balancer::new(Balance::RoundRobin, 2);
+        let mut b = Balancer::new(&Balance::RoundRobin, 2);
         let servers = [up(3), up(1)];
         let got = run(&mut b, &servers, 400);
         assert_eq!(got.iter().filter(|&&i| i == 0).count(), 300);
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn down_server_leaves_and_rejoins_cleanly() {
         let count = |v: &[usize], i: usize| v.iter().filter(|&&x| x == i).count();
-        let mut b = Balancer::new(Balance::RoundRobin, 3);
+        let mut b = Balancer::new(&Balance::RoundRobin, 3);
         let all = [up(2), up(1), up(1)];
         run(&mut b, &all, 5);
         let one_down = [up(2), down(1), up(1)];
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn scores_stay_bounded_under_churn() {
-        let mut b = Balancer::new(Balance::RoundRobin, 4);
+        let mut b = Balancer::new(&Balance::RoundRobin, 4);
         let sets = [
             [up(7), up(1), up(3), up(2)],
             [full(7), up(1), down(3), up(2)],

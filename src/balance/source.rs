@@ -67,7 +67,7 @@ pub fn client_hash(client: IpAddr) -> u64 {
 }
 
 /// SplitMix64's finaliser: spreads every input bit over the whole output.
-fn mix(mut x: u64) -> u64 {
+pub(super) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -122,8 +122,8 @@ mod tests {
     #[test]
     fn sticky_per_client_and_across_balancers() {
         let servers = [up(1), up(1), up(1), up(1)];
-        let mut a = Balancer::new(Balance::Source, 4);
-        let mut b = Balancer::new(Balance::Source, 4);
+        let mut a = Balancer::new(&Balance::Source, 4);
+        let mut b = Balancer::new(&Balance::Source, 4);
         for n in 0..200 {
             let first = pick(&mut a, &servers, client(n));
             for _ in 0..3 {
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn only_the_downed_servers_clients_move() {
-        let mut b = Balancer::new(Balance::Source, 4);
+        let mut b = Balancer::new(&Balance::Source, 4);
         let all = [up(1), up(2), up(1), up(1)];
         let one_down = [up(1), down(2), up(1), up(1)];
         let mut moved = 0;
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn spread_follows_weights() {
-        let mut b = Balancer::new(Balance::Source, 3);
+        let mut b = Balancer::new(&Balance::Source, 3);
         let servers = [up(3), up(1), up(0)];
         let mut count = [0u32; 3];
         for n in 0..8000 {
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn excluded_server_sends_the_client_to_its_second_choice() {
-        let mut b = Balancer::new(Balance::Source, 3);
+        let mut b = Balancer::new(&Balance::Source, 3);
         let servers = [up(1), up(1), up(1)];
         let ip = client(42);
         let first = pick(&mut b, &servers, ip);

@@ -84,6 +84,14 @@ pub const TLS_KTLS: crate::config::Ktls = crate::config::Ktls::Auto;
 // ---- backends --------------------------------------------------------------------------------
 
 pub const BALANCE: Balance = Balance::RoundRobin;
+/// `balance = "random"` draws two servers (HAProxy's default): the power of two choices.
+pub const RANDOM_DRAWS: u32 = 2;
+/// More draws approach leastconn; beyond a handful they only cost time.
+pub const MAX_RANDOM_DRAWS: u32 = 100;
+/// Bounded load of consistent hashing, percent; above 10× the bound never binds in practice.
+pub const MAX_HASH_BALANCE_FACTOR: u32 = 1000;
+/// Slow start longer than an hour is a mistake, not a ramp.
+pub const MAX_SLOWSTART: Duration = Duration::from_secs(3600);
 /// Extra connection attempts after the first one fails (HAProxy's default too).
 pub const RETRIES: u32 = 3;
 /// A larger `retries` only delays the error the client will get anyway.

@@ -39,7 +39,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::balance::Balance;
+pub use crate::balance::{Balance, HashBalance, HashKey, HashMethod};
 pub use crate::proxy_protocol::Version as ProxyVersion;
 use crate::route::{Acl, Cidr, Guard};
 
@@ -483,6 +483,9 @@ pub struct Backend {
     /// `[backend.X.errorfile]`: pages replacing ringlb's own (and the frontend's) for
     /// requests that reached this backend.
     pub errorfiles: Vec<ErrorFile>,
+    /// Requests that may wait in the backend's queue (all workers together); beyond it, 503
+    /// at once. 0 = no limit.
+    pub maxqueue: u32,
 }
 
 /// Active health checking of a server. Durations are resolved (defaults applied).
@@ -644,6 +647,13 @@ pub struct Server {
     /// TLS to this server (`[backend.X.tls]` with this server's `tls` keys over it); `None` =
     /// plain TCP.
     pub tls: Option<ServerTls>,
+    /// After coming back up (or being added or re-enabled), the server's weight ramps from
+    /// almost 0 to its full value over this window; zero = at once.
+    pub slowstart: Duration,
+    /// Requests that may wait for this server in particular (persistence, a held retry) while
+    /// it is at `maxconn`; beyond it, another server with `redispatch`, else 503 at once.
+    /// 0 = no limit.
+    pub maxqueue: u32,
 }
 
 /// TLS from ringlb to a server. Files are only named here; they are read when the config is

@@ -12,6 +12,7 @@
 //! HAProxy does at startup); everything else in this file is pure.
 
 mod backend;
+mod balance;
 mod global;
 mod health;
 mod routing;
@@ -32,9 +33,7 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
 use super::defaults as def;
-use super::{
-    Balance, Config, ConnectionMode, Diagnostic, Frontend, Global, Mode, Origin, Timeouts,
-};
+use super::{Config, ConnectionMode, Diagnostic, Frontend, Global, Mode, Origin, Timeouts};
 use backend::{parse_backend, BackendDraft, BACKEND};
 use routing::RouteDraft;
 use walk::{check_name, suggest, Cx, Schema, Table};
@@ -56,6 +55,8 @@ const DEFAULTS: Schema = Schema {
     known: &[
         "mode",
         "balance",
+        "hash_type",
+        "hash_balance_factor",
         "retries",
         "redispatch",
         "maxconn",
@@ -153,11 +154,6 @@ const TIMEOUT_BACKEND: Schema = Schema {
 };
 
 const MODES: &[(&str, Mode)] = &[("http", Mode::Http), ("tcp", Mode::Tcp)];
-const BALANCES: &[(&str, Balance)] = &[
-    ("roundrobin", Balance::RoundRobin),
-    ("leastconn", Balance::LeastConn),
-    ("source", Balance::Source),
-];
 const CONNECTIONS: &[(&str, ConnectionMode)] = &[
     ("keep-alive", ConnectionMode::KeepAlive),
     ("server-close", ConnectionMode::ServerClose),
@@ -297,7 +293,7 @@ struct Defaults {
     /// False when `[defaults] mode` was given but invalid: sections inheriting it skip the
     /// frontend/backend mode comparison instead of reporting a mismatch nobody wrote.
     mode_ok: bool,
-    balance: Option<Balance>,
+    balance: balance::BalanceDraft,
     retries: Option<u32>,
     redispatch: Option<bool>,
     maxconn: Option<u32>,
@@ -314,7 +310,7 @@ fn parse_defaults(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Defaults {
         return Defaults {
             mode: None,
             mode_ok: true,
-            balance: None,
+            balance: balance::BalanceDraft::default(),
             retries: None,
             redispatch: None,
             maxconn: None,
@@ -329,7 +325,7 @@ fn parse_defaults(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Defaults {
     Defaults {
         mode,
         mode_ok: mode.is_some() || t.get("mode").is_none(),
-        balance: t.enum_of(cx, "balance", "balance algorithm", BALANCES),
+        balance: balance::draft(cx, &t),
         retries: t.u32(cx, "retries", 0..=def::MAX_RETRIES),
         redispatch: t.bool(cx, "redispatch"),
         maxconn: t.u32(cx, "maxconn", 1..=def::MAX_MAXCONN),

@@ -261,6 +261,7 @@ async fn watch(cell: Arc<ArcSwap<Snapshot>>, target: Target, how: How) {
             state.up.store(health.up, Ordering::Release);
             if health.up {
                 state.passive_errors.store(0, Ordering::Relaxed);
+                state.came_back();
             }
             let why = format!("{}, check duration: {}ms", outcome.text(), took.as_millis());
             let snap = cell.load();

@@ -84,8 +84,9 @@ fn backend(out: &mut Out, p: &Proxy, base: &Baseline, global: &Global, skipped: 
         out.mode(v.mode, s);
     }
     if emit::show(&v.balance, &base.back.balance) {
-        out.kv("balance", quote(v.balance.v), v.balance.note.as_deref());
+        out.kv("balance", quote(&v.balance.v), v.balance.note.as_deref());
     }
+    super::hashing::write(out, &v.balance.v, s);
     if v.retries != base.back.retries {
         out.kv("retries", v.retries.to_string(), None);
     }
@@ -272,6 +273,12 @@ fn server(out: &mut Out, backend: &str, srv: &ServerSpec, checked: &[&ServerSpec
     }
     if o.backup {
         out.kv("backup", "true", None);
+    }
+    if let Some(t) = o.slowstart.filter(|t| *t != 0) {
+        out.kv("slowstart", dur(t), None);
+    }
+    if let Some(n) = o.maxqueue.filter(|n| *n != 0) {
+        out.kv("maxqueue", n.to_string(), None);
     }
     if let Some(v) = o.send_proxy {
         out.kv("send_proxy", quote(v), None);

@@ -92,7 +92,7 @@ pub(super) struct FrontVals {
 #[derive(Debug, Clone)]
 pub(super) struct BackVals {
     pub(super) mode: Mode,
-    pub(super) balance: Noted<&'static str>,
+    pub(super) balance: Noted<String>,
     pub(super) retries: u32,
     pub(super) redispatch: Noted<bool>,
     /// connect, server, queue.
@@ -172,7 +172,10 @@ pub(super) fn back_vals(s: &Settings) -> BackVals {
     };
     BackVals {
         mode: mode(s),
-        balance: s.balance.clone().unwrap_or(Noted::plain("roundrobin")),
+        balance: s
+            .balance
+            .clone()
+            .unwrap_or(Noted::plain("roundrobin".to_owned())),
         retries: s.retries.unwrap_or(3),
         redispatch: s.redispatch.clone().unwrap_or(Noted::plain(false)),
         timeouts: vec![
@@ -212,7 +215,7 @@ impl Baseline {
             },
             back: BackVals {
                 mode: Mode::Http,
-                balance: Noted::plain("roundrobin"),
+                balance: Noted::plain("roundrobin".to_owned()),
                 retries: 3,
                 redispatch: Noted::plain(false),
                 timeouts: Vec::new(),
@@ -428,7 +431,7 @@ fn defaults(out: &mut Out, d: &Settings, base: &Baseline) {
         out.mode(f.mode, d);
     }
     if show(&b.balance, &builtin.back.balance) {
-        out.kv("balance", quote(b.balance.v), b.balance.note.as_deref());
+        out.kv("balance", quote(&b.balance.v), b.balance.note.as_deref());
     }
     if b.retries != builtin.back.retries {
         out.kv("retries", b.retries.to_string(), None);

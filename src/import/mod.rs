@@ -23,6 +23,7 @@ mod acl;
 mod back;
 mod emit;
 mod front;
+mod hashing;
 mod lex;
 mod model;
 mod net;
@@ -33,6 +34,8 @@ mod tls;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_balance;
 #[cfg(test)]
 mod tests_proxy;
 #[cfg(test)]

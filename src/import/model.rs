@@ -165,6 +165,10 @@ pub(super) struct ServerOpts {
     pub(super) sni: Option<Result<String, String>>,
     /// `crt FILE`: the client certificate.
     pub(super) crt: Option<String>,
+    /// `slowstart TIME`, µs.
+    pub(super) slowstart: Option<u64>,
+    /// `maxqueue N`.
+    pub(super) maxqueue: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +185,11 @@ pub(super) struct ServerSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Settings {
     pub(super) mode: Option<Mode>,
-    pub(super) balance: Option<Noted<&'static str>>,
+    pub(super) balance: Option<Noted<String>>,
+    /// `hash-type consistent|map-based` (HAProxy's default: map-based).
+    pub(super) hash_type: Option<Noted<&'static str>>,
+    /// `hash-balance-factor N`.
+    pub(super) hash_balance_factor: Option<u32>,
     pub(super) retries: Option<u32>,
     pub(super) redispatch: Option<Noted<bool>>,
     pub(super) maxconn: Option<u32>,

@@ -182,7 +182,6 @@ const OPTS_WITH_ARG: &[&str] = &[
     "check-alpn",
     "check-sni",
     "proto",
-    "slowstart",
     "on-error",
     "on-marked-down",
     "on-marked-up",
@@ -193,7 +192,6 @@ const OPTS_WITH_ARG: &[&str] = &[
     "resolve-net",
     "resolve-opts",
     "init-addr",
-    "maxqueue",
     "minconn",
     "track",
     "source",
@@ -281,6 +279,13 @@ pub(super) fn server_opts(words: &[String], opts: &mut ServerOpts) -> Result<Vec
             "fall" => (opts.fall, step) = (Some(num_opt(words, i + 1, w)?.clamp(1, 1000)), 2),
             "weight" => (opts.weight, step) = (Some(num_opt(words, i + 1, w)?.min(256)), 2),
             "maxconn" => (opts.maxconn, step) = (Some(num_opt(words, i + 1, w)?), 2),
+            "slowstart" => {
+                // `slowstart 0` is HAProxy's "no slow start".
+                let t = words.get(i + 1).and_then(|t| lex::parse_time(t));
+                let t = t.ok_or_else(|| format!("`{w}` needs a time"))?;
+                (opts.slowstart, step) = (Some(t.min(lex::MAX_US)), 2);
+            }
+            "maxqueue" => (opts.maxqueue, step) = (Some(num_opt(words, i + 1, w)?), 2),
             "cookie" => {
                 let v = words.get(i + 1).ok_or("`cookie` needs a value")?;
                 opts.cookie = Some(v.clone());

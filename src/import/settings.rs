@@ -86,7 +86,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("monitor", "ringlb has no monitor URI"),
     ("unique-id-format", "ringlb has no request ids"),
     ("unique-id-header", "ringlb has no request ids"),
-    ("hash-type", "ringlb's source hash is fixed"),
     (
         "source",
         "ringlb does not choose the source address of server connections",
@@ -138,10 +137,21 @@ pub(super) fn directive(
         }
         "balance" => {
             need(scope.back(), BACK_ONLY)?;
-            s.balance = Some(balance(arg)?);
-            if w.len() > 2 {
-                partial.push("balance arguments not translated".into());
-            }
+            s.balance = Some(super::hashing::balance(
+                w.get(1..).unwrap_or_default(),
+                partial,
+            )?);
+        }
+        "hash-type" => {
+            need(scope.back(), BACK_ONLY)?;
+            s.hash_type = Some(super::hashing::hash_type(w.get(1..).unwrap_or_default())?);
+        }
+        "hash-balance-factor" => {
+            need(scope.back(), BACK_ONLY)?;
+            let n: u32 = arg
+                .parse()
+                .map_err(|_| format!("invalid hash-balance-factor \"{arg}\""))?;
+            s.hash_balance_factor = Some(n);
         }
         "retries" => {
             need(scope.back(), BACK_ONLY)?;
@@ -240,24 +250,6 @@ pub(super) fn directive(
         }
     }
     Ok(())
-}
-
-fn balance(arg: &str) -> Result<Noted<&'static str>, String> {
-    Ok(match arg {
-        "roundrobin" => Noted::plain("roundrobin"),
-        "leastconn" => Noted::plain("leastconn"),
-        "source" => Noted::plain("source"),
-        "static-rr" => Noted::with_note(
-            "roundrobin",
-            "balance static-rr → roundrobin (weights can change at run time)",
-        ),
-        other => {
-            return Err(format!(
-                "balance {other}: ringlb has roundrobin, leastconn and source \
-                 (roundrobin applies)"
-            ))
-        }
-    })
 }
 
 fn timeout(s: &mut Settings, scope: Scope, t: Timeout, value: &str) -> Result<(), String> {

@@ -330,11 +330,11 @@ fn balance_retries_redispatch() {
 
 #[test]
 fn other_balance_algorithms_are_reported() {
-    let t = translate(&web("defaults\n balance uri\n"), "h");
+    let t = translate(&web("defaults\n balance first\n"), "h");
     assert_eq!(t.skipped.len(), 1);
     assert!(t.skipped[0]
         .why
-        .contains("ringlb has roundrobin, leastconn and source"));
+        .contains("ringlb has roundrobin, leastconn, source, random"));
 }
 
 // ---- timeouts ---------------------------------------------------------------------------------
@@ -488,14 +488,12 @@ fn server_addresses_without_port_or_with_offsets_are_reported() {
 #[test]
 fn unknown_server_options_are_reported_and_the_server_kept() {
     let t = translate(
-        &web("backend b\n server s 10.0.0.1:80 check port 8081 slowstart 10s\n"),
+        &web("backend b\n server s 10.0.0.1:80 check port 8081 minconn 10\n"),
         "h",
     );
     assert_eq!(t.skipped.len(), 1);
-    assert!(t.skipped[0].why.contains("port 8081, slowstart 10s"));
-    assert!(t
-        .toml
-        .contains("# options dropped: port 8081, slowstart 10s"));
+    assert!(t.skipped[0].why.contains("port 8081, minconn 10"));
+    assert!(t.toml.contains("# options dropped: port 8081, minconn 10"));
 }
 
 #[test]

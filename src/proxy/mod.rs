@@ -7,7 +7,8 @@
 //! | `tunnel.rs` | the two-way byte relay (half-close passed on, inactivity limit): TCP mode, and an HTTP connection after `101 Switching Protocols` |
 //! | `exchange.rs` | one request (or TCP connection): phase reached, [`exchange::Outcome`], termination code, counters, log record |
 //! | `upstream.rs` | a connection to a server: reuse or connect, retries, redispatch |
-//! | `queue.rs` | server slots (`maxconn`) and the first-come-first-served queue |
+//! | `queue.rs` | server slots (`maxconn`), the first-come-first-served queue and its bounds (`maxqueue`), slow-start weights |
+//! | `hashkey.rs` | the request key a hashing backend balances on (URI, URL parameter, header, cookie) |
 //! | `pool.rs` | idle keep-alive server connections, per worker |
 //! | `persist.rs` | cookie persistence |
 //!
@@ -19,6 +20,7 @@
 //! owned by one worker thread ([`Local`]) or is an atomic in the shared state.
 
 mod exchange;
+mod hashkey;
 pub mod http;
 mod persist;
 mod pool;

@@ -1,8 +1,17 @@
 //! Server slots and the queue in front of them: a request takes a slot on a server below its
 //! `maxconn`, or waits in its backend's queue, first come first served across workers.
 //!
+//! Queue bounds: a request that would wait while the backend's queue already holds
+//! `maxqueue` requests (all workers) is refused at once (503, `SQ`); one that must wait for a
+//! particular server (persistence, a held retry) while that server's `maxqueue` requests
+//! already wait for it goes to another server with `redispatch`, else is refused the same way.
+//!
+//! Slow start: the candidates' weights are the servers' weights in force ramped by
+//! `ServerState::ramped` (scaled by `balance::WEIGHT_SCALE`), read at each pick.
+//!
 //! Invariant: a slot (`ServerState::inflight`) taken for a request is released exactly once,
-//! by [`SlotGuard`]'s drop, whatever way the request ends.
+//! by [`SlotGuard`]'s drop, whatever way the request ends; so is a server's `queued` count,
+//! by [`PinnedWait`]'s drop.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -15,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::upstream::{Fail, Want};
 use super::Local;
-use crate::balance::{Balancer, Candidate, Pick};
+use crate::balance::{Balancer, Candidate, Pick, WEIGHT_SCALE};
 use crate::runtime;
 use crate::snapshot::{BackendRt, Snapshot};
 use crate::state::ServerState;
@@ -37,10 +46,23 @@ impl Local {
     fn sync_generation(&self, snap: &Snapshot) {
         let mut b = self.balancers.borrow_mut();
         if b.0 != snap.generation {
+            // Workers draw random choices from different sequences.
+            let seed = {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(self.worker);
+                h.finish()
+            };
             b.1 = snap
                 .backends
                 .iter()
-                .map(|be| Balancer::new(be.balance, be.servers.len()))
+                .enumerate()
+                .map(|(i, be)| {
+                    let mut bal =
+                        Balancer::with_ring(&be.balance, be.servers.len(), be.ring.clone());
+                    bal.seed(seed ^ i as u64);
+                    bal
+                })
                 .collect();
             b.0 = snap.generation;
             let old = std::mem::take(&mut *self.queues.borrow_mut());
@@ -91,26 +113,41 @@ struct Ticket {
 }
 
 impl Ticket {
-    fn join(local: &Rc<Local>, snap: &Snapshot, backend: usize) -> Option<Ticket> {
-        let queue = snap.backends.get(backend)?.queue.clone();
+    /// Joins `backend`'s queue; `Err(QueueFull)` when `bounded` and the queue already holds the
+    /// backend's `maxqueue` requests (checked under the lock that adds this one).
+    fn join(
+        local: &Rc<Local>,
+        snap: &Snapshot,
+        backend: usize,
+        bounded: bool,
+    ) -> Result<Ticket, Fail> {
+        let be = snap.backends.get(backend).ok_or(Fail::NoServer)?;
+        let queue = be.queue.clone();
         let id = queue.next.fetch_add(1, Ordering::Relaxed);
         {
             let mut w = queue.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            if bounded && be.maxqueue != 0 && w.len() >= be.maxqueue as usize {
+                be.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                return Err(Fail::QueueFull);
+            }
             w.insert(id);
             queue.any.store(true, Ordering::Release);
         }
-        local
-            .queues
-            .borrow_mut()
-            .get_mut(backend)?
-            .waiting
-            .push_back((id, None));
-        Some(Ticket {
+        // From here the ticket exists: its drop takes it out of the shared set again.
+        let ticket = Ticket {
             local: local.clone(),
             backend,
             id,
             queue,
-        })
+        };
+        local
+            .queues
+            .borrow_mut()
+            .get_mut(backend)
+            .ok_or(Fail::NoServer)?
+            .waiting
+            .push_back((id, None));
+        Ok(ticket)
     }
 
     /// `Some(true)` when this is the oldest request waiting on any worker; `None` when this
@@ -176,13 +213,22 @@ impl Drop for SlotGuard {
     }
 }
 
+/// A request counted in a server's `queued` while it waits for that server; the drop uncounts.
+struct PinnedWait(Arc<ServerState>);
+
+impl Drop for PinnedWait {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Picks a server and takes a slot on it, queueing while all are full. With `pin`, the slot
 /// is taken on that server (a retry without redispatch), as long as it is up.
 pub async fn acquire(
     local: &Rc<Local>,
     snap: &Snapshot,
     want: Want,
-    choice: Choice,
+    mut choice: Choice,
 ) -> Result<(usize, SlotGuard), Fail> {
     local.sync_generation(snap);
     let backend = want.backend;
@@ -192,10 +238,11 @@ pub async fn acquire(
     let deadline = Instant::now() + be.timeouts.queue;
     // A request arriving while others wait queues behind them (first come, first served).
     let mut ticket = if be.queue.any.load(Ordering::Acquire) {
-        Ticket::join(local, snap, backend)
+        Some(Ticket::join(local, snap, backend, true)?)
     } else {
         None
     };
+    let mut pinned_wait: Option<PinnedWait> = None;
     loop {
         let turn = match &ticket {
             None => true,
@@ -203,7 +250,7 @@ pub async fn acquire(
                 Some(front) => front,
                 // The queue was reset by a reload: start over against the new one.
                 None => {
-                    ticket = Ticket::join(local, snap, backend);
+                    ticket = Some(Ticket::join(local, snap, backend, false)?);
                     ticket.as_ref().and_then(Ticket::at_front).unwrap_or(true)
                 }
             },
@@ -222,6 +269,7 @@ pub async fn acquire(
                     s.state.total.fetch_add(1, Ordering::Relaxed);
                     // Leaving the queue lets the next request try at once.
                     drop(ticket);
+                    drop(pinned_wait);
                     return Ok((
                         i,
                         SlotGuard {
@@ -239,8 +287,31 @@ pub async fn acquire(
                 if now >= deadline {
                     return Err(Fail::QueueTimeout);
                 }
+                if pinned_wait.is_none() {
+                    if let Some(s) = choice.pin.and_then(|i| be.servers.get(i)) {
+                        if s.state.reachable() {
+                            // Waits for this server in particular: its own bound applies.
+                            let queued = s.state.queued.fetch_add(1, Ordering::AcqRel);
+                            let wait = PinnedWait(s.state.clone());
+                            if s.maxqueue != 0 && queued >= s.maxqueue {
+                                drop(wait);
+                                if be.redispatch {
+                                    // Balanced like a new request: at once if another
+                                    // server has room, else at the back of the queue.
+                                    ticket = None;
+                                    choice.pin = None;
+                                    s.state.redispatches.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                                s.state.queue_full.fetch_add(1, Ordering::Relaxed);
+                                return Err(Fail::QueueFull);
+                            }
+                            pinned_wait = Some(wait);
+                        }
+                    }
+                }
                 if ticket.is_none() {
-                    ticket = Ticket::join(local, snap, backend);
+                    ticket = Some(Ticket::join(local, snap, backend, true)?);
                 }
                 let Some(t) = ticket.as_ref() else {
                     return Err(Fail::NoServer);
@@ -278,10 +349,16 @@ fn pick(local: &Local, be: &BackendRt, want: Want, choice: Choice) -> Pick {
     }
     let mut scratch = local.scratch.borrow_mut();
     scratch.clear();
+    let ramps = be.balance.dynamic();
     scratch.extend(be.servers.iter().map(|s| {
         let inflight = s.state.inflight.load(Ordering::Relaxed);
+        let weight = s.state.weight(s.weight).saturating_mul(WEIGHT_SCALE);
         Candidate {
-            weight: s.state.weight(s.weight),
+            weight: if ramps {
+                s.state.ramped(weight, s.slowstart)
+            } else {
+                weight
+            },
             up: s.state.usable(),
             backup: s.backup,
             inflight,
@@ -290,7 +367,7 @@ fn pick(local: &Local, be: &BackendRt, want: Want, choice: Choice) -> Pick {
     }));
     let mut b = local.balancers.borrow_mut();
     match b.1.get_mut(want.backend) {
-        Some(bal) => bal.pick(&scratch, want.client, choice.exclude),
+        Some(bal) => bal.pick_keyed(&scratch, want.client, want.key, choice.exclude),
         None => Pick::NoServer,
     }
 }

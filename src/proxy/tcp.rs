@@ -61,6 +61,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         addrs: accepted.client_addrs(),
         reuse: Reuse::Never,
         prefer: None,
+        key: None,
     };
     let up = match connect(local, &snap, want).await {
         Ok(u) => u,

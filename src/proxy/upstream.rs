@@ -21,6 +21,8 @@ pub enum Fail {
     NoServer,
     /// Every server stayed at maxconn until `timeout queue`.
     QueueTimeout,
+    /// The queue was at its `maxqueue` (the backend's, or the pinned server's): 503 at once.
+    QueueFull,
     /// Connecting failed on every attempt.
     ConnectFailed,
     /// The server did not answer within `timeout server`.
@@ -32,7 +34,7 @@ pub enum Fail {
 impl Fail {
     pub fn status(self) -> u16 {
         match self {
-            Fail::NoServer | Fail::QueueTimeout | Fail::ConnectFailed => 503,
+            Fail::NoServer | Fail::QueueTimeout | Fail::QueueFull | Fail::ConnectFailed => 503,
             Fail::ServerTimeout => 504,
             Fail::BadResponse => 502,
         }
@@ -41,7 +43,7 @@ impl Fail {
     /// The phase a request that failed so had reached.
     pub fn phase(self) -> Phase {
         match self {
-            Fail::QueueTimeout => Phase::Queue,
+            Fail::QueueTimeout | Fail::QueueFull => Phase::Queue,
             Fail::NoServer | Fail::ConnectFailed => Phase::Connect,
             Fail::ServerTimeout | Fail::BadResponse => Phase::Headers,
         }
@@ -217,6 +219,8 @@ pub struct Want {
     pub reuse: Reuse,
     /// The server a persistence cookie names.
     pub prefer: Option<usize>,
+    /// Hash of the request's balancing key (hashing backends; `None`: no key, or not one).
+    pub key: Option<u64>,
 }
 
 /// Which pooled connections a request may use.

@@ -299,7 +299,8 @@ pub struct ServerStats {
     pub since_change_s: u64,
     /// Total seconds spent DOWN since start.
     pub downtime_s: u64,
-    /// Configured weight (0 = takes no new sessions).
+    /// Weight in force (0 = takes no new sessions): the configured one or an operator's,
+    /// lowered while slow start ramps the server up (rounded up to whole units).
     pub weight: u32,
     /// Used only when no active server is up.
     pub backup: bool,
@@ -329,6 +330,8 @@ pub struct ServerStats {
     pub retries: u64,
     /// Times a request was moved away from this server to another one.
     pub redispatches: u64,
+    /// Requests answered 503 at once because this server's `maxqueue` was reached.
+    pub queue_full: u64,
     pub responses: Responses,
 }
 
@@ -337,7 +340,7 @@ pub struct ServerStats {
 pub struct BackendStats {
     pub name: String,
     pub mode: Mode,
-    /// Balancing algorithm as configured (`roundrobin`, `leastconn`, `source`).
+    /// Balancing algorithm as configured (`roundrobin`, `leastconn`, `uri`, `random(2)`, …).
     pub balance: String,
     /// At least one server takes traffic.
     pub up: bool,
@@ -362,6 +365,9 @@ pub struct BackendStats {
     pub resp_errors: u64,
     pub retries: u64,
     pub redispatches: u64,
+    /// Requests answered 503 at once because a `maxqueue` (the backend's or a server's) was
+    /// reached.
+    pub queue_full: u64,
     pub responses: Responses,
     /// Seconds since the backend last went up or down.
     pub since_change_s: u64,

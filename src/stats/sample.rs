@@ -47,6 +47,7 @@ pub(crate) fn server(name: &str, addr: &str, status: ServerStatus) -> ServerStat
         resp_errors: 0,
         retries: 0,
         redispatches: 0,
+        queue_full: 0,
         responses: responses(1_401_220, 51_002, 12),
     }
 }
@@ -80,6 +81,7 @@ fn backend(name: &str, mode: Mode, balance: &str, servers: Vec<ServerStats>) -> 
         resp_errors: sum(|s| s.resp_errors),
         retries: sum(|s| s.retries),
         redispatches: sum(|s| s.redispatches),
+        queue_full: sum(|s| s.queue_full),
         responses,
         since_change_s: if up { 250_000 } else { 42 },
         downtime_s: if up { 0 } else { 42 },

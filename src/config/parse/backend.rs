@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::time::Duration;
 
 use super::server_tls;
 use super::walk::{check_name, Cx, Schema, Table};
-use super::{health, parse_timeouts, Defaults, Section, BALANCES, MODES, TIMEOUT_BACKEND};
+use super::{health, parse_timeouts, Defaults, Section, MODES, TIMEOUT_BACKEND};
 use crate::config::defaults as def;
 use crate::config::Origin;
 use crate::config::{Backend, Mode, ProxyVersion, Server};
@@ -28,6 +29,10 @@ pub(super) const BACKEND: Schema = Schema {
     known: &[
         "mode",
         "balance",
+        "hash_type",
+        "hash_balance_factor",
+        "slowstart",
+        "maxqueue",
         "retries",
         "redispatch",
         "timeout",
@@ -74,6 +79,8 @@ const SERVER: Schema = Schema {
         "send_proxy",
         "check_send_proxy",
         "tls",
+        "slowstart",
+        "maxqueue",
     ],
     elsewhere: &[(
         "port",
@@ -100,6 +107,10 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     let mode = own_mode.or(d.mode).unwrap_or(def::MODE);
 
     let send_proxy = t.enum_of(cx, "send_proxy", "PROXY protocol version", PROXY_VERSIONS);
+    let own_balance = super::balance::draft(cx, t);
+    let balance = super::balance::resolve(cx, t, own_balance, &d.balance);
+    let slowstart = slowstart(cx, t).unwrap_or(Duration::ZERO);
+    let maxqueue = t.u32(cx, "maxqueue", 0..=def::MAX_MAXCONN).unwrap_or(0);
     let mut servers = Vec::new();
     match t.array_of_tables(cx, "server", &SERVER) {
         Some(tables) => {
@@ -114,6 +125,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
                         cookie: cookie.is_some(),
                         tls: tls.as_ref(),
                         send_proxy,
+                        slowstart,
                     },
                 ) else {
                     continue;
@@ -184,10 +196,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
     let backend = Backend {
         name: s.name,
         mode,
-        balance: t
-            .enum_of(cx, "balance", "balance algorithm", BALANCES)
-            .or(d.balance)
-            .unwrap_or(def::BALANCE),
+        balance,
         retries: t
             .u32(cx, "retries", 0..=def::MAX_RETRIES)
             .or(d.retries)
@@ -205,6 +214,7 @@ pub(super) fn parse_backend(cx: &mut Cx<'_>, s: Section<'_, '_>, d: &Defaults) -
         request_rules,
         response_rules,
         errorfiles,
+        maxqueue,
     };
     BackendDraft {
         backend,
@@ -220,6 +230,23 @@ struct FromBackend<'a> {
     cookie: bool,
     tls: Option<&'a server_tls::TlsDraft>,
     send_proxy: Option<ProxyVersion>,
+    /// The backend's `slowstart`, for servers without their own.
+    slowstart: Duration,
+}
+
+/// `slowstart`: a duration from 0 to an hour.
+fn slowstart(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Option<Duration> {
+    let d = t.duration(cx, "slowstart", true)?;
+    if d > def::MAX_SLOWSTART {
+        if let Some(v) = t.get("slowstart") {
+            cx.error_help(
+                &v.span(),
+                format!("slowstart of {}s is too long", d.as_secs()),
+                "a server ramps up over seconds or minutes; at most 1h",
+            );
+        }
+    }
+    Some(d.min(def::MAX_SLOWSTART))
 }
 
 /// One `[[backend.X.server]]`; `None` only when it has no usable name (nothing to check
@@ -234,6 +261,7 @@ fn parse_server(
         cookie: has_cookie,
         tls: backend_tls,
         send_proxy: backend_proxy,
+        slowstart: backend_slowstart,
     } = *from;
     let mut host = None;
     let address = match t.str(cx, "address") {
@@ -297,6 +325,8 @@ fn parse_server(
         check: server_check,
         tls: server_tls::resolve(backend_tls, own_tls.as_ref(), host),
         send_proxy,
+        slowstart: self::slowstart(cx, t).unwrap_or(backend_slowstart),
+        maxqueue: t.u32(cx, "maxqueue", 0..=def::MAX_MAXCONN).unwrap_or(0),
     };
     Some((server, name_span))
 }

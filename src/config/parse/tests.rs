@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use super::walk::{edit_distance, parse_duration, suggest, DurationError};
 use super::*;
-use crate::config::{Backend, Log, LogTarget, Passive, Server, Workers};
+use crate::config::{Backend, Balance, Log, LogTarget, Passive, Server, Workers};
 
 const FILE: &str = "t.toml";
 
@@ -175,6 +175,8 @@ backup = true
                     check: None,
                     send_proxy: None,
                     tls: None,
+                    slowstart: Duration::ZERO,
+                    maxqueue: 0,
                 },
                 Server {
                     name: "web2".into(),
@@ -186,6 +188,8 @@ backup = true
                     check: None,
                     send_proxy: None,
                     tls: None,
+                    slowstart: Duration::ZERO,
+                    maxqueue: 0,
                 },
             ],
             check: None,
@@ -195,6 +199,7 @@ backup = true
             request_rules: vec![],
             response_rules: vec![],
             errorfiles: vec![],
+            maxqueue: 0,
         }],
     };
     assert_eq!(ok(text), expected);
@@ -558,7 +563,8 @@ server = [{ name = "s", address = "127.0.0.1:1" }]
             "t.toml:4:14: error: unknown connection mode \"keepalive\" (expected one of: \
              keep-alive, server-close, close)\n  help: did you mean \"keep-alive\"?",
             "t.toml:6:11: error: unknown balance algorithm \"leastconns\" (expected one of: \
-             roundrobin, leastconn, source)\n  help: did you mean \"leastconn\"?",
+             roundrobin, leastconn, source, random, random(N), uri, uri whole, url_param(NAME), \
+             hdr(NAME), cookie(NAME))\n  help: did you mean \"leastconn\"?",
         ]
     );
     assert_eq!(

@@ -84,6 +84,8 @@ pub(super) async fn forward<T: Transport>(
         upgrade,
         fired,
     };
+    // Read before `outgoing` consumes the head.
+    let key = crate::proxy::hashkey::request_key(&be.balance, r.input.slice(), head);
     let (out, sticky) = outgoing(r, head, be, how)?;
     let reuse = match (keep.upstream, out.replayable) {
         (false, _) => Reuse::Never,
@@ -96,6 +98,7 @@ pub(super) async fn forward<T: Transport>(
         addrs: crate::proxy::client_addrs(r.s.peer, r.s.dst.as_deref().copied()),
         reuse,
         prefer: sticky.server,
+        key,
     };
     let (up, first, mut body) = send_request(r, be, want, out).await?;
     if let Some(body) = body.as_mut() {

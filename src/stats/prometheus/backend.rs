@@ -6,7 +6,7 @@ use crate::stats::model::{BackendStats, Mode, ServerStats, ServerStatus};
 type BeField = fn(&BackendStats) -> u64;
 
 pub(super) fn backends(p: &mut Exposition, bes: &[BackendStats]) {
-    let table: [(&str, Kind, &str, BeField); 20] = [
+    let table: [(&str, Kind, &str, BeField); 21] = [
         (
             "up",
             Kind::Gauge,
@@ -80,6 +80,12 @@ pub(super) fn backends(p: &mut Exposition, bes: &[BackendStats]) {
             |b| b.redispatches,
         ),
         (
+            "queue_full_total",
+            Kind::Counter,
+            "Requests answered 503 at once because a maxqueue was reached.",
+            |b| b.queue_full,
+        ),
+        (
             "active_servers",
             Kind::Gauge,
             "Active servers taking traffic.",
@@ -141,7 +147,7 @@ pub(super) fn servers(p: &mut Exposition, bes: &[BackendStats]) {
         bes.iter()
             .flat_map(|b| b.servers.iter().map(move |s| (b, s)))
     };
-    let table: [(&str, Kind, &str, SvField); 18] = [
+    let table: [(&str, Kind, &str, SvField); 19] = [
         (
             "up",
             Kind::Gauge,
@@ -223,9 +229,18 @@ pub(super) fn servers(p: &mut Exposition, bes: &[BackendStats]) {
             "Requests moved away from this server.",
             |s| s.redispatches,
         ),
-        ("weight", Kind::Gauge, "Configured weight.", |s| {
-            u64::from(s.weight)
-        }),
+        (
+            "queue_full_total",
+            Kind::Counter,
+            "Requests answered 503 at once because the server's maxqueue was reached.",
+            |s| s.queue_full,
+        ),
+        (
+            "weight",
+            Kind::Gauge,
+            "Weight in force (lowered during slow start).",
+            |s| u64::from(s.weight),
+        ),
         ("backup", Kind::Gauge, "1 for a backup server.", |s| {
             u64::from(s.backup)
         }),
