@@ -89,6 +89,13 @@ fn uri_whole_map_based_sticks_by_path_and_query() {
 }
 
 #[test]
+fn uri_depth_sticks_by_directory() {
+    let f = farm("uri depth 1", &[]);
+    // every file of a directory goes where the directory goes
+    assert_sticky(&f, |k, round| (format!("/dir{k}/file{round}.png"), vec![]));
+}
+
+#[test]
 fn url_param_sticks_whatever_the_path() {
     let f = farm("url_param(user)", &[]);
     assert_sticky(&f, |k, round| {

@@ -282,6 +282,8 @@ fn gateway_with_unsupported_features_keeps_the_rest() {
             key: config::HashKey::Path,
             method: config::HashMethod::MapBased,
             factor: 0,
+            uri_len: 0,
+            uri_depth: 0,
         })
     );
     let f = frontend(c, "fe_edge");

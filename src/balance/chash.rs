@@ -165,6 +165,8 @@ mod tests {
             key: HashKey::Path,
             method: HashMethod::Consistent,
             factor,
+            uri_len: 0,
+            uri_depth: 0,
         })
     }
 

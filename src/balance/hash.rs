@@ -105,6 +105,8 @@ mod tests {
             key: HashKey::Path,
             method: HashMethod::MapBased,
             factor: 0,
+            uri_len: 0,
+            uri_depth: 0,
         })
     }
 
@@ -156,6 +158,8 @@ mod tests {
                 key: HashKey::Header("x-user".into()),
                 method,
                 factor: 0,
+                uri_len: 0,
+                uri_depth: 0,
             });
             let mut b = Balancer::new(&algo, 3);
             let servers = [up(1), up(1), up(1)];

@@ -80,6 +80,11 @@ pub struct HashBalance {
     /// only); 0 = no bound. 150 lets a server take half again its share before keys spill
     /// over to the next server on the ring.
     pub factor: u32,
+    /// `uri` keys only: hash at most this many bytes of the path; 0 = all (HAProxy's `len`).
+    pub uri_len: u32,
+    /// `uri` keys only: hash at most this many directory levels, one per `/`; 0 = all
+    /// (HAProxy's `depth`).
+    pub uri_depth: u32,
 }
 
 /// The part of a request a hashing backend hashes.
@@ -141,13 +146,22 @@ impl fmt::Display for Balance {
             Balance::LeastConn => f.write_str("leastconn"),
             Balance::Source => f.write_str("source"),
             Balance::Random { draws } => write!(f, "random({draws})"),
-            Balance::Hash(h) => match &h.key {
-                HashKey::Path => f.write_str("uri"),
-                HashKey::Uri => f.write_str("uri whole"),
-                HashKey::UrlParam(n) => write!(f, "url_param({n})"),
-                HashKey::Header(n) => write!(f, "hdr({n})"),
-                HashKey::Cookie(n) => write!(f, "cookie({n})"),
-            },
+            Balance::Hash(h) => {
+                match &h.key {
+                    HashKey::Path => f.write_str("uri")?,
+                    HashKey::Uri => f.write_str("uri whole")?,
+                    HashKey::UrlParam(n) => return write!(f, "url_param({n})"),
+                    HashKey::Header(n) => return write!(f, "hdr({n})"),
+                    HashKey::Cookie(n) => return write!(f, "cookie({n})"),
+                }
+                if h.uri_len != 0 {
+                    write!(f, " len {}", h.uri_len)?;
+                }
+                if h.uri_depth != 0 {
+                    write!(f, " depth {}", h.uri_depth)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -359,6 +373,8 @@ mod tests {
                 key,
                 method,
                 factor,
+                uri_len: 0,
+                uri_depth: 0,
             })
         };
         vec![

@@ -52,6 +52,7 @@ pub(super) fn balance(w: &[String], partial: &mut Vec<String>) -> Result<Noted<S
         }
         ("uri", None) => {
             let mut whole = false;
+            let (mut len, mut depth) = (0u32, 0u32);
             let mut dropped = Vec::new();
             let mut i = 0;
             while let Some(word) = rest.get(i) {
@@ -60,10 +61,12 @@ pub(super) fn balance(w: &[String], partial: &mut Vec<String>) -> Result<Noted<S
                     // ringlb always hashes the path of an absolute-form target
                     "path-only" => {}
                     "len" | "depth" => {
-                        dropped.push(format!(
-                            "{word} {}",
-                            rest.get(i + 1).map_or("", String::as_str)
-                        ));
+                        let n = rest.get(i + 1).and_then(|n| n.parse::<u32>().ok());
+                        match (word.as_str(), n) {
+                            ("len", Some(n)) => len = n,
+                            ("depth", Some(n)) => depth = n,
+                            _ => dropped.push(word.clone()),
+                        }
                         i += 1;
                     }
                     other => dropped.push(other.to_owned()),
@@ -72,11 +75,18 @@ pub(super) fn balance(w: &[String], partial: &mut Vec<String>) -> Result<Noted<S
             }
             if !dropped.is_empty() {
                 partial.push(format!(
-                    "balance uri {}: not translated (ringlb hashes the whole path)",
+                    "balance uri {}: not translated (no ringlb equivalent)",
                     dropped.join(" ")
                 ));
             }
-            plain(if whole { "uri whole" } else { "uri" })
+            let mut v = String::from(if whole { "uri whole" } else { "uri" });
+            if len != 0 {
+                v.push_str(&format!(" len {len}"));
+            }
+            if depth != 0 {
+                v.push_str(&format!(" depth {depth}"));
+            }
+            plain(&v)
         }
         ("url_param", None) => {
             let name = rest

@@ -12,6 +12,8 @@ fn hashing(key: HashKey, method: HashMethod, factor: u32) -> Balance {
         key,
         method,
         factor,
+        uri_len: 0,
+        uri_depth: 0,
     })
 }
 
@@ -91,12 +93,17 @@ fn defaults_hash_settings_reach_the_hashing_backends_only() {
 
 #[test]
 fn untranslatable_balance_parts_are_listed() {
-    let t = translate(&backend(" balance uri len 10 depth 2\n"), "h");
+    let t = translate(&backend(" balance uri len 10 depth 2 foo\n"), "h");
     assert_eq!(t.skipped.len(), 1, "{:?}", t.skipped);
     assert!(
-        t.skipped[0].why.contains("len 10 depth 2"),
+        t.skipped[0].why.contains("balance uri foo"),
         "{:?}",
         t.skipped
+    );
+    assert!(
+        t.toml.contains("balance = \"uri len 10 depth 2\""),
+        "{}",
+        t.toml
     );
     let t = translate(&backend(" balance url_param id check_post 64\n"), "h");
     assert!(

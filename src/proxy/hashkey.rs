@@ -16,8 +16,12 @@ pub fn request_key(balance: &Balance, buf: &[u8], head: &RequestHead) -> Option<
     let target = head.target.get(buf);
     let fields = || FieldSection::within(buf, head.headers_start..head.head_len);
     let key = match &h.key {
-        HashKey::Path => path(target).split(|&b| b == b'?').next().unwrap_or(&[]),
-        HashKey::Uri => path(target),
+        HashKey::Path => limit(
+            path(target).split(|&b| b == b'?').next().unwrap_or(&[]),
+            h.uri_len,
+            h.uri_depth,
+        ),
+        HashKey::Uri => limit(path(target), h.uri_len, h.uri_depth),
         HashKey::UrlParam(name) => query_param(path(target), name.as_bytes())?,
         HashKey::Header(name) => fields().first(name.as_bytes())?,
         HashKey::Cookie(name) => {
@@ -46,6 +50,26 @@ fn path(target: &[u8]) -> &[u8] {
     }
 }
 
+/// The first `depth` directory levels of `uri` (cut before the `depth + 1`-th `/`), then its
+/// first `len` bytes; 0 = no limit.
+fn limit(uri: &[u8], len: u32, depth: u32) -> &[u8] {
+    let mut end = uri.len();
+    if depth != 0 {
+        if let Some((i, _)) = uri
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'/')
+            .nth(depth as usize)
+        {
+            end = i;
+        }
+    }
+    if len != 0 {
+        end = end.min(len as usize);
+    }
+    uri.get(..end).unwrap_or(uri)
+}
+
 /// The value of query parameter `name` (first occurrence) in `path?query`.
 fn query_param<'a>(path_and_query: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let q = path_and_query.iter().position(|&b| b == b'?')?;
@@ -67,6 +91,8 @@ mod tests {
             key,
             method: HashMethod::Consistent,
             factor: 0,
+            uri_len: 0,
+            uri_depth: 0,
         });
         let head = parse_request(raw.as_bytes(), &Limits::default())
             .expect("parses")
@@ -105,6 +131,16 @@ mod tests {
         // origin form: the same path as the absolute form
         let origin = "GET /img/a.png?x=1 HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(key_of(HashKey::Path, origin), Some(key_hash(b"/img/a.png")));
+    }
+
+    #[test]
+    fn uri_len_and_depth_cut_the_key() {
+        assert_eq!(limit(b"/a/b/c.png?x=1", 0, 1), b"/a");
+        assert_eq!(limit(b"/a/b/c.png?x=1", 0, 2), b"/a/b");
+        assert_eq!(limit(b"/a/b/c.png?x=1", 0, 9), b"/a/b/c.png?x=1");
+        assert_eq!(limit(b"/a/b/c.png", 4, 0), b"/a/b");
+        assert_eq!(limit(b"/a/b/c.png", 3, 2), b"/a/");
+        assert_eq!(limit(b"/a", 100, 0), b"/a");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! `[defaults]`), with the settings of hashing backends.
 //!
 //! `balance` is one word or a word with an argument, as HAProxy writes it: `roundrobin`,
-//! `leastconn`, `source`, `random` / `random(N)`, `uri` / `uri whole`, `url_param(NAME)`,
+//! `leastconn`, `source`, `random` / `random(N)`, `uri [whole] [len N] [depth N]`, `url_param(NAME)`,
 //! `hdr(NAME)`, `cookie(NAME)`. `hash_type` (`consistent`, the default, or `map-based`) and
 //! `hash_balance_factor` apply to the hashing ones; set in a backend that does not hash they
 //! are an error, set in `[defaults]` they apply to the backends that hash.
@@ -112,6 +112,8 @@ fn parse(cx: &mut Cx<'_>, word: &str, span: &Range<usize>) -> Option<Balance> {
             key,
             method: HashMethod::Consistent,
             factor: 0,
+            uri_len: 0,
+            uri_depth: 0,
         }))
     };
     match word {
@@ -123,9 +125,13 @@ fn parse(cx: &mut Cx<'_>, word: &str, span: &Range<usize>) -> Option<Balance> {
                 draws: def::RANDOM_DRAWS,
             })
         }
-        "uri" => return hash(HashKey::Path),
-        "uri whole" => return hash(HashKey::Uri),
         _ => {}
+    }
+    if let Some(words) = word
+        .strip_prefix("uri")
+        .filter(|w| w.is_empty() || w.starts_with(' '))
+    {
+        return uri(cx, word, words, span);
     }
     if let Some((func, arg)) = word.strip_suffix(')').and_then(|w| w.split_once('(')) {
         let arg = arg.trim();
@@ -181,6 +187,42 @@ fn parse(cx: &mut Cx<'_>, word: &str, span: &Range<usize>) -> Option<Balance> {
     None
 }
 
+/// `uri [whole] [len N] [depth N]`; `words` is what follows `uri`.
+fn uri(cx: &mut Cx<'_>, word: &str, words: &str, span: &Range<usize>) -> Option<Balance> {
+    let mut h = HashBalance {
+        key: HashKey::Path,
+        method: HashMethod::Consistent,
+        factor: 0,
+        uri_len: 0,
+        uri_depth: 0,
+    };
+    let mut it = words.split_whitespace();
+    while let Some(w) = it.next() {
+        let number = match w {
+            "whole" => {
+                h.key = HashKey::Uri;
+                continue;
+            }
+            "len" | "depth" => it.next().and_then(|n| n.parse::<u32>().ok()),
+            _ => None,
+        };
+        match (w, number) {
+            ("len", Some(n)) if n > 0 => h.uri_len = n,
+            ("depth", Some(n)) if n > 0 => h.uri_depth = n,
+            _ => {
+                cx.error_help(
+                    span,
+                    format!("invalid uri hashing \"{word}\""),
+                    "uri [whole] [len N] [depth N]: `whole` adds the query, `len` hashes the \
+                     first N bytes, `depth` the first N directory levels (N from 1)",
+                );
+                return None;
+            }
+        }
+    }
+    Some(Balance::Hash(h))
+}
+
 /// A token character (RFC 9110): what header, cookie and parameter names are made of.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -218,6 +260,8 @@ mod tests {
                 key,
                 method,
                 factor,
+                uri_len: 0,
+                uri_depth: 0,
             })
         };
         let cases = [
@@ -226,6 +270,16 @@ mod tests {
             (
                 "balance = \"uri\"",
                 hash(HashKey::Path, HashMethod::Consistent, 0),
+            ),
+            (
+                "balance = \"uri len 12 depth 2\"",
+                Balance::Hash(HashBalance {
+                    key: HashKey::Path,
+                    method: HashMethod::Consistent,
+                    factor: 0,
+                    uri_len: 12,
+                    uri_depth: 2,
+                }),
             ),
             (
                 "balance = \"uri whole\"\nhash_type = \"map-based\"",
@@ -286,6 +340,10 @@ mod tests {
             (
                 "balance = \"random(0)\"",
                 "t.toml:5:11: error: invalid number of draws in \"random(0)\"",
+            ),
+            (
+                "balance = \"uri depth x\"",
+                "t.toml:5:11: error: invalid uri hashing \"uri depth x\"",
             ),
             (
                 "balance = \"hdr()\"",
