@@ -43,6 +43,7 @@ pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod h2;
 pub mod ha;
 pub mod health;
 pub mod http;

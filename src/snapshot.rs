@@ -151,6 +151,10 @@ pub struct FrontendRt {
     pub response_rules: RuleSet,
     /// Error pages replacing ringlb's own.
     pub errors: ErrorPages,
+    /// HTTP/2 settings and limits (`[frontend.X.h2]`).
+    pub h2: crate::config::H2,
+    /// Whether clients may speak HTTP/2 here (cleartext prior knowledge or ALPN "h2").
+    pub h2_enabled: bool,
 }
 
 /// A listening address: its frontend (index), whether connections start with a TLS
@@ -383,6 +387,11 @@ impl Snapshot {
                 request_rules: rule_set(&f.acls, &f.request_rules, "frontend", &f.name)?,
                 response_rules: rule_set(&f.acls, &f.response_rules, "frontend", &f.name)?,
                 errors: error_pages(&f.errorfiles)?,
+                h2: f.h2,
+                h2_enabled: f.h2.cleartext
+                    || f.tls
+                        .as_ref()
+                        .is_some_and(|t| t.alpn.iter().any(|p| p == "h2")),
             });
         }
         if let Some(l) = &config.stats {
@@ -421,6 +430,8 @@ impl Snapshot {
                 request_rules: RuleSet::empty(),
                 response_rules: RuleSet::empty(),
                 errors: ErrorPages::default(),
+                h2: crate::config::defaults::H2,
+                h2_enabled: false,
             });
         }
         let g = &config.global;

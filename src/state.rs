@@ -379,6 +379,33 @@ pub struct FrontendState {
     pub tls_userspace: AtomicU64,
     /// Hand-overs to kTLS that failed after the keys left rustls (the connection was lost).
     pub tls_ktls_failed: AtomicU64,
+    /// HTTP/2 connections, streams, limits hit and GOAWAYs sent.
+    pub h2: H2Counters,
+}
+
+/// A frontend's HTTP/2 counters.
+#[derive(Debug, Default)]
+pub struct H2Counters {
+    pub connections: AtomicU64,
+    pub streams: AtomicU64,
+    /// Per [`crate::h2::Limit`], in [`crate::h2::Limit::ALL`] order.
+    pub limits: [AtomicU64; 9],
+    /// GOAWAY frames sent, per error code (its wire value).
+    pub goaway: [AtomicU64; 14],
+}
+
+impl H2Counters {
+    pub fn limit_hit(&self, limit: crate::h2::Limit) {
+        if let Some(c) = self.limits.get(limit as usize) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    pub fn goaway_sent(&self, code: crate::h2::frame::ErrorCode) {
+        if let Some(c) = self.goaway.get(code as usize) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,27 @@ fn tls_stats(st: &FrontendState, t: &crate::tls::TlsRt, wall: SystemTime) -> Tls
     }
 }
 
+/// A frontend's HTTP/2 counters.
+fn h2_stats(c: &crate::state::H2Counters) -> crate::stats::H2Stats {
+    use crate::h2::frame::ErrorCode;
+    use crate::h2::Limit;
+    crate::stats::H2Stats {
+        connections: c.connections.load(Ordering::Relaxed),
+        streams: c.streams.load(Ordering::Relaxed),
+        limits: Limit::ALL
+            .iter()
+            .zip(&c.limits)
+            .map(|(l, n)| (l.name(), n.load(Ordering::Relaxed)))
+            .collect(),
+        goaway: ErrorCode::ALL
+            .iter()
+            .zip(&c.goaway)
+            .map(|(e, n)| (e.name(), n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+    }
+}
+
 /// Everything the stats page shows, read now.
 pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
     let now = Instant::now();
@@ -119,6 +140,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                     failed: st.proxy_failed.load(Ordering::Relaxed),
                     refused: st.proxy_refused.load(Ordering::Relaxed),
                 }),
+                h2: f.h2_enabled.then(|| h2_stats(&st.h2)),
             }
         })
         .collect();

@@ -81,6 +81,27 @@ pub const TLS_SESSION_TICKETS: bool = true;
 /// kTLS where the kernel has it: the kernel encrypts, an idle connection holds no TLS state.
 pub const TLS_KTLS: crate::config::Ktls = crate::config::Ktls::Auto;
 
+/// HTTP/2 on plain listeners only when asked; limits close to HAProxy's and nginx's defaults.
+pub const H2: crate::config::H2 = crate::config::H2 {
+    cleartext: false,
+    // nginx `http2_max_concurrent_streams`, HAProxy `tune.h2.max-concurrent-streams`.
+    max_concurrent_streams: 100,
+    // RFC 9113's initial window.
+    initial_window_size: 65_535,
+    // RFC 7541's default table.
+    header_table_size: 4_096,
+    // As large as the HTTP/1.1 head limit, so a request fits either way.
+    max_header_list_size: 16_384,
+    max_continuation_frames: 32,
+    max_resets: 200,
+    max_settings: 100,
+    max_pings: 100,
+    flood_window: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(60),
+    request_timeout: Duration::from_secs(10),
+    zero_window_timeout: Duration::from_secs(30),
+};
+
 // ---- backends --------------------------------------------------------------------------------
 
 pub const BALANCE: Balance = Balance::RoundRobin;

@@ -323,6 +323,44 @@ pub struct Frontend {
     pub response_rules: Vec<RuleDef>,
     /// `[frontend.X.errorfile]`: pages replacing ringlb's own, by status.
     pub errorfiles: Vec<ErrorFile>,
+    /// `[frontend.X.h2]`: HTTP/2 on the plain listeners and the limits of every h2
+    /// connection of this frontend (TLS listeners speak h2 when `alpn` offers it).
+    pub h2: H2,
+}
+
+/// `[frontend.X.h2]`: HTTP/2 settings and the limits that keep an h2 connection from costing
+/// more than one client should (Rapid Reset, CONTINUATION and PING/SETTINGS floods, HPACK
+/// bombs, stalled windows). Defaults: [`H2::DEFAULT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2 {
+    /// Plain listeners also take h2 with prior knowledge (a connection that opens with the
+    /// h2 preface); HTTP/1.1 is still served there.
+    pub cleartext: bool,
+    /// Streams a client may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_concurrent_streams: u32,
+    /// Each stream's receive window (`SETTINGS_INITIAL_WINDOW_SIZE`): what a client may send
+    /// ahead of what its request's server has taken.
+    pub initial_window_size: u32,
+    /// HPACK dynamic table the client may make ringlb keep (`SETTINGS_HEADER_TABLE_SIZE`).
+    pub header_table_size: u32,
+    /// Decoded size of one header list (names + values + 32 per field, as RFC 9113 counts).
+    pub max_header_list_size: u32,
+    /// CONTINUATION frames one header block may have.
+    pub max_continuation_frames: u32,
+    /// Streams a client may reset per `flood_window` before the connection is closed
+    /// (`ENHANCE_YOUR_CALM`).
+    pub max_resets: u32,
+    /// SETTINGS frames per `flood_window`.
+    pub max_settings: u32,
+    /// PING frames per `flood_window`.
+    pub max_pings: u32,
+    pub flood_window: std::time::Duration,
+    /// A connection without open streams closes (GOAWAY) after this long.
+    pub idle_timeout: std::time::Duration,
+    /// The preface and every header block must be complete within this long.
+    pub request_timeout: std::time::Duration,
+    /// A response stalled on a zero flow-control window is reset after this long.
+    pub zero_window_timeout: std::time::Duration,
 }
 
 /// A header rule as configured, with its place (a `return` body file is read at load and

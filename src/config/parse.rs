@@ -14,6 +14,7 @@
 mod backend;
 mod balance;
 mod global;
+mod h2;
 mod health;
 mod routing;
 mod rules;
@@ -101,6 +102,7 @@ const FRONTEND: Schema = Schema {
         "request_rule",
         "response_rule",
         "errorfile",
+        "h2",
     ],
     elsewhere: &[
         ("balance", BACKEND_HINT),
@@ -524,6 +526,7 @@ fn parse_frontend(
         request_rules,
         response_rules,
         errorfiles,
+        h2: h2::frontend_h2(cx, t, mode),
     };
     FrontendDraft {
         frontend,

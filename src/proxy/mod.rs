@@ -20,6 +20,7 @@
 //! owned by one worker thread ([`Local`]) or is an atomic in the shared state.
 
 mod exchange;
+pub mod h2;
 mod hashkey;
 pub mod http;
 mod persist;
@@ -82,6 +83,8 @@ pub struct Local {
     /// Failed TLS handshakes with servers, logged the same way (a server with a bad
     /// certificate fails every connection).
     server_tls_failures: RefCell<crate::log::Throttle>,
+    /// HTTP/2 limits hit, logged the same way (a flood hits them by the thousand).
+    h2_limits: RefCell<crate::log::Throttle>,
 }
 
 impl Local {
@@ -96,6 +99,7 @@ impl Local {
             tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             proxy_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             server_tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
+            h2_limits: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -132,6 +136,25 @@ impl Local {
         self.proxy_failures.borrow_mut().event(
             std::time::Instant::now(),
             format_args!("frontend {key}: connection closed: {why}"),
+        );
+    }
+
+    /// Logs an HTTP/2 limit hit on frontend `key` by client `peer` and what ringlb did about
+    /// it (throttled: the operator needs the client's address to act on a flood).
+    pub fn h2_limit(
+        &self,
+        key: &str,
+        limit: crate::h2::Limit,
+        peer: Option<SocketAddr>,
+        action: &impl std::fmt::Display,
+    ) {
+        let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        self.h2_limits.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!(
+                "frontend {key}: h2 limit {} hit by client {peer}: {action}",
+                limit.name()
+            ),
         );
     }
 
@@ -186,6 +209,7 @@ pub fn client_addrs(
 
 /// A session's frontend: its index in the snapshot of one generation, found again by name
 /// when a reload published another one. Resolved once per request (HTTP) or session (TCP).
+#[derive(Clone)]
 pub struct FrontendRef {
     key: Arc<str>,
     generation: Cell<u64>,

@@ -29,8 +29,8 @@ pub use csv::{render_csv, FIELDS as CSV_FIELDS};
 pub use html::{escape as escape_html, render_html, HtmlOptions};
 pub use json::render_json;
 pub use model::{
-    BackendStats, CertStats, CheckInfo, FrontendStats, Mode, ProcessStats, ProxyStats, Responses,
-    ServerStats, ServerStatus, StatsSnapshot, TlsStats,
+    BackendStats, CertStats, CheckInfo, FrontendStats, H2Stats, Mode, ProcessStats, ProxyStats,
+    Responses, ServerStats, ServerStatus, StatsSnapshot, TlsStats,
 };
 pub use prometheus::render_prometheus;
 pub use request::{

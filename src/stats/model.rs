@@ -133,6 +133,20 @@ pub struct FrontendStats {
     /// Present when some listener of the frontend accepts PROXY protocol headers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_protocol: Option<ProxyStats>,
+    /// Present when clients may speak HTTP/2 to the frontend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Stats>,
+}
+
+/// A frontend's HTTP/2: connections, streams, limits hit and GOAWAYs sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct H2Stats {
+    pub connections: u64,
+    pub streams: u64,
+    /// Per limit name (`concurrent_streams`, `rapid_reset`, …), every limit listed.
+    pub limits: Vec<(&'static str, u64)>,
+    /// Per error code name, only codes sent at least once.
+    pub goaway: Vec<(&'static str, u64)>,
 }
 
 /// Connections a frontend closed at their PROXY protocol header.

@@ -231,6 +231,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                     failed: 3,
                     refused: 0,
                 }),
+                h2: None,
             },
             FrontendStats {
                 name: "postgres".to_string(),
@@ -248,6 +249,7 @@ pub(crate) fn snapshot() -> StatsSnapshot {
                 responses: Responses::default(),
                 tls: None,
                 proxy_protocol: None,
+                h2: None,
             },
         ],
         backends: vec![

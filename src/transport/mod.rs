@@ -14,9 +14,12 @@
 //!   (`setsockopt(SOL_TLS)`), so the transport is a `Conn` again that only has to tell a
 //!   non-application record (an alert) apart from data; an idle connection keeps no TLS state
 //!   in ringlb. Where the kernel has no `tls` module, the session stays on rustls.
-//! - **One HTTP/2 stream**: `recv` yields the stream's DATA payloads (flow control granted as
-//!   the session consumes them), `send` queues HEADERS/DATA frames on the connection's writer,
-//!   `shutdown_write` ends the stream with END_STREAM.
+//! - **One HTTP/2 stream** (`proxy/h2/stream.rs`, as it converts heads): `recv` yields the
+//!   request as an HTTP/1.1 head, then the stream's DATA payloads (flow control granted as the
+//!   session consumes them); `send` turns the HTTP/1.1 response into HEADERS/DATA frames on the
+//!   connection's writer; `shutdown_write` ends the stream with END_STREAM.
+//! - **Prefixed** (`prefixed.rs`): a transport whose first bytes were read ahead (a plain
+//!   listener telling the h2 preface from HTTP/1.1).
 //!
 //! May import `runtime`, `system` (kTLS socket options), `log` (event lines) and rustls.
 //! Nothing here knows about HTTP heads or configs.
@@ -27,6 +30,7 @@
 
 pub mod ktls;
 mod plain;
+pub mod prefixed;
 pub mod tls;
 pub mod tls_client;
 
@@ -105,5 +109,10 @@ pub trait Transport {
     /// on SNI and the access log); `None` for plain TCP.
     fn tls(&self) -> Option<&TlsInfo> {
         None
+    }
+
+    /// The bytes are one HTTP/2 stream (the access log shows `HTTP/2.0`).
+    fn is_h2(&self) -> bool {
+        false
     }
 }

@@ -387,6 +387,8 @@ fn start_session(
         return;
     };
     let mode = fe.mode;
+    // Plain listeners of a frontend with `[h2] cleartext` tell the h2 preface from HTTP/1.1.
+    let h2_plain = (mode == Mode::Http && fe.h2.cleartext).then_some(fe.timeouts.http_request);
     let handshake = fe.tls.clone().filter(|_| bind.tls).map(|tls| Handshake {
         tls,
         timeout: fe.timeouts.client,
@@ -433,6 +435,10 @@ fn start_session(
         // them (a TLS connection's state is large); `serve_tls` holds only the boxes it waits
         // on, smaller than a plain session, so it runs inline too.
         match (handshake, mode) {
+            (None, Mode::Http) if h2_plain.is_some() => {
+                let wait = h2_plain.unwrap_or_default();
+                Box::pin(proxy::h2::serve_plain(accepted, conn, wait)).await;
+            }
             (None, Mode::Http) => proxy::http::serve(accepted, conn).await,
             (None, Mode::Tcp) => Box::pin(proxy::tcp::serve(accepted, conn)).await,
             (Some(h), _) => serve_tls(mode, accepted, conn, h).await,
@@ -474,6 +480,12 @@ async fn open_tls(
             if conn.info().resumed {
                 h.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
             }
+            // ALPN "h2": the connection speaks HTTP/2 whichever record layer runs it.
+            let mode = match (mode, conn.info().alpn.as_deref()) {
+                (Mode::Http, Some(b"h2")) => Session::H2,
+                (Mode::Http, _) => Session::Http,
+                (Mode::Tcp, _) => Session::Tcp,
+            };
             if !h.tls.ktls {
                 h.counters.tls_userspace.fetch_add(1, Ordering::Relaxed);
                 return Some(boxed_session(mode, accepted, conn));
@@ -509,12 +521,21 @@ async fn open_tls(
 /// The session of a frontend's mode over `conn`, boxed (a plain function, so that `conn` is
 /// moved into the box and never kept in the caller's state).
 fn boxed_session<T: Transport + 'static>(
-    mode: Mode,
+    session: Session,
     accepted: proxy::Accepted,
     conn: T,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
-    match mode {
-        Mode::Http => Box::pin(proxy::http::serve(accepted, conn)),
-        Mode::Tcp => Box::pin(proxy::tcp::serve(accepted, conn)),
+    match session {
+        Session::Http => Box::pin(proxy::http::serve(accepted, conn)),
+        Session::H2 => Box::pin(proxy::h2::serve(accepted, conn, Vec::new())),
+        Session::Tcp => Box::pin(proxy::tcp::serve(accepted, conn)),
     }
+}
+
+/// What runs over a TLS connection after its handshake.
+#[derive(Clone, Copy)]
+enum Session {
+    Http,
+    H2,
+    Tcp,
 }

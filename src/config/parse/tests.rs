@@ -151,6 +151,7 @@ backup = true
             request_rules: vec![],
             response_rules: vec![],
             errorfiles: vec![],
+            h2: def::H2,
         }],
         backends: vec![Backend {
             name: "web".into(),

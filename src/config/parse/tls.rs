@@ -105,8 +105,8 @@ pub const CIPHERSUITES: &[(&str, &str)] = &[
     ),
 ];
 
-/// ALPN protocols a listener may offer.
-const ALPN: &[&str] = &["http/1.1", "http/1.0"];
+/// ALPN protocols a listener may offer ("h2": HTTP/2, http mode only).
+const ALPN: &[&str] = &["http/1.1", "http/1.0", "h2"];
 
 /// The frontend's TLS settings and the spans of its TLS binds (for the duplicate-bind check).
 pub(super) fn frontend_tls(
@@ -142,7 +142,14 @@ pub(super) fn frontend_tls(
         Some(list) => list
             .into_iter()
             .filter_map(|(p, span)| {
-                if ALPN.contains(&p) {
+                if p == "h2" && mode == Mode::Tcp {
+                    cx.error_help(
+                        &span,
+                        "ALPN \"h2\" needs an http frontend: a tcp frontend never reads HTTP/2",
+                        "remove \"h2\" or set mode = \"http\"",
+                    );
+                    None
+                } else if ALPN.contains(&p) {
                     Some(p.to_owned())
                 } else {
                     cx.error_help(

@@ -43,7 +43,7 @@ use crate::http::Limits;
 pub use session::serve;
 
 /// Head size limits (request line 8 KiB, head 16 KiB, 100 fields).
-const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_request_line: 8 * 1024,
     max_head: 16 * 1024,
     max_headers: crate::http::MAX_HEADERS,

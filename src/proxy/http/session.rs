@@ -170,6 +170,12 @@ async fn request<T: Transport>(r: &mut Req<'_, T>) -> Result<Next, Outcome> {
             .unwrap_or(&[]);
         let line = line.strip_suffix(b"\r\n").unwrap_or(line);
         r.x.request_line = String::from_utf8_lossy(line).into_owned();
+        if r.s.client.is_h2() {
+            // The head was made from an h2 stream's HEADERS: log the protocol it came in.
+            if let Some(l) = r.x.request_line.strip_suffix("HTTP/1.1") {
+                r.x.request_line = format!("{l}HTTP/2.0");
+            }
+        }
     }
     if let Some(page) = stats_page::wanted(r, &head)? {
         return stats_page::serve(r, &head, page).await;

@@ -1,7 +1,7 @@
 //! The frontends' families: connections, requests, responses, TLS and PROXY protocol.
 
 use super::{per_item, responses, Exposition, Kind};
-use crate::stats::model::{FrontendStats, Mode, ProxyStats, TlsStats};
+use crate::stats::model::{FrontendStats, H2Stats, Mode, ProxyStats, TlsStats};
 
 type FeField = fn(&FrontendStats) -> u64;
 
@@ -82,6 +82,50 @@ pub(super) fn frontends(p: &mut Exposition, fes: &[FrontendStats]) {
     );
     tls(p, fes);
     proxy_protocol(p, fes);
+    h2(p, fes);
+}
+
+/// HTTP/2 per frontend that speaks it.
+fn h2(p: &mut Exposition, fes: &[FrontendStats]) {
+    let with: Vec<(&str, &H2Stats)> = fes
+        .iter()
+        .filter_map(|f| f.h2.as_ref().map(|s| (f.name.as_str(), s)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let name = "ringlb_frontend_h2_connections_total";
+    p.family(name, Kind::Counter, "HTTP/2 client connections.");
+    for (fe, s) in &with {
+        p.sample(name, &[("frontend", fe)], s.connections);
+    }
+    let name = "ringlb_frontend_h2_streams_total";
+    p.family(name, Kind::Counter, "HTTP/2 streams served as requests.");
+    for (fe, s) in &with {
+        p.sample(name, &[("frontend", fe)], s.streams);
+    }
+    let name = "ringlb_frontend_h2_limit_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "HTTP/2 limits hit by clients (streams refused or reset, connections closed).",
+    );
+    for (fe, s) in &with {
+        for (limit, n) in &s.limits {
+            p.sample(name, &[("frontend", fe), ("limit", limit)], *n);
+        }
+    }
+    let name = "ringlb_frontend_h2_goaway_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "HTTP/2 GOAWAY frames sent, by error code.",
+    );
+    for (fe, s) in &with {
+        for (error, n) in &s.goaway {
+            p.sample(name, &[("frontend", fe), ("error", error)], *n);
+        }
+    }
 }
 
 /// Connections closed at their PROXY protocol header, per frontend that accepts one.

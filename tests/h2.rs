@@ -1,0 +1,507 @@
+//! HTTP/2 for clients, end to end with real clients: curl (`--http2` over TLS with ALPN,
+//! `--http2-prior-knowledge` in cleartext) and h2load (Debian's nghttp2-client). Servers stay
+//! HTTP/1.1: the test backends of `tests/common`.
+
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+mod common;
+use common::*;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// A self-signed certificate for `localhost` (chain and key in one PEM file), in `dir`.
+fn certificate(dir: &Path) -> PathBuf {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-days",
+            "30",
+        ],
+    );
+    let mut pem = std::fs::read(dir.join("cert.pem")).unwrap();
+    pem.extend(std::fs::read(dir.join("key.pem")).unwrap());
+    let path = dir.join("site.pem");
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// ringlb with one frontend: a plain listener (h2 with prior knowledge and HTTP/1.1), a TLS
+/// listener offering h2 and http/1.1, a `[stats]` listener; backends `web` (web1, web2) and
+/// `api` (api1) for paths under `/api`.
+struct Site {
+    lb: Ringlb,
+    _web: Vec<Backend>,
+    plain: SocketAddr,
+    tls: u16,
+    stats: SocketAddr,
+    ca: PathBuf,
+    dir: PathBuf,
+}
+
+impl Site {
+    fn start(extra: &str) -> Site {
+        let web = vec![
+            Backend::start("web1"),
+            Backend::start("web2"),
+            Backend::start("api1"),
+        ];
+        let dir = unique_dir("ringlb-h2");
+        let cert = certificate(&dir);
+        let (plain, tls, stats) = (free_port(), free_port(), free_port());
+        let toml = format!(
+            r#"
+[global]
+workers = 1
+[stats]
+bind = "127.0.0.1:{stats}"
+[frontend.www]
+bind = "127.0.0.1:{plain}"
+default_backend = "web"
+log = true
+[frontend.www.tls]
+bind = "127.0.0.1:{tls}"
+certificates = "{cert}"
+alpn = ["h2", "http/1.1"]
+[frontend.www.h2]
+cleartext = true
+{extra}
+[[frontend.www.route]]
+backend = "api"
+if = "{{ path_beg /api }}"
+[backend.web]
+[[backend.web.server]]
+name = "web1"
+address = "{}"
+[[backend.web.server]]
+name = "web2"
+address = "{}"
+[backend.api]
+[[backend.api.server]]
+name = "api1"
+address = "{}"
+"#,
+            web[0].addr(),
+            web[1].addr(),
+            web[2].addr(),
+            cert = cert.display(),
+        );
+        let lb = Ringlb::start(&toml);
+        Site {
+            lb,
+            _web: web,
+            plain: format!("127.0.0.1:{plain}").parse().unwrap(),
+            tls,
+            stats: format!("127.0.0.1:{stats}").parse().unwrap(),
+            ca: dir.join("cert.pem"),
+            dir,
+        }
+    }
+
+    fn h2c(&self, path: &str) -> String {
+        format!("http://{}{path}", self.plain)
+    }
+
+    fn h2s(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.tls)
+    }
+
+    fn resolve(&self) -> String {
+        format!("localhost:{}:127.0.0.1", self.tls)
+    }
+
+    /// The value of a Prometheus sample.
+    fn metric(&self, series: &str) -> f64 {
+        let r = http_get(self.stats, "/metrics", &[]);
+        r.body_str()
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().ok())?
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `HTTP-VERSION STATUS BACKEND` of each transfer, one a line.
+const W: &str = "%{http_version} %{http_code} %header{x-backend}\\n";
+
+#[test]
+fn cleartext_prior_knowledge_and_http11_share_the_listener() {
+    let s = Site::start("");
+    let o = curl(&[
+        "--http2-prior-knowledge",
+        "-o",
+        "/dev/null",
+        "-w",
+        W,
+        &s.h2c("/a"),
+    ]);
+    assert_eq!(stdout(&o), "2 200 web1\n");
+    // HTTP/1.1 is still served on the same listener.
+    let r = http_get(s.plain, "/b", &[]);
+    assert_eq!((r.status, r.backend()), (200, Some("web2")));
+    // The access log names the protocol each request came in.
+    assert!(s.lb.wait_log("\"GET /a HTTP/2.0\"", Duration::from_secs(5)));
+    assert!(s.lb.wait_log("\"GET /b HTTP/1.1\"", Duration::from_secs(5)));
+    assert_eq!(
+        s.metric("ringlb_frontend_h2_connections_total{frontend=\"www\"}"),
+        1.0
+    );
+    assert_eq!(
+        s.metric("ringlb_frontend_h2_streams_total{frontend=\"www\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn tls_offers_h2_by_alpn_and_still_serves_http11() {
+    let s = Site::start("");
+    let ca = s.ca.to_str().unwrap();
+    let resolve = s.resolve();
+    let url = s.h2s("/x");
+    let o = curl(&[
+        "--http2",
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-o",
+        "/dev/null",
+        "-w",
+        W,
+        &url,
+    ]);
+    assert_eq!(stdout(&o), "2 200 web1\n");
+    let o = curl(&[
+        "--http1.1",
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-o",
+        "/dev/null",
+        "-w",
+        W,
+        &url,
+    ]);
+    assert_eq!(stdout(&o), "1.1 200 web2\n");
+    // X-Forwarded-Proto comes from the connection's TLS, for every stream.
+    let o = curl(&[
+        "--http2",
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-H",
+        "x-echo-headers: 1",
+        &url,
+    ]);
+    let echoed = stdout(&o).to_ascii_lowercase();
+    assert!(echoed.contains("x-forwarded-proto: https"), "{echoed}");
+    assert!(echoed.starts_with("get /x http/1.1\r\n"), "{echoed}");
+}
+
+#[test]
+fn many_streams_on_one_connection_are_balanced_and_routed() {
+    let s = Site::start("");
+    // Over TLS: curl 7.88.1 (Debian 12) fails streams it multiplexes on a reused
+    // prior-knowledge connection (curl issue 10634), whatever the server.
+    let urls: Vec<String> = (0..6)
+        .map(|i| s.h2s(&format!("/p{i}")))
+        .chain((0..2).map(|i| s.h2s(&format!("/api/{i}"))))
+        .collect();
+    let (ca, resolve) = (s.ca.to_str().unwrap().to_owned(), s.resolve());
+    let mut args = vec![
+        "--http2",
+        "--cacert",
+        &ca,
+        "--resolve",
+        &resolve,
+        "--parallel",
+        "--parallel-max",
+        "8",
+        "-w",
+        "%{http_version} %{http_code} %header{x-backend} %{num_connects} %{url_effective}\\n",
+    ];
+    for u in &urls {
+        args.extend(["-o", "/dev/null", u.as_str()]);
+    }
+    let out = stdout(&curl(&args));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    let mut connects = 0;
+    for l in &lines {
+        let f: Vec<&str> = l.split(' ').collect();
+        assert_eq!((f[0], f[1]), ("2", "200"), "{l}");
+        connects += f[3].parse::<u32>().unwrap();
+        if f[4].contains("/api/") {
+            assert_eq!(f[2], "api1", "routed by path: {l}");
+        }
+        *seen.entry(f[2]).or_default() += 1;
+    }
+    assert_eq!(seen.get("web1"), Some(&3), "{out}");
+    assert_eq!(seen.get("web2"), Some(&3), "{out}");
+    assert_eq!(seen.get("api1"), Some(&2), "{out}");
+    assert_eq!(connects, 1, "one connection carries every stream: {out}");
+    assert_eq!(
+        s.metric("ringlb_frontend_h2_streams_total{frontend=\"www\"}"),
+        8.0
+    );
+}
+
+#[test]
+fn request_bodies_go_up_and_large_bodies_come_down() {
+    let s = Site::start("");
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file = s.dir.join("upload.bin");
+    std::fs::write(&file, &body).unwrap();
+    let at = format!("@{}", file.display());
+    let want = format!("{} {:x}", body.len(), fnv(&body));
+    let w = "%{http_version} %{http_code} %header{x-body-len} %header{x-body-sum}";
+    // With content-length.
+    let o = curl(&[
+        "--http2-prior-knowledge",
+        "--data-binary",
+        &at,
+        "-o",
+        "/dev/null",
+        "-w",
+        w,
+        &s.h2c("/up"),
+    ]);
+    assert_eq!(stdout(&o), format!("2 200 {want}"));
+    // Without: from a pipe, so curl cannot know the length (the server gets it chunked).
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cat {} | curl -sS --max-time 20 --http2-prior-knowledge -T - -o /dev/null -w '{w}' {}",
+            file.display(),
+            s.h2c("/up")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), format!("2 200 {want}"));
+    // Over TLS too.
+    let ca = s.ca.to_str().unwrap();
+    let resolve = s.resolve();
+    let o = curl(&[
+        "--http2",
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "--data-binary",
+        &at,
+        "-o",
+        "/dev/null",
+        "-w",
+        w,
+        &s.h2s("/up"),
+    ]);
+    assert_eq!(stdout(&o), format!("2 200 {want}"));
+    // A large download, fixed length and chunked, through the client's flow-control windows.
+    for chunked in ["0", "1"] {
+        let n = 8 << 20;
+        let out = s.dir.join("down.bin");
+        let o = curl(&[
+            "--http2-prior-knowledge",
+            "-H",
+            &format!("x-size: {n}"),
+            "-H",
+            &format!("x-chunked: {chunked}"),
+            "-o",
+            out.to_str().unwrap(),
+            "-w",
+            "%{http_version} %{http_code}",
+            &s.h2c("/down"),
+        ]);
+        assert_eq!(stdout(&o), "2 200");
+        let got = std::fs::read(&out).unwrap();
+        assert_eq!(got.len(), n, "chunked={chunked}");
+        assert!(got == pattern(n), "chunked={chunked}: body intact");
+    }
+}
+
+/// Runs h2load and returns its output; asserts every request succeeded.
+fn h2load(args: &[&str], n: u64) -> String {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("h2load")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run h2load (Debian package nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let want = format!(
+        "requests: {n} total, {n} started, {n} done, {n} succeeded, 0 failed, 0 errored, 0 timeout"
+    );
+    assert!(text.contains(&want), "h2load: {text}");
+    assert!(text.contains(&format!("status codes: {n} 2xx")), "{text}");
+    text
+}
+
+#[test]
+fn h2load_over_cleartext_and_tls_has_no_errors() {
+    let s = Site::start("");
+    let out = h2load(&["-n", "2000", "-c", "10", "-m", "10", &s.h2c("/")], 2000);
+    println!(
+        "h2load cleartext: {}",
+        out.lines()
+            .find(|l| l.starts_with("finished"))
+            .unwrap_or("")
+    );
+    let out = h2load(
+        &[
+            "-n",
+            "2000",
+            "-c",
+            "10",
+            "-m",
+            "10",
+            &format!("https://127.0.0.1:{}/", s.tls),
+        ],
+        2000,
+    );
+    println!(
+        "h2load TLS: {}",
+        out.lines()
+            .find(|l| l.starts_with("finished"))
+            .unwrap_or("")
+    );
+    assert_eq!(
+        s.metric("ringlb_frontend_h2_streams_total{frontend=\"www\"}"),
+        4000.0
+    );
+    assert_eq!(
+        s.metric("ringlb_frontend_h2_connections_total{frontend=\"www\"}"),
+        20.0
+    );
+}
+
+fn successor(lb: &mut Ringlb) -> u32 {
+    let msg = lb
+        .wait_notify_any("MAINPID=", Duration::from_secs(20))
+        .expect("a new process announces MAINPID=");
+    msg.lines()
+        .find_map(|l| l.strip_prefix("MAINPID="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("MAINPID value")
+}
+
+#[test]
+fn upgrade_sends_goaway_and_loses_no_stream() {
+    let mut s = Site::start("");
+    let url = s.h2c("/");
+    let load = std::thread::spawn(move || {
+        Command::new("timeout")
+            .args([
+                "120",
+                "h2load",
+                "-n",
+                "3000",
+                "-c",
+                "4",
+                "-m",
+                "10",
+                "-H",
+                "x-delay-ms: 5",
+                &url,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run h2load")
+    });
+    let stats = s.stats;
+    assert!(wait_until(Duration::from_secs(20), || {
+        let r = http_get(stats, "/metrics", &[]);
+        r.body_str().lines().any(|l| {
+            l.starts_with("ringlb_frontend_h2_streams_total{frontend=\"www\"}")
+                && l.rsplit_once(' ')
+                    .and_then(|(_, v)| v.parse::<f64>().ok())
+                    .is_some_and(|v| v > 200.0)
+        })
+    }));
+    let old = s.lb.pid();
+    s.lb.signal(libc::SIGUSR2);
+    let new = successor(&mut s.lb);
+    assert_ne!(new, old);
+    let out = load.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // h2load opens no new connection after a GOAWAY: what it never started is "errored".
+    // Every stream it did start was answered: none was cut or refused.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .unwrap_or_else(|| panic!("h2load: {text}"));
+    let n: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (total, started, done, ok) = (n[0], n[1], n[2], n[3]);
+    println!("across the upgrade: {line}");
+    // Every stream h2load started finished; every request that reached a server came back
+    // with its response. (A stream h2load queued before it read the GOAWAY is failed by its
+    // own HTTP/2 library, unsent: "started", never processed.)
+    assert_eq!(started, done, "{line}");
+    let forwarded: u64 = s._web.iter().map(|b| b.requests()).sum();
+    assert_eq!(forwarded, ok, "{line}");
+    assert!(ok >= 200 && started <= total, "{line}");
+    let count = |lb: &Ringlb| {
+        let logs = lb.stderr() + &lb.stdout();
+        logs.lines().filter(|l| l.contains("HTTP/2.0\"")).count() as u64
+    };
+    wait_until(Duration::from_secs(10), || count(&s.lb) >= ok);
+    let logs = s.lb.stderr() + &s.lb.stdout();
+    let h2_lines: Vec<&str> = logs.lines().filter(|l| l.contains("HTTP/2.0\"")).collect();
+    assert_eq!(h2_lines.len() as u64, ok, "one access log line per stream");
+    for l in h2_lines {
+        assert!(l.contains(" 200 ") && l.contains(" ---- "), "{l}");
+    }
+    // The new process serves h2 at once.
+    h2load(&["-n", "500", "-c", "4", "-m", "10", &s.h2c("/")], 500);
+    signal_pid(new, libc::SIGTERM);
+}
