@@ -30,7 +30,7 @@ const LINGER: Duration = Duration::from_millis(500);
 const DRAIN_PING: [u8; 8] = *b"ringlbGA";
 
 /// How long the first GOAWAY waits for that ACK before the final one goes anyway.
-const DRAIN_PING_WAIT: Duration = Duration::from_secs(1);
+const DRAIN_PING_WAIT: Duration = Duration::from_secs(2);
 
 /// Counts events in a fixed window.
 struct Window {
@@ -63,6 +63,9 @@ pub(super) struct Block {
     pub(super) started: Instant,
     /// Trailers of an open stream, not a new request.
     pub(super) trailers: bool,
+    /// The stream is reset with this once the block is decoded (the block still updates the
+    /// HPACK table).
+    pub(super) refuse: Option<ErrorCode>,
 }
 
 /// Why the connection ends.
@@ -279,6 +282,8 @@ impl Conn {
             .await;
             match ev {
                 Ev::Recv(Ok(Some(chunk))) => {
+                    // Idle means nothing from the client: the wait starts again.
+                    self.idle_since = Instant::now();
                     rbuf.extend_from_slice(chunk.as_slice());
                     drop(chunk);
                     recv.set(io.recv());
@@ -436,6 +441,11 @@ impl Conn {
                         .st
                         .borrow_mut()
                         .reset(head.stream, ErrorCode::FrameSizeError);
+                } else if frame::u32_at(payload) & 0x7fff_ffff == head.stream {
+                    self.core
+                        .st
+                        .borrow_mut()
+                        .reset(head.stream, ErrorCode::ProtocolError);
                 }
                 Ok(())
             }

@@ -55,7 +55,13 @@ pub(super) struct State {
     pub closing: bool,
     /// The connection is gone: every stream operation fails.
     pub dead: bool,
+    /// Streams ringlb reset (or finished) while the client was still sending: frames it
+    /// sent before it learnt that are dropped, not treated as errors (RFC 9113 §5.4.2).
+    pub recent_reset: VecDeque<u32>,
 }
+
+/// How many such streams are remembered.
+const RECENT_RESETS: usize = 32;
 
 /// One stream, as the connection task and its session see it.
 pub(super) struct Stream {
@@ -95,6 +101,7 @@ impl State {
             flush_waiters: Vec::new(),
             closing: false,
             dead: false,
+            recent_reset: VecDeque::new(),
         }
     }
 
@@ -104,6 +111,19 @@ impl State {
 
     pub fn stream(&mut self, id: u32) -> Option<&mut Stream> {
         self.streams.iter_mut().find(|s| s.id == id)
+    }
+
+    /// Remembers that stream `id` was closed by ringlb before the client ended it.
+    pub fn closed_early(&mut self, id: u32) {
+        if self.recent_reset.len() >= RECENT_RESETS {
+            self.recent_reset.pop_front();
+        }
+        self.recent_reset.push_back(id);
+    }
+
+    /// Whether `id` is such a stream.
+    pub fn was_closed_early(&self, id: u32) -> bool {
+        self.recent_reset.contains(&id)
     }
 
     pub fn wake_writer(&mut self) {
@@ -145,10 +165,15 @@ impl State {
     /// operations fail.
     pub fn reset(&mut self, id: u32, code: ErrorCode) {
         frame::put_rst(&mut self.out, id, code);
+        let mut open = true;
         if let Some(s) = self.stream(id) {
+            open = !s.end;
             s.reset = true;
             s.local_end = true;
             s.wake();
+        }
+        if open {
+            self.closed_early(id);
         }
         self.wake_writer();
     }

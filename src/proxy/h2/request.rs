@@ -37,7 +37,10 @@ impl Conn {
             return Err(Close::Goaway(ErrorCode::ProtocolError));
         };
         let end = head.has(frame::END_STREAM);
+        let early = st.was_closed_early(head.stream);
         let verdict = match st.stream(head.stream) {
+            // Sent before the client learnt that ringlb closed the stream.
+            None if early => None,
             None => Some(ErrorCode::StreamClosed),
             Some(s) if s.reset => None,
             Some(s) if s.end => Some(ErrorCode::StreamClosed),
@@ -80,8 +83,13 @@ impl Conn {
         let Some(mut block) = frame::unpad(head.flags, payload) else {
             return proto;
         };
+        let mut refuse = None;
         if head.has(frame::PRIORITY_FLAG) {
-            // Priority signals are ignored (RFC 9113 §5.3.2).
+            // Priority signals are ignored (RFC 9113 §5.3.2), but a stream may not depend
+            // on itself.
+            if frame::u32_at(block) & 0x7fff_ffff == head.stream {
+                refuse = Some(ErrorCode::ProtocolError);
+            }
             let Some(rest) = block.get(5..) else {
                 return Err(Close::Goaway(ErrorCode::FrameSizeError));
             };
@@ -89,10 +97,15 @@ impl Conn {
         }
         let end_stream = head.has(frame::END_STREAM);
         let trailers = head.stream <= self.last_stream;
-        if trailers && !end_stream {
-            // A second HEADERS on a stream must be trailers, which end it.
-            let open = self.core.st.borrow_mut().stream(head.stream).is_some();
-            if open {
+        if trailers {
+            let st = self.core.st.borrow();
+            let open = st.index(head.stream).is_some();
+            if open && !end_stream {
+                // A second HEADERS on a stream must be trailers, which end it.
+                return proto;
+            }
+            if !open && !st.was_closed_early(head.stream) {
+                // An id below one already used (RFC 9113 §5.1.1), or a closed stream.
                 return proto;
             }
         }
@@ -106,6 +119,7 @@ impl Conn {
             continuations: 0,
             started: Instant::now(),
             trailers,
+            refuse,
         };
         if head.has(frame::END_HEADERS) {
             self.finish_block(b)
@@ -175,9 +189,26 @@ impl Conn {
             }
             return Ok(());
         }
+        if let Some(code) = b.refuse {
+            st.reset(id, code);
+            return Ok(());
+        }
         if self.goaway_sent {
             // Not processed: the client may send it again on a new connection.
             st.reset(id, ErrorCode::RefusedStream);
+            return Ok(());
+        }
+        if self
+            .accepted
+            .frontend
+            .resolve(&self.accepted.cell.load())
+            .is_none()
+        {
+            // A reload removed the frontend: the connection goes away, the stream was not
+            // processed.
+            st.reset(id, ErrorCode::RefusedStream);
+            drop(st);
+            self.goaway(ErrorCode::NoError);
             return Ok(());
         }
         if !within {

@@ -333,10 +333,14 @@ impl Drop for H2Stream {
                     // The exchange ended without a complete response.
                     frame::put_rst(&mut st.out, self.id, ErrorCode::InternalError);
                 }
+                if !s.end {
+                    st.closed_early(self.id);
+                }
             } else if !s.end && !s.reset {
                 // The response is complete and the request is not: the client may stop
                 // sending it (RFC 9113 §8.1).
                 frame::put_rst(&mut st.out, self.id, ErrorCode::NoError);
+                st.closed_early(self.id);
             }
             st.wake_writer();
         }
