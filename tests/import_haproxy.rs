@@ -264,7 +264,6 @@ fn multi_defaults_each_reset() {
 fn gateway_with_unsupported_features_keeps_the_rest() {
     let t = translate("gateway-2x-partial.cfg");
     assert_eq!(t.code, 3);
-    assert!(t.stderr.contains(":20: not translated: bind :443 ssl crt"));
     // The redirect to https is a rule now; a value made of log-format is not translated.
     assert!(!t.stderr.contains(":21:"), "{}", t.stderr);
     assert!(t
@@ -290,8 +289,7 @@ fn gateway_with_unsupported_features_keeps_the_rest() {
     assert_eq!(f.binds, [sa("0.0.0.0:80")]);
     let tls = f.tls.as_ref().expect("bind :443 ssl → tls");
     assert_eq!(tls.binds, [sa("0.0.0.0:443")]);
-    assert_eq!(tls.alpn, ["http/1.1"]);
-    assert!(t.stderr.contains("HTTP/2 is not supported yet"));
+    assert_eq!(tls.alpn, ["h2", "http/1.1"]);
     let routed: HashSet<&str> = f.routes.iter().map(|r| r.backend.as_str()).collect();
     assert_eq!(routed, HashSet::from(["be_ws", "be_api", "be_secure"]));
     let web = &backend(c, "be_web").servers;
@@ -307,9 +305,8 @@ fn gateway_with_unsupported_features_keeps_the_rest() {
 #[test]
 fn https_edge_with_sni_routing_and_global_tls_defaults() {
     let t = translate("https-edge.cfg");
-    assert_eq!(t.code, 3);
-    assert_report_lines(&t.stderr, "https-edge.cfg", 1);
-    assert!(t.stderr.contains(":24: not translated: bind :443 ssl crt /etc/haproxy/certs/ alpn h2,http/1.1 (alpn h2,http/1.1: h2 not offered"));
+    assert_eq!(t.code, 0, "{}", t.stderr);
+    assert_report_lines(&t.stderr, "https-edge.cfg", 0);
     assert!(t.toml.contains(
         "[[frontend.fe_https.request_rule]]\naction = \"redirect\"\nscheme = \"https\"\ncode = 301\nif = \"!{ ssl_fc }\"\n"
     ));
@@ -323,7 +320,7 @@ fn https_edge_with_sni_routing_and_global_tls_defaults() {
         std::path::PathBuf::from("/etc/haproxy/certs/")
     );
     assert_eq!(tls.min_version, config::TlsVersion::Tls12);
-    assert_eq!(tls.alpn, ["http/1.1"]);
+    assert_eq!(tls.alpn, ["h2", "http/1.1"]);
     assert!(
         !tls.session_tickets,
         "no-tls-tickets in ssl-default-bind-options"
@@ -344,7 +341,6 @@ fn https_edge_with_sni_routing_and_global_tls_defaults() {
     assert!(api[1].tls.is_none());
     for comment in [
         "# ssl-default-bind-ciphers: dropped DHE-RSA-AES128-GCM-SHA256, DHE-RSA-AES256-GCM-SHA384",
-        "# alpn h2,http/1.1: h2 not offered",
         "# tune.ssl.default-dh-param dropped",
         "tls = { ca_file = \"/etc/haproxy/ca.pem\", sni = \"api.internal\" }",
         "sni_api = \"ssl_fc_sni -i api.example.com\"",
@@ -561,4 +557,70 @@ fn translated_https_edge_routes_by_sni_like_haproxy() {
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("https://api.example.com/a?b=1"));
     assert_eq!(r.backend(), None);
+}
+
+#[test]
+fn h2_edge_translates_alpn_cleartext_and_tune_limits_and_serves_h2() {
+    let t = translate("h2-edge.cfg");
+    assert_eq!(t.code, 3, "two tune.h2 lines have no equivalent");
+    assert_report_lines(&t.stderr, "h2-edge.cfg", 2);
+    assert!(t
+        .stderr
+        .contains(":8: not translated: tune.h2.max-frame-size 32768"));
+    assert!(t
+        .stderr
+        .contains(":9: not translated: tune.h2.be.max-concurrent-streams 50"));
+    let f = frontend(&t.config, "fe_h2");
+    assert_eq!(f.tls.as_ref().expect("tls").alpn, ["h2", "http/1.1"]);
+    assert!(f.h2.cleartext, "proto h2 → cleartext");
+    assert_eq!(f.h2.header_table_size, 8192);
+    assert_eq!(f.h2.initial_window_size, 262_144);
+    assert_eq!(f.h2.max_concurrent_streams, 128);
+    assert!(t.toml.contains("still serve HTTP/1.1"), "{}", t.toml);
+
+    // The translation runs: curl speaks h2 to both listeners.
+    let web = Backend::start("app1");
+    let (plain, tls) = (free_addr(), free_addr());
+    let certs = cert_dir(&["www.example.com"]);
+    let toml = t
+        .toml
+        .replace("127.0.0.1:18181", &web.addr().to_string())
+        .replace("127.0.0.1:18180", &plain.to_string())
+        .replace("127.0.0.1:18443", &tls.to_string())
+        .replace(FIXTURE_CERTS, &certs);
+    let _lb = Ringlb::start(&toml);
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+            ])
+            .args(args)
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        curl(&["--http2-prior-knowledge", &format!("http://{plain}/")]),
+        "2 200"
+    );
+    let resolve = format!("www.example.com:{}:127.0.0.1", tls.port());
+    let ca = format!("{certs}site.pem");
+    assert_eq!(
+        curl(&[
+            "--http2",
+            "--cacert",
+            &ca,
+            "--resolve",
+            &resolve,
+            &format!("https://www.example.com:{}/", tls.port())
+        ]),
+        "2 200"
+    );
+    assert_eq!(web.requests(), 2);
 }

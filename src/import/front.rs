@@ -541,6 +541,9 @@ pub(super) fn write(
 ) {
     let backs = backends(model);
     let global_max = model.global.maxconn.unwrap_or(u32::MAX);
+    let h2_used =
+        super::h2::any_speaks_h2(plans.fronts.iter().map(|f| (f.p, f.mode)), &model.global);
+    super::h2::unused(&model.global, h2_used, skipped);
     for f in &plans.fronts {
         let p = f.p;
         let name = out.proxy_header("frontend", p);
@@ -605,8 +608,10 @@ pub(super) fn write(
         }
         emit::timeouts(out, &v.timeouts, base, !base.written);
         if let Some(t) = &p.tls {
-            super::tls::write(out, &name, t, &model.global, accept_proxy);
+            let t = super::h2::tls_of_mode(t, f.mode, skipped);
+            super::tls::write(out, &name, &t, &model.global, accept_proxy);
         }
+        super::h2::write(out, &name, f, &model.global, skipped);
 
         if !f.acls.is_empty() {
             out.header(&table("frontend", &name, Some("acl")));

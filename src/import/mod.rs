@@ -8,9 +8,9 @@
 //!
 //! Pipeline:
 //! 1. [`lex`]: lines → words, HAProxy quoting and escapes; HAProxy times → microseconds;
-//! 2. [`read`] (with [`settings`], [`net`], [`tls`]): sections → [`model::Model`], `defaults`
+//! 2. [`read`] (with [`settings`], [`net`], [`tls`], [`h2`]): sections → [`model::Model`], `defaults`
 //!    inheritance with HAProxy semantics (each `defaults` starts afresh), `global`;
-//! 3. [`emit`] (with [`front`], [`back`], [`acl`], [`rules`], [`tls`]): resolve every value with HAProxy's
+//! 3. [`emit`] (with [`front`], [`back`], [`acl`], [`rules`], [`tls`], [`h2`]): resolve every value with HAProxy's
 //!    meaning and write it where ringlb would otherwise differ, a `#` comment wherever the
 //!    meaning changes.
 //!
@@ -23,6 +23,7 @@ mod acl;
 mod back;
 mod emit;
 mod front;
+mod h2;
 mod hashing;
 mod lex;
 mod model;
@@ -36,6 +37,8 @@ mod tls;
 mod tests;
 #[cfg(test)]
 mod tests_balance;
+#[cfg(test)]
+mod tests_h2;
 #[cfg(test)]
 mod tests_proxy;
 #[cfg(test)]

@@ -254,6 +254,8 @@ pub(super) struct Proxy {
     pub(super) binds: Vec<Noted<String>>,
     /// Per plain `bind` line: its line number and whether it has `accept-proxy`.
     pub(super) accept_proxy: Vec<(usize, bool)>,
+    /// The plain `bind` lines with `proto h2` (h2 with prior knowledge).
+    pub(super) h2_binds: Vec<usize>,
     /// `acl NAME …` lines: the line and the words after `acl`.
     pub(super) acls: Vec<Line>,
     /// `use_backend …` lines.
@@ -337,6 +339,8 @@ pub(super) struct Global {
     pub(super) crt_base: Option<String>,
     /// `ssl-server-verify none|required`: the default `verify` of servers with `ssl`.
     pub(super) server_verify: Option<bool>,
+    /// `tune.h2.*` limits that map to `[frontend.X.h2]`, one per key.
+    pub(super) h2: Vec<super::h2::Tune>,
     /// Comments for things dropped on purpose (`daemon`, `pidfile`).
     pub(super) notes: Vec<String>,
 }

@@ -96,18 +96,38 @@ pub(super) fn bind_addrs(word: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// `bind ADDR… [options]` without `ssl` (see `tls::bind`). `accept-proxy` is returned; other
-/// options are reported; the listener is kept.
+/// What a plain `bind` line says besides its addresses.
+pub(super) struct PlainBind {
+    /// `accept-proxy`.
+    pub(super) accept_proxy: bool,
+    /// `proto h2`: h2 with prior knowledge.
+    pub(super) h2: bool,
+}
+
+/// `bind ADDR… [options]` without `ssl` (see `tls::bind`). `accept-proxy` and `proto h2` are
+/// returned; other options are reported; the listener is kept.
 pub(super) fn bind(
     args: &[String],
     binds: &mut Vec<Noted<String>>,
     partial: &mut Vec<String>,
-) -> Result<bool, String> {
+) -> Result<PlainBind, String> {
     let addr = args.first().ok_or("bind needs an address")?;
     let all = args.get(1..).unwrap_or_default();
     let accept_proxy = all.iter().any(|o| o == "accept-proxy");
-    let opts: Vec<&String> = all.iter().filter(|o| *o != "accept-proxy").collect();
-    let opts: Vec<&str> = opts.iter().map(|o| o.as_str()).collect();
+    let h2 = all
+        .windows(2)
+        .any(|w| matches!(w, [p, v] if p == "proto" && v == "h2"));
+    let mut opts: Vec<&str> = Vec::new();
+    let mut words = all.iter().map(String::as_str).peekable();
+    while let Some(o) = words.next() {
+        match o {
+            "accept-proxy" => {}
+            "proto" if words.peek() == Some(&"h2") => {
+                words.next();
+            }
+            _ => opts.push(o),
+        }
+    }
     let addrs = bind_addrs(addr)?;
     let note = if opts.is_empty() {
         None
@@ -122,7 +142,7 @@ pub(super) fn bind(
         v,
         note: note.clone(),
     }));
-    Ok(accept_proxy)
+    Ok(PlainBind { accept_proxy, h2 })
 }
 
 /// A server address: `IP:PORT` or `HOST:PORT`, as ringlb writes it.

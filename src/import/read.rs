@@ -171,6 +171,7 @@ impl Reader<'_> {
             s: self.defaults.clone(),
             binds: Vec::new(),
             accept_proxy: Vec::new(),
+            h2_binds: Vec::new(),
             acls: Vec::new(),
             uses: Vec::new(),
             rules: Vec::new(),
@@ -215,8 +216,11 @@ impl Reader<'_> {
                 tls::bind(args, &mut proxy.tls, at, &mut partial)
             }
             "bind" if kind.has_front() => {
-                net::bind(args, &mut proxy.binds, &mut partial).map(|accept_proxy| {
-                    proxy.accept_proxy.push((line.no, accept_proxy));
+                net::bind(args, &mut proxy.binds, &mut partial).map(|b| {
+                    proxy.accept_proxy.push((line.no, b.accept_proxy));
+                    if b.h2 {
+                        proxy.h2_binds.push(line.no);
+                    }
                 })
             }
             "server" if kind.has_back() => {
@@ -252,7 +256,12 @@ impl Reader<'_> {
 
     fn global(&mut self, line: &Line) {
         let mut partial = Vec::new();
-        let res = global(&mut self.model.global, &line.words, &mut partial);
+        let head = line.words.first().map_or("", String::as_str);
+        let res = if super::h2::is_global(head) {
+            super::h2::global(&mut self.model.global, line.no, &line.words)
+        } else {
+            global(&mut self.model.global, &line.words, &mut partial)
+        };
         self.finish(line, res, partial);
     }
 }

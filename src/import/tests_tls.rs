@@ -118,13 +118,18 @@ fn several_ssl_binds_merge_and_the_first_settings_apply() {
 }
 
 #[test]
-fn alpn_h2_is_dropped_and_reported() {
-    let (t, c) = load(&https("", " bind :443 ssl crt /c.pem alpn h2,http/1.1"));
-    assert_eq!(tls_of(&c, "www").alpn, ["http/1.1"]);
-    assert!(why(&t, 9).contains("HTTP/2 is not supported yet"));
-    assert!(t.toml.contains("# alpn h2,http/1.1: h2 not offered"));
+fn alpn_protocols_ringlb_lacks_are_dropped_and_reported() {
+    let (t, c) = load(&https(
+        "",
+        " bind :443 ssl crt /c.pem alpn h2,spdy/3,http/1.1",
+    ));
+    assert_eq!(tls_of(&c, "www").alpn, ["h2", "http/1.1"]);
+    assert!(why(&t, 9).contains("spdy/3 not offered"));
+    assert!(t
+        .toml
+        .contains("# alpn h2,spdy/3,http/1.1: spdy/3 not offered"));
 
-    let (t, c) = load(&https("", " bind :443 ssl crt /c.pem alpn h2"));
+    let (t, c) = load(&https("", " bind :443 ssl crt /c.pem alpn spdy/3"));
     assert_eq!(tls_of(&c, "www").alpn, ["http/1.1"], "ringlb's default");
     assert!(why(&t, 9).contains("its default ALPN applies"));
 }

@@ -42,8 +42,8 @@ fn default_suites(tls13: bool) -> Vec<String> {
     out
 }
 
-/// ALPN protocols ringlb offers.
-const ALPN: &[&str] = &["http/1.1", "http/1.0"];
+/// ALPN protocols ringlb offers (`h2` on http frontends only).
+const ALPN: &[&str] = &["h2", "http/1.1", "http/1.0"];
 
 /// `bind` options that take an argument (so that reporting one skips its argument too).
 const BIND_OPTS_WITH_ARG: &[&str] = &[
@@ -163,7 +163,8 @@ pub(super) fn suites(
     }
 }
 
-/// `alpn LIST`: the protocols ringlb speaks; `h2` is dropped (reported).
+/// `alpn LIST`: the protocols ringlb speaks (h2, http/1.1, http/1.0); others are dropped
+/// (reported).
 fn alpn(text: &str, partial: &mut Vec<String>) -> Noted<Vec<String>> {
     let items: Vec<&str> = text.split(',').filter(|i| !i.is_empty()).collect();
     let (kept, dropped): (Vec<&str>, Vec<&str>) = items.iter().partition(|i| ALPN.contains(i));
@@ -171,13 +172,8 @@ fn alpn(text: &str, partial: &mut Vec<String>) -> Noted<Vec<String>> {
     if dropped.is_empty() {
         return Noted::plain(kept);
     }
-    let h2 = if dropped.contains(&"h2") {
-        " (HTTP/2 is not supported yet)"
-    } else {
-        ""
-    };
     let why = format!(
-        "alpn {text}: {} not offered, ringlb speaks http/1.1{h2}{}",
+        "alpn {text}: {} not offered, ringlb speaks h2 and http/1.1{}",
         dropped.join(", "),
         if kept.is_empty() {
             "; its default ALPN applies"
@@ -293,7 +289,16 @@ fn read_bind(args: &[String], at: &At<'_>, partial: &mut Vec<String>) -> Result<
                 "crt-list {v}: ringlb has no certificate lists with per-certificate settings; \
                  name the certificate files or their directory with `crt`"
             )),
-            "alpn" => b.opts.alpn = Some(alpn(v, partial)),
+            "alpn" if b.opts.alpn.is_none() => b.opts.alpn = Some(alpn(v, partial)),
+            // `proto h2` (below) chose already.
+            "alpn" => {}
+            "proto" if v == "h2" => {
+                b.opts.alpn = Some(Noted::with_note(
+                    vec!["h2".to_owned()],
+                    "proto h2 → alpn = [\"h2\"]: ringlb chooses h2 by ALPN, so a client that \
+                     offers none gets HTTP/1.1 instead of h2",
+                ))
+            }
             "ssl-min-ver" => b.opts.min_version = Some(min_version(v, o)?),
             "ssl-max-ver" if v == "TLSv1.3" => {}
             "ssl-max-ver" => partial.push(format!("ssl-max-ver {v}: ringlb always offers TLS 1.3")),
