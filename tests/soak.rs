@@ -37,8 +37,11 @@ const PER_TUNNEL: usize = 20;
 const PER_LONG_TUNNEL: usize = 1000;
 /// Requests completed after each reload and upgrade before the next.
 const PER_OPERATION: u64 = 40;
-/// How long the client waits for any one read or write.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the client waits for any one read or write: long, so that a machine loaded by
+/// other work shows up as delays (counted and printed), not as failures.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request or round trip slower than this is listed as delayed.
+const DELAYED: Duration = Duration::from_secs(2);
 
 /// One failed request or tunnel, as the client saw it.
 #[derive(Debug, Clone)]
@@ -66,6 +69,8 @@ struct Shared {
     round_trips: AtomicU64,
     connections: AtomicU64,
     failures: Mutex<Vec<Failure>>,
+    /// Requests (by id) and tunnel round trips slower than [`DELAYED`], with their time.
+    delayed: Mutex<Vec<(String, Duration)>>,
     /// The operation under way (for the failure records).
     during: Mutex<String>,
     began: Mutex<Option<Instant>>,
@@ -180,6 +185,7 @@ struct Req {
 
 fn exchange(shared: &Shared, conn: &mut BufReader<TcpStream>, r: &Req) -> Result<bool, ()> {
     let (id, n) = (&r.id, r.n);
+    let started = Instant::now();
     let (method, body, size): (&'static str, Vec<u8>, u64) = match n % 6 {
         0 | 3 => ("POST", vec![b'p'; 100 + (n * 37) % 5000], 0),
         5 => ("GET", Vec::new(), 100_000),
@@ -242,6 +248,13 @@ fn exchange(shared: &Shared, conn: &mut BufReader<TcpStream>, r: &Req) -> Result
         return Err(());
     }
     shared.ok.fetch_add(1, Ordering::Relaxed);
+    if started.elapsed() > DELAYED {
+        shared
+            .delayed
+            .lock()
+            .unwrap()
+            .push((id.clone(), started.elapsed()));
+    }
     Ok(head.closes)
 }
 
@@ -344,6 +357,7 @@ fn ws_client(shared: Arc<Shared>, addr: SocketAddr) {
             let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
             frame.extend_from_slice(payload.as_bytes());
             let mut back = vec![0u8; frame.len()];
+            let trip = Instant::now();
             let res = conn
                 .get_mut()
                 .write_all(&frame)
@@ -351,6 +365,10 @@ fn ws_client(shared: Arc<Shared>, addr: SocketAddr) {
             match res {
                 Ok(()) if back == frame => {
                     shared.round_trips.fetch_add(1, Ordering::Relaxed);
+                    if trip.elapsed() > DELAYED {
+                        let d = (format!("{id} round trip {i}"), trip.elapsed());
+                        shared.delayed.lock().unwrap().push(d);
+                    }
                 }
                 Ok(()) => {
                     fail("tunnel", "bad echo".into());
@@ -708,6 +726,18 @@ fn soak_1000_reloads_and_50_upgrades_under_mixed_load() {
         "soak: access log: {lines} lines for {requests} requests + {} tunnels + 3 probes; termination codes {codes:?}",
         shared.tunnels.load(Ordering::Relaxed)
     );
+    let delayed = shared.delayed.lock().unwrap().clone();
+    println!(
+        "soak: {} requests or round trips took longer than {DELAYED:?} (answered, not failed)",
+        delayed.len()
+    );
+    for (id, took) in delayed.iter().take(20) {
+        let base = id.split(' ').next().unwrap_or(id);
+        println!(
+            "soak: delayed {id}: {took:.1?}, logged {:?}",
+            logged(&log, base)
+        );
+    }
     for (class, n) in &by_class {
         println!("soak: failure class {n} × {class}");
     }

@@ -238,3 +238,10 @@ pub const ACME_RETRY_MAX: Duration = Duration::from_secs(6 * 3600);
 
 /// The challenge a frontend answers unless `acme_challenge` says otherwise.
 pub const ACME_CHALLENGE: super::AcmeChallenge = super::AcmeChallenge::Http01;
+
+// ---- ha sync ---------------------------------------------------------------------------------
+
+/// `[ha.sync] port`: ssh's.
+pub const HA_SYNC_PORT: u16 = 22;
+/// `[ha.sync] binary`: where the appliance and the Debian package install ringlb.
+pub const HA_SYNC_BINARY: &str = "/usr/bin/ringlb";

@@ -688,6 +688,25 @@ pub struct Ha {
     pub advert_int: Duration,
     /// How often keepalived checks that ringlb is alive.
     pub check_interval: Duration,
+    /// `[ha.sync]`: how `ringlb ha sync` reaches the peer.
+    pub sync: Option<HaSync>,
+}
+
+/// `[ha.sync]`: the peer `ringlb ha sync` pushes this config (and its certificates) to, over
+/// the system's `ssh`/`scp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaSync {
+    /// ssh destination, `[USER@]HOST`.
+    pub peer: String,
+    pub port: u16,
+    /// Private key ssh authenticates with (`ssh -i`).
+    pub identity: PathBuf,
+    /// The peer's host key, pinned (`UserKnownHostsFile`); `None` = ssh's own known hosts.
+    pub known_hosts: Option<PathBuf>,
+    /// The config file on the peer; `None` = the same path as this one's.
+    pub config: Option<PathBuf>,
+    /// The ringlb binary on the peer.
+    pub binary: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,6 +57,15 @@ pub enum HaCommand {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
+    /// Push this config (keeping the peer's own [ha] section) and the certificates and files
+    /// it names to the peer of [ha.sync] over ssh; there, `ringlb check` it and reload. Exit
+    /// status: 0 reloaded on the peer; 1 refused (the peer's diagnostics on stderr, its
+    /// previous files put back) or unreachable; 2 this config is invalid or has no [ha.sync].
+    Sync {
+        /// ringlb config with the [ha.sync] section.
+        #[arg(short, long, default_value = CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// keepalived's notify hook: logs a VRRP transition as `ringlb-ha` (syslog and stderr).
     Notify {
         /// Also append the line to this file.
@@ -110,6 +119,7 @@ pub fn run(cmd: HaCommand) -> ExitCode {
                 }
             }
         }
+        HaCommand::Sync { config } => run_sync(&config),
         HaCommand::Notify { log, args } => match Transition::from_args(&args) {
             Ok(t) => {
                 notify::notify(&t, log.as_deref());
@@ -120,6 +130,61 @@ pub fn run(cmd: HaCommand) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn run_sync(path: &Path) -> ExitCode {
+    let loaded = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])
+        .and_then(|text| {
+            config::load(path)
+                .map(|c| (text, c))
+                .map_err(|d| d.iter().map(|d| d.to_string()).collect())
+        });
+    let (text, cfg) = match loaded {
+        Ok(l) => l,
+        Err(errs) => {
+            for e in &errs {
+                eprintln!("{e}");
+            }
+            eprintln!(
+                "ringlb ha sync: {} is not valid; nothing pushed",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if cfg.ha.as_ref().and_then(|h| h.sync.as_ref()).is_none() {
+        eprintln!(
+            "ringlb ha sync: {}: no [ha.sync] section: nothing says where the peer is (docs/ha.md)",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    match super::sync::sync(path, &text, &cfg) {
+        Ok(done) => {
+            let peer = cfg
+                .ha
+                .as_ref()
+                .and_then(|h| h.sync.as_ref())
+                .map_or("", |s| s.peer.as_str());
+            println!(
+                "ringlb ha sync: pushed {} and {} file(s) to {peer}; ringlb check passed there and it reloaded",
+                path.display(),
+                done.files.len()
+            );
+            for f in &done.files {
+                println!("  {}", f.display());
+            }
+            if !done.reload.is_empty() {
+                println!("{}", done.reload);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ringlb ha sync: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -6,9 +6,12 @@
 //! - [`check`]: keepalived's track script (`ringlb ha check`), healthy when the running
 //!   ringlb answers `status` with `OK` on its admin socket within 2 s.
 //! - [`notify`]: keepalived's notify hook (`ringlb ha notify`), logging transitions.
+//! - [`sync`](mod@sync): `ringlb ha sync`, pushing this config (with the peer's own `[ha]`) and
+//!   the files it names to the peer over ssh, checked and reloaded there.
 //! - [`command`]: the `ringlb ha …` arguments and exit codes.
 //!
-//! Imports `config` (the `[ha]` section), `admin::protocol` (the admin socket client) and `log`;
+//! Imports `config` (the `[ha]` section), `rules` (files `return` rules name), `admin::protocol`
+//! (the admin socket client) and `log`;
 //! only `cli` and `main.rs` import this room.
 
 #![allow(
@@ -20,6 +23,7 @@ pub mod check;
 pub mod command;
 pub mod notify;
 pub mod render;
+pub mod sync;
 
 pub use command::{run, HaCommand};
 pub use render::{render, RenderError, RenderOptions};

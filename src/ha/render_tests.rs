@@ -19,6 +19,7 @@ fn ha() -> Ha {
         auth_pass: None,
         advert_int: Duration::from_secs(1),
         check_interval: Duration::from_secs(1),
+        sync: None,
     }
 }
 

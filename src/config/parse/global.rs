@@ -9,7 +9,8 @@ use toml::de::DeValue;
 use super::walk::{self, expect_int, Cx, Schema, Table, Value};
 use crate::config::defaults as def;
 use crate::config::{
-    Facility, Global, Ha, Log, LogLevel, LogTarget, StateFile, VirtualIp, VrrpState, Workers,
+    Facility, Global, Ha, HaSync, Log, LogLevel, LogTarget, StateFile, VirtualIp, VrrpState,
+    Workers,
 };
 
 pub(super) const GLOBAL: Schema = Schema {
@@ -57,6 +58,20 @@ const HA: Schema = Schema {
         "auth_pass",
         "advert_int",
         "check_interval",
+        "sync",
+    ],
+    elsewhere: &[],
+    names: false,
+};
+
+const HA_SYNC: Schema = Schema {
+    known: &[
+        "peer",
+        "port",
+        "identity",
+        "known_hosts",
+        "config",
+        "binary",
     ],
     elsewhere: &[],
     names: false,
@@ -439,6 +454,78 @@ pub(super) fn parse_ha(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Option<Ha> {
         auth_pass,
         advert_int,
         check_interval,
+        sync: t
+            .table(cx, "sync", &HA_SYNC)
+            .and_then(|s| parse_sync(cx, &s)),
+    })
+}
+
+/// `[ha.sync]`: peer (required), port, identity (required), known_hosts, config, binary.
+fn parse_sync(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Option<HaSync> {
+    let peer = match t.str(cx, "peer") {
+        Some((p, span)) => {
+            let ok = !p.is_empty()
+                && !p.starts_with('-')
+                && p.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '.' | '-' | '_' | '@' | ':' | '[' | ']')
+                });
+            if !ok {
+                cx.error_help(
+                    &span,
+                    format!("invalid ssh destination \"{p}\" in `peer`"),
+                    "expected [USER@]HOST, e.g. \"root@192.0.2.12\"",
+                );
+            }
+            ok.then(|| p.to_owned())
+        }
+        None => {
+            if t.lacks("peer") {
+                missing(
+                    cx,
+                    t,
+                    "peer",
+                    "add peer = \"root@192.0.2.12\": the other host, as ssh reaches it",
+                );
+            }
+            None
+        }
+    };
+    let port = t
+        .u32(cx, "port", 1..=65535)
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(def::HA_SYNC_PORT);
+    let path = |cx: &mut Cx<'_>, key: &str| -> Option<PathBuf> {
+        let (p, span) = t.str(cx, key)?;
+        if !p.starts_with('/') {
+            cx.error_help(
+                &span,
+                format!("`{key}` must be an absolute path, found \"{p}\""),
+                "write the full path, e.g. \"/etc/ringlb/ha_sync_key\"",
+            );
+            return None;
+        }
+        Some(PathBuf::from(p))
+    };
+    let identity = path(cx, "identity");
+    let known_hosts = path(cx, "known_hosts");
+    let config = path(cx, "config");
+    let binary = path(cx, "binary").unwrap_or_else(|| PathBuf::from(def::HA_SYNC_BINARY));
+    if identity.is_none() && t.lacks("identity") {
+        missing(
+            cx,
+            t,
+            "identity",
+            "add identity = \"/etc/ringlb/ha_sync_key\": the private key ssh logs in with",
+        );
+    }
+    Some(HaSync {
+        peer: peer?,
+        port,
+        identity: identity?,
+        known_hosts,
+        config,
+        binary,
     })
 }
 

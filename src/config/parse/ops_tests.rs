@@ -140,6 +140,7 @@ fn operations_fixture_round_trip() {
             auth_pass: Some("secret1".into()),
             advert_int: Duration::from_secs(1),
             check_interval: Duration::from_secs(2),
+            sync: None,
         })
     );
 
@@ -515,8 +516,31 @@ fn ha_defaults() {
             auth_pass: None,
             advert_int: def::HA_ADVERT_INT,
             check_interval: def::HA_CHECK_INTERVAL,
+            sync: None,
         })
     );
+}
+
+#[test]
+fn ha_sync_section() {
+    let c = ok(&with_site(&format!(
+        "{HA_OK}[ha.sync]\npeer = \"root@192.0.2.12\"\nidentity = \"/etc/ringlb/k\"\n"
+    )));
+    let s = c.ha.and_then(|h| h.sync).unwrap();
+    assert_eq!((s.peer.as_str(), s.port), ("root@192.0.2.12", 22));
+    assert_eq!(s.binary, PathBuf::from("/usr/bin/ringlb"));
+    assert_eq!((s.known_hosts, s.config), (None, None));
+    let e = errors(&with_site(&format!("{HA_OK}[ha.sync]\nidentity = \"k\"\n")));
+    assert_eq!(e.len(), 2, "both reported: {e:?}");
+    assert!(e[0].contains("[ha.sync] has no `peer`"), "{e:?}");
+    assert!(
+        e[1].starts_with("t.toml:6:12: error: `identity` must be an absolute path"),
+        "{e:?}"
+    );
+    let e = error(&with_site(&format!(
+        "{HA_OK}[ha.sync]\npeer = \"-oProxyCommand=x\"\nidentity = \"/k\"\n"
+    )));
+    assert!(e.contains("invalid ssh destination"), "{e}");
 }
 
 #[test]
