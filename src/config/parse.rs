@@ -774,4 +774,7 @@ fn mode_name(m: Mode) -> &'static str {
 mod ops_tests;
 
 #[cfg(test)]
+mod structure_tests;
+
+#[cfg(test)]
 mod routing_tests;

@@ -39,6 +39,8 @@ mod tests;
 #[cfg(test)]
 mod tests_balance;
 #[cfg(test)]
+mod tests_checks;
+#[cfg(test)]
 mod tests_h2;
 #[cfg(test)]
 mod tests_proxy;

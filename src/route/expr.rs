@@ -21,6 +21,7 @@ use std::net::IpAddr;
 
 use regex::bytes::{Regex, RegexBuilder};
 
+use super::lex::{lex, Tok};
 use super::normalize::{normalize_escapes, normalize_path, strip_query};
 
 /// A syntax or value error at byte `offset` of the parsed string.
@@ -33,7 +34,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    fn new(offset: usize, message: impl Into<String>) -> Self {
+    pub(super) fn new(offset: usize, message: impl Into<String>) -> Self {
         ParseError {
             offset,
             message: message.into(),
@@ -41,7 +42,7 @@ impl ParseError {
         }
     }
 
-    fn help(mut self, help: impl Into<String>) -> Self {
+    pub(super) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
@@ -287,77 +288,6 @@ pub enum Guard {
     Always,
     If(Condition),
     Unless(Condition),
-}
-
-// ---- lexer -----------------------------------------------------------------------------------
-
-#[derive(Debug)]
-struct Tok {
-    offset: usize,
-    text: String,
-    /// Quoted tokens are always values, never operators, braces or flags.
-    quoted: bool,
-}
-
-impl Tok {
-    fn is(&self, word: &str) -> bool {
-        !self.quoted && self.text == word
-    }
-}
-
-fn lex(text: &str) -> Result<Vec<Tok>, ParseError> {
-    let mut toks = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some(&(start, c)) = chars.peek() {
-        if c.is_whitespace() {
-            chars.next();
-            continue;
-        }
-        let mut word = String::new();
-        if c == '"' || c == '\'' {
-            chars.next();
-            let mut closed = false;
-            while let Some((_, d)) = chars.next() {
-                if d == c {
-                    closed = true;
-                    break;
-                }
-                if d == '\\' {
-                    match chars.next() {
-                        Some((_, e)) => word.push(e),
-                        None => break,
-                    }
-                } else {
-                    word.push(d);
-                }
-            }
-            if !closed {
-                return Err(
-                    ParseError::new(start, format!("unterminated {c}quoted{c} value"))
-                        .help(format!("close it with {c}")),
-                );
-            }
-            toks.push(Tok {
-                offset: start,
-                text: word,
-                quoted: true,
-            });
-            continue;
-        }
-        while let Some(&(_, d)) = chars.peek() {
-            if d.is_whitespace() {
-                break;
-            }
-            word.push(d);
-            chars.next();
-        }
-        toks.push(Tok {
-            offset: start,
-            text: word,
-            quoted: false,
-        });
-    }
-    Ok(toks)
 }
 
 // ---- criteria --------------------------------------------------------------------------------

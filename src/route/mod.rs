@@ -15,7 +15,7 @@
 //! [`Router::select`] once per request.
 //!
 //! - [`expr`]: the text of an ACL definition or a condition → [`Criterion`] / [`Condition`],
-//!   with byte offsets in every error;
+//!   with byte offsets in every error; `lex` splits that text into tokens;
 //! - [`normalize`]: the request path as criteria see it (percent-escapes, dot-segments);
 //! - [`matcher`]: [`Router`], evaluating over a borrowed [`RequestView`].
 //!
@@ -27,6 +27,7 @@
 // unwrap, see .clippy.toml); docs/reliability.md says how this was audited.
 
 pub mod expr;
+mod lex;
 pub mod matcher;
 pub mod normalize;
 
