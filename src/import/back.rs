@@ -38,7 +38,7 @@ pub(super) fn write(
             if p.kind == super::model::Kind::Backend {
                 out.header(&format!(
                     "# backend {} has no server ringlb can use and no frontend uses it: left out",
-                    p.name
+                    p.name.escape_debug()
                 ));
             }
             continue;
