@@ -12,7 +12,6 @@ mod common;
 use common::*;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -350,41 +349,6 @@ fn subject(der: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// One verified request over a new TLS connection: status line and the leaf served.
-fn verified_get(
-    cfg: &Arc<rustls::ClientConfig>,
-    addr: SocketAddr,
-) -> Result<(String, Vec<u8>), String> {
-    let name = rustls::pki_types::ServerName::try_from(NAME).unwrap();
-    let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
-    let sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.write_all(
-        format!("GET / HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut data = Vec::new();
-    match tls.read_to_end(&mut data) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !data.is_empty() => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    let status = String::from_utf8_lossy(&data)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_owned();
-    let leaf = tls
-        .conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.as_ref().to_vec())
-        .unwrap_or_default();
-    Ok((status, leaf))
-}
-
 fn is_placeholder(der: &[u8]) -> bool {
     subject(der).contains("ringlb placeholder")
 }
@@ -418,7 +382,8 @@ fn http01_first_issuance_serves_a_certificate_a_client_trusting_pebble_accepts()
     wait_issued(&lb, &site, Duration::from_secs(60));
     let root = pebble.root();
     let cfg = tls_client_config(&root);
-    let (status, leaf) = verified_get(&cfg, site.tls_addr()).expect("verified TLS request");
+    let (status, leaf) =
+        common::tls_get(&cfg, site.tls_addr(), NAME).expect("verified TLS request");
     assert!(status.contains("200"), "{status}");
     assert!(
         subject(&leaf).contains("Pebble"),
@@ -457,7 +422,7 @@ fn http01_first_issuance_serves_a_certificate_a_client_trusting_pebble_accepts()
     // A restart finds the certificate in the state directory: no new order.
     drop(lb);
     let lb = Ringlb::start(&site.toml(&pebble.directory(), &pebble.wfe_ca, "http-01", ""));
-    let (_, again) = verified_get(&cfg, site.tls_addr()).expect("after restart");
+    let (_, again) = common::tls_get(&cfg, site.tls_addr(), NAME).expect("after restart");
     assert_eq!(
         again, leaf,
         "the stored certificate is served after a restart"
@@ -481,7 +446,7 @@ fn tls_alpn01_first_issuance_is_answered_on_the_tls_listener() {
     let lb = Ringlb::start(&site.toml(&pebble.directory(), &pebble.wfe_ca, "tls-alpn-01", ""));
     wait_issued(&lb, &site, Duration::from_secs(60));
     let cfg = tls_client_config(&pebble.root());
-    let (status, _) = verified_get(&cfg, site.tls_addr()).expect("verified TLS request");
+    let (status, _) = common::tls_get(&cfg, site.tls_addr(), NAME).expect("verified TLS request");
     assert!(status.contains("200"), "{status}");
     assert!(site.acme_line(&lb).contains("tls-alpn-01"));
     // A client offering only acme-tls/1 outside a challenge gets no certificate.
@@ -604,7 +569,7 @@ fn a_failing_challenge_keeps_the_issued_certificate_and_reports_why() {
         "the issued certificate is still served"
     );
     let cfg = tls_client_config(&pebble.root());
-    let (status, _) = verified_get(&cfg, site.tls_addr()).expect("still trusted");
+    let (status, _) = common::tls_get(&cfg, site.tls_addr(), NAME).expect("still trusted");
     assert!(status.contains("200"));
     let line = site.acme_line(&lb);
     assert!(
@@ -774,7 +739,7 @@ fn renewal_of_a_short_lived_certificate_under_tls_load_fails_no_request() {
             std::thread::spawn(move || {
                 let started = Instant::now();
                 while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(90) {
-                    match verified_get(&cfg, addr) {
+                    match common::tls_get(&cfg, addr, NAME) {
                         Ok((status, leaf)) if status.contains("200") => {
                             ok.fetch_add(1, Ordering::Relaxed);
                             leaves.lock().unwrap().insert(leaf);

@@ -576,44 +576,6 @@ fn bad_certificates_are_config_errors_at_their_line() {
     );
 }
 
-/// One request over a new TLS connection; the leaf certificate it was served with.
-fn tls_get(
-    cfg: &Arc<rustls::ClientConfig>,
-    addr: SocketAddr,
-    name: &str,
-) -> Result<(String, Vec<u8>), String> {
-    let server_name =
-        rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
-    let conn =
-        rustls::ClientConnection::new(cfg.clone(), server_name).map_err(|e| e.to_string())?;
-    let sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.write_all(
-        format!("GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut data = Vec::new();
-    match tls.read_to_end(&mut data) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !data.is_empty() => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    let status = String::from_utf8_lossy(&data)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_owned();
-    let leaf = tls
-        .conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.as_ref().to_vec())
-        .unwrap_or_default();
-    Ok((status, leaf))
-}
-
 fn leaf_der(pem_file: &Path) -> Vec<u8> {
     let pem = std::fs::read(pem_file).expect("read");
     rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
@@ -636,7 +598,7 @@ fn a_reload_serves_the_new_certificate_and_fails_nothing() {
     let mut lb = site.lb;
     let addr: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
     let cfg = tls_client_config(&pki.ca());
-    let (status, leaf) = tls_get(&cfg, addr, "example.test").expect("first request");
+    let (status, leaf) = common::tls_get(&cfg, addr, "example.test").expect("first request");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(leaf, leaf_der(&first));
 
@@ -652,7 +614,7 @@ fn a_reload_serves_the_new_certificate_and_fails_nothing() {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    match tls_get(&cfg, addr, "example.test") {
+                    match common::tls_get(&cfg, addr, "example.test") {
                         Ok((s, _)) if s == "HTTP/1.1 200 OK" => ok.fetch_add(1, Ordering::Relaxed),
                         Ok((s, _)) => {
                             errors.push(s);
@@ -704,7 +666,7 @@ fn a_reload_serves_the_new_certificate_and_fails_nothing() {
         .into_iter()
         .flat_map(|t| t.join().expect("thread"))
         .collect();
-    let (_, leaf) = tls_get(&cfg, addr, "example.test").expect("after reload");
+    let (_, leaf) = common::tls_get(&cfg, addr, "example.test").expect("after reload");
     assert_eq!(
         leaf,
         leaf_der(&second),
@@ -740,7 +702,7 @@ fn plain_http_and_garbage_on_a_tls_port_are_closed() {
     }
     let cfg = tls_client_config(&pki.ca());
     assert_eq!(
-        tls_get(&cfg, addr, "example.test")
+        common::tls_get(&cfg, addr, "example.test")
             .expect("still serving")
             .0,
         "HTTP/1.1 200 OK"
@@ -1210,7 +1172,7 @@ fn renegotiation_oversized_records_and_a_stalled_hello_are_refused() {
     // And the frontend still serves.
     let cfg = tls_client_config(&pki.ca());
     assert_eq!(
-        tls_get(&cfg, addr, "example.test")
+        common::tls_get(&cfg, addr, "example.test")
             .expect("still serving")
             .0,
         "HTTP/1.1 200 OK"

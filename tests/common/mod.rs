@@ -787,3 +787,42 @@ pub fn openssl(dir: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One request over a new TLS connection; the leaf certificate it was served with.
+pub fn tls_get(
+    cfg: &std::sync::Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    name: &str,
+) -> Result<(String, Vec<u8>), String> {
+    let server_name =
+        rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    let conn =
+        rustls::ClientConnection::new(cfg.clone(), server_name).map_err(|e| e.to_string())?;
+    let sock = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    std::io::Write::write_all(
+        &mut tls,
+        format!("GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut data = Vec::new();
+    match std::io::Read::read_to_end(&mut tls, &mut data) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !data.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let status = String::from_utf8_lossy(&data)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let leaf = tls
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .unwrap_or_default();
+    Ok((status, leaf))
+}
