@@ -96,3 +96,21 @@ fn what_ringlb_cannot_track_is_listed_with_its_reason() {
         "{w:?}"
     );
 }
+
+#[test]
+fn a_stick_table_keyword_given_twice_is_refused_with_its_line() {
+    for line in [
+        " stick-table type ip size 100k expire 30s size 1m store http_req_rate(10s)",
+        " stick-table type ip size 100k store http_req_rate(10s),http_req_rate(1m)",
+        " stick-table type ip expire 30s expire 1m",
+    ] {
+        let cfg = site(&format!("{line}\n http-request track-sc0 src"));
+        let t = translate(&cfg, "h");
+        assert!(t.toml.parse::<toml::Table>().is_ok(), "{}", t.toml);
+        let w = whys(&cfg);
+        assert!(
+            w.iter().any(|(n, why)| *n == 6 && why.contains("twice")),
+            "{line}: {w:?}"
+        );
+    }
+}

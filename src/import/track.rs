@@ -164,9 +164,14 @@ fn table(st: &Line, string_key: bool) -> Result<TrackOut, String> {
     let mut i = 0;
     let mut periods: Vec<(&'static str, String)> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     while let Some(word) = w.get(i) {
         let val = w.get(i + 1);
         let need = || val.ok_or_else(|| format!("stick-table `{word}` needs a value"));
+        if seen.contains(&word.as_str()) {
+            return Err(format!("stick-table `{word}` is given twice"));
+        }
+        seen.push(word.as_str());
         match word.as_str() {
             "type" => {
                 let t = need()?.as_str();
@@ -219,6 +224,9 @@ fn table(st: &Line, string_key: bool) -> Result<TrackOut, String> {
                                     format!("{name}({p}): ringlb's periods are 1s to 24d")
                                 })?;
                             let key = period_key(c);
+                            if periods.iter().any(|(k, _)| *k == key) {
+                                return Err(format!("stick-table stores `{c}` twice"));
+                            }
                             periods.push((key, quote(&format_time(us))));
                         }
                         _ => dropped.push(item.to_owned()),
