@@ -26,10 +26,12 @@
 mod acme;
 pub mod defaults;
 mod diag;
+mod ha_tier;
 mod parse;
 
 pub use acme::{Acme, AcmeChallenge, AcmeNames};
 pub use diag::Diagnostic;
+pub use ha_tier::{ActiveActive, Lvs, LvsScheduler};
 pub use parse::tls::CIPHERSUITES;
 pub use parse::{parse_str, parse_str_with, system_resolver};
 
@@ -643,6 +645,10 @@ pub struct Ha {
     pub check_interval: Duration,
     /// `[ha.sync]`: how `ringlb ha sync` reaches the peer.
     pub sync: Option<HaSync>,
+    /// `[ha.active_active]`: a second VRRP instance, led by the peer, that this host backs up.
+    pub active_active: Option<ActiveActive>,
+    /// `[ha.lvs]`: this host is an IPVS director in front of ringlb hosts (direct routing).
+    pub lvs: Option<Lvs>,
 }
 
 /// `[ha.sync]`: the peer `ringlb ha sync` pushes this config (and its certificates) to, over
