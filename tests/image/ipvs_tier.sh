@@ -20,7 +20,7 @@ N=${1:-3}
 VIP=10.77.0.100
 DIR=/run/ringlb-ipvs-test
 BEFORE=${IPVS_BEFORE:-8}      # requests each host must have served before the stop
-AFTER_SECS=${IPVS_AFTER:-6}   # seconds of traffic after the stop
+AFTER_SECS=${IPVS_AFTER:-3}   # seconds of traffic after lb2 left the director's table
 PIDS=()
 
 cleanup() {
@@ -42,7 +42,8 @@ modprobe ip_vs || fail "modprobe ip_vs"
 echo "ipvs_module $(cat /sys/module/ip_vs/initstate 2>/dev/null || echo absent)"
 
 ip netns add ipvs-sw || fail "ip netns add"
-ip -n ipvs-sw link add br0 type bridge && ip -n ipvs-sw link set br0 up || fail bridge
+ip -n ipvs-sw link add br0 type bridge || fail bridge
+ip -n ipvs-sw link set br0 up || fail bridge
 host() {   # host NAME ADDR
     ip netns add "ipvs-$1" || fail "netns $1"
     ip -n ipvs-sw link add "$1" type veth peer name eth0 netns "ipvs-$1" || fail "veth $1"
@@ -129,10 +130,12 @@ for (( i = 1; i <= N; i++ )); do spread+=" lb$i=$(served "lb$i")"; done
 echo "spread$spread failed=$(awk '$2 == "FAIL"' "$DIR/client.log" | wc -l)"
 
 # Stop ringlb on lb2. A watcher in the director's namespace (shell builtins only, no process
-# per look) notes when lb2 (0A4D000C) leaves the IPVS table.
+# per look), started first, notes when lb2 (0A4D000C) leaves the IPVS table; the client goes on
+# for AFTER_SECS more seconds after that.
 cat > "$DIR/watch.sh" <<'EOT'
 end=$(( EPOCHSECONDS + $2 ))
 exec 9<> <(:)
+echo watching > "$1/watching"
 while (( EPOCHSECONDS < end )); do
     mapfile -t table < /proc/net/ip_vs
     [[ "${table[*]}" == *"-> 0A4D000C:"* ]] || { echo "${EPOCHREALTIME/,/.}"; exit 0; }
@@ -140,12 +143,14 @@ while (( EPOCHSECONDS < end )); do
 done
 echo 0
 EOT
-STOP=$(now)
-ip netns exec ipvs-dir bash "$DIR/watch.sh" "$DIR" $(( AFTER_SECS - 1 )) > "$DIR/removed" &
+ip netns exec ipvs-dir bash "$DIR/watch.sh" "$DIR" 30 > "$DIR/removed" &
 WATCH=$!
+PIDS+=("$WATCH")
+for (( t = 0; t < 300; t++ )); do [[ -s $DIR/watching ]] && break; sleep 0.1; done
+STOP=$(now)
 kill -TERM "$RINGLB_2"
-sleep "$AFTER_SECS"
 wait "$WATCH" 2>/dev/null
+sleep "$AFTER_SECS"
 removed=$(cat "$DIR/removed" 2>/dev/null)
 [[ $removed == 0 ]] && removed=""
 touch "$DIR/client.stop"

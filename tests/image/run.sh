@@ -898,7 +898,7 @@ readonly IPVS_HOSTS=3
 IPVS_FIGURE="(IPVS tier test did not run)"
 
 test_ipvs_tier() {
-    local dir=$WORK/ipvs out spread removed after moved
+    local dir=$WORK/ipvs out spread removed after moved line
     mkdir -p "$dir"
     cat > "$dir/director.toml" <<'EOT'
 # The IPVS director of the image test (tests/image/ipvs_tier.sh): only [ha] and [ha.lvs] matter,
@@ -931,7 +931,7 @@ EOT
     ssh_vm "$SSH_PORT" 'cat > /root/ipvs_tier.sh' < "$REPO/tests/image/ipvs_tier.sh" \
         || { fail "IPVS tier: copying ipvs_tier.sh to the guest"; return; }
     out=$(ssh_vm "$SSH_PORT" "bash /root/ipvs_tier.sh $IPVS_HOSTS" < "$dir/director.conf" 2>&1 || true)
-    sed 's/^/    | /' <<<"$out"
+    while IFS= read -r line; do echo "    | $line"; done <<<"$out"
     if grep -q '^error ' <<<"$out" || ! grep -q '^done$' <<<"$out"; then
         fail "IPVS tier in the guest: $(grep '^error ' <<<"$out" | head -n1)"
         return
