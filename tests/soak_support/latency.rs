@@ -99,6 +99,8 @@ pub struct Slow {
     pub took: Duration,
     /// Connect (new connections only), send, wait for the head, body.
     pub steps: [Option<Duration>; 4],
+    /// Both ends of its TCP connection as the kernel saw them when it ended (`ss -ti`).
+    pub tcp: String,
     /// When the request was sent (wall clock, to compare with its access log line).
     pub sent: SystemTime,
     /// Seconds since the soak began, at the start and at the end.
@@ -113,6 +115,8 @@ pub struct SlowInfo {
     pub conn: String,
     pub method: &'static str,
     pub steps: [Option<Duration>; 4],
+    /// The client end's local port, to find the connection in `ss`.
+    pub port: Option<u16>,
 }
 
 /// The access log line of request `id`: when ringlb read its first byte (its date, as
@@ -169,7 +173,7 @@ fn describe(s: &Slow, log: &str, watch: &Watch) -> String {
         None => "not logged".into(),
     };
     format!(
-        "{} {:.3}s: {} {} at {:.2}s..{:.2}s; started {}, ended {}; connect/send/head/body ms {}/{}/{}/{}; {ringlb}; {}",
+        "{} {:.3}s: {} {} at {:.2}s..{:.2}s; started {}, ended {}; connect/send/head/body ms {}/{}/{}/{}; {ringlb}; TCP {}; {}",
         s.id,
         s.took.as_secs_f64(),
         s.method,
@@ -182,6 +186,7 @@ fn describe(s: &Slow, log: &str, watch: &Watch) -> String {
         ms(s.steps[1]),
         ms(s.steps[2]),
         ms(s.steps[3]),
+        s.tcp,
         watch.meanwhile(s.at)
     )
 }

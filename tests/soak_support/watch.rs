@@ -108,14 +108,16 @@ impl Watch {
             return "no samples".into();
         };
         format!(
-            "meanwhile: at most {queued} connections in ringlb's accept queues, {backend_queued} in the backends'; machine: CPU wait {} ms, I/O stall {} ms, memory stall {} ms, TCP accept-queue overflows {}, SYNs sent again {}, retransmission timeouts {}; ringlb: {} major faults, a thread blocked in the kernel in {blocked} samples; test process: {} major faults, not scheduled for {} ms",
+            "meanwhile: at most {queued} connections in ringlb's accept queues, {backend_queued} in the backends'; machine: CPU wait {} ms, I/O stall {} ms, memory stall {} ms, TCP accept-queue overflows {}, SYNs sent again {}, retransmission timeouts {}, packets dropped by a full input backlog {}; ringlb: workers waited {} ms for a CPU, {} major faults, a thread blocked in the kernel in {blocked} samples; test process: {} major faults, not scheduled for {} ms",
             b.cpu_some.saturating_sub(a.cpu_some) / 1000,
             b.io_full.saturating_sub(a.io_full) / 1000,
             b.memory_full.saturating_sub(a.memory_full) / 1000,
             b.tcp[0].saturating_sub(a.tcp[0]),
             b.tcp[1].saturating_sub(a.tcp[1]),
             b.tcp[2].saturating_sub(a.tcp[2]),
-            b.major_faults.saturating_sub(a.major_faults),
+        b.softnet_drops.saturating_sub(a.softnet_drops),
+            b.worker_wait.saturating_sub(a.worker_wait) / 1_000_000,
+        b.major_faults.saturating_sub(a.major_faults),
             b.own_faults.saturating_sub(a.own_faults),
             own.as_millis()
         )
@@ -136,6 +138,9 @@ pub struct Sample {
     memory_full: u64,
     /// Major page faults (pages read from disk) of the ringlb processes so far.
     major_faults: u64,
+    /// Time (ns) ringlb's worker threads spent ready to run but waiting for a CPU so far
+    /// (`/proc/PID/task/TID/schedstat`, all workers together).
+    worker_wait: u64,
     /// Threads of the ringlb processes blocked in the kernel (state `D`: waiting for a disk,
     /// a page, a lock), at this sample.
     blocked: u32,
@@ -147,6 +152,10 @@ pub struct Sample {
     /// connections dropped because an accept queue was full (`ListenOverflows`), SYNs sent
     /// again (`TCPSynRetrans`), retransmission timeouts (`TCPTimeouts`).
     tcp: [u64; 3],
+    /// Packets the kernel dropped because a CPU's input backlog was full
+    /// (`/proc/net/softnet_stat`, every CPU): on loopback, a lost TCP segment that its
+    /// sender must time out and send again.
+    softnet_drops: u64,
 }
 
 /// Whether `pid` runs (a zombie has exited).
@@ -206,6 +215,51 @@ fn tcp_counters() -> [u64; 3] {
     ["ListenOverflows", "TCPSynRetrans", "TCPTimeouts"].map(|k| pairs.get(k).copied().unwrap_or(0))
 }
 
+/// Packets dropped by every CPU's input backlog so far (the second column of
+/// `/proc/net/softnet_stat`, hexadecimal).
+fn softnet_drops() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .sum()
+}
+
+/// What the kernel says of both ends of the loopback TCP connection whose client end has
+/// local port `port`: each end's retransmissions, timeout backoff and retransmission timeout
+/// (`ss -ti`), e.g. `127.0.0.1:41234 retrans:0/2 backoff:1 rto:408`.
+pub fn tcp_info(port: u16) -> String {
+    let filter = format!("( sport = :{port} or dport = :{port} )");
+    let Ok(out) = std::process::Command::new("ss")
+        .args(["-Htin", "state", "all", &filter])
+        .output()
+    else {
+        return "ss did not run".into();
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut ends = Vec::new();
+    let mut local = String::new();
+    for l in text.lines() {
+        if l.starts_with(char::is_whitespace) {
+            let kept: Vec<&str> = l
+                .split_whitespace()
+                .filter(|t| {
+                    ["retrans:", "backoff:", "rto:", "lost:"]
+                        .iter()
+                        .any(|k| t.starts_with(k))
+                })
+                .collect();
+            ends.push(format!("{local} {}", kept.join(" ")));
+        } else {
+            local = l.split_whitespace().nth(3).unwrap_or("?").to_string();
+        }
+    }
+    if ends.is_empty() {
+        "no TCP info (closed)".into()
+    } else {
+        ends.join(", ")
+    }
+}
+
 /// Threads of process `pid` in state `D` (blocked in the kernel, uninterruptibly).
 fn blocked_threads(pid: u32) -> u32 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -235,6 +289,24 @@ fn stall_watch(shared: &Watch) {
     }
 }
 
+/// Time (ns) the worker threads (`ringlb-w*`) of process `pid` spent waiting for a CPU.
+fn worker_wait(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if !comm.starts_with("ringlb-w") {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            stat.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
 /// Major page faults of process `pid` (all its threads) so far.
 fn major_faults(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -250,21 +322,24 @@ fn major_faults(pid: u32) -> u64 {
 /// [`SAMPLE_EVERY`] until the soak stops, and notes when the draining generation has exited.
 fn sampler(shared: &Watch, ports: &[u16], backends: &[u16]) {
     // Faults of processes that have exited, so that the count only grows.
-    let mut gone = 0u64;
-    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    // Counts (major faults, worker CPU wait) of processes that have exited, so that the
+    // totals only grow, and the last counts of those that run.
+    let mut gone = [0u64; 2];
+    let mut last: BTreeMap<u32, [u64; 2]> = BTreeMap::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let old = shared.draining.load(Ordering::Relaxed);
         let pids = [shared.serving.load(Ordering::Relaxed), old];
         for pid in pids.into_iter().filter(|p| *p != 0) {
-            let n = major_faults(pid);
-            if n > 0 {
+            let n = [major_faults(pid), worker_wait(pid)];
+            if n != [0, 0] {
                 last.insert(pid, n);
             }
         }
         // A process neither serving nor draining has exited: its count is final.
         let ended: Vec<u32> = last.keys().copied().filter(|p| !pids.contains(p)).collect();
         for p in ended {
-            gone += last.remove(&p).unwrap_or(0);
+            let n = last.remove(&p).unwrap_or_default();
+            gone = [gone[0] + n[0], gone[1] + n[1]];
         }
         let sample = Sample {
             at: shared.since_began(),
@@ -272,7 +347,8 @@ fn sampler(shared: &Watch, ports: &[u16], backends: &[u16]) {
             cpu_some: pressure("cpu", "some"),
             io_full: pressure("io", "full"),
             memory_full: pressure("memory", "full"),
-            major_faults: gone + last.values().sum::<u64>(),
+            major_faults: gone[0] + last.values().map(|n| n[0]).sum::<u64>(),
+            worker_wait: gone[1] + last.values().map(|n| n[1]).sum::<u64>(),
             blocked: pids
                 .into_iter()
                 .filter(|p| *p != 0)
@@ -281,6 +357,7 @@ fn sampler(shared: &Watch, ports: &[u16], backends: &[u16]) {
             own_faults: major_faults(std::process::id()),
             backend_queued: accept_queues(backends).unwrap_or(0),
             tcp: tcp_counters(),
+            softnet_drops: softnet_drops(),
         };
         shared.samples.lock().unwrap().push(sample);
         if old != 0 && !process_exists(old) {
