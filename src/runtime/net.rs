@@ -325,21 +325,23 @@ impl Conn {
         Ok(Conn { sock })
     }
 
-    /// Half-closes: the peer reads end of stream, our side can still receive. On a direct
-    /// descriptor the shutdown is queued on the ring and runs before anything queued after it.
-    pub fn shutdown_write(&self) -> io::Result<()> {
+    /// Half-closes: the peer reads end of stream, our side can still receive.
+    ///
+    /// On a direct descriptor this is a ring operation, awaited while the `Conn` lives: the
+    /// kernel runs a shutdown in its worker threads and looks the slot up only then, so a
+    /// shutdown sent and forgotten could meet the next connection accepted into the slot
+    /// after this one's close.
+    pub async fn shutdown_write(&self) -> io::Result<()> {
         match self.target() {
             Target::Os(_) => match self.sock.os_fd() {
                 Some(fd) => socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Write),
                 None => Err(no_fd()),
             },
             Target::Direct(index) => {
-                with_cx(|c| {
-                    c.driver.borrow_mut().push_ignored(
-                        opcode::Shutdown::new(io_uring::types::Fixed(index), libc::SHUT_WR).build(),
-                    )
+                let op = Op::submit((), Orphan::Nothing, |_| {
+                    opcode::Shutdown::new(io_uring::types::Fixed(index), libc::SHUT_WR).build()
                 });
-                Ok(())
+                check(op.await.res).map(drop)
             }
         }
     }

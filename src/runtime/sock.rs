@@ -168,7 +168,7 @@ mod tests {
                         let b = c.recv().await.unwrap().unwrap();
                         assert_eq!(b.as_slice(), b"lever");
                         drop(b);
-                        c.shutdown_write().unwrap();
+                        c.shutdown_write().await.unwrap();
                         // The echo side reads end of stream, ends and closes: we read it too.
                         assert!(c.recv().await.unwrap().is_none());
                         assert_eq!(seen.get(), Some(table), "accepted socket direct");

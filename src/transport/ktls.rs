@@ -272,7 +272,7 @@ impl Transport for KtlsConn {
         // Best effort: with a full send buffer the alert is skipped and the FIN alone ends
         // the stream (a truncation the client may report; nothing is sent after it anyway).
         let _ = self.conn.os_fd().and_then(sys::send_close_notify);
-        self.conn.shutdown_write()
+        self.conn.shutdown_write().await
     }
 
     fn tls(&self) -> Option<&TlsInfo> {
