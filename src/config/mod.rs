@@ -26,10 +26,12 @@
 mod acme;
 pub mod defaults;
 mod diag;
+mod ha_tier;
 mod parse;
 
 pub use acme::{Acme, AcmeChallenge, AcmeNames};
 pub use diag::Diagnostic;
+pub use ha_tier::{ActiveActive, Lvs, LvsScheduler};
 pub use parse::tls::CIPHERSUITES;
 pub use parse::{parse_str, parse_str_with, system_resolver};
 
@@ -83,6 +85,33 @@ pub struct Global {
     pub keep_bind_capability: bool,
     /// Where server state (admin state, runtime weights, health) is saved for the next start.
     pub state_file: StateFile,
+    /// `tune_*`: the io_uring levers, each on by default and switchable alone to measure it.
+    pub tune: Tune,
+}
+
+/// `[global] tune_*`: switches for the ring's levers. Read when the workers start (start or
+/// binary upgrade); a reload keeps the running values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tune {
+    /// `tune_ring_fd`: register the ring's own descriptor, so that `io_uring_enter` skips the
+    /// file-table lookup.
+    pub ring_fd: bool,
+    /// `tune_direct_descriptors`: client and server sockets as direct descriptors in a per-worker
+    /// fixed-file table (no file-table lookup and reference count per operation).
+    pub direct_descriptors: bool,
+    /// `tune_loop_clock`: timers read the clock once per loop iteration instead of at every
+    /// timeout armed or polled.
+    pub loop_clock: bool,
+}
+
+impl Default for Tune {
+    fn default() -> Self {
+        Tune {
+            ring_fd: true,
+            direct_descriptors: true,
+            loop_clock: true,
+        }
+    }
 }
 
 /// `[global] state_file`: where the server state file lives.
@@ -643,6 +672,10 @@ pub struct Ha {
     pub check_interval: Duration,
     /// `[ha.sync]`: how `ringlb ha sync` reaches the peer.
     pub sync: Option<HaSync>,
+    /// `[ha.active_active]`: a second VRRP instance, led by the peer, that this host backs up.
+    pub active_active: Option<ActiveActive>,
+    /// `[ha.lvs]`: this host is an IPVS director in front of ringlb hosts (direct routing).
+    pub lvs: Option<Lvs>,
 }
 
 /// `[ha.sync]`: the peer `ringlb ha sync` pushes this config (and its certificates) to, over

@@ -16,6 +16,7 @@ mod backend;
 mod balance;
 mod global;
 mod h2;
+mod ha_tier;
 mod health;
 mod routing;
 mod rules;

@@ -9,7 +9,7 @@ use toml::de::DeValue;
 use super::walk::{self, expect_int, Cx, Schema, Table, Value};
 use crate::config::defaults as def;
 use crate::config::{
-    Facility, Global, Ha, HaSync, Log, LogLevel, LogTarget, StateFile, VirtualIp, VrrpState,
+    Facility, Global, Ha, HaSync, Log, LogLevel, LogTarget, StateFile, Tune, VirtualIp, VrrpState,
     Workers,
 };
 
@@ -24,6 +24,9 @@ pub(super) const GLOBAL: Schema = Schema {
         "admin_socket",
         "keep_bind_capability",
         "state_file",
+        "tune_ring_fd",
+        "tune_direct_descriptors",
+        "tune_loop_clock",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -59,6 +62,8 @@ const HA: Schema = Schema {
         "advert_int",
         "check_interval",
         "sync",
+        "active_active",
+        "lvs",
     ],
     elsewhere: &[],
     names: false,
@@ -125,6 +130,7 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         admin_socket: None,
         keep_bind_capability: def::KEEP_BIND_CAPABILITY,
         state_file: StateFile::Default,
+        tune: Tune::default(),
     };
     let Some(t) = root.table(cx, "global", &GLOBAL) else {
         return global;
@@ -151,6 +157,14 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
     if let Some((path, span)) = t.str(cx, "state_file") {
         global.state_file = state_file(cx, path, &span);
     }
+    let on = Tune::default();
+    global.tune = Tune {
+        ring_fd: t.bool(cx, "tune_ring_fd").unwrap_or(on.ring_fd),
+        direct_descriptors: t
+            .bool(cx, "tune_direct_descriptors")
+            .unwrap_or(on.direct_descriptors),
+        loop_clock: t.bool(cx, "tune_loop_clock").unwrap_or(on.loop_clock),
+    };
     global
 }
 
@@ -457,6 +471,8 @@ pub(super) fn parse_ha(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Option<Ha> {
         sync: t
             .table(cx, "sync", &HA_SYNC)
             .and_then(|s| parse_sync(cx, &s)),
+        active_active: super::ha_tier::parse_active_active(cx, &t, router_id, priority),
+        lvs: super::ha_tier::parse_lvs(cx, &t),
     })
 }
 
@@ -529,7 +545,7 @@ fn parse_sync(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Option<HaSync> {
     })
 }
 
-fn missing(cx: &mut Cx<'_>, t: &Table<'_, '_>, key: &str, help: &str) {
+pub(super) fn missing(cx: &mut Cx<'_>, t: &Table<'_, '_>, key: &str, help: &str) {
     cx.error_help(&t.span, format!("{} has no `{key}`", t.shown()), help);
 }
 
@@ -551,7 +567,7 @@ fn bounded(
     }
 }
 
-fn ip(cx: &mut Cx<'_>, key: &str, text: &str, span: &Range<usize>) -> Option<IpAddr> {
+pub(super) fn ip(cx: &mut Cx<'_>, key: &str, text: &str, span: &Range<usize>) -> Option<IpAddr> {
     match text.parse::<IpAddr>() {
         Ok(ip) => Some(ip),
         Err(_) => {
@@ -566,7 +582,7 @@ fn ip(cx: &mut Cx<'_>, key: &str, text: &str, span: &Range<usize>) -> Option<IpA
 }
 
 /// `ADDR/PREFIX`; a bare address gets /32 or /128.
-fn virtual_ip(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<VirtualIp> {
+pub(super) fn virtual_ip(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<VirtualIp> {
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
