@@ -391,3 +391,69 @@ address = "127.0.0.1:2"
     assert!(err.contains("tarpit delay"), "{err}");
     assert!(err.contains("unknown comparison `above`"), "{err}");
 }
+
+/// The statuses of the responses in `raw`, in order.
+fn statuses(raw: &[u8]) -> Vec<u16> {
+    let text = String::from_utf8_lossy(raw);
+    text.split("HTTP/1.1 ")
+        .skip(1)
+        .filter_map(|r| r.get(..3).and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// Reads from `c` until `n` responses have arrived; the bytes and the number of reads.
+fn read_responses(c: &mut std::net::TcpStream, n: usize) -> (Vec<u8>, usize) {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut reads = 0;
+    let mut buf = [0u8; 65536];
+    while statuses(&got).len() < n || !got.ends_with(b"\n") {
+        let k = c.read(&mut buf).expect("read");
+        assert!(k > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..k]);
+        reads += 1;
+    }
+    (got, reads)
+}
+
+/// Answers ringlb makes itself to pipelined requests leave together (a flood that pipelines
+/// requests a rule refuses costs one send per batch, not one per request), in order with the
+/// responses of forwarded requests between them.
+#[test]
+fn pipelined_refusals_leave_in_one_send_and_in_order() {
+    use std::io::Write;
+    let rules = r#"
+[[frontend.www.request_rule]]
+action = "return"
+status = 429
+body = "no\n"
+if = "{ sc_http_req_rate gt 2 } || { path_beg /blocked }"
+"#;
+    let (s, _sock) = site("key = \"src\"", rules);
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+    // Refused, forwarded, refused: the forwarded request's response comes between.
+    let mixed: String = ["/blocked", "/", "/blocked"]
+        .iter()
+        .map(|p| get(p))
+        .collect();
+    c.write_all(mixed.as_bytes()).unwrap();
+    let (raw, _) = read_responses(&mut c, 3);
+    assert_eq!(
+        statuses(&raw),
+        [429, 200, 429],
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    // Over the rate now: 16 pipelined requests, 16 answers in one send.
+    let batch = get("/").repeat(16);
+    c.write_all(batch.as_bytes()).unwrap();
+    let (raw, reads) = read_responses(&mut c, 16);
+    assert_eq!(statuses(&raw), [429; 16]);
+    assert_eq!(reads, 1, "the 16 answers came in {reads} reads");
+    // The connection stays usable.
+    c.write_all(get("/").as_bytes()).unwrap();
+    let (raw, _) = read_responses(&mut c, 1);
+    assert_eq!(statuses(&raw), [429]);
+}
