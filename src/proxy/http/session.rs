@@ -54,7 +54,7 @@ pub(super) struct Session<T> {
     /// The address the client connected to (see [`Accepted::dst`]).
     pub dst: Option<Box<SocketAddr>>,
     /// This connection counted in its frontend's tracking table (taken off when dropped).
-    pub track: Cell<Option<Box<super::track::Tracked>>>,
+    pub track: Cell<Option<Box<crate::proxy::track::Tracked>>>,
     /// ringlb's own answers to pipelined requests not sent yet: an answer made while the next
     /// request's head is already here waits for the next one, and they leave in one send (a
     /// client pipelining requests that rules refuse would otherwise cost a send each). Empty
@@ -87,6 +87,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         frontend,
         peer,
         dst,
+        track,
     } = accepted;
     let s = Session {
         local,
@@ -95,17 +96,10 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         client,
         peer,
         dst,
-        track: Cell::new(None),
+        // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
+        track: Cell::new(track),
         held: Cell::new(None),
     };
-    // An HTTP/2 stream is not a connection of its client: only its requests are counted.
-    if let Some(fe) = s
-        .frontend
-        .resolve(&s.cell.load())
-        .filter(|_| !s.client.is_h2())
-    {
-        s.track.set(super::track::connection(fe, s.peer));
-    }
     let mut input = Input::default();
     let mut served = 0u64;
     loop {
