@@ -264,7 +264,8 @@ fn bounded_load_keeps_hot_keys_under_the_balance_factor() {
             .expect("send");
         open.push(c);
         assert!(
-            wait_until(Duration::from_secs(5), || (0..4).map(count).sum::<u64>() == before + 1),
+            wait_until(Duration::from_secs(5), || (0..4).map(count).sum::<u64>()
+                == before + 1),
             "request {n} reached no server"
         );
         let loads: Vec<u64> = (0..4).map(count).collect();

@@ -50,15 +50,15 @@ pub(super) fn connection_rules(
         let guard = match w.get(3).map(String::as_str) {
             None => Ok(Some(None)),
             Some(kw @ ("if" | "unless")) => {
-                acl::condition(w.get(4..).unwrap_or_default(), states, at, &mut notes).map(
-                    |cond| match (cond, kw == "unless") {
+                acl::condition(w.get(4..).unwrap_or_default(), states, at, &mut notes).map(|cond| {
+                    match (cond, kw == "unless") {
                         (Cond::Always, false) | (Cond::Never, true) => Some(None),
                         // Never holds: left out, as HAProxy would never reject.
                         (Cond::Never, false) | (Cond::Always, true) => None,
                         (Cond::Text(t), false) => Some(Some(("if", t))),
                         (Cond::Text(t), true) => Some(Some(("unless", t))),
-                    },
-                )
+                    }
+                })
             }
             Some(other) => Err(format!("`{other}` after reject: expected if or unless")),
         };

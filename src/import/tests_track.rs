@@ -119,7 +119,11 @@ fn tcp_request_connection_reject_becomes_a_connection_rule() {
         "{}",
         t.toml
     );
-    assert!(t.toml.contains("if = \"{ sc_conn_rate gt 100 }\""), "{}", t.toml);
+    assert!(
+        t.toml.contains("if = \"{ sc_conn_rate gt 100 }\""),
+        "{}",
+        t.toml
+    );
     // In http mode too, beside request rules; `unless` and ACLs carry over.
     let (t, c) = load(&site(
         " stick-table type ip size 1m store conn_rate(10s),http_req_rate(10s)\n \

@@ -169,7 +169,9 @@ pub(super) fn parse_connection_rules(
                 .get("if")
                 .or_else(|| rt.get("unless"))
                 .map_or(rt.span.clone(), |v| v.span());
-            if guard_tests(&guard, acls, |c| !matches!(c, Criterion::Src(_)) && !c.tracks()) {
+            if guard_tests(&guard, acls, |c| {
+                !matches!(c, Criterion::Src(_)) && !c.tracks()
+            }) {
                 cx.error_help(
                     &cond_span,
                     "a connection rule tests what a connection does not have yet",

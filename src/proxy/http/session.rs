@@ -414,6 +414,7 @@ mod tests {
             frontend,
             peer: None,
             dst: None,
+            track: None,
         };
         let fut = serve(accepted, Conn::from_fd(fd));
         let size = std::mem::size_of_val(&fut);
