@@ -358,6 +358,9 @@ pub struct Frontend {
     pub errorfiles: Vec<ErrorFile>,
     /// `[frontend.X.track]`: the per-client tracking table its rules test.
     pub track: Option<crate::track::Spec>,
+    /// `[[frontend.X.connection_rule]]`, in order: the conditions (on the client address and
+    /// its counters) under which a new connection is closed at once (`action = "reject"`).
+    pub connection_rules: Vec<Guard>,
     /// `[frontend.X.h2]`: HTTP/2 on the plain listeners and the limits of every h2
     /// connection of this frontend (TLS listeners speak h2 when `alpn` offers it).
     pub h2: H2,

@@ -33,6 +33,9 @@ const LINGER: Duration = Duration::from_millis(500);
 /// How long ringlb's own error response may take to leave.
 const ERROR_SEND: Duration = Duration::from_secs(2);
 
+/// Most bytes of held answers (see [`Session::held`]) before they are sent.
+pub(super) const HOLD_MAX: usize = 16 * 1024;
+
 /// How an exchange ended, for the session loop.
 pub(super) enum Next {
     /// Serve the next request on this connection.
@@ -51,7 +54,17 @@ pub(super) struct Session<T> {
     /// The address the client connected to (see [`Accepted::dst`]).
     pub dst: Option<Box<SocketAddr>>,
     /// This connection counted in its frontend's tracking table (taken off when dropped).
-    pub track: Cell<Option<Box<super::track::Tracked>>>,
+    pub track: Cell<Option<Box<crate::proxy::track::Tracked>>>,
+    /// ringlb's own answers to pipelined requests not sent yet: an answer made while the next
+    /// request's head is already here waits for the next one, and they leave in one send (a
+    /// client pipelining requests that rules refuse would otherwise cost a send each). Empty
+    /// whenever the session waits for the client or sends anything else (see [`HOLD_MAX`]).
+    /// Boxed: an idle connection keeps one pointer for it, not a `Vec`'s three words.
+    #[allow(
+        clippy::box_collection,
+        reason = "the session lives in every idle connection's future"
+    )]
+    held: Cell<Option<Box<Vec<u8>>>>,
 }
 
 /// One request on its way: the snapshot it runs on, its frontend (both resolved once), the
@@ -74,6 +87,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         frontend,
         peer,
         dst,
+        track,
     } = accepted;
     let s = Session {
         local,
@@ -82,16 +96,10 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         client,
         peer,
         dst,
-        track: Cell::new(None),
+        // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
+        track: Cell::new(track),
+        held: Cell::new(None),
     };
-    // An HTTP/2 stream is not a connection of its client: only its requests are counted.
-    if let Some(fe) = s
-        .frontend
-        .resolve(&s.cell.load())
-        .filter(|_| !s.client.is_h2())
-    {
-        s.track.set(super::track::connection(fe, s.peer));
-    }
     let mut input = Input::default();
     let mut served = 0u64;
     loop {
@@ -130,6 +138,32 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
     }
 }
 
+impl<T: Transport> Session<T> {
+    /// Sends the held answers, if any; `false` if they did not leave within `limit`.
+    pub async fn flush_held(&self, limit: Duration) -> bool {
+        let Some(held) = self.held.take() else {
+            return true;
+        };
+        matches!(
+            runtime::timeout(limit, self.client.send(Chunk::Heap(*held))).await,
+            Ok((Ok(()), _))
+        )
+    }
+
+    /// Holds `answer` behind the earlier held ones when the next request's head is complete in
+    /// `input` and the held bytes stay under [`HOLD_MAX`]; `false` (nothing held) otherwise.
+    pub fn hold(&self, input: &Input, answer: &[u8]) -> bool {
+        let mut held = self.held.take().unwrap_or_default();
+        let next_ready = matches!(parse_request(input.slice(), &LIMITS), Ok(Some(_)));
+        let fits = held.len() + answer.len() <= HOLD_MAX;
+        if next_ready && fits {
+            held.extend_from_slice(answer);
+        }
+        self.held.set((!held.is_empty()).then_some(held));
+        next_ready && fits
+    }
+}
+
 /// Counts a request in flight on the worker for as long as it lives.
 struct InFlight(Rc<Local>);
 
@@ -152,6 +186,7 @@ impl Drop for InFlight {
 async fn exchange<T: Transport>(s: &Session<T>, input: &mut Input) -> Next {
     let snap = s.cell.load_full();
     let Some(fe) = s.frontend.resolve(&snap) else {
+        s.flush_held(ERROR_SEND).await;
         return Next::Close { linger: false };
     };
     let mut r = Req {
@@ -167,6 +202,11 @@ async fn exchange<T: Transport>(s: &Session<T>, input: &mut Input) -> Next {
         Err(o) => r.fail(o).await,
     };
     r.finish();
+    // Answers held for earlier pipelined requests leave before the connection closes (an
+    // exchange that ended without a response of its own, e.g. the client stopped sending).
+    if matches!(next, Next::Close { .. }) {
+        s.flush_held(ERROR_SEND).await;
+    }
     next
 }
 
@@ -250,6 +290,15 @@ impl<T: Transport> Req<'_, T> {
     /// within `limit`.
     pub async fn answer(&mut self, response: Chunk, limit: Duration) -> bool {
         let n = response.len() as u64;
+        // Held answers to earlier requests go first, in the same send.
+        let response = match self.s.held.take() {
+            None => response,
+            Some(held) => {
+                let mut held = *held;
+                held.extend_from_slice(response.as_slice());
+                Chunk::Heap(held)
+            }
+        };
         match runtime::timeout(limit, self.s.client.send(response)).await {
             Ok((Ok(()), _)) => {
                 self.x.bytes_out += n;
@@ -365,6 +414,7 @@ mod tests {
             frontend,
             peer: None,
             dst: None,
+            track: None,
         };
         let fut = serve(accepted, Conn::from_fd(fd));
         let size = std::mem::size_of_val(&fut);
