@@ -53,18 +53,67 @@ pub(super) struct Session<T> {
     pub peer: Option<SocketAddr>,
     /// The address the client connected to (see [`Accepted::dst`]).
     pub dst: Option<Box<SocketAddr>>,
+    /// What few connections carry: their entry in a tracking table, and answers held for
+    /// pipelined requests (see [`Cold`]). Boxed and empty for most: an idle connection keeps
+    /// one pointer for both.
+    cold: Cell<Option<Box<Cold>>>,
+}
+
+/// A connection's rarely used state.
+#[derive(Default)]
+struct Cold {
     /// This connection counted in its frontend's tracking table (taken off when dropped).
-    pub track: Cell<Option<Box<crate::proxy::track::Tracked>>>,
+    track: Option<Box<crate::proxy::track::Tracked>>,
     /// ringlb's own answers to pipelined requests not sent yet: an answer made while the next
     /// request's head is already here waits for the next one, and they leave in one send (a
     /// client pipelining requests that rules refuse would otherwise cost a send each). Empty
     /// whenever the session waits for the client or sends anything else (see [`HOLD_MAX`]).
-    /// Boxed: an idle connection keeps one pointer for it, not a `Vec`'s three words.
-    #[allow(
-        clippy::box_collection,
-        reason = "the session lives in every idle connection's future"
-    )]
-    held: Cell<Option<Box<Vec<u8>>>>,
+    held: Vec<u8>,
+}
+
+impl<T> Session<T> {
+    /// Runs `f` on the cold state, made if there is none; it is freed again when `f` leaves
+    /// it empty.
+    fn cold<R>(&self, f: impl FnOnce(&mut Cold) -> R) -> R {
+        let mut c = self.cold.take().unwrap_or_default();
+        let r = f(&mut c);
+        self.keep_cold(c);
+        r
+    }
+
+    /// Runs `f` on the cold state if there is any.
+    fn cold_if_any<R>(&self, f: impl FnOnce(&mut Cold) -> R) -> Option<R> {
+        let mut c = self.cold.take()?;
+        let r = f(&mut c);
+        self.keep_cold(c);
+        Some(r)
+    }
+
+    fn keep_cold(&self, c: Box<Cold>) {
+        if c.track.is_some() || !c.held.is_empty() {
+            self.cold.set(Some(c));
+        }
+    }
+
+    /// Takes the connection's tracking entry (put it back with [`Session::set_track`]).
+    pub fn take_track(&self) -> Option<Box<crate::proxy::track::Tracked>> {
+        self.cold_if_any(|c| c.track.take()).flatten()
+    }
+
+    pub fn set_track(&self, t: Option<Box<crate::proxy::track::Tracked>>) {
+        match t {
+            Some(t) => self.cold(|c| c.track = Some(t)),
+            None => {
+                self.cold_if_any(|c| c.track = None);
+            }
+        }
+    }
+
+    /// Takes the held answers, if any.
+    fn take_held(&self) -> Option<Vec<u8>> {
+        self.cold_if_any(|c| std::mem::take(&mut c.held))
+            .filter(|h| !h.is_empty())
+    }
 }
 
 /// One request on its way: the snapshot it runs on, its frontend (both resolved once), the
@@ -97,8 +146,12 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         peer,
         dst,
         // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
-        track: Cell::new(track),
-        held: Cell::new(None),
+        cold: Cell::new(track.map(|t| {
+            Box::new(Cold {
+                track: Some(t),
+                held: Vec::new(),
+            })
+        })),
     };
     let mut input = Input::default();
     let mut served = 0u64;
@@ -141,11 +194,11 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
 impl<T: Transport> Session<T> {
     /// Sends the held answers, if any; `false` if they did not leave within `limit`.
     pub async fn flush_held(&self, limit: Duration) -> bool {
-        let Some(held) = self.held.take() else {
+        let Some(held) = self.take_held() else {
             return true;
         };
         matches!(
-            runtime::timeout(limit, self.client.send(Chunk::Heap(*held))).await,
+            runtime::timeout(limit, self.client.send(Chunk::Heap(held))).await,
             Ok((Ok(()), _))
         )
     }
@@ -153,14 +206,17 @@ impl<T: Transport> Session<T> {
     /// Holds `answer` behind the earlier held ones when the next request's head is complete in
     /// `input` and the held bytes stay under [`HOLD_MAX`]; `false` (nothing held) otherwise.
     pub fn hold(&self, input: &Input, answer: &[u8]) -> bool {
-        let mut held = self.held.take().unwrap_or_default();
         let next_ready = matches!(parse_request(input.slice(), &LIMITS), Ok(Some(_)));
-        let fits = held.len() + answer.len() <= HOLD_MAX;
-        if next_ready && fits {
-            held.extend_from_slice(answer);
+        if !next_ready {
+            return false;
         }
-        self.held.set((!held.is_empty()).then_some(held));
-        next_ready && fits
+        self.cold(|c| {
+            let fits = c.held.len() + answer.len() <= HOLD_MAX;
+            if fits {
+                c.held.extend_from_slice(answer);
+            }
+            fits
+        })
     }
 }
 
@@ -291,10 +347,9 @@ impl<T: Transport> Req<'_, T> {
     pub async fn answer(&mut self, response: Chunk, limit: Duration) -> bool {
         let n = response.len() as u64;
         // Held answers to earlier requests go first, in the same send.
-        let response = match self.s.held.take() {
+        let response = match self.s.take_held() {
             None => response,
-            Some(held) => {
-                let mut held = *held;
+            Some(mut held) => {
                 held.extend_from_slice(response.as_slice());
                 Chunk::Heap(held)
             }

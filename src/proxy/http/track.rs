@@ -29,13 +29,13 @@ pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> O
         let handle = table.find(&key, now)?;
         return count_request(r, table, handle, now);
     }
-    let conn = r.s.track.take();
+    let conn = r.s.take_track();
     // The connection's entry, if it is still its client's in this snapshot's table.
     let counted = conn.as_ref().and_then(|c| c.entry_in(table));
     let handle = match table.key_kind() {
         KeyKind::Src => match counted {
             Some(h) => {
-                r.s.track.set(conn);
+                r.s.set_track(conn);
                 h
             }
             // No entry yet in this table (a reload made a new one): count the connection
@@ -44,26 +44,26 @@ pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> O
                 drop(conn);
                 let c = open(table, &Key::ip(client_ip(r.s.peer)), now);
                 let h = c.as_ref().map(|c| c.handle);
-                r.s.track.set(c);
+                r.s.set_track(c);
                 h?
             }
         },
         kind => {
             let Some(value) = key_value(kind, r.input.slice(), head) else {
-                r.s.track.set(conn);
+                r.s.set_track(conn);
                 return None;
             };
             let key = Key::bytes(value);
             if counted.is_some() {
                 // The connection was counted at an earlier request (under the key that
                 // request carried).
-                r.s.track.set(conn);
+                r.s.set_track(conn);
                 table.find(&key, now)?
             } else {
                 drop(conn);
                 let c = open(table, &key, now);
                 let h = c.as_ref().map(|c| c.handle);
-                r.s.track.set(c);
+                r.s.set_track(c);
                 h?
             }
         }
