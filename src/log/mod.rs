@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn udp_lines_carry_priority_and_are_counted() {
-        let (rx, l, stats) = udp_logger(16);
+        let (rx, l, _stats) = udp_logger(16);
         l.send("hello".into());
         let mut buf = [0u8; 512];
         let n = rx.recv(&mut buf).expect("datagram");
@@ -245,7 +245,7 @@ mod tests {
     /// returns once every line queued before it is written.
     #[test]
     fn flush_returns_once_queued_lines_are_written() {
-        let (rx, l, stats) = udp_logger(64);
+        let (_rx, l, stats) = udp_logger(64);
         for i in 0..50 {
             l.send(format!("line {i}"));
         }
