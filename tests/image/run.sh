@@ -418,12 +418,18 @@ check_privileges() {
 }
 
 check_ha() {
+    # Rendered by ringlb-config-drive-keepalived.service, which starts once ringlb has started.
+    local i
+    for (( i = 0; i < 30; i++ )); do
+        grep -qa 'ringlb-config-drive: rendered keepalived.conf' "$SERIAL" && break
+        sleep 2
+    done
     if grep -qa 'ringlb-config-drive: rendered keepalived.conf' "$SERIAL"; then
         pass "config drive: keepalived.conf rendered from [ha] of ringlb.toml and accepted by keepalived --config-test (serial console)"
     else
         fail "serial console does not show keepalived.conf rendered from [ha]: $(grep -a 'keepalived' "$SERIAL" | tail -n 3 | tr -cd '[:print:]\n' | tr '\n' ' ')"
     fi
-    local out i
+    local out
     # keepalived is MASTER after three advertisement intervals (no peer answers).
     for (( i = 0; i < 10; i++ )); do
         # shellcheck disable=SC2016 # expanded in the guest
