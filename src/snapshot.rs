@@ -186,6 +186,8 @@ pub struct GlobalRt {
     pub workers: Workers,
     /// Access log settings, present when some frontend logs.
     pub access_log: Option<Log>,
+    /// The ring's levers (`tune_*`), read when the workers start.
+    pub tune: crate::config::Tune,
 }
 
 impl GlobalRt {
@@ -475,6 +477,7 @@ impl Snapshot {
             grace: g.grace,
             spread_checks: g.spread_checks,
             workers: g.workers,
+            tune: g.tune,
             access_log: config
                 .frontends
                 .iter()

@@ -9,7 +9,7 @@ use toml::de::DeValue;
 use super::walk::{self, expect_int, Cx, Schema, Table, Value};
 use crate::config::defaults as def;
 use crate::config::{
-    Facility, Global, Ha, HaSync, Log, LogLevel, LogTarget, StateFile, VirtualIp, VrrpState,
+    Facility, Global, Ha, HaSync, Log, LogLevel, LogTarget, StateFile, Tune, VirtualIp, VrrpState,
     Workers,
 };
 
@@ -24,6 +24,9 @@ pub(super) const GLOBAL: Schema = Schema {
         "admin_socket",
         "keep_bind_capability",
         "state_file",
+        "tune_ring_fd",
+        "tune_direct_descriptors",
+        "tune_loop_clock",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -125,6 +128,7 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         admin_socket: None,
         keep_bind_capability: def::KEEP_BIND_CAPABILITY,
         state_file: StateFile::Default,
+        tune: Tune::default(),
     };
     let Some(t) = root.table(cx, "global", &GLOBAL) else {
         return global;
@@ -151,6 +155,14 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
     if let Some((path, span)) = t.str(cx, "state_file") {
         global.state_file = state_file(cx, path, &span);
     }
+    let on = Tune::default();
+    global.tune = Tune {
+        ring_fd: t.bool(cx, "tune_ring_fd").unwrap_or(on.ring_fd),
+        direct_descriptors: t
+            .bool(cx, "tune_direct_descriptors")
+            .unwrap_or(on.direct_descriptors),
+        loop_clock: t.bool(cx, "tune_loop_clock").unwrap_or(on.loop_clock),
+    };
     global
 }
 
