@@ -230,7 +230,7 @@ fn softnet_drops() -> u64 {
 pub fn tcp_info(port: u16) -> String {
     let filter = format!("( sport = :{port} or dport = :{port} )");
     let Ok(out) = std::process::Command::new("ss")
-        .args(["-Htin", "state", "all", &filter])
+        .args(["-Htin", "state", "all", "exclude", "time-wait", &filter])
         .output()
     else {
         return "ss did not run".into();
