@@ -274,6 +274,50 @@ fn curl_and_the_h2_package_speak_h2_over_tls_and_cleartext() {
     assert!(site.metric("ringlb_frontend_h2_streams_total", &[("frontend", "www")]) >= 16.0);
 }
 
+/// Two URLs on one connection the way curl 7.88 fetches them (`curl --http2-prior-knowledge
+/// URL1 URL2`): curl's SETTINGS and WINDOW_UPDATE, the first GET with the preface, the second
+/// on stream 3 once the first response ended, its fields partly taken from the HPACK table
+/// the first one filled. (curl 7.88.1 itself fails that second transfer with "Error in the
+/// HTTP2 framing layer" before it sends a byte of it, against any server: curl issue 10634,
+/// fixed in curl 8.0.) Pinned: every frame ringlb sends, in order, on both listeners.
+#[test]
+fn a_second_request_after_the_first_ended_is_answered_on_the_same_connection() {
+    let site = Site::start("");
+    let want = [
+        ("SETTINGS", 0, 0),
+        ("WINDOW_UPDATE", 0, 0),
+        ("SETTINGS", 0, 1),
+        ("HEADERS", 1, 4),
+        ("DATA", 1, 1),
+        ("HEADERS", 3, 4),
+        ("DATA", 3, 1),
+    ];
+    for tls in [false, true] {
+        let v = site.probe(tls, "one_after_another", &[]);
+        let got: Vec<(String, u64, u64)> = v["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let t = f["type"].as_str().unwrap().to_owned();
+                (
+                    t,
+                    f["stream"].as_u64().unwrap(),
+                    f["flags"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, u64, u64)> =
+            want.iter().map(|&(t, s, f)| (t.to_owned(), s, f)).collect();
+        assert_eq!(got, want, "tls {tls}: {v}");
+        assert_eq!(status(&v, 1), Some(200), "{v}");
+        assert_eq!(status(&v, 3), Some(200), "{v}");
+        assert_eq!(v["responses"]["3"]["body"], "web1\n", "{v}");
+        assert_eq!(v["closed"], false, "{v}");
+    }
+    assert_eq!(site.web.requests(), 4);
+}
+
 /// Connection errors: (probe case and arguments, the GOAWAY error RFC 9113 requires).
 const CONNECTION_ERRORS: &[(&str, &[&str], &str)] = &[
     // §6.1: DATA on stream 0.

@@ -74,7 +74,7 @@ def connect(addr, ca=None, sni=None, timeout=10.0):
 class Raw:
     """A byte-level client: writes any frame, reads and records every frame the server sends."""
 
-    def __init__(self, sock, authority, settings_pairs=(), window=None):
+    def __init__(self, sock, authority, settings_pairs=(), window=None, opening=None):
         self.sock = sock
         self.authority = authority
         # When the connection began (the preface went out): a server's idle clock starts there.
@@ -97,9 +97,13 @@ class Raw:
         self.dec.max_header_list_size = 1 << 30
         self.dec.max_allowed_table_size = 1 << 16
         self.header_block = None  # (stream, bytes) of a field block still taking CONTINUATIONs
-        self.send(PREFACE + settings(settings_pairs))
+        first = PREFACE + settings(settings_pairs)
         if window:
-            self.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", window)))
+            first += frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", window))
+        # Frames a client sends with its preface, before the server's SETTINGS (as curl does).
+        if opening:
+            first += opening(self)
+        self.send(first)
         # The server's SETTINGS first, so that the ACK this client owes goes out now and never
         # lands inside a field block a case leaves open.
         self.pump(5.0, lambda: self.settings_seen)
@@ -438,6 +442,30 @@ def case_bad_hpack(c, a):
     """A field block indexing past the static and (empty) dynamic table: COMPRESSION_ERROR."""
     block = base_block(c.authority) + hp_int(200, 7, 0x80)
     return conn_error(c, frame(HEADERS, END_HEADERS | END_STREAM, 1, block)).report()
+
+
+def curl_request(c, stream, path):
+    """A GET as curl 7.88 (nghttp2) sends it: its fields in its order, HPACK with indexing."""
+    block = c.block([(":method", "GET"), (":path", path), (":scheme", "http"),
+                     (":authority", c.authority), ("user-agent", "curl/7.88.1"),
+                     ("accept", "*/*")])
+    return frame(HEADERS, END_HEADERS | END_STREAM, stream, block)
+
+
+def case_one_after_another(sock, a):
+    """Two URLs on one connection as curl 7.88 fetches them: its SETTINGS and WINDOW_UPDATE,
+    the first GET with the preface, the second GET (stream 3) only once the first response
+    ended. Records every frame the server sends until both streams end."""
+    c = Raw(sock, a["_authority"],
+            [(S_MAX_CONCURRENT_STREAMS, 100), (S_INITIAL_WINDOW_SIZE, 1 << 25),
+             (S_ENABLE_PUSH, 0)],
+            window=(1 << 25) - (1 << 16) + 1, opening=lambda c: curl_request(c, 1, "/a"))
+    c.pump(10.0, lambda: c.done(1) or c.closed)
+    c.send(curl_request(c, 3, "/b"))
+    c.pump(10.0, lambda: c.done(3) or c.closed)
+    # Anything the server would still send after the second response (a GOAWAY, a reset).
+    c.pump(0.3, lambda: c.closed)
+    return c.report()
 
 
 def case_stream_id_backwards(c, a):
@@ -788,7 +816,7 @@ def main(argv):
     host = sni or addr.rsplit(":", 1)[0]
     authority = f"{host}:{addr.rsplit(':', 1)[1]}"
     sock = connect(addr, ca, sni)
-    if name in ("good_h2lib", "bad_preface", "slow_preface"):
+    if name in ("good_h2lib", "bad_preface", "slow_preface", "one_after_another"):
         kv["_authority"] = authority
         out = CASES[name](sock, kv)
     else:
