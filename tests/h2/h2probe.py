@@ -475,6 +475,55 @@ def case_stream_id_backwards(c, a):
                                base_block(c.authority))).report()
 
 
+def case_headers_again(c, a):
+    """A second HEADERS on stream 1 (end=1, the default: with END_STREAM; end=0: without) once
+    stream 1 is state=open (a POST whose body has not ended), half_closed (a slow GET not yet
+    answered), client_reset (a POST this client reset), server_reset (a POST the server
+    reset: its DATA passed its content-length) or closed (a GET answered). Its field is
+    HPACK-indexed: a server that skipped decoding it would misread the GET on stream 3 that
+    follows when the connection goes on."""
+    state, end = a["state"], a.get("end", "1") == "1"
+    post = lambda extra=(): c.headers(1, c.request_headers("/", "POST", [("x-delay-ms", "300")]
+                                                           + list(extra)), end_stream=False)
+    if state == "open":
+        post()
+    elif state == "half_closed":
+        c.get(1, "/", [("x-delay-ms", "1000")])
+    elif state == "client_reset":
+        post()
+        c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))
+    elif state == "server_reset":
+        post([("content-length", "4")])
+        c.data(1, b"too long")
+        c.pump(5.0, lambda: c.done(1) or c.closed)
+    elif state == "closed":
+        c.get(1)
+        c.pump(5.0, lambda: c.done(1) or c.closed)
+    c.pump(0.2)
+    before = c.done(1)
+    c.send(frame(HEADERS, END_HEADERS | (END_STREAM if end else 0), 1,
+                 c.block([("x-again", "1")])))
+    # What stream 1 gets (when it had nothing yet), or a GOAWAY and the close after it.
+    c.pump(5.0, lambda: c.closed or c.goaway or (not before and c.done(1)))
+    if c.goaway:
+        c.pump(5.0, lambda: c.closed)
+    return c.report(after_status=c.after_get(3))
+
+
+def case_trailers(c, a):
+    """A POST on stream 1 with body=... (default "hello") in one DATA frame and trailers
+    fields=name:value|... in a HEADERS frame with END_STREAM after it; length=1 announces the
+    body's content-length. Then a GET on stream 3."""
+    body = a.get("body", "hello").encode()
+    extra = [("content-length", str(len(body)))] if a.get("length") == "1" else []
+    c.headers(1, c.request_headers("/up", "POST", extra), end_stream=False)
+    fields = [tuple(f.split(":", 1)) for f in a.get("fields", "").split("|") if f]
+    # Body and trailers in one write: the trailers are read before any answer to the body.
+    c.send(frame(DATA, 0, 1, body) + frame(HEADERS, END_HEADERS | END_STREAM, 1, c.block(fields)))
+    c.pump(5.0, lambda: c.done(1) or c.closed or c.goaway)
+    return c.report(after_status=c.after_get(3))
+
+
 def case_rst_idle_stream(c, a):
     return conn_error(c, frame(RST_STREAM, 0, 7, struct.pack(">I", 8))).report()
 
