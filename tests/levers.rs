@@ -16,7 +16,12 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const LEVERS: [&str; 3] = ["tune_ring_fd", "tune_direct_descriptors", "tune_loop_clock"];
+const LEVERS: [&str; 4] = [
+    "tune_ring_fd",
+    "tune_direct_descriptors",
+    "tune_loop_clock",
+    "tune_multishot_accept",
+];
 
 /// A one-worker HTTP site in front of `web`, with `global` lines added to `[global]`.
 fn start(web: SocketAddr, global: &str) -> (Ringlb, SocketAddr) {
@@ -204,4 +209,128 @@ fn load_on_two_workers_loses_nothing_with_each_setting() {
         assert_eq!(report.failures, 0, "[{global}] {:?}", report.samples);
         assert!(lb.stop().is_some_and(|s| s.success()));
     }
+}
+
+/// Connections waiting in the accept queue of the listener `addr` (`ss`'s `Recv-Q` of a
+/// listening socket).
+fn accept_queue(addr: SocketAddr) -> usize {
+    let out = std::process::Command::new("ss")
+        .arg("-Hltn")
+        .output()
+        .expect("ss runs (iproute2)");
+    let local = addr.to_string();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(3) == Some(&local.as_str())).then(|| f.get(1)?.parse::<usize>().ok())?
+        })
+        .sum()
+}
+
+/// A request on `c` whose answer is the request head as the server got it: the
+/// `X-Forwarded-For` ringlb added, i.e. the peer address it took from the accept.
+fn forwarded_for(c: &mut Client, path: &str) -> String {
+    let r = c
+        .request("GET", path, &[("x-echo-headers", "1")], b"")
+        .expect("request");
+    assert_eq!(r.status, 200, "{path}");
+    r.body_str()
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-forwarded-for")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// With multishot accept, a worker at `maxconn` takes no more connections: the extra ones
+/// wait in the kernel's accept queue (not accepted and dropped, not reset) and are answered
+/// once a connection closes; and the multishot accept's connections carry their own peer
+/// address (asked on the ring: a direct descriptor has no `getpeername`).
+#[test]
+fn at_maxconn_multishot_accept_leaves_extra_connections_in_the_backlog() {
+    // Above the room a multishot accept needs (16): it runs for the first connections and is
+    // cancelled on the way to the limit.
+    const MAX: usize = 24;
+    const EXTRA: usize = 4;
+    let web = Backend::start("web1");
+    // The frontend's maxconn, under the process's: the fixed-file table (sized by the
+    // process's) has room for a whole accept queue, so the multishot accept takes direct
+    // descriptors.
+    let port = free_port();
+    let toml = http()
+        .frontend(&format!("maxconn = {MAX}"))
+        .server(srv("web1", web.addr()))
+        .toml(port)
+        .replacen("[global]\n", "[global]\ntune_multishot_accept = true\n", 1);
+    let mut lb = Ringlb::start(&toml);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut holders = Vec::new();
+    for i in 0..MAX {
+        // Each from its own loopback address, so that a peer address mixed up between
+        // connections accepted together shows.
+        let src = std::net::IpAddr::from([127, 0, 1, i as u8 + 1]);
+        let mut c = Client::connect_from(addr, src).expect("connect");
+        assert_eq!(forwarded_for(&mut c, &format!("/hold{i}")), src.to_string());
+        holders.push(c);
+    }
+    let extra: Vec<std::net::TcpStream> = (0..EXTRA)
+        .map(|i| {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect (backlog)");
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s.write_all(
+                format!("GET /extra{i} HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || accept_queue(addr) == EXTRA),
+        "the extra connections wait in the accept queue (ss shows {})",
+        accept_queue(addr)
+    );
+    // The worker has gone round its loop since (this answer), and still took none of them.
+    assert_eq!(forwarded_for(&mut holders[0], "/again"), "127.0.1.1");
+    assert_eq!(
+        accept_queue(addr),
+        EXTRA,
+        "a worker at maxconn accepted more"
+    );
+    assert_eq!(
+        web.requests() as usize,
+        MAX + 1,
+        "no extra request reached the server"
+    );
+    // One slot frees: the extra connections are answered one after the other (each closes).
+    drop(holders.pop());
+    for (i, mut s) in extra.into_iter().enumerate() {
+        let mut got = Vec::new();
+        let read = s.read_to_end(&mut got);
+        assert!(
+            read.is_ok() && got.starts_with(b"HTTP/1.1 200 "),
+            "extra connection {i}: {read:?} {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    // Below the limit again, new connections are taken (by a multishot accept again) with
+    // their own peer address.
+    drop(holders);
+    for i in 0..30u8 {
+        let src = std::net::IpAddr::from([127, 0, 2, i + 1]);
+        let mut c = Client::connect_from(addr, src).expect("connect");
+        assert_eq!(
+            forwarded_for(&mut c, &format!("/after{i}")),
+            src.to_string()
+        );
+    }
+    assert!(
+        !lb.stderr().contains("no multishot accept"),
+        "this kernel refused multishot accept: {}",
+        lb.stderr()
+    );
+    assert!(lb.stop().is_some_and(|s| s.success()));
 }

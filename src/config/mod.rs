@@ -104,6 +104,9 @@ pub struct Tune {
     /// `tune_loop_clock`: timers read the clock once per loop iteration instead of at every
     /// timeout armed or polled.
     pub loop_clock: bool,
+    /// `tune_multishot_accept`: one multishot accept per listener and worker instead of one
+    /// accept submitted per connection.
+    pub multishot_accept: bool,
 }
 
 impl Default for Tune {
@@ -112,6 +115,7 @@ impl Default for Tune {
             ring_fd: true,
             direct_descriptors: true,
             loop_clock: true,
+            multishot_accept: true,
         }
     }
 }
