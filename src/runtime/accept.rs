@@ -114,6 +114,28 @@ impl MultiAccept {
     }
 }
 
+/// The longest accept queue `listener` may hold: its backlog as the kernel keeps it
+/// (`tcpi_sacked` of a listening socket's `TCP_INFO`, after the `net.core.somaxconn` cap).
+/// A multishot accept may take that many connections at once.
+pub fn listen_backlog(listener: &OwnedFd) -> Option<u32> {
+    // SAFETY: `tcp_info` is plain old data, valid zeroed.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are live and `len` is the size of `info`; the kernel writes at
+    // most `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    // `TCP_LISTEN` is state 10 (include/net/tcp_states.h).
+    (r == 0 && info.tcpi_state == 10).then_some(info.tcpi_sacked)
+}
+
 /// Free slots of this worker's fixed-file table.
 pub fn free_direct_slots() -> u32 {
     with_cx(|c| c.driver.borrow().free_slots())
@@ -303,6 +325,17 @@ mod tests {
             assert!(matches!(shots.next().await, Some(Shot::Failed(_))));
             assert!(shots.next().await.is_none(), "ended after the cancellation");
         });
+    }
+
+    /// A listener's backlog as the kernel keeps it (capped by `net.core.somaxconn`).
+    #[test]
+    fn the_backlog_of_a_listener_is_read_back() {
+        let (lfd, _) = listener();
+        let backlog = listen_backlog(&lfd).expect("TCP_INFO of a listening socket");
+        assert!((1..=128).contains(&backlog), "{backlog}");
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        assert_eq!(listen_backlog(&OwnedFd::from(c)), None, "not a listener");
     }
 
     /// A multishot accept dropped with connections it took but nobody read closes none of

@@ -31,7 +31,8 @@ mod sock;
 mod timer;
 
 pub use accept::{
-    free_direct_slots, multishot_accept_available, peers_on_ring, with_peers, MultiAccept, Shot,
+    free_direct_slots, listen_backlog, multishot_accept_available, peers_on_ring, with_peers,
+    MultiAccept, Shot,
 };
 pub use bufring::PBuf;
 pub use executor::{

@@ -69,33 +69,30 @@ const TRIM_AFTER_DROP: usize = 256;
 /// How often an acceptor at `maxconn` looks again for room.
 const MAXCONN_RECHECK: Duration = Duration::from_millis(5);
 
-/// Fewest connections still allowed under `maxconn` (process and frontend) for a multishot
-/// accept to run: closer to the limit it is cancelled and connections are taken one per
-/// entry, so that a burst accepted at once cannot carry a worker past the limit.
-const MULTISHOT_MIN_ROOM: u32 = 16;
+/// Connections a multishot accept may take at once beyond the listener's backlog: the queue
+/// holds one more than the backlog, and connections completing while the kernel empties it.
+const BURST_SLACK: u32 = 16;
 
 /// How the acceptors of a worker take connections, fixed when the worker starts.
 #[derive(Clone, Copy)]
 struct AcceptMode {
     /// `[global] tune_multishot_accept`.
     multishot: bool,
-    /// Free fixed-file slots a multishot accept into direct descriptors needs: the kernel
-    /// may take a listener's whole queue at once, and closes a connection it accepted into
-    /// a full table. The queue is at most `net.core.somaxconn` long (plus one).
-    headroom: u32,
 }
 
 impl AcceptMode {
     fn new(snap: &Snapshot) -> AcceptMode {
-        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .unwrap_or(4096);
         AcceptMode {
             multishot: snap.global.tune.multishot_accept,
-            headroom: somaxconn.saturating_add(64),
         }
     }
+}
+
+/// The most connections a multishot accept on `fd` may take at once: the kernel empties the
+/// listener's whole queue in one go.
+fn burst(fd: &OwnedFd) -> u32 {
+    let backlog = runtime::listen_backlog(fd).unwrap_or(u32::from(u16::MAX));
+    backlog.saturating_add(BURST_SLACK)
 }
 
 /// A listening socket shared by all workers.
@@ -361,6 +358,7 @@ fn room(shared: &Shared, addr: SocketAddr) -> u32 {
 async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener, mode: AcceptMode) {
     let mut acc = Acceptor::new(listener.fd.clone(), listener.id);
     let mut last_complaint: Option<Instant> = None;
+    let burst = burst(&listener.fd);
     loop {
         // Above maxconn, connections wait in the kernel's accept queue.
         while room(&shared, listener.addr) == 0 {
@@ -369,9 +367,9 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener, 
         let direct = direct_descriptors(&shared.snapshot.load(), listener.addr);
         if mode.multishot
             && runtime::multishot_accept_available()
-            && room(&shared, listener.addr) >= MULTISHOT_MIN_ROOM
+            && room(&shared, listener.addr) >= burst
         {
-            if let Some(e) = multishot_accepts(&local, &shared, &listener, direct, mode).await {
+            if let Some(e) = multishot_accepts(&local, &shared, &listener, direct, burst).await {
                 accept_failed(&local, &listener, &e, &mut last_complaint).await;
             }
             continue;
@@ -408,19 +406,21 @@ async fn accept_failed(
 static MULTISHOT_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// Takes connections on `listener` with one multishot accept until it ends: cancelled when
-/// the room under `maxconn` falls below [`MULTISHOT_MIN_ROOM`] (or the fixed-file table's
-/// below the headroom), or ended by the kernel. Every connection the kernel accepted is
-/// served, including those that come after the cancellation. Returns the error it ended with.
+/// the room under `maxconn` falls below `burst` (what the kernel may take at once: so that
+/// no burst carries the worker past the limit), or the fixed-file table's room does, or
+/// ended by the kernel. Every connection the kernel accepted is served, including those that
+/// come after the cancellation. Returns the error it ended with.
 async fn multishot_accepts(
     local: &Rc<Local>,
     shared: &Arc<Shared>,
     listener: &Listener,
     direct: bool,
-    mode: AcceptMode,
+    burst: u32,
 ) -> Option<std::io::Error> {
     let v6 = listener.addr.is_ipv6();
+    // The kernel closes a connection it accepted into a full table.
     let direct = direct
-        && runtime::free_direct_slots() >= mode.headroom
+        && runtime::free_direct_slots() >= burst
         && runtime::peers_on_ring(&listener.fd, v6).await;
     let mut shots = runtime::MultiAccept::arm(&listener.fd, listener.id, direct);
     let mut failed = None;
@@ -445,8 +445,8 @@ async fn multishot_accepts(
         if !conns.is_empty() {
             start_sessions(local, shared, listener.addr, conns);
         }
-        let low_table = shots.is_direct() && runtime::free_direct_slots() < mode.headroom;
-        if low_table || room(shared, listener.addr) < MULTISHOT_MIN_ROOM {
+        let low_table = shots.is_direct() && runtime::free_direct_slots() < burst;
+        if low_table || room(shared, listener.addr) < burst {
             shots.cancel();
         }
     }

@@ -586,7 +586,10 @@ fn tune_multishot_accept_is_on_by_default_and_switchable() {
     assert!(ok(&with_site("")).global.tune.multishot_accept);
     let off = ok(&with_site("[global]\ntune_multishot_accept = false\n"));
     assert!(!off.global.tune.multishot_accept);
-    assert!(off.global.tune.direct_descriptors, "the other levers stay on");
+    assert!(
+        off.global.tune.direct_descriptors,
+        "the other levers stay on"
+    );
     assert_eq!(
         error(&with_site("[global]\ntune_multishot_accept = \"off\"\n")),
         "t.toml:2:25: error: expected a boolean for `tune_multishot_accept`, found a string"
