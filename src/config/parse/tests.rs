@@ -485,7 +485,7 @@ fn unknown_key_without_close_match_lists_expected_keys() {
         "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
          keep_bind_capability, state_file, tune_ring_fd, tune_direct_descriptors, tune_loop_clock, \
-         tune_multishot_accept"
+         tune_multishot_accept, tune_zero_copy_send, tune_zero_copy_min"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),
@@ -593,5 +593,60 @@ fn tune_multishot_accept_is_on_by_default_and_switchable() {
     assert_eq!(
         error(&with_site("[global]\ntune_multishot_accept = \"off\"\n")),
         "t.toml:2:25: error: expected a boolean for `tune_multishot_accept`, found a string"
+    );
+}
+
+#[test]
+fn zero_copy_send_is_off_by_default_and_takes_a_size() {
+    let t = ok(&with_site("")).global.tune;
+    assert!(!t.zero_copy_send);
+    assert_eq!(t.zero_copy_min, 16 * 1024);
+    let t = ok(&with_site(
+        "[global]\ntune_zero_copy_send = true\ntune_zero_copy_min = \"8k\"\n",
+    ))
+    .global
+    .tune;
+    assert!(t.zero_copy_send);
+    assert_eq!(t.zero_copy_min, 8 * 1024);
+    let t = ok(&with_site("[global]\ntune_zero_copy_min = 4096\n"))
+        .global
+        .tune;
+    assert_eq!(t.zero_copy_min, 4096);
+    let t = ok(&with_site("[global]\ntune_zero_copy_min = \"32K\"\n"))
+        .global
+        .tune;
+    assert_eq!(t.zero_copy_min, 32 * 1024);
+}
+
+#[test]
+fn zero_copy_min_errors_name_the_place_and_the_units() {
+    assert_eq!(
+        error(&with_site("[global]\ntune_zero_copy_min = \"16kb\"\n")),
+        "t.toml:2:22: error: invalid size \"16kb\" for `tune_zero_copy_min`\n  \
+         help: write a number of bytes (16384) or a size with a unit k or m (\"16k\" = 16 KiB), \
+         between 1k and 32k"
+    );
+    assert_eq!(
+        error(&with_site("[global]\ntune_zero_copy_min = \"1m\"\n")),
+        "t.toml:2:22: error: `tune_zero_copy_min` must be between 1k and 32k, found 1048576 \
+         bytes\n  \
+         help: write a number of bytes (16384) or a size with a unit k or m (\"16k\" = 16 KiB), \
+         between 1k and 32k"
+    );
+    for bad in [
+        "\"\"",
+        "\"k\"",
+        "\"-4k\"",
+        "-1",
+        "\"99999999999999999999k\"",
+    ] {
+        let e = error(&with_site(&format!(
+            "[global]\ntune_zero_copy_min = {bad}\n"
+        )));
+        assert!(e.starts_with("t.toml:2:22: error: "), "{bad}: {e}");
+    }
+    assert!(
+        error(&with_site("[global]\ntune_zero_copy_send = \"yes\"\n"))
+            .starts_with("t.toml:2:23: error: ")
     );
 }
