@@ -549,6 +549,13 @@ fn start_session(
         // The listener's frontend was removed by a reload: nobody to serve it.
         return;
     };
+    if peer.is_none() {
+        // Neither the accept nor the socket could name the client: it reset the connection
+        // before its session started (`ENOTCONN`). Nothing arrived to serve, and a session
+        // without a source address would pass by the source-address rules.
+        local.proxy_failure(&fe.key, &"the client was gone before its session started");
+        return;
+    }
     if bind.accept_proxy
         && !fe.accept_proxy_from.is_empty()
         && !peer.is_some_and(|p| fe.accept_proxy_from.iter().any(|c| c.contains(p.ip())))
