@@ -104,6 +104,9 @@ pub struct Tune {
     /// `tune_loop_clock`: timers read the clock once per loop iteration instead of at every
     /// timeout armed or polled.
     pub loop_clock: bool,
+    /// `tune_multishot_accept`: one multishot accept per listener and worker instead of one
+    /// accept submitted per connection.
+    pub multishot_accept: bool,
     /// `tune_zero_copy_send`: relay sends of at least `zero_copy_min` bytes go zero-copy
     /// (`IORING_OP_SEND_ZC`). Off by default: measured on loopback, where the kernel copies
     /// anyway, it only adds a notification per send (docs/design.md).
@@ -118,6 +121,7 @@ impl Default for Tune {
             ring_fd: true,
             direct_descriptors: true,
             loop_clock: true,
+            multishot_accept: true,
             zero_copy_send: defaults::TUNE_ZERO_COPY_SEND,
             zero_copy_min: defaults::TUNE_ZERO_COPY_MIN,
         }

@@ -138,8 +138,9 @@ impl Local {
         );
     }
 
-    /// Logs a connection closed at its PROXY protocol header on frontend `key` (throttled
-    /// like TLS failures; the peer's address is left out for the same reason).
+    /// Logs a connection closed before its session started on frontend `key`: at its PROXY
+    /// protocol header, or gone before its peer address was known (throttled like TLS
+    /// failures; the peer's address is left out for the same reason).
     pub fn proxy_failure(&self, key: &str, why: &impl std::fmt::Display) {
         self.proxy_failures.borrow_mut().event(
             std::time::Instant::now(),

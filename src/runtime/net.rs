@@ -161,7 +161,7 @@ impl Conn {
         Conn { sock: Sock::os(fd) }
     }
 
-    fn target(&self) -> Target {
+    pub(super) fn target(&self) -> Target {
         self.sock.target()
     }
 
@@ -603,7 +603,7 @@ impl Acceptor {
 }
 
 /// The connection a successful accept returned.
-fn accepted(res: i32, direct: bool) -> Conn {
+pub(super) fn accepted(res: i32, direct: bool) -> Conn {
     let sock = if direct {
         Sock::direct(res as u32)
     } else {

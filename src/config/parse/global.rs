@@ -27,6 +27,7 @@ pub(super) const GLOBAL: Schema = Schema {
         "tune_ring_fd",
         "tune_direct_descriptors",
         "tune_loop_clock",
+        "tune_multishot_accept",
         "tune_zero_copy_send",
         "tune_zero_copy_min",
     ],
@@ -166,6 +167,9 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
             .bool(cx, "tune_direct_descriptors")
             .unwrap_or(on.direct_descriptors),
         loop_clock: t.bool(cx, "tune_loop_clock").unwrap_or(on.loop_clock),
+        multishot_accept: t
+            .bool(cx, "tune_multishot_accept")
+            .unwrap_or(on.multishot_accept),
         zero_copy_send: t
             .bool(cx, "tune_zero_copy_send")
             .unwrap_or(on.zero_copy_send),
