@@ -83,6 +83,12 @@ pub struct Global {
     pub keep_bind_capability: bool,
     /// Where server state (admin state, runtime weights, health) is saved for the next start.
     pub state_file: StateFile,
+    /// `tune_multishot_recv`: plain HTTP client connections and pooled server connections
+    /// keep one multishot receive armed instead of a receive per read.
+    pub multishot_recv: bool,
+    /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
+    /// when read, instead of one shared atomic each.
+    pub per_worker_counters: bool,
 }
 
 /// `[global] state_file`: where the server state file lives.

@@ -14,6 +14,7 @@ use io_uring::{cqueue, opcode, squeue, IoUring};
 use slab::Slab;
 
 use super::executor::with_cx;
+use super::multishot::MultiSlot;
 
 /// `user_data` of the cancel requests themselves: their completions carry no news.
 const CANCEL_USER_DATA: u64 = u64::MAX;
@@ -48,6 +49,8 @@ enum State {
     /// Its future was dropped before completion: the data the kernel may still touch is kept
     /// here until the final completion arrives.
     Orphaned(#[allow(dead_code)] Option<Box<dyn Any>>),
+    /// A connection's multishot receive, for the connection's whole life (see `multishot`).
+    Multi(MultiSlot),
 }
 
 struct Slot {
@@ -125,6 +128,8 @@ impl Driver {
     /// orphaned operations so the caller drops it outside any borrow.
     pub(crate) fn reap(&mut self, garbage: &mut Vec<Box<dyn Any>>) -> usize {
         let mut n = 0;
+        // Multishot receives to cancel (too much unread), submitted after the queue is read.
+        let mut cancel: Vec<usize> = Vec::new();
         let Driver { ring, slots, .. } = self;
         for cqe in ring.completion() {
             n += 1;
@@ -147,6 +152,11 @@ impl Driver {
                     }
                 }
                 State::Done { .. } => {}
+                State::Multi(m) => {
+                    if m.complete(res, flags) {
+                        cancel.push(idx);
+                    }
+                }
                 State::Orphaned(_) => {
                     if let (Orphan::Adopt(tag), true) = (slot.orphan, res >= 0) {
                         adopt(res, tag);
@@ -161,8 +171,52 @@ impl Driver {
                 }
             }
         }
+        for idx in cancel {
+            self.push(&cancel_entry(idx));
+        }
         n
     }
+
+    /// A new multishot slot, not armed yet; its index is the receive's `user_data`.
+    pub(crate) fn multi_new(&mut self, token: u32) -> usize {
+        self.insert(State::Multi(MultiSlot::new(token)), Orphan::Nothing)
+    }
+
+    /// The multishot slot at `idx`, if it is still the one with `token`.
+    pub(crate) fn multi(&mut self, idx: usize, token: u32) -> Option<&mut MultiSlot> {
+        match self.slots.get_mut(idx).map(|s| &mut s.state) {
+            Some(State::Multi(m)) if m.token == token => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The connection is gone: an armed receive is cancelled and its slot kept until the
+    /// final completion (the reaper gives back the buffers that still come); otherwise the
+    /// slot goes now. Returns what was queued, for the caller to drop outside the borrow.
+    pub(crate) fn multi_release(&mut self, idx: usize, token: u32) -> Vec<super::multishot::Got> {
+        let Some(m) = self.multi(idx, token) else {
+            return Vec::new();
+        };
+        let queued = std::mem::take(&mut m.queue);
+        let (armed, stopping) = (m.armed, m.stopping);
+        if armed {
+            if let Some(slot) = self.slots.get_mut(idx) {
+                slot.state = State::Orphaned(None);
+            }
+            if !stopping {
+                self.push(&cancel_entry(idx));
+            }
+        } else {
+            self.slots.remove(idx);
+        }
+        queued
+    }
+}
+
+fn cancel_entry(idx: usize) -> squeue::Entry {
+    opcode::AsyncCancel::new(idx as u64)
+        .build()
+        .user_data(CANCEL_USER_DATA)
 }
 
 /// A completion that selected a provided buffer but will never be read returns that buffer.
@@ -273,10 +327,7 @@ impl<T: 'static> Drop for Op<T> {
                 }
                 State::Pending(_) => {
                     slot.state = State::Orphaned(Some(Box::new(data)));
-                    let cancel = opcode::AsyncCancel::new(idx as u64)
-                        .build()
-                        .user_data(CANCEL_USER_DATA);
-                    d.push(&cancel);
+                    d.push(&cancel_entry(idx));
                 }
                 _ => {}
             }

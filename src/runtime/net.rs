@@ -16,6 +16,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::bufring::{PBuf, BGID};
 use super::driver::{check, Completion, Op, Orphan};
 use super::executor::with_cx;
+use super::multishot;
 
 /// A buffer the kernel may read from while a send is in flight. Its heap address must not move
 /// when the value moves (true for `Vec`, boxes, provided buffers and statics).
@@ -64,6 +65,16 @@ struct TwoBufs<A, B> {
 #[derive(Debug)]
 pub struct Conn {
     fd: OwnedFd,
+    /// Single receives, or one multishot receive kept armed (see `multishot`).
+    multi: std::cell::Cell<multishot::Mode>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Before the descriptor closes: an armed receive is cancelled (the ring holds its own
+        // reference to the socket until the cancellation completes).
+        multishot::release(self.multi.get());
+    }
 }
 
 /// A receive waiting for data, holding no buffer until the data arrives. Kept by idle pooled
@@ -76,10 +87,20 @@ pub struct Recv {
     fd: RawFd,
     size: u32,
     backoff: Option<super::Sleep>,
+    /// The connection's multishot slot, when it reads through one.
+    multi: Option<(u32, u32)>,
+}
+
+impl Drop for Recv {
+    fn drop(&mut self) {
+        if let Some(m) = self.multi {
+            multishot::detach(m);
+        }
+    }
 }
 
 /// How long a receive waits for a provided buffer to come back after `ENOBUFS`.
-const NOBUFS_BACKOFF: Duration = Duration::from_millis(1);
+pub(super) const NOBUFS_BACKOFF: Duration = Duration::from_millis(1);
 
 fn submit_recv(fd: RawFd, size: u32) -> Op<()> {
     Op::submit((), Orphan::Nothing, |_| {
@@ -92,7 +113,10 @@ fn submit_recv(fd: RawFd, size: u32) -> Op<()> {
 
 impl Recv {
     pub fn is_done(&self) -> bool {
-        self.op.as_ref().is_some_and(|op| op.is_done())
+        match self.multi {
+            Some(m) => multishot::has_news(m),
+            None => self.op.as_ref().is_some_and(|op| op.is_done()),
+        }
     }
 }
 
@@ -100,6 +124,10 @@ impl Future for Recv {
     /// `Ok(None)` is end of stream.
     type Output = io::Result<Option<PBuf>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(m) = self.multi {
+            let fd = self.fd;
+            return multishot::poll_recv(fd, m, &mut self.backoff, cx);
+        }
         loop {
             if let Some(b) = self.backoff.as_mut() {
                 if Pin::new(b).poll(cx).is_pending() {
@@ -149,7 +177,19 @@ impl std::os::fd::AsFd for Conn {
 
 impl Conn {
     pub fn from_fd(fd: OwnedFd) -> Conn {
-        Conn { fd }
+        Conn {
+            fd,
+            multi: std::cell::Cell::new(multishot::Mode::Off),
+        }
+    }
+
+    /// From now on, reads go through one multishot receive kept armed for the connection's
+    /// life (with `on`). Only for a connection whose every byte is read through `recv`: no
+    /// receive may leave bytes in the socket for someone else (a kTLS hand-over, a peek).
+    pub fn set_multishot(&self, on: bool) {
+        if on && self.multi.get() == multishot::Mode::Off {
+            self.multi.set(multishot::Mode::On);
+        }
     }
 
     pub fn fd(&self) -> RawFd {
@@ -165,11 +205,21 @@ impl Conn {
                 .map(|b| b.buf_size())
                 .unwrap_or(16384)
         });
+        if let Some(m) = multishot::prepare(self.fd(), &self.multi) {
+            return Recv {
+                op: None,
+                fd: self.fd(),
+                size,
+                backoff: None,
+                multi: Some(m),
+            };
+        }
         Recv {
             op: Some(submit_recv(self.fd(), size)),
             fd: self.fd(),
             size,
             backoff: None,
+            multi: None,
         }
     }
 
@@ -298,7 +348,7 @@ impl Conn {
         });
         let c = op.await;
         check(c.res)?;
-        Ok(Conn { fd })
+        Ok(Conn::from_fd(fd))
     }
 
     /// Half-closes: the peer reads end of stream, our side can still receive.
@@ -361,10 +411,8 @@ impl Acceptor {
         });
         let c = op.await;
         let nfd = check(c.res)?;
-        let conn = Conn {
-            // SAFETY: a successful accept returns a new fd that nothing else owns.
-            fd: unsafe { OwnedFd::from_raw_fd(nfd) },
-        };
+        // SAFETY: a successful accept returns a new fd that nothing else owns.
+        let conn = Conn::from_fd(unsafe { OwnedFd::from_raw_fd(nfd) });
         // SAFETY: the kernel wrote a socket address of `len` bytes into the storage.
         let peer = unsafe { SockAddr::new(c.data.storage, c.data.len) }.as_socket();
         Ok((conn, peer))
@@ -388,9 +436,7 @@ pub fn accepts_pending() -> bool {
 pub fn accept_now(listener: &OwnedFd) -> io::Result<Option<(Conn, Option<SocketAddr>)>> {
     match socket2::SockRef::from(listener).accept() {
         Ok((sock, peer)) => {
-            let conn = Conn {
-                fd: OwnedFd::from(sock),
-            };
+            let conn = Conn::from_fd(OwnedFd::from(sock));
             Ok(Some((conn, peer.as_socket())))
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -404,11 +450,8 @@ pub fn take_adopted() -> Vec<(Conn, u64)> {
         .into_iter()
         .map(|(fd, tag)| {
             (
-                Conn {
-                    // SAFETY: each fd came from a completed accept and was handed to nobody
-                    // else.
-                    fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                },
+                // SAFETY: each fd came from a completed accept and was handed to nobody else.
+                Conn::from_fd(unsafe { OwnedFd::from_raw_fd(fd) }),
                 tag,
             )
         })

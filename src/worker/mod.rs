@@ -388,6 +388,10 @@ fn start_session(
         return;
     };
     let mode = fe.mode;
+    // A plain HTTP connection is read only through `recv` once its PROXY header is taken: it
+    // may keep one multishot receive armed. (A TLS one may pass its records to kTLS, which
+    // must find them in the socket.)
+    let multishot = snap.global.multishot_recv && mode == Mode::Http && !bind.tls;
     // Plain listeners of a frontend with `[h2] cleartext` tell the h2 preface from HTTP/1.1.
     let h2_plain = (mode == Mode::Http && fe.h2.cleartext).then_some(fe.timeouts.http_request);
     let handshake = fe.tls.clone().filter(|_| bind.tls).map(|tls| Handshake {
@@ -431,6 +435,7 @@ fn start_session(
                 }
             }
         }
+        conn.set_multishot(multishot);
         // A plain HTTP session runs inline: its task is what an idle keep-alive connection
         // costs. The others are boxed, so that the plain session's task reserves no room for
         // them (a TLS connection's state is large); `serve_tls` holds only the boxes it waits

@@ -24,6 +24,8 @@ pub(super) const GLOBAL: Schema = Schema {
         "admin_socket",
         "keep_bind_capability",
         "state_file",
+        "tune_multishot_recv",
+        "tune_per_worker_counters",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -125,6 +127,8 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         admin_socket: None,
         keep_bind_capability: def::KEEP_BIND_CAPABILITY,
         state_file: StateFile::Default,
+        multishot_recv: def::MULTISHOT_RECV,
+        per_worker_counters: def::PER_WORKER_COUNTERS,
     };
     let Some(t) = root.table(cx, "global", &GLOBAL) else {
         return global;
@@ -151,6 +155,12 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
     if let Some((path, span)) = t.str(cx, "state_file") {
         global.state_file = state_file(cx, path, &span);
     }
+    global.multishot_recv = t
+        .bool(cx, "tune_multishot_recv")
+        .unwrap_or(def::MULTISHOT_RECV);
+    global.per_worker_counters = t
+        .bool(cx, "tune_per_worker_counters")
+        .unwrap_or(def::PER_WORKER_COUNTERS);
     global
 }
 

@@ -1,0 +1,271 @@
+//! A multishot receive kept armed by its connection: one submission for many reads.
+//!
+//! A connection in multishot mode (see [`Conn::set_multishot`](super::Conn::set_multishot))
+//! owns one driver slot for its whole life. The kernel posts a completion per arrival of
+//! data, each with a provided buffer and `IORING_CQE_F_MORE` while the receive stays armed;
+//! the reaper queues them in the slot and wakes the reader. A completion without `F_MORE`
+//! (end of stream, an error, `ENOBUFS` when the buffer ring ran dry, our own cancellation)
+//! disarms it, and the next read arms it again.
+//!
+//! The provided buffers stay a shared, bounded resource, as with single receives:
+//! - only a reader that is waiting gets the provided buffer itself; bytes that arrive while
+//!   nobody reads (the next request while the response is still being sent, a stray byte on
+//!   an idle pooled connection) are copied to the heap and the buffer goes back to the ring
+//!   at once, so a connection that is not reading never holds a provided buffer;
+//! - once more than [`MAX_QUEUED`] bytes wait unread, the receive is cancelled: the socket's
+//!   own buffer and TCP flow control hold the rest, as they do for single receives.
+//!
+//! A slot's `token` tells it apart from a later slot at the same index: a `Recv` handle can
+//! outlive its connection by a moment (a pooled connection's probe is dropped after it).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use io_uring::{cqueue, opcode, types::Fd};
+
+use super::bufring::PBuf;
+use super::executor::with_cx;
+use super::Sleep;
+
+/// Bytes that may wait unread in a multishot slot before its receive is cancelled.
+pub(crate) const MAX_QUEUED: usize = 64 * 1024;
+
+/// What the kernel delivered and the reader has not taken yet.
+pub(crate) enum Got {
+    /// Bytes (a provided buffer, or their heap copy).
+    Data(PBuf),
+    /// The receive ended: 0 at end of stream, else `-errno`.
+    End(i32),
+}
+
+/// The state of one connection's multishot receive, kept in its driver slot.
+pub(crate) struct MultiSlot {
+    /// The reader waiting now, if any.
+    pub(crate) waker: Option<Waker>,
+    /// Delivered, not yet read, in order.
+    pub(crate) queue: Vec<Got>,
+    /// Tells this slot apart from a later one at the same index.
+    pub(crate) token: u32,
+    /// The kernel's receive is in flight (its final completion has not been reaped).
+    pub(crate) armed: bool,
+    /// A cancellation was submitted and its final completion has not arrived.
+    pub(crate) stopping: bool,
+}
+
+impl MultiSlot {
+    pub(crate) fn new(token: u32) -> MultiSlot {
+        MultiSlot {
+            waker: None,
+            queue: Vec::new(),
+            token,
+            armed: false,
+            stopping: false,
+        }
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.queue
+            .iter()
+            .map(|g| match g {
+                Got::Data(b) => b.len(),
+                Got::End(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Takes one completion. Returns whether the receive must be cancelled (too much unread).
+    pub(crate) fn complete(&mut self, res: i32, flags: u32) -> bool {
+        let more = cqueue::more(flags);
+        if !more {
+            self.armed = false;
+            self.stopping = false;
+        }
+        let waiting = self.waker.is_some();
+        if res > 0 {
+            let buf = cqueue::buffer_select(flags).and_then(|bid| {
+                super::executor::try_with_cx_or(None, |c| {
+                    c.bufs
+                        .try_borrow_mut()
+                        .ok()?
+                        .as_mut()
+                        .map(|r| r.take(bid, res as u32))
+                })
+            });
+            match buf {
+                // A reader waits: it gets the provided buffer itself (no copy). Anything
+                // behind it goes to the heap, as the reader takes one item per wake-up.
+                Some(b) if waiting && self.queue.is_empty() => self.queue.push(Got::Data(b)),
+                Some(b) => self.queue.push(Got::Data(b.into_heap())),
+                None => self.queue.push(Got::End(-libc::EIO)),
+            }
+        } else if res == -libc::ECANCELED && !more {
+            // Our own cancellation: nothing to read; a reader re-arms.
+        } else {
+            // End of stream or an error (`ENOBUFS` included): the receive is over.
+            if let Some(bid) = cqueue::buffer_select(flags) {
+                super::bufring::recycle(bid);
+            }
+            self.queue.push(Got::End(res));
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        self.armed && !self.stopping && self.queued_bytes() > MAX_QUEUED && {
+            self.stopping = true;
+            true
+        }
+    }
+
+    /// The reader went away: provided buffers still queued move to the heap, so an idle
+    /// connection holds none.
+    pub(crate) fn detach(&mut self) {
+        self.waker = None;
+        for g in self.queue.iter_mut() {
+            if let Got::Data(b) = g {
+                if b.is_pool() {
+                    let pb = std::mem::replace(b, PBuf::empty());
+                    *b = pb.into_heap();
+                }
+            }
+        }
+    }
+}
+
+/// The submission that arms a multishot receive on `fd` for slot `idx`.
+pub(crate) fn arm_entry(fd: i32, idx: usize) -> io_uring::squeue::Entry {
+    opcode::RecvMulti::new(Fd(fd), super::bufring::BGID)
+        .build()
+        .user_data(idx as u64)
+}
+
+/// A connection's multishot mode: off (single receives), on but never used yet, or its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Off,
+    On,
+    Slot { idx: u32, token: u32 },
+}
+
+thread_local! {
+    static NEXT_TOKEN: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
+}
+
+/// The slot of a connection in multishot mode (made on first use), armed unless something
+/// waits unread in it; `None` when the mode is off.
+pub(crate) fn prepare(fd: i32, mode: &std::cell::Cell<Mode>) -> Option<(u32, u32)> {
+    let (idx, token) = match mode.get() {
+        Mode::Off => return None,
+        Mode::Slot { idx, token } => (idx, token),
+        Mode::On => {
+            let token = NEXT_TOKEN.with(|t| {
+                let v = t.get();
+                t.set(v.wrapping_add(1));
+                v
+            });
+            let idx = with_cx(|c| c.driver.borrow_mut().multi_new(token));
+            let idx = u32::try_from(idx).ok()?;
+            mode.set(Mode::Slot { idx, token });
+            (idx, token)
+        }
+    };
+    with_cx(|c| {
+        let mut d = c.driver.borrow_mut();
+        let arm = d.multi(idx as usize, token).is_some_and(|m| {
+            !m.armed && m.queue.is_empty() && {
+                m.armed = true;
+                true
+            }
+        });
+        if arm {
+            d.push(&arm_entry(fd, idx as usize));
+        }
+    });
+    Some((idx, token))
+}
+
+/// The next delivery of the multishot receive in slot `idx`, arming it again when it ended.
+/// `ENOBUFS` (the ring ran dry) waits `backoff` and re-arms, as single receives do.
+pub(crate) fn poll_recv(
+    fd: i32,
+    (idx, token): (u32, u32),
+    backoff: &mut Option<Sleep>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<PBuf>>> {
+    loop {
+        if let Some(b) = backoff.as_mut() {
+            if Pin::new(b).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *backoff = None;
+        }
+        let got = with_cx(|c| {
+            let mut d = c.driver.borrow_mut();
+            let Some(m) = d.multi(idx as usize, token) else {
+                return Some(Got::End(-libc::EBADF));
+            };
+            if !m.queue.is_empty() {
+                return Some(m.queue.remove(0));
+            }
+            match &m.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => m.waker = Some(cx.waker().clone()),
+            }
+            let arm = !m.armed && {
+                m.armed = true;
+                true
+            };
+            if arm {
+                d.push(&arm_entry(fd, idx as usize));
+            }
+            None
+        });
+        return match got {
+            None => Poll::Pending,
+            Some(Got::Data(b)) => Poll::Ready(Ok(Some(b))),
+            Some(Got::End(0)) => Poll::Ready(Ok(None)),
+            Some(Got::End(e)) if e == -libc::ENOBUFS => {
+                *backoff = Some(super::sleep(super::net::NOBUFS_BACKOFF));
+                continue;
+            }
+            Some(Got::End(e)) => Poll::Ready(Err(io::Error::from_raw_os_error(-e))),
+        };
+    }
+}
+
+/// Something arrived (or the receive ended) and waits unread: for an idle pooled connection,
+/// the server closed it or sent stray bytes.
+pub(crate) fn has_news((idx, token): (u32, u32)) -> bool {
+    with_cx(|c| {
+        c.driver
+            .borrow_mut()
+            .multi(idx as usize, token)
+            .is_none_or(|m| !m.queue.is_empty())
+    })
+}
+
+/// The reader stopped waiting (its future was dropped).
+pub(crate) fn detach((idx, token): (u32, u32)) {
+    super::executor::try_with_cx(|c| {
+        if let Ok(mut d) = c.driver.try_borrow_mut() {
+            if let Some(m) = d.multi(idx as usize, token) {
+                m.detach();
+            }
+        }
+    });
+}
+
+/// The connection closes: its receive is cancelled, what waited unread is dropped.
+pub(crate) fn release(mode: Mode) {
+    let Mode::Slot { idx, token } = mode else {
+        return;
+    };
+    let mut queued = Vec::new();
+    super::executor::try_with_cx(|c| {
+        if let Ok(mut d) = c.driver.try_borrow_mut() {
+            queued = d.multi_release(idx as usize, token);
+        }
+    });
+    drop(queued);
+}
