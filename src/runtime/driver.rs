@@ -156,6 +156,9 @@ impl Driver {
                     if m.complete(res, flags) {
                         cancel.push(idx);
                     }
+                    if m.closed && !m.armed && m.handles == 0 {
+                        slots.remove(idx);
+                    }
                 }
                 State::Orphaned(_) => {
                     if let (Orphan::Adopt(tag), true) = (slot.orphan, res >= 0) {
@@ -178,35 +181,35 @@ impl Driver {
     }
 
     /// A new multishot slot, not armed yet; its index is the receive's `user_data`.
-    pub(crate) fn multi_new(&mut self, token: u32) -> usize {
-        self.insert(State::Multi(MultiSlot::new(token)), Orphan::Nothing)
+    pub(crate) fn multi_new(&mut self) -> usize {
+        self.insert(State::Multi(MultiSlot::new()), Orphan::Nothing)
     }
 
-    /// The multishot slot at `idx`, if it is still the one with `token`.
-    pub(crate) fn multi(&mut self, idx: usize, token: u32) -> Option<&mut MultiSlot> {
+    /// The multishot slot at `idx`.
+    pub(crate) fn multi(&mut self, idx: usize) -> Option<&mut MultiSlot> {
         match self.slots.get_mut(idx).map(|s| &mut s.state) {
-            Some(State::Multi(m)) if m.token == token => Some(m),
+            Some(State::Multi(m)) => Some(m),
             _ => None,
         }
     }
 
-    /// The connection is gone: an armed receive is cancelled and its slot kept until the
-    /// final completion (the reaper gives back the buffers that still come); otherwise the
-    /// slot goes now. Returns what was queued, for the caller to drop outside the borrow.
-    pub(crate) fn multi_release(&mut self, idx: usize, token: u32) -> Vec<super::multishot::Got> {
-        let Some(m) = self.multi(idx, token) else {
+    /// Frees the multishot slot at `idx` once nothing refers to it any more: its connection
+    /// closed, no `Recv` handle is left and the kernel's receive has ended. Returns what was
+    /// queued, for the caller to drop outside the borrow.
+    pub(crate) fn multi_settle(&mut self, idx: usize) -> Vec<super::multishot::Got> {
+        let Some(m) = self.multi(idx) else {
             return Vec::new();
         };
+        if !m.closed {
+            return Vec::new();
+        }
         let queued = std::mem::take(&mut m.queue);
-        let (armed, stopping) = (m.armed, m.stopping);
-        if armed {
-            if let Some(slot) = self.slots.get_mut(idx) {
-                slot.state = State::Orphaned(None);
-            }
-            if !stopping {
+        if m.armed {
+            if !m.stopping {
+                m.stopping = true;
                 self.push(&cancel_entry(idx));
             }
-        } else {
+        } else if m.handles == 0 {
             self.slots.remove(idx);
         }
         queued

@@ -15,8 +15,9 @@
 //! - once more than [`MAX_QUEUED`] bytes wait unread, the receive is cancelled: the socket's
 //!   own buffer and TCP flow control hold the rest, as they do for single receives.
 //!
-//! A slot's `token` tells it apart from a later slot at the same index: a `Recv` handle can
-//! outlive its connection by a moment (a pooled connection's probe is dropped after it).
+//! The slot lives until its connection closed, no `Recv` handle refers to it any more (a
+//! pooled connection's probe is dropped after the connection) and the kernel's receive has
+//! ended, so an index held by either always names this slot.
 
 use std::future::Future;
 use std::io;
@@ -46,22 +47,25 @@ pub(crate) struct MultiSlot {
     pub(crate) waker: Option<Waker>,
     /// Delivered, not yet read, in order.
     pub(crate) queue: Vec<Got>,
-    /// Tells this slot apart from a later one at the same index.
-    pub(crate) token: u32,
+    /// `Recv` handles alive that name this slot.
+    pub(crate) handles: u32,
     /// The kernel's receive is in flight (its final completion has not been reaped).
     pub(crate) armed: bool,
     /// A cancellation was submitted and its final completion has not arrived.
     pub(crate) stopping: bool,
+    /// The connection closed: nothing is queued any more, the slot goes when settled.
+    pub(crate) closed: bool,
 }
 
 impl MultiSlot {
-    pub(crate) fn new(token: u32) -> MultiSlot {
+    pub(crate) fn new() -> MultiSlot {
         MultiSlot {
             waker: None,
             queue: Vec::new(),
-            token,
+            handles: 0,
             armed: false,
             stopping: false,
+            closed: false,
         }
     }
 
@@ -81,6 +85,12 @@ impl MultiSlot {
         if !more {
             self.armed = false;
             self.stopping = false;
+        }
+        if self.closed {
+            if let Some(bid) = cqueue::buffer_select(flags) {
+                super::bufring::recycle(bid);
+            }
+            return false;
         }
         let waiting = self.waker.is_some();
         if res > 0 {
@@ -120,7 +130,7 @@ impl MultiSlot {
 
     /// The reader went away: provided buffers still queued move to the heap, so an idle
     /// connection holds none.
-    pub(crate) fn detach(&mut self) {
+    fn detach(&mut self) {
         self.waker = None;
         for g in self.queue.iter_mut() {
             if let Got::Data(b) = g {
@@ -134,75 +144,63 @@ impl MultiSlot {
 }
 
 /// The submission that arms a multishot receive on `fd` for slot `idx`.
-pub(crate) fn arm_entry(fd: i32, idx: usize) -> io_uring::squeue::Entry {
+fn arm_entry(fd: i32, idx: usize) -> io_uring::squeue::Entry {
     opcode::RecvMulti::new(Fd(fd), super::bufring::BGID)
         .build()
         .user_data(idx as u64)
 }
 
-/// A connection's multishot mode: off (single receives), on but never used yet, or its slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Off,
-    On,
-    Slot { idx: u32, token: u32 },
-}
+/// A connection's multishot mode: 0 off (single receives), 1 on but never used yet, else its
+/// slot's index + 2. One word, as every connection carries it.
+pub(crate) const OFF: u32 = 0;
+pub(crate) const ON: u32 = 1;
 
-thread_local! {
-    static NEXT_TOKEN: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
-}
-
-/// The slot of a connection in multishot mode (made on first use), armed unless something
-/// waits unread in it; `None` when the mode is off.
-pub(crate) fn prepare(fd: i32, mode: &std::cell::Cell<Mode>) -> Option<(u32, u32)> {
-    let (idx, token) = match mode.get() {
-        Mode::Off => return None,
-        Mode::Slot { idx, token } => (idx, token),
-        Mode::On => {
-            let token = NEXT_TOKEN.with(|t| {
-                let v = t.get();
-                t.set(v.wrapping_add(1));
-                v
-            });
-            let idx = with_cx(|c| c.driver.borrow_mut().multi_new(token));
-            let idx = u32::try_from(idx).ok()?;
-            mode.set(Mode::Slot { idx, token });
-            (idx, token)
+/// A new handle on the slot of a connection in multishot mode (made on first use), armed
+/// unless something waits unread in it; `None` when the mode is off.
+pub(crate) fn prepare(fd: i32, mode: &std::cell::Cell<u32>) -> Option<u32> {
+    let idx = match mode.get() {
+        OFF => return None,
+        ON => {
+            let idx = with_cx(|c| c.driver.borrow_mut().multi_new());
+            let idx = u32::try_from(idx).ok().filter(|i| *i < u32::MAX - 2)?;
+            mode.set(idx + 2);
+            idx
         }
+        n => n - 2,
     };
     with_cx(|c| {
         let mut d = c.driver.borrow_mut();
-        let arm = d.multi(idx as usize, token).is_some_and(|m| {
-            !m.armed && m.queue.is_empty() && {
-                m.armed = true;
-                true
-            }
-        });
+        let m = d.multi(idx as usize)?;
+        m.handles += 1;
+        let arm = !m.armed && m.queue.is_empty() && {
+            m.armed = true;
+            true
+        };
         if arm {
             d.push(&arm_entry(fd, idx as usize));
         }
-    });
-    Some((idx, token))
+        Some(idx)
+    })
 }
 
 /// The next delivery of the multishot receive in slot `idx`, arming it again when it ended.
 /// `ENOBUFS` (the ring ran dry) waits `backoff` and re-arms, as single receives do.
 pub(crate) fn poll_recv(
     fd: i32,
-    (idx, token): (u32, u32),
-    backoff: &mut Option<Sleep>,
+    idx: u32,
+    backoff: &mut Option<Box<Sleep>>,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<Option<PBuf>>> {
     loop {
         if let Some(b) = backoff.as_mut() {
-            if Pin::new(b).poll(cx).is_pending() {
+            if Pin::new(&mut **b).poll(cx).is_pending() {
                 return Poll::Pending;
             }
             *backoff = None;
         }
         let got = with_cx(|c| {
             let mut d = c.driver.borrow_mut();
-            let Some(m) = d.multi(idx as usize, token) else {
+            let Some(m) = d.multi(idx as usize).filter(|m| !m.closed) else {
                 return Some(Got::End(-libc::EBADF));
             };
             if !m.queue.is_empty() {
@@ -226,7 +224,7 @@ pub(crate) fn poll_recv(
             Some(Got::Data(b)) => Poll::Ready(Ok(Some(b))),
             Some(Got::End(0)) => Poll::Ready(Ok(None)),
             Some(Got::End(e)) if e == -libc::ENOBUFS => {
-                *backoff = Some(super::sleep(super::net::NOBUFS_BACKOFF));
+                *backoff = Some(Box::new(super::sleep(super::net::NOBUFS_BACKOFF)));
                 continue;
             }
             Some(Got::End(e)) => Poll::Ready(Err(io::Error::from_raw_os_error(-e))),
@@ -236,35 +234,44 @@ pub(crate) fn poll_recv(
 
 /// Something arrived (or the receive ended) and waits unread: for an idle pooled connection,
 /// the server closed it or sent stray bytes.
-pub(crate) fn has_news((idx, token): (u32, u32)) -> bool {
+pub(crate) fn has_news(idx: u32) -> bool {
     with_cx(|c| {
         c.driver
             .borrow_mut()
-            .multi(idx as usize, token)
-            .is_none_or(|m| !m.queue.is_empty())
+            .multi(idx as usize)
+            .is_none_or(|m| m.closed || !m.queue.is_empty())
     })
 }
 
-/// The reader stopped waiting (its future was dropped).
-pub(crate) fn detach((idx, token): (u32, u32)) {
-    super::executor::try_with_cx(|c| {
-        if let Ok(mut d) = c.driver.try_borrow_mut() {
-            if let Some(m) = d.multi(idx as usize, token) {
-                m.detach();
-            }
-        }
-    });
-}
-
-/// The connection closes: its receive is cancelled, what waited unread is dropped.
-pub(crate) fn release(mode: Mode) {
-    let Mode::Slot { idx, token } = mode else {
-        return;
-    };
+/// A `Recv` handle is dropped: its reader stopped waiting.
+pub(crate) fn drop_handle(idx: u32) {
     let mut queued = Vec::new();
     super::executor::try_with_cx(|c| {
         if let Ok(mut d) = c.driver.try_borrow_mut() {
-            queued = d.multi_release(idx as usize, token);
+            if let Some(m) = d.multi(idx as usize) {
+                m.detach();
+                m.handles = m.handles.saturating_sub(1);
+                queued = d.multi_settle(idx as usize);
+            }
+        }
+    });
+    drop(queued);
+}
+
+/// The connection closes: its receive is cancelled, what waited unread is dropped.
+pub(crate) fn release(mode: u32) {
+    if mode < 2 {
+        return;
+    }
+    let idx = (mode - 2) as usize;
+    let mut queued = Vec::new();
+    super::executor::try_with_cx(|c| {
+        if let Ok(mut d) = c.driver.try_borrow_mut() {
+            if let Some(m) = d.multi(idx) {
+                m.closed = true;
+                m.waker = None;
+            }
+            queued = d.multi_settle(idx);
         }
     });
     drop(queued);

@@ -66,7 +66,7 @@ struct TwoBufs<A, B> {
 pub struct Conn {
     fd: OwnedFd,
     /// Single receives, or one multishot receive kept armed (see `multishot`).
-    multi: std::cell::Cell<multishot::Mode>,
+    multi: std::cell::Cell<u32>,
 }
 
 impl Drop for Conn {
@@ -86,15 +86,16 @@ pub struct Recv {
     op: Option<Op<()>>,
     fd: RawFd,
     size: u32,
-    backoff: Option<super::Sleep>,
-    /// The connection's multishot slot, when it reads through one.
-    multi: Option<(u32, u32)>,
+    /// Boxed: rare, and a waiting session holds a `Recv`.
+    backoff: Option<Box<super::Sleep>>,
+    /// The connection's multishot slot, when it reads through one (a handle on it).
+    multi: Option<u32>,
 }
 
 impl Drop for Recv {
     fn drop(&mut self) {
         if let Some(m) = self.multi {
-            multishot::detach(m);
+            multishot::drop_handle(m);
         }
     }
 }
@@ -130,7 +131,7 @@ impl Future for Recv {
         }
         loop {
             if let Some(b) = self.backoff.as_mut() {
-                if Pin::new(b).poll(cx).is_pending() {
+                if Pin::new(&mut **b).poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 self.backoff = None;
@@ -146,7 +147,7 @@ impl Future for Recv {
             };
             self.op = None;
             if res == -libc::ENOBUFS {
-                self.backoff = Some(super::sleep(NOBUFS_BACKOFF));
+                self.backoff = Some(Box::new(super::sleep(NOBUFS_BACKOFF)));
                 continue;
             }
             let buf = cqueue::buffer_select(flags).and_then(|bid| {
@@ -179,7 +180,7 @@ impl Conn {
     pub fn from_fd(fd: OwnedFd) -> Conn {
         Conn {
             fd,
-            multi: std::cell::Cell::new(multishot::Mode::Off),
+            multi: std::cell::Cell::new(multishot::OFF),
         }
     }
 
@@ -187,8 +188,8 @@ impl Conn {
     /// life (with `on`). Only for a connection whose every byte is read through `recv`: no
     /// receive may leave bytes in the socket for someone else (a kTLS hand-over, a peek).
     pub fn set_multishot(&self, on: bool) {
-        if on && self.multi.get() == multishot::Mode::Off {
-            self.multi.set(multishot::Mode::On);
+        if on && self.multi.get() == multishot::OFF {
+            self.multi.set(multishot::ON);
         }
     }
 
