@@ -189,6 +189,8 @@ pub struct GlobalRt {
     /// `tune_multishot_recv`: new plain HTTP client connections and new server connections
     /// keep one multishot receive armed.
     pub multishot_recv: bool,
+    /// `tune_per_worker_counters`: workers count requests into counter tables of their own.
+    pub per_worker_counters: bool,
 }
 
 impl GlobalRt {
@@ -484,6 +486,7 @@ impl Snapshot {
                 .any(|f| f.log)
                 .then(|| config.log.clone()),
             multishot_recv: g.multishot_recv,
+            per_worker_counters: g.per_worker_counters,
         };
         Ok(Snapshot {
             generation: prev.map(|p| p.generation + 1).unwrap_or(1),

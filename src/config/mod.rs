@@ -86,6 +86,9 @@ pub struct Global {
     /// `tune_multishot_recv`: plain HTTP client connections and pooled server connections
     /// keep one multishot receive armed instead of a receive per read.
     pub multishot_recv: bool,
+    /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
+    /// when read, instead of one shared atomic each.
+    pub per_worker_counters: bool,
 }
 
 /// `[global] state_file`: where the server state file lives.

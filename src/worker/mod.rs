@@ -197,6 +197,10 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
         adopt(&local, &shared, &known);
         match shared.phase() {
             WorkerPhase::Running => {
+                crate::state::counter::bind_worker(
+                    id,
+                    shared.snapshot.load().global.per_worker_counters,
+                );
                 sync_listeners(&local, &shared, &mut acceptors, &mut known);
                 *local.logger.borrow_mut() = shared.logger.load_full();
             }
@@ -376,8 +380,10 @@ fn start_session(
     }
     shared.process.conns.fetch_add(1, Ordering::Relaxed);
     let now = fe.state.conns.fetch_add(1, Ordering::Relaxed) + 1;
-    fe.state.max_conns.fetch_max(now, Ordering::Relaxed);
-    fe.state.total_conns.fetch_add(1, Ordering::Relaxed);
+    if now > fe.state.max_conns.load(Ordering::Relaxed) {
+        fe.state.max_conns.fetch_max(now, Ordering::Relaxed);
+    }
+    fe.state.total_conns.add(1);
     local.sessions.set(local.sessions.get() + 1);
     let guard = SessionGuard {
         local: local.clone(),

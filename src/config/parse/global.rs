@@ -25,6 +25,7 @@ pub(super) const GLOBAL: Schema = Schema {
         "keep_bind_capability",
         "state_file",
         "tune_multishot_recv",
+        "tune_per_worker_counters",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -127,6 +128,7 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         keep_bind_capability: def::KEEP_BIND_CAPABILITY,
         state_file: StateFile::Default,
         multishot_recv: def::MULTISHOT_RECV,
+        per_worker_counters: def::PER_WORKER_COUNTERS,
     };
     let Some(t) = root.table(cx, "global", &GLOBAL) else {
         return global;
@@ -156,6 +158,9 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
     global.multishot_recv = t
         .bool(cx, "tune_multishot_recv")
         .unwrap_or(def::MULTISHOT_RECV);
+    global.per_worker_counters = t
+        .bool(cx, "tune_per_worker_counters")
+        .unwrap_or(def::PER_WORKER_COUNTERS);
     global
 }
 
