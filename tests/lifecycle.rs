@@ -447,3 +447,113 @@ fn new_connections_across_binary_upgrades_are_all_answered() {
         "last process stops"
     );
 }
+
+/// Connections waiting in the accept queue of the listener on `127.0.0.1:port` (`ss`'s
+/// `Recv-Q` of a listening socket).
+fn accept_queue(port: u16) -> usize {
+    let out = std::process::Command::new("ss")
+        .arg("-Hltn")
+        .output()
+        .expect("ss runs (iproute2)");
+    let local = format!("127.0.0.1:{port}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(3) == Some(&local.as_str())).then(|| f.get(1)?.parse::<usize>().ok())?
+        })
+        .sum()
+}
+
+/// Connections the kernel queued on a listener the old process no longer accepts from (it is
+/// at `maxconn`) are all answered across a binary upgrade: the old process's cancelled
+/// accepts and its drain leave none in the queue unanswered or waiting for a later
+/// connection to wake an accept.
+#[test]
+fn connections_queued_on_a_full_process_are_answered_across_an_upgrade() {
+    use std::sync::{Arc, Mutex};
+    /// Connections left waiting in the kernel's queue.
+    const QUEUED: usize = 40;
+    let web = Backend::start("web1");
+    let port = free_port();
+    let mut lb = Ringlb::start(&config(port, &[("web1", web.addr())], "maxconn = 2"));
+    let addr = lb_addr(port);
+    let old = lb.pid();
+    // Two slow requests fill the process: it stops accepting, the kernel queues the rest.
+    let holders: Vec<_> = (0..2)
+        .map(|i| {
+            std::thread::spawn(move || {
+                try_http_get(
+                    addr,
+                    &format!("/hold{i}"),
+                    &[("x-delay-ms", "3000"), ("connection", "close")],
+                )
+            })
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || web.requests() >= 2),
+        "both slow requests reach the backend"
+    );
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let began = Instant::now();
+    let queued: Vec<_> = (0..QUEUED)
+        .map(|i| {
+            let times = times.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = try_http_get(addr, &format!("/queued{i}"), &[("connection", "close")]);
+                times.lock().unwrap().push(t.elapsed());
+                r
+            })
+        })
+        .collect();
+    // An accept armed before the process filled up may take one per worker; the others wait
+    // in the kernel's queue.
+    assert!(
+        wait_until(Duration::from_secs(10), || accept_queue(port) >= QUEUED - 2),
+        "the connections wait in the accept queue (ss shows {})",
+        accept_queue(port)
+    );
+    let waiting = accept_queue(port);
+    let upgrade_at = began.elapsed();
+    signal_pid(old, libc::SIGUSR2);
+    let new = successor(&mut lb);
+    let ready_at = began.elapsed();
+    assert_ne!(new, old);
+    let mut failed = Vec::new();
+    for (i, q) in queued.into_iter().enumerate() {
+        match q.join().expect("client thread") {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => failed.push(format!("queued{i}: status {}", r.status)),
+            Err(e) => failed.push(format!("queued{i}: {:?} {e}", e.kind())),
+        }
+    }
+    for (i, h) in holders.into_iter().enumerate() {
+        match h.join().expect("holder thread") {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => failed.push(format!("hold{i}: status {}", r.status)),
+            Err(e) => failed.push(format!("hold{i}: {:?} {e}", e.kind())),
+        }
+    }
+    let times = times.lock().unwrap().clone();
+    println!(
+        "{QUEUED} connections ({waiting} in the accept queue at the upgrade, {upgrade_at:?} after the first; new process ready after {ready_at:?}) behind a full process: {} failed, slowest answered after {:?}",
+        failed.len(),
+        times.iter().max()
+    );
+    assert!(
+        failed.is_empty(),
+        "every queued connection is answered: {failed:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || !process_exists(old)),
+        "the old process drains and exits"
+    );
+    assert_eq!(accept_queue(port), 0, "nothing is left in the accept queue");
+    signal_pid(new, libc::SIGTERM);
+    assert!(
+        wait_until(Duration::from_secs(30), || !process_exists(new)),
+        "the new process stops"
+    );
+}

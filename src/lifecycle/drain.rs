@@ -1,8 +1,13 @@
 //! Drain and stop: no new connections, sessions in flight finish up to `grace` (or not at all
 //! on a fast stop), the workers and the checker exit.
 
+use std::time::Duration;
+
 use super::{Phase, Process, Tell};
 use crate::worker::WorkerPhase;
+
+/// How long an exiting process waits for its access log lines to be written.
+const LOG_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 impl Process {
     /// Stops accepting, lets sessions finish up to the grace period (or not, with `fast`),
@@ -22,6 +27,13 @@ impl Process {
         }
         for w in self.workers {
             w.join();
+        }
+        // The sessions' last lines are still queued: written before the process exits.
+        let logger = self.shared.logger.load_full();
+        if !logger.flush(LOG_FLUSH_WAIT) {
+            crate::log::event(format_args!(
+                "access log: lines still queued after {LOG_FLUSH_WAIT:?} are lost"
+            ));
         }
     }
 

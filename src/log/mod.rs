@@ -26,7 +26,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Log, LogTarget};
 
@@ -37,14 +37,25 @@ pub use crate::state::LogStats;
 /// is dropped (e.g. replaced by a reload).
 #[derive(Debug)]
 pub struct Logger {
-    tx: Option<SyncSender<String>>,
+    tx: Option<SyncSender<Msg>>,
     /// Bits kept of IPv4 / IPv6 client addresses, when anonymising.
     pub anonymize: Option<(u8, u8)>,
     pub stats: Arc<LogStats>,
 }
 
+/// What the writer thread is handed: a line, or a request to say once every line queued
+/// before it is written.
+#[derive(Debug)]
+enum Msg {
+    Line(String),
+    Flushed(SyncSender<()>),
+}
+
 /// Severity of access log lines (info).
 const ACCESS_SEVERITY: u8 = 6;
+
+/// How often [`Logger::flush`] tries again to queue its request while the queue is full.
+const FLUSH_RETRY: Duration = Duration::from_millis(1);
 
 impl Logger {
     /// A logger that drops everything (no frontend logs).
@@ -58,7 +69,7 @@ impl Logger {
 
     /// Starts the writer thread for `cfg`.
     pub fn start(cfg: &Log, stats: Arc<LogStats>) -> io::Result<Arc<Logger>> {
-        let (tx, rx) = sync_channel::<String>(cfg.queue.max(1) as usize);
+        let (tx, rx) = sync_channel::<Msg>(cfg.queue.max(1) as usize);
         let sink = Sink::open(&cfg.target)?;
         let pri = cfg.facility.code() * 8 + ACCESS_SEVERITY;
         let enabled = ACCESS_SEVERITY <= cfg.level.severity();
@@ -76,7 +87,7 @@ impl Logger {
     /// Queues a line; never blocks.
     pub fn send(&self, line: String) {
         let Some(tx) = &self.tx else { return };
-        match tx.try_send(line) {
+        match tx.try_send(Msg::Line(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -86,6 +97,28 @@ impl Logger {
 
     pub fn enabled(&self) -> bool {
         self.tx.is_some()
+    }
+
+    /// Waits, at most `wait`, until every line queued so far is written; `false` if that
+    /// did not happen in time. A process calls it before it exits: the writer thread dies
+    /// with the process, and the last sessions' lines would be lost, uncounted.
+    pub fn flush(&self, wait: Duration) -> bool {
+        let Some(tx) = &self.tx else { return true };
+        let deadline = Instant::now() + wait;
+        let (ack, done) = sync_channel(1);
+        let mut msg = Msg::Flushed(ack);
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(FLUSH_RETRY);
+                }
+                Err(_) => return false,
+            }
+        }
+        done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
     }
 }
 
@@ -122,10 +155,17 @@ fn syslog_time(t: SystemTime) -> String {
     format!("{month} {day:>2} {time}")
 }
 
-fn write_loop(rx: Receiver<String>, sink: Sink, pri: u8, stats: Arc<LogStats>) {
+fn write_loop(rx: Receiver<Msg>, sink: Sink, pri: u8, stats: Arc<LogStats>) {
     let pid = std::process::id();
     let stdout = io::stdout();
-    for line in rx {
+    for msg in rx {
+        let line = match msg {
+            Msg::Line(line) => line,
+            Msg::Flushed(ack) => {
+                let _ = ack.try_send(());
+                continue;
+            }
+        };
         let ok = match &sink {
             Sink::Stdout => {
                 let mut out = stdout.lock();
@@ -195,10 +235,39 @@ mod tests {
         assert!(msg.ends_with("]: hello"), "{msg}");
     }
 
+    /// A process that exits right after its last session ended loses no line: `flush`
+    /// returns once every line queued before it is written.
+    #[test]
+    fn flush_returns_once_queued_lines_are_written() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        rx.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let cfg = Log {
+            target: LogTarget::Udp(rx.local_addr().expect("addr")),
+            facility: crate::config::Facility::Local0,
+            level: crate::config::LogLevel::Info,
+            anonymize_ip: false,
+            ipv4_mask: 24,
+            ipv6_mask: 48,
+            queue: 64,
+        };
+        let stats = Arc::new(LogStats::default());
+        let l = Logger::start(&cfg, stats.clone()).expect("logger");
+        for i in 0..50 {
+            l.send(format!("line {i}"));
+        }
+        assert!(l.flush(Duration::from_secs(10)), "flushed in time");
+        // Counted when written: all 50 are out before flush returned.
+        assert_eq!(stats.lines.load(Ordering::Relaxed), 50);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+        let disabled = Logger::disabled(stats);
+        assert!(disabled.flush(Duration::ZERO), "nothing to flush");
+    }
+
     #[test]
     fn a_full_queue_drops_and_counts() {
         let stats = Arc::new(LogStats::default());
-        let (tx, _rx) = sync_channel::<String>(1);
+        let (tx, _rx) = sync_channel::<Msg>(1);
         let l = Logger {
             tx: Some(tx),
             anonymize: None,

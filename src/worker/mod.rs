@@ -231,7 +231,19 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
             }
         }
         let idle = swept && local.sessions.get() == 0;
-        if idle || Instant::now() >= deadline || shared.phase() == WorkerPhase::Stopping {
+        if idle || shared.phase() == WorkerPhase::Stopping {
+            break;
+        }
+        if Instant::now() >= deadline {
+            // Sessions cut here write no access log line: say how many, so that their
+            // clients' failures are accounted for.
+            let open = local.sessions.get();
+            if open > 0 {
+                crate::log::event(format_args!(
+                    "worker {}: grace period ({grace:?}) over: closing {open} sessions still open",
+                    local.worker
+                ));
+            }
             break;
         }
         runtime::sleep(Duration::from_millis(20)).await;
