@@ -191,6 +191,8 @@ pub struct GlobalRt {
     pub multishot_recv: bool,
     /// `tune_per_worker_counters`: workers count requests into counter tables of their own.
     pub per_worker_counters: bool,
+    /// The ring's levers (`tune_*`), read when the workers start.
+    pub tune: crate::config::Tune,
 }
 
 impl GlobalRt {
@@ -480,6 +482,7 @@ impl Snapshot {
             grace: g.grace,
             spread_checks: g.spread_checks,
             workers: g.workers,
+            tune: g.tune,
             access_log: config
                 .frontends
                 .iter()

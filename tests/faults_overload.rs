@@ -395,8 +395,10 @@ fn descriptors_exhausted_no_busy_loop_clean_queueing_and_recovery() {
     }
     let web = Backend::start("web");
     let port = free_port();
+    // Ordinary descriptors: direct ones (the default) live in the ring's table and do not
+    // count against the open-files limit, so they never meet EMFILE.
     let cfg = format!(
-        "[global]\nworkers = 2\nmaxconn = 1000\n\n\
+        "[global]\nworkers = 2\nmaxconn = 1000\ntune_direct_descriptors = false\n\n\
          [frontend.www]\nbind = \"127.0.0.1:{port}\"\ndefault_backend = \"web\"\n\
          [backend.web]\ntimeout = {{ queue = \"30s\" }}\n\
          [[backend.web.server]]\nname = \"web\"\naddress = \"{}\"\n",

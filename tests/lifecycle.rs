@@ -557,3 +557,67 @@ fn connections_queued_on_a_full_process_are_answered_across_an_upgrade() {
         "the new process stops"
     );
 }
+
+/// A process that stops right after its last requests writes every access log line they
+/// queued before it exits, even behind a slow log sink: here a Unix datagram socket that reads
+/// nothing until the workers have stopped, so the writer is blocked and most lines still wait
+/// in ringlb's queue. (The writer thread died with the process, and those lines were lost
+/// uncounted.)
+#[test]
+fn a_stopping_process_writes_every_queued_access_log_line() {
+    use std::os::unix::net::UnixDatagram;
+    // More than a sink queue of 512 datagrams (a common `net.unix.max_dgram_qlen`) holds.
+    const REQUESTS: usize = 2000;
+    let web = Backend::start("web1");
+    let port = free_port();
+    let path = unique_dir("ringlb-logsink").join("log.sock");
+    let sink = UnixDatagram::bind(&path).expect("bind the log sink");
+    let mut lb = Ringlb::start(&format!(
+        "[global]\nworkers = 2\ngrace = \"20s\"\n\
+         [log]\ntarget = \"unix://{}\"\n\
+         [frontend.www]\nbind = \"127.0.0.1:{port}\"\ndefault_backend = \"web\"\nlog = true\n\
+         [backend.web]\n[[backend.web.server]]\nname = \"web1\"\naddress = \"{}\"\n",
+        path.display(),
+        web.addr()
+    ));
+    let mut client = Client::connect(lb_addr(port)).expect("connect");
+    for i in 0..REQUESTS {
+        let r = client.get(&format!("/r{i}")).expect("response");
+        assert_eq!(r.status, 200);
+    }
+    drop(client);
+    let pid = lb.pid();
+    lb.signal(libc::SIGTERM);
+    // Read nothing until the workers are gone: the process has drained and, but for its
+    // queued lines, would exit now.
+    let workers = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks
+                    .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                    .filter(|c| c.starts_with("ringlb-w"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || workers() == 0),
+        "the workers stop"
+    );
+    sink.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut buf = [0u8; 4096];
+    let mut lines = 0usize;
+    while lines < REQUESTS {
+        match sink.recv(&mut buf) {
+            Ok(n) if String::from_utf8_lossy(&buf[..n]).contains(" HTTP/1.1\"") => lines += 1,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let status = lb
+        .wait_exit(Duration::from_secs(30))
+        .expect("exits after SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(lines, REQUESTS, "every request's line reached the sink");
+}

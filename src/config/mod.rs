@@ -89,6 +89,33 @@ pub struct Global {
     /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
     /// when read, instead of one shared atomic each.
     pub per_worker_counters: bool,
+    /// `tune_*`: the io_uring levers, each on by default and switchable alone to measure it.
+    pub tune: Tune,
+}
+
+/// `[global] tune_*`: switches for the ring's levers. Read when the workers start (start or
+/// binary upgrade); a reload keeps the running values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tune {
+    /// `tune_ring_fd`: register the ring's own descriptor, so that `io_uring_enter` skips the
+    /// file-table lookup.
+    pub ring_fd: bool,
+    /// `tune_direct_descriptors`: client and server sockets as direct descriptors in a per-worker
+    /// fixed-file table (no file-table lookup and reference count per operation).
+    pub direct_descriptors: bool,
+    /// `tune_loop_clock`: timers read the clock once per loop iteration instead of at every
+    /// timeout armed or polled.
+    pub loop_clock: bool,
+}
+
+impl Default for Tune {
+    fn default() -> Self {
+        Tune {
+            ring_fd: true,
+            direct_descriptors: true,
+            loop_clock: true,
+        }
+    }
 }
 
 /// `[global] state_file`: where the server state file lives.

@@ -61,6 +61,9 @@ impl Checker {
             ring_entries: 256,
             buffers: 64,
             buffer_size: 4096,
+            // Checks open a few connections a second: no fixed-file table for them.
+            fixed_files: 0,
+            ..RuntimeOptions::default()
         };
         let thread =
             runtime::start_thread("ringlb-health".into(), opts, || {}, move || run(cell, w, s))?;

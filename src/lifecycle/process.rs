@@ -88,8 +88,8 @@ impl Process {
         let logger = make_logger(&snap, log_stats.clone());
         let shared = Arc::new(Shared::new(snap, listeners, logger));
         shared.process.workers.store(n as u32, Ordering::Relaxed);
-        let workers = worker::start(n, &cpus, shared.clone(), RuntimeOptions::default())
-            .map_err(StartError::Workers)?;
+        let opts = runtime_options(&shared.snapshot.load().global);
+        let workers = worker::start(n, &cpus, shared.clone(), opts).map_err(StartError::Workers)?;
         let summary = format!(
             "{n} workers, uid {} gid {}{}, listening on {}",
             dropped.uid,
@@ -181,6 +181,30 @@ pub(super) fn fit_maxconn(config: &mut Config) {
             config.global.maxconn
         ));
         config.global.maxconn = fit;
+    }
+}
+
+/// Most fixed-file slots per worker: 64 Ki slots cost the kernel about 1 MiB per worker;
+/// connections beyond them get ordinary descriptors.
+const MAX_FIXED_FILES: u64 = 64 * 1024;
+
+/// The workers' ring settings: the `tune_*` levers, and a fixed-file table with room for a
+/// client and a server socket per connection (`maxconn`), within the open-files limit (the
+/// kernel refuses a larger table).
+fn runtime_options(g: &crate::snapshot::GlobalRt) -> RuntimeOptions {
+    let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    let want = 2 * u64::from(g.maxconn) + 1024;
+    RuntimeOptions {
+        ring_fd: g.tune.ring_fd,
+        fixed_files: if g.tune.direct_descriptors {
+            want.min(nofile).min(MAX_FIXED_FILES) as u32
+        } else {
+            0
+        },
+        loop_clock: g.tune.loop_clock,
+        ..RuntimeOptions::default()
     }
 }
 

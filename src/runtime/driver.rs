@@ -3,21 +3,46 @@
 //! Every submitted operation has a slot whose index is the SQE's `user_data`. A slot lives until
 //! the operation's last completion (a multishot operation has several) has been reaped, so a
 //! `user_data` is never reused while the kernel may still answer to it.
+//!
+//! Two set-up levers live here, each switchable (`RuntimeOptions`): the ring's own descriptor
+//! registered with the kernel (`IORING_REGISTER_RING_FDS`), so that each `io_uring_enter`
+//! names it by index and skips the file-table lookup; and a sparse fixed-file table, into
+//! which accepts and sockets are made as direct descriptors (see `sock.rs`).
 
 use std::any::Any;
 use std::future::Future;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
+use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use slab::Slab;
 
-use super::executor::with_cx;
+use super::executor::{with_cx, RuntimeOptions};
 use super::multishot::MultiSlot;
 
-/// `user_data` of the cancel requests themselves: their completions carry no news.
-const CANCEL_USER_DATA: u64 = u64::MAX;
+/// `user_data` of entries whose completions carry no news: cancel requests, and the closes and
+/// shutdowns of direct descriptors sent without waiting.
+const IGNORED_USER_DATA: u64 = u64::MAX;
+
+/// `io_uring_enter` flags (include/uapi/linux/io_uring.h).
+const ENTER_GETEVENTS: u32 = 1;
+const ENTER_EXT_ARG: u32 = 8;
+const ENTER_REGISTERED_RING: u32 = 16;
+/// `io_uring_register` opcodes for registered ring descriptors (Linux 5.18).
+const REGISTER_RING_FDS: u32 = 20;
+const UNREGISTER_RING_FDS: u32 = 21;
+
+/// `struct io_uring_rsrc_update`: one entry of a ring-descriptor (un)registration.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
 
 /// What to do with a completion nobody will read any more (its future was dropped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,19 +50,31 @@ pub(crate) enum Orphan {
     /// Nothing to release beyond the owned data.
     Nothing,
     /// A successful result is an accepted connection: keep it for the worker (see
-    /// `take_adopted`), tagged with the listener it came from.
-    Adopt(u64),
+    /// `take_adopted`), tagged with the listener it came from; `direct` when the result is a
+    /// direct descriptor's index rather than a file descriptor.
+    Adopt { tag: u64, direct: bool },
+    /// A successful result is a direct descriptor nobody will own: close it.
+    CloseDirect,
+}
+
+/// A connection whose accept completed after its future was dropped.
+pub(crate) struct Adopted {
+    pub(crate) res: i32,
+    pub(crate) tag: u64,
+    pub(crate) direct: bool,
+    /// The accept's owned data (it holds the peer's address).
+    pub(crate) data: Option<Box<dyn Any>>,
 }
 
 thread_local! {
-    static ADOPTED: std::cell::RefCell<Vec<(i32, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static ADOPTED: std::cell::RefCell<Vec<Adopted>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn adopt(fd: i32, tag: u64) {
-    ADOPTED.with(|a| a.borrow_mut().push((fd, tag)));
+fn adopt(a: Adopted) {
+    ADOPTED.with(|v| v.borrow_mut().push(a));
 }
 
-pub(crate) fn take_adopted() -> Vec<(i32, u64)> {
+pub(crate) fn take_adopted() -> Vec<Adopted> {
     ADOPTED.with(|a| std::mem::take(&mut *a.borrow_mut()))
 }
 
@@ -61,10 +98,57 @@ struct Slot {
 pub(crate) struct Driver {
     pub(crate) ring: IoUring,
     slots: Slab<Slot>,
+    /// Index of the ring's own descriptor among this thread's registered rings, when
+    /// registered: every enter passes it with `IORING_ENTER_REGISTERED_RING`.
+    ring_index: Option<u32>,
+    /// Whether the ring has a fixed-file table (tests look).
+    #[cfg(test)]
+    direct: bool,
+    /// Slots of the table neither in use nor promised to an operation in flight. An accept
+    /// into a full table would take the connection from the queue and close it (`ENFILE`
+    /// after the accept), so a direct accept or socket is only submitted with a slot reserved.
+    free_slots: u32,
 }
 
 impl Driver {
-    pub(crate) fn new(entries: u32) -> io::Result<Self> {
+    pub(crate) fn new(opts: &RuntimeOptions) -> io::Result<Self> {
+        let ring = Self::build(opts.ring_entries)?;
+        let ring_index = if opts.ring_fd {
+            register_ring_fd(&ring).ok()
+        } else {
+            None
+        };
+        // The table is sparse: the kernel allocates its slots (`IORING_FILE_INDEX_ALLOC`). A
+        // kernel without it (before 5.19) or a table above the open-files limit: no direct
+        // descriptors, every socket stays an ordinary descriptor.
+        let direct = opts.fixed_files > 0
+            && ring
+                .submitter()
+                .register_files_sparse(opts.fixed_files)
+                .is_ok();
+        Ok(Driver {
+            ring,
+            slots: Slab::with_capacity(1024),
+            ring_index,
+            #[cfg(test)]
+            direct,
+            free_slots: if direct { opts.fixed_files } else { 0 },
+        })
+    }
+
+    /// Whether the ring has a fixed-file table.
+    #[cfg(test)]
+    pub(crate) fn has_table(&self) -> bool {
+        self.direct
+    }
+
+    /// Whether `io_uring_enter` names the ring by its registered index.
+    #[cfg(test)]
+    pub(crate) fn ring_registered(&self) -> bool {
+        self.ring_index.is_some()
+    }
+
+    fn build(entries: u32) -> io::Result<IoUring> {
         let mut builder = IoUring::builder();
         builder
             .setup_cqsize(entries.saturating_mul(8))
@@ -80,10 +164,53 @@ impl Driver {
                 .build(entries)?,
             Err(e) => return Err(e),
         };
-        Ok(Driver {
-            ring,
-            slots: Slab::with_capacity(1024),
-        })
+        Ok(ring)
+    }
+
+    /// Submits what is queued and waits for at least one completion, at most `wait` (none:
+    /// without limit). One kernel entry.
+    pub(crate) fn enter(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        let ts = wait.map(|w| Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos()));
+        let args = ts.as_ref().map(|ts| SubmitArgs::new().timespec(ts));
+        let Some(index) = self.ring_index else {
+            let s = self.ring.submitter();
+            return match &args {
+                Some(args) => s.submit_with_args(1, args).map(drop),
+                None => s.submit_and_wait(1).map(drop),
+            };
+        };
+        let to_submit = self.ring.submission().len() as u32;
+        let mut flags = ENTER_GETEVENTS | ENTER_REGISTERED_RING;
+        let (arg, size) = match &args {
+            Some(a) => {
+                flags |= ENTER_EXT_ARG;
+                (
+                    (a as *const SubmitArgs<'_, '_>).cast::<libc::c_void>(),
+                    std::mem::size_of::<SubmitArgs<'_, '_>>(),
+                )
+            }
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: `index` names this ring among the thread's registered rings (registered by
+        // `register_ring_fd` on this thread: the ring is single-issuer); `arg`, when not null,
+        // points to a live `io_uring_getevents_arg` (`SubmitArgs` is `repr(transparent)` over
+        // it) of `size` bytes whose timespec outlives the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                index,
+                to_submit,
+                1u32,
+                flags,
+                arg,
+                size,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     /// Number of operations whose final completion has not been reaped.
@@ -97,7 +224,7 @@ impl Driver {
         self.slots
             .iter()
             .filter(|(_, s)| {
-                matches!(s.orphan, Orphan::Adopt(_)) && matches!(s.state, State::Orphaned(_))
+                matches!(s.orphan, Orphan::Adopt { .. }) && matches!(s.state, State::Orphaned(_))
             })
             .count()
     }
@@ -120,6 +247,33 @@ impl Driver {
         }
     }
 
+    /// Reserves a slot of the fixed-file table for an operation about to make a direct
+    /// descriptor; false when there is no table or no free slot.
+    pub(crate) fn reserve_slot(&mut self) -> bool {
+        if self.free_slots == 0 {
+            return false;
+        }
+        self.free_slots -= 1;
+        true
+    }
+
+    /// Gives back a reserved slot whose operation failed.
+    pub(crate) fn release_slot(&mut self) {
+        self.free_slots += 1;
+    }
+
+    /// Closes direct descriptor `index` (queued on the ring; its slot is free for operations
+    /// queued after the close, which the kernel runs after it).
+    pub(crate) fn close_direct(&mut self, index: u32) {
+        self.push_ignored(opcode::Close::new(Fixed(index)).build());
+        self.release_slot();
+    }
+
+    /// Queues an entry whose completion nobody reads (a close or shutdown sent and forgotten).
+    pub(crate) fn push_ignored(&mut self, entry: squeue::Entry) {
+        self.push(&entry.user_data(IGNORED_USER_DATA));
+    }
+
     fn insert(&mut self, state: State, orphan: Orphan) -> usize {
         self.slots.insert(Slot { state, orphan })
     }
@@ -130,11 +284,12 @@ impl Driver {
         let mut n = 0;
         // Multishot receives to cancel (too much unread), submitted after the queue is read.
         let mut cancel: Vec<usize> = Vec::new();
+        let mut closes: Vec<Option<u32>> = Vec::new();
         let Driver { ring, slots, .. } = self;
         for cqe in ring.completion() {
             n += 1;
             let ud = cqe.user_data();
-            if ud == CANCEL_USER_DATA {
+            if ud == IGNORED_USER_DATA {
                 continue;
             }
             let idx = ud as usize;
@@ -161,14 +316,30 @@ impl Driver {
                     }
                 }
                 State::Orphaned(_) => {
-                    if let (Orphan::Adopt(tag), true) = (slot.orphan, res >= 0) {
-                        adopt(res, tag);
-                    }
                     recycle_if_buffer(flags);
                     if !cqueue::more(flags) {
                         let slot = slots.remove(idx);
-                        if let State::Orphaned(Some(data)) = slot.state {
-                            garbage.push(data);
+                        let data = match slot.state {
+                            State::Orphaned(d) => d,
+                            _ => None,
+                        };
+                        match (slot.orphan, res >= 0) {
+                            (Orphan::Adopt { tag, direct }, true) => adopt(Adopted {
+                                res,
+                                tag,
+                                direct,
+                                data,
+                            }),
+                            (Orphan::CloseDirect, true) => {
+                                closes.push(Some(res as u32));
+                                garbage.extend(data);
+                            }
+                            (Orphan::Adopt { direct: true, .. } | Orphan::CloseDirect, false) => {
+                                // The slot reserved for it stays unused.
+                                closes.push(None);
+                                garbage.extend(data);
+                            }
+                            _ => garbage.extend(data),
                         }
                     }
                 }
@@ -176,6 +347,12 @@ impl Driver {
         }
         for idx in cancel {
             self.push(&cancel_entry(idx));
+        }
+        for close in closes {
+            match close {
+                Some(index) => self.close_direct(index),
+                None => self.release_slot(),
+            }
         }
         n
     }
@@ -219,7 +396,56 @@ impl Driver {
 fn cancel_entry(idx: usize) -> squeue::Entry {
     opcode::AsyncCancel::new(idx as u64)
         .build()
-        .user_data(CANCEL_USER_DATA)
+        .user_data(IGNORED_USER_DATA)
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(index) = self.ring_index.take() {
+            let up = RsrcUpdate {
+                offset: index,
+                resv: 0,
+                data: 0,
+            };
+            // SAFETY: unregisters the one entry this thread registered for this ring; `up` is a
+            // live `io_uring_rsrc_update`. The registered entry holds a reference to the ring
+            // file, so without this a dropped ring would live until the thread exits.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_io_uring_register,
+                    self.ring.as_raw_fd(),
+                    UNREGISTER_RING_FDS,
+                    &up as *const RsrcUpdate,
+                    1u32,
+                )
+            };
+        }
+    }
+}
+
+/// Registers `ring`'s descriptor for this thread; returns its index.
+fn register_ring_fd(ring: &IoUring) -> io::Result<u32> {
+    let mut up = RsrcUpdate {
+        // -1: the kernel picks a free index and writes it back here.
+        offset: u32::MAX,
+        resv: 0,
+        data: ring.as_raw_fd() as u64,
+    };
+    // SAFETY: `up` is a live `io_uring_rsrc_update` the kernel reads and writes back (one
+    // entry); the descriptor is this thread's own ring.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring.as_raw_fd(),
+            REGISTER_RING_FDS,
+            &mut up as *mut RsrcUpdate,
+            1u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(up.offset)
 }
 
 /// A completion that selected a provided buffer but will never be read returns that buffer.
@@ -321,16 +547,30 @@ impl<T: 'static> Drop for Op<T> {
             };
             match slot.state {
                 State::Done { res, flags } => {
-                    if let (Orphan::Adopt(tag), true) = (slot.orphan, res >= 0) {
-                        adopt(res, tag);
-                    }
                     recycle = Some(flags);
+                    let orphan = slot.orphan;
                     d.slots.remove(idx);
-                    release = Some(Box::new(data));
+                    match (orphan, res >= 0) {
+                        (Orphan::Adopt { tag, direct }, true) => adopt(Adopted {
+                            res,
+                            tag,
+                            direct,
+                            data: Some(Box::new(data)),
+                        }),
+                        (Orphan::CloseDirect, true) => {
+                            d.close_direct(res as u32);
+                            release = Some(Box::new(data));
+                        }
+                        (Orphan::Adopt { direct: true, .. } | Orphan::CloseDirect, false) => {
+                            d.release_slot();
+                            release = Some(Box::new(data));
+                        }
+                        _ => release = Some(Box::new(data)),
+                    }
                 }
                 State::Pending(_) => {
                     slot.state = State::Orphaned(Some(Box::new(data)));
-                    d.push(&cancel_entry(idx));
+                    d.push_ignored(opcode::AsyncCancel::new(idx as u64).build());
                 }
                 _ => {}
             }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use io_uring::types::{SubmitArgs, Timespec};
 use slab::Slab;
 
 use super::bufring::BufRing;
@@ -50,6 +49,9 @@ pub(crate) struct Cx {
     heavy: Cell<u32>,
     /// Tasks that wait for the next loop iteration (their heavy step was over budget).
     deferred: RefCell<Vec<Waker>>,
+    /// The loop clock: read when the loop comes back from the kernel; `None` when each timer
+    /// reads the clock itself.
+    now: Cell<Option<Instant>>,
 }
 
 thread_local! {
@@ -76,6 +78,13 @@ pub(crate) fn try_with_cx(f: impl FnOnce(&Cx)) {
     if let Some(cx) = cx {
         f(&cx);
     }
+}
+
+/// The loop clock's reading of this iteration, if this thread's runtime keeps one.
+pub(crate) fn loop_now() -> Option<Instant> {
+    CX.try_with(|c| c.borrow().as_ref().and_then(|cx| cx.now.get()))
+        .ok()
+        .flatten()
 }
 
 /// `f`'s answer if this thread still has a runtime, else `default`.
@@ -196,7 +205,22 @@ pub struct RuntimeOptions {
     pub buffers: u16,
     /// Size of each provided buffer.
     pub buffer_size: u32,
+    /// Register the ring's own descriptor so that `io_uring_enter` skips its lookup
+    /// (`[global] tune_ring_fd`).
+    pub ring_fd: bool,
+    /// Slots of the fixed-file table that accepted and connected sockets use as direct
+    /// descriptors; 0: none, every socket is an ordinary descriptor
+    /// (`[global] tune_direct_descriptors`).
+    pub fixed_files: u32,
+    /// Read the clock once per loop iteration for every timer armed or checked in it
+    /// (`[global] tune_loop_clock`); off: each reads it itself.
+    pub loop_clock: bool,
 }
+
+/// Fixed-file slots per worker by default: room for a client and a server socket for each of
+/// `[global] maxconn`'s default 8000 connections; beyond the table, sockets are ordinary
+/// descriptors.
+pub const DEFAULT_FIXED_FILES: u32 = 16 * 1024;
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
@@ -204,6 +228,9 @@ impl Default for RuntimeOptions {
             ring_entries: 1024,
             buffers: 512,
             buffer_size: 32 * 1024,
+            ring_fd: true,
+            fixed_files: DEFAULT_FIXED_FILES,
+            loop_clock: true,
         }
     }
 }
@@ -249,7 +276,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(opts: RuntimeOptions) -> io::Result<Runtime> {
-        let driver = Driver::new(opts.ring_entries)?;
+        let driver = Driver::new(&opts)?;
         let bufs = BufRing::new(&driver.ring, opts.buffers, opts.buffer_size)?;
         let cx = Rc::new(Cx {
             driver: RefCell::new(driver),
@@ -261,6 +288,7 @@ impl Runtime {
             heavy: Cell::new(0),
             deferred: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
+            now: Cell::new(opts.loop_clock.then(Instant::now)),
         });
         CX.with(|c| *c.borrow_mut() = Some(cx.clone()));
         Ok(Runtime { cx })
@@ -282,7 +310,8 @@ impl Runtime {
             if cx.root_done.get() {
                 break;
             }
-            let fired = cx.timers.borrow_mut().fire(Instant::now());
+            let now = self.tick();
+            let fired = cx.timers.borrow_mut().fire(now);
             if fired > 0 {
                 continue;
             }
@@ -290,11 +319,21 @@ impl Runtime {
                 .timers
                 .borrow()
                 .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+                .map(|d| d.saturating_duration_since(now));
             self.enter(wait, &mut garbage);
+            self.tick();
             garbage.clear();
             self.next_iteration();
         }
+    }
+
+    /// Reads the clock; with the loop clock, that reading is what timers use until the next.
+    fn tick(&self) -> Instant {
+        let now = Instant::now();
+        if self.cx.now.get().is_some() {
+            self.cx.now.set(Some(now));
+        }
+        now
     }
 
     /// A new loop iteration: the heavy-step budget is whole again, and the tasks deferred to
@@ -356,15 +395,7 @@ impl Runtime {
         {
             let mut d = cx.driver.borrow_mut();
             let wait = if busy { Some(Duration::ZERO) } else { wait };
-            let res = match wait {
-                Some(w) => {
-                    let ts = Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos());
-                    let args = SubmitArgs::new().timespec(&ts);
-                    d.ring.submitter().submit_with_args(1, &args)
-                }
-                None => d.ring.submitter().submit_and_wait(1),
-            };
-            if let Err(e) = res {
+            if let Err(e) = d.enter(wait) {
                 match e.raw_os_error() {
                     Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
                     | Some(libc::EAGAIN) => {}

@@ -27,17 +27,19 @@ mod executor;
 mod multishot;
 mod net;
 mod signal;
+mod sock;
 mod timer;
 
 pub use bufring::PBuf;
 pub use executor::{
-    heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, HEAVY_STEPS_PER_ITERATION,
+    heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, DEFAULT_FIXED_FILES,
+    HEAVY_STEPS_PER_ITERATION,
 };
 pub use net::{
     accept_now, accepts_pending, listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv,
 };
 pub use signal::Signal;
-pub use timer::{sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
+pub use timer::{now, sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
 
 #[cfg(test)]
 mod tests {
@@ -63,6 +65,7 @@ mod tests {
             ring_entries: 64,
             buffers: 64,
             buffer_size: 4096,
+            ..RuntimeOptions::default()
         })
         .unwrap();
         let (lfd, addr) = local_listener();
@@ -71,7 +74,7 @@ mod tests {
         rt.block_on(async move {
             let _ = spawn(async move {
                 let mut acc = Acceptor::new(lfd, 0);
-                let (conn, _) = acc.accept().await.unwrap();
+                let (conn, _) = acc.accept(true).await.unwrap();
                 while let Ok(Some(buf)) = conn.recv().await {
                     let (r, _) = conn.send_all(buf).await;
                     r.unwrap();
@@ -100,6 +103,7 @@ mod tests {
             ring_entries: 16,
             buffers: 16,
             buffer_size: 1024,
+            ..RuntimeOptions::default()
         })
         .unwrap();
         let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
@@ -181,6 +185,7 @@ mod tests {
             ring_entries: 16,
             buffers: 16,
             buffer_size: 1024,
+            ..RuntimeOptions::default()
         })
         .unwrap();
         let order = Rc::new(std::cell::RefCell::new(Vec::new()));

@@ -24,10 +24,11 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use io_uring::{cqueue, opcode, types::Fd};
+use io_uring::{cqueue, opcode};
 
 use super::bufring::PBuf;
 use super::executor::with_cx;
+use super::sock::{on_target, Target};
 use super::Sleep;
 
 /// Bytes that may wait unread in a multishot slot before its receive is cancelled.
@@ -143,11 +144,11 @@ impl MultiSlot {
     }
 }
 
-/// The submission that arms a multishot receive on `fd` for slot `idx`.
-fn arm_entry(fd: i32, idx: usize) -> io_uring::squeue::Entry {
-    opcode::RecvMulti::new(Fd(fd), super::bufring::BGID)
-        .build()
-        .user_data(idx as u64)
+/// The submission that arms a multishot receive on `target` for slot `idx`.
+fn arm_entry(target: Target, idx: usize) -> io_uring::squeue::Entry {
+    on_target!(target, |f| opcode::RecvMulti::new(f, super::bufring::BGID)
+        .build())
+    .user_data(idx as u64)
 }
 
 /// A connection's multishot mode: 0 off (single receives), 1 on but never used yet, else its
@@ -157,7 +158,7 @@ pub(crate) const ON: u32 = 1;
 
 /// A new handle on the slot of a connection in multishot mode (made on first use), armed
 /// unless something waits unread in it; `None` when the mode is off.
-pub(crate) fn prepare(fd: i32, mode: &std::cell::Cell<u32>) -> Option<u32> {
+pub(crate) fn prepare(target: Target, mode: &std::cell::Cell<u32>) -> Option<u32> {
     let idx = match mode.get() {
         OFF => return None,
         ON => {
@@ -177,7 +178,7 @@ pub(crate) fn prepare(fd: i32, mode: &std::cell::Cell<u32>) -> Option<u32> {
             true
         };
         if arm {
-            d.push(&arm_entry(fd, idx as usize));
+            d.push(&arm_entry(target, idx as usize));
         }
         Some(idx)
     })
@@ -186,7 +187,7 @@ pub(crate) fn prepare(fd: i32, mode: &std::cell::Cell<u32>) -> Option<u32> {
 /// The next delivery of the multishot receive in slot `idx`, arming it again when it ended.
 /// `ENOBUFS` (the ring ran dry) waits `backoff` and re-arms, as single receives do.
 pub(crate) fn poll_recv(
-    fd: i32,
+    target: Target,
     idx: u32,
     backoff: &mut Option<Box<Sleep>>,
     cx: &mut Context<'_>,
@@ -215,7 +216,7 @@ pub(crate) fn poll_recv(
                 true
             };
             if arm {
-                d.push(&arm_entry(fd, idx as usize));
+                d.push(&arm_entry(target, idx as usize));
             }
             None
         });

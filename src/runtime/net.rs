@@ -4,19 +4,21 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use io_uring::{cqueue, opcode, squeue, types::Fd};
+use io_uring::types::{DestinationSlot, Fd};
+use io_uring::{cqueue, opcode, squeue};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::bufring::{PBuf, BGID};
 use super::driver::{check, Completion, Op, Orphan};
 use super::executor::with_cx;
 use super::multishot;
+use super::sock::{on_target, Sock, Target};
 
 /// A buffer the kernel may read from while a send is in flight. Its heap address must not move
 /// when the value moves (true for `Vec`, boxes, provided buffers and statics).
@@ -61,10 +63,11 @@ struct TwoBufs<A, B> {
     body: B,
 }
 
-/// A connected TCP (or Unix) stream socket driven by the ring.
+/// A connected TCP (or Unix) stream socket driven by the ring: an ordinary or a direct
+/// descriptor (see `sock.rs`).
 #[derive(Debug)]
 pub struct Conn {
-    fd: OwnedFd,
+    sock: Sock,
     /// Single receives, or one multishot receive kept armed (see `multishot`).
     multi: std::cell::Cell<u32>,
 }
@@ -84,7 +87,7 @@ impl Drop for Conn {
 /// a moment for buffers to come back and submits itself again, so callers never see it.
 pub struct Recv {
     op: Option<Op<()>>,
-    fd: RawFd,
+    target: Target,
     size: u32,
     /// Boxed: rare, and a waiting session holds a `Recv`.
     backoff: Option<Box<super::Sleep>>,
@@ -103,12 +106,12 @@ impl Drop for Recv {
 /// How long a receive waits for a provided buffer to come back after `ENOBUFS`.
 pub(super) const NOBUFS_BACKOFF: Duration = Duration::from_millis(1);
 
-fn submit_recv(fd: RawFd, size: u32) -> Op<()> {
+fn submit_recv(target: Target, size: u32) -> Op<()> {
     Op::submit((), Orphan::Nothing, |_| {
-        opcode::Recv::new(Fd(fd), std::ptr::null_mut(), size)
+        on_target!(target, |f| opcode::Recv::new(f, std::ptr::null_mut(), size)
             .buf_group(BGID)
             .build()
-            .flags(squeue::Flags::BUFFER_SELECT)
+            .flags(squeue::Flags::BUFFER_SELECT))
     })
 }
 
@@ -126,8 +129,8 @@ impl Future for Recv {
     type Output = io::Result<Option<PBuf>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(m) = self.multi {
-            let fd = self.fd;
-            return multishot::poll_recv(fd, m, &mut self.backoff, cx);
+            let target = self.target;
+            return multishot::poll_recv(target, m, &mut self.backoff, cx);
         }
         loop {
             if let Some(b) = self.backoff.as_mut() {
@@ -135,8 +138,8 @@ impl Future for Recv {
                     return Poll::Pending;
                 }
                 self.backoff = None;
-                let (fd, size) = (self.fd, self.size);
-                self.op = Some(submit_recv(fd, size));
+                let (target, size) = (self.target, self.size);
+                self.op = Some(submit_recv(target, size));
             }
             let Some(op) = self.op.as_mut() else {
                 return Poll::Ready(Err(io::Error::other("receive polled after completion")));
@@ -170,16 +173,14 @@ impl Future for Recv {
     }
 }
 
-impl std::os::fd::AsFd for Conn {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
 impl Conn {
     pub fn from_fd(fd: OwnedFd) -> Conn {
+        Conn::new(Sock::os(fd))
+    }
+
+    fn new(sock: Sock) -> Conn {
         Conn {
-            fd,
+            sock,
             multi: std::cell::Cell::new(multishot::OFF),
         }
     }
@@ -193,8 +194,19 @@ impl Conn {
         }
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    fn target(&self) -> Target {
+        self.sock.target()
+    }
+
+    /// Whether this socket is a direct descriptor (it then has no file descriptor).
+    pub fn is_direct(&self) -> bool {
+        matches!(self.target(), Target::Direct(_))
+    }
+
+    /// The file descriptor, for what the ring cannot do (kTLS's socket options); an error for
+    /// a direct descriptor.
+    pub fn os_fd(&self) -> io::Result<BorrowedFd<'_>> {
+        self.sock.os_fd().ok_or_else(no_fd)
     }
 
     /// Starts a receive into a provided buffer.
@@ -206,18 +218,18 @@ impl Conn {
                 .map(|b| b.buf_size())
                 .unwrap_or(16384)
         });
-        if let Some(m) = multishot::prepare(self.fd(), &self.multi) {
+        if let Some(m) = multishot::prepare(self.target(), &self.multi) {
             return Recv {
                 op: None,
-                fd: self.fd(),
+                target: self.target(),
                 size,
                 backoff: None,
                 multi: Some(m),
             };
         }
         Recv {
-            op: Some(submit_recv(self.fd(), size)),
-            fd: self.fd(),
+            op: Some(submit_recv(self.target(), size)),
+            target: self.target(),
             size,
             backoff: None,
             multi: None,
@@ -234,13 +246,13 @@ impl Conn {
     /// bytes that are its own and leave the rest to whoever reads next. Waits for at least one
     /// byte; empty at end of stream.
     pub async fn recv_owned(&self, max: usize, peek: bool) -> io::Result<Vec<u8>> {
-        let fd = self.fd();
+        let target = self.target();
         let len = u32::try_from(max).unwrap_or(u32::MAX);
         let flags = if peek { libc::MSG_PEEK } else { 0 };
         let op = Op::submit(vec![0u8; max], Orphan::Nothing, |b| {
-            opcode::Recv::new(Fd(fd), b.as_mut_ptr(), len)
+            on_target!(target, |f| opcode::Recv::new(f, b.as_mut_ptr(), len)
                 .flags(flags)
-                .build()
+                .build())
         });
         let c = op.await;
         let n = check(c.res)? as usize;
@@ -251,14 +263,18 @@ impl Conn {
 
     /// Sends `buf[off..]` once; returns how many bytes went out.
     pub async fn send<B: IoBuf>(&self, buf: B, off: usize) -> (io::Result<usize>, B) {
-        let fd = self.fd();
+        let target = self.target();
         let op = Op::submit(buf, Orphan::Nothing, |b| {
             let off = off.min(b.io_len());
             // SAFETY: off ≤ len, so the pointer stays inside the buffer the op owns.
             let ptr = unsafe { b.io_ptr().add(off) };
-            opcode::Send::new(Fd(fd), ptr, (b.io_len() - off) as u32)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
+            on_target!(target, |f| opcode::Send::new(
+                f,
+                ptr,
+                (b.io_len() - off) as u32
+            )
+            .flags(libc::MSG_NOSIGNAL)
+            .build())
         });
         let c = op.await;
         (check(c.res).map(|n| n as usize), c.data)
@@ -272,7 +288,7 @@ impl Conn {
     /// Sends `head` then `body` with one vectored send (no copy of the body into the head's
     /// buffer), resuming after short sends. Both buffers come back.
     pub async fn send_two<A: IoBuf, B: IoBuf>(&self, head: A, body: B) -> (io::Result<()>, A, B) {
-        let fd = self.fd();
+        let target = self.target();
         let total = head.io_len() + body.io_len();
         let data = Box::new(TwoBufs {
             // SAFETY: msghdr and iovec are plain C structs; all-zero is a valid value, and the
@@ -294,9 +310,9 @@ impl Conn {
         let op = Op::submit(data, Orphan::Nothing, |d| {
             d.msg.msg_iov = d.iov.as_mut_ptr();
             d.msg.msg_iovlen = 2;
-            opcode::SendMsg::new(Fd(fd), &d.msg)
+            on_target!(target, |f| opcode::SendMsg::new(f, &d.msg)
                 .flags(libc::MSG_NOSIGNAL as u32)
-                .build()
+                .build())
         });
         let c = op.await;
         let TwoBufs { head, body, .. } = *c.data;
@@ -337,39 +353,127 @@ impl Conn {
         (Ok(()), buf)
     }
 
-    /// Opens a TCP connection. Times out only through the caller's `timeout`.
+    /// Opens a TCP connection (`TCP_NODELAY` set). Times out only through the caller's
+    /// `timeout`. A direct descriptor where the worker has a fixed-file table and the kernel
+    /// sets socket options through the ring (6.7); an ordinary one otherwise.
     pub async fn connect(addr: SocketAddr) -> io::Result<Conn> {
-        let sock = tcp_socket(addr)?;
-        sock.set_tcp_nodelay(true)?;
-        let fd: OwnedFd = sock.into();
-        let raw = fd.as_raw_fd();
+        let sock = match direct_socket(addr).await {
+            Some(sock) => sock,
+            None => {
+                let sock = tcp_socket(addr)?;
+                sock.set_tcp_nodelay(true)?;
+                Sock::os(sock.into())
+            }
+        };
+        let target = sock.target();
         let sa = Box::new(SockAddr::from(addr));
         let op = Op::submit(sa, Orphan::Nothing, |sa| {
-            opcode::Connect::new(Fd(raw), sa.as_ptr().cast(), sa.len()).build()
+            on_target!(target, |f| opcode::Connect::new(
+                f,
+                sa.as_ptr().cast(),
+                sa.len()
+            )
+            .build())
         });
         let c = op.await;
         check(c.res)?;
-        Ok(Conn::from_fd(fd))
+        Ok(Conn::new(sock))
     }
 
     /// Half-closes: the peer reads end of stream, our side can still receive.
-    pub fn shutdown_write(&self) -> io::Result<()> {
-        socket2::SockRef::from(&self.fd).shutdown(std::net::Shutdown::Write)
+    ///
+    /// On a direct descriptor this is a ring operation, awaited while the `Conn` lives: the
+    /// kernel runs a shutdown in its worker threads and looks the slot up only then, so a
+    /// shutdown sent and forgotten could meet the next connection accepted into the slot
+    /// after this one's close.
+    pub async fn shutdown_write(&self) -> io::Result<()> {
+        match self.target() {
+            Target::Os(_) => match self.sock.os_fd() {
+                Some(fd) => socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Write),
+                None => Err(no_fd()),
+            },
+            Target::Direct(index) => {
+                let op = Op::submit((), Orphan::Nothing, |_| {
+                    opcode::Shutdown::new(io_uring::types::Fixed(index), libc::SHUT_WR).build()
+                });
+                check(op.await.res).map(drop)
+            }
+        }
     }
 
+    /// The peer's address (`getpeername`); an error for a direct descriptor.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        socket2::SockRef::from(&self.fd)
+        socket2::SockRef::from(&self.os_fd()?)
             .peer_addr()?
             .as_socket()
             .ok_or_else(|| io::Error::other("peer is not an IP socket"))
     }
 
+    /// The local address (`getsockname`); an error for a direct descriptor.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        socket2::SockRef::from(&self.fd)
+        socket2::SockRef::from(&self.os_fd()?)
             .local_addr()?
             .as_socket()
             .ok_or_else(|| io::Error::other("socket is not an IP socket"))
     }
+}
+
+/// What an operation that needs a file descriptor answers for a direct descriptor.
+fn no_fd() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a direct descriptor has no file descriptor",
+    )
+}
+
+thread_local! {
+    /// Cleared the first time this thread's kernel refuses to make or set up a direct socket
+    /// (no `IORING_OP_SOCKET` into the table, no socket options through the ring): later
+    /// connects go straight to ordinary sockets.
+    static DIRECT_CONNECT: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// A TCP socket with `TCP_NODELAY` as a direct descriptor, made and set up on the ring; `None`
+/// when the worker has no fixed-file table, the table is full or the kernel cannot.
+async fn direct_socket(addr: SocketAddr) -> Option<Sock> {
+    if !DIRECT_CONNECT.get() || !with_cx(|c| c.driver.borrow_mut().reserve_slot()) {
+        return None;
+    }
+    let domain = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    let op = Op::submit((), Orphan::CloseDirect, |_| {
+        opcode::Socket::new(domain, libc::SOCK_STREAM, libc::IPPROTO_TCP)
+            .file_index(Some(DestinationSlot::auto_target()))
+            .build()
+    });
+    let res = op.await.res;
+    if res < 0 {
+        with_cx(|c| c.driver.borrow_mut().release_slot());
+        DIRECT_CONNECT.set(false);
+        return None;
+    }
+    let sock = Sock::direct(res as u32);
+    let Target::Direct(index) = sock.target() else {
+        return None;
+    };
+    let op = Op::submit(Box::new(1i32), Orphan::Nothing, |one| {
+        opcode::SetSockOpt::new(
+            io_uring::types::Fixed(index),
+            libc::IPPROTO_TCP as u32,
+            libc::TCP_NODELAY as u32,
+            (&**one as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        )
+        .build()
+    });
+    if op.await.res < 0 {
+        DIRECT_CONNECT.set(false);
+        return None;
+    }
+    Some(sock)
 }
 
 /// Accepts connections on a listening socket shared with other workers.
@@ -396,28 +500,58 @@ impl Acceptor {
         Acceptor { listener, tag }
     }
 
-    /// Waits for the next connection. Errors (EMFILE, ENFILE, …) are returned so the caller can
-    /// back off.
-    pub async fn accept(&mut self) -> io::Result<(Conn, Option<SocketAddr>)> {
+    /// Waits for the next connection. With `direct`, and where the worker has a fixed-file
+    /// table with a free slot, the connection is a direct descriptor. Errors (EMFILE, ENFILE,
+    /// …) are returned so the caller can back off.
+    pub async fn accept(&mut self, direct: bool) -> io::Result<(Conn, Option<SocketAddr>)> {
+        // A full table (no slot to reserve): this connection gets an ordinary descriptor.
+        let direct = direct && with_cx(|c| c.driver.borrow_mut().reserve_slot());
         let fd = self.listener.as_raw_fd();
         let storage = socket2::SockAddrStorage::zeroed();
         let len = storage.size_of();
         let addr = Box::new(AcceptAddr { storage, len });
-        let op = Op::submit(addr, Orphan::Adopt(self.tag), |a| {
+        let orphan = Orphan::Adopt {
+            tag: self.tag,
+            direct,
+        };
+        let op = Op::submit(addr, orphan, |a| {
             // SAFETY: viewing the storage as the generic sockaddr header the kernel fills in.
             let sa: *mut libc::sockaddr = unsafe { a.storage.view_as::<libc::sockaddr>() };
-            opcode::Accept::new(Fd(fd), sa, &mut a.len)
-                .flags(libc::SOCK_CLOEXEC)
-                .build()
+            let accept = opcode::Accept::new(Fd(fd), sa, &mut a.len);
+            if direct {
+                // Close-on-exec means nothing for a direct descriptor (the kernel refuses it).
+                accept
+                    .file_index(Some(DestinationSlot::auto_target()))
+                    .build()
+            } else {
+                accept.flags(libc::SOCK_CLOEXEC).build()
+            }
         });
         let c = op.await;
-        let nfd = check(c.res)?;
-        // SAFETY: a successful accept returns a new fd that nothing else owns.
-        let conn = Conn::from_fd(unsafe { OwnedFd::from_raw_fd(nfd) });
-        // SAFETY: the kernel wrote a socket address of `len` bytes into the storage.
-        let peer = unsafe { SockAddr::new(c.data.storage, c.data.len) }.as_socket();
-        Ok((conn, peer))
+        if c.res < 0 && direct {
+            with_cx(|c| c.driver.borrow_mut().release_slot());
+        }
+        let res = check(c.res)?;
+        Ok((accepted(res, direct), peer_of(*c.data)))
     }
+}
+
+/// The connection a successful accept returned.
+fn accepted(res: i32, direct: bool) -> Conn {
+    let sock = if direct {
+        Sock::direct(res as u32)
+    } else {
+        // SAFETY: a successful accept returns a new fd that nothing else owns.
+        Sock::os(unsafe { OwnedFd::from_raw_fd(res) })
+    };
+    Conn::new(sock)
+}
+
+/// The peer address an accept wrote.
+fn peer_of(a: AcceptAddr) -> Option<SocketAddr> {
+    // SAFETY: the kernel wrote a socket address of `len` bytes (at most the storage's size)
+    // into the storage, or left it zeroed (family 0: not an IP address).
+    unsafe { SockAddr::new(a.storage, a.len) }.as_socket()
 }
 
 /// Whether some dropped accept may still deliver a connection to [`take_adopted`]: its
@@ -445,16 +579,19 @@ pub fn accept_now(listener: &OwnedFd) -> io::Result<Option<(Conn, Option<SocketA
     }
 }
 
-/// Connections whose accept completed after its future was dropped, with the acceptor's tag.
-pub fn take_adopted() -> Vec<(Conn, u64)> {
+/// Connections whose accept completed after its future was dropped, with the acceptor's tag
+/// and the peer address the accept received.
+pub fn take_adopted() -> Vec<(Conn, u64, Option<SocketAddr>)> {
     super::driver::take_adopted()
         .into_iter()
-        .map(|(fd, tag)| {
-            (
-                // SAFETY: each fd came from a completed accept and was handed to nobody else.
-                Conn::from_fd(unsafe { OwnedFd::from_raw_fd(fd) }),
-                tag,
-            )
+        .map(|a| {
+            // Each result came from a completed accept and was handed to nobody else.
+            let conn = accepted(a.res, a.direct);
+            let peer = a
+                .data
+                .and_then(|d| d.downcast::<Box<AcceptAddr>>().ok())
+                .and_then(|addr| peer_of(**addr));
+            (conn, a.tag, peer)
         })
         .collect()
 }

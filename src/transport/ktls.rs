@@ -135,7 +135,7 @@ pub fn offload(tls: TlsConn) -> Offload {
     if version.is_none() || cipher_of(tls.info().cipher).is_none() || !tls.can_hand_over() {
         return Offload::User(tls);
     }
-    if let Err(e) = sys::attach(tls.conn()) {
+    if let Err(e) = tls.conn().os_fd().and_then(sys::attach) {
         if sys::unavailable(&e) {
             PROBE.set(Probe::Unavailable);
             crate::log::event(format_args!(
@@ -160,9 +160,9 @@ pub fn offload(tls: TlsConn) -> Offload {
         Err(e) => return Offload::Failed(io::Error::other(format!("extracting secrets: {e}"))),
     };
     let set = crypto_info(version, secrets.tx.0, &secrets.tx.1)
-        .and_then(|tx| sys::set_tx(&conn, &tx))
+        .and_then(|tx| sys::set_tx(conn.os_fd()?, &tx))
         .and_then(|()| crypto_info(version, secrets.rx.0, &secrets.rx.1))
-        .and_then(|rx| sys::set_rx(&conn, &rx));
+        .and_then(|rx| sys::set_rx(conn.os_fd()?, &rx));
     if let Err(e) = set {
         return Offload::Failed(e);
     }
@@ -176,7 +176,11 @@ pub fn offload(tls: TlsConn) -> Offload {
 impl KtlsConn {
     /// What the record that stopped a receive means for the session.
     fn control(&self, err: io::Error) -> io::Result<Option<Chunk>> {
-        match sys::read_control(&self.conn) {
+        let control = match self.conn.os_fd() {
+            Ok(fd) => sys::read_control(fd),
+            Err(_) => Control::Other,
+        };
+        match control {
             Control::CloseNotify => Ok(None),
             Control::Alert(_, what) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -267,8 +271,8 @@ impl Transport for KtlsConn {
     async fn shutdown_write(&self) -> io::Result<()> {
         // Best effort: with a full send buffer the alert is skipped and the FIN alone ends
         // the stream (a truncation the client may report; nothing is sent after it anyway).
-        let _ = sys::send_close_notify(&self.conn);
-        self.conn.shutdown_write()
+        let _ = self.conn.os_fd().and_then(sys::send_close_notify);
+        self.conn.shutdown_write().await
     }
 
     fn tls(&self) -> Option<&TlsInfo> {

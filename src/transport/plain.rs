@@ -39,6 +39,6 @@ impl Transport for Conn {
     }
 
     async fn shutdown_write(&self) -> io::Result<()> {
-        Conn::shutdown_write(self)
+        Conn::shutdown_write(self).await
     }
 }

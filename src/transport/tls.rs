@@ -597,7 +597,7 @@ impl Transport for TlsConn {
             Ok(out) => self.flush(out).await,
             Err(e) => Err(e),
         };
-        self.conn.shutdown_write()?;
+        self.conn.shutdown_write().await?;
         r
     }
 

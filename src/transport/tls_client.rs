@@ -254,7 +254,7 @@ impl Transport for ServerConn {
 
     async fn shutdown_write(&self) -> io::Result<()> {
         match self {
-            ServerConn::Plain(c) => c.shutdown_write(),
+            ServerConn::Plain(c) => c.shutdown_write().await,
             ServerConn::Tls(t) => {
                 let out = {
                     let mut tls = t.tls.borrow_mut();
@@ -262,7 +262,7 @@ impl Transport for ServerConn {
                     drain(&mut tls)
                 };
                 let r = t.conn.send_all(out).await.0;
-                t.conn.shutdown_write()?;
+                t.conn.shutdown_write().await?;
                 r
             }
         }

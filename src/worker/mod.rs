@@ -299,11 +299,11 @@ fn sweep_accept_queues(local: &Rc<Local>, shared: &Arc<Shared>) {
 }
 
 fn adopt(local: &Rc<Local>, shared: &Arc<Shared>, known: &HashMap<u64, SocketAddr>) {
-    for (conn, tag) in runtime::take_adopted() {
+    for (conn, tag, peer) in runtime::take_adopted() {
         let Some(addr) = known.get(&tag) else {
             continue;
         };
-        let peer = conn.peer_addr().ok();
+        let peer = peer.or_else(|| conn.peer_addr().ok());
         start_session(local, shared, *addr, conn, peer);
     }
 }
@@ -328,7 +328,8 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
             drop(snap);
             runtime::sleep(MAXCONN_RECHECK).await;
         }
-        match acc.accept().await {
+        let direct = direct_descriptors(&shared.snapshot.load(), listener.addr);
+        match acc.accept(direct).await {
             Ok((conn, peer)) => start_session(&local, &shared, listener.addr, conn, peer),
             Err(e) => match e.raw_os_error() {
                 Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
@@ -346,6 +347,14 @@ async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) 
             },
         }
     }
+}
+
+/// Whether connections accepted on `addr` may be direct descriptors (see `runtime::Conn`):
+/// not where something needs their file descriptor — kTLS on a TLS listener, or the local
+/// address of a wildcard listener's connection for the PROXY header sent to servers.
+fn direct_descriptors(snap: &Snapshot, addr: SocketAddr) -> bool {
+    let tls = snap.by_bind.get(&addr).is_none_or(|b| b.tls);
+    !(tls || snap.sends_proxy && addr.ip().is_unspecified())
 }
 
 /// Counts a connection in and out of the process and frontend totals.

@@ -9,7 +9,7 @@ use toml::de::DeValue;
 use super::walk::{self, expect_int, Cx, Schema, Table, Value};
 use crate::config::defaults as def;
 use crate::config::{
-    Facility, Global, Ha, HaSync, Log, LogLevel, LogTarget, StateFile, VirtualIp, VrrpState,
+    Facility, Global, Ha, HaSync, Log, LogLevel, LogTarget, StateFile, Tune, VirtualIp, VrrpState,
     Workers,
 };
 
@@ -26,6 +26,9 @@ pub(super) const GLOBAL: Schema = Schema {
         "state_file",
         "tune_multishot_recv",
         "tune_per_worker_counters",
+        "tune_ring_fd",
+        "tune_direct_descriptors",
+        "tune_loop_clock",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -129,6 +132,7 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         state_file: StateFile::Default,
         multishot_recv: def::MULTISHOT_RECV,
         per_worker_counters: def::PER_WORKER_COUNTERS,
+        tune: Tune::default(),
     };
     let Some(t) = root.table(cx, "global", &GLOBAL) else {
         return global;
@@ -161,6 +165,14 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
     global.per_worker_counters = t
         .bool(cx, "tune_per_worker_counters")
         .unwrap_or(def::PER_WORKER_COUNTERS);
+    let on = Tune::default();
+    global.tune = Tune {
+        ring_fd: t.bool(cx, "tune_ring_fd").unwrap_or(on.ring_fd),
+        direct_descriptors: t
+            .bool(cx, "tune_direct_descriptors")
+            .unwrap_or(on.direct_descriptors),
+        loop_clock: t.bool(cx, "tune_loop_clock").unwrap_or(on.loop_clock),
+    };
     global
 }
 

@@ -117,6 +117,7 @@ backup = true
             state_file: crate::config::StateFile::Default,
             multishot_recv: true,
             per_worker_counters: true,
+            tune: crate::config::Tune::default(),
         },
         log: Log {
             target: LogTarget::Stdout,
@@ -484,7 +485,8 @@ fn unknown_key_without_close_match_lists_expected_keys() {
         error(&with_site("[global]\nthreads = 4\n")),
         "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
-         keep_bind_capability, state_file, tune_multishot_recv, tune_per_worker_counters"
+         keep_bind_capability, state_file, tune_multishot_recv, tune_per_worker_counters, \
+         tune_ring_fd, tune_direct_descriptors, tune_loop_clock"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),

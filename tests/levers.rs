@@ -1,0 +1,209 @@
+//! The levers (`[global] tune_*`): ringlb serves the same with each one off, and the
+//! direct-descriptor lever really keeps client and server sockets out of the process's
+//! descriptor table, except where a descriptor is needed (a wildcard listener whose
+//! connections' local address goes into PROXY headers).
+
+// A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::disallowed_methods)]
+
+mod common;
+
+use common::conf::{http, srv};
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const LEVERS: [&str; 5] = [
+    "tune_ring_fd",
+    "tune_direct_descriptors",
+    "tune_loop_clock",
+    "tune_multishot_recv",
+    "tune_per_worker_counters",
+];
+
+/// A one-worker HTTP site in front of `web`, with `global` lines added to `[global]`.
+fn start(web: SocketAddr, global: &str) -> (Ringlb, SocketAddr) {
+    let port = free_port();
+    let toml = http().server(srv("web1", web)).toml(port).replacen(
+        "[global]\n",
+        &format!("[global]\n{global}\n"),
+        1,
+    );
+    (
+        Ringlb::start(&toml),
+        SocketAddr::from(([127, 0, 0, 1], port)),
+    )
+}
+
+/// Open descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn every_lever_off_alone_or_all_off_serves_the_same() {
+    let all_off = LEVERS.map(|l| format!("{l} = false")).join("\n");
+    let settings: Vec<String> = std::iter::once(String::new())
+        .chain(LEVERS.iter().map(|l| format!("{l} = false")))
+        .chain(std::iter::once(all_off))
+        .collect();
+    for global in &settings {
+        let web = Backend::start("web1");
+        let (mut lb, addr) = start(web.addr(), global);
+        // Keep-alive: one client connection, one pooled server connection.
+        let mut c = Client::connect(addr).expect("connect");
+        for i in 0..20 {
+            let r = c.get(&format!("/{i}")).expect("request");
+            assert_eq!(r.status, 200, "[{global}] request {i}");
+            assert_eq!(r.header("x-path"), Some(format!("/{i}").as_str()));
+            assert!(!r.closes(), "[{global}] request {i} closed the connection");
+        }
+        // New connections, each closed after its answer.
+        for i in 0..10 {
+            let r = http_get(addr, &format!("/new{i}"), &[("connection", "close")]);
+            assert_eq!(r.status, 200, "[{global}] new connection {i}");
+        }
+        assert_eq!(web.requests(), 30, "[{global}]");
+        assert_eq!(
+            web.connections(),
+            1,
+            "[{global}] the pooled server connection was not reused"
+        );
+        // A half-close from the client still gets its answer (shutdown on the ring).
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /half HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert!(got.starts_with(b"HTTP/1.1 200 "), "[{global}] half-close");
+        drop(c);
+        assert!(
+            lb.stop().is_some_and(|s| s.success()),
+            "[{global}] clean exit"
+        );
+    }
+}
+
+/// With direct descriptors, 20 idle keep-alive clients (and their pooled server connection)
+/// add no descriptor to the process; without them, each client adds one.
+#[test]
+fn direct_descriptors_keep_sockets_out_of_the_descriptor_table() {
+    let web = Backend::start("web1");
+    let mut counts = Vec::new();
+    for global in ["", "tune_direct_descriptors = false"] {
+        let (mut lb, addr) = start(web.addr(), global);
+        // One request first: the pooled server connection exists before the count.
+        assert_eq!(http_get(addr, "/warm", &[]).status, 200);
+        let before = open_fds(lb.pid());
+        let mut clients = Vec::new();
+        for i in 0..20 {
+            let mut c = Client::connect(addr).expect("connect");
+            assert_eq!(c.get(&format!("/{i}")).expect("request").status, 200);
+            clients.push(c);
+        }
+        let after = open_fds(lb.pid());
+        counts.push(after.saturating_sub(before));
+        drop(clients);
+        assert!(lb.stop().is_some_and(|s| s.success()));
+    }
+    if counts[1] < 20 {
+        panic!(
+            "without direct descriptors 20 clients added only {} descriptors",
+            counts[1]
+        );
+    }
+    if counts[0] >= 20 {
+        eprintln!(
+            "skipped: this kernel gave no direct descriptors (Linux 5.19+ needed); {} added",
+            counts[0]
+        );
+        return;
+    }
+    assert!(counts[0] <= 2, "direct descriptors: {counts:?}");
+}
+
+/// A wildcard listener whose servers get PROXY headers needs each connection's local address
+/// (`getsockname`): its connections keep ordinary descriptors, and the header names the
+/// address the client connected to.
+#[test]
+fn a_wildcard_listener_sending_proxy_headers_names_the_local_address() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_addr = server.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        let (mut s, _) = server.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
+        while !got.ends_with(b"hello") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        *s2.lock().unwrap() = got;
+        let _ = s.write_all(b"bye");
+    });
+    let port = free_port();
+    let toml = format!(
+        "[global]\nworkers = 1\n\n[frontend.www]\nbind = \"0.0.0.0:{port}\"\nmode = \"tcp\"\n\
+         default_backend = \"web\"\n\n[backend.web]\nmode = \"tcp\"\nsend_proxy = \"v1\"\n\n\
+         [[backend.web.server]]\nname = \"s\"\naddress = \"{server_addr}\"\n"
+    );
+    let mut lb = Ringlb::start(&toml);
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let client = c.local_addr().unwrap();
+    c.write_all(b"hello").unwrap();
+    let mut got = Vec::new();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = c.read_to_end(&mut got);
+    assert_eq!(got, b"bye");
+    // The tunnel ends when both sides have closed.
+    drop(c);
+    let header = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert_eq!(
+        header,
+        format!(
+            "PROXY TCP4 127.0.0.1 127.0.0.1 {} {port}\r\nhello",
+            client.port()
+        )
+    );
+    assert!(lb.stop().is_some_and(|s| s.success()));
+}
+
+/// Mixed load (new and kept-alive connections, GET and POST, half-closes) on two workers,
+/// with and without direct descriptors: every request is answered. Pins a bug where a
+/// shutdown sent and forgotten on a direct descriptor ran after the close, on the next
+/// connection accepted into the same slot.
+#[test]
+fn load_on_two_workers_loses_nothing_with_each_setting() {
+    for global in ["", "tune_direct_descriptors = false"] {
+        let web1 = Backend::start("web1");
+        let web2 = Backend::start("web2");
+        let port = free_port();
+        let toml = http()
+            .workers(2)
+            .server(srv("web1", web1.addr()))
+            .server(srv("web2", web2.addr()))
+            .toml(port)
+            .replacen("[global]\n", &format!("[global]\n{global}\n"), 1);
+        let mut lb = Ringlb::start(&toml);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let load = common::load::Load::start(addr, 4, Duration::from_secs(60));
+        let before = load.requests();
+        assert!(wait_until(Duration::from_secs(20), || load.requests() >= before + 5000));
+        let report = load.finish();
+        println!(
+            "[{global}] {} requests on {} connections, {} failed",
+            report.requests, report.connections, report.failures
+        );
+        assert_eq!(report.failures, 0, "[{global}] {:?}", report.samples);
+        assert!(lb.stop().is_some_and(|s| s.success()));
+    }
+}
