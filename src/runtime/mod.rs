@@ -131,6 +131,7 @@ mod tests {
             ring_entries: 64,
             buffers: 16,
             buffer_size: 4096,
+            ..RuntimeOptions::default()
         })
         .unwrap();
         let (lfd, addr) = local_listener();
@@ -140,14 +141,14 @@ mod tests {
         rt.block_on(async move {
             let sender = spawn(async move {
                 let mut acc = Acceptor::new(lfd, 0);
-                let (conn, _) = acc.accept().await.unwrap();
+                let (conn, _) = acc.accept(true).await.unwrap();
                 let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
                 let (r, _) = conn.send_all(b"first".to_vec()).await;
                 r.unwrap();
                 sleep(Duration::from_millis(20)).await;
                 let (r, _) = conn.send_all(data).await;
                 r.unwrap();
-                conn.shutdown_write().unwrap();
+                conn.shutdown_write().await.unwrap();
                 sleep(Duration::from_millis(200)).await;
             });
             let c = Conn::connect(addr).await.unwrap();
