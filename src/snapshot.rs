@@ -157,6 +157,8 @@ pub struct FrontendRt {
     /// The per-client tracking table (`[frontend.X.track]`), shared by every worker and
     /// handed to the frontend of the same name at a reload (see [`track_table`]).
     pub track: Option<Arc<crate::track::Table>>,
+    /// Connection rules (`reject`), evaluated when a connection opens; their index as target.
+    pub connection_rules: Router<usize>,
     /// HTTP/2 settings and limits (`[frontend.X.h2]`).
     pub h2: crate::config::H2,
     /// Whether clients may speak HTTP/2 here (cleartext prior knowledge or ALPN "h2").
@@ -427,6 +429,11 @@ impl Snapshot {
                         .and_then(|pf| pf.track.as_ref());
                     track_table(spec, old)
                 }),
+                connection_rules: Router::new(
+                    &f.acls,
+                    f.connection_rules.iter().enumerate().map(|(i, g)| (g, i)),
+                )
+                .map_err(|e| format!("frontend {}: {e}", f.name))?,
                 h2: f.h2,
                 h2_enabled: f.h2.cleartext
                     || f.tls
@@ -472,6 +479,7 @@ impl Snapshot {
                 response_rules: RuleSet::empty(),
                 errors: ErrorPages::default(),
                 track: None,
+                connection_rules: Router::empty(),
                 h2: crate::config::defaults::H2,
                 h2_enabled: false,
             });

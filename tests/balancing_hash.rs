@@ -196,3 +196,91 @@ fn random_two_choices_send_new_requests_away_from_the_loaded_server() {
     drop(open);
     slow.stop();
 }
+
+/// A backend named `name` that answers `/probe…` at once (`X-Backend: NAME`) and holds any
+/// other request until ringlb closes the connection, counting the requests it holds.
+fn probe_or_hold(name: &'static str) -> (RawBackend, Arc<AtomicU64>) {
+    let held = Arc::new(AtomicU64::new(0));
+    let h = held.clone();
+    let b = RawBackend::start(move |s| {
+        let mut wire = Wire::new(s.try_clone().expect("clone"));
+        let Ok(Some(head)) = wire.read_head() else {
+            return;
+        };
+        let mut s = s;
+        if head.starts_with(b"GET /probe") {
+            let _ = s.write_all(
+                format!("HTTP/1.1 200 OK\r\nX-Backend: {name}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            return;
+        }
+        h.fetch_add(1, Ordering::SeqCst);
+        let mut sink = [0u8; 64];
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    (b, held)
+}
+
+/// Bounded-load consistent hashing through the binary: many keys that all belong to one
+/// server, their requests held in flight, still spread so that after every request no server
+/// holds more than `hash_balance_factor` / 100 × the average, rounded up (the bound
+/// docs/config-reference.md gives: ceil(in flight × 1.5 / 4) here).
+#[test]
+fn bounded_load_keeps_hot_keys_under_the_balance_factor() {
+    let names = ["a", "b", "c", "d"];
+    let backends: Vec<(RawBackend, Arc<AtomicU64>)> =
+        names.iter().map(|n| probe_or_hold(n)).collect();
+    let mut site = http()
+        .workers(2)
+        .backend("balance = \"url_param(key)\"")
+        .backend("hash_type = \"consistent\"")
+        .backend("hash_balance_factor = 150")
+        .backend("timeout = { server = \"60s\" }");
+    for (n, (b, _)) in names.iter().zip(&backends) {
+        site = site.server(srv(n, b.addr()));
+    }
+    let lb = site.start();
+    // Keys whose owner is `a` while nothing is in flight.
+    let hot: Vec<String> = (0..400)
+        .map(|k| format!("k{k}"))
+        .filter(|k| {
+            let r = http_get(lb.addr, &format!("/probe?key={k}"), &[]);
+            assert_eq!(r.status, 200);
+            r.header("x-backend") == Some("a")
+        })
+        .take(12)
+        .collect();
+    assert_eq!(hot.len(), 12, "fewer than 12 of 400 keys on a: {hot:?}");
+    // 48 requests for those keys, one at a time, each held where it lands.
+    const N: u64 = 48;
+    let count = |i: usize| backends[i].1.load(Ordering::SeqCst);
+    let mut open = Vec::new();
+    for n in 1..=N {
+        let before: u64 = (0..4).map(count).sum();
+        let key = &hot[(n as usize) % hot.len()];
+        let mut c = TcpStream::connect(lb.addr).expect("connect");
+        c.write_all(format!("GET /hold?key={key} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .expect("send");
+        open.push(c);
+        assert!(
+            wait_until(Duration::from_secs(5), || (0..4).map(count).sum::<u64>()
+                == before + 1),
+            "request {n} reached no server"
+        );
+        let loads: Vec<u64> = (0..4).map(count).collect();
+        let bound = (n * 150).div_ceil(100 * 4);
+        let max = *loads.iter().max().unwrap();
+        assert!(
+            max <= bound,
+            "after {n} requests in flight: {loads:?}, bound {bound}"
+        );
+    }
+    let loads: Vec<u64> = (0..4).map(count).collect();
+    println!("{N} requests of keys owned by a, held: a b c d = {loads:?}");
+    assert_eq!(loads.iter().sum::<u64>(), N);
+    // The owner took all it was allowed (ceil(48 × 1.5 / 4) = 18), the rest went on along
+    // the ring.
+    assert_eq!(loads[0], 18, "{loads:?}");
+    drop(open);
+}

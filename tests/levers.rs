@@ -98,8 +98,11 @@ fn direct_descriptors_keep_sockets_out_of_the_descriptor_table() {
     let mut counts = Vec::new();
     for global in ["", "tune_direct_descriptors = false"] {
         let (mut lb, addr) = start(web.addr(), global);
-        // One request first: the pooled server connection exists before the count.
-        assert_eq!(http_get(addr, "/warm", &[]).status, 200);
+        // One request first, on a connection kept open through both counts: the pooled
+        // server connection exists before the count, and no closing connection (whose
+        // descriptor ringlb may still hold at the first count) skews it.
+        let mut warm = Client::connect(addr).expect("connect");
+        assert_eq!(warm.get("/warm").expect("request").status, 200);
         let before = open_fds(lb.pid());
         let mut clients = Vec::new();
         for i in 0..20 {
@@ -110,6 +113,7 @@ fn direct_descriptors_keep_sockets_out_of_the_descriptor_table() {
         let after = open_fds(lb.pid());
         counts.push(after.saturating_sub(before));
         drop(clients);
+        drop(warm);
         assert!(lb.stop().is_some_and(|s| s.success()));
     }
     if counts[1] < 20 {

@@ -391,3 +391,315 @@ address = "127.0.0.1:2"
     assert!(err.contains("tarpit delay"), "{err}");
     assert!(err.contains("unknown comparison `above`"), "{err}");
 }
+
+/// The statuses of the responses in `raw`, in order.
+fn statuses(raw: &[u8]) -> Vec<u16> {
+    let text = String::from_utf8_lossy(raw);
+    text.split("HTTP/1.1 ")
+        .skip(1)
+        .filter_map(|r| r.get(..3).and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// Reads from `c` until `n` responses have arrived; the bytes and the number of reads.
+fn read_responses(c: &mut std::net::TcpStream, n: usize) -> (Vec<u8>, usize) {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut reads = 0;
+    let mut buf = [0u8; 65536];
+    while statuses(&got).len() < n || !got.ends_with(b"\n") {
+        let k = c.read(&mut buf).expect("read");
+        assert!(k > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..k]);
+        reads += 1;
+    }
+    (got, reads)
+}
+
+/// Answers ringlb makes itself to pipelined requests leave together (a flood that pipelines
+/// requests a rule refuses costs one send per batch, not one per request), in order with the
+/// responses of forwarded requests between them.
+#[test]
+fn pipelined_refusals_leave_in_one_send_and_in_order() {
+    use std::io::Write;
+    let rules = r#"
+[[frontend.www.request_rule]]
+action = "return"
+status = 429
+body = "no\n"
+if = "{ sc_http_req_rate gt 2 } || { path_beg /blocked }"
+"#;
+    let (s, _sock) = site("key = \"src\"", rules);
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+    // Refused, forwarded, refused: the forwarded request's response comes between.
+    let mixed: String = ["/blocked", "/", "/blocked"]
+        .iter()
+        .map(|p| get(p))
+        .collect();
+    c.write_all(mixed.as_bytes()).unwrap();
+    let (raw, _) = read_responses(&mut c, 3);
+    assert_eq!(
+        statuses(&raw),
+        [429, 200, 429],
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    // Over the rate now: 16 pipelined requests, 16 answers in one send.
+    let batch = get("/").repeat(16);
+    c.write_all(batch.as_bytes()).unwrap();
+    let (raw, reads) = read_responses(&mut c, 16);
+    assert_eq!(statuses(&raw), [429; 16]);
+    assert_eq!(reads, 1, "the 16 answers came in {reads} reads");
+    // The connection stays usable.
+    c.write_all(get("/").as_bytes()).unwrap();
+    let (raw, _) = read_responses(&mut c, 1);
+    assert_eq!(statuses(&raw), [429]);
+}
+
+/// Whether a connection from `source` is closed by ringlb before any answer: it sends a
+/// request and reads end of stream (or a reset) with no byte of response.
+fn rejected_at_accept(addr: SocketAddr, source: IpAddr) -> bool {
+    use std::io::{Read, Write};
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut c: std::net::TcpStream = sock.into();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut buf = [0u8; 64];
+    match c.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+/// `denials: N` of `show table`.
+fn denials(shown: &str) -> u64 {
+    shown
+        .split("denials: ")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no denials in {shown}"))
+}
+
+/// HAProxy's `tcp-request connection reject if { sc_conn_rate(0) gt N }`: a client opening
+/// connections in a loop is turned away at accept, before any request is read, while another
+/// client is served; every rejection is counted and logged with the client's address.
+#[test]
+fn a_connection_rule_rejects_a_client_that_opens_connections_too_fast() {
+    let rules = r#"
+[[frontend.www.connection_rule]]
+action = "reject"
+if = "{ sc_conn_rate gt 5 }"
+"#;
+    let (s, _sock) = site("key = \"src\"\nperiod = \"10s\"", rules);
+    for i in 0..5 {
+        let mut c = Client::connect_from(s.addr, FLOOD).unwrap();
+        assert_eq!(c.get("/").unwrap().status, 200, "connection {}", i + 1);
+    }
+    for _ in 0..20 {
+        assert!(
+            rejected_at_accept(s.addr, FLOOD),
+            "a connection over the rate got an answer"
+        );
+    }
+    let mut normal = Client::connect_from(s.addr, NORMAL).unwrap();
+    assert_eq!(normal.get("/").unwrap().status, 200);
+    let shown = admin(&s.lb, &["show", "table"]);
+    let line = entry(&shown, "127.0.0.2").unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(
+        field(&line, "conn_rate"),
+        25,
+        "rejected ones count too: {line}"
+    );
+    assert_eq!(field(&line, "http_req_rate"), 5, "{line}");
+    assert_eq!(denials(&shown), 20);
+    assert!(
+        s.lb.wait_log(
+            "frontend www: connection from 127.0.0.2 rejected by connection_rule 1",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        s.lb.stderr()
+    );
+    let metrics = http_get(s.stats, "/metrics", &[]).body_str();
+    assert!(
+        metrics.contains("ringlb_frontend_track_denials_total{frontend=\"www\"} 20"),
+        "{metrics}"
+    );
+}
+
+/// An HTTP/2 connection counts in `sc_conn_cur` / `sc_conn_rate` of its client like an
+/// HTTP/1.1 one, and each of its streams in `sc_http_req_rate`; a connection rule on
+/// `sc_conn_cur` turns away a second h2 connection.
+#[test]
+fn h2_connections_and_streams_count_in_the_table() {
+    use std::io::Write;
+    let rules = r#"
+[frontend.www.h2]
+cleartext = true
+[[frontend.www.connection_rule]]
+action = "reject"
+if = "{ sc_conn_cur gt 1 }"
+"#;
+    let (s, _sock) = site("key = \"src\"", rules);
+    // One h2 connection held open (preface and SETTINGS).
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(FLOOD, 0).into()).unwrap();
+    sock.connect(&s.addr.into()).unwrap();
+    let mut held: std::net::TcpStream = sock.into();
+    held.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    // Three streams on it: GET / (HPACK: :method GET, :scheme http, :path / from the static
+    // table, :authority "t"), each HEADERS frame ending its stream.
+    for id in [1u8, 3, 5] {
+        let block = [0x82, 0x86, 0x84, 0x41, 0x01, b't'];
+        let mut frame = vec![0, 0, block.len() as u8, 0x01, 0x05, 0, 0, 0, id];
+        frame.extend_from_slice(&block);
+        held.write_all(&frame).unwrap();
+    }
+    let counted = wait_until(Duration::from_secs(5), || {
+        entry(&admin(&s.lb, &["show", "table"]), "127.0.0.2")
+            .is_some_and(|l| field(&l, "conn_cur") == 1 && field(&l, "http_req_rate") == 3)
+    });
+    assert!(counted, "{}", admin(&s.lb, &["show", "table"]));
+    // A second connection of the same client is one too many.
+    assert!(rejected_at_accept(s.addr, FLOOD));
+    let shown = admin(&s.lb, &["show", "table"]);
+    let flood = entry(&shown, "127.0.0.2").unwrap();
+    assert_eq!(field(&flood, "conn_rate"), 2, "{flood}");
+    assert_eq!(field(&flood, "conn_cur"), 1, "{flood}");
+    assert_eq!(denials(&shown), 1);
+    let metrics = http_get(s.stats, "/metrics", &[]).body_str();
+    assert!(
+        metrics.contains("ringlb_frontend_h2_streams_total{frontend=\"www\"} 3"),
+        "{metrics}"
+    );
+    drop(held);
+    let gone = wait_until(Duration::from_secs(5), || {
+        entry(&admin(&s.lb, &["show", "table"]), "127.0.0.2")
+            .is_some_and(|l| field(&l, "conn_cur") == 0)
+    });
+    assert!(gone, "{}", admin(&s.lb, &["show", "table"]));
+}
+
+/// A tcp frontend tracks its clients by address: open connections limited by a connection
+/// rule (HAProxy's `tcp-request connection reject if { sc_conn_cur(0) gt N }`), the bytes of
+/// each connection in its client's rates when it ends.
+#[test]
+fn a_tcp_frontend_limits_the_connections_of_one_client() {
+    let web = Backend::start("web1");
+    let port = free_port();
+    let sock = unique_dir("ringlb-track").join("admin.sock");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let lb = Ringlb::start(&format!(
+        r#"
+[global]
+workers = 2
+admin_socket = "{}"
+[frontend.db]
+bind = "{addr}"
+mode = "tcp"
+default_backend = "web"
+[frontend.db.track]
+key = "src"
+[[frontend.db.connection_rule]]
+action = "reject"
+if = "{{ sc_conn_cur gt 2 }}"
+[backend.web]
+mode = "tcp"
+[[backend.web.server]]
+name = "web1"
+address = "{}"
+"#,
+        sock.display(),
+        web.addr()
+    ));
+    let mut open: Vec<Client> = (0..2)
+        .map(|_| {
+            let mut c = Client::connect_from(addr, FLOOD).unwrap();
+            assert_eq!(c.get("/").unwrap().status, 200);
+            c
+        })
+        .collect();
+    assert!(
+        rejected_at_accept(addr, FLOOD),
+        "a third connection was served"
+    );
+    let mut other = Client::connect_from(addr, NORMAL).unwrap();
+    assert_eq!(other.get("/").unwrap().status, 200);
+    let shown = admin(&lb, &["show", "table", "db"]);
+    let line = entry(&shown, "127.0.0.2").unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(field(&line, "conn_cur"), 2, "{line}");
+    assert_eq!(field(&line, "conn_rate"), 3, "{line}");
+    assert_eq!(denials(&shown), 1);
+    // One closes: its bytes are counted, and the client may open another.
+    drop(open.pop());
+    let freed = wait_until(Duration::from_secs(5), || {
+        entry(&admin(&lb, &["show", "table", "db"]), "127.0.0.2")
+            .is_some_and(|l| field(&l, "conn_cur") == 1 && field(&l, "bytes_in_rate") > 0)
+    });
+    assert!(freed, "{}", admin(&lb, &["show", "table", "db"]));
+    let line = entry(&admin(&lb, &["show", "table", "db"]), "127.0.0.2").unwrap();
+    assert!(field(&line, "bytes_out_rate") > 0, "{line}");
+    let mut again = Client::connect_from(addr, FLOOD).unwrap();
+    assert_eq!(again.get("/").unwrap().status, 200);
+}
+
+#[test]
+fn connection_rules_are_checked_with_their_place() {
+    let base = r#"[frontend.www]
+bind = "127.0.0.1:1"
+default_backend = "web"
+"#;
+    let back = r#"[backend.web]
+[[backend.web.server]]
+name = "a"
+address = "127.0.0.1:2"
+"#;
+    let check = |middle: &str| {
+        let out = Ringlb::run_cli(
+            &["check", "-c", "{config}"],
+            &format!("{base}{middle}{back}"),
+        );
+        assert!(!out.status.success(), "accepted:\n{middle}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // A condition on the request.
+    let err = check(
+        "[frontend.www.track]\n[[frontend.www.connection_rule]]\naction = \"reject\"\nif = \"{ path_beg /x }\"\n",
+    );
+    assert!(
+        err.contains(":7:6: error: a connection rule tests what a connection does not have yet"),
+        "{err}"
+    );
+    // No table to count in.
+    let err = check("[[frontend.www.connection_rule]]\naction = \"reject\"\n");
+    assert!(err.contains(":4:"), "{err}");
+    assert!(
+        err.contains("has connection rules but tracks no client"),
+        "{err}"
+    );
+    // Another action; counters of a header table.
+    let err = check(
+        "[frontend.www.track]\nkey = \"hdr(X-Key)\"\n[[frontend.www.connection_rule]]\naction = \"deny\"\n[[frontend.www.connection_rule]]\naction = \"reject\"\nif = \"{ sc_conn_rate gt 1 }\"\n",
+    );
+    assert!(
+        err.contains(":7:10: error: unknown connection rule action \"deny\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("tests counters of a table keyed by hdr(x-key)"),
+        "{err}"
+    );
+    // A tcp frontend tracks by address only.
+    let err = check("mode = \"tcp\"\n[frontend.www.track]\nkey = \"cookie(s)\"\n");
+    assert!(
+        err.contains("is in tcp mode: it has no requests to take"),
+        "{err}"
+    );
+}

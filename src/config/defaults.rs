@@ -165,6 +165,14 @@ pub const HA_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub const HA_MAX_AUTH_PASS: usize = 8;
 /// IFNAMSIZ is 16 including the terminating NUL.
 pub const MAX_INTERFACE_NAME: usize = 15;
+/// `[ha.active_active] priority`: this host's priority in the instance its peer leads (the
+/// peer leads it with `[ha] priority`, 100 by default).
+pub const HA_ACTIVE_ACTIVE_PRIORITY: u8 = 50;
+/// `[ha.lvs] scheduler`: weighted least-connection, IPVS's own default.
+pub const LVS_SCHEDULER: super::LvsScheduler = super::LvsScheduler::WeightedLeastConnection;
+/// `[ha.lvs] check_path`: a GET of `/` through ringlb, so a host whose backends are all down
+/// also leaves the tier.
+pub const LVS_CHECK_PATH: &str = "/";
 
 // ---- servers ---------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ mod backend;
 mod balance;
 mod global;
 mod h2;
+mod ha_tier;
 mod health;
 mod routing;
 mod rules;
@@ -105,6 +106,7 @@ const FRONTEND: Schema = Schema {
         "response_rule",
         "errorfile",
         "track",
+        "connection_rule",
         "h2",
     ],
     elsewhere: &[
@@ -492,6 +494,13 @@ fn parse_frontend(
     let (request_rules, response_rules) = rules::parse_rules(cx, t, &owner);
     let errorfiles = rules::parse_errorfiles(cx, t, mode_ok.then_some(mode));
     let track = track::parse_track(cx, t, &s.name, mode_ok.then_some(mode));
+    let connection_rules = track::parse_connection_rules(
+        cx,
+        t,
+        (&s.name, mode_ok.then_some(mode)),
+        &acls,
+        track.as_ref(),
+    );
     if t.get("track").is_none() {
         untracked_counters(cx, t, &s.name, &acls, (&request_rules, &response_rules));
     }
@@ -552,6 +561,7 @@ fn parse_frontend(
         response_rules,
         errorfiles,
         track,
+        connection_rules,
         h2: h2::frontend_h2(cx, t, mode),
     };
     FrontendDraft {

@@ -2,7 +2,9 @@
 //! (VRRP). ringlb does not speak VRRP itself; this room owns what keepalived needs from it:
 //!
 //! - [`render`]: the `[ha]` section → a complete, commented keepalived.conf. Pure: no I/O, the
-//!   host-specific values (host name, binary and config paths) come in as arguments.
+//!   host-specific values (host name, binary and config paths) come in as arguments. One
+//!   active-passive pair, an active-active pair (`[ha.active_active]`), or an IPVS director
+//!   (`[ha.lvs]`, whose `virtual_server` blocks [`render_lvs`] writes).
 //! - [`check`]: keepalived's track script (`ringlb ha check`), healthy when the running
 //!   ringlb answers `status` with `OK` on its admin socket within 2 s.
 //! - [`notify`]: keepalived's notify hook (`ringlb ha notify`), logging transitions.
@@ -23,6 +25,7 @@ pub mod check;
 pub mod command;
 pub mod notify;
 pub mod render;
+pub mod render_lvs;
 pub mod sync;
 
 pub use command::{run, HaCommand};

@@ -20,6 +20,8 @@ fn ha() -> Ha {
         advert_int: Duration::from_secs(1),
         check_interval: Duration::from_secs(1),
         sync: None,
+        active_active: None,
+        lvs: None,
     }
 }
 
@@ -332,4 +334,212 @@ fn values_keepalived_cannot_carry_are_refused() {
         ..opts()
     };
     assert!(render(&ha(), &o).is_err());
+}
+
+fn active_active() -> Ha {
+    let mut h = ha();
+    h.priority = 150;
+    h.unicast_src = Some("192.0.2.11".parse().unwrap());
+    h.peers = vec!["192.0.2.12".parse().unwrap()];
+    h.active_active = Some(crate::config::ActiveActive {
+        virtual_ips: vec![VirtualIp {
+            addr: "192.0.2.101".parse().unwrap(),
+            prefix: 24,
+        }],
+        router_id: 52,
+        priority: 100,
+    });
+    h
+}
+
+/// The directives of one `vrrp_instance NAME { … }` block.
+fn block(text: &str, head: &str) -> Vec<String> {
+    let d = directives(text);
+    let at = d
+        .iter()
+        .position(|l| l == head)
+        .unwrap_or_else(|| panic!("no {head:?} in\n{text}"));
+    let mut depth = 0;
+    let mut out = Vec::new();
+    for l in &d[at..] {
+        out.push(l.clone());
+        depth += l.matches('{').count();
+        depth -= l.matches('}').count();
+        if depth == 0 {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn active_active_two_instances_both_preempt() {
+    let text = render(&active_active(), &opts()).unwrap();
+    let own = block(&text, "vrrp_instance ringlb {");
+    let peer = block(&text, "vrrp_instance ringlb_peer {");
+    let want = |state_and_prio: [&str; 3], vip: &str| -> Vec<String> {
+        [
+            state_and_prio[0],
+            "state BACKUP",
+            "interface eth0",
+            state_and_prio[1],
+            state_and_prio[2],
+            "advert_int 1",
+            "unicast_src_ip 192.0.2.11",
+            "unicast_peer {",
+            "192.0.2.12",
+            "}",
+            "virtual_ipaddress {",
+            vip,
+            "}",
+            "track_script {",
+            "chk_ringlb",
+            "}",
+            "notify \"/usr/bin/ringlb ha notify\"",
+            "}",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    assert_eq!(
+        own,
+        want(
+            [
+                "vrrp_instance ringlb {",
+                "virtual_router_id 51",
+                "priority 150"
+            ],
+            "192.0.2.100/24 dev eth0"
+        )
+    );
+    assert_eq!(
+        peer,
+        want(
+            [
+                "vrrp_instance ringlb_peer {",
+                "virtual_router_id 52",
+                "priority 100"
+            ],
+            "192.0.2.101/24 dev eth0"
+        )
+    );
+    // Each host takes its own addresses back when it returns: no nopreempt anywhere, and one
+    // track script for both instances.
+    assert!(!has(&text, "nopreempt"));
+    assert_eq!(text.matches("vrrp_script chk_ringlb {").count(), 1);
+}
+
+#[test]
+fn active_active_refusals() {
+    let mut h = active_active();
+    if let Some(aa) = h.active_active.as_mut() {
+        aa.virtual_ips[0].addr = "192.0.2.100".parse().unwrap();
+    }
+    assert_eq!(
+        render(&h, &opts()),
+        Err(RenderError::SharedAddress("192.0.2.100".parse().unwrap()))
+    );
+    if let Some(aa) = h.active_active.as_mut() {
+        aa.virtual_ips[0].addr = "2001:db8::1".parse().unwrap();
+    }
+    assert!(matches!(
+        render(&h, &opts()),
+        Err(RenderError::FamilyMismatch {
+            what: "[ha.active_active] virtual_ips",
+            ..
+        })
+    ));
+}
+
+fn director() -> Ha {
+    let mut h = ha();
+    h.lvs = Some(crate::config::Lvs {
+        ports: vec![80, 443],
+        real_servers: vec!["192.0.2.21".parse().unwrap(), "192.0.2.22".parse().unwrap()],
+        scheduler: crate::config::LvsScheduler::RoundRobin,
+        check_path: "/".into(),
+        check_port: 80,
+    });
+    h
+}
+
+#[test]
+fn lvs_director_whole_virtual_server() {
+    let text = render(&director(), &opts()).unwrap();
+    // A director serves no ringlb: no track script.
+    assert!(!text.contains("vrrp_script"), "{text}");
+    assert!(!has(&text, "track_script {"), "{text}");
+    let real = |ip: &str, port: u16| -> Vec<String> {
+        vec![
+            format!("real_server {ip} {port} {{"),
+            "weight 1".into(),
+            "HTTP_GET {".into(),
+            "url {".into(),
+            "path /".into(),
+            "status_code 200".into(),
+            "}".into(),
+            format!("connect_ip {ip}"),
+            "connect_port 80".into(),
+            "connect_timeout 1".into(),
+            "retry 1".into(),
+            "delay_before_retry 1".into(),
+            "}".into(),
+            "}".into(),
+        ]
+    };
+    for port in [80u16, 443] {
+        let mut want: Vec<String> = vec![
+            format!("virtual_server 192.0.2.100 {port} {{"),
+            "delay_loop 1".into(),
+            "lb_algo rr".into(),
+            "lb_kind DR".into(),
+            "protocol TCP".into(),
+        ];
+        want.extend(real("192.0.2.21", port));
+        want.extend(real("192.0.2.22", port));
+        want.push("}".into());
+        assert_eq!(
+            block(&text, &format!("virtual_server 192.0.2.100 {port} {{")),
+            want
+        );
+    }
+    // What each real server needs for direct routing is in the file.
+    for needed in [
+        "ip addr add 192.0.2.100/32 dev lo",
+        "net.ipv4.conf.all.arp_ignore=1",
+        "net.ipv4.conf.all.arp_announce=2",
+    ] {
+        assert!(text.contains(needed), "{needed:?} missing:\n{text}");
+    }
+}
+
+#[test]
+fn lvs_covers_both_instances_and_refuses_ipv6() {
+    let mut h = director();
+    h.active_active = active_active().active_active;
+    h.priority = 150;
+    let text = render(&h, &opts()).unwrap();
+    for vs in [
+        "virtual_server 192.0.2.100 80 {",
+        "virtual_server 192.0.2.101 443 {",
+    ] {
+        assert!(has(&text, vs), "{vs:?} missing:\n{text}");
+    }
+    let mut h = director();
+    h.virtual_ips = vec![VirtualIp {
+        addr: "2001:db8::100".parse().unwrap(),
+        prefix: 64,
+    }];
+    assert_eq!(render(&h, &opts()), Err(RenderError::LvsIpv6));
+    let mut h = director();
+    if let Some(l) = h.lvs.as_mut() {
+        l.check_path = "/a b".into();
+    }
+    assert!(matches!(
+        render(&h, &opts()),
+        Err(RenderError::Unquotable {
+            what: "[ha.lvs] check_path",
+            ..
+        })
+    ));
 }

@@ -101,11 +101,6 @@ pub(super) fn criterion(words: &[String], at: Where) -> Result<(String, Option<S
     let fetch = words.first().ok_or("an ACL needs a criterion")?;
     if let Some(f) = super::track::fetch(fetch) {
         let (counter, n) = f?;
-        if tcp {
-            return Err(format!(
-                "`{fetch}`: ringlb tracks clients of http frontends only"
-            ));
-        }
         let text = super::track::criterion(
             counter,
             n,

@@ -58,6 +58,8 @@ pub(super) struct FrontPlan<'a> {
     /// `[frontend.X.track]`, from the first `track-sc` line, and the section whose
     /// `stick-table` it uses.
     pub(super) track: Option<(super::track::TrackOut, String)>,
+    /// `[[frontend.X.connection_rule]]`s, from `tcp-request connection reject` lines.
+    pub(super) conn_rules: Vec<super::rules::RuleOut>,
 }
 
 /// A `listen` that only serves the stats page: it becomes `[stats]`.
@@ -186,7 +188,7 @@ pub(super) fn plan<'a>(model: &'a Model, skipped: &mut Vec<Skipped>) -> Plans<'a
             skip(
                 skipped,
                 st,
-                "no track-sc ringlb translated uses this table (ringlb's tables are per http \
+                "no track-sc ringlb translated uses this table (ringlb's tables are per \
                  frontend)",
             );
         }
@@ -248,18 +250,7 @@ fn plan_front<'a>(
     all: &[Proxy],
     skipped: &mut Vec<Skipped>,
 ) -> FrontPlan<'a> {
-    let track = if mode == Mode::Tcp {
-        for line in &p.tracks {
-            skip(
-                skipped,
-                line,
-                "ringlb tracks clients of http frontends only",
-            );
-        }
-        None
-    } else {
-        super::track::plan(p, all, skipped)
-    };
+    let track = super::track::plan(p, mode == Mode::Tcp, all, skipped);
     let at = acl::Where {
         tcp: mode == Mode::Tcp,
         tls: p.tls.is_some(),
@@ -278,12 +269,26 @@ fn plan_front<'a>(
         rules: Vec::new(),
         rules_note: None,
         track,
+        conn_rules: Vec::new(),
     };
     let (acls, states) = acl_states(p, at, skipped);
     f.acls = acls;
     let (rules, note) = super::rules::translate(&p.rules, &states, at, skipped);
     f.rules = rules;
     f.rules_note = note;
+    if f.track.is_some() {
+        f.conn_rules = super::rules::connection_rules(&p.conn_rules, &states, at, skipped);
+    } else {
+        for line in &p.conn_rules {
+            skip(
+                skipped,
+                line,
+                "ringlb's connection rules count their rejections in the frontend's tracking \
+                 table: none was translated (add tcp-request connection track-sc0 src and a \
+                 stick-table)",
+            );
+        }
+    }
 
     for line in &p.uses {
         match route(line, mode, &states, backs, &mut f) {
@@ -685,6 +690,7 @@ pub(super) fn write(
                 out.kv(k, v, None);
             }
         }
+        super::rules::write(out, &section, &f.conn_rules, None);
         super::rules::write(out, &section, &f.rules, f.rules_note.as_deref());
         if f.mode == Mode::Http {
             super::rules::write_errorfiles(out, &section, &p.s.errorfiles);

@@ -270,6 +270,8 @@ pub(super) struct Proxy {
     pub(super) stick_table: Option<Line>,
     /// `tcp-request connection track-scN …` and `http-request track-scN …` lines.
     pub(super) tracks: Vec<Line>,
+    /// `tcp-request connection reject [if|unless …]` lines.
+    pub(super) conn_rules: Vec<Line>,
 }
 
 /// TLS settings of a `bind … ssl` line or of `global` `ssl-default-bind-*`; `None` = not

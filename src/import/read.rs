@@ -179,6 +179,7 @@ impl Reader<'_> {
             tls: None,
             stick_table: None,
             tracks: Vec::new(),
+            conn_rules: Vec::new(),
         };
         let rest = args.get(1..).unwrap_or_default();
         if rest.first().is_some_and(|w| w == "from") {
@@ -244,6 +245,10 @@ impl Reader<'_> {
             }
             _ if super::track::is_track(&line.words) && kind.has_front() => {
                 proxy.tracks.push(line.clone());
+                Ok(())
+            }
+            "tcp-request" if super::rules::is_connection_rule(&line.words) && kind.has_front() => {
+                proxy.conn_rules.push(line.clone());
                 Ok(())
             }
             h if super::rules::is_rule(h) => {

@@ -30,6 +30,57 @@ pub(super) struct RuleOut {
     phase: u8,
 }
 
+/// `tcp-request connection reject …`: a connection rule.
+pub(super) fn is_connection_rule(words: &[String]) -> bool {
+    words.get(1).is_some_and(|w| w == "connection") && words.get(2).is_some_and(|w| w == "reject")
+}
+
+/// `tcp-request connection reject [if|unless COND]` lines → `[[frontend.X.connection_rule]]`
+/// (`action = "reject"`), in file order. Lines not translated go to `skipped`.
+pub(super) fn connection_rules(
+    lines: &[Line],
+    states: &HashMap<String, AclState>,
+    at: acl::Where,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<RuleOut> {
+    let mut out = Vec::new();
+    for line in lines {
+        let w = &line.words;
+        let mut notes = Vec::new();
+        let guard = match w.get(3).map(String::as_str) {
+            None => Ok(Some(None)),
+            Some(kw @ ("if" | "unless")) => {
+                acl::condition(w.get(4..).unwrap_or_default(), states, at, &mut notes).map(|cond| {
+                    match (cond, kw == "unless") {
+                        (Cond::Always, false) | (Cond::Never, true) => Some(None),
+                        // Never holds: left out, as HAProxy would never reject.
+                        (Cond::Never, false) | (Cond::Always, true) => None,
+                        (Cond::Text(t), false) => Some(Some(("if", t))),
+                        (Cond::Text(t), true) => Some(Some(("unless", t))),
+                    }
+                })
+            }
+            Some(other) => Err(format!("`{other}` after reject: expected if or unless")),
+        };
+        match guard {
+            Ok(Some(guard)) => out.push(RuleOut {
+                key: "connection_rule",
+                fields: vec![("action", quote("reject"))],
+                guard,
+                notes,
+                phase: 0,
+            }),
+            Ok(None) => {}
+            Err(why) => skipped.push(Skipped {
+                line: line.no,
+                text: line.text.clone(),
+                why,
+            }),
+        }
+    }
+    out
+}
+
 /// Directives read as rules.
 pub(super) fn is_rule(head: &str) -> bool {
     matches!(

@@ -47,7 +47,10 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "http-after-response",
         "ringlb's response rules do not apply to its own answers",
     ),
-    ("tcp-request", "ringlb has no tcp-request rules"),
+    (
+        "tcp-request",
+        "ringlb's only tcp-request rules are `tcp-request connection reject` in a frontend",
+    ),
     ("tcp-response", "ringlb has no tcp-response rules"),
     (
         "redirect",

@@ -85,14 +85,70 @@ fn what_ringlb_cannot_track_is_listed_with_its_reason() {
         .any(|r| r.contains("no track-sc ringlb translated")));
     assert!(reasons.iter().any(|r| r.contains("no table to read")));
     assert!(reasons.iter().any(|r| r.contains("ringlb tracks conn_cur")));
-    // In tcp mode nothing is tracked.
+    // In tcp mode there are no requests to track.
     let tcp = "frontend db\n mode tcp\n bind :5432\n stick-table type ip size 1k\n \
-               tcp-request connection track-sc0 src\n default_backend pg\n\
+               http-request track-sc0 src\n default_backend pg\n\
                backend pg\n mode tcp\n server p 10.0.0.1:5432\n";
     let w = whys(tcp);
     assert!(
         w.iter()
-            .any(|(l, r)| *l == 5 && r.contains("http frontends only")),
+            .any(|(l, r)| *l == 5 && r.contains("http-request in a tcp-mode section")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn tcp_request_connection_reject_becomes_a_connection_rule() {
+    // HAProxy's connection limit in tcp mode.
+    let tcp = "frontend db\n mode tcp\n bind :5432\n \
+               stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)\n \
+               tcp-request connection track-sc0 src\n \
+               tcp-request connection reject if { sc_conn_cur(0) gt 20 }\n \
+               tcp-request connection reject if { sc0_conn_rate gt 100 }\n \
+               default_backend pg\n\
+               backend pg\n mode tcp\n server p 10.0.0.1:5432\n";
+    let (t, c) = load(tcp);
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    let f = &c.frontends[0];
+    assert_eq!(f.track.as_ref().unwrap().key, KeyKind::Src);
+    assert_eq!(f.connection_rules.len(), 2);
+    assert!(
+        t.toml.contains(
+            "[[frontend.db.connection_rule]]\naction = \"reject\"\nif = \"{ sc_conn_cur gt 20 }\""
+        ),
+        "{}",
+        t.toml
+    );
+    assert!(
+        t.toml.contains("if = \"{ sc_conn_rate gt 100 }\""),
+        "{}",
+        t.toml
+    );
+    // In http mode too, beside request rules; `unless` and ACLs carry over.
+    let (t, c) = load(&site(
+        " stick-table type ip size 1m store conn_rate(10s),http_req_rate(10s)\n \
+         tcp-request connection track-sc0 src\n \
+         acl office src 10.0.0.0/8\n \
+         tcp-request connection reject unless office\n \
+         http-request deny deny_status 429 if { sc_http_req_rate(0) gt 50 }",
+    ));
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    assert_eq!(c.frontends[0].connection_rules.len(), 1);
+    assert_eq!(c.frontends[0].request_rules.len(), 1);
+    assert!(t.toml.contains("unless = \"office\""), "{}", t.toml);
+    // Without a translated table there is nowhere to count rejections; other tcp-request
+    // rules stay not translated.
+    let w = whys(&site(
+        " tcp-request connection reject if { src 10.0.0.1 }\n \
+         tcp-request connection accept if { src 10.0.0.2 }",
+    ));
+    assert!(
+        w.iter()
+            .any(|(l, r)| *l == 5 && r.contains("none was translated")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|(l, r)| *l == 6 && r.contains("tcp-request")),
         "{w:?}"
     );
 }

@@ -46,15 +46,23 @@ pub(super) fn is_track(words: &[String]) -> bool {
 }
 
 /// The table of a frontend, from its tracking lines, and the section whose `stick-table` it
-/// is. `tables`: every proxy (a tracker may name another's table).
+/// is. `tables`: every proxy (a tracker may name another's table). A `tcp` frontend has no
+/// requests: its `http-request` trackers are not translated.
 pub(super) fn plan(
     p: &Proxy,
+    tcp: bool,
     tables: &[Proxy],
     skipped: &mut Vec<Skipped>,
 ) -> Option<(TrackOut, String)> {
     let mut out: Option<(TrackOut, String)> = None;
     for line in &p.tracks {
+        let http = line.words.first().is_some_and(|h| h == "http-request");
         let res = match &out {
+            _ if tcp && http => Err(
+                "http-request in a tcp-mode section: it has no requests to track (use \
+                 tcp-request connection track-sc0 src)"
+                    .to_owned(),
+            ),
             Some(_) => Err(
                 "ringlb has one tracking table per frontend: only the first track-sc is translated"
                     .to_owned(),

@@ -211,8 +211,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn udp_lines_carry_priority_and_are_counted() {
+    /// A UDP receiver and a local0.info logger sending to it, with `queue` lines of queue.
+    fn udp_logger(queue: u32) -> (UdpSocket, Arc<Logger>, Arc<LogStats>) {
         let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
         rx.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
@@ -223,10 +223,16 @@ mod tests {
             anonymize_ip: false,
             ipv4_mask: 24,
             ipv6_mask: 48,
-            queue: 16,
+            queue,
         };
         let stats = Arc::new(LogStats::default());
         let l = Logger::start(&cfg, stats.clone()).expect("logger");
+        (rx, l, stats)
+    }
+
+    #[test]
+    fn udp_lines_carry_priority_and_are_counted() {
+        let (rx, l, _stats) = udp_logger(16);
         l.send("hello".into());
         let mut buf = [0u8; 512];
         let n = rx.recv(&mut buf).expect("datagram");
@@ -239,20 +245,7 @@ mod tests {
     /// returns once every line queued before it is written.
     #[test]
     fn flush_returns_once_queued_lines_are_written() {
-        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        rx.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let cfg = Log {
-            target: LogTarget::Udp(rx.local_addr().expect("addr")),
-            facility: crate::config::Facility::Local0,
-            level: crate::config::LogLevel::Info,
-            anonymize_ip: false,
-            ipv4_mask: 24,
-            ipv6_mask: 48,
-            queue: 64,
-        };
-        let stats = Arc::new(LogStats::default());
-        let l = Logger::start(&cfg, stats.clone()).expect("logger");
+        let (_rx, l, stats) = udp_logger(64);
         for i in 0..50 {
             l.send(format!("line {i}"));
         }

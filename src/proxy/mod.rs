@@ -11,6 +11,7 @@
 //! | `hashkey.rs` | the request key a hashing backend balances on (URI, URL parameter, header, cookie) |
 //! | `pool.rs` | idle keep-alive server connections, per worker |
 //! | `persist.rs` | cookie persistence |
+//! | `track.rs` | per-client tracking when a connection opens: counted in its client's entry, then the connection rules (`reject`) |
 //!
 //! May import `runtime`, `transport`, `snapshot`, `state`, `config`, `http`, `route`, `rules`
 //! (header rules and their answers), `balance`, `stats` (rendering the stats page), `log`,
@@ -27,6 +28,7 @@ mod persist;
 mod pool;
 mod queue;
 pub mod tcp;
+pub mod track;
 mod tunnel;
 mod upstream;
 
@@ -85,6 +87,8 @@ pub struct Local {
     server_tls_failures: RefCell<crate::log::Throttle>,
     /// HTTP/2 limits hit, logged the same way (a flood hits them by the thousand).
     h2_limits: RefCell<crate::log::Throttle>,
+    /// Connections rejected by a connection rule, logged the same way.
+    rejected: RefCell<crate::log::Throttle>,
 }
 
 impl Local {
@@ -100,6 +104,7 @@ impl Local {
             proxy_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             server_tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             h2_limits: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
+            rejected: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -158,6 +163,20 @@ impl Local {
         );
     }
 
+    /// Logs a connection of `peer` on frontend `key` closed by its connection rule number
+    /// `rule` (0-based; throttled like h2 limits: a flood is rejected by the thousand, and the
+    /// operator needs the address to act on it).
+    pub fn connection_rejected(&self, key: &str, peer: Option<SocketAddr>, rule: usize) {
+        let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
+        self.rejected.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!(
+                "frontend {key}: connection from {peer} rejected by connection_rule {}",
+                rule + 1
+            ),
+        );
+    }
+
     /// Logs a failed TLS handshake with server `backend/server` (throttled).
     pub fn server_tls_failure(&self, backend: &str, server: &str, why: &impl std::fmt::Display) {
         self.server_tls_failures.borrow_mut().event(
@@ -187,6 +206,9 @@ pub struct Accepted {
     /// own); known when a server is sent PROXY headers. Boxed: it is rarely there, and an idle
     /// session's future holds it twice (see `idle_session_future_stays_small`).
     pub dst: Option<Box<SocketAddr>>,
+    /// The connection counted in its frontend's tracking table (a table keyed by `src`);
+    /// taken off when dropped. An HTTP/2 stream's is `None`: its connection holds it.
+    pub track: Option<Box<track::Tracked>>,
 }
 
 impl Accepted {

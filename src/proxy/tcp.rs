@@ -148,7 +148,8 @@ async fn read_hello(
     }
 }
 
-/// Counts the session and writes its tcplog line if the frontend logs.
+/// Counts the session (in the frontend, and in its client's tracking entry) and writes its
+/// tcplog line if the frontend logs.
 fn finish(
     accepted: &Accepted,
     tls: Option<&TlsInfo>,
@@ -158,6 +159,10 @@ fn finish(
 ) {
     let local = &accepted.local;
     x.count(snap, fe);
+    // The connection's bytes go into its client's rates when it ends.
+    if let Some(t) = &accepted.track {
+        t.exchange(0, (x.bytes_in, x.bytes_out));
+    }
     if !fe.log {
         return;
     }

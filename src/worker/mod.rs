@@ -440,8 +440,17 @@ fn start_session(
         frontend,
         peer,
         dst,
+        track: None,
     };
     let expect_proxy = bind.accept_proxy.then_some(fe.timeouts.client);
+    if expect_proxy.is_none() {
+        // Counted and checked against the connection rules before anything is spent on it: a
+        // rejected connection closes here, before its task, handshake or first receive.
+        match proxy::track::admit(fe, peer, local) {
+            proxy::track::Admission::Serve(t) => accepted.track = t,
+            proxy::track::Admission::Reject => return,
+        }
+    }
     let _ = runtime::spawn(async move {
         let _guard = guard;
         if let Some(limit) = expect_proxy {
@@ -460,6 +469,15 @@ fn start_session(
                     accepted.local.proxy_failure(&key, &why);
                     return;
                 }
+            }
+            // The client is the one the header named.
+            let snap = accepted.cell.load();
+            let Some(fe) = accepted.frontend.resolve(&snap) else {
+                return;
+            };
+            match proxy::track::admit(fe, accepted.peer, &accepted.local) {
+                proxy::track::Admission::Serve(t) => accepted.track = t,
+                proxy::track::Admission::Reject => return,
             }
         }
         conn.set_multishot(multishot);

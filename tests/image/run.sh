@@ -28,6 +28,9 @@
 #      and the default stats page serve (401 without credentials, 200 with B's own, 401 with
 #      A's), reload and `ringlb ha check` work with the default config; A and B have different
 #      machine-ids, SSH host keys, hostnames (ringlb-<machine-id>) and stats credentials.
+#      In B's boot too: the IPVS tier of docs/ha.md (test_ipvs_tier), in network namespaces in
+#      the guest: a keepalived director (rendered by `ringlb ha render`) in front of 3 ringlb
+#      hosts by direct routing; spread over all, and a stopped one's share moved within 3 s.
 #
 # Each boot is bounded (RINGLB_IMAGE_BOOT_TIMEOUT, default 300 s) and retried once; the whole
 # run is bounded by RINGLB_IMAGE_TEST_TIMEOUT (default 2400 s, image build included).
@@ -102,7 +105,7 @@ preflight() {
     (( EUID == 0 )) || skip "needs root (debootstrap, chroot)"
     local tool missing=()
     for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 mkfs.vfat mcopy sfdisk grub-mkimage \
-        zstd curl ssh ssh-keygen ssh-keyscan python3 perl flock objcopy openssl sha256sum; do
+        zstd curl ssh ssh-keygen ssh-keyscan python3 perl flock objcopy openssl sha256sum mksquashfs cpio xz; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
     [[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ]] || missing+=(systemd-boot-efi)
@@ -110,7 +113,7 @@ preflight() {
     [[ -f /usr/share/OVMF/OVMF_CODE_4M.fd || -f /usr/share/OVMF/OVMF_CODE.fd ]] || missing+=(ovmf)
     [[ -f /usr/share/seabios/bios-256k.bin ]] || missing+=(seabios)
     (( ${#missing[@]} == 0 )) || skip "missing on this host: ${missing[*]}
-  install: apt-get install debootstrap mtools dosfstools e2fsprogs qemu-utils fdisk systemd-boot-efi grub-pc-bin ovmf seabios qemu-system-x86 zstd curl openssh-client"
+  install: apt-get install debootstrap mtools dosfstools e2fsprogs qemu-utils fdisk systemd-boot-efi grub-pc-bin ovmf seabios qemu-system-x86 zstd curl openssh-client squashfs-tools cpio xz-utils"
 }
 
 free_port() {
@@ -350,17 +353,21 @@ check_stats_auth() {
     fi
 }
 
-# check_firmware NAME FIRMWARE: the serial console shows which firmware and boot loader ran.
+# check_firmware NAME FIRMWARE: which firmware and boot loader ran: GRUB's line on the serial
+# console (BIOS), the kernel's EFI line in its log (the console is quiet: read over SSH).
 check_firmware() {
-    local name=$1 firmware=$2 grub efi
+    local name=$1 firmware=$2 grub efi kernel_efi
     grub=$(grep -ac 'ringlb appliance: BIOS boot (GRUB i386-pc)' "$SERIAL" || true)
-    efi=$(grep -ac 'efi: EFI v[0-9]' "$SERIAL" || true)
+    wait_ssh "$SSH_PORT" || true
+    kernel_efi=$(ssh_vm "$SSH_PORT" "dmesg | grep -a 'efi: EFI v[0-9]' | head -n1" 2>/dev/null | tr -cd '[:print:]' | sed 's/^\[[^]]*\] //' || true)
+    efi=0
+    [[ -n $kernel_efi ]] && efi=1
     if [[ $firmware == bios ]] && (( grub == 1 && efi == 0 )); then
         pass "$name booted by SeaBIOS: GRUB's core image from the BIOS boot partition loaded the kernel (no EFI)"
     elif [[ $firmware == uefi ]] && (( grub == 0 && efi == 1 )); then
-        pass "$name booted by OVMF: systemd-boot loaded the kernel (kernel: $(grep -a 'efi: EFI v' "$SERIAL" | head -n1 | tr -cd '[:print:]' | sed 's/^\[[^]]*\] //'))"
+        pass "$name booted by OVMF: systemd-boot loaded the kernel (kernel: $kernel_efi)"
     else
-        fail "$name ($firmware): serial console shows $grub GRUB BIOS boot lines and $efi EFI lines"
+        fail "$name ($firmware): serial console shows $grub GRUB BIOS boot lines, kernel log $efi EFI lines"
     fi
 }
 
@@ -882,6 +889,85 @@ test_credentials_script() {
     else fail "stats-credentials (host): changed a [stats] that has users of its own"; fi
 }
 
+# ---- IPVS tier (docs/ha.md, "IPVS tier") -----------------------------------------------------
+# An IPVS director in front of IPVS_HOSTS ringlb hosts, by direct routing, in network namespaces
+# inside the guest (the host kernel here has no ip_vs; the appliance's has): the director's
+# keepalived.conf is rendered by `ringlb ha render` from [ha] + [ha.lvs]; tests/image/ipvs_tier.sh
+# builds the namespaces, starts ringlb on each host (VIP on lo, arp_ignore/arp_announce) and
+# keepalived on the director, sends requests from a client namespace and stops ringlb on lb2
+# (SIGTERM). Passes when every host served before the stop, the director removed lb2 within 3 s
+# (its share moved to the others) and every request started after that succeeded on another
+# host.
+readonly IPVS_HOSTS=3
+IPVS_FIGURE="(IPVS tier test did not run)"
+
+test_ipvs_tier() {
+    local dir=$WORK/ipvs out spread removed after moved line
+    mkdir -p "$dir"
+    cat > "$dir/director.toml" <<'EOT'
+# The IPVS director of the image test (tests/image/ipvs_tier.sh): only [ha] and [ha.lvs] matter,
+# a frontend is required of any ringlb.toml.
+[frontend.placeholder]
+bind = "127.0.0.1:8081"
+default_backend = "none"
+
+[backend.none]
+[[backend.none.server]]
+name = "none"
+address = "127.0.0.1:9"
+
+[ha]
+interface = "eth0"
+virtual_ips = ["10.77.0.100/24"]
+router_id = 77
+
+[ha.lvs]
+ports = [80]
+real_servers = ["10.77.0.11", "10.77.0.12", "10.77.0.13"]
+scheduler = "rr"
+EOT
+    if ! "$REPO/target/release/ringlb" ha render -c "$dir/director.toml" -o "$dir/director.conf" \
+            --router-name ipvs-director --script-user root \
+            --script-config /run/ringlb-ipvs-test/director.toml 2> "$dir/render.err"; then
+        fail "IPVS tier: ringlb ha render: $(tr '\n' ' ' < "$dir/render.err")"
+        return
+    fi
+    ssh_vm "$SSH_PORT" 'cat > /root/ipvs_tier.sh' < "$REPO/tests/image/ipvs_tier.sh" \
+        || { fail "IPVS tier: copying ipvs_tier.sh to the guest"; return; }
+    out=$(ssh_vm "$SSH_PORT" "bash /root/ipvs_tier.sh $IPVS_HOSTS" < "$dir/director.conf" 2>&1 || true)
+    while IFS= read -r line; do echo "    | $line"; done <<<"$out"
+    if grep -q '^error ' <<<"$out" || ! grep -q '^done$' <<<"$out"; then
+        fail "IPVS tier in the guest: $(grep '^error ' <<<"$out" | head -n1)"
+        return
+    fi
+    spread=$(sed -n 's/^spread //p' <<<"$out")
+    removed=$(sed -n 's/^removed_after //p' <<<"$out")
+    moved=$(sed -n 's/^moved_after //p' <<<"$out")
+    after=$(sed -n 's/^after_removed //p' <<<"$out")
+    local i all_served=1
+    for (( i = 1; i <= IPVS_HOSTS; i++ )); do
+        [[ $spread =~ (^| )lb$i=([0-9]+) ]] && (( BASH_REMATCH[2] > 0 )) || all_served=0
+    done
+    if (( all_served )) && [[ $spread == *" failed=0" ]]; then
+        pass "IPVS tier (DR, $IPVS_HOSTS ringlb hosts behind a keepalived director in the guest): traffic spread: $spread"
+    else
+        fail "IPVS tier: traffic not spread over all $IPVS_HOSTS hosts: $spread"
+    fi
+    if [[ $removed =~ ^[0-9.]+$ ]] && awk -v r="$removed" 'BEGIN { exit !(r <= 3.0) }'; then
+        pass "IPVS tier: ringlb on lb2 stopped; the director's check removed it after ${removed}s (limit 3s): its share moved to the others"
+    else
+        fail "IPVS tier: lb2 removed from the director's table after '$removed' s (limit 3 s)"
+    fi
+    if [[ $after =~ ^requests=([0-9]+) ]] && (( BASH_REMATCH[1] > 0 )) && [[ $after != *lb2=* && $after != *FAIL* && $after != *EMPTY* ]]; then
+        pass "IPVS tier: every request after the removal served by the others ($after)"
+    else
+        fail "IPVS tier: requests after lb2's removal: $after"
+    fi
+    IPVS_FIGURE="IPVS tier in the appliance (TCG): $IPVS_HOSTS ringlb hosts by DR, spread $spread; ringlb stopped on lb2: removed by the director after ${removed}s, first request after the last failed one at ${moved}s ($(sed -n 's/^after_stop //p' <<<"$out"))"
+    echo "FIGURE: $IPVS_FIGURE"
+}
+# ---- end of IPVS tier ------------------------------------------------------------------------
+
 test_clone_b() {
     local cfg=$WORK/config-b
     mkdir -p "$cfg"
@@ -928,6 +1014,8 @@ test_clone_b() {
     fi
     if [[ $out == *"no keepalived.conf"* && $out != *"keepalived active"* ]]; then pass "no [ha], no keepalived.conf: keepalived not running"
     else fail "keepalived without [ha]: $(tr '\n' ' ' <<<"$out")"; fi
+
+    test_ipvs_tier
 
     read -r MID_B HOST_B FP_B < <(identity "$SSH_PORT")
     check_identity clone-b "$MID_B" "$HOST_B" "$FP_B"
@@ -984,6 +1072,7 @@ main() {
     say "FIGURE: $UPGRADE_FIGURE"
     say "FIGURE: $KTLS_FIGURE"
     say "FIGURE: $KTLS_IDLE_FIGURE"
+    say "FIGURE: $IPVS_FIGURE"
     if (( FAILED )); then say "image test FAILED"; exit 1; fi
     say "image test passed in $(( $(date +%s) - T0 ))s"
 }

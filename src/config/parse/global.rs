@@ -64,6 +64,8 @@ const HA: Schema = Schema {
         "advert_int",
         "check_interval",
         "sync",
+        "active_active",
+        "lvs",
     ],
     elsewhere: &[],
     names: false,
@@ -479,6 +481,8 @@ pub(super) fn parse_ha(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Option<Ha> {
         sync: t
             .table(cx, "sync", &HA_SYNC)
             .and_then(|s| parse_sync(cx, &s)),
+        active_active: super::ha_tier::parse_active_active(cx, &t, router_id, priority),
+        lvs: super::ha_tier::parse_lvs(cx, &t),
     })
 }
 
@@ -551,7 +555,7 @@ fn parse_sync(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Option<HaSync> {
     })
 }
 
-fn missing(cx: &mut Cx<'_>, t: &Table<'_, '_>, key: &str, help: &str) {
+pub(super) fn missing(cx: &mut Cx<'_>, t: &Table<'_, '_>, key: &str, help: &str) {
     cx.error_help(&t.span, format!("{} has no `{key}`", t.shown()), help);
 }
 
@@ -573,7 +577,7 @@ fn bounded(
     }
 }
 
-fn ip(cx: &mut Cx<'_>, key: &str, text: &str, span: &Range<usize>) -> Option<IpAddr> {
+pub(super) fn ip(cx: &mut Cx<'_>, key: &str, text: &str, span: &Range<usize>) -> Option<IpAddr> {
     match text.parse::<IpAddr>() {
         Ok(ip) => Some(ip),
         Err(_) => {
@@ -588,7 +592,7 @@ fn ip(cx: &mut Cx<'_>, key: &str, text: &str, span: &Range<usize>) -> Option<IpA
 }
 
 /// `ADDR/PREFIX`; a bare address gets /32 or /128.
-fn virtual_ip(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<VirtualIp> {
+pub(super) fn virtual_ip(cx: &mut Cx<'_>, text: &str, span: &Range<usize>) -> Option<VirtualIp> {
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),

@@ -141,6 +141,8 @@ fn operations_fixture_round_trip() {
             advert_int: Duration::from_secs(1),
             check_interval: Duration::from_secs(2),
             sync: None,
+            active_active: None,
+            lvs: None,
         })
     );
 
@@ -517,6 +519,8 @@ fn ha_defaults() {
             advert_int: def::HA_ADVERT_INT,
             check_interval: def::HA_CHECK_INTERVAL,
             sync: None,
+            active_active: None,
+            lvs: None,
         })
     );
 }

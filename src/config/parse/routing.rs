@@ -236,13 +236,18 @@ fn tcp_check(cx: &mut Cx<'_>, span: &Range<usize>, c: &Criterion, fe: Fe<'_>, wh
     }
     let connection_level = matches!(
         c,
-        Criterion::Src(_) | Criterion::Tls | Criterion::Sni(_) | Criterion::HelloSni(_)
+        Criterion::Src(_)
+            | Criterion::Tls
+            | Criterion::Sni(_)
+            | Criterion::HelloSni(_)
+            | Criterion::Track { .. }
     );
     match fe.mode {
         Some(Mode::Tcp) if !connection_level => cx.error_help(
             span,
             format!("{what} tests HTTP data but frontend \"{frontend}\" is in tcp mode"),
-            "in tcp mode only `src`, `req.ssl_sni`, `ssl_fc` and `ssl_fc_sni` can be tested",
+            "in tcp mode only `src`, `req.ssl_sni`, `ssl_fc`, `ssl_fc_sni` and the tracking \
+             counters (`sc_*`, in connection rules) can be tested",
         ),
         Some(Mode::Http) if matches!(c, Criterion::HelloSni(_)) => cx.error_help(
             span,

@@ -139,9 +139,11 @@ fn tcp_frontends_can_only_test_src() {
         errors(text),
         vec![
             "t.toml:5:42: error: ACL \"web\" tests HTTP data but frontend \"db\" is in tcp mode\n  \
-             help: in tcp mode only `src`, `req.ssl_sni`, `ssl_fc` and `ssl_fc_sni` can be tested",
+             help: in tcp mode only `src`, `req.ssl_sni`, `ssl_fc`, `ssl_fc_sni` and the tracking \
+             counters (`sc_*`, in connection rules) can be tested",
             "t.toml:6:33: error: condition tests HTTP data but frontend \"db\" is in tcp mode\n  \
-             help: in tcp mode only `src`, `req.ssl_sni`, `ssl_fc` and `ssl_fc_sni` can be tested",
+             help: in tcp mode only `src`, `req.ssl_sni`, `ssl_fc`, `ssl_fc_sni` and the tracking \
+             counters (`sc_*`, in connection rules) can be tested",
         ]
     );
 }

@@ -155,6 +155,7 @@ backup = true
             request_rules: vec![],
             response_rules: vec![],
             errorfiles: vec![],
+            connection_rules: vec![],
             track: None,
             h2: def::H2,
         }],

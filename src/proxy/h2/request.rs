@@ -260,6 +260,7 @@ impl Conn {
             frontend: self.accepted.frontend.clone(),
             peer: self.accepted.peer,
             dst: self.accepted.dst.clone(),
+            track: None,
         };
         let stream = H2Stream::new(self.core.clone(), id, request);
         let _ = runtime::spawn(crate::proxy::http::serve(accepted, stream));

@@ -60,6 +60,10 @@ pub(super) async fn forward<T: Transport>(
         }
         return answer(r, head, a).await;
     }
+    // Answers held for pipelined requests before this one leave before it goes on.
+    if !r.s.flush_held(ANSWER_SEND).await {
+        return Err(Outcome::client_closed());
+    }
     let backend = if fe.routed {
         // A path with malformed percent-escapes cannot be matched safely.
         route(fe, head, r.input.slice(), &client).ok_or(Outcome::refused(400, true))?
@@ -422,7 +426,11 @@ async fn answer<T: Transport>(
         head_only: head.method == Method::Head,
     };
     if let Answer::Tarpit { delay, .. } = a {
-        // Held, then refused like a deny: the connection closes after the page.
+        // Held, then refused like a deny: the connection closes after the page (answers to
+        // earlier pipelined requests leave first).
+        if !r.s.flush_held(ANSWER_SEND).await {
+            return Ok(Next::Close { linger: false });
+        }
         runtime::sleep(*delay).await;
         return Err(Outcome::refused(a.status(), has_body));
     }
@@ -431,6 +439,11 @@ async fn answer<T: Transport>(
     };
     r.input.consume(head.head_len);
     r.x.status = a.status();
+    if keep && r.s.hold(r.input, &bytes) {
+        // Sent with the answer to the next request, or before anything else reaches the client.
+        r.x.bytes_out += bytes.len() as u64;
+        return Ok(Next::KeepAlive);
+    }
     if !r.answer(Chunk::Heap(bytes), ANSWER_SEND).await {
         return Ok(Next::Close { linger: false });
     }

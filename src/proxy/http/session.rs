@@ -32,6 +32,9 @@ const LINGER: Duration = Duration::from_millis(500);
 /// How long ringlb's own error response may take to leave.
 const ERROR_SEND: Duration = Duration::from_secs(2);
 
+/// Most bytes of held answers (see [`Session::held`]) before they are sent.
+pub(super) const HOLD_MAX: usize = 16 * 1024;
+
 /// How an exchange ended, for the session loop.
 pub(super) enum Next {
     /// Serve the next request on this connection.
@@ -49,8 +52,67 @@ pub(super) struct Session<T> {
     pub peer: Option<SocketAddr>,
     /// The address the client connected to (see [`Accepted::dst`]).
     pub dst: Option<Box<SocketAddr>>,
+    /// What few connections carry: their entry in a tracking table, and answers held for
+    /// pipelined requests (see [`Cold`]). Boxed and empty for most: an idle connection keeps
+    /// one pointer for both.
+    cold: Cell<Option<Box<Cold>>>,
+}
+
+/// A connection's rarely used state.
+#[derive(Default)]
+struct Cold {
     /// This connection counted in its frontend's tracking table (taken off when dropped).
-    pub track: Cell<Option<Box<super::track::Tracked>>>,
+    track: Option<Box<crate::proxy::track::Tracked>>,
+    /// ringlb's own answers to pipelined requests not sent yet: an answer made while the next
+    /// request's head is already here waits for the next one, and they leave in one send (a
+    /// client pipelining requests that rules refuse would otherwise cost a send each). Empty
+    /// whenever the session waits for the client or sends anything else (see [`HOLD_MAX`]).
+    held: Vec<u8>,
+}
+
+impl<T> Session<T> {
+    /// Runs `f` on the cold state, made if there is none; it is freed again when `f` leaves
+    /// it empty.
+    fn cold<R>(&self, f: impl FnOnce(&mut Cold) -> R) -> R {
+        let mut c = self.cold.take().unwrap_or_default();
+        let r = f(&mut c);
+        self.keep_cold(c);
+        r
+    }
+
+    /// Runs `f` on the cold state if there is any.
+    fn cold_if_any<R>(&self, f: impl FnOnce(&mut Cold) -> R) -> Option<R> {
+        let mut c = self.cold.take()?;
+        let r = f(&mut c);
+        self.keep_cold(c);
+        Some(r)
+    }
+
+    fn keep_cold(&self, c: Box<Cold>) {
+        if c.track.is_some() || !c.held.is_empty() {
+            self.cold.set(Some(c));
+        }
+    }
+
+    /// Takes the connection's tracking entry (put it back with [`Session::set_track`]).
+    pub fn take_track(&self) -> Option<Box<crate::proxy::track::Tracked>> {
+        self.cold_if_any(|c| c.track.take()).flatten()
+    }
+
+    pub fn set_track(&self, t: Option<Box<crate::proxy::track::Tracked>>) {
+        match t {
+            Some(t) => self.cold(|c| c.track = Some(t)),
+            None => {
+                self.cold_if_any(|c| c.track = None);
+            }
+        }
+    }
+
+    /// Takes the held answers, if any.
+    fn take_held(&self) -> Option<Vec<u8>> {
+        self.cold_if_any(|c| std::mem::take(&mut c.held))
+            .filter(|h| !h.is_empty())
+    }
 }
 
 /// One request on its way: the snapshot it runs on, its frontend (both resolved once), the
@@ -73,6 +135,7 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         frontend,
         peer,
         dst,
+        track,
     } = accepted;
     let s = Session {
         local,
@@ -81,16 +144,14 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         client,
         peer,
         dst,
-        track: Cell::new(None),
+        // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
+        cold: Cell::new(track.map(|t| {
+            Box::new(Cold {
+                track: Some(t),
+                held: Vec::new(),
+            })
+        })),
     };
-    // An HTTP/2 stream is not a connection of its client: only its requests are counted.
-    if let Some(fe) = s
-        .frontend
-        .resolve(&s.cell.load())
-        .filter(|_| !s.client.is_h2())
-    {
-        s.track.set(super::track::connection(fe, s.peer));
-    }
     let mut input = Input::default();
     let mut served = 0u64;
     loop {
@@ -129,6 +190,35 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
     }
 }
 
+impl<T: Transport> Session<T> {
+    /// Sends the held answers, if any; `false` if they did not leave within `limit`.
+    pub async fn flush_held(&self, limit: Duration) -> bool {
+        let Some(held) = self.take_held() else {
+            return true;
+        };
+        matches!(
+            runtime::timeout(limit, self.client.send(Chunk::Heap(held))).await,
+            Ok((Ok(()), _))
+        )
+    }
+
+    /// Holds `answer` behind the earlier held ones when the next request's head is complete in
+    /// `input` and the held bytes stay under [`HOLD_MAX`]; `false` (nothing held) otherwise.
+    pub fn hold(&self, input: &Input, answer: &[u8]) -> bool {
+        let next_ready = matches!(parse_request(input.slice(), &LIMITS), Ok(Some(_)));
+        if !next_ready {
+            return false;
+        }
+        self.cold(|c| {
+            let fits = c.held.len() + answer.len() <= HOLD_MAX;
+            if fits {
+                c.held.extend_from_slice(answer);
+            }
+            fits
+        })
+    }
+}
+
 /// Counts a request in flight on the worker for as long as it lives.
 struct InFlight(Rc<Local>);
 
@@ -151,6 +241,7 @@ impl Drop for InFlight {
 async fn exchange<T: Transport>(s: &Session<T>, input: &mut Input) -> Next {
     let snap = s.cell.load_full();
     let Some(fe) = s.frontend.resolve(&snap) else {
+        s.flush_held(ERROR_SEND).await;
         return Next::Close { linger: false };
     };
     let mut r = Req {
@@ -166,6 +257,11 @@ async fn exchange<T: Transport>(s: &Session<T>, input: &mut Input) -> Next {
         Err(o) => r.fail(o).await,
     };
     r.finish();
+    // Answers held for earlier pipelined requests leave before the connection closes (an
+    // exchange that ended without a response of its own, e.g. the client stopped sending).
+    if matches!(next, Next::Close { .. }) {
+        s.flush_held(ERROR_SEND).await;
+    }
     next
 }
 
@@ -249,6 +345,14 @@ impl<T: Transport> Req<'_, T> {
     /// within `limit`.
     pub async fn answer(&mut self, response: Chunk, limit: Duration) -> bool {
         let n = response.len() as u64;
+        // Held answers to earlier requests go first, in the same send.
+        let response = match self.s.take_held() {
+            None => response,
+            Some(mut held) => {
+                held.extend_from_slice(response.as_slice());
+                Chunk::Heap(held)
+            }
+        };
         match runtime::timeout(limit, self.s.client.send(response)).await {
             Ok((Ok(()), _)) => {
                 self.x.bytes_out += n;
@@ -364,6 +468,7 @@ mod tests {
             frontend,
             peer: None,
             dst: None,
+            track: None,
         };
         let fut = serve(accepted, Conn::from_fd(fd));
         let size = std::mem::size_of_val(&fut);

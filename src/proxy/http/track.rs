@@ -1,51 +1,17 @@
 //! Per-client tracking on the way of a request: the connection is counted in the frontend's
-//! table when it opens (a table keyed by `src`) or at its first request that carries the key
-//! (a header or cookie), the request is counted before the rules run, and the exchange's
-//! status and bytes when it ends. The rules then see the client's counters.
+//! table when it opens (a table keyed by `src`: `proxy/track.rs`) or at its first request
+//! that carries the key (a header or cookie), the request is counted before the rules run,
+//! and the exchange's status and bytes when it ends. The rules then see the client's counters.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::session::Req;
 use crate::http::cookie::request_cookie;
 use crate::http::{FieldSection, RequestHead};
 use crate::proxy::client_ip;
-use crate::snapshot::FrontendRt;
+use crate::proxy::track::open;
 use crate::track::{Handle, Key, KeyKind, Sample, Table};
 use crate::transport::Transport;
-
-/// A connection counted in a table's `conn_cur`; dropping it (the connection closes) takes it
-/// off.
-pub(super) struct Tracked {
-    table: Arc<Table>,
-    handle: Handle,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        let now = self.table.ms(Instant::now());
-        self.table.conn_close(self.handle, now);
-    }
-}
-
-fn open(table: &Arc<Table>, key: &Key, now: u64) -> Option<Box<Tracked>> {
-    let handle = table.find(key, now)?;
-    table.conn_open(handle, now);
-    Some(Box::new(Tracked {
-        table: Arc::clone(table),
-        handle,
-    }))
-}
-
-/// A new connection of a frontend whose table is keyed by the client address.
-pub(super) fn connection(fe: &FrontendRt, peer: Option<SocketAddr>) -> Option<Box<Tracked>> {
-    let table = fe.track.as_ref()?;
-    if *table.key_kind() != KeyKind::Src {
-        return None;
-    }
-    open(table, &Key::ip(client_ip(peer)), table.ms(Instant::now()))
-}
 
 /// Counts the request of `r` in its client's entry and, when the frontend's rules test
 /// counters, returns the client's values for them. `None` for a client not tracked (no
@@ -54,7 +20,7 @@ pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> O
     let table = r.fe.track.as_ref()?;
     let now = table.ms(Instant::now());
     // An HTTP/2 stream runs as a session of its own: its client's entry is found for each
-    // request, and no connection is counted for it.
+    // request (the h2 connection was counted when it opened, in a table keyed by `src`).
     if r.s.client.is_h2() {
         let key = match table.key_kind() {
             KeyKind::Src => Key::ip(client_ip(r.s.peer)),
@@ -63,16 +29,13 @@ pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> O
         let handle = table.find(&key, now)?;
         return count_request(r, table, handle, now);
     }
-    let conn = r.s.track.take();
+    let conn = r.s.take_track();
     // The connection's entry, if it is still its client's in this snapshot's table.
-    let counted = conn
-        .as_ref()
-        .filter(|c| Arc::ptr_eq(&c.table, table) && table.holds(c.handle))
-        .map(|c| c.handle);
+    let counted = conn.as_ref().and_then(|c| c.entry_in(table));
     let handle = match table.key_kind() {
         KeyKind::Src => match counted {
             Some(h) => {
-                r.s.track.set(conn);
+                r.s.set_track(conn);
                 h
             }
             // No entry yet in this table (a reload made a new one): count the connection
@@ -81,26 +44,26 @@ pub(super) fn request<T: Transport>(r: &mut Req<'_, T>, head: &RequestHead) -> O
                 drop(conn);
                 let c = open(table, &Key::ip(client_ip(r.s.peer)), now);
                 let h = c.as_ref().map(|c| c.handle);
-                r.s.track.set(c);
+                r.s.set_track(c);
                 h?
             }
         },
         kind => {
             let Some(value) = key_value(kind, r.input.slice(), head) else {
-                r.s.track.set(conn);
+                r.s.set_track(conn);
                 return None;
             };
             let key = Key::bytes(value);
             if counted.is_some() {
                 // The connection was counted at an earlier request (under the key that
                 // request carried).
-                r.s.track.set(conn);
+                r.s.set_track(conn);
                 table.find(&key, now)?
             } else {
                 drop(conn);
                 let c = open(table, &key, now);
                 let h = c.as_ref().map(|c| c.handle);
-                r.s.track.set(c);
+                r.s.set_track(c);
                 h?
             }
         }
