@@ -18,13 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Each lever switched away from its default: off for those on by default, on for those off.
-const LEVERS: [&str; 6] = [
+const LEVERS: [&str; 7] = [
     "tune_ring_fd = false",
     "tune_direct_descriptors = false",
     "tune_loop_clock = false",
     "tune_multishot_recv = false",
     "tune_per_worker_counters = false",
     "tune_zero_copy_send = true",
+    "tune_multishot_accept = false",
 ];
 
 /// A one-worker HTTP site in front of `web`, with `global` lines added to `[global]`.
@@ -213,6 +214,164 @@ fn load_on_two_workers_loses_nothing_with_each_setting() {
         assert_eq!(report.failures, 0, "[{global}] {:?}", report.samples);
         assert!(lb.stop().is_some_and(|s| s.success()));
     }
+}
+
+/// Connections waiting in the accept queue of the listener `addr` (`ss`'s `Recv-Q` of a
+/// listening socket).
+fn accept_queue(addr: SocketAddr) -> usize {
+    let out = std::process::Command::new("ss")
+        .arg("-Hltn")
+        .output()
+        .expect("ss runs (iproute2)");
+    let local = addr.to_string();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(3) == Some(&local.as_str())).then(|| f.get(1)?.parse::<usize>().ok())?
+        })
+        .sum()
+}
+
+/// A request on `c` whose answer is the request head as the server got it: the
+/// `X-Forwarded-For` ringlb added, i.e. the peer address it took from the accept.
+fn forwarded_for(c: &mut Client, path: &str) -> String {
+    let r = c
+        .request("GET", path, &[("x-echo-headers", "1")], b"")
+        .expect("request");
+    assert_eq!(r.status, 200, "{path}");
+    r.body_str()
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-forwarded-for")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// With multishot accept on, a worker at `maxconn` takes no more connections: the extra ones
+/// wait in the kernel's accept queue (not accepted and dropped, not reset) and are answered
+/// once a connection closes. (Within a listener's backlog of the limit the worker takes
+/// connections one at a time: a multishot accept could take a whole queue at once.)
+#[test]
+fn at_maxconn_multishot_accept_leaves_extra_connections_in_the_backlog() {
+    const MAX: usize = 24;
+    const EXTRA: usize = 4;
+    let web = Backend::start("web1");
+    // The frontend's maxconn, under the process's: the fixed-file table (sized by the
+    // process's) has room for a whole accept queue, so the multishot accept takes direct
+    // descriptors.
+    let port = free_port();
+    let toml = http()
+        .frontend(&format!("maxconn = {MAX}"))
+        .server(srv("web1", web.addr()))
+        .toml(port)
+        .replacen("[global]\n", "[global]\ntune_multishot_accept = true\n", 1);
+    let mut lb = Ringlb::start(&toml);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut holders = Vec::new();
+    for i in 0..MAX {
+        // Each from its own loopback address, so that a peer address mixed up between
+        // connections accepted together shows.
+        let src = std::net::IpAddr::from([127, 0, 1, i as u8 + 1]);
+        let mut c = Client::connect_from(addr, src).expect("connect");
+        assert_eq!(forwarded_for(&mut c, &format!("/hold{i}")), src.to_string());
+        holders.push(c);
+    }
+    let extra: Vec<std::net::TcpStream> = (0..EXTRA)
+        .map(|i| {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect (backlog)");
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s.write_all(
+                format!("GET /extra{i} HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || accept_queue(addr) == EXTRA),
+        "the extra connections wait in the accept queue (ss shows {})",
+        accept_queue(addr)
+    );
+    // The worker has gone round its loop since (this answer), and still took none of them.
+    assert_eq!(forwarded_for(&mut holders[0], "/again"), "127.0.1.1");
+    assert_eq!(
+        accept_queue(addr),
+        EXTRA,
+        "a worker at maxconn accepted more"
+    );
+    assert_eq!(
+        web.requests() as usize,
+        MAX + 1,
+        "no extra request reached the server"
+    );
+    // One slot frees: the extra connections are answered one after the other (each closes).
+    drop(holders.pop());
+    for (i, mut s) in extra.into_iter().enumerate() {
+        let mut got = Vec::new();
+        let read = s.read_to_end(&mut got);
+        assert!(
+            read.is_ok() && got.starts_with(b"HTTP/1.1 200 "),
+            "extra connection {i}: {read:?} {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    // Below the limit again, new connections are taken with their own peer address.
+    drop(holders);
+    for i in 0..10u8 {
+        let src = std::net::IpAddr::from([127, 0, 2, i + 1]);
+        let mut c = Client::connect_from(addr, src).expect("connect");
+        assert_eq!(
+            forwarded_for(&mut c, &format!("/after{i}")),
+            src.to_string()
+        );
+    }
+    assert!(lb.stop().is_some_and(|s| s.success()));
+}
+
+/// Connections a multishot accept takes together (here 40 clients connecting at once, each
+/// from its own loopback address, on two workers) each carry their own peer address: the
+/// kernel writes one address place for all, so ringlb asks each connection on the ring
+/// (`SO_PEERNAME`; a direct descriptor has no `getpeername`).
+#[test]
+fn multishot_accept_gives_each_connection_its_own_peer_address() {
+    const CLIENTS: u8 = 40;
+    let web = Backend::start("web1");
+    let port = free_port();
+    let toml = http()
+        .workers(2)
+        .server(srv("web1", web.addr()))
+        .toml(port)
+        .replacen("[global]\n", "[global]\ntune_multishot_accept = true\n", 1);
+    let mut lb = Ringlb::start(&toml);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for round in 0..3u8 {
+        let start = Arc::new(std::sync::Barrier::new(usize::from(CLIENTS)));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    let src = std::net::IpAddr::from([127, 0, 3 + round, i + 1]);
+                    start.wait();
+                    let mut c = Client::connect_from(addr, src).expect("connect");
+                    (src, forwarded_for(&mut c, &format!("/r{round}c{i}")))
+                })
+            })
+            .collect();
+        for c in clients {
+            let (src, seen) = c.join().expect("client thread");
+            assert_eq!(seen, src.to_string(), "round {round}");
+        }
+    }
+    assert!(
+        !lb.stderr().contains("no multishot accept"),
+        "this kernel refused multishot accept: {}",
+        lb.stderr()
+    );
+    assert!(lb.stop().is_some_and(|s| s.success()));
 }
 
 /// The zero-copy settings compared: the default (copies), zero-copy from the default

@@ -448,6 +448,122 @@ fn new_connections_across_binary_upgrades_are_all_answered() {
     );
 }
 
+/// With multishot accept, binary upgrades and reloads under load lose nothing: a draining
+/// process cancels its multishot accepts and serves every connection they took before the
+/// cancellation, and no connection waits behind a cancelled one. Load of new and kept-alive
+/// connections, plus one client that opens a new connection per request (any other
+/// connection would hide a connection left unanswered in the queue).
+#[test]
+fn upgrades_and_reloads_with_multishot_accept_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const ROUNDS: usize = 10;
+    let web1 = Backend::start("web1");
+    let web2 = Backend::start("web2");
+    let port = free_port();
+    let global = "tune_multishot_accept = true";
+    let one = config(port, &[("web1", web1.addr())], global);
+    let two = config(
+        port,
+        &[("web1", web1.addr()), ("web2", web2.addr())],
+        global,
+    );
+    let mut lb = Ringlb::start(&one);
+    let addr = lb_addr(port);
+    let load = Load::start(addr, 4, Duration::from_secs(240));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let client = {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        std::thread::spawn(move || {
+            // Bounded: stops when asked, or after 100,000 connections at most.
+            for _ in 0..100_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match try_http_get(addr, "/", &[]) {
+                    Ok(r) if r.status == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failed.lock().unwrap().push(format!("status {}", r.status)),
+                    Err(e) => failed.lock().unwrap().push(format!("{:?}: {e}", e.kind())),
+                }
+            }
+        })
+    };
+    let first_pid = lb.pid();
+    let mut pid = first_pid;
+    let mut pids = vec![pid];
+    for round in 0..ROUNDS {
+        let before = ok.load(Ordering::Relaxed);
+        assert!(
+            wait_until(Duration::from_secs(20), || ok.load(Ordering::Relaxed)
+                >= before + 50),
+            "round {round}: requests flow"
+        );
+        // A reload (the config alternates between one and two servers) ...
+        lb.write_config(if round % 2 == 0 { &two } else { &one });
+        signal_pid(pid, libc::SIGHUP);
+        let ready = lb
+            .wait_notify_any("READY=1", Duration::from_secs(10))
+            .expect("READY after reload");
+        assert!(!ready.contains("reload failed"), "round {round}: {ready}");
+        let before = ok.load(Ordering::Relaxed);
+        assert!(
+            wait_until(Duration::from_secs(20), || ok.load(Ordering::Relaxed)
+                >= before + 50),
+            "round {round}: requests flow after the reload"
+        );
+        // ... then a binary upgrade; the old process drains and exits by itself.
+        signal_pid(pid, libc::SIGUSR2);
+        let new_pid = successor(&mut lb);
+        assert_ne!(new_pid, pid, "round {round}: a new process");
+        if pid == first_pid {
+            assert!(
+                lb.wait_exit(Duration::from_secs(30)).is_some(),
+                "first process exits"
+            );
+        } else {
+            assert!(
+                wait_until(Duration::from_secs(30), || !process_exists(pid)),
+                "process {pid} exits after draining"
+            );
+        }
+        pid = new_pid;
+        pids.push(pid);
+    }
+    stop.store(true, Ordering::Relaxed);
+    client.join().expect("client thread");
+    let report = load.finish();
+    let failed = failed.lock().unwrap().clone();
+    println!(
+        "{ROUNDS} reloads and {ROUNDS} upgrades with multishot accept: load {} requests on {} \
+         connections, {} failed; connecting client {} answered, {} failed: {:?}",
+        report.requests,
+        report.connections,
+        report.failures,
+        ok.load(Ordering::Relaxed),
+        failed.len(),
+        failed.iter().take(10).collect::<Vec<_>>()
+    );
+    assert_eq!(report.failures, 0, "load failures: {:?}", report.samples);
+    assert!(
+        failed.is_empty(),
+        "every new connection answered: {failed:?}"
+    );
+    for p in &pids[..pids.len() - 1] {
+        assert!(!process_exists(*p), "old process {p} is gone");
+    }
+    assert_eq!(accept_queue(port), 0, "nothing is left in the accept queue");
+    signal_pid(pid, libc::SIGTERM);
+    assert!(
+        wait_until(Duration::from_secs(30), || !process_exists(pid)),
+        "last process stops"
+    );
+}
+
 /// Connections waiting in the accept queue of the listener on `127.0.0.1:port` (`ss`'s
 /// `Recv-Q` of a listening socket).
 fn accept_queue(port: u16) -> usize {

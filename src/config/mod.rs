@@ -112,6 +112,9 @@ pub struct Tune {
     /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
     /// when read, instead of one shared atomic each.
     pub per_worker_counters: bool,
+    /// `tune_multishot_accept`: one multishot accept per listener and worker instead of one
+    /// accept submitted per connection.
+    pub multishot_accept: bool,
     /// `tune_zero_copy_send`: relay sends of at least `zero_copy_min` bytes go zero-copy
     /// (`IORING_OP_SEND_ZC`). Off by default: measured on loopback, where the kernel copies
     /// anyway, it only adds a notification per send (docs/design.md).
@@ -128,6 +131,7 @@ impl Default for Tune {
             loop_clock: true,
             multishot_recv: true,
             per_worker_counters: true,
+            multishot_accept: true,
             zero_copy_send: defaults::TUNE_ZERO_COPY_SEND,
             zero_copy_min: defaults::TUNE_ZERO_COPY_MIN,
         }

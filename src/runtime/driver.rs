@@ -10,6 +10,7 @@
 //! which accepts and sockets are made as direct descriptors (see `sock.rs`).
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -90,6 +91,23 @@ enum State {
     Orphaned(#[allow(dead_code)] Option<Box<dyn Any>>),
     /// A connection's multishot receive, for the connection's whole life (see `multishot`).
     Multi(MultiSlot),
+    /// A multishot operation: its completions queue up until its owner reads them (see
+    /// [`MultiOp`]).
+    Multishot(Shots),
+}
+
+/// The completions of a multishot operation not read yet.
+#[derive(Default)]
+struct Shots {
+    queue: VecDeque<(i32, u32)>,
+    waker: Option<Waker>,
+    /// The kernel posted the final completion (one without `IORING_CQE_F_MORE`).
+    ended: bool,
+    /// A cancellation was submitted.
+    cancelled: bool,
+    /// The owner is gone: completions are handled by the slot's [`Orphan`] as they arrive,
+    /// and the slot is freed at the final one.
+    dropped: bool,
 }
 
 struct Slot {
@@ -230,7 +248,12 @@ impl Driver {
         self.slots
             .iter()
             .filter(|(_, s)| {
-                matches!(s.orphan, Orphan::Adopt { .. }) && matches!(s.state, State::Orphaned(_))
+                matches!(s.orphan, Orphan::Adopt { .. })
+                    && match &s.state {
+                        State::Orphaned(_) => true,
+                        State::Multishot(m) => m.dropped,
+                        _ => false,
+                    }
             })
             .count()
     }
@@ -291,6 +314,8 @@ impl Driver {
         // Multishot receives to cancel (too much unread), submitted after the queue is read.
         let mut cancel: Vec<usize> = Vec::new();
         let mut closes: Vec<Option<u32>> = Vec::new();
+        // Table slots the kernel filled for multishot accepts (`IORING_FILE_INDEX_ALLOC`).
+        let mut allocated = 0u32;
         let Driver { ring, slots, .. } = self;
         for cqe in ring.completion() {
             n += 1;
@@ -326,6 +351,32 @@ impl Driver {
                         slots.remove(idx);
                     }
                 }
+                State::Multishot(m) => {
+                    let last = !cqueue::more(flags);
+                    let orphan = slot.orphan;
+                    if let (Orphan::Adopt { direct: true, .. }, true) = (orphan, res >= 0) {
+                        allocated += 1;
+                    }
+                    if m.dropped {
+                        if let (Orphan::Adopt { tag, direct }, true) = (orphan, res >= 0) {
+                            adopt(Adopted {
+                                res,
+                                tag,
+                                direct,
+                                data: None,
+                            });
+                        }
+                        if last {
+                            slots.remove(idx);
+                        }
+                    } else {
+                        m.queue.push_back((res, flags));
+                        m.ended |= last;
+                        if let Some(w) = m.waker.take() {
+                            w.wake();
+                        }
+                    }
+                }
                 State::Orphaned(_) => {
                     recycle_if_buffer(flags);
                     if !cqueue::more(flags) {
@@ -359,6 +410,7 @@ impl Driver {
         for idx in cancel {
             self.push(&cancel_entry(idx));
         }
+        self.free_slots = self.free_slots.saturating_sub(allocated);
         for close in closes {
             match close {
                 Some(index) => self.close_direct(index),
@@ -401,6 +453,11 @@ impl Driver {
             self.slots.remove(idx);
         }
         queued
+    }
+
+    /// Free slots of the fixed-file table (0 without a table).
+    pub(crate) fn free_slots(&self) -> u32 {
+        self.free_slots
     }
 }
 
@@ -634,6 +691,136 @@ impl<T: 'static> Drop for Op<T> {
             recycle_if_buffer(flags);
         }
         drop(release);
+    }
+}
+
+/// A multishot operation: one entry, many completions, read in order with [`MultiOp::next`].
+///
+/// Dropped before its final completion, it submits a cancellation, and what it had not read,
+/// and what still comes, is handled by its [`Orphan`] (an accepted connection is adopted); the
+/// slot is freed at the final completion.
+pub(crate) struct MultiOp {
+    idx: usize,
+}
+
+impl MultiOp {
+    pub(crate) fn submit(entry: squeue::Entry, orphan: Orphan) -> MultiOp {
+        with_cx(|cx| {
+            let mut d = cx.driver.borrow_mut();
+            let idx = d.insert(State::Multishot(Shots::default()), orphan);
+            d.push(&entry.user_data(idx as u64));
+            MultiOp { idx }
+        })
+    }
+
+    /// The next completion without waiting: `Ready(None)` once the final one was read,
+    /// `Pending` when none is queued.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
+        self.take(Some(cx.waker()))
+    }
+
+    /// The next completion already queued, if any.
+    pub(crate) fn try_next(&mut self) -> Option<(i32, u32)> {
+        match self.take(None) {
+            Poll::Ready(c) => c,
+            Poll::Pending => None,
+        }
+    }
+
+    /// The next completion; `None` once the final one was read.
+    pub(crate) async fn next(&mut self) -> Option<(i32, u32)> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn take(&mut self, waker: Option<&Waker>) -> Poll<Option<(i32, u32)>> {
+        let idx = self.idx;
+        with_cx(|c| {
+            let mut d = c.driver.borrow_mut();
+            let Some(Slot {
+                state: State::Multishot(m),
+                ..
+            }) = d.slots.get_mut(idx)
+            else {
+                return Poll::Ready(None);
+            };
+            if let Some(c) = m.queue.pop_front() {
+                return Poll::Ready(Some(c));
+            }
+            if m.ended {
+                // The kernel is done with this `user_data`: the slot may be reused.
+                d.slots.remove(idx);
+                self.idx = usize::MAX;
+                return Poll::Ready(None);
+            }
+            if let Some(w) = waker {
+                match &m.waker {
+                    Some(old) if old.will_wake(w) => {}
+                    _ => m.waker = Some(w.clone()),
+                }
+            }
+            Poll::Pending
+        })
+    }
+
+    /// Asks the kernel to end the operation; the completions it posted before are still read,
+    /// the last one being `ECANCELED`.
+    pub(crate) fn cancel(&mut self) {
+        let idx = self.idx;
+        with_cx(|c| {
+            let mut d = c.driver.borrow_mut();
+            if let Some(Slot {
+                state: State::Multishot(m),
+                ..
+            }) = d.slots.get_mut(idx)
+            {
+                if !m.ended && !m.cancelled {
+                    m.cancelled = true;
+                    d.push_ignored(opcode::AsyncCancel::new(idx as u64).build());
+                }
+            }
+        });
+    }
+}
+
+impl Drop for MultiOp {
+    fn drop(&mut self) {
+        let idx = self.idx;
+        let mut closes = Vec::new();
+        with_cx_opt(|cx| {
+            let mut d = cx.driver.borrow_mut();
+            let Some(slot) = d.slots.get_mut(idx) else {
+                return;
+            };
+            let orphan = slot.orphan;
+            let State::Multishot(m) = &mut slot.state else {
+                return;
+            };
+            for (res, flags) in m.queue.drain(..) {
+                recycle_if_buffer(flags);
+                match (orphan, res >= 0) {
+                    (Orphan::Adopt { tag, direct }, true) => adopt(Adopted {
+                        res,
+                        tag,
+                        direct,
+                        data: None,
+                    }),
+                    (Orphan::CloseDirect, true) => closes.push(res as u32),
+                    _ => {}
+                }
+            }
+            if m.ended {
+                d.slots.remove(idx);
+            } else {
+                m.dropped = true;
+                if !m.cancelled {
+                    m.cancelled = true;
+                    d.push_ignored(opcode::AsyncCancel::new(idx as u64).build());
+                }
+            }
+            for index in closes.drain(..) {
+                d.close_direct(index);
+            }
+        });
     }
 }
 

@@ -23,6 +23,7 @@
     reason = "the executor owns the worker thread and the timers' clock"
 )]
 
+mod accept;
 mod bufring;
 mod driver;
 mod executor;
@@ -32,6 +33,10 @@ mod signal;
 mod sock;
 mod timer;
 
+pub use accept::{
+    free_direct_slots, listen_backlog, multishot_accept_available, peers_on_ring, with_peers,
+    MultiAccept, Shot,
+};
 pub use bufring::PBuf;
 pub use executor::{
     heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, DEFAULT_FIXED_FILES,

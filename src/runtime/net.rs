@@ -206,7 +206,7 @@ impl Conn {
         }
     }
 
-    fn target(&self) -> Target {
+    pub(super) fn target(&self) -> Target {
         self.sock.target()
     }
 
@@ -658,7 +658,7 @@ impl Acceptor {
 }
 
 /// The connection a successful accept returned.
-fn accepted(res: i32, direct: bool) -> Conn {
+pub(super) fn accepted(res: i32, direct: bool) -> Conn {
     let sock = if direct {
         Sock::direct(res as u32)
     } else {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use arc_swap::ArcSwap;
 use crate::config::Mode;
 use crate::proxy::{self, Local};
 use crate::proxy_protocol;
-use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, TaskHandle};
+use crate::runtime::{self, Acceptor, Conn, EventFd, RuntimeOptions, Shot, TaskHandle};
 use crate::snapshot::Snapshot;
 use crate::state::{FrontendState, ProcessState};
 use crate::transport::ktls::Offload;
@@ -68,6 +68,32 @@ const TRIM_AFTER_DROP: usize = 256;
 
 /// How often an acceptor at `maxconn` looks again for room.
 const MAXCONN_RECHECK: Duration = Duration::from_millis(5);
+
+/// Connections a multishot accept may take at once beyond the listener's backlog: the queue
+/// holds one more than the backlog, and connections completing while the kernel empties it.
+const BURST_SLACK: u32 = 16;
+
+/// How the acceptors of a worker take connections, fixed when the worker starts.
+#[derive(Clone, Copy)]
+struct AcceptMode {
+    /// `[global] tune_multishot_accept`.
+    multishot: bool,
+}
+
+impl AcceptMode {
+    fn new(snap: &Snapshot) -> AcceptMode {
+        AcceptMode {
+            multishot: snap.global.tune.multishot_accept,
+        }
+    }
+}
+
+/// The most connections a multishot accept on `fd` may take at once: the kernel empties the
+/// listener's whole queue in one go.
+fn burst(fd: &OwnedFd) -> u32 {
+    let backlog = runtime::listen_backlog(fd).unwrap_or(u32::from(u16::MAX));
+    backlog.saturating_add(BURST_SLACK)
+}
 
 /// A listening socket shared by all workers.
 #[derive(Debug, Clone)]
@@ -176,7 +202,8 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
     ));
     let mut acceptors: HashMap<u64, TaskHandle> = HashMap::new();
     let mut known: HashMap<u64, SocketAddr> = HashMap::new();
-    sync_listeners(&local, &shared, &mut acceptors, &mut known);
+    let mode = AcceptMode::new(&shared.snapshot.load());
+    sync_listeners(&local, &shared, mode, &mut acceptors, &mut known);
     let sweeper = {
         let local = local.clone();
         runtime::spawn(async move {
@@ -201,7 +228,7 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
                     id,
                     shared.snapshot.load().global.tune.per_worker_counters,
                 );
-                sync_listeners(&local, &shared, &mut acceptors, &mut known);
+                sync_listeners(&local, &shared, mode, &mut acceptors, &mut known);
                 *local.logger.borrow_mut() = shared.logger.load_full();
             }
             WorkerPhase::Draining | WorkerPhase::Stopping => break,
@@ -254,6 +281,7 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
 fn sync_listeners(
     local: &Rc<Local>,
     shared: &Arc<Shared>,
+    mode: AcceptMode,
     acceptors: &mut HashMap<u64, TaskHandle>,
     known: &mut HashMap<u64, SocketAddr>,
 ) {
@@ -261,7 +289,7 @@ fn sync_listeners(
     for l in listeners.iter() {
         known.insert(l.id, l.addr);
         acceptors.entry(l.id).or_insert_with(|| {
-            runtime::spawn(accept_loop(local.clone(), shared.clone(), l.clone()))
+            runtime::spawn(accept_loop(local.clone(), shared.clone(), l.clone(), mode))
         });
     }
     acceptors.retain(|id, h| {
@@ -303,49 +331,184 @@ fn adopt(local: &Rc<Local>, shared: &Arc<Shared>, known: &HashMap<u64, SocketAdd
         let Some(addr) = known.get(&tag) else {
             continue;
         };
+        if peer.is_none() && conn.is_direct() {
+            // From a multishot accept: its peer address is asked on the ring.
+            start_sessions(local, shared, *addr, vec![conn]);
+            continue;
+        }
         let peer = peer.or_else(|| conn.peer_addr().ok());
         start_session(local, shared, *addr, conn, peer);
     }
 }
 
-async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener) {
+/// Connections still allowed under `maxconn` on `addr`: the process's and its frontend's.
+fn room(shared: &Shared, addr: SocketAddr) -> u32 {
+    let snap = shared.snapshot.load();
+    let process = snap
+        .global
+        .maxconn
+        .saturating_sub(shared.process.conns.load(Ordering::Relaxed));
+    let frontend = snap
+        .by_bind
+        .get(&addr)
+        .and_then(|b| snap.frontends.get(b.frontend))
+        .map_or(u32::MAX, |fe| {
+            fe.maxconn
+                .saturating_sub(fe.state.conns.load(Ordering::Relaxed))
+        });
+    process.min(frontend)
+}
+
+async fn accept_loop(local: Rc<Local>, shared: Arc<Shared>, listener: Listener, mode: AcceptMode) {
     let mut acc = Acceptor::new(listener.fd.clone(), listener.id);
     let mut last_complaint: Option<Instant> = None;
+    let burst = burst(&listener.fd);
     loop {
         // Above maxconn, connections wait in the kernel's accept queue.
-        loop {
-            let snap = shared.snapshot.load();
-            let global_max = snap.global.maxconn;
-            let fe_full = snap
-                .by_bind
-                .get(&listener.addr)
-                .and_then(|b| snap.frontends.get(b.frontend))
-                .map(|fe| fe.state.conns.load(Ordering::Relaxed) >= fe.maxconn)
-                .unwrap_or(false);
-            if shared.process.conns.load(Ordering::Relaxed) < global_max && !fe_full {
-                break;
-            }
-            drop(snap);
+        while room(&shared, listener.addr) == 0 {
             runtime::sleep(MAXCONN_RECHECK).await;
         }
         let direct = direct_descriptors(&shared.snapshot.load(), listener.addr);
+        if mode.multishot
+            && runtime::multishot_accept_available()
+            && room(&shared, listener.addr) >= burst
+        {
+            if let Some(e) = multishot_accepts(&local, &shared, &listener, direct, burst).await {
+                accept_failed(&local, &listener, &e, &mut last_complaint).await;
+            }
+            continue;
+        }
         match acc.accept(direct).await {
             Ok((conn, peer)) => start_session(&local, &shared, listener.addr, conn, peer),
-            Err(e) => match e.raw_os_error() {
-                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
-                | Some(libc::ENOMEM) => {
-                    if last_complaint.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        crate::log::event(format_args!(
-                            "worker {}: cannot accept on {}: {e}; pausing accepts (raise LimitNOFILE or lower maxconn)",
-                            local.worker, listener.addr
-                        ));
-                        last_complaint = Some(Instant::now());
-                    }
-                    runtime::sleep(ACCEPT_BACKOFF).await;
-                }
-                _ => {}
-            },
+            Err(e) => accept_failed(&local, &listener, &e, &mut last_complaint).await,
         }
+    }
+}
+
+/// After a failed accept: out of descriptors or memory, says so (at most every 10 s) and
+/// pauses, so that exhaustion never turns into a busy loop; connections wait in the kernel
+/// queue meanwhile. Other errors concern one connection only.
+async fn accept_failed(
+    local: &Local,
+    listener: &Listener,
+    e: &std::io::Error,
+    last_complaint: &mut Option<Instant>,
+) {
+    if let Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) = e.raw_os_error() {
+        if last_complaint.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            crate::log::event(format_args!(
+                "worker {}: cannot accept on {}: {e}; pausing accepts (raise LimitNOFILE or lower maxconn)",
+                local.worker, listener.addr
+            ));
+            *last_complaint = Some(Instant::now());
+        }
+        runtime::sleep(ACCEPT_BACKOFF).await;
+    }
+}
+
+/// Whether a worker already said that its kernel has no multishot accept (said once).
+static MULTISHOT_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Takes connections on `listener` with one multishot accept until it ends: cancelled when
+/// the room under `maxconn` falls below `burst` (what the kernel may take at once: so that
+/// no burst carries the worker past the limit), or the fixed-file table's room does, or
+/// ended by the kernel. Every connection the kernel accepted is served, including those that
+/// come after the cancellation. Returns the error it ended with.
+async fn multishot_accepts(
+    local: &Rc<Local>,
+    shared: &Arc<Shared>,
+    listener: &Listener,
+    direct: bool,
+    burst: u32,
+) -> Option<std::io::Error> {
+    let v6 = listener.addr.is_ipv6();
+    // The kernel closes a connection it accepted into a full table.
+    let direct = direct
+        && runtime::free_direct_slots() >= burst
+        && runtime::peers_on_ring(&listener.fd, v6).await;
+    let mut shots = runtime::MultiAccept::arm(&listener.fd, listener.id, direct);
+    let mut failed = None;
+    while let Some(first) = shots.next().await {
+        let mut conns = Vec::new();
+        let mut shot = Some(first);
+        while let Some(s) = shot {
+            match s {
+                Shot::Conn(c) => conns.push(c),
+                Shot::Failed(e) => failed = Some(e),
+                Shot::Unsupported => {
+                    if !MULTISHOT_REFUSED.swap(true, Ordering::Relaxed) {
+                        crate::log::event(format_args!(
+                            "this kernel has no multishot accept (Linux 5.19+): accepting one \
+                             connection per entry (tune_multishot_accept has no effect)"
+                        ));
+                    }
+                }
+            }
+            shot = shots.try_next();
+        }
+        if !conns.is_empty() {
+            start_sessions(local, shared, listener.addr, conns);
+        }
+        let low_table = shots.is_direct() && runtime::free_direct_slots() < burst;
+        if low_table || room(shared, listener.addr) < burst {
+            shots.cancel();
+        }
+    }
+    failed
+}
+
+/// Starts the sessions of connections from a multishot accept once their peer addresses are
+/// known (asked on the ring, one loop iteration). A task of its own, so that an acceptor
+/// stopped meanwhile loses none of them. While it waits they count as connections (for
+/// `maxconn`) and as sessions (a draining worker waits for them).
+fn start_sessions(local: &Rc<Local>, shared: &Arc<Shared>, addr: SocketAddr, conns: Vec<Conn>) {
+    let n = conns.len();
+    let snap = shared.snapshot.load();
+    let fe = snap
+        .by_bind
+        .get(&addr)
+        .and_then(|b| snap.frontends.get(b.frontend))
+        .map(|fe| fe.state.clone());
+    drop(snap);
+    let pending = PendingConns {
+        local: local.clone(),
+        shared: shared.clone(),
+        fe,
+        n,
+    };
+    shared.process.conns.fetch_add(n as u32, Ordering::Relaxed);
+    if let Some(fe) = &pending.fe {
+        fe.conns.fetch_add(n as u32, Ordering::Relaxed);
+    }
+    local.sessions.set(local.sessions.get() + n);
+    let _ = runtime::spawn(async move {
+        let with_peers = runtime::with_peers(conns, addr.is_ipv6()).await;
+        let (local, shared) = (pending.local.clone(), pending.shared.clone());
+        drop(pending);
+        for (conn, peer) in with_peers {
+            start_session(&local, &shared, addr, conn, peer);
+        }
+    });
+}
+
+/// Connections accepted whose sessions have not started, counted in the totals until then.
+struct PendingConns {
+    local: Rc<Local>,
+    shared: Arc<Shared>,
+    fe: Option<Arc<FrontendState>>,
+    n: usize,
+}
+
+impl Drop for PendingConns {
+    fn drop(&mut self) {
+        let n = self.n as u32;
+        self.shared.process.conns.fetch_sub(n, Ordering::Relaxed);
+        if let Some(fe) = &self.fe {
+            fe.conns.fetch_sub(n, Ordering::Relaxed);
+        }
+        self.local
+            .sessions
+            .set(self.local.sessions.get().saturating_sub(self.n));
     }
 }
 

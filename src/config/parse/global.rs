@@ -29,6 +29,7 @@ pub(super) const GLOBAL: Schema = Schema {
         "tune_ring_fd",
         "tune_direct_descriptors",
         "tune_loop_clock",
+        "tune_multishot_accept",
         "tune_zero_copy_send",
         "tune_zero_copy_min",
     ],
@@ -174,6 +175,9 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         per_worker_counters: t
             .bool(cx, "tune_per_worker_counters")
             .unwrap_or(on.per_worker_counters),
+        multishot_accept: t
+            .bool(cx, "tune_multishot_accept")
+            .unwrap_or(on.multishot_accept),
         zero_copy_send: t
             .bool(cx, "tune_zero_copy_send")
             .unwrap_or(on.zero_copy_send),

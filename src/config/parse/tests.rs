@@ -540,8 +540,8 @@ fn unknown_key_without_close_match_lists_expected_keys() {
         "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
          keep_bind_capability, state_file, tune_multishot_recv, tune_per_worker_counters, \
-         tune_ring_fd, tune_direct_descriptors, tune_loop_clock, tune_zero_copy_send, \
-         tune_zero_copy_min"
+         tune_ring_fd, tune_direct_descriptors, tune_loop_clock, tune_multishot_accept, \
+         tune_zero_copy_send, tune_zero_copy_min"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),
@@ -636,6 +636,21 @@ server = [{ name = "s", address = "127.0.0.1:1" }]
 }
 
 // ---- required sections and cross-references ------------------------------------------------
+
+#[test]
+fn tune_multishot_accept_is_on_by_default_and_switchable() {
+    assert!(ok(&with_site("")).global.tune.multishot_accept);
+    let off = ok(&with_site("[global]\ntune_multishot_accept = false\n"));
+    assert!(!off.global.tune.multishot_accept);
+    assert!(
+        off.global.tune.direct_descriptors,
+        "the other levers stay on"
+    );
+    assert_eq!(
+        error(&with_site("[global]\ntune_multishot_accept = \"off\"\n")),
+        "t.toml:2:25: error: expected a boolean for `tune_multishot_accept`, found a string"
+    );
+}
 
 #[test]
 fn zero_copy_send_is_off_by_default_and_takes_a_size() {
