@@ -188,7 +188,8 @@ pub struct GlobalRt {
     pub workers: Workers,
     /// Access log settings, present when some frontend logs.
     pub access_log: Option<Log>,
-    /// The ring's levers (`tune_*`), read when the workers start.
+    /// The levers (`tune_*`): the ring's are read when the workers start, `multishot_recv` for
+    /// each new connection, `per_worker_counters` at each worker wake-up.
     pub tune: crate::config::Tune,
 }
 

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod counter;
+pub use counter::Counter;
+
 /// Administrative state of a server, set over the admin socket or the stats page.
 pub mod admin {
     /// Takes traffic as its health allows.
@@ -80,7 +83,7 @@ impl Default for CheckReport {
 
 /// Response counters by status class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
 #[derive(Debug, Default)]
-pub struct Responses(pub [AtomicU64; 6]);
+pub struct Responses(pub [Counter; 6]);
 
 impl Responses {
     pub fn count(&self, status: u16) {
@@ -93,14 +96,14 @@ impl Responses {
             _ => 5,
         };
         if let Some(c) = self.0.get(i) {
-            c.fetch_add(1, Ordering::Relaxed);
+            c.add(1);
         }
     }
 
     pub fn get(&self) -> [u64; 6] {
         let mut out = [0; 6];
         for (o, c) in out.iter_mut().zip(self.0.iter()) {
-            *o = c.load(Ordering::Relaxed);
+            *o = c.get();
         }
         out
     }
@@ -129,15 +132,15 @@ pub struct ServerState {
     /// reload), in [`clock_ms`] time; 0 once its slow start is over (or never began).
     pub warm_since: AtomicU64,
     /// Requests or connections sent to this server since start.
-    pub total: AtomicU64,
+    pub total: Counter,
     /// Failed connection attempts.
     pub connect_errors: AtomicU64,
     /// Responses that were bad or cut short.
     pub response_errors: AtomicU64,
     pub retries: AtomicU64,
     pub redispatches: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
     pub responses: Responses,
     /// Consecutive connect failures or 5xx responses, for passive health checks.
     pub passive_errors: AtomicU32,
@@ -156,13 +159,13 @@ impl Default for ServerState {
             queued: AtomicU32::new(0),
             queue_full: AtomicU64::new(0),
             warm_since: AtomicU64::new(0),
-            total: AtomicU64::new(0),
+            total: Counter::new(),
             connect_errors: AtomicU64::new(0),
             response_errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             redispatches: AtomicU64::new(0),
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
+            bytes_in: Counter::new(),
+            bytes_out: Counter::new(),
             responses: Responses::default(),
             passive_errors: AtomicU32::new(0),
             check: Mutex::new(CheckReport::default()),
@@ -192,7 +195,10 @@ impl ServerState {
                 }
             }
         };
-        self.max_inflight.fetch_max(got, Ordering::Relaxed);
+        // Read first: the line is written only when a new high is reached.
+        if got > self.max_inflight.load(Ordering::Relaxed) {
+            self.max_inflight.fetch_max(got, Ordering::Relaxed);
+        }
         true
     }
 
@@ -353,12 +359,12 @@ pub struct FrontendState {
     pub conns: AtomicU32,
     /// Highest `conns` seen.
     pub max_conns: AtomicU32,
-    pub total_conns: AtomicU64,
-    pub requests: AtomicU64,
+    pub total_conns: Counter,
+    pub requests: Counter,
     /// Requests ringlb answered itself with a 4xx (bad framing, timeouts).
-    pub req_errors: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
+    pub req_errors: Counter,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
     pub responses: Responses,
     /// TLS handshakes completed on this frontend's TLS listeners.
     pub tls_handshakes: AtomicU64,

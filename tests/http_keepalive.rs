@@ -243,3 +243,32 @@ fn many_concurrent_keep_alive_clients() {
         b.connections()
     );
 }
+
+/// With `tune_multishot_recv = false` (one receive per read), keep-alive and pipelining work
+/// as with the default multishot receive, on the client and the server side.
+#[test]
+fn keep_alive_and_pipelining_work_with_single_receives() {
+    let web = Backend::start("web1");
+    let lb = http()
+        .global("tune_multishot_recv = false")
+        .server(srv("web1", web.addr()))
+        .start();
+    let mut c = Client::connect(lb.addr).expect("connect");
+    for i in 0..10 {
+        let r = c.get(&format!("/{i}")).expect("request");
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.header("x-path"), Some(format!("/{i}").as_str()));
+    }
+    assert_eq!(web.connections(), 1, "server connection not reused");
+    let host = lb.addr.to_string();
+    let mut batch = Vec::new();
+    for i in 0..3 {
+        batch.extend_from_slice(format!("GET /p{i} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+    }
+    c.send_raw(&batch).expect("send pipeline");
+    for i in 0..3 {
+        let r = c.read_response(false).expect("pipelined response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-path"), Some(format!("/p{i}").as_str()));
+    }
+}

@@ -18,10 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Each lever switched away from its default: off for those on by default, on for those off.
-const LEVERS: [&str; 5] = [
+const LEVERS: [&str; 7] = [
     "tune_ring_fd = false",
     "tune_direct_descriptors = false",
     "tune_loop_clock = false",
+    "tune_multishot_recv = false",
+    "tune_per_worker_counters = false",
     "tune_zero_copy_send = true",
     "tune_multishot_accept = false",
 ];

@@ -346,3 +346,80 @@ fn http_admin_form_drains_a_server() {
     assert_eq!(r.status, 401);
     assert_eq!(http_get(s.www, "/", &[]).backend(), Some("web1"));
 }
+
+/// The CSV row `pxname,svname` as name → value.
+fn csv_row(csv: &str, px: &str, sv: &str) -> std::collections::HashMap<String, u64> {
+    let mut lines = csv.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("header")
+        .trim_start_matches("# ")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let row = lines
+        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .find(|r| r[0] == px && r[1] == sv)
+        .unwrap_or_else(|| panic!("no row {px}/{sv} in {csv}"));
+    header
+        .into_iter()
+        .zip(row)
+        .filter_map(|(h, v)| v.parse().ok().map(|n| (h, n)))
+        .collect()
+}
+
+/// Counters kept per worker (the default) and in one shared table (`tune_per_worker_counters
+/// = false`, applied by a reload) add up to exactly what two workers served: requests,
+/// connections, responses and bytes of the frontend and of each server.
+#[test]
+fn counters_are_exact_across_workers_per_worker_or_shared() {
+    let s = setup();
+    let good = format!("Basic {}", base64("admin:s3cret"));
+    let csv = |s: &Setup| {
+        http_get(
+            s.www,
+            "/haproxy?stats;csv",
+            &[("Authorization", good.as_str())],
+        )
+        .body_str()
+    };
+    // 40 connections of 5 requests: the two workers share the listener, both serve some.
+    let serve = |s: &Setup| {
+        for _ in 0..40 {
+            let mut c = Client::connect(s.www).expect("connect");
+            for i in 0..5 {
+                assert_eq!(c.get(&format!("/{i}")).expect("request").status, 200);
+            }
+        }
+    };
+    serve(&s);
+    let check = |s: &Setup, requests: u64, conns: u64, proxied: u64| {
+        let text = csv(s);
+        let fe = csv_row(&text, "www", "FRONTEND");
+        // The stats requests themselves count too (this one is being served).
+        assert_eq!(fe["req_tot"], requests, "{text}");
+        assert_eq!(fe["stot"], conns, "{text}");
+        assert_eq!(fe["hrsp_2xx"], requests - 1, "{text}");
+        let (w1, w2) = (csv_row(&text, "web", "web1"), csv_row(&text, "web", "web2"));
+        assert_eq!(w1["stot"] + w2["stot"], proxied, "{text}");
+        assert_eq!(w1["hrsp_2xx"] + w2["hrsp_2xx"], proxied, "{text}");
+        let be = csv_row(&text, "web", "BACKEND");
+        assert_eq!(be["bout"], w1["bout"] + w2["bout"], "{text}");
+        assert!(fe["bout"] >= be["bout"], "{text}");
+    };
+    // 200 proxied requests on 40 connections, then the CSV request on its own connection.
+    check(&s, 201, 41, 200);
+    let text = std::fs::read_to_string(s.lb.config_path()).expect("config");
+    s.lb.write_config(&text.replacen(
+        "workers = 2\n",
+        "workers = 2\ntune_per_worker_counters = false\n",
+        1,
+    ));
+    s.lb.signal(libc::SIGHUP);
+    let mut s = s;
+    s.lb.wait_notify("READY=1", Duration::from_secs(5))
+        .expect("reloaded");
+    serve(&s);
+    // Another 200 on 40 connections, the first CSV request and this one.
+    check(&s, 402, 82, 400);
+}

@@ -149,8 +149,8 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                 .by_bind
                 .values()
                 .any(|b| b.frontend == i && b.accept_proxy);
-            let requests = st.requests.load(Ordering::Relaxed);
-            let total_conns = st.total_conns.load(Ordering::Relaxed);
+            let requests = st.requests.get();
+            let total_conns = st.total_conns.get();
             FrontendStats {
                 name: f.name.clone(),
                 mode: mode(f.mode),
@@ -161,9 +161,9 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                 conn_rate: rates.rate(&format!("fe-conn/{}", f.name), total_conns, now),
                 requests,
                 req_rate: rates.rate(&format!("fe-req/{}", f.name), requests, now),
-                bytes_in: st.bytes_in.load(Ordering::Relaxed),
-                bytes_out: st.bytes_out.load(Ordering::Relaxed),
-                req_errors: st.req_errors.load(Ordering::Relaxed),
+                bytes_in: st.bytes_in.get(),
+                bytes_out: st.bytes_out.get(),
+                req_errors: st.req_errors.get(),
                 responses: responses(&st.responses),
                 tls: f.tls.as_ref().map(|t| {
                     let acme = f
@@ -203,7 +203,7 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                     let st = &s.state;
                     let report = st.check.lock().map(|r| r.clone()).unwrap_or_default();
                     let checked = s.check.as_ref().map(|c| (c.rise, c.fall));
-                    let total = st.total.load(Ordering::Relaxed);
+                    let total = st.total.get();
                     let check = s.check.as_ref().map(|c| CheckInfo {
                         kind: match c.kind {
                             CheckKind::Tcp => "L4",
@@ -247,8 +247,8 @@ pub fn collect(snap: &Snapshot, process: &ProcessState) -> StatsSnapshot {
                         queue_cur: u64::from(st.queued.load(Ordering::Relaxed)),
                         queue_max: 0,
                         rate: rates.rate(&format!("srv/{}/{}", b.name, s.name), total, now),
-                        bytes_in: st.bytes_in.load(Ordering::Relaxed),
-                        bytes_out: st.bytes_out.load(Ordering::Relaxed),
+                        bytes_in: st.bytes_in.get(),
+                        bytes_out: st.bytes_out.get(),
                         conn_errors: st.connect_errors.load(Ordering::Relaxed),
                         resp_errors: st.response_errors.load(Ordering::Relaxed),
                         retries: st.retries.load(Ordering::Relaxed),

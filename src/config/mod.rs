@@ -91,8 +91,10 @@ pub struct Global {
     pub tune: Tune,
 }
 
-/// `[global] tune_*`: switches for the ring's levers. Read when the workers start (start or
-/// binary upgrade); a reload keeps the running values.
+/// `[global] tune_*`: switches for the levers, each to be measured alone. The
+/// ring's own (`ring_fd`, `direct_descriptors`, `loop_clock`) are read when the workers start
+/// (start or binary upgrade) and a reload keeps the running values; `multishot_recv` applies to
+/// connections opened after a reload, `per_worker_counters` within a worker's next wake-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tune {
     /// `tune_ring_fd`: register the ring's own descriptor, so that `io_uring_enter` skips the
@@ -104,6 +106,12 @@ pub struct Tune {
     /// `tune_loop_clock`: timers read the clock once per loop iteration instead of at every
     /// timeout armed or polled.
     pub loop_clock: bool,
+    /// `tune_multishot_recv`: plain HTTP client connections and pooled server connections
+    /// keep one multishot receive armed instead of a receive per read.
+    pub multishot_recv: bool,
+    /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
+    /// when read, instead of one shared atomic each.
+    pub per_worker_counters: bool,
     /// `tune_multishot_accept`: one multishot accept per listener and worker instead of one
     /// accept submitted per connection.
     pub multishot_accept: bool,
@@ -121,6 +129,8 @@ impl Default for Tune {
             ring_fd: true,
             direct_descriptors: true,
             loop_clock: true,
+            multishot_recv: true,
+            per_worker_counters: true,
             multishot_accept: true,
             zero_copy_send: defaults::TUNE_ZERO_COPY_SEND,
             zero_copy_min: defaults::TUNE_ZERO_COPY_MIN,

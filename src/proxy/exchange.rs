@@ -236,17 +236,17 @@ impl Exchange {
     pub fn count(&self, snap: &Snapshot, fe: &FrontendRt) {
         let bytes_out = self.bytes_out.saturating_sub(self.metered_out);
         let bytes_in = self.bytes_in.saturating_sub(self.metered_in);
-        fe.state.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
-        fe.state.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+        fe.state.bytes_out.add(bytes_out);
+        fe.state.bytes_in.add(bytes_in);
         if self.status != 0 {
             fe.state.responses.count(self.status);
         }
         if self.own_error {
-            fe.state.req_errors.fetch_add(1, Ordering::Relaxed);
+            fe.state.req_errors.add(1);
         }
         if let (_, Some(srv)) = self.target(snap) {
-            srv.state.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
-            srv.state.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+            srv.state.bytes_out.add(bytes_out);
+            srv.state.bytes_in.add(bytes_in);
         }
     }
 

@@ -266,7 +266,7 @@ pub async fn acquire(
                     return Err(Fail::NoServer);
                 };
                 if s.state.try_acquire(s.maxconn) {
-                    s.state.total.fetch_add(1, Ordering::Relaxed);
+                    s.state.total.add(1);
                     // Leaving the queue lets the next request try at once.
                     drop(ticket);
                     drop(pinned_wait);

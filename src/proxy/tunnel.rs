@@ -15,7 +15,6 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -103,9 +102,9 @@ impl Shared<'_> {
             ),
         };
         total.set(total.get() + n);
-        fe.fetch_add(n, Ordering::Relaxed);
+        fe.add(n);
         if let Some(srv) = srv {
-            srv.fetch_add(n, Ordering::Relaxed);
+            srv.add(n);
         }
     }
 }

@@ -124,9 +124,12 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
         }
         let connect_at = Instant::now();
         let deadline = connect_at + be.timeouts.connect;
-        let opened = runtime::timeout_at(deadline, open(srv, want.addrs, deadline))
-            .await
-            .unwrap_or(Err(Open::Timeout));
+        let opened = runtime::timeout_at(
+            deadline,
+            open(srv, want.addrs, deadline, snap.global.tune.multishot_recv),
+        )
+        .await
+        .unwrap_or(Err(Open::Timeout));
         match opened {
             Ok(conn) => {
                 return Ok(Upstream {
@@ -184,13 +187,16 @@ enum Open {
 
 /// Connects to `srv`, writes its PROXY protocol header (naming `client`) when it is sent one,
 /// then runs the TLS handshake when the server speaks TLS; the connect timeout covers all
-/// (as HAProxy counts the handshake in the connect time).
+/// (as HAProxy counts the handshake in the connect time). With `multishot`, the connection
+/// reads through one multishot receive for its whole life (`tune_multishot_recv`).
 async fn open(
     srv: &ServerRt,
     client: Option<crate::proxy_protocol::Addresses>,
     deadline: Instant,
+    multishot: bool,
 ) -> Result<ServerConn, Open> {
     let conn = Conn::connect(srv.addr).await.map_err(|_| Open::Tcp)?;
+    conn.set_multishot(multishot);
     if let Some(version) = srv.send_proxy {
         let mut header = Vec::with_capacity(64);
         crate::proxy_protocol::encode(version, client, &mut header);

@@ -140,6 +140,7 @@ impl BufRing {
             bid,
             start: 0,
             end: len,
+            cap: 0,
         }
     }
 }
@@ -168,14 +169,58 @@ pub(crate) fn recycle(bid: u16) {
 
 /// A received buffer from the worker's ring: `[start, end)` are the unread bytes.
 /// Dropping it returns the buffer to the kernel.
+///
+/// It may instead hold a heap copy of received bytes (`bid` is [`HEAP_BID`]; a multishot
+/// receive copies what arrives while nobody reads, see `multishot`), so readers never tell
+/// the two apart.
 pub struct PBuf {
     base: *mut u8,
     bid: u16,
     start: u32,
     end: u32,
+    /// Length of the heap allocation of a heap copy; 0 for a ring buffer.
+    cap: u32,
 }
 
+/// The `bid` of a heap copy: never a ring buffer's (a ring has at most 32768).
+const HEAP_BID: u16 = u16::MAX;
+
 impl PBuf {
+    /// Holds no bytes and no buffer.
+    pub(crate) fn empty() -> PBuf {
+        PBuf {
+            base: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+            bid: HEAP_BID,
+            start: 0,
+            end: 0,
+            cap: 0,
+        }
+    }
+
+    /// Whether this is a buffer of the ring (not a heap copy).
+    pub(crate) fn is_pool(&self) -> bool {
+        self.bid != HEAP_BID
+    }
+
+    /// The unread bytes copied to the heap; a ring buffer goes back to the ring at once.
+    pub(crate) fn into_heap(self) -> PBuf {
+        if !self.is_pool() {
+            return self;
+        }
+        let bytes: Box<[u8]> = self.as_slice().into();
+        let cap = bytes.len() as u32;
+        if cap == 0 {
+            return PBuf::empty();
+        }
+        PBuf {
+            base: Box::into_raw(bytes).cast::<u8>(),
+            bid: HEAP_BID,
+            start: 0,
+            end: cap,
+            cap,
+        }
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: the kernel filled [0, end) and does not touch this buffer until it is pushed
         // back, which only Drop does; the mapping outlives every PBuf (runtime teardown order).
@@ -227,7 +272,14 @@ impl PBuf {
 
 impl Drop for PBuf {
     fn drop(&mut self) {
-        recycle(self.bid);
+        if self.is_pool() {
+            recycle(self.bid);
+        } else if self.cap > 0 {
+            let bytes = std::ptr::slice_from_raw_parts_mut(self.base, self.cap as usize);
+            // SAFETY: `base` and `cap` are those of the boxed slice `into_heap` leaked, and
+            // nothing else frees it.
+            drop(unsafe { Box::from_raw(bytes) });
+        }
     }
 }
 

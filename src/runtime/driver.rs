@@ -23,6 +23,7 @@ use io_uring::{cqueue, opcode, squeue, IoUring};
 use slab::Slab;
 
 use super::executor::{with_cx, RuntimeOptions};
+use super::multishot::MultiSlot;
 
 /// `user_data` of entries whose completions carry no news: cancel requests, and the closes and
 /// shutdowns of direct descriptors sent without waiting.
@@ -88,6 +89,8 @@ enum State {
     /// Its future was dropped before completion: the data the kernel may still touch is kept
     /// here until the final completion arrives.
     Orphaned(#[allow(dead_code)] Option<Box<dyn Any>>),
+    /// A connection's multishot receive, for the connection's whole life (see `multishot`).
+    Multi(MultiSlot),
     /// A multishot operation: its completions queue up until its owner reads them (see
     /// [`MultiOp`]).
     Multishot(Shots),
@@ -308,6 +311,8 @@ impl Driver {
     /// orphaned operations so the caller drops it outside any borrow.
     pub(crate) fn reap(&mut self, garbage: &mut Vec<Box<dyn Any>>) -> usize {
         let mut n = 0;
+        // Multishot receives to cancel (too much unread), submitted after the queue is read.
+        let mut cancel: Vec<usize> = Vec::new();
         let mut closes: Vec<Option<u32>> = Vec::new();
         // Table slots the kernel filled for multishot accepts (`IORING_FILE_INDEX_ALLOC`).
         let mut allocated = 0u32;
@@ -338,6 +343,14 @@ impl Driver {
                     *done &= !CQE_F_MORE;
                 }
                 State::Done { .. } => {}
+                State::Multi(m) => {
+                    if m.complete(res, flags) {
+                        cancel.push(idx);
+                    }
+                    if m.closed && !m.armed && m.handles == 0 {
+                        slots.remove(idx);
+                    }
+                }
                 State::Multishot(m) => {
                     let last = !cqueue::more(flags);
                     let orphan = slot.orphan;
@@ -394,6 +407,9 @@ impl Driver {
                 }
             }
         }
+        for idx in cancel {
+            self.push(&cancel_entry(idx));
+        }
         self.free_slots = self.free_slots.saturating_sub(allocated);
         for close in closes {
             match close {
@@ -404,10 +420,51 @@ impl Driver {
         n
     }
 
+    /// A new multishot slot, not armed yet; its index is the receive's `user_data`.
+    pub(crate) fn multi_new(&mut self) -> usize {
+        self.insert(State::Multi(MultiSlot::new()), Orphan::Nothing)
+    }
+
+    /// The multishot slot at `idx`.
+    pub(crate) fn multi(&mut self, idx: usize) -> Option<&mut MultiSlot> {
+        match self.slots.get_mut(idx).map(|s| &mut s.state) {
+            Some(State::Multi(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Frees the multishot slot at `idx` once nothing refers to it any more: its connection
+    /// closed, no `Recv` handle is left and the kernel's receive has ended. Returns what was
+    /// queued, for the caller to drop outside the borrow.
+    pub(crate) fn multi_settle(&mut self, idx: usize) -> Vec<super::multishot::Got> {
+        let Some(m) = self.multi(idx) else {
+            return Vec::new();
+        };
+        if !m.closed {
+            return Vec::new();
+        }
+        let queued = std::mem::take(&mut m.queue);
+        if m.armed {
+            if !m.stopping {
+                m.stopping = true;
+                self.push(&cancel_entry(idx));
+            }
+        } else if m.handles == 0 {
+            self.slots.remove(idx);
+        }
+        queued
+    }
+
     /// Free slots of the fixed-file table (0 without a table).
     pub(crate) fn free_slots(&self) -> u32 {
         self.free_slots
     }
+}
+
+fn cancel_entry(idx: usize) -> squeue::Entry {
+    opcode::AsyncCancel::new(idx as u64)
+        .build()
+        .user_data(IGNORED_USER_DATA)
 }
 
 impl Drop for Driver {

@@ -18,6 +18,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::bufring::{PBuf, BGID};
 use super::driver::{check, Completion, Op, Orphan};
 use super::executor::with_cx;
+use super::multishot;
 use super::sock::{on_target, Sock, Target};
 
 /// A buffer the kernel may read from while a send is in flight. Its heap address must not move
@@ -79,6 +80,16 @@ struct TwoBufs<A, B> {
 #[derive(Debug)]
 pub struct Conn {
     sock: Sock,
+    /// Single receives, or one multishot receive kept armed (see `multishot`).
+    multi: std::cell::Cell<u32>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Before the descriptor closes: an armed receive is cancelled (the ring holds its own
+        // reference to the socket until the cancellation completes).
+        multishot::release(self.multi.get());
+    }
 }
 
 /// A receive waiting for data, holding no buffer until the data arrives. Kept by idle pooled
@@ -90,11 +101,22 @@ pub struct Recv {
     op: Option<Op<()>>,
     target: Target,
     size: u32,
-    backoff: Option<super::Sleep>,
+    /// Boxed: rare, and a waiting session holds a `Recv`.
+    backoff: Option<Box<super::Sleep>>,
+    /// The connection's multishot slot, when it reads through one (a handle on it).
+    multi: Option<u32>,
+}
+
+impl Drop for Recv {
+    fn drop(&mut self) {
+        if let Some(m) = self.multi {
+            multishot::drop_handle(m);
+        }
+    }
 }
 
 /// How long a receive waits for a provided buffer to come back after `ENOBUFS`.
-const NOBUFS_BACKOFF: Duration = Duration::from_millis(1);
+pub(super) const NOBUFS_BACKOFF: Duration = Duration::from_millis(1);
 
 fn submit_recv(target: Target, size: u32) -> Op<()> {
     Op::submit((), Orphan::Nothing, |_| {
@@ -107,7 +129,10 @@ fn submit_recv(target: Target, size: u32) -> Op<()> {
 
 impl Recv {
     pub fn is_done(&self) -> bool {
-        self.op.as_ref().is_some_and(|op| op.is_done())
+        match self.multi {
+            Some(m) => multishot::has_news(m),
+            None => self.op.as_ref().is_some_and(|op| op.is_done()),
+        }
     }
 }
 
@@ -115,9 +140,13 @@ impl Future for Recv {
     /// `Ok(None)` is end of stream.
     type Output = io::Result<Option<PBuf>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(m) = self.multi {
+            let target = self.target;
+            return multishot::poll_recv(target, m, &mut self.backoff, cx);
+        }
         loop {
             if let Some(b) = self.backoff.as_mut() {
-                if Pin::new(b).poll(cx).is_pending() {
+                if Pin::new(&mut **b).poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 self.backoff = None;
@@ -133,7 +162,7 @@ impl Future for Recv {
             };
             self.op = None;
             if res == -libc::ENOBUFS {
-                self.backoff = Some(super::sleep(NOBUFS_BACKOFF));
+                self.backoff = Some(Box::new(super::sleep(NOBUFS_BACKOFF)));
                 continue;
             }
             let buf = cqueue::buffer_select(flags).and_then(|bid| {
@@ -158,7 +187,23 @@ impl Future for Recv {
 
 impl Conn {
     pub fn from_fd(fd: OwnedFd) -> Conn {
-        Conn { sock: Sock::os(fd) }
+        Conn::new(Sock::os(fd))
+    }
+
+    fn new(sock: Sock) -> Conn {
+        Conn {
+            sock,
+            multi: std::cell::Cell::new(multishot::OFF),
+        }
+    }
+
+    /// From now on, reads go through one multishot receive kept armed for the connection's
+    /// life (with `on`). Only for a connection whose every byte is read through `recv`: no
+    /// receive may leave bytes in the socket for someone else (a kTLS hand-over, a peek).
+    pub fn set_multishot(&self, on: bool) {
+        if on && self.multi.get() == multishot::OFF {
+            self.multi.set(multishot::ON);
+        }
     }
 
     pub(super) fn target(&self) -> Target {
@@ -185,11 +230,21 @@ impl Conn {
                 .map(|b| b.buf_size())
                 .unwrap_or(16384)
         });
+        if let Some(m) = multishot::prepare(self.target(), &self.multi) {
+            return Recv {
+                op: None,
+                target: self.target(),
+                size,
+                backoff: None,
+                multi: Some(m),
+            };
+        }
         Recv {
             op: Some(submit_recv(self.target(), size)),
             target: self.target(),
             size,
             backoff: None,
+            multi: None,
         }
     }
 
@@ -395,7 +450,7 @@ impl Conn {
         });
         let c = op.await;
         check(c.res)?;
-        Ok(Conn { sock })
+        Ok(Conn::new(sock))
     }
 
     /// Half-closes: the peer reads end of stream, our side can still receive.
@@ -610,7 +665,7 @@ pub(super) fn accepted(res: i32, direct: bool) -> Conn {
         // SAFETY: a successful accept returns a new fd that nothing else owns.
         Sock::os(unsafe { OwnedFd::from_raw_fd(res) })
     };
-    Conn { sock }
+    Conn::new(sock)
 }
 
 /// The peer address an accept wrote.

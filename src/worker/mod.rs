@@ -224,6 +224,10 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
         adopt(&local, &shared, &known);
         match shared.phase() {
             WorkerPhase::Running => {
+                crate::state::counter::bind_worker(
+                    id,
+                    shared.snapshot.load().global.tune.per_worker_counters,
+                );
                 sync_listeners(&local, &shared, mode, &mut acceptors, &mut known);
                 *local.logger.borrow_mut() = shared.logger.load_full();
             }
@@ -567,8 +571,10 @@ fn start_session(
     }
     shared.process.conns.fetch_add(1, Ordering::Relaxed);
     let now = fe.state.conns.fetch_add(1, Ordering::Relaxed) + 1;
-    fe.state.max_conns.fetch_max(now, Ordering::Relaxed);
-    fe.state.total_conns.fetch_add(1, Ordering::Relaxed);
+    if now > fe.state.max_conns.load(Ordering::Relaxed) {
+        fe.state.max_conns.fetch_max(now, Ordering::Relaxed);
+    }
+    fe.state.total_conns.add(1);
     local.sessions.set(local.sessions.get() + 1);
     let guard = SessionGuard {
         local: local.clone(),
@@ -579,6 +585,10 @@ fn start_session(
         return;
     };
     let mode = fe.mode;
+    // A plain HTTP connection is read only through `recv` once its PROXY header is taken: it
+    // may keep one multishot receive armed. (A TLS one may pass its records to kTLS, which
+    // must find them in the socket.)
+    let multishot = snap.global.tune.multishot_recv && mode == Mode::Http && !bind.tls;
     // Plain listeners of a frontend with `[h2] cleartext` tell the h2 preface from HTTP/1.1.
     let h2_plain = (mode == Mode::Http && fe.h2.cleartext).then_some(fe.timeouts.http_request);
     let handshake = fe.tls.clone().filter(|_| bind.tls).map(|tls| Handshake {
@@ -640,6 +650,7 @@ fn start_session(
                 proxy::track::Admission::Reject => return,
             }
         }
+        conn.set_multishot(multishot);
         // A plain HTTP session runs inline: its task is what an idle keep-alive connection
         // costs. The others are boxed, so that the plain session's task reserves no room for
         // them (a TLS connection's state is large); `serve_tls` holds only the boxes it waits

@@ -34,6 +34,7 @@ impl Srv {
 pub struct Site {
     workers: usize,
     mode: &'static str,
+    global: Vec<String>,
     frontend: Vec<String>,
     backend: Vec<String>,
     servers: Vec<Srv>,
@@ -70,6 +71,7 @@ pub fn http() -> Site {
     Site {
         workers: 1,
         mode: "http",
+        global: Vec::new(),
         frontend: Vec::new(),
         backend: Vec::new(),
         servers: Vec::new(),
@@ -87,6 +89,12 @@ pub fn tcp() -> Site {
 impl Site {
     pub fn workers(mut self, n: usize) -> Site {
         self.workers = n;
+        self
+    }
+
+    /// A line in `[global]`.
+    pub fn global(mut self, line: &str) -> Site {
+        self.global.push(line.to_string());
         self
     }
 
@@ -110,8 +118,10 @@ impl Site {
     /// The TOML text, with the frontend bound to `port`.
     pub fn toml(&self, port: u16) -> String {
         let mut t = format!(
-            "[global]\nworkers = {}\n\n[frontend.www]\nbind = \"127.0.0.1:{port}\"\nmode = \"{}\"\ndefault_backend = \"web\"\n",
-            self.workers, self.mode
+            "[global]\nworkers = {}\n{}\n[frontend.www]\nbind = \"127.0.0.1:{port}\"\nmode = \"{}\"\ndefault_backend = \"web\"\n",
+            self.workers,
+            self.global.iter().map(|l| format!("{l}\n")).collect::<String>(),
+            self.mode
         );
         for l in &self.frontend {
             t.push_str(l);

@@ -24,6 +24,8 @@ pub(super) const GLOBAL: Schema = Schema {
         "admin_socket",
         "keep_bind_capability",
         "state_file",
+        "tune_multishot_recv",
+        "tune_per_worker_counters",
         "tune_ring_fd",
         "tune_direct_descriptors",
         "tune_loop_clock",
@@ -167,6 +169,12 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
             .bool(cx, "tune_direct_descriptors")
             .unwrap_or(on.direct_descriptors),
         loop_clock: t.bool(cx, "tune_loop_clock").unwrap_or(on.loop_clock),
+        multishot_recv: t
+            .bool(cx, "tune_multishot_recv")
+            .unwrap_or(on.multishot_recv),
+        per_worker_counters: t
+            .bool(cx, "tune_per_worker_counters")
+            .unwrap_or(on.per_worker_counters),
         multishot_accept: t
             .bool(cx, "tune_multishot_accept")
             .unwrap_or(on.multishot_accept),

@@ -478,14 +478,70 @@ defualt_backend = "web"
     );
 }
 
+/// The `tune_*` switches that are on by default land in `Tune`, each off alone when set to
+/// false; a value that is not a boolean is refused at its place.
+#[test]
+fn tune_switches_fill_tune_and_refuse_non_booleans() {
+    let on = crate::config::Tune::default();
+    for (key, off) in [
+        (
+            "tune_multishot_recv",
+            crate::config::Tune {
+                multishot_recv: false,
+                ..on
+            },
+        ),
+        (
+            "tune_per_worker_counters",
+            crate::config::Tune {
+                per_worker_counters: false,
+                ..on
+            },
+        ),
+        (
+            "tune_ring_fd",
+            crate::config::Tune {
+                ring_fd: false,
+                ..on
+            },
+        ),
+        (
+            "tune_direct_descriptors",
+            crate::config::Tune {
+                direct_descriptors: false,
+                ..on
+            },
+        ),
+        (
+            "tune_loop_clock",
+            crate::config::Tune {
+                loop_clock: false,
+                ..on
+            },
+        ),
+    ] {
+        let cfg = ok(&with_site(&format!("[global]\n{key} = false\n")));
+        assert_eq!(cfg.global.tune, off, "{key}");
+        assert_eq!(
+            error(&with_site(&format!("[global]\n{key} = 1\n"))),
+            format!(
+                "t.toml:2:{}: error: expected a boolean for `{key}`, found an integer",
+                key.len() + 4
+            )
+        );
+    }
+    assert_eq!(ok(&with_site("")).global.tune, on);
+}
+
 #[test]
 fn unknown_key_without_close_match_lists_expected_keys() {
     assert_eq!(
         error(&with_site("[global]\nthreads = 4\n")),
         "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
-         keep_bind_capability, state_file, tune_ring_fd, tune_direct_descriptors, tune_loop_clock, \
-         tune_multishot_accept, tune_zero_copy_send, tune_zero_copy_min"
+         keep_bind_capability, state_file, tune_multishot_recv, tune_per_worker_counters, \
+         tune_ring_fd, tune_direct_descriptors, tune_loop_clock, tune_multishot_accept, \
+         tune_zero_copy_send, tune_zero_copy_min"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),

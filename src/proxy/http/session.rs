@@ -6,7 +6,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -270,7 +269,7 @@ async fn exchange<T: Transport>(s: &Session<T>, input: &mut Input) -> Next {
 /// forwards it.
 async fn request<T: Transport>(r: &mut Req<'_, T>) -> Result<Next, Outcome> {
     let head = read_head(r).await?;
-    r.fe.state.requests.fetch_add(1, Ordering::Relaxed);
+    r.fe.state.requests.add(1);
     r.x.head_at = Some(Instant::now());
     r.x.bytes_in = head.head_len as u64;
     if r.fe.log {

@@ -1,0 +1,279 @@
+//! A multishot receive kept armed by its connection: one submission for many reads.
+//!
+//! A connection in multishot mode (see [`Conn::set_multishot`](super::Conn::set_multishot))
+//! owns one driver slot for its whole life. The kernel posts a completion per arrival of
+//! data, each with a provided buffer and `IORING_CQE_F_MORE` while the receive stays armed;
+//! the reaper queues them in the slot and wakes the reader. A completion without `F_MORE`
+//! (end of stream, an error, `ENOBUFS` when the buffer ring ran dry, our own cancellation)
+//! disarms it, and the next read arms it again.
+//!
+//! The provided buffers stay a shared, bounded resource, as with single receives:
+//! - only a reader that is waiting gets the provided buffer itself; bytes that arrive while
+//!   nobody reads (the next request while the response is still being sent, a stray byte on
+//!   an idle pooled connection) are copied to the heap and the buffer goes back to the ring
+//!   at once, so a connection that is not reading never holds a provided buffer;
+//! - once more than [`MAX_QUEUED`] bytes wait unread, the receive is cancelled: the socket's
+//!   own buffer and TCP flow control hold the rest, as they do for single receives.
+//!
+//! The slot lives until its connection closed, no `Recv` handle refers to it any more (a
+//! pooled connection's probe is dropped after the connection) and the kernel's receive has
+//! ended, so an index held by either always names this slot.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use io_uring::{cqueue, opcode};
+
+use super::bufring::PBuf;
+use super::executor::with_cx;
+use super::sock::{on_target, Target};
+use super::Sleep;
+
+/// Bytes that may wait unread in a multishot slot before its receive is cancelled.
+pub(crate) const MAX_QUEUED: usize = 64 * 1024;
+
+/// What the kernel delivered and the reader has not taken yet.
+pub(crate) enum Got {
+    /// Bytes (a provided buffer, or their heap copy).
+    Data(PBuf),
+    /// The receive ended: 0 at end of stream, else `-errno`.
+    End(i32),
+}
+
+/// The state of one connection's multishot receive, kept in its driver slot.
+pub(crate) struct MultiSlot {
+    /// The reader waiting now, if any.
+    pub(crate) waker: Option<Waker>,
+    /// Delivered, not yet read, in order.
+    pub(crate) queue: Vec<Got>,
+    /// `Recv` handles alive that name this slot.
+    pub(crate) handles: u32,
+    /// The kernel's receive is in flight (its final completion has not been reaped).
+    pub(crate) armed: bool,
+    /// A cancellation was submitted and its final completion has not arrived.
+    pub(crate) stopping: bool,
+    /// The connection closed: nothing is queued any more, the slot goes when settled.
+    pub(crate) closed: bool,
+}
+
+impl MultiSlot {
+    pub(crate) fn new() -> MultiSlot {
+        MultiSlot {
+            waker: None,
+            queue: Vec::new(),
+            handles: 0,
+            armed: false,
+            stopping: false,
+            closed: false,
+        }
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.queue
+            .iter()
+            .map(|g| match g {
+                Got::Data(b) => b.len(),
+                Got::End(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Takes one completion. Returns whether the receive must be cancelled (too much unread).
+    pub(crate) fn complete(&mut self, res: i32, flags: u32) -> bool {
+        let more = cqueue::more(flags);
+        if !more {
+            self.armed = false;
+            self.stopping = false;
+        }
+        if self.closed {
+            if let Some(bid) = cqueue::buffer_select(flags) {
+                super::bufring::recycle(bid);
+            }
+            return false;
+        }
+        let waiting = self.waker.is_some();
+        if res > 0 {
+            let buf = cqueue::buffer_select(flags).and_then(|bid| {
+                super::executor::try_with_cx_or(None, |c| {
+                    c.bufs
+                        .try_borrow_mut()
+                        .ok()?
+                        .as_mut()
+                        .map(|r| r.take(bid, res as u32))
+                })
+            });
+            match buf {
+                // A reader waits: it gets the provided buffer itself (no copy). Anything
+                // behind it goes to the heap, as the reader takes one item per wake-up.
+                Some(b) if waiting && self.queue.is_empty() => self.queue.push(Got::Data(b)),
+                Some(b) => self.queue.push(Got::Data(b.into_heap())),
+                None => self.queue.push(Got::End(-libc::EIO)),
+            }
+        } else if res == -libc::ECANCELED && !more {
+            // Our own cancellation: nothing to read; a reader re-arms.
+        } else {
+            // End of stream or an error (`ENOBUFS` included): the receive is over.
+            if let Some(bid) = cqueue::buffer_select(flags) {
+                super::bufring::recycle(bid);
+            }
+            self.queue.push(Got::End(res));
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        self.armed && !self.stopping && self.queued_bytes() > MAX_QUEUED && {
+            self.stopping = true;
+            true
+        }
+    }
+
+    /// The reader went away: provided buffers still queued move to the heap, so an idle
+    /// connection holds none.
+    fn detach(&mut self) {
+        self.waker = None;
+        for g in self.queue.iter_mut() {
+            if let Got::Data(b) = g {
+                if b.is_pool() {
+                    let pb = std::mem::replace(b, PBuf::empty());
+                    *b = pb.into_heap();
+                }
+            }
+        }
+    }
+}
+
+/// The submission that arms a multishot receive on `target` for slot `idx`.
+fn arm_entry(target: Target, idx: usize) -> io_uring::squeue::Entry {
+    on_target!(target, |f| opcode::RecvMulti::new(f, super::bufring::BGID)
+        .build())
+    .user_data(idx as u64)
+}
+
+/// A connection's multishot mode: 0 off (single receives), 1 on but never used yet, else its
+/// slot's index + 2. One word, as every connection carries it.
+pub(crate) const OFF: u32 = 0;
+pub(crate) const ON: u32 = 1;
+
+/// A new handle on the slot of a connection in multishot mode (made on first use), armed
+/// unless something waits unread in it; `None` when the mode is off.
+pub(crate) fn prepare(target: Target, mode: &std::cell::Cell<u32>) -> Option<u32> {
+    let idx = match mode.get() {
+        OFF => return None,
+        ON => {
+            let idx = with_cx(|c| c.driver.borrow_mut().multi_new());
+            let idx = u32::try_from(idx).ok().filter(|i| *i < u32::MAX - 2)?;
+            mode.set(idx + 2);
+            idx
+        }
+        n => n - 2,
+    };
+    with_cx(|c| {
+        let mut d = c.driver.borrow_mut();
+        let m = d.multi(idx as usize)?;
+        m.handles += 1;
+        let arm = !m.armed && m.queue.is_empty() && {
+            m.armed = true;
+            true
+        };
+        if arm {
+            d.push(&arm_entry(target, idx as usize));
+        }
+        Some(idx)
+    })
+}
+
+/// The next delivery of the multishot receive in slot `idx`, arming it again when it ended.
+/// `ENOBUFS` (the ring ran dry) waits `backoff` and re-arms, as single receives do.
+pub(crate) fn poll_recv(
+    target: Target,
+    idx: u32,
+    backoff: &mut Option<Box<Sleep>>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<PBuf>>> {
+    loop {
+        if let Some(b) = backoff.as_mut() {
+            if Pin::new(&mut **b).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *backoff = None;
+        }
+        let got = with_cx(|c| {
+            let mut d = c.driver.borrow_mut();
+            let Some(m) = d.multi(idx as usize).filter(|m| !m.closed) else {
+                return Some(Got::End(-libc::EBADF));
+            };
+            if !m.queue.is_empty() {
+                return Some(m.queue.remove(0));
+            }
+            match &m.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => m.waker = Some(cx.waker().clone()),
+            }
+            let arm = !m.armed && {
+                m.armed = true;
+                true
+            };
+            if arm {
+                d.push(&arm_entry(target, idx as usize));
+            }
+            None
+        });
+        return match got {
+            None => Poll::Pending,
+            Some(Got::Data(b)) => Poll::Ready(Ok(Some(b))),
+            Some(Got::End(0)) => Poll::Ready(Ok(None)),
+            Some(Got::End(e)) if e == -libc::ENOBUFS => {
+                *backoff = Some(Box::new(super::sleep(super::net::NOBUFS_BACKOFF)));
+                continue;
+            }
+            Some(Got::End(e)) => Poll::Ready(Err(io::Error::from_raw_os_error(-e))),
+        };
+    }
+}
+
+/// Something arrived (or the receive ended) and waits unread: for an idle pooled connection,
+/// the server closed it or sent stray bytes.
+pub(crate) fn has_news(idx: u32) -> bool {
+    with_cx(|c| {
+        c.driver
+            .borrow_mut()
+            .multi(idx as usize)
+            .is_none_or(|m| m.closed || !m.queue.is_empty())
+    })
+}
+
+/// A `Recv` handle is dropped: its reader stopped waiting.
+pub(crate) fn drop_handle(idx: u32) {
+    let mut queued = Vec::new();
+    super::executor::try_with_cx(|c| {
+        if let Ok(mut d) = c.driver.try_borrow_mut() {
+            if let Some(m) = d.multi(idx as usize) {
+                m.detach();
+                m.handles = m.handles.saturating_sub(1);
+                queued = d.multi_settle(idx as usize);
+            }
+        }
+    });
+    drop(queued);
+}
+
+/// The connection closes: its receive is cancelled, what waited unread is dropped.
+pub(crate) fn release(mode: u32) {
+    if mode < 2 {
+        return;
+    }
+    let idx = (mode - 2) as usize;
+    let mut queued = Vec::new();
+    super::executor::try_with_cx(|c| {
+        if let Ok(mut d) = c.driver.try_borrow_mut() {
+            if let Some(m) = d.multi(idx) {
+                m.closed = true;
+                m.waker = None;
+            }
+            queued = d.multi_settle(idx);
+        }
+    });
+    drop(queued);
+}
