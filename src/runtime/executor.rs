@@ -145,6 +145,16 @@ impl TaskHandle {
     }
 }
 
+/// Wakes every task of this worker's runtime: each is polled again and looks at what it
+/// waits for (see [`Signal`](super::Signal)).
+pub(crate) fn wake_all() {
+    try_with_cx(|cx| {
+        let tasks = cx.tasks.borrow();
+        let mut ready = cx.ready.borrow_mut();
+        ready.extend(tasks.iter().map(|(idx, _)| idx));
+    });
+}
+
 /// Spawns a task on this worker's runtime.
 pub fn spawn(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
     with_cx(|cx| {

@@ -17,6 +17,7 @@ use super::{acme_challenge, forward, stats_page, LIMITS};
 use crate::http::{error_response, parse_request, RequestHead};
 use crate::proxy::exchange::{Exchange, Outcome};
 use crate::proxy::{Accepted, FrontendRef, Local};
+use crate::state::FrontendState;
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
 use crate::transport::{Chunk, Transport};
@@ -56,6 +57,49 @@ pub(super) struct Session<T> {
     /// pipelined requests (see [`Cold`]). Boxed and empty for most: an idle connection keeps
     /// one pointer for both.
     cold: Cell<Option<Box<Cold>>>,
+    /// The frontend whose open connections count this one, when the session takes it off the
+    /// counts as it ends (see [`serve_counted`]).
+    counted: Option<Arc<FrontendState>>,
+}
+
+impl<T> Session<T> {
+    /// The session of one connection (a plain function: the future that runs it takes the
+    /// session by value and keeps it once, where an async function would keep the
+    /// `Accepted` and the transport beside the session made from them).
+    fn new(accepted: Accepted, client: T, counted: Option<Arc<FrontendState>>) -> Session<T> {
+        let Accepted {
+            local,
+            cell,
+            frontend,
+            peer,
+            dst,
+            track,
+        } = accepted;
+        Session {
+            local,
+            cell,
+            frontend,
+            client,
+            peer,
+            dst,
+            // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
+            cold: Cell::new(track.map(|t| {
+                Box::new(Cold {
+                    track: Some(t),
+                    held: Vec::new(),
+                })
+            })),
+            counted,
+        }
+    }
+}
+
+impl<T> Drop for Session<T> {
+    fn drop(&mut self) {
+        if let Some(fe) = self.counted.take() {
+            self.local.connection_closed(&fe);
+        }
+    }
 }
 
 /// A connection's rarely used state.
@@ -127,33 +171,30 @@ pub(super) struct Req<'a, T> {
     pub track: Option<crate::track::Handle>,
 }
 
-/// Serves one client connection until it closes, times out, or the worker drains.
-pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
-    let Accepted {
-        local,
-        cell,
-        frontend,
-        peer,
-        dst,
-        track,
-    } = accepted;
-    let s = Session {
-        local,
-        cell,
-        frontend,
-        client,
-        peer,
-        dst,
-        // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
-        cold: Cell::new(track.map(|t| {
-            Box::new(Cold {
-                track: Some(t),
-                held: Vec::new(),
-            })
-        })),
-    };
+/// Serves one client connection (or HTTP/2 stream) until it closes, times out, or the
+/// worker drains.
+pub fn serve<T: Transport>(accepted: Accepted, client: T) -> impl Future<Output = ()> {
+    run(Session::new(accepted, client, None))
+}
+
+/// [`serve`] for a client connection counted open in its process's, frontend's (`counted`)
+/// and worker's totals: the session takes it off them when it ends. The worker spawns this
+/// future as the connection's task itself, so that an idle keep-alive connection costs its
+/// session and nothing around it.
+pub fn serve_counted<T: Transport>(
+    accepted: Accepted,
+    client: T,
+    counted: Arc<FrontendState>,
+) -> impl Future<Output = ()> {
+    run(Session::new(accepted, client, Some(counted)))
+}
+
+/// The session loop. What it keeps while the connection idles is what an idle keep-alive
+/// connection costs (see `idle_session_future_stays_small`): the session, the empty input,
+/// and the wait for the next request's first byte.
+async fn run<T: Transport>(s: Session<T>) {
     let mut input = Input::default();
-    let mut served = 0u64;
+    let mut first = true;
     loop {
         // The snapshot is looked up again for each request (a reload applies to the next
         // request) and not held while the connection idles.
@@ -163,17 +204,17 @@ pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
         // Waiting for the first byte: the keep-alive timeout between requests, the request
         // timeout for the first one; the whole head must then arrive within `http_request`.
         if input.is_empty() {
-            let idle = if served == 0 {
+            let idle = if first {
                 timeouts.http_request
             } else {
                 timeouts.http_keep_alive
             };
-            match wait_first_byte(&s, &mut input, idle).await {
-                Ok(true) => {}
+            match first_byte(&s, idle).await {
+                Some(Ok(Some(b))) => input.push(b),
                 _ => break,
             }
         }
-        served += 1;
+        first = false;
         // Boxed: a request's state (parsing, the upstream exchange, error paths) lives on the
         // heap only while the request is in flight, so an idle keep-alive connection keeps
         // just the session and its wait for the next byte.
@@ -381,30 +422,33 @@ impl<T: Transport> Req<'_, T> {
     }
 }
 
-/// Waits for the first byte of the next request, at most `idle`; `Ok(false)` when the client
-/// closed or the wait timed out. When the worker starts draining meanwhile, waits at most
-/// [`DRAIN_IDLE`] more: a request already on its way is still served (with
-/// `Connection: close`), an idle connection closes soon. The receive stays in flight across
-/// that change, so no byte can be lost to a cancellation.
-async fn wait_first_byte<T: Transport>(
+/// Waits for the first bytes of the next request, at most `idle`; `None` when the wait timed
+/// out. When the worker starts draining meanwhile, waits at most [`DRAIN_IDLE`] more: a
+/// request already on its way is still served (with `Connection: close`), an idle connection
+/// closes soon. The receive stays in flight across that change, so no byte can be lost to a
+/// cancellation.
+///
+/// Kept small, as every idle keep-alive connection holds it: the receive, the timer and a
+/// flag. The drain signal is looked at, not waited on (raising it wakes every task of the
+/// worker), so an idle connection is no waiter of it.
+async fn first_byte<T: Transport>(
     s: &Session<T>,
-    input: &mut Input,
     idle: Duration,
-) -> std::io::Result<bool> {
-    let draining = s.local.draining.clone();
-    let mut deadline = Instant::now() + idle;
-    if draining.is_raised() {
-        deadline = deadline.min(Instant::now() + DRAIN_IDLE);
-    }
-    let mut recv = std::pin::pin!(s.client.recv());
-    let mut sleep = runtime::sleep_until(deadline);
-    let mut drain = draining.wait();
+) -> Option<std::io::Result<Option<Chunk>>> {
+    let draining = &s.local.draining;
     let mut shortened = draining.is_raised();
-    let got = std::future::poll_fn(|cx| {
+    let now = Instant::now();
+    let mut deadline = now + idle;
+    if shortened {
+        deadline = deadline.min(now + DRAIN_IDLE);
+    }
+    let mut sleep = runtime::sleep_until(deadline);
+    let mut recv = std::pin::pin!(s.client.recv());
+    std::future::poll_fn(move |cx| {
         if let Poll::Ready(r) = recv.as_mut().poll(cx) {
             return Poll::Ready(Some(r));
         }
-        if !shortened && Pin::new(&mut drain).poll(cx).is_ready() {
+        if !shortened && draining.is_raised() {
             shortened = true;
             sleep = runtime::sleep_until(sleep.deadline().min(Instant::now() + DRAIN_IDLE));
         }
@@ -413,15 +457,7 @@ async fn wait_first_byte<T: Transport>(
         }
         Poll::Pending
     })
-    .await;
-    match got {
-        Some(Ok(Some(b))) => {
-            input.push(b);
-            Ok(true)
-        }
-        Some(Ok(None)) | None => Ok(false),
-        Some(Err(e)) => Err(e),
-    }
+    .await
 }
 
 /// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
@@ -470,7 +506,8 @@ mod tests {
             dst: None,
             track: None,
         };
-        let fut = serve(accepted, Conn::from_fd(fd));
+        // What the worker spawns for a plain HTTP connection: the task is this future.
+        let fut = serve_counted(accepted, Conn::from_fd(fd), Arc::default());
         let size = std::mem::size_of_val(&fut);
 
         println!(
