@@ -118,7 +118,12 @@ fn drop_task_waker(_: *const ()) {}
 fn task_waker(idx: usize) -> Waker {
     // SAFETY: the vtable's functions treat the data word as a plain integer (the index): they
     // never dereference it, and clone, wake and drop are all sound for any value, on any thread.
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::without_provenance(idx), &TASK_WAKER)) }
+    unsafe {
+        Waker::from_raw(RawWaker::new(
+            std::ptr::without_provenance(idx),
+            &TASK_WAKER,
+        ))
+    }
 }
 
 /// The index of the task that `waker` wakes, if it is a task waker of this runtime.

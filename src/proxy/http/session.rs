@@ -17,9 +17,9 @@ use super::{acme_challenge, forward, stats_page, LIMITS};
 use crate::http::{error_response, parse_request, RequestHead};
 use crate::proxy::exchange::{Exchange, Outcome};
 use crate::proxy::{Accepted, FrontendRef, Local};
-use crate::state::FrontendState;
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
+use crate::state::FrontendState;
 use crate::transport::{Chunk, Transport};
 
 /// While draining, how long an idle client connection may still send its next request.
@@ -190,43 +190,64 @@ pub fn serve_counted<T: Transport>(
 }
 
 /// The session loop. What it keeps while the connection idles is what an idle keep-alive
-/// connection costs (see `idle_session_future_stays_small`): the session, the empty input,
-/// and the wait for the next request's first byte.
-async fn run<T: Transport>(s: Session<T>) {
-    let mut input = Input::default();
-    let mut first = true;
-    loop {
-        // The snapshot is looked up again for each request (a reload applies to the next
-        // request) and not held while the connection idles.
-        let Some(timeouts) = s.frontend.resolve(&s.cell.load()).map(|fe| fe.timeouts) else {
-            break;
-        };
-        // Waiting for the first byte: the keep-alive timeout between requests, the request
-        // timeout for the first one; the whole head must then arrive within `http_request`.
-        if input.is_empty() {
-            let idle = if first {
-                timeouts.http_request
-            } else {
-                timeouts.http_keep_alive
+/// connection costs (see `idle_session_future_stays_small`): the session and the wait for the
+/// next request's first byte. The bytes of a request (`Input`) exist only from that byte until
+/// the connection is idle again, and share their room in this future with the wait.
+///
+/// An `async move` block, not an async function: an async function moves its by-value
+/// arguments into locals of its own, so the session would be kept twice.
+fn run<T: Transport>(session: Session<T>) -> impl Future<Output = ()> {
+    async move {
+        let s = &session;
+        let mut first = true;
+        let mut linger = false;
+        'connection: loop {
+            // The snapshot is looked up again for each request (a reload applies to the next
+            // request) and not held while the connection idles. Waiting for the first byte: the
+            // keep-alive timeout between requests, the request timeout for the first one; the
+            // whole head must then arrive within `http_request`.
+            let Some(idle) = s.frontend.resolve(&s.cell.load()).map(|fe| {
+                if first {
+                    fe.timeouts.http_request
+                } else {
+                    fe.timeouts.http_keep_alive
+                }
+            }) else {
+                break;
             };
-            match first_byte(&s, idle).await {
-                Some(Ok(Some(b))) => input.push(b),
-                _ => break,
+            let bytes = {
+                let mut recv = std::pin::pin!(s.client.recv());
+                match first_byte(recv.as_mut(), &s.local.draining, idle).await {
+                    Some(Ok(Some(bytes))) => bytes,
+                    _ => break,
+                }
+            };
+            first = false;
+            let mut input = Input::default();
+            input.push(bytes);
+            // Requests, as long as the next one's bytes are already here (pipelined).
+            loop {
+                // Boxed: a request's state (parsing, the upstream exchange, error paths) lives on
+                // the heap only while the request is in flight, so an idle keep-alive connection
+                // keeps just the session and its wait for the next byte.
+                let _in_flight = InFlight::new(&s.local);
+                match Box::pin(exchange(s, &mut input)).await {
+                    Next::KeepAlive => {}
+                    Next::Close { linger: l } => {
+                        linger = l;
+                        break 'connection;
+                    }
+                }
+                if input.is_empty() {
+                    break;
+                }
+                if s.frontend.resolve(&s.cell.load()).is_none() {
+                    break 'connection;
+                }
             }
         }
-        first = false;
-        // Boxed: a request's state (parsing, the upstream exchange, error paths) lives on the
-        // heap only while the request is in flight, so an idle keep-alive connection keeps
-        // just the session and its wait for the next byte.
-        let _in_flight = InFlight::new(&s.local);
-        match Box::pin(exchange(&s, &mut input)).await {
-            Next::KeepAlive => {}
-            Next::Close { linger } => {
-                if linger {
-                    Box::pin(linger_close(&s.client)).await;
-                }
-                return;
-            }
+        if linger {
+            Box::pin(linger_close(&s.client)).await;
         }
     }
 }
@@ -422,20 +443,21 @@ impl<T: Transport> Req<'_, T> {
     }
 }
 
-/// Waits for the first bytes of the next request, at most `idle`; `None` when the wait timed
-/// out. When the worker starts draining meanwhile, waits at most [`DRAIN_IDLE`] more: a
-/// request already on its way is still served (with `Connection: close`), an idle connection
-/// closes soon. The receive stays in flight across that change, so no byte can be lost to a
-/// cancellation.
+/// Waits for the first bytes of the next request on `recv`, at most `idle`; `None` when the
+/// wait timed out. When the worker starts draining meanwhile, waits at most [`DRAIN_IDLE`]
+/// more: a request already on its way is still served (with `Connection: close`), an idle
+/// connection closes soon. The receive stays in flight across that change, so no byte can be
+/// lost to a cancellation.
 ///
-/// Kept small, as every idle keep-alive connection holds it: the receive, the timer and a
-/// flag. The drain signal is looked at, not waited on (raising it wakes every task of the
-/// worker), so an idle connection is no waiter of it.
-async fn first_byte<T: Transport>(
-    s: &Session<T>,
+/// Kept small, as every idle keep-alive connection holds it: a plain function whose future is
+/// the receive (pinned in the caller), the timer and a flag. The drain signal is looked at,
+/// not waited on (raising it wakes every task of the worker), so an idle connection is no
+/// waiter of it.
+fn first_byte<'a, R: Future>(
+    mut recv: Pin<&'a mut R>,
+    draining: &'a runtime::Signal,
     idle: Duration,
-) -> Option<std::io::Result<Option<Chunk>>> {
-    let draining = &s.local.draining;
+) -> impl Future<Output = Option<R::Output>> + 'a {
     let mut shortened = draining.is_raised();
     let now = Instant::now();
     let mut deadline = now + idle;
@@ -443,7 +465,6 @@ async fn first_byte<T: Transport>(
         deadline = deadline.min(now + DRAIN_IDLE);
     }
     let mut sleep = runtime::sleep_until(deadline);
-    let mut recv = std::pin::pin!(s.client.recv());
     std::future::poll_fn(move |cx| {
         if let Poll::Ready(r) = recv.as_mut().poll(cx) {
             return Poll::Ready(Some(r));
@@ -457,7 +478,6 @@ async fn first_byte<T: Transport>(
         }
         Poll::Pending
     })
-    .await
 }
 
 /// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
@@ -511,9 +531,12 @@ mod tests {
         let size = std::mem::size_of_val(&fut);
 
         println!(
-            "session future: {size} bytes; Session {} bytes; Input {} bytes",
+            "session future: {size} bytes; Session {} bytes; Input {} bytes; receive {} bytes; \
+             timer {} bytes",
             std::mem::size_of::<Session<Conn>>(),
-            std::mem::size_of::<Input>()
+            std::mem::size_of::<Input>(),
+            std::mem::size_of::<crate::runtime::Recv>(),
+            std::mem::size_of::<runtime::Sleep>(),
         );
         assert!(size <= 512, "session future grew to {size} bytes");
     }
