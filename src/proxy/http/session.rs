@@ -538,6 +538,6 @@ mod tests {
             std::mem::size_of::<crate::runtime::Recv>(),
             std::mem::size_of::<runtime::Sleep>(),
         );
-        assert!(size <= 512, "session future grew to {size} bytes");
+        assert!(size <= 256, "session future grew to {size} bytes");
     }
 }
