@@ -188,12 +188,8 @@ pub struct GlobalRt {
     pub workers: Workers,
     /// Access log settings, present when some frontend logs.
     pub access_log: Option<Log>,
-    /// `tune_multishot_recv`: new plain HTTP client connections and new server connections
-    /// keep one multishot receive armed.
-    pub multishot_recv: bool,
-    /// `tune_per_worker_counters`: workers count requests into counter tables of their own.
-    pub per_worker_counters: bool,
-    /// The ring's levers (`tune_*`), read when the workers start.
+    /// The levers (`tune_*`): the ring's are read when the workers start, `multishot_recv` for
+    /// each new connection, `per_worker_counters` at each worker wake-up.
     pub tune: crate::config::Tune,
 }
 
@@ -496,8 +492,6 @@ impl Snapshot {
                 .iter()
                 .any(|f| f.log)
                 .then(|| config.log.clone()),
-            multishot_recv: g.multishot_recv,
-            per_worker_counters: g.per_worker_counters,
         };
         Ok(Snapshot {
             generation: prev.map(|p| p.generation + 1).unwrap_or(1),

@@ -398,6 +398,9 @@ pub struct H2Counters {
     pub limits: [AtomicU64; 9],
     /// GOAWAY frames sent, per error code (its wire value).
     pub goaway: [AtomicU64; 14],
+    /// Request trailers dropped: the request went to its server with `content-length`,
+    /// which leaves HTTP/1.1 no place for them.
+    pub trailers_dropped: AtomicU64,
 }
 
 impl H2Counters {

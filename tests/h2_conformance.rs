@@ -274,6 +274,50 @@ fn curl_and_the_h2_package_speak_h2_over_tls_and_cleartext() {
     assert!(site.metric("ringlb_frontend_h2_streams_total", &[("frontend", "www")]) >= 16.0);
 }
 
+/// Two URLs on one connection the way curl 7.88 fetches them (`curl --http2-prior-knowledge
+/// URL1 URL2`): curl's SETTINGS and WINDOW_UPDATE, the first GET with the preface, the second
+/// on stream 3 once the first response ended, its fields partly taken from the HPACK table
+/// the first one filled. (curl 7.88.1 itself fails that second transfer with "Error in the
+/// HTTP2 framing layer" before it sends a byte of it, against any server: curl issue 10634,
+/// fixed in curl 8.0.) Pinned: every frame ringlb sends, in order, on both listeners.
+#[test]
+fn a_second_request_after_the_first_ended_is_answered_on_the_same_connection() {
+    let site = Site::start("");
+    let want = [
+        ("SETTINGS", 0, 0),
+        ("WINDOW_UPDATE", 0, 0),
+        ("SETTINGS", 0, 1),
+        ("HEADERS", 1, 4),
+        ("DATA", 1, 1),
+        ("HEADERS", 3, 4),
+        ("DATA", 3, 1),
+    ];
+    for tls in [false, true] {
+        let v = site.probe(tls, "one_after_another", &[]);
+        let got: Vec<(String, u64, u64)> = v["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let t = f["type"].as_str().unwrap().to_owned();
+                (
+                    t,
+                    f["stream"].as_u64().unwrap(),
+                    f["flags"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, u64, u64)> =
+            want.iter().map(|&(t, s, f)| (t.to_owned(), s, f)).collect();
+        assert_eq!(got, want, "tls {tls}: {v}");
+        assert_eq!(status(&v, 1), Some(200), "{v}");
+        assert_eq!(status(&v, 3), Some(200), "{v}");
+        assert_eq!(v["responses"]["3"]["body"], "web1\n", "{v}");
+        assert_eq!(v["closed"], false, "{v}");
+    }
+    assert_eq!(site.web.requests(), 4);
+}
+
 /// Connection errors: (probe case and arguments, the GOAWAY error RFC 9113 requires).
 const CONNECTION_ERRORS: &[(&str, &[&str], &str)] = &[
     // §6.1: DATA on stream 0.
@@ -337,20 +381,145 @@ fn framing_errors_are_connection_errors_with_the_code_rfc_9113_names() {
 }
 
 /// RFC 9113 §5.1.1 makes a HEADERS frame on a stream id lower than one the client already
-/// opened a connection error (PROTOCOL_ERROR); ringlb takes any HEADERS on such an id for
-/// trailers of a closed stream and drops it (RST_STREAM'd streams must be dropped so). What
-/// holds either way, and is checked: the frame is never processed as a request, and the
-/// streams before it are answered.
+/// opened, and never used, a connection error PROTOCOL_ERROR: it is never processed as a
+/// request, and the streams before it are answered.
 #[test]
 fn a_headers_frame_on_a_lower_stream_id_is_never_processed() {
     let site = Site::start("");
     let v = site.probe(false, "stream_id_backwards", &[]);
     assert_eq!(status(&v, 5), Some(200), "{v}");
     assert_eq!(status(&v, 3), None, "{v}");
-    if let Some(e) = goaway_error(&v) {
-        assert_eq!(e, "PROTOCOL_ERROR", "{v}");
-    }
+    assert_eq!(goaway_error(&v), Some("PROTOCOL_ERROR"), "{v}");
     assert_eq!(site.web.requests(), 1, "stream 5 only");
+}
+
+/// A second HEADERS frame on stream 1, by the stream's state (RFC 9113 §5.1, §8.1): (state,
+/// END_STREAM on it, the stream error it gets, the connection error it gets).
+const HEADERS_AGAIN: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    // Open, without END_STREAM: not trailers, a malformed request (§8.1.1).
+    ("open", "0", Some("PROTOCOL_ERROR"), None),
+    // half-closed (remote): the request ended already; a stream error STREAM_CLOSED.
+    ("half_closed", "0", Some("STREAM_CLOSED"), None),
+    ("half_closed", "1", Some("STREAM_CLOSED"), None),
+    // Closed by ringlb's RST_STREAM (its DATA passed its content-length) while the client was
+    // still sending: dropped, no second reset.
+    ("server_reset", "0", Some("PROTOCOL_ERROR"), None),
+    ("server_reset", "1", Some("PROTOCOL_ERROR"), None),
+    // Closed by the client's RST_STREAM, or by both ends' END_STREAM: the client broke the
+    // protocol; a connection error STREAM_CLOSED.
+    ("client_reset", "0", None, Some("STREAM_CLOSED")),
+    ("client_reset", "1", None, Some("STREAM_CLOSED")),
+    ("closed", "0", None, Some("STREAM_CLOSED")),
+    ("closed", "1", None, Some("STREAM_CLOSED")),
+];
+
+#[test]
+fn headers_on_a_stream_no_longer_open_get_the_error_its_state_calls_for() {
+    let site = Site::start("");
+    let mut failures = Vec::new();
+    for (state, end, stream_error, conn_error) in HEADERS_AGAIN {
+        let v = site.probe(
+            false,
+            "headers_again",
+            &[&format!("state={state}"), &format!("end={end}")],
+        );
+        let resets = v["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["type"] == "RST_STREAM" && f["stream"] == 1)
+            .count();
+        let ok = reset(&v, 1) == *stream_error
+            && resets == usize::from(stream_error.is_some())
+            && goaway_error(&v) == *conn_error
+            // After a stream error the connection goes on, its HPACK state in step.
+            && (conn_error.is_some() || v["after_status"] == 200)
+            && (conn_error.is_none() || v["closed"] == true);
+        if !ok {
+            failures.push(format!(
+                "{state} end={end}: wanted reset {stream_error:?} goaway {conn_error:?}, got \
+                 resets {} goaway {} closed {} after {} frames {}",
+                v["resets"],
+                v["goaway"],
+                v["closed"],
+                v["after_status"],
+                frames(&v)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn response_header<'a>(v: &'a Value, stream: u32, name: &str) -> Option<&'a str> {
+    v["responses"][stream.to_string()]["headers"]
+        .as_array()?
+        .iter()
+        .find(|h| h[0] == name)
+        .and_then(|h| h[1].as_str())
+}
+
+/// Request trailers (a HEADERS frame with END_STREAM after the DATA): after a body without
+/// `content-length` they go to the server as the trailer section of its chunked body; after
+/// one with `content-length`, which HTTP/1.1 cannot follow with trailers, they are dropped,
+/// counted and logged; malformed ones (RFC 9113 §8.1) or ones RFC 9110 §6.5.1 keeps out of
+/// trailers reset the stream.
+#[test]
+fn request_trailers_are_forwarded_in_a_chunked_body_or_dropped_and_counted() {
+    let site = Site::start("");
+    for tls in [false, true] {
+        let v = site.probe(tls, "trailers", &["fields=x-checksum:abc|x-more:2"]);
+        assert_eq!(status(&v, 1), Some(200), "{v}");
+        assert_eq!(response_header(&v, 1, "x-body-len"), Some("5"), "{v}");
+        assert_eq!(
+            response_header(&v, 1, "x-trailers"),
+            Some("x-checksum: abc | x-more: 2"),
+            "{v}"
+        );
+        assert_eq!(v["after_status"], 200, "{v}");
+    }
+    // No trailer field at all: the chunked body just ends.
+    let v = site.probe(false, "trailers", &[]);
+    assert_eq!(status(&v, 1), Some(200), "{v}");
+    assert_eq!(response_header(&v, 1, "x-trailers"), None, "{v}");
+
+    let dropped = |site: &Site| {
+        site.metric(
+            "ringlb_frontend_h2_trailers_dropped_total",
+            &[("frontend", "www")],
+        )
+    };
+    assert_eq!(dropped(&site), 0.0);
+    let v = site.probe(false, "trailers", &["length=1", "fields=x-checksum:abc"]);
+    assert_eq!(status(&v, 1), Some(200), "{v}");
+    assert_eq!(response_header(&v, 1, "x-body-len"), Some("5"), "{v}");
+    assert_eq!(response_header(&v, 1, "x-trailers"), None, "{v}");
+    assert_eq!(dropped(&site), 1.0);
+    assert!(site.lb.wait_log(
+        "stream 1 dropped: the request went to its server with content-length",
+        Duration::from_secs(5)
+    ));
+
+    for fields in [
+        "X-Upper:1",
+        "connection:close",
+        "host:other.example",
+        "content-length:5",
+    ] {
+        for length in ["0", "1"] {
+            let v = site.probe(
+                false,
+                "trailers",
+                &[
+                    &format!("fields=x-ok:1|{fields}"),
+                    &format!("length={length}"),
+                ],
+            );
+            assert_eq!(reset(&v, 1), Some("PROTOCOL_ERROR"), "{fields}: {v}");
+            assert_eq!(response_header(&v, 1, "x-trailers"), None, "{v}");
+            assert_eq!(v["after_status"], 200, "{fields}: {v}");
+        }
+    }
+    assert_eq!(dropped(&site), 1.0);
 }
 
 #[test]

@@ -130,6 +130,7 @@ fn h2_stats(c: &crate::state::H2Counters) -> crate::stats::H2Stats {
             .map(|(e, n)| (e.name(), n.load(Ordering::Relaxed)))
             .filter(|(_, n)| *n > 0)
             .collect(),
+        trailers_dropped: c.trailers_dropped.load(Ordering::Relaxed),
     }
 }
 

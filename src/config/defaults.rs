@@ -29,8 +29,6 @@ pub const SPREAD_CHECKS: u8 = 5;
 /// Above 50 % an interval could shrink to half its value: that is no longer jitter.
 pub const MAX_SPREAD_CHECKS: u8 = 50;
 pub const KEEP_BIND_CAPABILITY: bool = false;
-pub const MULTISHOT_RECV: bool = true;
-pub const PER_WORKER_COUNTERS: bool = true;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 pub const MAX_UNIX_PATH: usize = 107;
 

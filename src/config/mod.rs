@@ -87,18 +87,14 @@ pub struct Global {
     pub keep_bind_capability: bool,
     /// Where server state (admin state, runtime weights, health) is saved for the next start.
     pub state_file: StateFile,
-    /// `tune_multishot_recv`: plain HTTP client connections and pooled server connections
-    /// keep one multishot receive armed instead of a receive per read.
-    pub multishot_recv: bool,
-    /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
-    /// when read, instead of one shared atomic each.
-    pub per_worker_counters: bool,
     /// `tune_*`: the io_uring levers, each on by default and switchable alone to measure it.
     pub tune: Tune,
 }
 
-/// `[global] tune_*`: switches for the ring's levers. Read when the workers start (start or
-/// binary upgrade); a reload keeps the running values.
+/// `[global] tune_*`: switches for the levers, each on by default, to measure one alone. The
+/// ring's own (`ring_fd`, `direct_descriptors`, `loop_clock`) are read when the workers start
+/// (start or binary upgrade) and a reload keeps the running values; `multishot_recv` applies to
+/// connections opened after a reload, `per_worker_counters` within a worker's next wake-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tune {
     /// `tune_ring_fd`: register the ring's own descriptor, so that `io_uring_enter` skips the
@@ -110,6 +106,12 @@ pub struct Tune {
     /// `tune_loop_clock`: timers read the clock once per loop iteration instead of at every
     /// timeout armed or polled.
     pub loop_clock: bool,
+    /// `tune_multishot_recv`: plain HTTP client connections and pooled server connections
+    /// keep one multishot receive armed instead of a receive per read.
+    pub multishot_recv: bool,
+    /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
+    /// when read, instead of one shared atomic each.
+    pub per_worker_counters: bool,
 }
 
 impl Default for Tune {
@@ -118,6 +120,8 @@ impl Default for Tune {
             ring_fd: true,
             direct_descriptors: true,
             loop_clock: true,
+            multishot_recv: true,
+            per_worker_counters: true,
         }
     }
 }

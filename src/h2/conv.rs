@@ -215,6 +215,79 @@ impl RequestBuilder {
     }
 }
 
+/// Fields a request's trailers may not carry, though well-formed: what RFC 9110 §6.5.1 says is
+/// needed before the content (framing, routing, authentication, request modifiers, content
+/// format), which an HTTP/1.1 server could act on if it merged trailers into the head.
+const NOT_IN_TRAILERS: [&[u8]; 18] = [
+    b"content-length",
+    b"trailer",
+    b"host",
+    b"authorization",
+    b"proxy-authorization",
+    b"cookie",
+    b"expect",
+    b"max-forwards",
+    b"range",
+    b"if-match",
+    b"if-none-match",
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-range",
+    b"content-type",
+    b"content-encoding",
+    b"content-range",
+    b"content-location",
+];
+
+/// Collects a request's trailers (a header block with END_STREAM after the request's) as an
+/// HTTP/1.1 trailer section: `name: value` lines, for the end of a chunked body.
+#[derive(Default)]
+pub struct TrailerBuilder {
+    section: Vec<u8>,
+    error: Option<&'static str>,
+}
+
+impl TrailerBuilder {
+    /// One decoded field.
+    pub fn field(&mut self, name: &[u8], value: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let why = if name.first() == Some(&b':') {
+            // RFC 9113 §8.1: trailers carry no pseudo-header fields.
+            Some("pseudo-header field in trailers")
+        } else if !valid_name(name) {
+            Some("invalid field name")
+        } else if !valid_value(value)
+            || value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
+        {
+            Some("invalid field value")
+        } else if CONNECTION_SPECIFIC.contains(&name) || name == b"te" {
+            Some("connection-specific field")
+        } else if NOT_IN_TRAILERS.contains(&name) {
+            Some("field not allowed in trailers")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.error = Some(why);
+            return;
+        }
+        self.section.extend_from_slice(name);
+        self.section.extend_from_slice(b": ");
+        self.section.extend_from_slice(value);
+        self.section.extend_from_slice(b"\r\n");
+    }
+
+    /// The trailer section (without the empty line that ends it), or why it is refused.
+    pub fn finish(self) -> Result<Vec<u8>, &'static str> {
+        match self.error {
+            Some(why) => Err(why),
+            None => Ok(self.section),
+        }
+    }
+}
+
 /// Fields an HTTP/1.1 response has that an h2 response must not (RFC 9113 §8.2.2).
 const RESPONSE_DROPPED: [&[u8]; 7] = [
     b"connection",
@@ -282,6 +355,35 @@ mod tests {
             "GET /a?b HTTP/1.1\r\nhost: example.com\r\naccept: */*\r\ncookie: a=1; b=2\r\n\r\n"
         );
         assert!(!r.chunked);
+    }
+
+    fn trailers(fields: &[(&str, &str)]) -> Result<String, &'static str> {
+        let mut b = TrailerBuilder::default();
+        for (n, v) in fields {
+            b.field(n.as_bytes(), v.as_bytes());
+        }
+        b.finish().map(|s| String::from_utf8(s).unwrap())
+    }
+
+    #[test]
+    fn trailers_become_an_http11_trailer_section() {
+        assert_eq!(
+            trailers(&[("x-checksum", "abc"), ("grpc-status", "0")]),
+            Ok("x-checksum: abc\r\ngrpc-status: 0\r\n".to_owned())
+        );
+        assert_eq!(trailers(&[]), Ok(String::new()));
+        for bad in [
+            (":path", "/"),
+            ("X-Upper", "1"),
+            ("x-a", "a\rb"),
+            ("x-a", "a\x01b"),
+            ("connection", "close"),
+            ("te", "trailers"),
+            ("content-length", "5"),
+            ("host", "example.com"),
+        ] {
+            assert!(trailers(&[("x-ok", "1"), bad]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct Local {
     h2_limits: RefCell<crate::log::Throttle>,
     /// Connections rejected by a connection rule, logged the same way.
     rejected: RefCell<crate::log::Throttle>,
+    /// HTTP/2 request trailers dropped, logged the same way.
+    h2_trailers: RefCell<crate::log::Throttle>,
 }
 
 impl Local {
@@ -105,6 +107,7 @@ impl Local {
             server_tls_failures: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             h2_limits: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             rejected: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
+            h2_trailers: RefCell::new(crate::log::Throttle::new(TLS_FAILURE_LOG_EVERY)),
             worker,
             pool: RefCell::new(Pool::default()),
             balancers: RefCell::new((0, Vec::new())),
@@ -169,6 +172,19 @@ impl Local {
             format_args!(
                 "frontend {key}: h2 limit {} hit by client {peer}: {action}",
                 limit.name()
+            ),
+        );
+    }
+
+    /// Logs request trailers of h2 stream `stream` of client `peer` on frontend `key` dropped:
+    /// the request went to its server with `content-length` (throttled like h2 limits).
+    pub fn h2_trailers_dropped(&self, key: &str, peer: Option<SocketAddr>, stream: u32) {
+        let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        self.h2_trailers.borrow_mut().event(
+            std::time::Instant::now(),
+            format_args!(
+                "frontend {key}: h2 request trailers of client {peer} stream {stream} dropped: \
+                 the request went to its server with content-length"
             ),
         );
     }

@@ -126,7 +126,7 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
         let deadline = connect_at + be.timeouts.connect;
         let opened = runtime::timeout_at(
             deadline,
-            open(srv, want.addrs, deadline, snap.global.multishot_recv),
+            open(srv, want.addrs, deadline, snap.global.tune.multishot_recv),
         )
         .await
         .unwrap_or(Err(Open::Timeout));

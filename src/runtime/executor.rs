@@ -342,6 +342,15 @@ impl Runtime {
                 break;
             }
             let now = self.tick();
+            let due = cx.timers.borrow().next_deadline().is_some_and(|d| d <= now);
+            if due {
+                // Completions first: what the kernel can deliver by `now` (a request that came
+                // in while this thread ran tasks or was preempted) must reach its operation
+                // before that operation's deadline is acted on, or a session would time out —
+                // and close, with the bytes unread — on data that had arrived in time.
+                self.enter(Some(Duration::ZERO), &mut garbage);
+                garbage.clear();
+            }
             let fired = cx.timers.borrow_mut().fire(now);
             if fired > 0 {
                 continue;

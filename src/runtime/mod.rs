@@ -180,6 +180,72 @@ mod tests {
         drop(rt);
     }
 
+    /// Bytes that reached the socket before a receive's deadline win over that deadline even
+    /// when the loop gets back to them only after it (a long task here; a worker thread
+    /// preempted on a loaded machine in production): due timers fire only after the
+    /// completions the kernel has were reaped. Pins the keep-alive connection that a stalled
+    /// worker timed out and closed on a request it had already received, which its client saw
+    /// as a reset. With single and multishot receives, on ordinary and direct descriptors.
+    #[test]
+    fn bytes_that_came_in_time_beat_a_deadline_the_loop_reaches_late() {
+        for (multishot, fixed_files) in [(false, 64), (true, 64), (false, 0), (true, 0)] {
+            let rt = Runtime::new(RuntimeOptions {
+                ring_entries: 64,
+                buffers: 16,
+                buffer_size: 4096,
+                fixed_files,
+                ..RuntimeOptions::default()
+            })
+            .unwrap();
+            let (lfd, addr) = local_listener();
+            let (go, write_now) = std::sync::mpsc::channel::<()>();
+            let (wrote, written) = std::sync::mpsc::channel::<()>();
+            let client = std::thread::spawn(move || {
+                use std::io::Write;
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                write_now.recv().unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+                wrote.send(()).unwrap();
+                // Open until the server side is done: its close must not race ours.
+                let _ = write_now.recv();
+            });
+            let got = Rc::new(std::cell::Cell::new(None));
+            let got2 = got.clone();
+            rt.block_on(async move {
+                let mut acc = Acceptor::new(lfd, 0);
+                let (conn, _) = acc.accept(true).await.unwrap();
+                let table = executor::with_cx(|c| c.driver.borrow().has_table());
+                assert_eq!(conn.is_direct(), fixed_files > 0 && table);
+                conn.set_multishot(multishot);
+                let conn = Rc::new(conn);
+                let c = conn.clone();
+                let waiter = spawn(async move {
+                    let r = timeout(Duration::from_millis(100), c.recv()).await;
+                    got2.set(Some(matches!(r, Ok(Ok(Some(_))))));
+                });
+                // The waiter's receive and timer are armed and submitted.
+                sleep(Duration::from_millis(20)).await;
+                go.send(()).unwrap();
+                written.recv().unwrap();
+                // The loop is held up past the deadline with the bytes in the socket.
+                std::thread::sleep(Duration::from_millis(300));
+                while got.get().is_none() {
+                    sleep(Duration::from_millis(5)).await;
+                }
+                let _ = waiter;
+                drop(go);
+                assert_eq!(
+                    got.get(),
+                    Some(true),
+                    "the bytes that came in time were read (multishot {multishot}, direct {})",
+                    conn.is_direct()
+                );
+            });
+            client.join().unwrap();
+            drop(rt);
+        }
+    }
+
     #[test]
     fn sleep_orders_wakeups() {
         let rt = Runtime::new(RuntimeOptions {

@@ -169,6 +169,8 @@ pub struct H2Stats {
     pub limits: Vec<(&'static str, u64)>,
     /// Per error code name, only codes sent at least once.
     pub goaway: Vec<(&'static str, u64)>,
+    /// Request trailers dropped (the request had `content-length`).
+    pub trailers_dropped: u64,
 }
 
 /// Connections a frontend closed at their PROXY protocol header.

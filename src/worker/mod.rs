@@ -199,7 +199,7 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
             WorkerPhase::Running => {
                 crate::state::counter::bind_worker(
                     id,
-                    shared.snapshot.load().global.per_worker_counters,
+                    shared.snapshot.load().global.tune.per_worker_counters,
                 );
                 sync_listeners(&local, &shared, &mut acceptors, &mut known);
                 *local.logger.borrow_mut() = shared.logger.load_full();
@@ -423,7 +423,7 @@ fn start_session(
     // A plain HTTP connection is read only through `recv` once its PROXY header is taken: it
     // may keep one multishot receive armed. (A TLS one may pass its records to kTLS, which
     // must find them in the socket.)
-    let multishot = snap.global.multishot_recv && mode == Mode::Http && !bind.tls;
+    let multishot = snap.global.tune.multishot_recv && mode == Mode::Http && !bind.tls;
     // Plain listeners of a frontend with `[h2] cleartext` tell the h2 preface from HTTP/1.1.
     let h2_plain = (mode == Mode::Http && fe.h2.cleartext).then_some(fe.timeouts.http_request);
     let handshake = fe.tls.clone().filter(|_| bind.tls).map(|tls| Handshake {

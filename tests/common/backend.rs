@@ -460,6 +460,8 @@ impl Backend {
     /// - `x-hang: 1` never answer; the socket stays open until the client closes or `stop`;
     /// - `x-echo-headers: 1` body = the request head exactly as received.
     ///
+    /// The trailer lines of a chunked request body come back in `X-Trailers`, joined with
+    /// `" | "`.
     /// `Expect: 100-continue` gets `100 Continue` before the body is read. `Connection: close`
     /// and HTTP/1.0 without `Connection: keep-alive` close after the response.
     pub fn start(name: &str) -> Backend {
@@ -612,10 +614,14 @@ fn serve_one(
         body_len += b.len() as u64;
         body_sum.update(b);
     };
+    let mut trailers = Vec::new();
     if chunked {
-        if wire.read_chunked_into(&mut sink).is_err() {
-            let _ = write_simple(out, 400, name, "bad chunked body\n");
-            return Ok(Next::Drop);
+        match wire.read_chunked_into(&mut sink) {
+            Ok(t) => trailers = t,
+            Err(_) => {
+                let _ = write_simple(out, 400, name, "bad chunked body\n");
+                return Ok(Next::Drop);
+            }
         }
     } else if let Some(l) = length {
         wire.read_exact_into(l, &mut sink)?;
@@ -653,6 +659,9 @@ fn serve_one(
         "X-Body-Len: {body_len}\r\nX-Body-Sum: {:x}\r\n",
         body_sum.value()
     ));
+    if !trailers.is_empty() {
+        resp.push_str(&format!("X-Trailers: {}\r\n", trailers.join(" | ")));
+    }
     if close {
         resp.push_str("Connection: close\r\n");
     } else if version == "HTTP/1.0" {

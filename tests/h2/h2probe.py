@@ -74,7 +74,7 @@ def connect(addr, ca=None, sni=None, timeout=10.0):
 class Raw:
     """A byte-level client: writes any frame, reads and records every frame the server sends."""
 
-    def __init__(self, sock, authority, settings_pairs=(), window=None):
+    def __init__(self, sock, authority, settings_pairs=(), window=None, opening=None):
         self.sock = sock
         self.authority = authority
         # When the connection began (the preface went out): a server's idle clock starts there.
@@ -97,9 +97,13 @@ class Raw:
         self.dec.max_header_list_size = 1 << 30
         self.dec.max_allowed_table_size = 1 << 16
         self.header_block = None  # (stream, bytes) of a field block still taking CONTINUATIONs
-        self.send(PREFACE + settings(settings_pairs))
+        first = PREFACE + settings(settings_pairs)
         if window:
-            self.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", window)))
+            first += frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", window))
+        # Frames a client sends with its preface, before the server's SETTINGS (as curl does).
+        if opening:
+            first += opening(self)
+        self.send(first)
         # The server's SETTINGS first, so that the ACK this client owes goes out now and never
         # lands inside a field block a case leaves open.
         self.pump(5.0, lambda: self.settings_seen)
@@ -440,11 +444,84 @@ def case_bad_hpack(c, a):
     return conn_error(c, frame(HEADERS, END_HEADERS | END_STREAM, 1, block)).report()
 
 
+def curl_request(c, stream, path):
+    """A GET as curl 7.88 (nghttp2) sends it: its fields in its order, HPACK with indexing."""
+    block = c.block([(":method", "GET"), (":path", path), (":scheme", "http"),
+                     (":authority", c.authority), ("user-agent", "curl/7.88.1"),
+                     ("accept", "*/*")])
+    return frame(HEADERS, END_HEADERS | END_STREAM, stream, block)
+
+
+def case_one_after_another(sock, a):
+    """Two URLs on one connection as curl 7.88 fetches them: its SETTINGS and WINDOW_UPDATE,
+    the first GET with the preface, the second GET (stream 3) only once the first response
+    ended. Records every frame the server sends until both streams end."""
+    c = Raw(sock, a["_authority"],
+            [(S_MAX_CONCURRENT_STREAMS, 100), (S_INITIAL_WINDOW_SIZE, 1 << 25),
+             (S_ENABLE_PUSH, 0)],
+            window=(1 << 25) - (1 << 16) + 1, opening=lambda c: curl_request(c, 1, "/a"))
+    c.pump(10.0, lambda: c.done(1) or c.closed)
+    c.send(curl_request(c, 3, "/b"))
+    c.pump(10.0, lambda: c.done(3) or c.closed)
+    # Anything the server would still send after the second response (a GOAWAY, a reset).
+    c.pump(0.3, lambda: c.closed)
+    return c.report()
+
+
 def case_stream_id_backwards(c, a):
     c.get(5)
     c.pump(5.0, lambda: c.done(5) or c.closed)
     return conn_error(c, frame(HEADERS, END_HEADERS | END_STREAM, 3,
                                base_block(c.authority))).report()
+
+
+def case_headers_again(c, a):
+    """A second HEADERS on stream 1 (end=1, the default: with END_STREAM; end=0: without) once
+    stream 1 is state=open (a POST whose body has not ended), half_closed (a slow GET not yet
+    answered), client_reset (a POST this client reset), server_reset (a POST the server
+    reset: its DATA passed its content-length) or closed (a GET answered). Its field is
+    HPACK-indexed: a server that skipped decoding it would misread the GET on stream 3 that
+    follows when the connection goes on."""
+    state, end = a["state"], a.get("end", "1") == "1"
+    post = lambda extra=(): c.headers(1, c.request_headers("/", "POST", [("x-delay-ms", "300")]
+                                                           + list(extra)), end_stream=False)
+    if state == "open":
+        post()
+    elif state == "half_closed":
+        c.get(1, "/", [("x-delay-ms", "1000")])
+    elif state == "client_reset":
+        post()
+        c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))
+    elif state == "server_reset":
+        post([("content-length", "4")])
+        c.data(1, b"too long")
+        c.pump(5.0, lambda: c.done(1) or c.closed)
+    elif state == "closed":
+        c.get(1)
+        c.pump(5.0, lambda: c.done(1) or c.closed)
+    c.pump(0.2)
+    before = c.done(1)
+    c.send(frame(HEADERS, END_HEADERS | (END_STREAM if end else 0), 1,
+                 c.block([("x-again", "1")])))
+    # What stream 1 gets (when it had nothing yet), or a GOAWAY and the close after it.
+    c.pump(5.0, lambda: c.closed or c.goaway or (not before and c.done(1)))
+    if c.goaway:
+        c.pump(5.0, lambda: c.closed)
+    return c.report(after_status=c.after_get(3))
+
+
+def case_trailers(c, a):
+    """A POST on stream 1 with body=... (default "hello") in one DATA frame and trailers
+    fields=name:value|... in a HEADERS frame with END_STREAM after it; length=1 announces the
+    body's content-length. Then a GET on stream 3."""
+    body = a.get("body", "hello").encode()
+    extra = [("content-length", str(len(body)))] if a.get("length") == "1" else []
+    c.headers(1, c.request_headers("/up", "POST", extra), end_stream=False)
+    fields = [tuple(f.split(":", 1)) for f in a.get("fields", "").split("|") if f]
+    # Body and trailers in one write: the trailers are read before any answer to the body.
+    c.send(frame(DATA, 0, 1, body) + frame(HEADERS, END_HEADERS | END_STREAM, 1, c.block(fields)))
+    c.pump(5.0, lambda: c.done(1) or c.closed or c.goaway)
+    return c.report(after_status=c.after_get(3))
 
 
 def case_rst_idle_stream(c, a):
@@ -788,7 +865,7 @@ def main(argv):
     host = sni or addr.rsplit(":", 1)[0]
     authority = f"{host}:{addr.rsplit(':', 1)[1]}"
     sock = connect(addr, ca, sni)
-    if name in ("good_h2lib", "bad_preface", "slow_preface"):
+    if name in ("good_h2lib", "bad_preface", "slow_preface", "one_after_another"):
         kv["_authority"] = authority
         out = CASES[name](sock, kv)
     else:

@@ -132,8 +132,6 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         admin_socket: None,
         keep_bind_capability: def::KEEP_BIND_CAPABILITY,
         state_file: StateFile::Default,
-        multishot_recv: def::MULTISHOT_RECV,
-        per_worker_counters: def::PER_WORKER_COUNTERS,
         tune: Tune::default(),
     };
     let Some(t) = root.table(cx, "global", &GLOBAL) else {
@@ -161,12 +159,6 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
     if let Some((path, span)) = t.str(cx, "state_file") {
         global.state_file = state_file(cx, path, &span);
     }
-    global.multishot_recv = t
-        .bool(cx, "tune_multishot_recv")
-        .unwrap_or(def::MULTISHOT_RECV);
-    global.per_worker_counters = t
-        .bool(cx, "tune_per_worker_counters")
-        .unwrap_or(def::PER_WORKER_COUNTERS);
     let on = Tune::default();
     global.tune = Tune {
         ring_fd: t.bool(cx, "tune_ring_fd").unwrap_or(on.ring_fd),
@@ -174,6 +166,12 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
             .bool(cx, "tune_direct_descriptors")
             .unwrap_or(on.direct_descriptors),
         loop_clock: t.bool(cx, "tune_loop_clock").unwrap_or(on.loop_clock),
+        multishot_recv: t
+            .bool(cx, "tune_multishot_recv")
+            .unwrap_or(on.multishot_recv),
+        per_worker_counters: t
+            .bool(cx, "tune_per_worker_counters")
+            .unwrap_or(on.per_worker_counters),
     };
     global
 }

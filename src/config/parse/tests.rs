@@ -115,8 +115,6 @@ backup = true
             admin_socket: None,
             keep_bind_capability: false,
             state_file: crate::config::StateFile::Default,
-            multishot_recv: true,
-            per_worker_counters: true,
             tune: crate::config::Tune::default(),
         },
         log: Log {
@@ -478,6 +476,61 @@ defualt_backend = "web"
         "t.toml:3:1: error: unknown key \"defualt_backend\" in [frontend.www]\n  \
          help: did you mean \"default_backend\"?"
     );
+}
+
+/// Every `tune_*` switch lands in `Tune`, off alone when set to false; a value that is not a
+/// boolean is refused at its place.
+#[test]
+fn tune_switches_fill_tune_and_refuse_non_booleans() {
+    let on = crate::config::Tune::default();
+    for (key, off) in [
+        (
+            "tune_multishot_recv",
+            crate::config::Tune {
+                multishot_recv: false,
+                ..on
+            },
+        ),
+        (
+            "tune_per_worker_counters",
+            crate::config::Tune {
+                per_worker_counters: false,
+                ..on
+            },
+        ),
+        (
+            "tune_ring_fd",
+            crate::config::Tune {
+                ring_fd: false,
+                ..on
+            },
+        ),
+        (
+            "tune_direct_descriptors",
+            crate::config::Tune {
+                direct_descriptors: false,
+                ..on
+            },
+        ),
+        (
+            "tune_loop_clock",
+            crate::config::Tune {
+                loop_clock: false,
+                ..on
+            },
+        ),
+    ] {
+        let cfg = ok(&with_site(&format!("[global]\n{key} = false\n")));
+        assert_eq!(cfg.global.tune, off, "{key}");
+        assert_eq!(
+            error(&with_site(&format!("[global]\n{key} = 1\n"))),
+            format!(
+                "t.toml:2:{}: error: expected a boolean for `{key}`, found an integer",
+                key.len() + 4
+            )
+        );
+    }
+    assert_eq!(ok(&with_site("")).global.tune, on);
 }
 
 #[test]

@@ -61,11 +61,21 @@ pub(super) struct Block {
     pub(super) buf: Vec<u8>,
     pub(super) continuations: u32,
     pub(super) started: Instant,
-    /// Trailers of an open stream, not a new request.
-    pub(super) trailers: bool,
-    /// The stream is reset with this once the block is decoded (the block still updates the
-    /// HPACK table).
-    pub(super) refuse: Option<ErrorCode>,
+    pub(super) purpose: Purpose,
+}
+
+/// What a header block is for, as far as the stream's state tells (RFC 9113 §5.1, §8.1).
+/// Every block is decoded whatever its purpose: it updates the HPACK table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A new stream's request.
+    Request,
+    /// Trailers of an open stream: they end its request body.
+    Trailers,
+    /// On a stream ringlb closed while the client was still sending: dropped.
+    Discard,
+    /// A stream error: the stream is reset with this code.
+    Reset(ErrorCode),
 }
 
 /// Why the connection ends.

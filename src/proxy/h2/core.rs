@@ -58,9 +58,12 @@ pub(super) struct State {
     /// Streams ringlb reset (or finished) while the client was still sending: frames it
     /// sent before it learnt that are dropped, not treated as errors (RFC 9113 §5.4.2).
     pub recent_reset: VecDeque<u32>,
+    /// Streams closed otherwise (both sides ended, or the client reset it): a HEADERS frame on
+    /// one is a connection error STREAM_CLOSED (RFC 9113 §5.1).
+    pub recent_closed: VecDeque<u32>,
 }
 
-/// How many such streams are remembered.
+/// How many streams of each kind are remembered.
 const RECENT_RESETS: usize = 32;
 
 /// One stream, as the connection task and its session see it.
@@ -85,6 +88,8 @@ pub(super) struct Stream {
     /// The request's `content-length`, checked against the DATA received.
     pub content_length: Option<u64>,
     pub received: u64,
+    /// The request's trailers, as an HTTP/1.1 trailer section, once they came.
+    pub trailers: Option<Vec<u8>>,
 }
 
 impl State {
@@ -102,6 +107,7 @@ impl State {
             closing: false,
             dead: false,
             recent_reset: VecDeque::new(),
+            recent_closed: VecDeque::new(),
         }
     }
 
@@ -124,6 +130,22 @@ impl State {
     /// Whether `id` is such a stream.
     pub fn was_closed_early(&self, id: u32) -> bool {
         self.recent_reset.contains(&id)
+    }
+
+    /// Remembers that stream `id` closed, unless ringlb closed it early.
+    pub fn closed(&mut self, id: u32) {
+        if self.was_closed_early(id) {
+            return;
+        }
+        if self.recent_closed.len() >= RECENT_RESETS {
+            self.recent_closed.pop_front();
+        }
+        self.recent_closed.push_back(id);
+    }
+
+    /// Whether `id` is such a stream.
+    pub fn was_closed(&self, id: u32) -> bool {
+        self.recent_closed.contains(&id)
     }
 
     pub fn wake_writer(&mut self) {
@@ -194,6 +216,7 @@ impl Stream {
             local_end: false,
             content_length: None,
             received: 0,
+            trailers: None,
         }
     }
 

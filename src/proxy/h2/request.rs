@@ -4,12 +4,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::conn::{Block, Close, Conn, CONN_WINDOW};
+use super::conn::{Block, Close, Conn, Purpose, CONN_WINDOW};
 use super::core::Stream;
 use super::stream::H2Stream;
-use crate::h2::conv::{Refusal, RequestBuilder};
+use crate::h2::conv::{Refusal, RequestBuilder, TrailerBuilder};
 use crate::h2::frame::{self, ErrorCode, Head};
 use crate::h2::{hpack, Limit};
+use crate::http::MAX_TRAILER_SECTION;
 use crate::proxy::Accepted;
 use crate::runtime;
 
@@ -83,34 +84,25 @@ impl Conn {
         let Some(mut block) = frame::unpad(head.flags, payload) else {
             return proto;
         };
-        let mut refuse = None;
+        let mut self_dependent = false;
         if head.has(frame::PRIORITY_FLAG) {
             // Priority signals are ignored (RFC 9113 §5.3.2), but a stream may not depend
             // on itself.
-            if frame::u32_at(block) & 0x7fff_ffff == head.stream {
-                refuse = Some(ErrorCode::ProtocolError);
-            }
+            self_dependent = frame::u32_at(block) & 0x7fff_ffff == head.stream;
             let Some(rest) = block.get(5..) else {
                 return Err(Close::Goaway(ErrorCode::FrameSizeError));
             };
             block = rest;
         }
         let end_stream = head.has(frame::END_STREAM);
-        let trailers = head.stream <= self.last_stream;
-        if trailers {
-            let st = self.core.st.borrow();
-            let open = st.index(head.stream).is_some();
-            if open && !end_stream {
-                // A second HEADERS on a stream must be trailers, which end it.
-                return proto;
-            }
-            if !open && !st.was_closed_early(head.stream) {
-                // An id below one already used (RFC 9113 §5.1.1), or a closed stream.
-                return proto;
-            }
-        }
-        if !trailers {
+        let mut purpose = if head.stream > self.last_stream {
             self.last_stream = head.stream;
+            Purpose::Request
+        } else {
+            self.known_stream(head.stream, end_stream)?
+        };
+        if self_dependent && purpose != Purpose::Discard {
+            purpose = Purpose::Reset(ErrorCode::ProtocolError);
         }
         let b = Block {
             stream: head.stream,
@@ -118,14 +110,37 @@ impl Conn {
             buf: block.to_vec(),
             continuations: 0,
             started: Instant::now(),
-            trailers,
-            refuse,
+            purpose,
         };
         if head.has(frame::END_HEADERS) {
             self.finish_block(b)
         } else {
             self.block = Some(b);
             Ok(())
+        }
+    }
+
+    /// What a HEADERS frame on stream `id`, not above the highest id the client opened, is
+    /// for (RFC 9113 §5.1), or the connection error it is.
+    fn known_stream(&self, id: u32, end_stream: bool) -> Result<Purpose, Close> {
+        let st = self.core.st.borrow();
+        if st.was_closed_early(id) {
+            // ringlb reset the stream (or answered it) while the client was still sending:
+            // what the client sent before it learnt that is dropped (§5.1 "closed").
+            return Ok(Purpose::Discard);
+        }
+        match st.streams.iter().find(|s| s.id == id) {
+            // The client reset it, or ended it and ringlb reset it: closed (§5.1).
+            Some(s) if s.reset => Err(Close::Goaway(ErrorCode::StreamClosed)),
+            // half-closed (remote): the request ended already (§5.1).
+            Some(s) if s.end => Ok(Purpose::Reset(ErrorCode::StreamClosed)),
+            // A header block after the request's must end the stream: trailers (§8.1).
+            Some(_) if !end_stream => Ok(Purpose::Reset(ErrorCode::ProtocolError)),
+            Some(_) => Ok(Purpose::Trailers),
+            None if st.was_closed(id) => Err(Close::Goaway(ErrorCode::StreamClosed)),
+            // An id below one the client already opened, never used (§5.1.1), or a stream
+            // closed too long ago to be remembered.
+            None => Err(Close::Goaway(ErrorCode::ProtocolError)),
         }
     }
 
@@ -163,11 +178,14 @@ impl Conn {
     fn finish_block(&mut self, b: Block) -> Result<(), Close> {
         let cfg = self.core.cfg;
         let mut req = RequestBuilder::default();
+        let mut trailers = TrailerBuilder::default();
         let within = match self
             .decoder
             .decode(&b.buf, cfg.max_header_list_size as usize, |n, v| {
-                if !b.trailers {
-                    req.field(n, v)
+                match b.purpose {
+                    Purpose::Request => req.field(n, v),
+                    Purpose::Trailers => trailers.field(n, v),
+                    Purpose::Discard | Purpose::Reset(_) => {}
                 }
             }) {
             Ok(w) => w,
@@ -175,23 +193,18 @@ impl Conn {
         };
         let id = b.stream;
         let mut st = self.core.st.borrow_mut();
-        if b.trailers {
-            // Trailers are not forwarded: they end the request body.
-            if let Some(s) = st.stream(id) {
-                if s.content_length.is_some_and(|n| s.received != n) {
-                    st.reset(id, ErrorCode::ProtocolError);
-                } else if !s.end {
-                    s.end = true;
-                    if let Some(w) = s.recv_waker.take() {
-                        w.wake();
-                    }
-                }
+        match b.purpose {
+            Purpose::Request => {}
+            Purpose::Discard => return Ok(()),
+            Purpose::Reset(code) => {
+                st.reset(id, code);
+                return Ok(());
             }
-            return Ok(());
-        }
-        if let Some(code) = b.refuse {
-            st.reset(id, code);
-            return Ok(());
+            Purpose::Trailers => {
+                drop(st);
+                self.trailers(id, within, trailers);
+                return Ok(());
+            }
         }
         if self.goaway_sent {
             // Not processed: the client may send it again on a new connection.
@@ -267,6 +280,55 @@ impl Conn {
         Ok(())
     }
 
+    /// Trailers that end stream `id`'s request: forwarded at the end of a chunked body; a
+    /// body sent with `content-length` cannot carry them, so they are dropped, counted and
+    /// logged. Malformed ones, or past the header list limit, reset the stream.
+    fn trailers(&mut self, id: u32, within: bool, trailers: TrailerBuilder) {
+        let section = trailers.finish();
+        let mut st = self.core.st.borrow_mut();
+        let Some(s) = st.stream(id) else {
+            return;
+        };
+        // Malformed (RFC 9113 §8.1.1), too large for an HTTP/1.1 trailer section, or the
+        // DATA short of `content-length`: a stream error, like a malformed request.
+        let refused = !within
+            || section
+                .as_ref()
+                .map_or(true, |t| t.len() + 2 > MAX_TRAILER_SECTION)
+            || s.content_length.is_some_and(|n| s.received != n);
+        if refused {
+            st.reset(id, ErrorCode::ProtocolError);
+            drop(st);
+            if !within {
+                self.core.limit(
+                    Limit::HeaderList,
+                    &format_args!("stream {id} reset (PROTOCOL_ERROR)"),
+                );
+            }
+            return;
+        }
+        let section = section.unwrap_or_default();
+        let dropped = s.content_length.is_some() && !section.is_empty();
+        if !dropped {
+            s.trailers = Some(section);
+        }
+        s.end = true;
+        if let Some(w) = s.recv_waker.take() {
+            w.wake();
+        }
+        drop(st);
+        if dropped {
+            self.core
+                .counters
+                .h2
+                .trailers_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            self.core
+                .local
+                .h2_trailers_dropped(&self.core.key, self.core.peer, id);
+        }
+    }
+
     /// Answers stream `id` with a bodiless `status` (a request not forwarded).
     fn answer(&mut self, id: u32, status: u16, ended: bool) {
         let mut block = Vec::new();
@@ -275,8 +337,11 @@ impl Conn {
         let mut st = self.core.st.borrow_mut();
         let max = st.peer_max_frame;
         frame::put_headers(&mut st.out, id, &block, true, max);
-        if !ended {
+        if ended {
+            st.closed(id);
+        } else {
             frame::put_rst(&mut st.out, id, ErrorCode::NoError);
+            st.closed_early(id);
         }
         st.wake_writer();
     }

@@ -268,7 +268,15 @@ impl Transport for H2Stream {
             }
             if s.end {
                 if self.chunked && !self.chunk_end.replace(true) {
-                    return Poll::Ready(Ok(Some(Chunk::Static(b"0\r\n\r\n"))));
+                    // The last chunk, with the request's trailers when it had some.
+                    let Some(t) = s.trailers.take() else {
+                        return Poll::Ready(Ok(Some(Chunk::Static(b"0\r\n\r\n"))));
+                    };
+                    let mut c = Vec::with_capacity(t.len() + 5);
+                    c.extend_from_slice(b"0\r\n");
+                    c.extend_from_slice(&t);
+                    c.extend_from_slice(b"\r\n");
+                    return Poll::Ready(Ok(Some(Chunk::Heap(c))));
                 }
                 return Poll::Ready(Ok(None));
             }
@@ -342,6 +350,7 @@ impl Drop for H2Stream {
                 frame::put_rst(&mut st.out, self.id, ErrorCode::NoError);
                 st.closed_early(self.id);
             }
+            st.closed(self.id);
             st.wake_writer();
         }
         st.wake_conn();

@@ -119,6 +119,15 @@ fn h2(p: &mut Exposition, fes: &[FrontendStats]) {
             p.sample(name, &[("frontend", fe), ("limit", limit)], *n);
         }
     }
+    let name = "ringlb_frontend_h2_trailers_dropped_total";
+    p.family(
+        name,
+        Kind::Counter,
+        "HTTP/2 request trailers dropped: the request went to its server with content-length.",
+    );
+    for (fe, s) in &with {
+        p.sample(name, &[("frontend", fe)], s.trailers_dropped);
+    }
     let name = "ringlb_frontend_h2_goaway_total";
     p.family(
         name,
