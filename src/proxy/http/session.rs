@@ -196,6 +196,10 @@ pub fn serve_counted<T: Transport>(
 ///
 /// An `async move` block, not an async function: an async function moves its by-value
 /// arguments into locals of its own, so the session would be kept twice.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep the session twice (see above)"
+)]
 fn run<T: Transport>(session: Session<T>) -> impl Future<Output = ()> {
     async move {
         let s = &session;
