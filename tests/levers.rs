@@ -1,7 +1,8 @@
-//! The levers (`[global] tune_*`): ringlb serves the same with each one off, and the
-//! direct-descriptor lever really keeps client and server sockets out of the process's
-//! descriptor table, except where a descriptor is needed (a wildcard listener whose
-//! connections' local address goes into PROXY headers).
+//! The ring's levers (`[global] tune_*`): ringlb serves the same with each one switched from
+//! its default, the direct-descriptor lever really keeps client and server sockets out of the
+//! process's descriptor table, except where a descriptor is needed (a wildcard listener whose
+//! connections' local address goes into PROXY headers), and zero-copy sends relay large
+//! bodies byte for byte in HTTP and TCP mode, also to clients that leave mid-body.
 
 // A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -16,12 +17,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const LEVERS: [&str; 5] = [
-    "tune_ring_fd",
-    "tune_direct_descriptors",
-    "tune_loop_clock",
-    "tune_multishot_recv",
-    "tune_per_worker_counters",
+/// Each lever switched away from its default: off for those on by default, on for those off.
+const LEVERS: [&str; 6] = [
+    "tune_ring_fd = false",
+    "tune_direct_descriptors = false",
+    "tune_loop_clock = false",
+    "tune_multishot_recv = false",
+    "tune_per_worker_counters = false",
+    "tune_zero_copy_send = true",
 ];
 
 /// A one-worker HTTP site in front of `web`, with `global` lines added to `[global]`.
@@ -47,9 +50,9 @@ fn open_fds(pid: u32) -> usize {
 
 #[test]
 fn every_lever_off_alone_or_all_off_serves_the_same() {
-    let all_off = LEVERS.map(|l| format!("{l} = false")).join("\n");
+    let all_off = LEVERS.join("\n");
     let settings: Vec<String> = std::iter::once(String::new())
-        .chain(LEVERS.iter().map(|l| format!("{l} = false")))
+        .chain(LEVERS.iter().map(|l| l.to_string()))
         .chain(std::iter::once(all_off))
         .collect();
     for global in &settings {
@@ -210,4 +213,202 @@ fn load_on_two_workers_loses_nothing_with_each_setting() {
         assert_eq!(report.failures, 0, "[{global}] {:?}", report.samples);
         assert!(lb.stop().is_some_and(|s| s.success()));
     }
+}
+
+/// The zero-copy settings compared: the default (copies), zero-copy from the default
+/// threshold, and zero-copy on ordinary descriptors.
+const ZERO_COPY: [&str; 3] = [
+    "",
+    "tune_zero_copy_send = true",
+    "tune_zero_copy_send = true\ntune_zero_copy_min = \"4k\"\ntune_direct_descriptors = false",
+];
+
+/// Says, without failing, when the kernel refused zero-copy sends (then only copies ran).
+fn note_refusal(lb: &Ringlb, global: &str) {
+    if lb.stderr().contains("zero-copy send refused") {
+        eprintln!("[{global}] this kernel refused zero-copy sends: the copies were tested");
+    }
+}
+
+/// A body in `n`-byte chunks of chunked framing.
+fn chunked(body: &[u8], n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in body.chunks(n) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// Large and small response bodies (Content-Length and chunked) and large request bodies
+/// (Content-Length and chunked) arrive byte for byte with zero-copy sends on and off, on one
+/// keep-alive connection.
+#[test]
+fn zero_copy_http_bodies_arrive_byte_for_byte() {
+    let web = Backend::start("web1");
+    for global in ZERO_COPY {
+        let (mut lb, addr) = start(web.addr(), global);
+        let mut c = Client::connect(addr).expect("connect");
+        c.keep_body(false);
+        // Above the threshold (the relay sends whole receive buffers), and below it.
+        for size in [3 << 20, 5000, 100] {
+            for chunk in ["0", "1"] {
+                let s = size.to_string();
+                let r = c
+                    .request("GET", "/", &[("x-size", &s), ("x-chunked", chunk)], b"")
+                    .expect("response");
+                assert_eq!(r.status, 200, "[{global}] {size} chunked={chunk}");
+                assert_eq!(r.chunked, chunk == "1", "[{global}] framing kept");
+                assert_eq!(r.body_len, size as u64, "[{global}] {size} chunked={chunk}");
+                assert_eq!(r.body_sum, pattern_sum(size as u64), "[{global}] {size}");
+            }
+        }
+        // Request bodies: client to server through the same sends.
+        let up = pattern(2 << 20);
+        let r = c.request("POST", "/up", &[], &up).expect("upload");
+        assert_eq!(r.header("x-body-len"), Some("2097152"), "[{global}]");
+        assert_eq!(
+            r.header("x-body-sum"),
+            Some(format!("{:x}", fnv(&up)).as_str()),
+            "[{global}] upload checksum"
+        );
+        let framed = chunked(&up, 40_000);
+        let r = c
+            .request("POST", "/up", &[("transfer-encoding", "chunked")], &framed)
+            .expect("chunked upload");
+        assert_eq!(r.header("x-body-len"), Some("2097152"), "[{global}]");
+        assert_eq!(
+            r.header("x-body-sum"),
+            Some(format!("{:x}", fnv(&up)).as_str()),
+            "[{global}] chunked upload checksum"
+        );
+        note_refusal(&lb, global);
+        drop(c);
+        assert!(
+            lb.stop().is_some_and(|s| s.success()),
+            "[{global}] clean exit"
+        );
+    }
+}
+
+/// TCP mode: a 16 MiB stream each way at once, and a few bytes below the threshold, are
+/// relayed byte for byte with zero-copy sends on and off.
+#[test]
+fn zero_copy_tcp_streams_arrive_byte_for_byte() {
+    let echo = RawBackend::echo();
+    for global in ZERO_COPY {
+        eprintln!("setting [{global}]");
+        let port = free_port();
+        let toml = common::conf::tcp()
+            .server(srv("echo", echo.addr()))
+            .toml(port)
+            .replacen("[global]\n", &format!("[global]\n{global}\n"), 1);
+        let mut lb = Ringlb::start(&toml);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(b"hi").unwrap();
+        let mut small = [0u8; 2];
+        s.read_exact(&mut small).unwrap();
+        assert_eq!(&small, b"hi", "[{global}] below the threshold");
+        let n: usize = 16 << 20;
+        let mut writer = s.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            let block = pattern(64 * 1024);
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(block.len());
+                writer.write_all(&block[..k]).unwrap();
+                left -= k;
+            }
+            writer.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let (mut len, mut sum) = (0u64, Fnv::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let k = s.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            sum.update(&buf[..k]);
+            len += k as u64;
+        }
+        sender.join().unwrap();
+        assert_eq!(len, n as u64, "[{global}]");
+        assert_eq!(sum.value(), pattern_sum(n as u64), "[{global}]");
+        note_refusal(&lb, global);
+        assert!(
+            lb.stop().is_some_and(|s| s.success()),
+            "[{global}] clean exit"
+        );
+    }
+}
+
+/// Clients that leave in the middle of a large body (closing, or resetting with unread bytes)
+/// while zero-copy sends are in flight: ringlb lets go of every server connection, keeps
+/// serving large bodies correctly, and exits cleanly — in HTTP and in TCP mode.
+#[test]
+fn zero_copy_clients_leaving_mid_body_leak_nothing() {
+    let global = "tune_zero_copy_send = true";
+    let web = Backend::start("web1");
+    let (mut lb, addr) = start(web.addr(), global);
+    for i in 0..12 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /big HTTP/1.1\r\nhost: a\r\nx-size: 67108864\r\n\r\n")
+            .unwrap();
+        let mut got = vec![0u8; 256 * 1024];
+        s.read_exact(&mut got).unwrap();
+        if i % 2 == 0 {
+            // At once: with linger 0 the close is a reset even before ringlb's next send
+            // (otherwise the unread bytes make the close a reset on the way out).
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(s);
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || web.active() == 0),
+        "server connections still open: {}",
+        web.active()
+    );
+    let r = http_get(addr, "/after", &[("x-size", "4194304")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_sum, pattern_sum(4 << 20));
+    note_refusal(&lb, global);
+    assert!(lb.stop().is_some_and(|s| s.success()), "clean exit (HTTP)");
+
+    // TCP mode: the server pours bytes until the client is gone.
+    let pour = RawBackend::start(|mut s| {
+        let block = pattern(64 * 1024);
+        while s.write_all(&block).is_ok() {}
+    });
+    let port = free_port();
+    let toml = common::conf::tcp()
+        .server(srv("pour", pour.addr()))
+        .toml(port)
+        .replacen("[global]\n", &format!("[global]\n{global}\n"), 1);
+    let mut lb = Ringlb::start(&toml);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for i in 0..12 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut got = vec![0u8; 256 * 1024];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(got, pattern(256 * 1024), "stream {i}");
+        if i % 2 == 0 {
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(s);
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || pour.active() == 0),
+        "server connections still open: {}",
+        pour.active()
+    );
+    note_refusal(&lb, global);
+    assert!(lb.stop().is_some_and(|s| s.success()), "clean exit (TCP)");
 }

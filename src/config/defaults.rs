@@ -29,6 +29,16 @@ pub const SPREAD_CHECKS: u8 = 5;
 /// Above 50 % an interval could shrink to half its value: that is no longer jitter.
 pub const MAX_SPREAD_CHECKS: u8 = 50;
 pub const KEEP_BIND_CAPABILITY: bool = false;
+/// Zero-copy relay sends are off: on loopback (the only place measured) the kernel copies
+/// anyway and each send costs a notification more (docs/design.md).
+pub const TUNE_ZERO_COPY_SEND: bool = false;
+/// Below 16 KiB the page pinning and the notification cost more than the copy they save
+/// (the kernel's own MSG_ZEROCOPY documentation gives about 10 KiB as the break-even).
+pub const TUNE_ZERO_COPY_MIN: u32 = 16 * 1024;
+/// Bounds of `tune_zero_copy_min`: a relay send is at most one receive buffer (32 KiB), so a
+/// larger threshold would never be reached.
+pub const MIN_ZERO_COPY_MIN: u32 = 1024;
+pub const MAX_ZERO_COPY_MIN: u32 = 32 * 1024;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 pub const MAX_UNIX_PATH: usize = 107;
 

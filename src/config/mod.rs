@@ -91,7 +91,7 @@ pub struct Global {
     pub tune: Tune,
 }
 
-/// `[global] tune_*`: switches for the levers, each on by default, to measure one alone. The
+/// `[global] tune_*`: switches for the levers, each to be measured alone. The
 /// ring's own (`ring_fd`, `direct_descriptors`, `loop_clock`) are read when the workers start
 /// (start or binary upgrade) and a reload keeps the running values; `multishot_recv` applies to
 /// connections opened after a reload, `per_worker_counters` within a worker's next wake-up.
@@ -112,6 +112,12 @@ pub struct Tune {
     /// `tune_per_worker_counters`: the per-request counters are kept per worker and summed
     /// when read, instead of one shared atomic each.
     pub per_worker_counters: bool,
+    /// `tune_zero_copy_send`: relay sends of at least `zero_copy_min` bytes go zero-copy
+    /// (`IORING_OP_SEND_ZC`). Off by default: measured on loopback, where the kernel copies
+    /// anyway, it only adds a notification per send (docs/design.md).
+    pub zero_copy_send: bool,
+    /// `tune_zero_copy_min`: the smallest send, in bytes, that goes zero-copy.
+    pub zero_copy_min: u32,
 }
 
 impl Default for Tune {
@@ -122,6 +128,8 @@ impl Default for Tune {
             loop_clock: true,
             multishot_recv: true,
             per_worker_counters: true,
+            zero_copy_send: defaults::TUNE_ZERO_COPY_SEND,
+            zero_copy_min: defaults::TUNE_ZERO_COPY_MIN,
         }
     }
 }

@@ -204,6 +204,7 @@ fn runtime_options(g: &crate::snapshot::GlobalRt) -> RuntimeOptions {
             0
         },
         loop_clock: g.tune.loop_clock,
+        zero_copy_min: g.tune.zero_copy_send.then_some(g.tune.zero_copy_min),
         ..RuntimeOptions::default()
     }
 }

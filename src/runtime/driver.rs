@@ -32,6 +32,8 @@ const IGNORED_USER_DATA: u64 = u64::MAX;
 const ENTER_GETEVENTS: u32 = 1;
 const ENTER_EXT_ARG: u32 = 8;
 const ENTER_REGISTERED_RING: u32 = 16;
+/// `IORING_CQE_F_MORE`: another completion of the same operation follows.
+const CQE_F_MORE: u32 = 1 << 1;
 /// `io_uring_register` opcodes for registered ring descriptors (Linux 5.18).
 const REGISTER_RING_FDS: u32 = 20;
 const UNREGISTER_RING_FDS: u32 = 21;
@@ -108,6 +110,9 @@ pub(crate) struct Driver {
     /// into a full table would take the connection from the queue and close it (`ENFILE`
     /// after the accept), so a direct accept or socket is only submitted with a slot reserved.
     free_slots: u32,
+    /// Relay sends of at least this many bytes go zero-copy (`IORING_OP_SEND_ZC`); `None`:
+    /// every send copies. Cleared the first time the kernel refuses a zero-copy send.
+    pub(crate) zero_copy_min: Option<u32>,
 }
 
 impl Driver {
@@ -133,6 +138,7 @@ impl Driver {
             #[cfg(test)]
             direct,
             free_slots: if direct { opts.fixed_files } else { 0 },
+            zero_copy_min: opts.zero_copy_min,
         })
     }
 
@@ -305,6 +311,11 @@ impl Driver {
                     if let Some(w) = w {
                         w.wake();
                     }
+                }
+                // A zero-copy send's notification reaped before its result was read: the
+                // result no longer waits for anything (see `Op::poll_parking`).
+                State::Done { flags: done, .. } if cqueue::notif(flags) => {
+                    *done &= !CQE_F_MORE;
                 }
                 State::Done { .. } => {}
                 State::Multi(m) => {
@@ -500,6 +511,45 @@ impl<T: 'static> Op<T> {
     }
 }
 
+impl<T: Unpin + 'static> Op<T> {
+    /// Polls an operation that may complete twice: a zero-copy send answers with its result
+    /// (flagged `IORING_CQE_F_MORE`), then with a notification (`IORING_CQE_F_NOTIF`) once the
+    /// kernel no longer reads the buffer. On the result, the data comes back if the
+    /// notification was reaped already (or none follows); otherwise it moves into the slot,
+    /// which lives, and keeps the data, until the notification is reaped.
+    pub(crate) fn poll_parking(&mut self, cx: &mut Context<'_>) -> Poll<(i32, Option<T>)> {
+        let idx = self.idx;
+        let done = with_cx(|c| {
+            let mut d = c.driver.borrow_mut();
+            let slot = d.slots.get_mut(idx)?;
+            match &mut slot.state {
+                State::Done { res, flags } => {
+                    let (res, more) = (*res, cqueue::more(*flags));
+                    if more {
+                        let data = self.data.take().map(|v| Box::new(v) as Box<dyn Any>);
+                        slot.state = State::Orphaned(data);
+                    } else {
+                        d.slots.remove(idx);
+                    }
+                    Some(res)
+                }
+                State::Pending(w) => {
+                    match w {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => *w = Some(cx.waker().clone()),
+                    }
+                    None
+                }
+                _ => None,
+            }
+        });
+        match done {
+            Some(res) => Poll::Ready((res, self.data.take())),
+            None => Poll::Pending,
+        }
+    }
+}
+
 impl<T: Unpin + 'static> Future for Op<T> {
     type Output = Completion<T>;
 
@@ -546,6 +596,11 @@ impl<T: 'static> Drop for Op<T> {
                 return;
             };
             match slot.state {
+                // A second completion (a zero-copy send's notification) will follow: the slot
+                // and the data the kernel still reads stay until it comes.
+                State::Done { flags, .. } if cqueue::more(flags) => {
+                    slot.state = State::Orphaned(Some(Box::new(data)));
+                }
                 State::Done { res, flags } => {
                     recycle = Some(flags);
                     let orphan = slot.orphan;

@@ -246,6 +246,9 @@ pub struct RuntimeOptions {
     /// Read the clock once per loop iteration for every timer armed or checked in it
     /// (`[global] tune_loop_clock`); off: each reads it itself.
     pub loop_clock: bool,
+    /// Relay sends of at least this many bytes go zero-copy (`[global] tune_zero_copy_send`,
+    /// `tune_zero_copy_min`); `None`: every send copies its bytes into the socket.
+    pub zero_copy_min: Option<u32>,
 }
 
 /// Fixed-file slots per worker by default: room for a client and a server socket for each of
@@ -262,6 +265,7 @@ impl Default for RuntimeOptions {
             ring_fd: true,
             fixed_files: DEFAULT_FIXED_FILES,
             loop_clock: true,
+            zero_copy_min: None,
         }
     }
 }

@@ -9,7 +9,9 @@
 //! Invariants:
 //! - An in-flight operation owns every buffer and address the kernel may touch. If its future
 //!   is dropped early, ownership moves into the driver's slot, an `ASYNC_CANCEL` is submitted,
-//!   and the buffers are released only when the operation's own completion is reaped.
+//!   and the buffers are released only when the operation's own completion is reaped. An
+//!   operation that completes twice (a zero-copy send: its result, then the kernel's
+//!   notification that it let go of the pages) keeps its slot and its buffer until the second.
 //! - The ring is created, used and dropped on one thread (`SINGLE_ISSUER`, `DEFER_TASKRUN`).
 //! - Before a runtime is dropped every operation is cancelled and every completion reaped.
 // Network input never panics here: no unwrap/expect, no indexing or slicing that input could

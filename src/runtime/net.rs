@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -51,6 +52,17 @@ impl IoBuf for PBuf {
     }
     fn io_len(&self) -> usize {
         self.len()
+    }
+}
+
+/// A buffer shared by the zero-copy sends of its parts (after a short send) and the copying
+/// send of a fallback: each holds a reference until the kernel lets go of it.
+impl<B: IoBuf> IoBuf for Rc<B> {
+    fn io_ptr(&self) -> *const u8 {
+        (**self).io_ptr()
+    }
+    fn io_len(&self) -> usize {
+        (**self).io_len()
     }
 }
 
@@ -353,6 +365,67 @@ impl Conn {
         (Ok(()), buf)
     }
 
+    /// Sends all of `buf` as a body relay does: zero-copy (`IORING_OP_SEND_ZC`) when the
+    /// worker's lever is on and `buf` holds at least its threshold, otherwise as `send_all`.
+    ///
+    /// A zero-copy send completes twice: with its result, then with a notification once the
+    /// kernel no longer reads the pages (on a real NIC, when the data is acknowledged). The
+    /// buffer comes back only when every notification was reaped already; otherwise it stays
+    /// with the operations' slots, is released when the last notification arrives, and `None`
+    /// comes back. A kernel that refuses zero-copy sends (`EINVAL`: no `IORING_OP_SEND_ZC`;
+    /// `EOPNOTSUPP`: the socket cannot) turns the lever off for this worker, with one log
+    /// line per process, and the bytes go out by copy; so do the bytes of a send over the
+    /// locked-memory limit (see `over_locked_memory`).
+    pub async fn send_relay<B: IoBuf>(&self, buf: B) -> (io::Result<()>, Option<B>) {
+        let min = with_cx(|c| c.driver.borrow().zero_copy_min);
+        if min.is_none_or(|m| buf.io_len() < m as usize) {
+            let (r, b) = self.send_all(buf).await;
+            return (r, Some(b));
+        }
+        let len = buf.io_len();
+        let shared = Rc::new(buf);
+        let mut off = 0;
+        let mut result = Ok(());
+        while off < len {
+            match check(self.send_zc(Rc::clone(&shared), off).await) {
+                Ok(0) => {
+                    result = Err(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => off += n as usize,
+                Err(e) if (off == 0 && zero_copy_refused(&e)) || over_locked_memory(&e) => {
+                    result = self.send_from(Rc::clone(&shared), off).await.0;
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        (result, Rc::try_unwrap(shared).ok())
+    }
+
+    /// One zero-copy send of `buf[off..]`; resolves to the result (bytes sent or `-errno`).
+    fn send_zc<B: IoBuf>(&self, buf: Rc<B>, off: usize) -> SendZc<B> {
+        let target = self.target();
+        SendZc(Op::submit(buf, Orphan::Nothing, |b| {
+            let off = off.min(b.io_len());
+            // SAFETY: off ≤ len, so the pointer stays inside the buffer the op owns (and,
+            // after the result, its slot owns until the notification).
+            let ptr = unsafe { b.io_ptr().add(off) };
+            on_target!(target, |f| opcode::SendZc::new(
+                f,
+                ptr,
+                (b.io_len() - off) as u32
+            )
+            // MSG_WAITALL: the ring itself resumes a short send on a stream socket, under the
+            // same notification.
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+            .build())
+        }))
+    }
+
     /// Opens a TCP connection (`TCP_NODELAY` set). Times out only through the caller's
     /// `timeout`. A direct descriptor where the worker has a fixed-file table and the kernel
     /// sets socket options through the ring (6.7); an ordinary one otherwise.
@@ -416,6 +489,54 @@ impl Conn {
             .as_socket()
             .ok_or_else(|| io::Error::other("socket is not an IP socket"))
     }
+}
+
+/// A zero-copy send in flight: its result, while its buffer waits in the slot for the
+/// notification (see `Op::poll_parking`).
+struct SendZc<B: 'static>(Op<Rc<B>>);
+
+impl<B: IoBuf> Future for SendZc<B> {
+    type Output = i32;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<i32> {
+        self.0.poll_parking(cx).map(|(res, _)| res)
+    }
+}
+
+/// Whether `e`, the answer to a zero-copy send that sent nothing, is the kernel refusing
+/// zero-copy; if so the lever goes off for this worker (logged once per process).
+fn zero_copy_refused(e: &io::Error) -> bool {
+    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let code = e.raw_os_error();
+    if code != Some(libc::EINVAL) && code != Some(libc::EOPNOTSUPP) {
+        return false;
+    }
+    with_cx(|c| c.driver.borrow_mut().zero_copy_min = None);
+    if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::log::event(format_args!(
+            "zero-copy send refused by the kernel ({e}); tune_zero_copy_send is off, \
+             sends copy"
+        ));
+    }
+    true
+}
+
+/// Whether `e`, the answer to a zero-copy send, says the pages could not be accounted: the
+/// kernel counts the pages of zero-copy sends in flight against the user's `RLIMIT_MEMLOCK`
+/// (unless the process has `CAP_IPC_LOCK`) and answers `ENOMEM` above it. That send copies
+/// instead; the lever stays on (logged once per process).
+fn over_locked_memory(e: &io::Error) -> bool {
+    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let code = e.raw_os_error();
+    if code != Some(libc::ENOMEM) && code != Some(libc::ENOBUFS) {
+        return false;
+    }
+    if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::log::event(format_args!(
+            "zero-copy send over the locked-memory limit ({e}); such sends copy \
+             (raise LimitMEMLOCK to avoid it)"
+        ));
+    }
+    true
 }
 
 /// What an operation that needs a file descriptor answers for a direct descriptor.
@@ -656,3 +777,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     sock.listen(backlog)?;
     Ok(sock.into())
 }
+
+#[cfg(test)]
+#[path = "net_tests.rs"]
+mod tests;

@@ -26,8 +26,11 @@ impl Transport for Conn {
         PlainRecv(self.recv_op())
     }
 
-    fn send(&self, buf: Chunk) -> impl Future<Output = (io::Result<()>, Chunk)> {
-        self.send_all(buf)
+    /// Zero-copy where the worker's lever says so (`Conn::send_relay`); a buffer the kernel
+    /// still holds comes back as an empty chunk.
+    async fn send(&self, buf: Chunk) -> (io::Result<()>, Chunk) {
+        let (r, back) = self.send_relay(buf).await;
+        (r, back.unwrap_or(Chunk::Static(b"")))
     }
 
     fn send_two(

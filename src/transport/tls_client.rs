@@ -234,7 +234,7 @@ impl Transport for ServerConn {
 
     async fn send(&self, buf: Chunk) -> (io::Result<()>, Chunk) {
         match self {
-            ServerConn::Plain(c) => c.send_all(buf).await,
+            ServerConn::Plain(c) => Transport::send(c, buf).await,
             ServerConn::Tls(t) => {
                 let r = t.send_plain(&[buf.as_slice()]).await;
                 (r, buf)

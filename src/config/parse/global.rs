@@ -29,6 +29,8 @@ pub(super) const GLOBAL: Schema = Schema {
         "tune_ring_fd",
         "tune_direct_descriptors",
         "tune_loop_clock",
+        "tune_zero_copy_send",
+        "tune_zero_copy_min",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -172,8 +174,62 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
         per_worker_counters: t
             .bool(cx, "tune_per_worker_counters")
             .unwrap_or(on.per_worker_counters),
+        zero_copy_send: t
+            .bool(cx, "tune_zero_copy_send")
+            .unwrap_or(on.zero_copy_send),
+        zero_copy_min: t
+            .get("tune_zero_copy_min")
+            .and_then(|v| zero_copy_min(cx, v))
+            .unwrap_or(on.zero_copy_min),
     };
     global
+}
+
+const SIZE_HELP: &str = "write a number of bytes (16384) or a size with a unit k or m \
+     (\"16k\" = 16 KiB), between 1k and 32k";
+
+/// `tune_zero_copy_min`: bytes, as an integer or a string with a `k`/`m` unit (KiB, MiB).
+fn zero_copy_min(cx: &mut Cx<'_>, v: &Value<'_>) -> Option<u32> {
+    let key = "tune_zero_copy_min";
+    let n = match v.get_ref() {
+        DeValue::String(s) => match parse_size(s) {
+            Some(n) => n,
+            None => {
+                cx.error_help(
+                    &v.span(),
+                    format!("invalid size \"{s}\" for `{key}`"),
+                    SIZE_HELP,
+                );
+                return None;
+            }
+        },
+        _ => expect_int(cx, key, v)?,
+    };
+    match u32::try_from(n) {
+        Ok(n) if (def::MIN_ZERO_COPY_MIN..=def::MAX_ZERO_COPY_MIN).contains(&n) => Some(n),
+        _ => {
+            cx.error_help(
+                &v.span(),
+                format!("`{key}` must be between 1k and 32k, found {n} bytes"),
+                SIZE_HELP,
+            );
+            None
+        }
+    }
+}
+
+/// A size: digits, then an optional `k` (KiB) or `m` (MiB), case-insensitive.
+fn parse_size(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (s.get(..i)?, 1024),
+        (i, 'm' | 'M') => (s.get(..i)?, 1024 * 1024),
+        _ => (s, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok()?.checked_mul(unit)
 }
 
 /// `state_file = "/absolute/path"` or `"none"`.

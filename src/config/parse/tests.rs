@@ -478,8 +478,8 @@ defualt_backend = "web"
     );
 }
 
-/// Every `tune_*` switch lands in `Tune`, off alone when set to false; a value that is not a
-/// boolean is refused at its place.
+/// The `tune_*` switches that are on by default land in `Tune`, each off alone when set to
+/// false; a value that is not a boolean is refused at its place.
 #[test]
 fn tune_switches_fill_tune_and_refuse_non_booleans() {
     let on = crate::config::Tune::default();
@@ -540,7 +540,8 @@ fn unknown_key_without_close_match_lists_expected_keys() {
         "t.toml:2:1: error: unknown key \"threads\" in [global]\n  \
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
          keep_bind_capability, state_file, tune_multishot_recv, tune_per_worker_counters, \
-         tune_ring_fd, tune_direct_descriptors, tune_loop_clock"
+         tune_ring_fd, tune_direct_descriptors, tune_loop_clock, tune_zero_copy_send, \
+         tune_zero_copy_min"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),
@@ -635,3 +636,58 @@ server = [{ name = "s", address = "127.0.0.1:1" }]
 }
 
 // ---- required sections and cross-references ------------------------------------------------
+
+#[test]
+fn zero_copy_send_is_off_by_default_and_takes_a_size() {
+    let t = ok(&with_site("")).global.tune;
+    assert!(!t.zero_copy_send);
+    assert_eq!(t.zero_copy_min, 16 * 1024);
+    let t = ok(&with_site(
+        "[global]\ntune_zero_copy_send = true\ntune_zero_copy_min = \"8k\"\n",
+    ))
+    .global
+    .tune;
+    assert!(t.zero_copy_send);
+    assert_eq!(t.zero_copy_min, 8 * 1024);
+    let t = ok(&with_site("[global]\ntune_zero_copy_min = 4096\n"))
+        .global
+        .tune;
+    assert_eq!(t.zero_copy_min, 4096);
+    let t = ok(&with_site("[global]\ntune_zero_copy_min = \"32K\"\n"))
+        .global
+        .tune;
+    assert_eq!(t.zero_copy_min, 32 * 1024);
+}
+
+#[test]
+fn zero_copy_min_errors_name_the_place_and_the_units() {
+    assert_eq!(
+        error(&with_site("[global]\ntune_zero_copy_min = \"16kb\"\n")),
+        "t.toml:2:22: error: invalid size \"16kb\" for `tune_zero_copy_min`\n  \
+         help: write a number of bytes (16384) or a size with a unit k or m (\"16k\" = 16 KiB), \
+         between 1k and 32k"
+    );
+    assert_eq!(
+        error(&with_site("[global]\ntune_zero_copy_min = \"1m\"\n")),
+        "t.toml:2:22: error: `tune_zero_copy_min` must be between 1k and 32k, found 1048576 \
+         bytes\n  \
+         help: write a number of bytes (16384) or a size with a unit k or m (\"16k\" = 16 KiB), \
+         between 1k and 32k"
+    );
+    for bad in [
+        "\"\"",
+        "\"k\"",
+        "\"-4k\"",
+        "-1",
+        "\"99999999999999999999k\"",
+    ] {
+        let e = error(&with_site(&format!(
+            "[global]\ntune_zero_copy_min = {bad}\n"
+        )));
+        assert!(e.starts_with("t.toml:2:22: error: "), "{bad}: {e}");
+    }
+    assert!(
+        error(&with_site("[global]\ntune_zero_copy_send = \"yes\"\n"))
+            .starts_with("t.toml:2:23: error: ")
+    );
+}
