@@ -121,6 +121,16 @@ impl Local {
         }
     }
 
+    /// A client connection of frontend `fe` closed: it leaves the process's, the frontend's
+    /// and this worker's counts of open connections.
+    pub fn connection_closed(&self, fe: &crate::state::FrontendState) {
+        self.process
+            .conns
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        fe.conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.sessions.set(self.sessions.get().saturating_sub(1));
+    }
+
     /// An empty output buffer, reused when possible.
     pub fn out_buf(&self) -> Vec<u8> {
         self.spare

@@ -1,8 +1,8 @@
 //! A single-threaded executor driving the worker's ring.
 //!
-//! Tasks are boxed futures in a slab; a waker is an `Arc` holding the task's index and pushes it
-//! onto this thread's ready queue. Wakers never cross threads: other threads talk to a worker
-//! through an eventfd (see `net::EventFd`).
+//! Tasks are boxed futures in a slab; a waker is the task's index itself (no allocation: the
+//! index is the waker's data word) and pushes it onto this thread's ready queue. Wakers never
+//! cross threads: other threads talk to a worker through an eventfd (see `net::EventFd`).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -11,8 +11,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -23,11 +22,10 @@ use super::timer::Timers;
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
-/// A task and its waker, made once at spawn so polling allocates nothing.
+/// A task. Its waker is made from its index whenever it is polled (see [`task_waker`]).
 struct TaskSlot {
     /// `None` while the task is being polled.
     fut: Option<Task>,
-    waker: Waker,
     /// Distinguishes tasks that reuse the same slab index.
     id: u64,
     /// Set when the task aborted itself while being polled.
@@ -95,22 +93,47 @@ pub(crate) fn try_with_cx_or<R>(default: R, f: impl FnOnce(&Cx) -> R) -> R {
     }
 }
 
-struct TaskWaker {
-    idx: usize,
+/// The functions of a task's waker, whose data word is the task's index (never a pointer:
+/// nothing is dereferenced, cloned or freed). A task that ended and whose index was reused
+/// gets at most a spurious wake-up from an old waker, which every future tolerates.
+static TASK_WAKER: RawWakerVTable =
+    RawWakerVTable::new(clone_task_waker, wake_task, wake_task, drop_task_waker);
+
+fn clone_task_waker(data: *const ()) -> RawWaker {
+    RawWaker::new(data, &TASK_WAKER)
 }
 
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+fn wake_task(data: *const ()) {
+    let idx = data.addr();
+    let _ = CX.try_with(|c| {
+        if let Some(cx) = c.borrow().as_ref() {
+            cx.ready.borrow_mut().push_back(idx);
+        }
+    });
+}
+
+fn drop_task_waker(_: *const ()) {}
+
+/// The waker of task `idx`: two words, no allocation.
+fn task_waker(idx: usize) -> Waker {
+    // SAFETY: the vtable's functions treat the data word as a plain integer (the index): they
+    // never dereference it, and clone, wake and drop are all sound for any value, on any thread.
+    unsafe {
+        Waker::from_raw(RawWaker::new(
+            std::ptr::without_provenance(idx),
+            &TASK_WAKER,
+        ))
     }
-    fn wake_by_ref(self: &Arc<Self>) {
-        let idx = self.idx;
-        let _ = CX.try_with(|c| {
-            if let Some(cx) = c.borrow().as_ref() {
-                cx.ready.borrow_mut().push_back(idx);
-            }
-        });
-    }
+}
+
+/// The index of the task that `waker` wakes, if it is a task waker of this runtime.
+pub(crate) fn task_of(waker: &Waker) -> Option<usize> {
+    std::ptr::eq(waker.vtable(), &TASK_WAKER).then(|| waker.data().addr())
+}
+
+/// Wakes task `idx` (see [`task_of`]).
+pub(crate) fn wake_task_index(idx: usize) {
+    wake_task(std::ptr::without_provenance(idx));
 }
 
 /// Identifies a spawned task so it can be aborted.
@@ -145,18 +168,26 @@ impl TaskHandle {
     }
 }
 
+/// Wakes every task of this worker's runtime: each is polled again and looks at what it
+/// waits for (see [`Signal`](super::Signal)).
+pub(crate) fn wake_all() {
+    try_with_cx(|cx| {
+        let tasks = cx.tasks.borrow();
+        let mut ready = cx.ready.borrow_mut();
+        ready.extend(tasks.iter().map(|(idx, _)| idx));
+    });
+}
+
 /// Spawns a task on this worker's runtime.
 pub fn spawn(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
     with_cx(|cx| {
         let mut tasks = cx.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let idx = entry.key();
-        let waker = Waker::from(Arc::new(TaskWaker { idx }));
         let id = cx.next_id.get();
         cx.next_id.set(id + 1);
         entry.insert(TaskSlot {
             fut: Some(Box::pin(fut)),
-            waker,
             id,
             aborted: false,
         });
@@ -367,7 +398,7 @@ impl Runtime {
                 return;
             };
             let taken = match cx.tasks.borrow_mut().get_mut(idx) {
-                Some(slot) => slot.fut.take().map(|f| (f, slot.waker.clone())),
+                Some(slot) => slot.fut.take().map(|f| (f, task_waker(idx))),
                 None => None,
             };
             let Some((mut task, waker)) = taken else {

@@ -46,7 +46,7 @@ pub(crate) enum Got {
 pub(crate) struct MultiSlot {
     /// The reader waiting now, if any.
     pub(crate) waker: Option<Waker>,
-    /// Delivered, not yet read, in order.
+    /// Delivered, not yet read, in order; unallocated when empty.
     pub(crate) queue: Vec<Got>,
     /// `Recv` handles alive that name this slot.
     pub(crate) handles: u32,
@@ -205,7 +205,12 @@ pub(crate) fn poll_recv(
                 return Some(Got::End(-libc::EBADF));
             };
             if !m.queue.is_empty() {
-                return Some(m.queue.remove(0));
+                let got = m.queue.remove(0);
+                if m.queue.is_empty() {
+                    // An idle connection keeps no queue: its room is freed with its last item.
+                    m.queue = Vec::new();
+                }
+                return Some(got);
             }
             match &m.waker {
                 Some(w) if w.will_wake(cx.waker()) => {}

@@ -1,6 +1,10 @@
 //! A one-way, worker-local signal: raised once, every waiter wakes (used for draining).
 //! A waiter that gives up (its future dropped) removes itself, so thousands of short-lived
 //! sessions waiting on one signal leave nothing behind.
+//!
+//! Raising it also wakes every task of the worker, so that a task may instead look at
+//! [`Signal::is_raised`] each time it is polled and not be a waiter at all: an idle HTTP
+//! connection does, and saves a waiter (a waker in the slab) per connection.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -32,6 +36,7 @@ impl Signal {
         for w in wakers {
             w.wake();
         }
+        super::executor::wake_all();
     }
 
     pub fn is_raised(&self) -> bool {

@@ -3,6 +3,9 @@
 //!
 //! A `BTreeMap` keyed by (deadline, sequence) gives O(log n) insert/cancel and the next
 //! deadline in O(log n) without periodic ticks, so an idle worker wakes only when a timer is due.
+//! Every idle keep-alive connection has a timer, so an entry is small: the deadline in
+//! nanoseconds since a process-wide epoch, a sequence number, and the index of the task to
+//! wake (20 bytes, no waker clone); a waker that is not a task's of this runtime is kept apart.
 //! No timer costs a system call: the clock is the vDSO's, and the one wait the ring does is the
 //! timeout of the loop's `io_uring_enter` (no `IORING_OP_TIMEOUT` per timer).
 //!
@@ -14,54 +17,146 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::executor::{try_with_cx, with_cx};
+use slab::Slab;
+
+use super::executor::{task_of, try_with_cx, wake_task_index, with_cx};
+
+/// The instant deadlines are counted from (the first timer's).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` as nanoseconds since [`epoch`]; an instant before it is 0 (already due).
+fn ticks(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn instant(ticks: u64) -> Instant {
+    let epoch = epoch();
+    epoch
+        .checked_add(Duration::from_nanos(ticks))
+        .unwrap_or(epoch)
+}
+
+/// A timer's entry names its task by index; with this bit set, the rest indexes
+/// `Timers::foreign` (a waker that is not a task's of this runtime).
+const FOREIGN: u32 = 1 << 31;
 
 #[derive(Default)]
 pub(crate) struct Timers {
-    queue: BTreeMap<(Instant, u64), Option<Waker>>,
+    /// (deadline in ticks, sequence) → whom to wake.
+    queue: BTreeMap<(u64, u64), u32>,
+    /// Wakers that are not a task's of this runtime.
+    foreign: Slab<Waker>,
     seq: u64,
 }
 
 impl Timers {
-    fn insert(&mut self, at: Instant, waker: Waker) -> (Instant, u64) {
+    /// Whom an entry for `waker` wakes.
+    fn whom(&mut self, waker: &Waker) -> u32 {
+        match task_of(waker)
+            .and_then(|idx| u32::try_from(idx).ok())
+            .filter(|idx| idx & FOREIGN == 0)
+        {
+            Some(idx) => idx,
+            None => {
+                let key = self.foreign.insert(waker.clone());
+                FOREIGN | u32::try_from(key).unwrap_or(!FOREIGN)
+            }
+        }
+    }
+
+    /// Whether an entry that wakes `who` wakes `waker`'s task.
+    fn wakes(&self, who: u32, waker: &Waker) -> bool {
+        if who & FOREIGN == 0 {
+            task_of(waker) == Some(who as usize)
+        } else {
+            self.foreign
+                .get((who & !FOREIGN) as usize)
+                .is_some_and(|w| w.will_wake(waker))
+        }
+    }
+
+    fn forget(&mut self, who: u32) -> Option<Waker> {
+        if who & FOREIGN == 0 {
+            return None;
+        }
+        self.foreign.try_remove((who & !FOREIGN) as usize)
+    }
+
+    fn insert(&mut self, at: u64, waker: &Waker) -> u64 {
         self.seq += 1;
-        let key = (at, self.seq);
-        self.queue.insert(key, Some(waker));
-        key
+        let who = self.whom(waker);
+        self.queue.insert((at, self.seq), who);
+        self.seq
+    }
+
+    /// Makes sure the timer (`at`, `seq`) is queued and wakes `waker`'s task; returns its
+    /// sequence, a new one when it was not queued (never armed, or fired meanwhile).
+    fn arm(&mut self, at: u64, seq: u64, waker: &Waker) -> u64 {
+        if seq != 0 {
+            if let Some(&who) = self.queue.get(&(at, seq)) {
+                if !self.wakes(who, waker) {
+                    self.forget(who);
+                    let new = self.whom(waker);
+                    if let Some(w) = self.queue.get_mut(&(at, seq)) {
+                        *w = new;
+                    }
+                }
+                return seq;
+            }
+        }
+        self.insert(at, waker)
+    }
+
+    fn remove(&mut self, at: u64, seq: u64) {
+        if let Some(who) = self.queue.remove(&(at, seq)) {
+            self.forget(who);
+        }
     }
 
     /// Wakes every timer due at `now`; returns how many fired.
     pub(crate) fn fire(&mut self, now: Instant) -> usize {
+        let now = ticks(now);
         let mut n = 0;
-        while let Some(mut e) = self.queue.first_entry() {
+        while let Some(e) = self.queue.first_entry() {
             if e.key().0 > now {
                 break;
             }
-            if let Some(w) = e.get_mut().take() {
-                w.wake();
-                n += 1;
+            let who = e.remove();
+            match self.forget(who) {
+                Some(w) => w.wake(),
+                None if who & FOREIGN == 0 => wake_task_index(who as usize),
+                None => {}
             }
-            e.remove();
+            n += 1;
         }
         n
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.queue.first_key_value().map(|(k, _)| k.0)
+        self.queue.first_key_value().map(|(k, _)| instant(k.0))
     }
 }
 
-/// A future that completes at a deadline.
+/// A future that completes at a deadline. Sixteen bytes: every idle connection holds one.
 pub struct Sleep {
-    at: Instant,
-    key: Option<(Instant, u64)>,
+    /// The deadline, in ticks (see [`ticks`]).
+    at: u64,
+    /// Its entry's sequence number while queued; 0 when not.
+    seq: u64,
 }
 
 pub fn sleep_until(at: Instant) -> Sleep {
-    Sleep { at, key: None }
+    Sleep {
+        at: ticks(at),
+        seq: 0,
+    }
 }
 
 pub fn sleep(d: Duration) -> Sleep {
@@ -76,51 +171,33 @@ pub fn now() -> Instant {
 
 impl Sleep {
     pub fn deadline(&self) -> Instant {
-        self.at
+        instant(self.at)
     }
 }
 
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if now() >= self.at {
-            if let Some(key) = self.key.take() {
-                with_cx(|c| c.timers.borrow_mut().queue.remove(&key));
+        let (at, seq) = (self.at, self.seq);
+        if ticks(now()) >= at {
+            if seq != 0 {
+                with_cx(|c| c.timers.borrow_mut().remove(at, seq));
+                self.seq = 0;
             }
             return Poll::Ready(());
         }
-        let at = self.at;
-        match self.key {
-            Some(key) => with_cx(|c| {
-                let mut t = c.timers.borrow_mut();
-                match t.queue.get_mut(&key) {
-                    Some(slot) => match slot {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => *slot = Some(cx.waker().clone()),
-                    },
-                    // Fired while we were not looking (spurious ordering): re-arm.
-                    None => {
-                        let k = t.insert(at, cx.waker().clone());
-                        drop(t);
-                        self.key = Some(k);
-                    }
-                }
-            }),
-            None => {
-                let k = with_cx(|c| c.timers.borrow_mut().insert(at, cx.waker().clone()));
-                self.key = Some(k);
-            }
-        }
+        self.seq = with_cx(|c| c.timers.borrow_mut().arm(at, seq, cx.waker()));
         Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
+        if self.seq != 0 {
+            let (at, seq) = (self.at, self.seq);
             try_with_cx(|c| {
                 if let Ok(mut t) = c.timers.try_borrow_mut() {
-                    t.queue.remove(&key);
+                    t.remove(at, seq);
                 }
             });
         }
@@ -149,4 +226,64 @@ pub async fn timeout_at<F: Future>(at: Instant, fut: F) -> Result<F::Output, Ela
 
 pub async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapsed> {
     timeout_at(now() + d, fut).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{Runtime, RuntimeOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A waker of its own (as a combinator may make): notes its wake-up, then wakes the task.
+    struct Noting {
+        woken: AtomicBool,
+        task: Waker,
+    }
+
+    impl std::task::Wake for Noting {
+        fn wake(self: Arc<Self>) {
+            self.woken.store(true, Ordering::SeqCst);
+            self.task.wake_by_ref();
+        }
+    }
+
+    /// A timer keeps a task's index, not its waker; one polled with any other waker still
+    /// wakes that waker when due.
+    #[test]
+    fn a_timer_wakes_a_waker_that_is_not_a_tasks() {
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 8,
+            buffers: 8,
+            buffer_size: 4096,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let woken = Arc::new(AtomicBool::new(false));
+        let seen = woken.clone();
+        rt.block_on(async move {
+            let mut timer = sleep(Duration::from_millis(20));
+            let mut noting: Option<Arc<Noting>> = None;
+            // Bounded: were the waker not woken, the task's own timeout would end the wait.
+            let wait = std::future::poll_fn(|cx| {
+                let n = noting.get_or_insert_with(|| {
+                    Arc::new(Noting {
+                        woken: AtomicBool::new(false),
+                        task: cx.waker().clone(),
+                    })
+                });
+                let waker = Waker::from(n.clone());
+                Pin::new(&mut timer).poll(&mut Context::from_waker(&waker))
+            });
+            let _ = timeout(Duration::from_secs(5), wait).await;
+            let n = noting.map(|n| n.woken.load(Ordering::SeqCst));
+            seen.store(n == Some(true), Ordering::SeqCst);
+            // Nothing stays queued once fired.
+            with_cx(|c| {
+                let t = c.timers.borrow();
+                assert!(t.foreign.is_empty());
+            });
+        });
+        assert!(woken.load(Ordering::SeqCst));
+    }
 }

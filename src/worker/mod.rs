@@ -520,20 +520,26 @@ fn direct_descriptors(snap: &Snapshot, addr: SocketAddr) -> bool {
     !(tls || snap.sends_proxy && addr.ip().is_unspecified())
 }
 
-/// Counts a connection in and out of the process and frontend totals.
+/// Counts a connection out of the process, frontend and worker totals when dropped, unless
+/// handed over to a session that does it itself.
 struct SessionGuard {
     local: Rc<Local>,
-    shared: Arc<Shared>,
-    fe: Arc<FrontendState>,
+    fe: Option<Arc<FrontendState>>,
+}
+
+impl SessionGuard {
+    /// The frontend whose count the session takes the connection off (see
+    /// `proxy::http::serve_counted`); the guard no longer does.
+    fn hand_over(mut self) -> Option<Arc<FrontendState>> {
+        self.fe.take()
+    }
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.shared.process.conns.fetch_sub(1, Ordering::Relaxed);
-        self.fe.conns.fetch_sub(1, Ordering::Relaxed);
-        self.local
-            .sessions
-            .set(self.local.sessions.get().saturating_sub(1));
+        if let Some(fe) = self.fe.take() {
+            self.local.connection_closed(&fe);
+        }
     }
 }
 
@@ -578,8 +584,7 @@ fn start_session(
     local.sessions.set(local.sessions.get() + 1);
     let guard = SessionGuard {
         local: local.clone(),
-        shared: shared.clone(),
-        fe: fe.state.clone(),
+        fe: Some(fe.state.clone()),
     };
     let Some(frontend) = proxy::FrontendRef::new(&snap, bind.frontend) else {
         return;
@@ -620,6 +625,15 @@ fn start_session(
             proxy::track::Admission::Serve(t) => accepted.track = t,
             proxy::track::Admission::Reject => return,
         }
+        if mode == Mode::Http && handshake.is_none() && h2_plain.is_none() {
+            // A plain HTTP session is the task itself, counted out by the session as it ends:
+            // the task is what an idle keep-alive connection costs.
+            if let Some(fe) = guard.hand_over() {
+                conn.set_multishot(multishot);
+                let _ = runtime::spawn(proxy::http::serve_counted(accepted, conn, fe));
+            }
+            return;
+        }
     }
     let _ = runtime::spawn(async move {
         let _guard = guard;
@@ -634,7 +648,9 @@ fn start_session(
                 Ok(proxy_protocol::Header::Local) => {}
                 Err(accept_proxy::Failure::Silent) => return,
                 Err(why) => {
-                    _guard.fe.proxy_failed.fetch_add(1, Ordering::Relaxed);
+                    if let Some(fe) = &_guard.fe {
+                        fe.proxy_failed.fetch_add(1, Ordering::Relaxed);
+                    }
                     let key = accepted.frontend.key().to_owned();
                     accepted.local.proxy_failure(&key, &why);
                     return;
@@ -651,16 +667,15 @@ fn start_session(
             }
         }
         conn.set_multishot(multishot);
-        // A plain HTTP session runs inline: its task is what an idle keep-alive connection
-        // costs. The others are boxed, so that the plain session's task reserves no room for
-        // them (a TLS connection's state is large); `serve_tls` holds only the boxes it waits
-        // on, smaller than a plain session, so it runs inline too.
+        // The sessions are boxed, so that this task reserves no room for any of them (a TLS
+        // connection's state is large); `serve_tls` holds only the boxes it waits on, so it
+        // runs inline. (A plain HTTP session without a PROXY header is spawned as its task.)
         match (handshake, mode) {
             (None, Mode::Http) if h2_plain.is_some() => {
                 let wait = h2_plain.unwrap_or_default();
                 Box::pin(proxy::h2::serve_plain(accepted, conn, wait)).await;
             }
-            (None, Mode::Http) => proxy::http::serve(accepted, conn).await,
+            (None, Mode::Http) => Box::pin(proxy::http::serve(accepted, conn)).await,
             (None, Mode::Tcp) => Box::pin(proxy::tcp::serve(accepted, conn)).await,
             (Some(h), _) => serve_tls(mode, accepted, conn, h).await,
         }

@@ -45,7 +45,7 @@ mod track;
 
 use crate::http::Limits;
 
-pub use session::serve;
+pub use session::{serve, serve_counted};
 
 /// Head size limits (request line 8 KiB, head 16 KiB, 100 fields).
 pub(crate) const LIMITS: Limits = Limits {

@@ -19,6 +19,7 @@ use crate::proxy::exchange::{Exchange, Outcome};
 use crate::proxy::{Accepted, FrontendRef, Local};
 use crate::runtime;
 use crate::snapshot::{FrontendRt, Snapshot};
+use crate::state::FrontendState;
 use crate::transport::{Chunk, Transport};
 
 /// While draining, how long an idle client connection may still send its next request.
@@ -56,6 +57,49 @@ pub(super) struct Session<T> {
     /// pipelined requests (see [`Cold`]). Boxed and empty for most: an idle connection keeps
     /// one pointer for both.
     cold: Cell<Option<Box<Cold>>>,
+    /// The frontend whose open connections count this one, when the session takes it off the
+    /// counts as it ends (see [`serve_counted`]).
+    counted: Option<Arc<FrontendState>>,
+}
+
+impl<T> Session<T> {
+    /// The session of one connection (a plain function: the future that runs it takes the
+    /// session by value and keeps it once, where an async function would keep the
+    /// `Accepted` and the transport beside the session made from them).
+    fn new(accepted: Accepted, client: T, counted: Option<Arc<FrontendState>>) -> Session<T> {
+        let Accepted {
+            local,
+            cell,
+            frontend,
+            peer,
+            dst,
+            track,
+        } = accepted;
+        Session {
+            local,
+            cell,
+            frontend,
+            client,
+            peer,
+            dst,
+            // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
+            cold: Cell::new(track.map(|t| {
+                Box::new(Cold {
+                    track: Some(t),
+                    held: Vec::new(),
+                })
+            })),
+            counted,
+        }
+    }
+}
+
+impl<T> Drop for Session<T> {
+    fn drop(&mut self) {
+        if let Some(fe) = self.counted.take() {
+            self.local.connection_closed(&fe);
+        }
+    }
 }
 
 /// A connection's rarely used state.
@@ -127,65 +171,87 @@ pub(super) struct Req<'a, T> {
     pub track: Option<crate::track::Handle>,
 }
 
-/// Serves one client connection until it closes, times out, or the worker drains.
-pub async fn serve<T: Transport>(accepted: Accepted, client: T) {
-    let Accepted {
-        local,
-        cell,
-        frontend,
-        peer,
-        dst,
-        track,
-    } = accepted;
-    let s = Session {
-        local,
-        cell,
-        frontend,
-        client,
-        peer,
-        dst,
-        // Counted when the connection opened (an HTTP/2 stream's connection holds its own).
-        cold: Cell::new(track.map(|t| {
-            Box::new(Cold {
-                track: Some(t),
-                held: Vec::new(),
-            })
-        })),
-    };
-    let mut input = Input::default();
-    let mut served = 0u64;
-    loop {
-        // The snapshot is looked up again for each request (a reload applies to the next
-        // request) and not held while the connection idles.
-        let Some(timeouts) = s.frontend.resolve(&s.cell.load()).map(|fe| fe.timeouts) else {
-            break;
-        };
-        // Waiting for the first byte: the keep-alive timeout between requests, the request
-        // timeout for the first one; the whole head must then arrive within `http_request`.
-        if input.is_empty() {
-            let idle = if served == 0 {
-                timeouts.http_request
-            } else {
-                timeouts.http_keep_alive
+/// Serves one client connection (or HTTP/2 stream) until it closes, times out, or the
+/// worker drains.
+pub fn serve<T: Transport>(accepted: Accepted, client: T) -> impl Future<Output = ()> {
+    run(Session::new(accepted, client, None))
+}
+
+/// [`serve`] for a client connection counted open in its process's, frontend's (`counted`)
+/// and worker's totals: the session takes it off them when it ends. The worker spawns this
+/// future as the connection's task itself, so that an idle keep-alive connection costs its
+/// session and nothing around it.
+pub fn serve_counted<T: Transport>(
+    accepted: Accepted,
+    client: T,
+    counted: Arc<FrontendState>,
+) -> impl Future<Output = ()> {
+    run(Session::new(accepted, client, Some(counted)))
+}
+
+/// The session loop. What it keeps while the connection idles is what an idle keep-alive
+/// connection costs (see `idle_session_future_stays_small`): the session and the wait for the
+/// next request's first byte. The bytes of a request (`Input`) exist only from that byte until
+/// the connection is idle again, and share their room in this future with the wait.
+///
+/// An `async move` block, not an async function: an async function moves its by-value
+/// arguments into locals of its own, so the session would be kept twice.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep the session twice (see above)"
+)]
+fn run<T: Transport>(session: Session<T>) -> impl Future<Output = ()> {
+    async move {
+        let s = &session;
+        let mut first = true;
+        let mut linger = false;
+        'connection: loop {
+            // The snapshot is looked up again for each request (a reload applies to the next
+            // request) and not held while the connection idles. Waiting for the first byte: the
+            // keep-alive timeout between requests, the request timeout for the first one; the
+            // whole head must then arrive within `http_request`.
+            let Some(idle) = s.frontend.resolve(&s.cell.load()).map(|fe| {
+                if first {
+                    fe.timeouts.http_request
+                } else {
+                    fe.timeouts.http_keep_alive
+                }
+            }) else {
+                break;
             };
-            match wait_first_byte(&s, &mut input, idle).await {
-                Ok(true) => {}
-                _ => break,
+            let bytes = {
+                let mut recv = std::pin::pin!(s.client.recv());
+                match first_byte(recv.as_mut(), &s.local.draining, idle).await {
+                    Some(Ok(Some(bytes))) => bytes,
+                    _ => break,
+                }
+            };
+            first = false;
+            let mut input = Input::default();
+            input.push(bytes);
+            // Requests, as long as the next one's bytes are already here (pipelined).
+            loop {
+                // Boxed: a request's state (parsing, the upstream exchange, error paths) lives on
+                // the heap only while the request is in flight, so an idle keep-alive connection
+                // keeps just the session and its wait for the next byte.
+                let _in_flight = InFlight::new(&s.local);
+                match Box::pin(exchange(s, &mut input)).await {
+                    Next::KeepAlive => {}
+                    Next::Close { linger: l } => {
+                        linger = l;
+                        break 'connection;
+                    }
+                }
+                if input.is_empty() {
+                    break;
+                }
+                if s.frontend.resolve(&s.cell.load()).is_none() {
+                    break 'connection;
+                }
             }
         }
-        served += 1;
-        // Boxed: a request's state (parsing, the upstream exchange, error paths) lives on the
-        // heap only while the request is in flight, so an idle keep-alive connection keeps
-        // just the session and its wait for the next byte.
-        let _in_flight = InFlight::new(&s.local);
-        match Box::pin(exchange(&s, &mut input)).await {
-            Next::KeepAlive => {}
-            Next::Close { linger } => {
-                if linger {
-                    Box::pin(linger_close(&s.client)).await;
-                }
-                return;
-            }
+        if linger {
+            Box::pin(linger_close(&s.client)).await;
         }
     }
 }
@@ -381,30 +447,33 @@ impl<T: Transport> Req<'_, T> {
     }
 }
 
-/// Waits for the first byte of the next request, at most `idle`; `Ok(false)` when the client
-/// closed or the wait timed out. When the worker starts draining meanwhile, waits at most
-/// [`DRAIN_IDLE`] more: a request already on its way is still served (with
-/// `Connection: close`), an idle connection closes soon. The receive stays in flight across
-/// that change, so no byte can be lost to a cancellation.
-async fn wait_first_byte<T: Transport>(
-    s: &Session<T>,
-    input: &mut Input,
+/// Waits for the first bytes of the next request on `recv`, at most `idle`; `None` when the
+/// wait timed out. When the worker starts draining meanwhile, waits at most [`DRAIN_IDLE`]
+/// more: a request already on its way is still served (with `Connection: close`), an idle
+/// connection closes soon. The receive stays in flight across that change, so no byte can be
+/// lost to a cancellation.
+///
+/// Kept small, as every idle keep-alive connection holds it: a plain function whose future is
+/// the receive (pinned in the caller), the timer and a flag. The drain signal is looked at,
+/// not waited on (raising it wakes every task of the worker), so an idle connection is no
+/// waiter of it.
+fn first_byte<'a, R: Future>(
+    mut recv: Pin<&'a mut R>,
+    draining: &'a runtime::Signal,
     idle: Duration,
-) -> std::io::Result<bool> {
-    let draining = s.local.draining.clone();
-    let mut deadline = Instant::now() + idle;
-    if draining.is_raised() {
-        deadline = deadline.min(Instant::now() + DRAIN_IDLE);
-    }
-    let mut recv = std::pin::pin!(s.client.recv());
-    let mut sleep = runtime::sleep_until(deadline);
-    let mut drain = draining.wait();
+) -> impl Future<Output = Option<R::Output>> + 'a {
     let mut shortened = draining.is_raised();
-    let got = std::future::poll_fn(|cx| {
+    let now = Instant::now();
+    let mut deadline = now + idle;
+    if shortened {
+        deadline = deadline.min(now + DRAIN_IDLE);
+    }
+    let mut sleep = runtime::sleep_until(deadline);
+    std::future::poll_fn(move |cx| {
         if let Poll::Ready(r) = recv.as_mut().poll(cx) {
             return Poll::Ready(Some(r));
         }
-        if !shortened && Pin::new(&mut drain).poll(cx).is_ready() {
+        if !shortened && draining.is_raised() {
             shortened = true;
             sleep = runtime::sleep_until(sleep.deadline().min(Instant::now() + DRAIN_IDLE));
         }
@@ -413,15 +482,6 @@ async fn wait_first_byte<T: Transport>(
         }
         Poll::Pending
     })
-    .await;
-    match got {
-        Some(Ok(Some(b))) => {
-            input.push(b);
-            Ok(true)
-        }
-        Some(Ok(None)) | None => Ok(false),
-        Some(Err(e)) => Err(e),
-    }
 }
 
 /// Half-closes, then reads and discards for a moment so the peer gets our last bytes, not a
@@ -470,14 +530,18 @@ mod tests {
             dst: None,
             track: None,
         };
-        let fut = serve(accepted, Conn::from_fd(fd));
+        // What the worker spawns for a plain HTTP connection: the task is this future.
+        let fut = serve_counted(accepted, Conn::from_fd(fd), Arc::default());
         let size = std::mem::size_of_val(&fut);
 
         println!(
-            "session future: {size} bytes; Session {} bytes; Input {} bytes",
+            "session future: {size} bytes; Session {} bytes; Input {} bytes; receive {} bytes; \
+             timer {} bytes",
             std::mem::size_of::<Session<Conn>>(),
-            std::mem::size_of::<Input>()
+            std::mem::size_of::<Input>(),
+            std::mem::size_of::<crate::runtime::Recv>(),
+            std::mem::size_of::<runtime::Sleep>(),
         );
-        assert!(size <= 512, "session future grew to {size} bytes");
+        assert!(size <= 256, "session future grew to {size} bytes");
     }
 }
