@@ -8,8 +8,11 @@
 //! recently seen slot without an open connection (an expired one if there is one): the claim
 //! is one compare-and-swap of the tag to `BUSY`, so two threads never take one slot; the key
 //! and cleared counters are written, then the tag published (`Release`). A thread that meets a
-//! `BUSY` slot in its window waits for it (bounded), so two workers seeing a new client at
-//! once find one entry, not two.
+//! `BUSY` slot in its window waits for it, so two workers seeing a new client at once find one
+//! entry, not two: it spins, then yields the CPU until the tag is published. The writer only
+//! stores a few words, which cannot fail, so the wait ends; a bounded wait let a waiter whose
+//! writer was preempted mid-claim make a second entry for the same client, splitting its
+//! counts between the two.
 //!
 //! Least recently seen is approximated within the probe window (as a CLOCK cache does),
 //! because an exact LRU over all workers needs a shared list, hence a lock per request.
@@ -28,7 +31,7 @@ pub const PROBE: usize = 8;
 pub const EMPTY: u64 = 0;
 /// A slot being written.
 pub const BUSY: u64 = 1;
-/// How many times a lookup re-reads a `BUSY` slot before going on without it.
+/// How many times a lookup re-reads a `BUSY` slot before it yields the CPU between reads.
 const BUSY_SPINS: u32 = 1000;
 
 const KEY_WORDS: usize = KEY_BYTES / 8;
@@ -223,9 +226,14 @@ impl Table {
                 };
                 let mut t = s.tag.load(Ordering::Acquire);
                 let mut spins = 0;
-                while t == BUSY && spins < BUSY_SPINS {
-                    std::hint::spin_loop();
-                    spins += 1;
+                while t == BUSY {
+                    if spins < BUSY_SPINS {
+                        std::hint::spin_loop();
+                        spins += 1;
+                    } else {
+                        // The writer was preempted: let it run.
+                        std::thread::yield_now();
+                    }
                     t = s.tag.load(Ordering::Acquire);
                 }
                 if t == tag && s.key_is(&words) {

@@ -698,6 +698,10 @@ check_ktls() {
             echo "module $(cat /sys/module/tls/initstate 2>/dev/null || echo absent)"' < "$dir/site.pem" 2>&1 || true)
     if [[ $out == *"module live"* ]]; then pass "kTLS: the guest kernel has the tls module loaded (modules-load.d at boot)"
     else fail "kTLS: the tls module is not loaded in the guest: $(tr '\n' ' ' <<<"$out")"; fi
+    # shellcheck disable=SC2016 # expanded in the guest
+    out=$(ssh_vm "$SSH_PORT" 'for m in button evdev; do echo "$m $(cat /sys/module/$m/initstate 2>/dev/null || echo absent)"; done' 2>&1 || true)
+    if [[ $out == *"button live"* && $out == *"evdev live"* ]]; then pass "ACPI power button: button and evdev loaded (a host's shutdown request reaches logind)"
+    else fail "ACPI power button: $(tr '\n' ' ' <<<"$out")"; fi
     if ! ssh_vm "$SSH_PORT" 'cat > /etc/ringlb/ringlb.toml.new && /usr/libexec/ringlb/stats-credentials /etc/ringlb/ringlb.toml.new &&
             ringlb check -c /etc/ringlb/ringlb.toml.new >/dev/null &&
             mv /etc/ringlb/ringlb.toml.new /etc/ringlb/ringlb.toml && systemctl reload ringlb' \
