@@ -240,9 +240,7 @@ mod tests {
     use std::net::{IpAddr, TcpStream};
     use std::time::Duration;
 
-    use super::super::{
-        accept_now, accepts_pending, listen, sleep, take_adopted, Runtime, RuntimeOptions,
-    };
+    use super::super::{accept_now, accepts_pending, sleep, take_adopted, Runtime, RuntimeOptions};
     use super::*;
 
     fn runtime() -> Runtime {
@@ -256,15 +254,7 @@ mod tests {
         .unwrap()
     }
 
-    fn listener() -> (Arc<OwnedFd>, SocketAddr) {
-        let fd = listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
-        let addr = socket2::SockRef::from(&fd)
-            .local_addr()
-            .unwrap()
-            .as_socket()
-            .unwrap();
-        (Arc::new(fd), addr)
-    }
+    use crate::runtime::test_listener as listener;
 
     /// A client connected from its own loopback address `127.0.9.n`.
     fn client(addr: SocketAddr, n: u8) -> TcpStream {

@@ -11,19 +11,20 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use slab::Slab;
 
-use super::executor::{with_cx, RuntimeOptions};
+use super::executor::RuntimeOptions;
 use super::multishot::MultiSlot;
+
+mod op;
+pub(crate) use op::{Completion, MultiOp, Op};
 
 /// `user_data` of entries whose completions carry no news: cancel requests, and the closes and
 /// shutdowns of direct descriptors sent without waiting.
@@ -523,304 +524,12 @@ fn recycle_if_buffer(flags: u32) {
     }
 }
 
-/// A one-shot operation. `T` owns what the kernel reads or writes while it runs.
-pub(crate) struct Op<T: 'static> {
-    idx: usize,
-    data: Option<T>,
-}
-
-/// What a completed operation hands back.
-pub(crate) struct Completion<T> {
-    pub res: i32,
-    pub flags: u32,
-    pub data: T,
-}
-
-impl<T: 'static> Op<T> {
-    /// Submits the entry built from `data` (whose heap addresses stay put while it moves).
-    pub(crate) fn submit(
-        data: T,
-        orphan: Orphan,
-        build: impl FnOnce(&mut T) -> squeue::Entry,
-    ) -> Op<T> {
-        let mut data = data;
-        let entry = build(&mut data);
-        with_cx(|cx| {
-            let mut d = cx.driver.borrow_mut();
-            let idx = d.insert(State::Pending(None), orphan);
-            d.push(&entry.user_data(idx as u64));
-            Op {
-                idx,
-                data: Some(data),
-            }
-        })
-    }
-
-    /// True once the kernel answered (a poll would return at once).
-    pub(crate) fn is_done(&self) -> bool {
-        self.data.is_none()
-            || with_cx(|cx| {
-                matches!(
-                    cx.driver.borrow().slots.get(self.idx).map(|s| &s.state),
-                    Some(State::Done { .. })
-                )
-            })
-    }
-}
-
-impl<T: Unpin + 'static> Op<T> {
-    /// Polls an operation that may complete twice: a zero-copy send answers with its result
-    /// (flagged `IORING_CQE_F_MORE`), then with a notification (`IORING_CQE_F_NOTIF`) once the
-    /// kernel no longer reads the buffer. On the result, the data comes back if the
-    /// notification was reaped already (or none follows); otherwise it moves into the slot,
-    /// which lives, and keeps the data, until the notification is reaped.
-    pub(crate) fn poll_parking(&mut self, cx: &mut Context<'_>) -> Poll<(i32, Option<T>)> {
-        let idx = self.idx;
-        let done = with_cx(|c| {
-            let mut d = c.driver.borrow_mut();
-            let slot = d.slots.get_mut(idx)?;
-            match &mut slot.state {
-                State::Done { res, flags } => {
-                    let (res, more) = (*res, cqueue::more(*flags));
-                    if more {
-                        let data = self.data.take().map(|v| Box::new(v) as Box<dyn Any>);
-                        slot.state = State::Orphaned(data);
-                    } else {
-                        d.slots.remove(idx);
-                    }
-                    Some(res)
-                }
-                State::Pending(w) => {
-                    match w {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => *w = Some(cx.waker().clone()),
-                    }
-                    None
-                }
-                _ => None,
-            }
-        });
-        match done {
-            Some(res) => Poll::Ready((res, self.data.take())),
-            None => Poll::Pending,
-        }
-    }
-}
-
-impl<T: Unpin + 'static> Future for Op<T> {
-    type Output = Completion<T>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Completion<T>> {
-        let idx = self.idx;
-        let done = with_cx(|c| {
-            let mut d = c.driver.borrow_mut();
-            let slot = d.slots.get_mut(idx)?;
-            match &mut slot.state {
-                State::Done { res, flags } => {
-                    let out = (*res, *flags);
-                    d.slots.remove(idx);
-                    Some(out)
-                }
-                State::Pending(w) => {
-                    match w {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => *w = Some(cx.waker().clone()),
-                    }
-                    None
-                }
-                _ => None,
-            }
-        });
-        match done {
-            Some((res, flags)) => match self.data.take() {
-                Some(data) => Poll::Ready(Completion { res, flags, data }),
-                None => Poll::Pending,
-            },
-            None => Poll::Pending,
-        }
-    }
-}
-
-impl<T: 'static> Drop for Op<T> {
-    fn drop(&mut self) {
-        let Some(data) = self.data.take() else { return };
-        let mut release: Option<Box<dyn Any>> = None;
-        let mut recycle = None;
-        with_cx_opt(|cx| {
-            let mut d = cx.driver.borrow_mut();
-            let idx = self.idx;
-            let Some(slot) = d.slots.get_mut(idx) else {
-                return;
-            };
-            match slot.state {
-                // A second completion (a zero-copy send's notification) will follow: the slot
-                // and the data the kernel still reads stay until it comes.
-                State::Done { flags, .. } if cqueue::more(flags) => {
-                    slot.state = State::Orphaned(Some(Box::new(data)));
-                }
-                State::Done { res, flags } => {
-                    recycle = Some(flags);
-                    let orphan = slot.orphan;
-                    d.slots.remove(idx);
-                    match (orphan, res >= 0) {
-                        (Orphan::Adopt { tag, direct }, true) => adopt(Adopted {
-                            res,
-                            tag,
-                            direct,
-                            data: Some(Box::new(data)),
-                        }),
-                        (Orphan::CloseDirect, true) => {
-                            d.close_direct(res as u32);
-                            release = Some(Box::new(data));
-                        }
-                        (Orphan::Adopt { direct: true, .. } | Orphan::CloseDirect, false) => {
-                            d.release_slot();
-                            release = Some(Box::new(data));
-                        }
-                        _ => release = Some(Box::new(data)),
-                    }
-                }
-                State::Pending(_) => {
-                    slot.state = State::Orphaned(Some(Box::new(data)));
-                    d.push_ignored(opcode::AsyncCancel::new(idx as u64).build());
-                }
-                _ => {}
-            }
-        });
-        if let Some(flags) = recycle {
-            recycle_if_buffer(flags);
-        }
-        drop(release);
-    }
-}
-
-/// A multishot operation: one entry, many completions, read in order with [`MultiOp::next`].
-///
-/// Dropped before its final completion, it submits a cancellation, and what it had not read,
-/// and what still comes, is handled by its [`Orphan`] (an accepted connection is adopted); the
-/// slot is freed at the final completion.
-pub(crate) struct MultiOp {
-    idx: usize,
-}
-
-impl MultiOp {
-    pub(crate) fn submit(entry: squeue::Entry, orphan: Orphan) -> MultiOp {
-        with_cx(|cx| {
-            let mut d = cx.driver.borrow_mut();
-            let idx = d.insert(State::Multishot(Shots::default()), orphan);
-            d.push(&entry.user_data(idx as u64));
-            MultiOp { idx }
-        })
-    }
-
-    /// The next completion without waiting: `Ready(None)` once the final one was read,
-    /// `Pending` when none is queued.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
-        self.take(Some(cx.waker()))
-    }
-
-    /// The next completion already queued, if any.
-    pub(crate) fn try_next(&mut self) -> Option<(i32, u32)> {
-        match self.take(None) {
-            Poll::Ready(c) => c,
-            Poll::Pending => None,
-        }
-    }
-
-    /// The next completion; `None` once the final one was read.
-    pub(crate) async fn next(&mut self) -> Option<(i32, u32)> {
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
-    }
-
-    fn take(&mut self, waker: Option<&Waker>) -> Poll<Option<(i32, u32)>> {
-        let idx = self.idx;
-        with_cx(|c| {
-            let mut d = c.driver.borrow_mut();
-            let Some(Slot {
-                state: State::Multishot(m),
-                ..
-            }) = d.slots.get_mut(idx)
-            else {
-                return Poll::Ready(None);
-            };
-            if let Some(c) = m.queue.pop_front() {
-                return Poll::Ready(Some(c));
-            }
-            if m.ended {
-                // The kernel is done with this `user_data`: the slot may be reused.
-                d.slots.remove(idx);
-                self.idx = usize::MAX;
-                return Poll::Ready(None);
-            }
-            if let Some(w) = waker {
-                match &m.waker {
-                    Some(old) if old.will_wake(w) => {}
-                    _ => m.waker = Some(w.clone()),
-                }
-            }
-            Poll::Pending
-        })
-    }
-
-    /// Asks the kernel to end the operation; the completions it posted before are still read,
-    /// the last one being `ECANCELED`.
-    pub(crate) fn cancel(&mut self) {
-        let idx = self.idx;
-        with_cx(|c| {
-            let mut d = c.driver.borrow_mut();
-            if let Some(Slot {
-                state: State::Multishot(m),
-                ..
-            }) = d.slots.get_mut(idx)
-            {
-                if !m.ended && !m.cancelled {
-                    m.cancelled = true;
-                    d.push_ignored(opcode::AsyncCancel::new(idx as u64).build());
-                }
-            }
-        });
-    }
-}
-
-impl Drop for MultiOp {
-    fn drop(&mut self) {
-        let idx = self.idx;
-        let mut closes = Vec::new();
-        with_cx_opt(|cx| {
-            let mut d = cx.driver.borrow_mut();
-            let Some(slot) = d.slots.get_mut(idx) else {
-                return;
-            };
-            let orphan = slot.orphan;
-            let State::Multishot(m) = &mut slot.state else {
-                return;
-            };
-            for (res, flags) in m.queue.drain(..) {
-                recycle_if_buffer(flags);
-                match (orphan, res >= 0) {
-                    (Orphan::Adopt { tag, direct }, true) => adopt(Adopted {
-                        res,
-                        tag,
-                        direct,
-                        data: None,
-                    }),
-                    (Orphan::CloseDirect, true) => closes.push(res as u32),
-                    _ => {}
-                }
-            }
-            if m.ended {
-                d.slots.remove(idx);
-            } else {
-                m.dropped = true;
-                if !m.cancelled {
-                    m.cancelled = true;
-                    d.push_ignored(opcode::AsyncCancel::new(idx as u64).build());
-                }
-            }
-            for index in closes.drain(..) {
-                d.close_direct(index);
-            }
-        });
+/// Keeps `waker` in `slot` to be woken at the next completion, unless what is there already
+/// wakes the same task.
+pub(crate) fn park(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
     }
 }
 

@@ -48,23 +48,26 @@ pub use net::{
 pub use signal::Signal;
 pub use timer::{now, sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
 
+/// A listening socket on a free loopback port, and its address, for the runtime's tests.
+#[cfg(test)]
+pub(crate) fn test_listener() -> (std::sync::Arc<std::os::fd::OwnedFd>, std::net::SocketAddr) {
+    #![allow(clippy::unwrap_used)]
+    let fd = listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
+    let addr = socket2::SockRef::from(&fd)
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .unwrap();
+    (std::sync::Arc::new(fd), addr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::OwnedFd;
     use std::rc::Rc;
-    use std::sync::Arc;
     use std::time::Duration;
 
-    fn local_listener() -> (Arc<OwnedFd>, std::net::SocketAddr) {
-        let fd = listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
-        let addr = socket2::SockRef::from(&fd)
-            .local_addr()
-            .unwrap()
-            .as_socket()
-            .unwrap();
-        (Arc::new(fd), addr)
-    }
+    use super::test_listener as local_listener;
 
     #[test]
     fn echo_round_trip_and_timeout_cancels() {

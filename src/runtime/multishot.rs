@@ -212,10 +212,7 @@ pub(crate) fn poll_recv(
                 }
                 return Some(got);
             }
-            match &m.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => m.waker = Some(cx.waker().clone()),
-            }
+            super::driver::park(&mut m.waker, cx.waker());
             let arm = !m.armed && {
                 m.armed = true;
                 true

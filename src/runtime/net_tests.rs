@@ -2,11 +2,10 @@
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::super::executor::with_cx;
-use super::super::{listen, sleep, timeout, Acceptor, Conn, Runtime, RuntimeOptions};
+use super::super::{sleep, timeout, Acceptor, Conn, Runtime, RuntimeOptions};
 
 fn runtime(fixed_files: u32, zero_copy_min: Option<u32>) -> Runtime {
     Runtime::new(RuntimeOptions {
@@ -20,15 +19,7 @@ fn runtime(fixed_files: u32, zero_copy_min: Option<u32>) -> Runtime {
     .unwrap()
 }
 
-fn listener() -> (Arc<OwnedFd>, std::net::SocketAddr) {
-    let fd = listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
-    let addr = socket2::SockRef::from(&fd)
-        .local_addr()
-        .unwrap()
-        .as_socket()
-        .unwrap();
-    (Arc::new(fd), addr)
-}
+use crate::runtime::test_listener as listener;
 
 fn zero_copy_on() -> bool {
     with_cx(|c| c.driver.borrow().zero_copy_min.is_some())

@@ -87,12 +87,10 @@ impl Drop for Sock {
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
-    use std::os::fd::OwnedFd;
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::super::executor::with_cx;
-    use super::super::{listen, take_adopted, timeout, Acceptor, Conn, Runtime, RuntimeOptions};
+    use super::super::{take_adopted, timeout, Acceptor, Conn, Runtime, RuntimeOptions};
 
     fn runtime(opts: RuntimeOptions) -> Runtime {
         Runtime::new(RuntimeOptions {
@@ -104,15 +102,7 @@ mod tests {
         .unwrap()
     }
 
-    fn listener() -> (Arc<OwnedFd>, std::net::SocketAddr) {
-        let fd = listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
-        let addr = socket2::SockRef::from(&fd)
-            .local_addr()
-            .unwrap()
-            .as_socket()
-            .unwrap();
-        (Arc::new(fd), addr)
-    }
+    use crate::runtime::test_listener as listener;
 
     fn has_table() -> bool {
         let direct = with_cx(|c| c.driver.borrow().has_table());
