@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Appliance image test: build (or reuse) the image, boot two clones of it under QEMU, one with
-# legacy BIOS firmware (SeaBIOS), one with UEFI firmware (OVMF), and check from outside that
-# it works.
+# legacy BIOS firmware (SeaBIOS) and its disk on virtio-scsi (Proxmox VE's defaults), one with
+# UEFI firmware (OVMF) and its disk on virtio-blk (libvirt's and OpenStack's), and check from
+# outside that it works.
 #
 #   1. scripts/build-image --if-changed (reuses an image built from the same inputs); the
 #      stats-credentials script of the image, run on the host against copies of ringlb.toml
 #   2. two HTTP backends on the host (127.0.0.1; the guest sees them at 10.0.2.2)
-#   3. clone A, SeaBIOS: qcow2 overlay (2 GiB) + config drive (ringlb.toml balancing to both
-#      backends, with [stats] without users, an admin socket and an [ha] section;
-#      authorized_keys); waits for HTTP through the forwarded port (boot-to-serving time), then
-#      checks: GRUB booted it; both backends get requests; the stats page wants the clone's
-#      generated credentials (from the serial console: 401 without or with wrong ones, 200 with
-#      them) and lists both servers; SSH refuses passwords; over SSH (key from the config
+#   3. clone A, SeaBIOS, virtio-scsi: qcow2 overlay (2 GiB) + config drive (ringlb.toml
+#      balancing to both backends, with [stats] without users, an admin socket and an [ha]
+#      section; authorized_keys); waits for HTTP through the forwarded port (boot-to-serving
+#      time), then checks: GRUB booted it, its root is on the virtio-scsi disk; both backends
+#      get requests; the stats page wants the clone's generated credentials (from the serial
+#      console: 401 without or with wrong ones, 200 with them) and lists both servers; SSH
+#      refuses passwords; over SSH (key from the config
 #      drive): no account has a password, sshd allows keys only, the credentials file is root's
 #      only, sysctls applied, ringlb runs as user
 #      ringlb with no effective capabilities, the guest's ringlb is target/release/ringlb,
@@ -23,8 +25,8 @@
 #      download over it is intact (sha256), Prometheus counts every TLS session on kTLS and
 #      /proc/net/tls_stat shows kernel TLS in both directions; the root file system grew to
 #      fill the disk
-#   4. clone B, OVMF: another overlay of the same image, config drive with a *bad* ringlb.toml:
-#      UEFI booted it; the rejection is reported on the serial console, the default placeholder
+#   4. clone B, OVMF, virtio-blk: another overlay of the same image, config drive with a *bad*
+#      ringlb.toml: UEFI booted it, its root is on the virtio-blk disk; the rejection is reported on the serial console, the default placeholder
 #      and the default stats page serve (401 without credentials, 200 with B's own, 401 with
 #      A's), reload and `ringlb ha check` work with the default config; A and B have different
 #      machine-ids, SSH host keys, hostnames (ringlb-<machine-id>) and stats credentials.
@@ -144,14 +146,15 @@ ssh_vm() {
         -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 root@127.0.0.1 "$@"
 }
 
-# boot NAME FIRMWARE CONFIG_DIR EXPECT: boot a fresh overlay with FIRMWARE (bios or uefi);
-# wait until http://127.0.0.1:HTTP_PORT/ answers with a body containing EXPECT. Retries once.
+# boot NAME FIRMWARE BUS CONFIG_DIR EXPECT: boot a fresh overlay with FIRMWARE (bios or uefi),
+# the disk on controller BUS (virtio-blk, virtio-scsi or sata: run-appliance --disk-bus); wait
+# until http://127.0.0.1:HTTP_PORT/ answers with a body containing EXPECT. Retries once.
 # Sets VM_PID, HTTP_PORT, STATS_PORT, SSH_PORT, SERIAL, BOOT_SECONDS, STATS_AUTH (the stats
 # credentials the clone generated, from its serial console).
 boot() {
-    local name=$1 firmware=$2 cfg=$3 expect=$4 attempt
+    local name=$1 firmware=$2 bus=$3 cfg=$4 expect=$5 attempt
     for attempt in 1 2; do
-        if boot_once "$name-$attempt" "$firmware" "$cfg" "$expect"; then return 0; fi
+        if boot_once "$name-$attempt" "$firmware" "$bus" "$cfg" "$expect"; then return 0; fi
         say "boot of $name failed (attempt $attempt); last serial lines:"
         tail -n 15 "$SERIAL" 2>/dev/null | sed 's/^/    | /' || true
         stop_vm
@@ -160,7 +163,7 @@ boot() {
 }
 
 boot_once() {
-    local name=$1 firmware=$2 cfg=$3 expect=$4 state=$WORK/$1 start now body="" last=0
+    local name=$1 firmware=$2 bus=$3 cfg=$4 expect=$5 state=$WORK/$1 start now body="" last=0
     mkdir -p "$state"
     HTTP_PORT=$(free_port)
     STATS_PORT=$(free_port)
@@ -170,9 +173,9 @@ boot_once() {
     HTTPS_PORT=$(free_port)
     while [[ $HTTPS_PORT == "$HTTP_PORT" || $HTTPS_PORT == "$STATS_PORT" || $HTTPS_PORT == "$SSH_PORT" ]]; do HTTPS_PORT=$(free_port); done
     SERIAL=$state/serial.log
-    say "booting $name ($firmware, $ACCEL): http 127.0.0.1:$HTTP_PORT, stats 127.0.0.1:$STATS_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
+    say "booting $name ($firmware, $bus disk, $ACCEL): http 127.0.0.1:$HTTP_PORT, stats 127.0.0.1:$STATS_PORT, ssh 127.0.0.1:$SSH_PORT, serial $SERIAL"
     start=$(date +%s)
-    "$REPO/scripts/run-appliance" --image "$IMAGE" --firmware "$firmware" --accel "$ACCEL" --state-dir "$state" \
+    "$REPO/scripts/run-appliance" --image "$IMAGE" --firmware "$firmware" --disk-bus "$bus" --accel "$ACCEL" --state-dir "$state" \
         --config-drive "$cfg" --disk-size 2G --http-port "$HTTP_PORT" --stats-port "$STATS_PORT" \
         --ssh-port "$SSH_PORT" --forward "$HTTPS_PORT:$GUEST_TLS_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
     VM_PID=$!
@@ -193,7 +196,7 @@ boot_once() {
             # QEMU's CPU time so far (run-appliance execs QEMU: same process): unlike the wall
             # time, it hardly depends on what else the host is running.
             BOOT_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) / hz }' "/proc/$VM_PID/stat" 2>/dev/null || echo "?")
-            say "$name serves HTTP after ${BOOT_SECONDS}s (QEMU start to first good response, $firmware; QEMU used ${BOOT_CPU}s of CPU)"
+            say "$name serves HTTP after ${BOOT_SECONDS}s (QEMU start to first good response, $firmware, $bus disk; QEMU used ${BOOT_CPU}s of CPU)"
             # Printed on the console before ringlb starts, so it is there by now.
             STATS_AUTH=$(grep -a 'ringlb-stats-credentials: stats page (port 8404) user ' "$SERIAL" | tail -n1 \
                 | sed -n 's/.* user \([A-Za-z0-9._-]*\) password \([A-Za-z0-9]*\) .*/\1:\2/p')
@@ -357,13 +360,17 @@ check_stats_auth() {
     fi
 }
 
-# check_firmware NAME FIRMWARE: which firmware and boot loader ran: GRUB's line on the serial
-# console (BIOS), the kernel's EFI line in its log (the console is quiet: read over SSH).
+# check_firmware NAME FIRMWARE BUS: which firmware and boot loader ran: GRUB's line on the
+# serial console (BIOS), the kernel's EFI line in its log (the console is quiet: read over
+# SSH); and which controller the root image's partition (/rom) is on (its sysfs path).
 check_firmware() {
-    local name=$1 firmware=$2 grub efi kernel_efi
+    local name=$1 firmware=$2 bus=$3 grub efi kernel_efi out src path got
     grub=$(grep -ac 'ringlb appliance: BIOS boot (GRUB i386-pc)' "$SERIAL" || true)
     wait_ssh "$SSH_PORT" || true
-    kernel_efi=$(ssh_vm "$SSH_PORT" "dmesg | grep -a 'efi: EFI v[0-9]' | head -n1" 2>/dev/null | tr -cd '[:print:]' | sed 's/^\[[^]]*\] //' || true)
+    # shellcheck disable=SC2016 # expanded in the guest
+    out=$(ssh_vm "$SSH_PORT" 'dmesg | grep -a "efi: EFI v[0-9]" | head -n1
+        src=$(findmnt -no SOURCE /rom); echo "root $src $(readlink -f "/sys/class/block/${src#/dev/}")"' 2>/dev/null || true)
+    kernel_efi=$(grep -v '^root ' <<<"$out" | tr -cd '[:print:]' | sed 's/^\[[^]]*\] //' || true)
     efi=0
     [[ -n $kernel_efi ]] && efi=1
     if [[ $firmware == bios ]] && (( grub == 1 && efi == 0 )); then
@@ -373,6 +380,15 @@ check_firmware() {
     else
         fail "$name ($firmware): serial console shows $grub GRUB BIOS boot lines, kernel log $efi EFI lines"
     fi
+    read -r _ src path <<<"$(grep '^root ' <<<"$out" || true)"
+    case "$path" in
+        */virtio*/host*/block/sd*) got=virtio-scsi ;;
+        */virtio*/block/vd*) got=virtio-blk ;;
+        */ata*/block/sd*) got=sata ;;
+        *) got="unknown" ;;
+    esac
+    if [[ $got == "$bus" ]]; then pass "$name's root image $src is on its $bus disk ($path)"
+    else fail "$name's root image is '$src' on '$path' ($got), expected a $bus disk"; fi
 }
 
 check_stats_page() {
@@ -589,11 +605,11 @@ test_clone_a() {
     cp "$WORK/id_ed25519.pub" "$cfg/authorized_keys"
     config_a 1 roundrobin > "$cfg/ringlb.toml"
     "$REPO/target/release/ringlb" check -c "$cfg/ringlb.toml" > /dev/null || die "clone A's ringlb.toml is invalid"
-    boot clone-a bios "$cfg" "backend-"
+    boot clone-a bios virtio-scsi "$cfg" "backend-"
     BOOT_A=$BOOT_SECONDS
     CPU_A=$BOOT_CPU
     AUTH_A=$STATS_AUTH
-    check_firmware clone-a bios
+    check_firmware clone-a bios virtio-scsi
     if [[ $BOOT_ONLY == 1 ]]; then stop_vm; return; fi
 
     # Requests through the balancer reach both backends.
@@ -989,11 +1005,11 @@ test_clone_b() {
     cp "$WORK/id_ed25519.pub" "$cfg/authorized_keys"
     printf '[frontend.www]\nbind = "0.0.0.0:80"\ndefault_backend = "nope"\nlisten_harder = true\n' > "$cfg/ringlb.toml"
     # The bad ringlb.toml must not replace the default: the placeholder page serves.
-    boot clone-b uefi "$cfg" "not configured yet"
+    boot clone-b uefi virtio-blk "$cfg" "not configured yet"
     BOOT_B=$BOOT_SECONDS
     CPU_B=$BOOT_CPU
     AUTH_B=$STATS_AUTH
-    check_firmware clone-b uefi
+    check_firmware clone-b uefi virtio-blk
     if [[ $BOOT_ONLY == 1 ]]; then stop_vm; return; fi
     pass "bad config-drive ringlb.toml kept the default configuration (placeholder page served)"
     if grep -qa 'ringlb.toml on the config drive REJECTED' "$SERIAL"; then
@@ -1082,7 +1098,7 @@ main() {
     test_clone_a
     test_clone_b
 
-    say "FIGURE: boot to serving ($ACCEL): SeaBIOS (clone-a) ${BOOT_A}s (QEMU CPU ${CPU_A}s), OVMF (clone-b) ${BOOT_B}s (QEMU CPU ${CPU_B}s); host load $(cut -d' ' -f1-3 /proc/loadavg)"
+    say "FIGURE: boot to serving ($ACCEL): SeaBIOS + virtio-scsi (clone-a) ${BOOT_A}s (QEMU CPU ${CPU_A}s), OVMF + virtio-blk (clone-b) ${BOOT_B}s (QEMU CPU ${CPU_B}s); host load $(cut -d' ' -f1-3 /proc/loadavg)"
     say "FIGURE: image $(basename "$IMAGE") $(( $(stat -c %s "$IMAGE") / 1048576 )) MiB ($(stat -c %s "$IMAGE") bytes)"
     say "FIGURE: $RELOAD_FIGURE"
     say "FIGURE: $UPGRADE_FIGURE"
