@@ -26,10 +26,11 @@
 #      /proc/net/tls_stat shows kernel TLS in both directions; the root file system grew to
 #      fill the disk
 #   4. clone B, OVMF, virtio-blk: another overlay of the same image, config drive with a *bad*
-#      ringlb.toml: UEFI booted it, its root is on the virtio-blk disk; the rejection is reported on the serial console, the default placeholder
-#      and the default stats page serve (401 without credentials, 200 with B's own, 401 with
-#      A's), reload and `ringlb ha check` work with the default config; A and B have different
-#      machine-ids, SSH host keys, hostnames (ringlb-<machine-id>) and stats credentials.
+#      ringlb.toml: UEFI booted it, its root is on the virtio-blk disk; the rejection is
+#      reported on the serial console, the default placeholder and the default stats page
+#      serve (401 without credentials, 200 with B's own, 401 with A's), reload and `ringlb ha
+#      check` work with the default config; A and B have different machine-ids, SSH host
+#      keys, hostnames (ringlb-<machine-id>) and stats credentials.
 #      In B's boot too: the IPVS tier of docs/ha.md (test_ipvs_tier), in network namespaces in
 #      the guest: a keepalived director (rendered by `ringlb ha render`) in front of 3 ringlb
 #      hosts by direct routing; spread over all, and a stopped one's share moved within 3 s.
