@@ -132,6 +132,9 @@ pub(crate) struct Driver {
     /// Relay sends of at least this many bytes go zero-copy (`IORING_OP_SEND_ZC`); `None`:
     /// every send copies. Cleared the first time the kernel refuses a zero-copy send.
     pub(crate) zero_copy_min: Option<u32>,
+    /// Multishot slots that queued a provided buffer with no reader waiting, since the loop
+    /// last settled them (see `multishot`).
+    lent: Vec<usize>,
 }
 
 impl Driver {
@@ -158,6 +161,7 @@ impl Driver {
             direct,
             free_slots: if direct { opts.fixed_files } else { 0 },
             zero_copy_min: opts.zero_copy_min,
+            lent: Vec::new(),
         })
     }
 
@@ -317,7 +321,9 @@ impl Driver {
         let mut closes: Vec<Option<u32>> = Vec::new();
         // Table slots the kernel filled for multishot accepts (`IORING_FILE_INDEX_ALLOC`).
         let mut allocated = 0u32;
-        let Driver { ring, slots, .. } = self;
+        let Driver {
+            ring, slots, lent, ..
+        } = self;
         for cqe in ring.completion() {
             n += 1;
             let ud = cqe.user_data();
@@ -345,8 +351,12 @@ impl Driver {
                 }
                 State::Done { .. } => {}
                 State::Multi(m) => {
+                    let was_lent = m.lent;
                     if m.complete(res, flags) {
                         cancel.push(idx);
+                    }
+                    if m.lent && !was_lent {
+                        lent.push(idx);
                     }
                     if m.closed && !m.armed && m.handles == 0 {
                         slots.remove(idx);
@@ -454,6 +464,27 @@ impl Driver {
             self.slots.remove(idx);
         }
         queued
+    }
+
+    /// Moves what multishot slots queued with no reader waiting, and is still unread, to the
+    /// heap: called before each kernel entry, after the woken tasks ran.
+    pub(crate) fn settle_lent(&mut self) {
+        let lent = std::mem::take(&mut self.lent);
+        for &idx in &lent {
+            if let Some(m) = self.multi(idx) {
+                m.settle();
+            }
+        }
+        self.lent = lent;
+        self.lent.clear();
+    }
+
+    /// Whether some multishot slot holds a delivery nobody read yet (tests look).
+    #[cfg(test)]
+    pub(crate) fn has_unread(&mut self) -> bool {
+        self.slots
+            .iter()
+            .any(|(_, s)| matches!(&s.state, State::Multi(m) if !m.queue.is_empty()))
     }
 
     /// Free slots of the fixed-file table (0 without a table).
