@@ -40,3 +40,37 @@ address = "{}"
     assert_eq!(seen, ["web1", "web2", "web1", "web2"]);
     drop(lb);
 }
+
+/// `free_port` once gave one port to two listeners of a test (bind `:0`, close, and the kernel
+/// handed the port out again). It now hands out each port once per process, never one that is
+/// bound, and holds each one's lock so that another test process passes it by.
+#[test]
+fn free_port_never_hands_out_a_port_twice_nor_one_in_use() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..300 {
+        let p = free_port();
+        assert!(seen.insert(p), "port {p} handed out twice");
+        assert_ne!(p, busy.local_addr().unwrap().port());
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok(),
+            "port {p} is in use"
+        );
+    }
+    // Another process cannot take the lock of a port this one handed out.
+    let p = free_port();
+    let lock = std::env::temp_dir().join(format!("ringlb-test-ports/{p}"));
+    let other = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys\nf = open(sys.argv[1], 'a')\ntry:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n    sys.exit(3)",
+        ])
+        .arg(&lock)
+        .status()
+        .unwrap();
+    assert_eq!(
+        other.code(),
+        Some(3),
+        "another process got the lock of port {p}"
+    );
+}

@@ -806,13 +806,10 @@ impl Drop for RawBackend {
 pub struct RefusingAddr(SocketAddr);
 
 impl RefusingAddr {
-    /// Binds `127.0.0.1:0`, notes the port and closes the listener. Another process could take
-    /// the port later; for a test's lifetime that is unlikely enough.
+    /// A port nobody listens on, from [`super::free_addr`] (never handed out twice, kept from
+    /// other test processes).
     pub fn new() -> RefusingAddr {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap_or_else(|e| panic!("cannot bind a probe listener: {e}"));
-        RefusingAddr(addr)
+        RefusingAddr(super::free_addr())
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -10,7 +10,8 @@
 //! - [`free_port`], [`wait_until`].
 //!
 //! Everything is std plus `libc` (signals) and `socket2` (RST), both normal dependencies.
-//! No fixed ports: everything binds `127.0.0.1:0`.
+//! No fixed ports: [`free_port`] hands out each port once, below the ephemeral range, locked
+//! against other test processes; backends bind `127.0.0.1:0`.
 
 pub mod backend;
 pub mod conf;
@@ -38,12 +39,76 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read/write timeout of the client helpers, so a broken proxy fails a test instead of hanging.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A port free at the time of the call (bind `127.0.0.1:0`, read the port, close).
+/// Where [`free_port`] looks: below the kernel's ephemeral range (`ip_local_port_range`,
+/// 32768–60999 by default), so neither a `bind(:0)` nor the source port of an outgoing
+/// connection, in this process or another, can take a port between the moment it is handed
+/// out and the moment ringlb binds it.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// Ports handed out by [`free_port`] in this process, each with the lock file that keeps it
+/// from every other test process for as long as this one lives (`flock` locks end with the
+/// process, so a crashed run leaves nothing reserved).
+static HANDED_OUT: std::sync::Mutex<Vec<(u16, File)>> = std::sync::Mutex::new(Vec::new());
+
+/// A port nobody listens on, never handed out before by this process, and reserved against
+/// every other test process that uses this helper at the same time.
+///
+/// Binding `127.0.0.1:0` and closing lets the kernel hand the same port to the next caller,
+/// and a proxy_protocol test once got one port for two listeners under load. Here each process
+/// starts at its own place in [`TEST_PORTS`] (from its pid), walks it, and takes a port when
+/// (1) it has not handed it out already, (2) it gets the exclusive lock of the port's file in
+/// `$TMPDIR/ringlb-test-ports/` (another process holds it for its own test), and (3) a TCP and
+/// a UDP socket can bind it on 127.0.0.1 (nothing else uses it now).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"))
+    let dir = std::env::temp_dir().join("ringlb-test-ports");
+    fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot make the port lock dir {}: {e}", dir.display()));
+    let mut taken = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    // Spread processes apart (a multiplicative hash of the pid), then go on from the last port
+    // handed out, so a process's ports are consecutive and rarely meet another's.
+    let start = match taken.last() {
+        Some((p, _)) => u32::from(p - TEST_PORTS.start) + 1,
+        None => std::process::id().wrapping_mul(2_654_435_761) % span,
+    };
+    for i in 0..span {
+        let port = TEST_PORTS.start + ((start + i) % span) as u16;
+        if taken.iter().any(|(p, _)| *p == port) {
+            continue;
+        }
+        let path = dir.join(port.to_string());
+        let Ok(lock) = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        else {
+            continue;
+        };
+        if !try_flock(&lock) {
+            continue;
+        }
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            taken.push((port, lock));
+            return port;
+        }
+    }
+    panic!(
+        "no free port in {TEST_PORTS:?}: {} handed out by this process",
+        taken.len()
+    )
+}
+
+/// Takes the exclusive `flock` of `file` without waiting; false when another open file holds it.
+fn try_flock(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) takes a descriptor `file` keeps open for the call and touches no memory
+    // of ours.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    rc == 0
 }
 
 /// `127.0.0.1:PORT` with a free port, for a ringlb listener.
