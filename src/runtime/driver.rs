@@ -135,6 +135,8 @@ pub(crate) struct Driver {
     /// Multishot slots that queued a provided buffer with no reader waiting, since the loop
     /// last settled them (see `multishot`).
     lent: Vec<usize>,
+    /// The kernel skips the completions of successful entries that ask it to.
+    skip_ignored: bool,
 }
 
 impl Driver {
@@ -153,6 +155,7 @@ impl Driver {
                 .submitter()
                 .register_files_sparse(opts.fixed_files)
                 .is_ok();
+        let skip_ignored = ring.params().is_feature_skip_cqe_on_success();
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(1024),
@@ -162,6 +165,7 @@ impl Driver {
             free_slots: if direct { opts.fixed_files } else { 0 },
             zero_copy_min: opts.zero_copy_min,
             lent: Vec::new(),
+            skip_ignored,
         })
     }
 
@@ -303,9 +307,18 @@ impl Driver {
         self.release_slot();
     }
 
-    /// Queues an entry whose completion nobody reads (a close or shutdown sent and forgotten).
+    /// Queues an entry whose completion nobody reads (a close or shutdown sent and forgotten,
+    /// a cancellation). Where the kernel can (5.17), it posts none when the entry succeeds
+    /// (`IOSQE_CQE_SKIP_SUCCESS`): a new connection's close and its receive's cancellation
+    /// are two of its nine completions otherwise. A failure still posts one, ignored.
     pub(crate) fn push_ignored(&mut self, entry: squeue::Entry) {
-        self.push(&entry.user_data(IGNORED_USER_DATA));
+        let entry = entry.user_data(IGNORED_USER_DATA);
+        let entry = if self.skip_ignored {
+            entry.flags(squeue::Flags::SKIP_SUCCESS)
+        } else {
+            entry
+        };
+        self.push(&entry);
     }
 
     fn insert(&mut self, state: State, orphan: Orphan) -> usize {
@@ -419,7 +432,7 @@ impl Driver {
             }
         }
         for idx in cancel {
-            self.push(&cancel_entry(idx));
+            self.push_ignored(cancel_entry(idx));
         }
         self.free_slots = self.free_slots.saturating_sub(allocated);
         for close in closes {
@@ -458,7 +471,7 @@ impl Driver {
         if m.armed {
             if !m.stopping {
                 m.stopping = true;
-                self.push(&cancel_entry(idx));
+                self.push_ignored(cancel_entry(idx));
             }
         } else if m.handles == 0 {
             self.slots.remove(idx);
@@ -494,9 +507,7 @@ impl Driver {
 }
 
 fn cancel_entry(idx: usize) -> squeue::Entry {
-    opcode::AsyncCancel::new(idx as u64)
-        .build()
-        .user_data(IGNORED_USER_DATA)
+    opcode::AsyncCancel::new(idx as u64).build()
 }
 
 impl Drop for Driver {
