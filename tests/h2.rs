@@ -572,3 +572,94 @@ fn upgrade_sends_goaway_and_loses_no_stream() {
     h2load(&["-n", "500", "-c", "4", "-m", "10", &s.h2c("/")], 500);
     signal_pid(new, libc::SIGTERM);
 }
+
+/// Opens an h2 connection with prior knowledge, sends `GET /` on stream 1 (static-table
+/// indexes and a literal `:authority` without indexing, so the HPACK table stays empty) and
+/// reads until the stream ends, acknowledging the server's SETTINGS. Returns the socket.
+fn h2c_one_get(addr: SocketAddr) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend([kind, flags]);
+        f.extend(stream.to_be_bytes());
+        f.extend(payload);
+        f
+    }
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = addr.to_string();
+    let mut block = vec![0x82, 0x86, 0x84, 0x01, auth.len() as u8];
+    block.extend(auth.as_bytes());
+    let mut req = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    req.extend(frame(4, 0, 0, b""));
+    req.extend(frame(1, 0x5, 1, &block));
+    s.write_all(&req).unwrap();
+    let mut buf = Vec::new();
+    let mut status = None;
+    loop {
+        while buf.len() >= 9 {
+            let n = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]) as usize;
+            if buf.len() < 9 + n {
+                break;
+            }
+            let (kind, flags) = (buf[3], buf[4]);
+            let stream = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]) & 0x7fff_ffff;
+            let payload = buf[9..9 + n].to_vec();
+            buf.drain(..9 + n);
+            if kind == 4 && flags & 1 == 0 {
+                s.write_all(&frame(4, 1, 0, b"")).unwrap();
+            }
+            assert_ne!(kind, 7, "GOAWAY while opening idle h2 connections");
+            if stream == 1 && kind == 1 {
+                // `:status 200`, static-table index 8.
+                status = Some(payload.first() == Some(&0x88));
+            }
+            if stream == 1 && (kind == 0 || kind == 1) && flags & 1 != 0 {
+                assert_eq!(status, Some(true), "not a 200");
+                return s;
+            }
+        }
+        let mut chunk = [0u8; 16384];
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed while opening idle h2 connections");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// What an idle cleartext h2 connection costs ringlb beyond an HTTP/1.1 one on the same
+/// listener: RSS growth over many connections that made one request each and stay open, each
+/// kind in a fresh process. The connection keeps its task and shared state, no buffers, no
+/// stream table (`docs/design.md`, memory of an idle h2 connection); the output writer, the
+/// stream list and the flood counters used to stay with it (about 4 KiB more).
+/// `scripts/bench --only h2c-idle` has the release figures beside HAProxy and nginx.
+#[test]
+fn an_idle_h2_connection_costs_little_memory() {
+    const N: usize = 400;
+    let per = |h2: bool| {
+        let site = Site::start("");
+        let open = || -> Box<dyn std::any::Any> {
+            if h2 {
+                Box::new(h2c_one_get(site.plain))
+            } else {
+                let mut c = Client::connect(site.plain).unwrap();
+                assert_eq!(c.get("/").unwrap().status, 200);
+                Box::new(c)
+            }
+        };
+        // First use (receive buffers, pooled server connections, the worker's tables) is not
+        // a connection's cost.
+        let mut conns: Vec<_> = (0..20).map(|_| open()).collect();
+        let before = common::conf::rss_kib(site.lb.pid());
+        conns.extend((0..N).map(|_| open()));
+        let after = common::conf::rss_kib(site.lb.pid());
+        assert!(before > 0 && after > 0, "no RSS read");
+        after.saturating_sub(before) as f64 / N as f64
+    };
+    let plain = per(false);
+    let h2 = per(true);
+    println!("KiB per idle connection: HTTP/1.1 {plain:.2}, h2c {h2:.2}");
+    assert!(
+        h2 - plain <= 1.5,
+        "an idle h2c connection costs {h2:.2} KiB, an HTTP/1.1 one {plain:.2} KiB"
+    );
+}

@@ -281,6 +281,11 @@ impl FrontendRef {
         &self.key
     }
 
+    /// The frontend's name, shared (no copy).
+    pub fn shared_key(&self) -> Arc<str> {
+        self.key.clone()
+    }
+
     /// The frontend in `snap`; `None` when a reload removed it.
     pub fn resolve<'s>(&self, snap: &'s Snapshot) -> Option<&'s FrontendRt> {
         if snap.generation != self.generation.get() {

@@ -625,12 +625,18 @@ fn start_session(
             proxy::track::Admission::Serve(t) => accepted.track = t,
             proxy::track::Admission::Reject => return,
         }
-        if mode == Mode::Http && handshake.is_none() && h2_plain.is_none() {
-            // A plain HTTP session is the task itself, counted out by the session as it ends:
-            // the task is what an idle keep-alive connection costs.
+        if mode == Mode::Http && handshake.is_none() {
+            // A plain HTTP session (or, on a frontend with h2 cleartext, the connection that
+            // tells h2 from HTTP/1.1) is the task itself, counted out as it ends: the task is
+            // what an idle keep-alive connection costs.
             if let Some(fe) = guard.hand_over() {
                 conn.set_multishot(multishot);
-                let _ = runtime::spawn(proxy::http::serve_counted(accepted, conn, fe));
+                let _ = match h2_plain {
+                    None => runtime::spawn(proxy::http::serve_counted(accepted, conn, fe)),
+                    Some(wait) => {
+                        runtime::spawn(proxy::h2::serve_plain(accepted, conn, wait, Some(fe)))
+                    }
+                };
             }
             return;
         }
@@ -673,7 +679,7 @@ fn start_session(
         match (handshake, mode) {
             (None, Mode::Http) if h2_plain.is_some() => {
                 let wait = h2_plain.unwrap_or_default();
-                Box::pin(proxy::h2::serve_plain(accepted, conn, wait)).await;
+                Box::pin(proxy::h2::serve_plain(accepted, conn, wait, None)).await;
             }
             (None, Mode::Http) => Box::pin(proxy::http::serve(accepted, conn)).await,
             (None, Mode::Tcp) => Box::pin(proxy::tcp::serve(accepted, conn)).await,

@@ -24,8 +24,9 @@ pub(super) const OUT_HIGH: usize = 64 * 1024;
 pub(super) struct Core {
     pub st: RefCell<State>,
     pub cfg: H2,
-    /// The connection's TLS, for every stream's `X-Forwarded-Proto`, routing and log.
-    pub tls: Option<TlsInfo>,
+    /// The connection's TLS, for every stream's `X-Forwarded-Proto`, routing and log (boxed:
+    /// a cleartext connection keeps no room for it).
+    pub tls: Option<Box<TlsInfo>>,
     pub local: Rc<Local>,
     pub counters: Arc<FrontendState>,
     pub key: Arc<str>,
@@ -43,28 +44,29 @@ pub(super) struct State {
     pub peer_window: i64,
     /// The client's `SETTINGS_MAX_FRAME_SIZE`.
     pub peer_max_frame: usize,
-    /// The writer, waiting for output.
-    pub writer: Option<Waker>,
-    /// The connection task, waiting for anything (a stream ended).
+    /// The connection task, waiting for anything (output to send, a stream ended). Its
+    /// writer exists only while there is output, so output wakes the task.
     pub conn: Option<Waker>,
     /// Set when a stream ended, so that the connection task looks again.
     pub notified: bool,
     /// Streams waiting for `out` to drain below [`OUT_HIGH`].
     pub flush_waiters: Vec<Waker>,
-    /// The connection is closing: the writer ends once `out` is empty.
-    pub closing: bool,
     /// The connection is gone: every stream operation fails.
     pub dead: bool,
-    /// Streams ringlb reset (or finished) while the client was still sending: frames it
-    /// sent before it learnt that are dropped, not treated as errors (RFC 9113 §5.4.2).
-    pub recent_reset: VecDeque<u32>,
-    /// Streams closed otherwise (both sides ended, or the client reset it): a HEADERS frame on
-    /// one is a connection error STREAM_CLOSED (RFC 9113 §5.1).
-    pub recent_closed: VecDeque<u32>,
+    /// Streams closed lately, oldest first, at most [`RECENT`] of each kind, for frames the
+    /// client sent on them. Marked [`EARLY`]: ringlb reset (or finished) the stream while the
+    /// client was still sending, so frames it sent before it learnt that are dropped, not
+    /// treated as errors (RFC 9113 §5.4.2). Unmarked: closed otherwise (both sides ended, or
+    /// the client reset it), so a HEADERS frame on one is a connection error STREAM_CLOSED
+    /// (RFC 9113 §5.1). One list of ids (stream ids have 31 bits) is what a connection keeps.
+    pub recent: Vec<u32>,
 }
 
 /// How many streams of each kind are remembered.
-const RECENT_RESETS: usize = 32;
+const RECENT: usize = 32;
+
+/// The mark of a stream ringlb closed early in [`State::recent`].
+const EARLY: u32 = 1 << 31;
 
 /// One stream, as the connection task and its session see it.
 pub(super) struct Stream {
@@ -100,14 +102,11 @@ impl State {
             send_window: frame::DEFAULT_WINDOW,
             peer_window: frame::DEFAULT_WINDOW,
             peer_max_frame: frame::MAX_FRAME,
-            writer: None,
             conn: None,
             notified: false,
             flush_waiters: Vec::new(),
-            closing: false,
             dead: false,
-            recent_reset: VecDeque::new(),
-            recent_closed: VecDeque::new(),
+            recent: Vec::new(),
         }
     }
 
@@ -119,17 +118,26 @@ impl State {
         self.streams.iter_mut().find(|s| s.id == id)
     }
 
+    /// Remembers `entry` (an id, marked or not), forgetting the oldest of its kind past
+    /// [`RECENT`].
+    fn remember(&mut self, entry: u32) {
+        let kind = |e: &u32| e & EARLY == entry & EARLY;
+        if self.recent.iter().filter(|e| kind(e)).count() >= RECENT {
+            if let Some(oldest) = self.recent.iter().position(kind) {
+                self.recent.remove(oldest);
+            }
+        }
+        self.recent.push(entry);
+    }
+
     /// Remembers that stream `id` was closed by ringlb before the client ended it.
     pub fn closed_early(&mut self, id: u32) {
-        if self.recent_reset.len() >= RECENT_RESETS {
-            self.recent_reset.pop_front();
-        }
-        self.recent_reset.push_back(id);
+        self.remember(id | EARLY);
     }
 
     /// Whether `id` is such a stream.
     pub fn was_closed_early(&self, id: u32) -> bool {
-        self.recent_reset.contains(&id)
+        self.recent.contains(&(id | EARLY))
     }
 
     /// Remembers that stream `id` closed, unless ringlb closed it early.
@@ -137,19 +145,34 @@ impl State {
         if self.was_closed_early(id) {
             return;
         }
-        if self.recent_closed.len() >= RECENT_RESETS {
-            self.recent_closed.pop_front();
-        }
-        self.recent_closed.push_back(id);
+        self.remember(id & !EARLY);
     }
 
     /// Whether `id` is such a stream.
     pub fn was_closed(&self, id: u32) -> bool {
-        self.recent_closed.contains(&id)
+        id & EARLY == 0 && self.recent.contains(&id)
     }
 
+    /// The connection has no open stream: what only open streams need gives its memory back
+    /// (an idle connection keeps its windows, settings and recent stream ids, no capacity).
+    pub fn release_idle(&mut self) {
+        if self.streams.is_empty() && self.streams.capacity() > 0 {
+            self.streams = Vec::new();
+        }
+        if self.flush_waiters.is_empty() && self.flush_waiters.capacity() > 0 {
+            self.flush_waiters = Vec::new();
+        }
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = Vec::new();
+        }
+        if self.recent.capacity() >= self.recent.len() + 8 {
+            self.recent.shrink_to_fit();
+        }
+    }
+
+    /// Output was queued: the connection task starts its writer.
     pub fn wake_writer(&mut self) {
-        if let Some(w) = self.writer.take() {
+        if let Some(w) = self.conn.take() {
             w.wake();
         }
     }
@@ -235,5 +258,59 @@ impl Core {
     pub fn limit(&self, limit: Limit, action: &impl std::fmt::Display) {
         self.counters.h2.limit_hit(limit);
         self.local.h2_limit(&self.key, limit, self.peer, action);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection whose streams ended keeps no capacity for them, and still knows how each
+    /// of the latest ones closed.
+    #[test]
+    fn an_idle_connection_keeps_no_stream_room() {
+        let mut st = State::new();
+        for id in (1..40).step_by(2) {
+            st.streams.push(Stream::new(id, 65_535, 65_535));
+        }
+        st.flush_waiters.push(std::task::Waker::noop().clone());
+        st.flush_waiters.clear();
+        while let Some(s) = st.streams.pop() {
+            st.closed(s.id);
+        }
+        st.release_idle();
+        assert_eq!(st.streams.capacity(), 0);
+        assert_eq!(st.flush_waiters.capacity(), 0);
+        assert_eq!(st.out.capacity(), 0);
+        assert!(st.recent.capacity() < st.recent.len() + 8);
+        assert!(st.was_closed(1) && st.was_closed(39));
+    }
+
+    /// Each kind of closed stream is remembered up to [`RECENT`], the oldest forgotten first;
+    /// the kinds do not push each other out.
+    #[test]
+    fn recent_streams_are_remembered_per_kind() {
+        let mut st = State::new();
+        st.closed_early(1);
+        st.closed(1); // closed early: stays that kind
+        assert!(st.was_closed_early(1) && !st.was_closed(1));
+        for id in (3..3 + 2 * RECENT as u32).step_by(2) {
+            st.closed(id);
+        }
+        assert!(
+            st.was_closed_early(1),
+            "a reset stream pushed out by closed ones"
+        );
+        assert!(st.was_closed(3) && st.was_closed(1 + 2 * RECENT as u32));
+        st.closed(1001);
+        assert!(!st.was_closed(3), "the oldest closed stream is forgotten");
+        assert!(st.was_closed(5) && st.was_closed(1001));
+        for id in (2001..2001 + 2 * RECENT as u32).step_by(2) {
+            st.closed_early(id);
+        }
+        assert!(!st.was_closed_early(1));
+        assert!(st.was_closed_early(2001) && st.was_closed(5));
+        assert!(!st.was_closed_early(5) && !st.was_closed(2001));
+        assert_eq!(st.recent.len(), 2 * RECENT);
     }
 }

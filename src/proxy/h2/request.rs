@@ -14,7 +14,7 @@ use crate::http::MAX_TRAILER_SECTION;
 use crate::proxy::Accepted;
 use crate::runtime;
 
-impl Conn {
+impl Conn<'_> {
     pub(super) fn data(&mut self, head: Head, payload: &[u8]) -> Result<(), Close> {
         if head.stream == 0 || head.stream > self.last_stream {
             return Err(Close::Goaway(ErrorCode::ProtocolError));
@@ -115,7 +115,7 @@ impl Conn {
         if head.has(frame::END_HEADERS) {
             self.finish_block(b)
         } else {
-            self.block = Some(b);
+            self.block = Some(Box::new(b));
             Ok(())
         }
     }
@@ -167,7 +167,7 @@ impl Conn {
         }
         b.buf.extend_from_slice(payload);
         if head.has(frame::END_HEADERS) {
-            self.finish_block(b)
+            self.finish_block(*b)
         } else {
             self.block = Some(b);
             Ok(())

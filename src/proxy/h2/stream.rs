@@ -312,7 +312,7 @@ impl Transport for H2Stream {
     }
 
     fn tls(&self) -> Option<&TlsInfo> {
-        self.core.tls.as_ref()
+        self.core.tls.as_deref()
     }
 
     fn is_h2(&self) -> bool {
