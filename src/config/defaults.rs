@@ -61,8 +61,8 @@ pub const DONTLOGNULL: bool = false;
 
 // ---- [frontend.X.track] ---------------------------------------------------------------------
 
-/// Entries of a tracking table: 65,536 clients in about 9 MB (136 bytes each, allocated when
-/// the table is made).
+/// Entries of a tracking table: 65,536 clients in about 11.9 MB (87,392 slots of 136 bytes,
+/// allocated when the table is made).
 pub const TRACK_SIZE: u32 = 65_536;
 /// An entry not seen for this long (and with no connection open) is gone.
 pub const TRACK_EXPIRE: Duration = Duration::from_secs(600);

@@ -12,12 +12,14 @@
 //!   header or cookie value);
 //! - [`window`]: a rate over a sliding window in one atomic word and one more for the
 //!   previous period;
-//! - [`table`]: the table: a fixed array of slots shared by every worker, open addressing
-//!   within a short probe window, no lock anywhere (see docs/design.md, "Per-client tracking").
+//! - [`table`]: the table: a fixed array of slots shared by every worker, each key choosing
+//!   between two buckets of 16 slots, no lock on a hit (see docs/design.md, "Per-client
+//!   tracking").
 //!
-//! Invariants: a table never holds more than its `size` entries nor more memory than
-//! `size × size_of::<Slot>()` allocated when it is made; nothing here panics or allocates on
-//! the request path; counters saturate instead of wrapping.
+//! Invariants: a table never holds more than its `size` entries, holds `size` live clients
+//! before it pushes one out, and never holds more memory than its slots allocated when it is
+//! made (`size × 4/3` rounded up to 32, × [`table::SLOT_BYTES`]); nothing here panics or
+//! allocates on the request path; counters saturate instead of wrapping.
 
 pub mod table;
 pub mod window;
@@ -142,7 +144,7 @@ impl KeyKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
     pub key: KeyKind,
-    /// Most entries; beyond it the least recently seen entry of the probe window goes.
+    /// Most entries; beyond it the least recently seen entry of the key's two buckets goes.
     pub size: u32,
     /// An entry not seen for this long (and with no connection open) is gone.
     pub expire: Duration,

@@ -40,9 +40,11 @@ fn a_million_distinct_sources_stay_within_the_size_cap() {
     let size = 10_000;
     let t = Table::new(&spec(size), Instant::now());
     let bytes = t.bytes();
-    assert_eq!(
-        bytes,
-        u64::from(size) * std::mem::size_of::<table::Slot>() as u64
+    assert_eq!(bytes, (t.slots() * table::SLOT_BYTES) as u64);
+    assert!(
+        t.slots() as u64 <= u64::from(size) * 4 / 3 + 2 * table::BUCKET as u64,
+        "{} slots for {size} entries",
+        t.slots()
     );
     let mut tracked = 0u64;
     for n in 0..1_000_000u32 {
@@ -54,11 +56,12 @@ fn a_million_distinct_sources_stay_within_the_size_cap() {
     }
     let st = t.stats(1000);
     println!(
-        "1e6 sources through a table of {size}: {} entries, {} evictions, {} bytes ({} per slot)",
+        "1e6 sources through a table of {size}: {} entries, {} evictions, {} bytes ({} per slot, {} per entry of size)",
         st.entries,
         st.evictions,
         st.bytes,
-        std::mem::size_of::<table::Slot>()
+        table::SLOT_BYTES,
+        st.bytes / u64::from(size)
     );
     assert_eq!(
         tracked, 1_000_000,
@@ -85,35 +88,36 @@ fn a_million_distinct_sources_stay_within_the_size_cap() {
 
 #[test]
 fn two_threads_lose_no_count_and_find_one_entry() {
-    // Room enough that no probe window fills (the key hash is seeded per process): with 300
-    // clients in 1,024 slots a window of 8 was full in about one run of three, and the
-    // eviction of a live client then lost its counts. This test is about two threads, not
-    // about capacity.
-    let t = Arc::new(Table::new(&spec(1 << 16), Instant::now()));
-    let per = 100_000u64;
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let t = t.clone();
-            std::thread::spawn(move || {
-                for i in 0..per {
-                    // A few hundred clients, all new at first, seen by both threads.
-                    let h = t.find(&ip((i % 300) as u32), 5).unwrap();
-                    t.request(h, 5);
-                }
+    // A few hundred clients in a table of 1,024, all new at first, seen by both threads. With
+    // one probe window of 8 slots, a window was full in about one run of three (the key hash
+    // is seeded per table) and the eviction of a live client lost its counts; every table
+    // (every seed) must now hold them all.
+    let per = 20_000u64;
+    for _ in 0..16 {
+        let t = Arc::new(Table::new(&spec(1024), Instant::now()));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per {
+                        let h = t.find(&ip((i % 300) as u32), 5).unwrap();
+                        t.request(h, 5);
+                    }
+                })
             })
-        })
-        .collect();
-    for th in threads {
-        th.join().unwrap();
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        assert_eq!(t.stats(5).evictions, 0, "no client was evicted");
+        let mut total = 0;
+        for n in 0..300 {
+            let h = t.find(&ip(n), 5).unwrap();
+            total += t.sample(h, 5).get(Counter::ReqRate);
+        }
+        assert_eq!(total, 2 * per);
+        assert_eq!(t.stats(5).entries, 300, "one entry per client");
     }
-    assert_eq!(t.stats(5).evictions, 0, "no client was evicted");
-    let mut total = 0;
-    for n in 0..300 {
-        let h = t.find(&ip(n), 5).unwrap();
-        total += t.sample(h, 5).get(Counter::ReqRate);
-    }
-    assert_eq!(total, 2 * per);
-    assert_eq!(t.stats(5).entries, 300, "one entry per client");
 }
 
 #[test]
@@ -192,4 +196,90 @@ fn a_carried_table_keeps_its_entries() {
         ..spec(64)
     };
     assert!(Table::carry(&old, &other_key, Instant::now()).is_none());
+}
+
+/// Distinct live clients a fresh table (a fresh hash seed) of `size` took before it evicted
+/// one, up to `limit`.
+fn clients_before_first_live_eviction(t: &Table, limit: u32) -> u32 {
+    for n in 0..limit {
+        t.find(&ip(n), 0).unwrap();
+        if t.evictions() > 0 {
+            return n;
+        }
+    }
+    limit
+}
+
+/// Least, median and most of `f` over `seeds` runs.
+fn spread(seeds: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = (0..seeds).map(|_| f()).collect();
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+#[test]
+fn a_table_holds_its_size_in_live_clients_before_it_evicts_one() {
+    // One probe window of 8 over `size` slots pushed a live client out at 20-59 % of `size`
+    // (192 seeds, size 1,024; 10-29 % at 65,536). Each size, 64 tables (64 hash seeds): all `size` clients go in
+    // without an eviction, and the buckets themselves (no `size` cap) first overflow beyond
+    // `size`: that headroom is what the guarantee rests on.
+    for size in [100, 1000, 1024, 65_536] {
+        let (least, median, _) = spread(64, || {
+            let t = Table::new(&spec(size), Instant::now());
+            f64::from(clients_before_first_live_eviction(&t, size)) / f64::from(size)
+        });
+        assert_eq!(least, 1.0, "size {size}: a live client evicted at {median}");
+        let (least, median, most) = spread(64, || {
+            let t = Table::new(&spec(size), Instant::now()).uncapped();
+            f64::from(clients_before_first_live_eviction(&t, 2 * size)) / f64::from(size)
+        });
+        println!(
+            "size {size}, 64 seeds: all {size} clients kept; buckets first overflow at {:.1} % (least) / {:.1} % (median) / {:.1} % (most) of size",
+            least * 100.0,
+            median * 100.0,
+            most * 100.0
+        );
+        assert!(least > 1.0, "size {size}: a bucket overflowed at {least}");
+    }
+}
+
+#[test]
+fn a_full_table_pushes_out_its_least_recently_seen_entry() {
+    // 16 entries: 32 slots, two buckets, so every key may use every slot.
+    let t = Table::new(&spec(16), Instant::now());
+    let hs: Vec<Handle> = (0..16)
+        .map(|n| t.find(&ip(n), 1000 + u64::from(n)).unwrap())
+        .collect();
+    // Seen again: 0-7 are now the most recent; 8 is the least recently seen.
+    for n in 0..8 {
+        t.find(&ip(n), 2000).unwrap();
+    }
+    let new = t.find(&ip(100), 3000).unwrap();
+    assert_eq!(t.stats(3000).evictions, 1);
+    assert!(!t.holds(hs[8]), "the least recently seen entry went");
+    assert!(t.holds(new));
+    for n in (0..16).filter(|&n| n != 8) {
+        assert!(t.holds(hs[n]), "entry {n} kept");
+    }
+    // 9 is next, but it has a connection open: 10 goes.
+    t.conn_open(hs[9], 1009);
+    t.find(&ip(101), 3001).unwrap();
+    assert!(t.holds(hs[9]));
+    assert!(!t.holds(hs[10]));
+    assert_eq!(t.stats(3001).evictions, 2);
+    // Long after, an entry that expired goes first, and is not counted as an eviction.
+    let late = 1011 + 60_000;
+    for n in (0..16).filter(|&n| n != 11 && n != 8 && n != 10) {
+        t.find(&ip(n), late).unwrap();
+    }
+    t.find(&ip(100), late).unwrap();
+    t.find(&ip(101), late).unwrap();
+    t.find(&ip(102), late + 1).unwrap();
+    assert!(!t.holds(hs[11]), "the expired entry went");
+    assert_eq!(
+        t.stats(late + 1).evictions,
+        2,
+        "an expired entry is no eviction"
+    );
+    assert_eq!(t.stats(late + 1).entries, 16);
 }
