@@ -505,6 +505,36 @@ fn zero_copy_tcp_streams_arrive_byte_for_byte() {
     }
 }
 
+/// Twelve clients that each send `request`, read the first 256 KiB of what comes back (`check`
+/// looks at it) and leave while more is on its way: every other one resets at once (linger 0),
+/// the others close with bytes unread (a reset on the way out). Then every server connection
+/// must be let go (`active` falls to 0).
+fn leave_mid_body(
+    addr: SocketAddr,
+    request: &[u8],
+    check: impl Fn(usize, &[u8]),
+    active: impl Fn() -> u64,
+) {
+    for i in 0..12 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(request).unwrap();
+        let mut got = vec![0u8; 256 * 1024];
+        s.read_exact(&mut got).unwrap();
+        check(i, &got);
+        if i % 2 == 0 {
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(s);
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || active() == 0),
+        "server connections still open: {}",
+        active()
+    );
+}
+
 /// Clients that leave in the middle of a large body (closing, or resetting with unread bytes)
 /// while zero-copy sends are in flight: ringlb lets go of every server connection, keeps
 /// serving large bodies correctly, and exits cleanly — in HTTP and in TCP mode.
@@ -513,26 +543,8 @@ fn zero_copy_clients_leaving_mid_body_leak_nothing() {
     let global = "tune_zero_copy_send = true";
     let web = Backend::start("web1");
     let (mut lb, addr) = start(web.addr(), global);
-    for i in 0..12 {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(b"GET /big HTTP/1.1\r\nhost: a\r\nx-size: 67108864\r\n\r\n")
-            .unwrap();
-        let mut got = vec![0u8; 256 * 1024];
-        s.read_exact(&mut got).unwrap();
-        if i % 2 == 0 {
-            // At once: with linger 0 the close is a reset even before ringlb's next send
-            // (otherwise the unread bytes make the close a reset on the way out).
-            socket2::SockRef::from(&s)
-                .set_linger(Some(Duration::ZERO))
-                .unwrap();
-        }
-        drop(s);
-    }
-    assert!(
-        wait_until(Duration::from_secs(20), || web.active() == 0),
-        "server connections still open: {}",
-        web.active()
-    );
+    let request = b"GET /big HTTP/1.1\r\nhost: a\r\nx-size: 67108864\r\n\r\n";
+    leave_mid_body(addr, request, |_, _| {}, || web.active());
     let r = http_get(addr, "/after", &[("x-size", "4194304")]);
     assert_eq!(r.status, 200);
     assert_eq!(r.body_sum, pattern_sum(4 << 20));
@@ -551,23 +563,8 @@ fn zero_copy_clients_leaving_mid_body_leak_nothing() {
         .replacen("[global]\n", &format!("[global]\n{global}\n"), 1);
     let mut lb = Ringlb::start(&toml);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    for i in 0..12 {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let mut got = vec![0u8; 256 * 1024];
-        s.read_exact(&mut got).unwrap();
-        assert_eq!(got, pattern(256 * 1024), "stream {i}");
-        if i % 2 == 0 {
-            socket2::SockRef::from(&s)
-                .set_linger(Some(Duration::ZERO))
-                .unwrap();
-        }
-        drop(s);
-    }
-    assert!(
-        wait_until(Duration::from_secs(20), || pour.active() == 0),
-        "server connections still open: {}",
-        pour.active()
-    );
+    let check = |i: usize, got: &[u8]| assert_eq!(got, pattern(256 * 1024), "stream {i}");
+    leave_mid_body(addr, b"", check, || pour.active());
     note_refusal(&lb, global);
     assert!(lb.stop().is_some_and(|s| s.success()), "clean exit (TCP)");
 }

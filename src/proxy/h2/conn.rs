@@ -161,10 +161,7 @@ impl<'a> Conn<'a> {
             st: std::cell::RefCell::new(State::new()),
             cfg,
             tls: tls.map(Box::new),
-            local: accepted.local.clone(),
-            key: accepted.frontend.shared_key(),
             counters,
-            peer: accepted.peer,
         });
         {
             let mut st = core.st.borrow_mut();
@@ -269,13 +266,17 @@ impl Conn<'_> {
 
     async fn drive<T: Transport>(&mut self, io: &T, rbuf: &mut Vec<u8>) {
         let core = self.core.clone();
-        let limit = self.client_timeout;
         // The writer, while there is output (`write_out`).
-        let new_writer = || Box::pin(write_out(io, &core, limit));
+        let new_writer = {
+            let (core, limit) = (&core, self.client_timeout);
+            move || Box::pin(write_out(io, core, limit))
+        };
         let mut writer = None;
         let mut recv = pin!(io.recv());
-        let draining = self.accepted.local.draining.clone();
-        let mut drain = draining.wait();
+        // The drain signal is looked at, not waited on: raising it wakes every task of the
+        // worker, so an idle connection is no waiter.
+        let accepted = self.accepted;
+        let draining = &accepted.local.draining;
         let mut drain_seen = false;
         let mut writer_done = false;
         let mut recv_done = false;
@@ -301,8 +302,10 @@ impl Conn<'_> {
             } else if self.goaway_sent || (self.peer_goaway && self.announced.is_none()) {
                 break Close::Gone;
             }
-            let (deadline, on_timer) = self.deadline();
-            let mut sleep = runtime::sleep_until(deadline);
+            let (mut sleep, on_timer) = {
+                let (deadline, on_timer) = self.deadline();
+                (runtime::sleep_until(deadline), on_timer)
+            };
             let ev = poll_fn(|cx| {
                 if !writer_done {
                     if writer.is_none() {
@@ -327,11 +330,11 @@ impl Conn<'_> {
                         return Poll::Ready(Ev::Recv(r));
                     }
                 }
-                if !drain_seen && Pin::new(&mut drain).poll(cx).is_ready() {
+                if !drain_seen && draining.is_raised() {
                     return Poll::Ready(Ev::Drain);
                 }
                 {
-                    let mut st = self.core.st.borrow_mut();
+                    let mut st = core.st.borrow_mut();
                     if std::mem::take(&mut st.notified) {
                         return Poll::Ready(Ev::Notified);
                     }
@@ -366,29 +369,41 @@ impl Conn<'_> {
             Close::Gone => {}
             Close::Goaway(code) => self.goaway(code),
             Close::Limit(limit, code) => {
-                self.core.limit(
+                self.limit(
                     limit,
                     &format_args!("connection closed (GOAWAY {})", code.name()),
                 );
                 self.goaway(code);
             }
         }
-        // Flush what is queued, then close; the client gets the GOAWAY before the FIN.
-        if !writer_done {
-            if writer.is_none() && !core.st.borrow().out.is_empty() {
-                writer = Some(new_writer());
+        // Flush what is queued, then close; the client gets the GOAWAY before the FIN. Boxed:
+        // the connection's future keeps no room for its close while it idles.
+        let linger = !recv_done && !matches!(close, Close::Gone);
+        Box::pin(async {
+            if !writer_done {
+                if writer.is_none() && !core.st.borrow().out.is_empty() {
+                    writer = Some(new_writer());
+                }
+                if let Some(w) = writer.as_mut() {
+                    let _ = runtime::timeout(LINGER * 4, w.as_mut()).await;
+                }
             }
-            if let Some(w) = writer.as_mut() {
-                let _ = runtime::timeout(LINGER * 4, w.as_mut()).await;
+            let _ = io.shutdown_write().await;
+            if linger {
+                let deadline = Instant::now() + LINGER;
+                while let Ok(Ok(Some(_))) = runtime::timeout_at(deadline, recv.as_mut()).await {
+                    recv.set(io.recv());
+                }
             }
-        }
-        let _ = io.shutdown_write().await;
-        if !recv_done && !matches!(close, Close::Gone) {
-            let deadline = Instant::now() + LINGER;
-            while let Ok(Ok(Some(_))) = runtime::timeout_at(deadline, recv.as_mut()).await {
-                recv.set(io.recv());
-            }
-        }
+        })
+        .await;
+    }
+
+    /// Counts and logs a limit hit; `action` says what ringlb did.
+    pub(super) fn limit(&self, limit: Limit, action: &impl std::fmt::Display) {
+        let a = self.accepted;
+        self.core.counters.h2.limit_hit(limit);
+        a.local.h2_limit(a.frontend.key(), limit, a.peer, action);
     }
 
     /// When the task must wake by itself, and why.
@@ -738,9 +753,9 @@ mod tests {
             std::mem::size_of::<State>(),
             std::mem::size_of::<hpack::Decoder>(),
         );
-        assert!(task_size <= 800, "idle h2 task grew to {task_size} bytes");
+        assert!(task_size <= 744, "idle h2 task grew to {task_size} bytes");
         assert!(
-            std::mem::size_of::<Core>() <= 336,
+            std::mem::size_of::<Core>() <= 288,
             "h2 Core grew to {} bytes",
             std::mem::size_of::<Core>()
         );

@@ -27,8 +27,13 @@ pub(super) struct Core {
     /// The connection's TLS, for every stream's `X-Forwarded-Proto`, routing and log (boxed:
     /// a cleartext connection keeps no room for it).
     pub tls: Option<Box<TlsInfo>>,
-    pub local: Rc<Local>,
     pub counters: Arc<FrontendState>,
+}
+
+/// Where a stream's limit hit is logged: the worker, the frontend's name, the client (the
+/// connection task logs its own from its `Accepted`; an idle connection keeps no copy).
+pub(super) struct LimitLog {
+    pub local: Rc<Local>,
     pub key: Arc<str>,
     pub peer: Option<SocketAddr>,
 }
@@ -253,10 +258,10 @@ impl Stream {
     }
 }
 
-impl Core {
+impl LimitLog {
     /// Counts and logs a limit hit; `action` says what ringlb did.
-    pub fn limit(&self, limit: Limit, action: &impl std::fmt::Display) {
-        self.counters.h2.limit_hit(limit);
+    pub fn hit(&self, core: &Core, limit: Limit, action: &impl std::fmt::Display) {
+        core.counters.h2.limit_hit(limit);
         self.local.h2_limit(&self.key, limit, self.peer, action);
     }
 }

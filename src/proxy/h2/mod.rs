@@ -60,19 +60,18 @@ pub fn serve_plain(
     });
     async move {
         let _counted = counted;
-        let Some(first) = first_bytes(&conn, wait).await else {
-            return;
-        };
-        if first.as_slice().starts_with(PREFACE) {
-            let bytes = first.as_slice().to_vec();
-            drop(first);
-            conn::run(&accepted, &conn, bytes).await;
-        } else {
-            Box::pin(crate::proxy::http::serve(
-                accepted,
-                Prefixed::new(first, conn),
-            ))
-            .await;
+        match first_bytes(&conn, wait).await {
+            Some(first) if first.as_slice().starts_with(PREFACE) => {
+                conn::run(&accepted, &conn, into_vec(first)).await;
+            }
+            Some(first) => {
+                Box::pin(crate::proxy::http::serve(
+                    accepted,
+                    Prefixed::new(first, conn),
+                ))
+                .await;
+            }
+            None => {}
         }
     }
 }
@@ -95,6 +94,14 @@ async fn first_bytes(conn: &Conn, wait: Duration) -> Option<Chunk> {
         if got.len() >= PREFACE.len() || !PREFACE.starts_with(&got) {
             return Some(Chunk::Heap(got));
         }
+    }
+}
+
+/// The bytes of `first`, which is given back (a provided buffer returns to its ring).
+fn into_vec(first: Chunk) -> Vec<u8> {
+    match first {
+        Chunk::Heap(v) => v,
+        other => other.as_slice().to_vec(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::conn::{Block, Close, Conn, Purpose, CONN_WINDOW};
-use super::core::Stream;
+use super::core::{LimitLog, Stream};
 use super::stream::H2Stream;
 use crate::h2::conv::{Refusal, RequestBuilder, TrailerBuilder};
 use crate::h2::frame::{self, ErrorCode, Head};
@@ -226,15 +226,14 @@ impl Conn<'_> {
         }
         if !within {
             drop(st);
-            self.core
-                .limit(Limit::HeaderList, &format_args!("stream {id} answered 431"));
+            self.limit(Limit::HeaderList, &format_args!("stream {id} answered 431"));
             self.answer(id, 431, b.end_stream);
             return Ok(());
         }
         if st.streams.len() >= cfg.max_concurrent_streams as usize {
             st.reset(id, ErrorCode::RefusedStream);
             drop(st);
-            self.core.limit(
+            self.limit(
                 Limit::ConcurrentStreams,
                 &format_args!("stream {id} refused (REFUSED_STREAM)"),
             );
@@ -275,7 +274,12 @@ impl Conn<'_> {
             dst: self.accepted.dst.clone(),
             track: None,
         };
-        let stream = H2Stream::new(self.core.clone(), id, request);
+        let log = LimitLog {
+            local: self.accepted.local.clone(),
+            key: self.accepted.frontend.shared_key(),
+            peer: self.accepted.peer,
+        };
+        let stream = H2Stream::new(self.core.clone(), log, id, request);
         let _ = runtime::spawn(crate::proxy::http::serve(accepted, stream));
         Ok(())
     }
@@ -300,7 +304,7 @@ impl Conn<'_> {
             st.reset(id, ErrorCode::ProtocolError);
             drop(st);
             if !within {
-                self.core.limit(
+                self.limit(
                     Limit::HeaderList,
                     &format_args!("stream {id} reset (PROTOCOL_ERROR)"),
                 );
@@ -323,9 +327,11 @@ impl Conn<'_> {
                 .h2
                 .trailers_dropped
                 .fetch_add(1, Ordering::Relaxed);
-            self.core
-                .local
-                .h2_trailers_dropped(&self.core.key, self.core.peer, id);
+            self.accepted.local.h2_trailers_dropped(
+                self.accepted.frontend.key(),
+                self.accepted.peer,
+                id,
+            );
         }
     }
 

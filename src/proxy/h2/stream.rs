@@ -11,7 +11,7 @@ use std::io;
 use std::rc::Rc;
 use std::task::Poll;
 
-use super::core::{Core, OUT_HIGH};
+use super::core::{Core, LimitLog, OUT_HIGH};
 use crate::h2::frame::{self, ErrorCode};
 use crate::h2::{conv, Limit};
 use crate::http::{parse_response, BodyState, Method};
@@ -31,6 +31,8 @@ struct Resp {
 
 pub struct H2Stream {
     core: Rc<Core>,
+    /// Where its limit hits are logged.
+    log: LimitLog,
     id: u32,
     /// The request head, until the session's first `recv` takes it.
     head: Cell<Option<Vec<u8>>>,
@@ -47,9 +49,10 @@ fn gone() -> io::Error {
 }
 
 impl H2Stream {
-    pub(super) fn new(core: Rc<Core>, id: u32, req: conv::Request) -> H2Stream {
+    pub(super) fn new(core: Rc<Core>, log: LimitLog, id: u32, req: conv::Request) -> H2Stream {
         H2Stream {
             core,
+            log,
             id,
             head: Cell::new(Some(req.head)),
             chunked: req.chunked,
@@ -195,7 +198,8 @@ impl H2Stream {
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
-                    self.core.limit(Limit::ZeroWindow, &"stream reset (CANCEL)");
+                    self.log
+                        .hit(&self.core, Limit::ZeroWindow, &"stream reset (CANCEL)");
                     self.core.st.borrow_mut().reset(self.id, ErrorCode::Cancel);
                     return Err(gone());
                 }
