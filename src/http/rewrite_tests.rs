@@ -285,6 +285,25 @@ fn ip_text_forms() {
     );
 }
 
+/// IPv4 text is written digit by digit: every octet value, in every position, reads as the
+/// standard library writes it.
+#[test]
+fn ip_text_v4_matches_std_for_every_octet() {
+    for o in 0..=255u8 {
+        for ip in [
+            Ipv4Addr::new(o, 0, 9, 255),
+            Ipv4Addr::new(10, o, 100, 1),
+            Ipv4Addr::new(255, 99, o, 0),
+            Ipv4Addr::new(1, 200, 30, o),
+        ] {
+            assert_eq!(
+                IpText::new(IpAddr::V4(ip)).as_bytes(),
+                ip.to_string().as_bytes()
+            );
+        }
+    }
+}
+
 /// Cheap in-tree stand-in for the fuzz target: mutated heads never panic,
 /// and whatever parses is forwarded as a head that parses to the same
 /// framing, method and target.

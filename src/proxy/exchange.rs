@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Local;
 use crate::log::format::Record;
@@ -147,9 +147,10 @@ pub fn term_code(end: Option<Outcome>, phase: Phase) -> [u8; 2] {
 
 /// What one exchange did, for counters and the access log.
 pub struct Exchange {
-    /// First byte of the request (HTTP) or the accept (TCP): monotonic and wall clock.
+    /// First byte of the request (HTTP) or the accept (TCP), on the loop clock
+    /// (`runtime::now`: read once per loop iteration, not once per timestamp). The wall-clock
+    /// time of the log line is derived from it when a line is written.
     pub start: Instant,
-    pub start_wall: SystemTime,
     /// Request head complete.
     pub head_at: Option<Instant>,
     pub tw: Option<Duration>,
@@ -178,8 +179,7 @@ pub struct Exchange {
 impl Exchange {
     pub fn begin() -> Exchange {
         Exchange {
-            start: Instant::now(),
-            start_wall: SystemTime::now(),
+            start: crate::runtime::now(),
             head_at: None,
             tw: None,
             tc: None,
@@ -267,9 +267,11 @@ impl Exchange {
                     .sum()
             })
             .unwrap_or(0);
+        let now = crate::runtime::now();
+        let age = now.saturating_duration_since(self.start);
         Record {
             client,
-            start: self.start_wall,
+            start: SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH),
             frontend: fe.name.clone(),
             backend: be.map_or_else(|| fe.name.clone(), |b| b.name.clone()),
             server: srv.map(|s| s.name.clone()),
@@ -279,7 +281,7 @@ impl Exchange {
             tw: self.tw,
             tc: self.tc,
             tr: self.tr,
-            ta: self.start.elapsed(),
+            ta: age,
             status: self.status,
             bytes: self.bytes_out,
             term: self.term(),

@@ -235,7 +235,7 @@ pub async fn acquire(
     let Some(be) = snap.backends.get(backend) else {
         return Err(Fail::NoServer);
     };
-    let deadline = Instant::now() + be.timeouts.queue;
+    let deadline = crate::runtime::now() + be.timeouts.queue;
     // A request arriving while others wait queues behind them (first come, first served).
     let mut ticket = if be.queue.any.load(Ordering::Acquire) {
         Some(Ticket::join(local, snap, backend, true)?)

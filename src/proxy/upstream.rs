@@ -94,9 +94,9 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
     let mut attempt = 0u32;
     let mut waited = Duration::ZERO;
     loop {
-        let queued_at = Instant::now();
+        let queued_at = runtime::now();
         let (server, slot) = acquire(local, snap, want, choice).await?;
-        waited += queued_at.elapsed();
+        waited += runtime::now().saturating_duration_since(queued_at);
         let Some(srv) = be.servers.get(server) else {
             return Err(Fail::NoServer);
         };
@@ -107,7 +107,7 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
             } else {
                 None
             };
-            let got = local.pool.borrow_mut().take(&key, Instant::now(), fresh);
+            let got = local.pool.borrow_mut().take(&key, runtime::now(), fresh);
             if let Some((conn, probe)) = got {
                 return Ok(Upstream {
                     waited,
@@ -122,19 +122,21 @@ pub async fn connect(local: &Rc<Local>, snap: &Snapshot, want: Want) -> Result<U
                 });
             }
         }
-        let connect_at = Instant::now();
+        let connect_at = runtime::now();
         let deadline = connect_at + be.timeouts.connect;
-        let opened = runtime::timeout_at(
+        // Boxed: opening a connection (and a TLS handshake) needs far more room than taking
+        // a pooled one, and every request's future would otherwise carry that room.
+        let opened = Box::pin(runtime::timeout_at(
             deadline,
             open(srv, want.addrs, deadline, snap.global.tune.multishot_recv),
-        )
+        ))
         .await
         .unwrap_or(Err(Open::Timeout));
         match opened {
             Ok(conn) => {
                 return Ok(Upstream {
                     waited,
-                    connecting: connect_at.elapsed(),
+                    connecting: runtime::now().saturating_duration_since(connect_at),
                     retries: attempt,
                     conn,
                     pending: None,

@@ -132,6 +132,11 @@ pub(crate) struct Driver {
     /// Relay sends of at least this many bytes go zero-copy (`IORING_OP_SEND_ZC`); `None`:
     /// every send copies. Cleared the first time the kernel refuses a zero-copy send.
     pub(crate) zero_copy_min: Option<u32>,
+    /// Multishot slots that queued a provided buffer with no reader waiting, since the loop
+    /// last settled them (see `multishot`).
+    lent: Vec<usize>,
+    /// The kernel skips the completions of successful entries that ask it to.
+    skip_ignored: bool,
 }
 
 impl Driver {
@@ -150,6 +155,7 @@ impl Driver {
                 .submitter()
                 .register_files_sparse(opts.fixed_files)
                 .is_ok();
+        let skip_ignored = ring.params().is_feature_skip_cqe_on_success();
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(1024),
@@ -158,6 +164,8 @@ impl Driver {
             direct,
             free_slots: if direct { opts.fixed_files } else { 0 },
             zero_copy_min: opts.zero_copy_min,
+            lent: Vec::new(),
+            skip_ignored,
         })
     }
 
@@ -299,9 +307,18 @@ impl Driver {
         self.release_slot();
     }
 
-    /// Queues an entry whose completion nobody reads (a close or shutdown sent and forgotten).
+    /// Queues an entry whose completion nobody reads (a close or shutdown sent and forgotten,
+    /// a cancellation). Where the kernel can (5.17), it posts none when the entry succeeds
+    /// (`IOSQE_CQE_SKIP_SUCCESS`): a new connection's close and its receive's cancellation
+    /// are two of its nine completions otherwise. A failure still posts one, ignored.
     pub(crate) fn push_ignored(&mut self, entry: squeue::Entry) {
-        self.push(&entry.user_data(IGNORED_USER_DATA));
+        let entry = entry.user_data(IGNORED_USER_DATA);
+        let entry = if self.skip_ignored {
+            entry.flags(squeue::Flags::SKIP_SUCCESS)
+        } else {
+            entry
+        };
+        self.push(&entry);
     }
 
     fn insert(&mut self, state: State, orphan: Orphan) -> usize {
@@ -317,7 +334,9 @@ impl Driver {
         let mut closes: Vec<Option<u32>> = Vec::new();
         // Table slots the kernel filled for multishot accepts (`IORING_FILE_INDEX_ALLOC`).
         let mut allocated = 0u32;
-        let Driver { ring, slots, .. } = self;
+        let Driver {
+            ring, slots, lent, ..
+        } = self;
         for cqe in ring.completion() {
             n += 1;
             let ud = cqe.user_data();
@@ -345,8 +364,12 @@ impl Driver {
                 }
                 State::Done { .. } => {}
                 State::Multi(m) => {
+                    let was_lent = m.lent;
                     if m.complete(res, flags) {
                         cancel.push(idx);
+                    }
+                    if m.lent && !was_lent {
+                        lent.push(idx);
                     }
                     if m.closed && !m.armed && m.handles == 0 {
                         slots.remove(idx);
@@ -409,7 +432,7 @@ impl Driver {
             }
         }
         for idx in cancel {
-            self.push(&cancel_entry(idx));
+            self.push_ignored(cancel_entry(idx));
         }
         self.free_slots = self.free_slots.saturating_sub(allocated);
         for close in closes {
@@ -448,12 +471,33 @@ impl Driver {
         if m.armed {
             if !m.stopping {
                 m.stopping = true;
-                self.push(&cancel_entry(idx));
+                self.push_ignored(cancel_entry(idx));
             }
         } else if m.handles == 0 {
             self.slots.remove(idx);
         }
         queued
+    }
+
+    /// Moves what multishot slots queued with no reader waiting, and is still unread, to the
+    /// heap: called before each kernel entry, after the woken tasks ran.
+    pub(crate) fn settle_lent(&mut self) {
+        let lent = std::mem::take(&mut self.lent);
+        for &idx in &lent {
+            if let Some(m) = self.multi(idx) {
+                m.settle();
+            }
+        }
+        self.lent = lent;
+        self.lent.clear();
+    }
+
+    /// Whether some multishot slot holds a delivery nobody read yet (tests look).
+    #[cfg(test)]
+    pub(crate) fn has_unread(&mut self) -> bool {
+        self.slots
+            .iter()
+            .any(|(_, s)| matches!(&s.state, State::Multi(m) if !m.queue.is_empty()))
     }
 
     /// Free slots of the fixed-file table (0 without a table).
@@ -463,9 +507,7 @@ impl Driver {
 }
 
 fn cancel_entry(idx: usize) -> squeue::Entry {
-    opcode::AsyncCancel::new(idx as u64)
-        .build()
-        .user_data(IGNORED_USER_DATA)
+    opcode::AsyncCancel::new(idx as u64).build()
 }
 
 impl Drop for Driver {

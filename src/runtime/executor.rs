@@ -438,6 +438,7 @@ impl Runtime {
         let busy = !cx.ready.borrow().is_empty() || !cx.deferred.borrow().is_empty();
         {
             let mut d = cx.driver.borrow_mut();
+            d.settle_lent();
             let wait = if busy { Some(Duration::ZERO) } else { wait };
             if let Err(e) = d.enter(wait) {
                 match e.raw_os_error() {

@@ -190,6 +190,62 @@ mod tests {
         drop(rt);
     }
 
+    /// A delivery no reader took by the time the loop enters the kernel again leaves the
+    /// provided-buffer ring (copied to the heap): a connection that is not reading holds no
+    /// buffer across an entry, and its bytes are still read, in order.
+    #[test]
+    fn an_unread_delivery_gives_its_buffer_back_before_the_next_entry() {
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 64,
+            buffers: 16,
+            buffer_size: 4096,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let (lfd, addr) = local_listener();
+        rt.block_on(async move {
+            let sender = spawn(async move {
+                let mut acc = Acceptor::new(lfd, 0);
+                let (conn, _) = acc.accept(true).await.unwrap();
+                let (r, _) = conn.send_all(b"hello".to_vec()).await;
+                r.unwrap();
+                sleep(Duration::from_millis(300)).await;
+            });
+            let c = Conn::connect(addr).await.unwrap();
+            c.set_multishot(true);
+            // Arm the receive, then stop waiting on it: what arrives has no reader.
+            {
+                let mut r = std::pin::pin!(c.recv());
+                std::future::poll_fn(|cx| {
+                    assert!(std::future::Future::poll(r.as_mut(), cx).is_pending());
+                    std::task::Poll::Ready(())
+                })
+                .await;
+            }
+            let out = || executor::with_cx(|cx| cx.bufs.borrow().as_ref().map(|b| b.out));
+            // Bounded: the bytes arrive within the sender's 300 ms or the read below fails.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !executor::with_cx(|cx| cx.driver.borrow_mut().has_unread())
+                && std::time::Instant::now() < deadline
+            {
+                sleep(Duration::from_millis(5)).await;
+            }
+            sleep(Duration::from_millis(5)).await;
+            assert_eq!(
+                out(),
+                Some(0),
+                "an unread delivery kept its provided buffer"
+            );
+            let b = c.recv().await.unwrap().unwrap();
+            assert_eq!(b.as_slice(), b"hello");
+            assert!(!b.is_pool(), "the bytes were read from the heap copy");
+            drop(b);
+            drop(c);
+            let _ = sender;
+        });
+        drop(rt);
+    }
+
     /// Bytes that reached the socket before a receive's deadline win over that deadline even
     /// when the loop gets back to them only after it (a long task here; a worker thread
     /// preempted on a loaded machine in production): due timers fire only after the

@@ -8,10 +8,13 @@
 //! disarms it, and the next read arms it again.
 //!
 //! The provided buffers stay a shared, bounded resource, as with single receives:
-//! - only a reader that is waiting gets the provided buffer itself; bytes that arrive while
-//!   nobody reads (the next request while the response is still being sent, a stray byte on
-//!   an idle pooled connection) are copied to the heap and the buffer goes back to the ring
-//!   at once, so a connection that is not reading never holds a provided buffer;
+//! - the first delivery queued in a slot keeps its provided buffer until the tasks woken by
+//!   the same batch of completions have run (the loop then calls [`MultiSlot::settle`]):
+//!   a reader that was busy with the completion just before it (the send of a response,
+//!   whose client's next request came in the same batch) takes the buffer itself, with no
+//!   copy. What is still unread then, and what arrives behind something unread, is copied
+//!   to the heap and the buffer goes back to the ring, so a connection that is not reading
+//!   holds no provided buffer across a kernel entry;
 //! - once more than [`MAX_QUEUED`] bytes wait unread, the receive is cancelled: the socket's
 //!   own buffer and TCP flow control hold the rest, as they do for single receives.
 //!
@@ -56,6 +59,9 @@ pub(crate) struct MultiSlot {
     pub(crate) stopping: bool,
     /// The connection closed: nothing is queued any more, the slot goes when settled.
     pub(crate) closed: bool,
+    /// A provided buffer was queued while no reader waited: the driver lists the slot and
+    /// the loop moves what is still unread to the heap before it enters the kernel again.
+    pub(crate) lent: bool,
 }
 
 impl MultiSlot {
@@ -67,7 +73,15 @@ impl MultiSlot {
             armed: false,
             stopping: false,
             closed: false,
+            lent: false,
         }
+    }
+
+    /// The loop is about to enter the kernel: provided buffers still queued unread go to the
+    /// heap (see the module's doc).
+    pub(crate) fn settle(&mut self) {
+        self.lent = false;
+        self.heap_unread();
     }
 
     fn queued_bytes(&self) -> usize {
@@ -105,9 +119,14 @@ impl MultiSlot {
                 })
             });
             match buf {
-                // A reader waits: it gets the provided buffer itself (no copy). Anything
-                // behind it goes to the heap, as the reader takes one item per wake-up.
-                Some(b) if waiting && self.queue.is_empty() => self.queue.push(Got::Data(b)),
+                // First in the queue: the provided buffer itself (no copy), for the reader
+                // waiting now or, until the loop settles, one busy with the completion just
+                // before. Anything behind it goes to the heap, as the reader takes one item
+                // per wake-up.
+                Some(b) if self.queue.is_empty() => {
+                    self.lent |= !waiting;
+                    self.queue.push(Got::Data(b));
+                }
                 Some(b) => self.queue.push(Got::Data(b.into_heap())),
                 None => self.queue.push(Got::End(-libc::EIO)),
             }
@@ -133,6 +152,11 @@ impl MultiSlot {
     /// connection holds none.
     fn detach(&mut self) {
         self.waker = None;
+        self.heap_unread();
+    }
+
+    /// Queued provided buffers move to the heap (their buffers go back to the ring).
+    fn heap_unread(&mut self) {
         for g in self.queue.iter_mut() {
             if let Got::Data(b) = g {
                 if b.is_pool() {

@@ -209,23 +209,47 @@ impl Drop for Sleep {
 pub struct Elapsed;
 
 /// Runs `fut` until `at`; dropping it on expiry cancels whatever it had in flight.
-pub async fn timeout_at<F: Future>(at: Instant, fut: F) -> Result<F::Output, Elapsed> {
-    let mut fut = std::pin::pin!(fut);
-    let mut sleep = sleep_until(at);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+///
+/// A named future, not an async function: an async function keeps its by-value argument
+/// beside the pinned copy it polls, so every `timeout` around an operation stored that
+/// operation's future twice (three times through [`timeout`]) and copied it on the way —
+/// per request, the largest part of the session's user time spent in `memmove`.
+pub fn timeout_at<F: Future>(at: Instant, fut: F) -> Timeout<F> {
+    Timeout {
+        fut,
+        sleep: sleep_until(at),
+    }
+}
+
+/// [`timeout_at`] `d` from [`now`] (read when called).
+pub fn timeout<F: Future>(d: Duration, fut: F) -> Timeout<F> {
+    timeout_at(now() + d, fut)
+}
+
+/// See [`timeout_at`].
+pub struct Timeout<F> {
+    fut: F,
+    sleep: Sleep,
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `fut` is pinned structurally: it is never moved out of `self` (no method
+        // hands it out by value, and `Timeout` has no `Drop` of its own), and `sleep` is
+        // `Unpin` and only borrowed.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `this.fut` stays where the pinned `Timeout` is.
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        if let Poll::Ready(v) = fut.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        match Pin::new(&mut sleep).poll(cx) {
+        match Pin::new(&mut this.sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
             Poll::Pending => Poll::Pending,
         }
-    })
-    .await
-}
-
-pub async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    timeout_at(now() + d, fut).await
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! reused one), send head and body, then hand over to the response relay.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use super::input::Input;
 use super::relay::{self, Keep, Leg, Replies};
@@ -274,7 +273,7 @@ async fn send_request<T: Transport>(
             Chunk::Heap(v) => v,
             _ => Vec::new(),
         };
-        r.x.sent_at = Some(Instant::now());
+        r.x.sent_at = Some(runtime::now());
         let got = match sent {
             Err(_) => Err(Outcome::server_error(502).retryable(retry)),
             Ok(()) if !body_done => Ok(None),

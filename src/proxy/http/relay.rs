@@ -1,8 +1,6 @@
 //! The response relay: read the server's head (relaying 1xx), write the client's head once,
 //! stream the body, and give the server connection back to the pool when it is clean.
 
-use std::time::Instant;
-
 use super::input::Input;
 use super::session::{Next, Req};
 use super::LIMITS;
@@ -20,6 +18,11 @@ use crate::transport::{Chunk, Transport};
 
 /// Most informational (1xx) responses relayed before one final response; more is a 502.
 const MAX_INFORMATIONAL: usize = 8;
+
+/// Body bytes that came with the response head and are at most this long go out copied
+/// behind the head in one plain send; longer ones go out from their receive buffer in a
+/// vectored send (`sendmsg`), where the copy would cost more than the vector saves.
+const COPY_WITH_HEAD: usize = 2048;
 
 /// Which sides may stay open after this exchange, as far as the request and config allow.
 #[derive(Clone, Copy, Debug)]
@@ -83,7 +86,9 @@ pub(super) async fn response<T: Transport>(
         return Err(Outcome::server_error(502));
     }
     r.x.status = head.status;
-    r.x.tr = r.x.sent_at.map(|t| t.elapsed());
+    r.x.tr =
+        r.x.sent_at
+            .map(|t| runtime::now().saturating_duration_since(t));
     if let Some(srv) = leg.be.servers.get(leg.up.server) {
         srv.state.responses.count(head.status);
         if head.status >= 500 {
@@ -93,7 +98,8 @@ pub(super) async fn response<T: Transport>(
         }
     }
     if head.status == 101 {
-        return super::switch::tunnel(r, &head, leg, rin).await;
+        // Boxed: a tunnel's two pumps are large, and few exchanges become one.
+        return Box::pin(super::switch::tunnel(r, &head, leg, rin)).await;
     }
     let dechunk = head.framing == ResponseFraming::Chunked && req.version_minor == 0;
     let client_keep = leg.keep.client && head.framing != ResponseFraming::UntilClose && !dechunk;
@@ -143,6 +149,11 @@ pub(super) async fn response<T: Transport>(
         };
         done = p.done;
         if dechunk {
+            rin.consume(p.consumed);
+        } else if p.consumed <= COPY_WITH_HEAD {
+            // A small body is copied after the head: one plain send (no vectored send, no
+            // two-buffer box), and its receive buffer goes back to the ring at once.
+            out.extend_from_slice(rin.slice().get(..p.consumed).unwrap_or(&[]));
             rin.consume(p.consumed);
         } else {
             with_head = Some(rin.take(p.consumed));
@@ -207,7 +218,7 @@ pub(super) async fn response<T: Transport>(
         r.s.local
             .pool
             .borrow_mut()
-            .put(up.key, up.conn, probe, Instant::now());
+            .put(up.key, up.conn, probe, runtime::now());
     }
     Ok(if client_keep {
         Next::KeepAlive
