@@ -46,15 +46,28 @@ address = "{}"
 /// bound, and holds each one's lock so that another test process passes it by.
 #[test]
 fn free_port_never_hands_out_a_port_twice_nor_one_in_use() {
-    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut seen = std::collections::HashSet::new();
+    // After each port, the test listens on the one the walk would give next, so the walk
+    // meets a bound port every time and must pass it by. (Re-binding a port after it was
+    // handed out would race with processes outside the lock protocol.)
+    let mut bound = Vec::new();
     for _ in 0..300 {
         let p = free_port();
         assert!(seen.insert(p), "port {p} handed out twice");
-        assert_ne!(p, busy.local_addr().unwrap().port());
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", p.wrapping_add(1))) {
+            bound.push(l);
+        }
+    }
+    assert!(
+        bound.len() > 100,
+        "only {} ports next to handed-out ones could be bound",
+        bound.len()
+    );
+    for l in &bound {
+        let q = l.local_addr().unwrap().port();
         assert!(
-            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok(),
-            "port {p} is in use"
+            !seen.contains(&q),
+            "port {q} was handed out while a listener had it"
         );
     }
     // Another process cannot take the lock of a port this one handed out.
