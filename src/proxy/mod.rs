@@ -304,3 +304,28 @@ pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 pub fn client_ip(peer: Option<std::net::SocketAddr>) -> IpAddr {
     peer.map(|p| p.ip()).unwrap_or(UNKNOWN_CLIENT)
 }
+
+/// What the worker hands a session for a connection accepted on the first frontend of
+/// `config`, with `/dev/null` as the connection (for tests that measure a session's futures).
+#[cfg(test)]
+pub(crate) fn test_accepted(config: &str) -> (Accepted, crate::runtime::Conn) {
+    let cfg = crate::config::parse_str(config, "t").expect("config");
+    let snap = Snapshot::compile(cfg, None).expect("snapshot");
+    let frontend = FrontendRef::new(&snap, 0).expect("frontend");
+    let stats = Arc::new(crate::log::LogStats::default());
+    let local = Rc::new(Local::new(
+        0,
+        crate::log::Logger::disabled(stats),
+        Arc::default(),
+    ));
+    let fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").expect("fd").into();
+    let accepted = Accepted {
+        local,
+        cell: Arc::new(ArcSwap::from_pointee(snap)),
+        frontend,
+        peer: None,
+        dst: None,
+        track: None,
+    };
+    (accepted, crate::runtime::Conn::from_fd(fd))
+}

@@ -704,10 +704,6 @@ impl Conn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::{FrontendRef, Local};
-    use crate::snapshot::Snapshot;
-    use arc_swap::ArcSwap;
-    use std::sync::Arc;
 
     /// An idle h2 connection costs its task (the future below, spawned by the worker for a
     /// plain listener of an h2 cleartext frontend) and its shared `Core`: keep both small (the
@@ -715,30 +711,9 @@ mod tests {
     /// counters or split header block has room in them while the connection idles.
     #[test]
     fn idle_h2_connection_stays_small() {
-        let cfg = crate::config::parse_str(
+        let (accepted, io) = crate::proxy::test_accepted(
             "[frontend.a]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"b\"\n[frontend.a.h2]\ncleartext = true\n[backend.b]\n[[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n",
-            "t",
-        )
-        .expect("config");
-        let snap = Snapshot::compile(cfg, None).expect("snapshot");
-        let frontend = FrontendRef::new(&snap, 0).expect("frontend");
-        let cell = Arc::new(ArcSwap::from_pointee(snap));
-        let stats = Arc::new(crate::log::LogStats::default());
-        let local = Rc::new(Local::new(
-            0,
-            crate::log::Logger::disabled(stats),
-            Arc::default(),
-        ));
-        let fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").expect("fd").into();
-        let accepted = Accepted {
-            local,
-            cell,
-            frontend,
-            peer: None,
-            dst: None,
-            track: None,
-        };
-        let io = runtime::Conn::from_fd(fd);
+        );
         let conn = run(&accepted, &io, Vec::new());
         let conn_size = std::mem::size_of_val(&conn);
         drop(conn);

@@ -501,43 +501,22 @@ async fn linger_close(client: &impl Transport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::Conn;
+
+    const CONFIG: &str = "[frontend.a]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"b\"\n[backend.b]\n[[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n";
 
     /// An idle keep-alive connection costs its session future: keep it small (the benchmark
     /// measures memory per idle connection against HAProxy's).
     #[test]
     fn idle_session_future_stays_small() {
-        let cfg = crate::config::parse_str(
-            "[frontend.a]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"b\"\n[backend.b]\n[[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n",
-            "t",
-        )
-        .expect("config");
-        let snap = Snapshot::compile(cfg, None).expect("snapshot");
-        let frontend = FrontendRef::new(&snap, 0).expect("frontend");
-        let cell = Arc::new(ArcSwap::from_pointee(snap));
-        let stats = Arc::new(crate::log::LogStats::default());
-        let local = Rc::new(Local::new(
-            0,
-            crate::log::Logger::disabled(stats),
-            Arc::default(),
-        ));
-        let fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").expect("fd").into();
-        let accepted = Accepted {
-            local,
-            cell,
-            frontend,
-            peer: None,
-            dst: None,
-            track: None,
-        };
+        let (accepted, conn) = crate::proxy::test_accepted(CONFIG);
         // What the worker spawns for a plain HTTP connection: the task is this future.
-        let fut = serve_counted(accepted, Conn::from_fd(fd), Arc::default());
+        let fut = serve_counted(accepted, conn, Arc::default());
         let size = std::mem::size_of_val(&fut);
 
         println!(
             "session future: {size} bytes; Session {} bytes; Input {} bytes; receive {} bytes; \
              timer {} bytes",
-            std::mem::size_of::<Session<Conn>>(),
+            std::mem::size_of::<Session<runtime::Conn>>(),
             std::mem::size_of::<Input>(),
             std::mem::size_of::<crate::runtime::Recv>(),
             std::mem::size_of::<runtime::Sleep>(),
@@ -551,30 +530,8 @@ mod tests {
     /// copies and allocates a few KiB less (7,224 bytes before, release build).
     #[test]
     fn a_request_future_stays_small() {
-        let cfg = crate::config::parse_str(
-            "[frontend.a]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"b\"\n[backend.b]\n[[backend.b.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n",
-            "t",
-        )
-        .expect("config");
-        let snap = Snapshot::compile(cfg, None).expect("snapshot");
-        let frontend = FrontendRef::new(&snap, 0).expect("frontend");
-        let cell = Arc::new(ArcSwap::from_pointee(snap));
-        let stats = Arc::new(crate::log::LogStats::default());
-        let local = Rc::new(Local::new(
-            0,
-            crate::log::Logger::disabled(stats),
-            Arc::default(),
-        ));
-        let fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").expect("fd").into();
-        let accepted = Accepted {
-            local,
-            cell,
-            frontend,
-            peer: None,
-            dst: None,
-            track: None,
-        };
-        let session = Session::new(accepted, Conn::from_fd(fd), None);
+        let (accepted, conn) = crate::proxy::test_accepted(CONFIG);
+        let session = Session::new(accepted, conn, None);
         let mut input = Input::default();
         let size = std::mem::size_of_val(&exchange(&session, &mut input));
         println!("request future: {size} bytes");
