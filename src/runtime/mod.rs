@@ -32,6 +32,7 @@ mod net;
 mod signal;
 mod sock;
 mod timer;
+mod wheel;
 
 pub use accept::{
     free_direct_slots, listen_backlog, multishot_accept_available, peers_on_ring, with_peers,
