@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Each lever switched away from its default: off for those on by default, on for those off.
-const LEVERS: [&str; 7] = [
+const LEVERS: [&str; 8] = [
     "tune_ring_fd = false",
     "tune_direct_descriptors = false",
     "tune_loop_clock = false",
@@ -26,6 +26,7 @@ const LEVERS: [&str; 7] = [
     "tune_per_worker_counters = false",
     "tune_zero_copy_send = true",
     "tune_multishot_accept = false",
+    "tune_batch_wait_us = 50",
 ];
 
 /// A one-worker HTTP site in front of `web`, with `global` lines added to `[global]`.

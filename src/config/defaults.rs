@@ -35,6 +35,12 @@ pub const TUNE_ZERO_COPY_SEND: bool = false;
 /// Below 16 KiB the page pinning and the notification cost more than the copy they save
 /// (the kernel's own MSG_ZEROCOPY documentation gives about 10 KiB as the break-even).
 pub const TUNE_ZERO_COPY_MIN: u32 = 16 * 1024;
+/// Off: a worker wakes at its first completion (docs/design.md, "Where a request's CPU goes",
+/// has what batching the wait was measured to do).
+pub const TUNE_BATCH_WAIT_US: u32 = 0;
+/// Bound of `tune_batch_wait_us`: a millisecond of added latency is already more than a
+/// proxy should trade for fewer wake-ups.
+pub const MAX_BATCH_WAIT_US: u32 = 1000;
 /// Bounds of `tune_zero_copy_min`: a relay send is at most one receive buffer (32 KiB), so a
 /// larger threshold would never be reached.
 pub const MIN_ZERO_COPY_MIN: u32 = 1024;

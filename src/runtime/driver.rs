@@ -137,7 +137,20 @@ pub(crate) struct Driver {
     lent: Vec<usize>,
     /// The kernel skips the completions of successful entries that ask it to.
     skip_ignored: bool,
+    /// Emptied multishot queues, their room kept for the next delivery (at most
+    /// [`SPARE_QUEUES`]): a queue goes from empty to one item and back twice per keep-alive
+    /// request (client and server), and an idle connection keeps no queue.
+    spare_queues: Vec<Vec<super::multishot::Got>>,
+    /// Microseconds a waiting enter gives the kernel to gather [`WAIT_BATCH`] completions
+    /// before it returns with one (`min_wait_usec`, Linux 6.12); 0: it returns at the first.
+    batch_wait_us: u32,
 }
+
+/// Emptied multishot queues kept for reuse.
+const SPARE_QUEUES: usize = 64;
+
+/// Completions a batched wait asks for (see `RuntimeOptions::batch_wait_us`).
+pub(crate) const WAIT_BATCH: u32 = 16;
 
 impl Driver {
     pub(crate) fn new(opts: &RuntimeOptions) -> io::Result<Self> {
@@ -156,6 +169,15 @@ impl Driver {
                 .register_files_sparse(opts.fixed_files)
                 .is_ok();
         let skip_ignored = ring.params().is_feature_skip_cqe_on_success();
+        let batch_wait_us = if opts.batch_wait_us > 0 && !ring.params().is_feature_min_timeout() {
+            crate::log::event(format_args!(
+                "tune_batch_wait_us: this kernel has no minimum wait time for io_uring (Linux \
+                 6.12+); the worker wakes at the first completion"
+            ));
+            0
+        } else {
+            opts.batch_wait_us
+        };
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(1024),
@@ -165,7 +187,9 @@ impl Driver {
             free_slots: if direct { opts.fixed_files } else { 0 },
             zero_copy_min: opts.zero_copy_min,
             lent: Vec::new(),
+            spare_queues: Vec::new(),
             skip_ignored,
+            batch_wait_us,
         })
     }
 
@@ -173,6 +197,12 @@ impl Driver {
     #[cfg(test)]
     pub(crate) fn has_table(&self) -> bool {
         self.direct
+    }
+
+    /// The batched wait in force (0 when off or the kernel has none).
+    #[cfg(test)]
+    pub(crate) fn batch_wait_us(&self) -> u32 {
+        self.batch_wait_us
     }
 
     /// Whether `io_uring_enter` names the ring by its registered index.
@@ -204,11 +234,22 @@ impl Driver {
     /// without limit). One kernel entry.
     pub(crate) fn enter(&mut self, wait: Option<Duration>) -> io::Result<()> {
         let ts = wait.map(|w| Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos()));
-        let args = ts.as_ref().map(|ts| SubmitArgs::new().timespec(ts));
+        // A wait that may sleep gathers a batch: the kernel wakes the worker when
+        // `WAIT_BATCH` completions are in, or `batch_wait_us` after it went to sleep with at
+        // least one — fewer sleeps and wake-ups for a worker that is not saturated.
+        let batch = self.batch_wait_us > 0 && wait != Some(Duration::ZERO);
+        let (want, args) = match (&ts, batch) {
+            (_, true) => {
+                let a = SubmitArgs::new().min_wait_usec(self.batch_wait_us);
+                (WAIT_BATCH, Some(ts.as_ref().map_or(a, |ts| a.timespec(ts))))
+            }
+            (Some(ts), false) => (1, Some(SubmitArgs::new().timespec(ts))),
+            (None, false) => (1, None),
+        };
         let Some(index) = self.ring_index else {
             let s = self.ring.submitter();
             return match &args {
-                Some(args) => s.submit_with_args(1, args).map(drop),
+                Some(args) => s.submit_with_args(want as usize, args).map(drop),
                 None => s.submit_and_wait(1).map(drop),
             };
         };
@@ -233,7 +274,7 @@ impl Driver {
                 libc::SYS_io_uring_enter,
                 index,
                 to_submit,
-                1u32,
+                want,
                 flags,
                 arg,
                 size,
@@ -335,7 +376,11 @@ impl Driver {
         // Table slots the kernel filled for multishot accepts (`IORING_FILE_INDEX_ALLOC`).
         let mut allocated = 0u32;
         let Driver {
-            ring, slots, lent, ..
+            ring,
+            slots,
+            lent,
+            spare_queues,
+            ..
         } = self;
         for cqe in ring.completion() {
             n += 1;
@@ -365,6 +410,11 @@ impl Driver {
                 State::Done { .. } => {}
                 State::Multi(m) => {
                     let was_lent = m.lent;
+                    if m.queue.capacity() == 0 {
+                        if let Some(q) = spare_queues.pop() {
+                            m.queue = q;
+                        }
+                    }
                     if m.complete(res, flags) {
                         cancel.push(idx);
                     }
@@ -450,6 +500,19 @@ impl Driver {
     }
 
     /// The multishot slot at `idx`.
+    /// Keeps an emptied multishot queue's room for the next delivery (see `spare_queues`).
+    pub(crate) fn spare_queue(&mut self, q: Vec<super::multishot::Got>) {
+        if q.is_empty() && q.capacity() > 0 && self.spare_queues.len() < SPARE_QUEUES {
+            self.spare_queues.push(q);
+        }
+    }
+
+    /// Spare multishot queues held (tests look).
+    #[cfg(test)]
+    pub(crate) fn spare_queues(&self) -> usize {
+        self.spare_queues.len()
+    }
+
     pub(crate) fn multi(&mut self, idx: usize) -> Option<&mut MultiSlot> {
         match self.slots.get_mut(idx).map(|s| &mut s.state) {
             Some(State::Multi(m)) => Some(m),

@@ -249,6 +249,10 @@ pub struct RuntimeOptions {
     /// Relay sends of at least this many bytes go zero-copy (`[global] tune_zero_copy_send`,
     /// `tune_zero_copy_min`); `None`: every send copies its bytes into the socket.
     pub zero_copy_min: Option<u32>,
+    /// Microseconds a worker about to sleep lets the kernel gather a batch of completions
+    /// before it wakes for fewer (at least one); 0: it wakes at the first
+    /// (`[global] tune_batch_wait_us`).
+    pub batch_wait_us: u32,
 }
 
 /// Fixed-file slots per worker by default: room for a client and a server socket for each of
@@ -266,6 +270,7 @@ impl Default for RuntimeOptions {
             fixed_files: DEFAULT_FIXED_FILES,
             loop_clock: true,
             zero_copy_min: None,
+            batch_wait_us: 0,
         }
     }
 }

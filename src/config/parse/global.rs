@@ -32,6 +32,7 @@ pub(super) const GLOBAL: Schema = Schema {
         "tune_multishot_accept",
         "tune_zero_copy_send",
         "tune_zero_copy_min",
+        "tune_batch_wait_us",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -185,6 +186,9 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
             .get("tune_zero_copy_min")
             .and_then(|v| zero_copy_min(cx, v))
             .unwrap_or(on.zero_copy_min),
+        batch_wait_us: t
+            .u32(cx, "tune_batch_wait_us", 0..=def::MAX_BATCH_WAIT_US)
+            .unwrap_or(on.batch_wait_us),
     };
     global
 }

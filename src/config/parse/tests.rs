@@ -534,6 +534,24 @@ fn tune_switches_fill_tune_and_refuse_non_booleans() {
 }
 
 #[test]
+fn batch_wait_is_microseconds_up_to_a_millisecond() {
+    let on = crate::config::Tune::default();
+    assert_eq!(on.batch_wait_us, 0, "off by default");
+    let cfg = ok(&with_site("[global]\ntune_batch_wait_us = 50\n"));
+    assert_eq!(
+        cfg.global.tune,
+        crate::config::Tune {
+            batch_wait_us: 50,
+            ..on
+        }
+    );
+    assert_eq!(
+        error(&with_site("[global]\ntune_batch_wait_us = 1001\n")),
+        "t.toml:2:22: error: `tune_batch_wait_us` must be between 0 and 1000, found 1001"
+    );
+}
+
+#[test]
 fn unknown_key_without_close_match_lists_expected_keys() {
     assert_eq!(
         error(&with_site("[global]\nthreads = 4\n")),
@@ -541,7 +559,7 @@ fn unknown_key_without_close_match_lists_expected_keys() {
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
          keep_bind_capability, state_file, tune_multishot_recv, tune_per_worker_counters, \
          tune_ring_fd, tune_direct_descriptors, tune_loop_clock, tune_multishot_accept, \
-         tune_zero_copy_send, tune_zero_copy_min"
+         tune_zero_copy_send, tune_zero_copy_min, tune_batch_wait_us"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),
