@@ -39,6 +39,15 @@ pub const TUNE_ZERO_COPY_MIN: u32 = 16 * 1024;
 /// larger threshold would never be reached.
 pub const MIN_ZERO_COPY_MIN: u32 = 1024;
 pub const MAX_ZERO_COPY_MIN: u32 = 32 * 1024;
+/// The batched wait (docs/design.md, "Where a request's CPU goes"): a worker with nothing to
+/// run sleeps until 64 completions are in, or until 50 µs have passed with at least one, so
+/// that it sleeps and is woken once per batch rather than once per completion.
+pub const TUNE_WAIT_BATCH: u32 = 64;
+pub const TUNE_WAIT_MIN: Duration = Duration::from_micros(50);
+/// Bounds of `tune_wait_batch` (a batch above the completion queue's 8,192 entries would
+/// never fill) and of `tune_wait_min` (each wait may add it to a response's latency).
+pub const MAX_WAIT_BATCH: u32 = 8192;
+pub const MAX_WAIT_MIN: Duration = Duration::from_millis(1);
 /// `sun_path` holds 108 bytes including the terminating NUL.
 pub const MAX_UNIX_PATH: usize = 107;
 

@@ -121,6 +121,12 @@ pub struct Tune {
     pub zero_copy_send: bool,
     /// `tune_zero_copy_min`: the smallest send, in bytes, that goes zero-copy.
     pub zero_copy_min: u32,
+    /// `tune_wait_batch`: completions a worker with nothing to run waits for before it
+    /// wakes (at most `wait_min` once one is in); 1: it wakes at the first.
+    pub wait_batch: u32,
+    /// `tune_wait_min`: how long a worker waiting for a batch waits at least before it
+    /// takes fewer completions (at least one); zero: it wakes at the first.
+    pub wait_min: std::time::Duration,
 }
 
 impl Default for Tune {
@@ -134,6 +140,8 @@ impl Default for Tune {
             multishot_accept: true,
             zero_copy_send: defaults::TUNE_ZERO_COPY_SEND,
             zero_copy_min: defaults::TUNE_ZERO_COPY_MIN,
+            wait_batch: defaults::TUNE_WAIT_BATCH,
+            wait_min: defaults::TUNE_WAIT_MIN,
         }
     }
 }

@@ -20,7 +20,7 @@ use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use slab::Slab;
 
-use super::executor::RuntimeOptions;
+use super::executor::{RuntimeOptions, WaitBatch};
 use super::multishot::MultiSlot;
 
 mod op;
@@ -137,7 +137,24 @@ pub(crate) struct Driver {
     lent: Vec<usize>,
     /// The kernel skips the completions of successful entries that ask it to.
     skip_ignored: bool,
+    /// A wait that blocks asks for this many completions and `min_wait_usec` (see
+    /// [`WaitBatch`]); `None` on kernels without the minimum wait.
+    batch: Option<(u32, u32)>,
+    /// Kernel entries since one reaped an accept's completion (saturating). An accept wakes a
+    /// waiting worker at once whatever it waits for (the kernel forces the wake-up for
+    /// exclusive polls, as accepts are), and the wait then sleeps again until its batch or
+    /// its minimum time: the batched wait would add a sleep per connection. So a worker waits
+    /// for one completion while connections come in.
+    since_accept: u32,
 }
+
+/// Kernel entries without an accept after which a worker batches its waits again.
+const ACCEPT_QUIET: u32 = 16;
+
+/// The deadline a batched wait passes when the loop has no timer: the kernel treats a
+/// minimum wait without an overall timeout as the whole timeout, and would wake an idle
+/// worker every `min_wait`.
+const NO_DEADLINE: Duration = Duration::from_secs(3600);
 
 impl Driver {
     pub(crate) fn new(opts: &RuntimeOptions) -> io::Result<Self> {
@@ -156,6 +173,9 @@ impl Driver {
                 .register_files_sparse(opts.fixed_files)
                 .is_ok();
         let skip_ignored = ring.params().is_feature_skip_cqe_on_success();
+        let batch = opts
+            .wait_batch
+            .and_then(|b| batch_args(b, ring.params().is_feature_min_timeout()));
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(1024),
@@ -166,6 +186,8 @@ impl Driver {
             zero_copy_min: opts.zero_copy_min,
             lent: Vec::new(),
             skip_ignored,
+            batch,
+            since_accept: 0,
         })
     }
 
@@ -201,14 +223,25 @@ impl Driver {
     }
 
     /// Submits what is queued and waits for at least one completion, at most `wait` (none:
-    /// without limit). One kernel entry.
+    /// without limit). One kernel entry. With a batched wait, a wait that may block asks for
+    /// the batch and returns with fewer once its minimum wait has passed with one in.
     pub(crate) fn enter(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        let (want, min_usec, wait) = match self.batch {
+            Some((n, usec))
+                if wait != Some(Duration::ZERO) && self.since_accept >= ACCEPT_QUIET =>
+            {
+                (n, usec, Some(wait.unwrap_or(NO_DEADLINE)))
+            }
+            _ => (1, 0, wait),
+        };
         let ts = wait.map(|w| Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos()));
-        let args = ts.as_ref().map(|ts| SubmitArgs::new().timespec(ts));
+        let args = ts
+            .as_ref()
+            .map(|ts| SubmitArgs::new().timespec(ts).min_wait_usec(min_usec));
         let Some(index) = self.ring_index else {
             let s = self.ring.submitter();
             return match &args {
-                Some(args) => s.submit_with_args(1, args).map(drop),
+                Some(args) => s.submit_with_args(want as usize, args).map(drop),
                 None => s.submit_and_wait(1).map(drop),
             };
         };
@@ -233,7 +266,7 @@ impl Driver {
                 libc::SYS_io_uring_enter,
                 index,
                 to_submit,
-                1u32,
+                want,
                 flags,
                 arg,
                 size,
@@ -334,6 +367,7 @@ impl Driver {
         let mut closes: Vec<Option<u32>> = Vec::new();
         // Table slots the kernel filled for multishot accepts (`IORING_FILE_INDEX_ALLOC`).
         let mut allocated = 0u32;
+        let mut accepted = false;
         let Driver {
             ring, slots, lent, ..
         } = self;
@@ -349,6 +383,7 @@ impl Driver {
             let Some(slot) = slots.get_mut(idx) else {
                 continue;
             };
+            accepted |= matches!(slot.orphan, Orphan::Adopt { .. });
             match &mut slot.state {
                 State::Pending(waker) => {
                     let w = waker.take();
@@ -435,6 +470,11 @@ impl Driver {
             self.push_ignored(cancel_entry(idx));
         }
         self.free_slots = self.free_slots.saturating_sub(allocated);
+        self.since_accept = if accepted {
+            0
+        } else {
+            self.since_accept.saturating_add(1)
+        };
         for close in closes {
             match close {
                 Some(index) => self.close_direct(index),
@@ -504,6 +544,24 @@ impl Driver {
     pub(crate) fn free_slots(&self) -> u32 {
         self.free_slots
     }
+}
+
+/// The batched wait's (completions, `min_wait_usec`), if it applies: more than one completion
+/// and a minimum wait of at least a microsecond, on a kernel that honours the minimum wait
+/// (`IORING_FEAT_MIN_TIMEOUT`; an older one would ignore it and wait for the whole batch).
+fn batch_args(b: WaitBatch, kernel_has_min_wait: bool) -> Option<(u32, u32)> {
+    let usec = u32::try_from(b.min_wait.as_micros()).unwrap_or(u32::MAX);
+    if b.completions <= 1 || usec == 0 {
+        return None;
+    }
+    if !kernel_has_min_wait {
+        crate::log::event(format_args!(
+            "tune_wait_batch: this kernel has no minimum wait (IORING_FEAT_MIN_TIMEOUT, \
+             Linux 6.12); workers wake at each completion"
+        ));
+        return None;
+    }
+    Some((b.completions, usec))
 }
 
 fn cancel_entry(idx: usize) -> squeue::Entry {

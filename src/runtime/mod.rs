@@ -39,8 +39,8 @@ pub use accept::{
 };
 pub use bufring::PBuf;
 pub use executor::{
-    heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, DEFAULT_FIXED_FILES,
-    HEAVY_STEPS_PER_ITERATION,
+    heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, WaitBatch,
+    DEFAULT_FIXED_FILES, HEAVY_STEPS_PER_ITERATION,
 };
 pub use net::{
     accept_now, accepts_pending, listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv,
