@@ -48,15 +48,32 @@ address = "{}"
 fn free_port_never_hands_out_a_port_twice_nor_one_in_use() {
     let mut seen = std::collections::HashSet::new();
     // After each port, the test listens on the one the walk would give next, so the walk
-    // meets a bound port every time and must pass it by. (Re-binding a port after it was
-    // handed out would race with processes outside the lock protocol.)
+    // meets a bound port every time and must pass it by. It binds that port only while it
+    // holds the port's lock (else another test of this process may have been handed it
+    // meanwhile), and lets the lock go once bound: the walk then gets the lock and must see
+    // the port is in use. (Re-binding a port after it was handed out would race with
+    // processes outside the lock protocol.)
+    let locks = std::env::temp_dir().join("ringlb-test-ports");
     let mut bound = Vec::new();
     for _ in 0..300 {
         let p = free_port();
         assert!(seen.insert(p), "port {p} handed out twice");
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", p.wrapping_add(1))) {
+        let next = p.wrapping_add(1);
+        let Ok(lock) = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(locks.join(next.to_string()))
+        else {
+            continue;
+        };
+        if !try_flock(&lock) {
+            continue;
+        }
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", next)) {
             bound.push(l);
         }
+        drop(lock);
     }
     assert!(
         bound.len() > 100,

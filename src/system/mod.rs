@@ -1,6 +1,7 @@
 //! The small system layer: resource limits, CPU affinity, kernel capability checks,
 //! privileges (`privileges`), the listening-socket handoff of a binary upgrade (`handoff`),
-//! the kernel TLS socket options (`ktls`) and the version stamp of the binary (`version`).
+//! the kernel TLS socket options (`ktls`), the version stamp of the binary (`version`) and
+//! zero-filled arrays the kernel backs as they are written (`zeroed`).
 //! With `runtime`, the only room where `unsafe` is allowed; every unsafe block carries a
 //! `// SAFETY:` line.
 //!
@@ -13,6 +14,7 @@ pub mod handoff;
 pub mod ktls;
 pub mod privileges;
 pub mod version;
+pub mod zeroed;
 
 /// Online CPUs this process may run on.
 pub fn cpus() -> Vec<usize> {

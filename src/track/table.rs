@@ -1,5 +1,7 @@
 //! The table: slots allocated once, shared by every worker through an `Arc`, every field an
-//! atomic. A hit takes no lock and reads at most two buckets of tags.
+//! atomic. A hit takes no lock and reads at most two buckets of tags. The slots and tags are
+//! zeroed memory the kernel backs page by page as entries are written ([`Zeroed`]): an
+//! all-zero slot is empty, so nothing is written when the table is made.
 //!
 //! **Layout.** The slots form buckets of [`BUCKET`] slots, in two halves; a key's keyed hash
 //! picks one bucket in each half (two choices, "d-left": a new client goes to the bucket with
@@ -37,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use super::window::Window;
 use super::{Counter, Key, KeyKind, Sample, Spec, KEY_BYTES, RATES};
+use crate::system::zeroed::Zeroed;
 
 /// Slots of a bucket: its tags are 128 bytes, two cache lines.
 pub const BUCKET: usize = 16;
@@ -53,38 +56,78 @@ const LOCK_SPINS: u32 = 1000;
 const CLAIM_TRIES: usize = 4;
 
 const KEY_WORDS: usize = KEY_BYTES / 8;
+/// Where a slot keeps when its client was last seen (milliseconds since the table's origin).
+const SEEN: usize = KEY_WORDS;
+/// Where a slot keeps its open connections (low 32 bits) and its generation (high 32 bits,
+/// one more each time the slot is given to a client).
+const CONNS: usize = KEY_WORDS + 1;
+/// Where a slot's rate windows start, two words each.
+const RATE_WORDS: usize = KEY_WORDS + 2;
+/// Words of a slot: 128 bytes, two cache lines.
+const SLOT_WORDS: usize = RATE_WORDS + 2 * RATES;
+const COUNT_MASK: u64 = 0xffff_ffff;
 
-/// The tags of one bucket, on their own cache lines.
-#[derive(Debug, Default)]
-#[repr(C, align(64))]
-struct Tags([AtomicU64; BUCKET]);
+/// The tags of one bucket: 128 bytes, two cache lines.
+type Tags = [AtomicU64; BUCKET];
 
-/// One entry's key and counters (its tag is in its bucket's [`Tags`]): 128 bytes, two cache
-/// lines.
-#[derive(Debug, Default)]
-#[repr(C, align(64))]
-pub struct Slot {
-    key: [AtomicU64; KEY_WORDS],
-    /// Milliseconds since the table's origin when the client was last seen.
-    seen: AtomicU64,
-    conn_cur: AtomicU64,
-    rates: [Window; RATES],
-}
+/// One entry's key, last-seen time, open connections and rate windows (its tag is in its
+/// bucket's [`Tags`]), as words the kernel gives as zeros: an all-zero slot is empty.
+type SlotWords = [AtomicU64; SLOT_WORDS];
+
+const _: () =
+    assert!(std::mem::size_of::<Tags>() == 128 && std::mem::size_of::<SlotWords>() == 128);
 
 /// Memory of one slot, its tag included.
-pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>() + std::mem::size_of::<AtomicU64>();
+pub const SLOT_BYTES: usize = std::mem::size_of::<SlotWords>() + std::mem::size_of::<AtomicU64>();
 
-impl Slot {
-    fn key_is(&self, k: &[u64; KEY_WORDS]) -> bool {
-        self.key
-            .iter()
+/// One entry: a view of its slot's words.
+#[derive(Debug, Clone, Copy)]
+struct Slot<'a>(&'a SlotWords);
+
+impl<'a> Slot<'a> {
+    fn seen(self) -> &'a AtomicU64 {
+        &self.0[SEEN]
+    }
+
+    fn conns(self) -> &'a AtomicU64 {
+        &self.0[CONNS]
+    }
+
+    /// Open connections.
+    fn conn_cur(self) -> u64 {
+        self.conns().load(Ordering::Relaxed) & COUNT_MASK
+    }
+
+    /// The slot's generation: which of the clients it was given to a handle counts for.
+    fn generation(self) -> u32 {
+        (self.conns().load(Ordering::Relaxed) >> 32) as u32
+    }
+
+    fn key_words(self) -> impl Iterator<Item = &'a AtomicU64> {
+        self.0.iter().take(KEY_WORDS)
+    }
+
+    fn rates(self) -> impl Iterator<Item = Window<'a>> {
+        self.0
+            .get(RATE_WORDS..)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .filter_map(Window::of)
+    }
+
+    fn rate(self, i: usize) -> Option<Window<'a>> {
+        self.rates().nth(i)
+    }
+
+    fn key_is(self, k: &[u64; KEY_WORDS]) -> bool {
+        self.key_words()
             .zip(k)
             .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
     }
 
-    fn key(&self) -> Key {
+    fn key(self) -> Key {
         let mut out = [0u8; KEY_BYTES];
-        for (chunk, w) in out.chunks_mut(8).zip(&self.key) {
+        for (chunk, w) in out.chunks_mut(8).zip(self.key_words()) {
             for (d, s) in chunk
                 .iter_mut()
                 .zip(w.load(Ordering::Relaxed).to_ne_bytes())
@@ -96,9 +139,43 @@ impl Slot {
     }
 
     /// Still an entry at `now`: a connection is open or it was seen within `expire`.
-    fn live(&self, now: u64, expire: u64) -> bool {
-        self.conn_cur.load(Ordering::Relaxed) > 0
-            || now.saturating_sub(self.seen.load(Ordering::Relaxed)) < expire
+    fn live(self, now: u64, expire: u64) -> bool {
+        self.conn_cur() > 0 || now.saturating_sub(self.seen().load(Ordering::Relaxed)) < expire
+    }
+
+    /// Gives the slot to a new client (its claimer holds it `BUSY`): the key, no connection
+    /// and the next generation, no events, seen `now`. Returns the generation.
+    fn fill(self, key: &[u64; KEY_WORDS], now: u64) -> u32 {
+        for (k, w) in self.key_words().zip(key) {
+            k.store(*w, Ordering::Relaxed);
+        }
+        let generation = self.generation().wrapping_add(1);
+        self.conns()
+            .store(u64::from(generation) << 32, Ordering::Relaxed);
+        for r in self.rates() {
+            r.clear();
+        }
+        self.seen().store(now, Ordering::Relaxed);
+        generation
+    }
+
+    /// Adds `delta` (+1 or −1) to the open connections while the slot is still in
+    /// `generation`: a handle whose slot went to another client since never counts there.
+    fn count_conn(self, generation: u32, up: bool) {
+        let _ = self
+            .conns()
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                if (v >> 32) as u32 != generation {
+                    return None;
+                }
+                let n = v & COUNT_MASK;
+                let n = if up {
+                    (n + 1).min(COUNT_MASK)
+                } else {
+                    n.checked_sub(1)?
+                };
+                Some(v & !COUNT_MASK | n)
+            });
     }
 }
 
@@ -107,6 +184,8 @@ impl Slot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handle {
     slot: u32,
+    /// The slot's generation when it was found.
+    generation: u32,
     tag: u64,
 }
 
@@ -144,9 +223,9 @@ pub struct Table {
     /// Buckets in each half.
     half: usize,
     /// The tags, one [`Tags`] per bucket: the left half, then the right.
-    tags: Box<[Tags]>,
+    tags: Zeroed<Tags>,
     /// The entries, `BUCKET` per bucket, in the order of `tags`.
-    slots: Box<[Slot]>,
+    slots: Zeroed<SlotWords>,
     /// One insert lock per left bucket.
     locks: Box<[AtomicBool]>,
     /// Slots taken so far (never more than `cap`; a slot is never given back, an expired
@@ -203,8 +282,8 @@ impl Table {
     /// An empty table for `spec.size` entries (at least one), its clock starting at `origin`.
     pub fn new(spec: &Spec, origin: Instant) -> Table {
         let half = half_buckets(spec.size);
-        let tags: Box<[Tags]> = (0..2 * half).map(|_| Tags::default()).collect();
-        let slots: Box<[Slot]> = (0..2 * half * BUCKET).map(|_| Slot::default()).collect();
+        let tags = Zeroed::new(2 * half);
+        let slots = Zeroed::new(2 * half * BUCKET);
         let locks: Box<[AtomicBool]> = (0..half).map(|_| AtomicBool::new(false)).collect();
         let mut periods_ms = [1000; RATES];
         for (p, d) in periods_ms.iter_mut().zip(spec.periods) {
@@ -237,11 +316,8 @@ impl Table {
     }
 
     /// Every slot with its tag word.
-    fn all(&self) -> impl Iterator<Item = (&AtomicU64, &Slot)> {
-        self.tags
-            .iter()
-            .flat_map(|t| t.0.iter())
-            .zip(self.slots.iter())
+    fn all(&self) -> impl Iterator<Item = (&AtomicU64, Slot<'_>)> {
+        self.tags.iter().flatten().zip(self.slots.iter().map(Slot))
     }
 
     /// A table for `spec` that keeps what `old` knew: `old` itself when nothing but the
@@ -263,12 +339,11 @@ impl Table {
                 continue;
             };
             let Some(n) = t.slot(h) else { continue };
-            n.seen
-                .store(s.seen.load(Ordering::Relaxed), Ordering::Relaxed);
+            n.seen()
+                .store(s.seen().load(Ordering::Relaxed), Ordering::Relaxed);
             for ((nw, ow), (np, op)) in n
-                .rates
-                .iter()
-                .zip(&s.rates)
+                .rates()
+                .zip(s.rates())
                 .zip(t.periods_ms.iter().zip(&old.periods_ms))
             {
                 if np == op {
@@ -300,11 +375,11 @@ impl Table {
     }
 
     /// The slot of `h` while it still holds the handle's client.
-    fn slot(&self, h: Handle) -> Option<&Slot> {
+    fn slot(&self, h: Handle) -> Option<Slot<'_>> {
         let i = h.slot as usize;
-        let tag = self.tags.get(i / BUCKET)?.0.get(i % BUCKET)?;
+        let tag = self.tags.get(i / BUCKET)?.get(i % BUCKET)?;
         (tag.load(Ordering::Acquire) == h.tag)
-            .then(|| self.slots.get(i))
+            .then(|| self.slots.get(i).map(Slot))
             .flatten()
     }
 
@@ -312,10 +387,10 @@ impl Table {
     /// over: an entry being made for this key is found under the insert lock).
     fn lookup(&self, b: usize, tag: u64, key: &[u64; KEY_WORDS]) -> Option<usize> {
         let tags = self.tags.get(b)?;
-        for (i, t) in tags.0.iter().enumerate() {
+        for (i, t) in tags.iter().enumerate() {
             if t.load(Ordering::Acquire) == tag {
                 let at = b * BUCKET + i;
-                if self.slots.get(at).is_some_and(|s| s.key_is(key)) {
+                if self.slots.get(at).is_some_and(|s| Slot(s).key_is(key)) {
                     return Some(at);
                 }
             }
@@ -336,10 +411,11 @@ impl Table {
         }
         let (tag, left, right) = self.place(key);
         let hit = |at: usize| {
-            let s = self.slots.get(at)?;
-            s.seen.fetch_max(now, Ordering::Relaxed);
+            let s = Slot(self.slots.get(at)?);
+            s.seen().fetch_max(now, Ordering::Relaxed);
             Some(Handle {
                 slot: at as u32,
+                generation: s.generation(),
                 tag,
             })
         };
@@ -362,10 +438,8 @@ impl Table {
                 break;
             };
             let (Some(t), Some(s)) = (
-                self.tags
-                    .get(at / BUCKET)
-                    .and_then(|b| b.0.get(at % BUCKET)),
-                self.slots.get(at),
+                self.tags.get(at / BUCKET).and_then(|b| b.get(at % BUCKET)),
+                self.slots.get(at).map(Slot),
             ) else {
                 break;
             };
@@ -383,17 +457,11 @@ impl Table {
             if old != EMPTY && s.live(now, self.expire_ms) {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
-            for (k, w) in s.key.iter().zip(words) {
-                k.store(w, Ordering::Relaxed);
-            }
-            s.conn_cur.store(0, Ordering::Relaxed);
-            for r in &s.rates {
-                r.clear();
-            }
-            s.seen.store(now, Ordering::Relaxed);
+            let generation = s.fill(&words, now);
             t.store(tag, Ordering::Release);
             return Some(Handle {
                 slot: at as u32,
+                generation,
                 tag,
             });
         }
@@ -418,8 +486,7 @@ impl Table {
         let (l, r) = (self.tags.get(left)?, self.tags.get(right)?);
         if self.used.load(Ordering::Relaxed) < self.cap {
             let free = |tags: &Tags| {
-                tags.0
-                    .iter()
+                tags.iter()
                     .filter(|t| t.load(Ordering::Relaxed) == EMPTY)
                     .count()
             };
@@ -428,24 +495,20 @@ impl Table {
             } else {
                 (right, r)
             };
-            if let Some(i) = tags
-                .0
-                .iter()
-                .position(|t| t.load(Ordering::Relaxed) == EMPTY)
-            {
+            if let Some(i) = tags.iter().position(|t| t.load(Ordering::Relaxed) == EMPTY) {
                 return Some((b * BUCKET + i, EMPTY));
             }
         }
         let mut oldest: Option<(usize, u64, u64)> = None;
         for (b, tags) in [(left, l), (right, r)] {
-            for (i, t) in tags.0.iter().enumerate() {
+            for (i, t) in tags.iter().enumerate() {
                 let at = b * BUCKET + i;
                 let t = t.load(Ordering::Acquire);
-                let Some(s) = self.slots.get(at).filter(|_| t > BUSY) else {
+                let Some(s) = self.slots.get(at).filter(|_| t > BUSY).map(Slot) else {
                     continue;
                 };
-                if s.conn_cur.load(Ordering::Relaxed) == 0 {
-                    let seen = s.seen.load(Ordering::Relaxed);
+                if s.conn_cur() == 0 {
+                    let seen = s.seen().load(Ordering::Relaxed);
                     if oldest.is_none_or(|(_, _, o)| seen < o) {
                         oldest = Some((at, t, seen));
                     }
@@ -460,9 +523,9 @@ impl Table {
         self.slot(h).is_some()
     }
 
-    fn add(&self, s: &Slot, c: Counter, now: u64, n: u64) {
+    fn add(&self, s: Slot<'_>, c: Counter, now: u64, n: u64) {
         if let (Some(i), true) = (c.rate(), n > 0) {
-            if let (Some(w), Some(p)) = (s.rates.get(i), self.periods_ms.get(i)) {
+            if let (Some(w), Some(p)) = (s.rate(i), self.periods_ms.get(i)) {
                 w.add(now, *p, n);
             }
         }
@@ -471,7 +534,7 @@ impl Table {
     /// A connection of the client opens.
     pub fn conn_open(&self, h: Handle, now: u64) {
         if let Some(s) = self.slot(h) {
-            s.conn_cur.fetch_add(1, Ordering::Relaxed);
+            s.count_conn(h.generation, true);
             self.add(s, Counter::ConnRate, now, 1);
         }
     }
@@ -479,10 +542,8 @@ impl Table {
     /// A connection counted by [`Table::conn_open`] closes.
     pub fn conn_close(&self, h: Handle, now: u64) {
         if let Some(s) = self.slot(h) {
-            let _ = s
-                .conn_cur
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
-            s.seen.fetch_max(now, Ordering::Relaxed);
+            s.count_conn(h.generation, false);
+            s.seen().fetch_max(now, Ordering::Relaxed);
         }
     }
 
@@ -501,17 +562,17 @@ impl Table {
             }
             self.add(s, Counter::BytesInRate, now, bytes.0);
             self.add(s, Counter::BytesOutRate, now, bytes.1);
-            s.seen.fetch_max(now, Ordering::Relaxed);
+            s.seen().fetch_max(now, Ordering::Relaxed);
         }
     }
 
-    fn sample_of(&self, s: &Slot, now: u64) -> Sample {
+    fn sample_of(&self, s: Slot<'_>, now: u64) -> Sample {
         let mut out = Sample::default();
         let mut v = out.0.iter_mut();
         if let Some(c) = v.next() {
-            *c = s.conn_cur.load(Ordering::Relaxed);
+            *c = s.conn_cur();
         }
-        for ((o, w), p) in v.zip(&s.rates).zip(&self.periods_ms) {
+        for ((o, w), p) in v.zip(s.rates()).zip(&self.periods_ms) {
             *o = w.rate(now, *p);
         }
         out
@@ -567,7 +628,7 @@ impl Table {
             .filter(|(t, s)| t.load(Ordering::Acquire) > BUSY && s.live(now, self.expire_ms))
             .map(|(_, s)| EntryView {
                 key: s.key().shown(&self.spec.key),
-                idle_ms: now.saturating_sub(s.seen.load(Ordering::Relaxed)),
+                idle_ms: now.saturating_sub(s.seen().load(Ordering::Relaxed)),
                 sample: self.sample_of(s, now),
             })
             .collect();

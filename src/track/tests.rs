@@ -1,4 +1,5 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,8 @@ fn ip(n: u32) -> Key {
 
 #[test]
 fn a_window_weights_the_previous_period_by_what_is_left_of_it() {
-    let w = Window::default();
+    let words = [AtomicU64::new(0), AtomicU64::new(0)];
+    let w = Window::of(&words).unwrap();
     for _ in 0..100 {
         w.add(500, 1000, 1);
     }
@@ -282,4 +284,30 @@ fn a_full_table_pushes_out_its_least_recently_seen_entry() {
         "an expired entry is no eviction"
     );
     assert_eq!(t.stats(late + 1).entries, 16);
+}
+
+/// A handle counts connections only in the entry it was found for: once its slot went to
+/// another client and back to the same one, the old handle's opens and closes change nothing
+/// (a connection opened by a worker while another worker gave the slot away must not pin the
+/// new entry with a connection that never closes).
+#[test]
+fn a_stale_handle_never_counts_in_its_slots_next_entry() {
+    let t = Table::new(&spec(1), Instant::now());
+    let expire = 60_000;
+    let (a, b) = (ip(1), ip(2));
+    let old = t.find(&a, 0).unwrap();
+    // The table holds one entry: `b` takes `a`'s expired slot, then `a` takes it back.
+    let hb = t.find(&b, expire + 1).unwrap();
+    assert!(!t.holds(old));
+    let new = t.find(&a, 2 * expire + 2).unwrap();
+    assert!(!t.holds(hb));
+    assert_eq!(t.stats(2 * expire + 2).entries, 1);
+    let now = 2 * expire + 3;
+    t.conn_open(old, now);
+    assert_eq!(t.sample(new, now).get(Counter::ConnCur), 0);
+    t.conn_open(new, now);
+    t.conn_close(old, now);
+    assert_eq!(t.sample(new, now).get(Counter::ConnCur), 1);
+    t.conn_close(new, now);
+    assert_eq!(t.sample(new, now).get(Counter::ConnCur), 0);
 }

@@ -29,16 +29,25 @@ fn epoch(now_ms: u64, period_ms: u64) -> u64 {
     (now_ms / period_ms.max(1)) & EPOCH_MASK
 }
 
-/// One rate counter.
-#[derive(Debug, Default)]
-pub struct Window {
-    cur: AtomicU64,
-    prev: AtomicU64,
+/// One rate counter: a view of its two words in a table's slot.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    cur: &'a AtomicU64,
+    prev: &'a AtomicU64,
 }
 
-impl Window {
+impl<'a> Window<'a> {
+    /// The counter kept in `words` (the current count with its period, then the previous
+    /// count); `None` unless there are exactly two.
+    pub fn of(words: &'a [AtomicU64]) -> Option<Window<'a>> {
+        match words {
+            [cur, prev] => Some(Window { cur, prev }),
+            _ => None,
+        }
+    }
+
     /// Counts `n` at `now_ms`.
-    pub fn add(&self, now_ms: u64, period_ms: u64, n: u64) {
+    pub fn add(self, now_ms: u64, period_ms: u64, n: u64) {
         let e = epoch(now_ms, period_ms);
         let mut old = self.cur.load(Ordering::Relaxed);
         loop {
@@ -68,7 +77,7 @@ impl Window {
 
     /// The rate at `now_ms`: events over the last `period_ms`, the previous period weighted
     /// by the part of it still inside the window.
-    pub fn rate(&self, now_ms: u64, period_ms: u64) -> u64 {
+    pub fn rate(self, now_ms: u64, period_ms: u64) -> u64 {
         let period_ms = period_ms.max(1);
         let e = epoch(now_ms, period_ms);
         let (oe, oc) = unpack(self.cur.load(Ordering::Acquire));
@@ -85,20 +94,20 @@ impl Window {
     }
 
     /// Back to nothing (a slot taken for a new client).
-    pub fn clear(&self) {
+    pub fn clear(self) {
         self.cur.store(0, Ordering::Relaxed);
         self.prev.store(0, Ordering::Relaxed);
     }
 
     /// The raw words, to carry a counter into a resized table.
-    pub fn raw(&self) -> (u64, u64) {
+    pub fn raw(self) -> (u64, u64) {
         (
             self.cur.load(Ordering::Relaxed),
             self.prev.load(Ordering::Relaxed),
         )
     }
 
-    pub fn set_raw(&self, (cur, prev): (u64, u64)) {
+    pub fn set_raw(self, (cur, prev): (u64, u64)) {
         self.cur.store(cur, Ordering::Relaxed);
         self.prev.store(prev, Ordering::Relaxed);
     }

@@ -102,7 +102,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Takes the exclusive `flock` of `file` without waiting; false when another open file holds it.
-fn try_flock(file: &File) -> bool {
+pub fn try_flock(file: &File) -> bool {
     use std::os::fd::AsRawFd;
     // SAFETY: flock(2) takes a descriptor `file` keeps open for the call and touches no memory
     // of ours.
