@@ -35,19 +35,19 @@ pub const TUNE_ZERO_COPY_SEND: bool = false;
 /// Below 16 KiB the page pinning and the notification cost more than the copy they save
 /// (the kernel's own MSG_ZEROCOPY documentation gives about 10 KiB as the break-even).
 pub const TUNE_ZERO_COPY_MIN: u32 = 16 * 1024;
+/// On, 50 µs: a worker with nothing to run sleeps until a batch of completions is in, or
+/// until 50 µs have passed with at least one, so that it sleeps and is woken once per batch
+/// rather than once per completion (docs/design.md, "Where a request's CPU goes", "16 KiB
+/// responses": the worker's CPU and the waking core's per request both fell, 100 µs saved
+/// more at twice the latency a lone request may wait).
+pub const TUNE_BATCH_WAIT_US: u32 = 50;
+/// Bound of `tune_batch_wait_us`: a millisecond of added latency is already more than a
+/// proxy should trade for fewer wake-ups.
+pub const MAX_BATCH_WAIT_US: u32 = 1000;
 /// Bounds of `tune_zero_copy_min`: a relay send is at most one receive buffer (32 KiB), so a
 /// larger threshold would never be reached.
 pub const MIN_ZERO_COPY_MIN: u32 = 1024;
 pub const MAX_ZERO_COPY_MIN: u32 = 32 * 1024;
-/// The batched wait (docs/design.md, "Where a request's CPU goes"): a worker with nothing to
-/// run sleeps until 64 completions are in, or until 50 µs have passed with at least one, so
-/// that it sleeps and is woken once per batch rather than once per completion.
-pub const TUNE_WAIT_BATCH: u32 = 64;
-pub const TUNE_WAIT_MIN: Duration = Duration::from_micros(50);
-/// Bounds of `tune_wait_batch` (a batch above the completion queue's 8,192 entries would
-/// never fill) and of `tune_wait_min` (each wait may add it to a response's latency).
-pub const MAX_WAIT_BATCH: u32 = 8192;
-pub const MAX_WAIT_MIN: Duration = Duration::from_millis(1);
 /// `sun_path` holds 108 bytes including the terminating NUL.
 pub const MAX_UNIX_PATH: usize = 107;
 

@@ -91,10 +91,11 @@ pub struct Global {
     pub tune: Tune,
 }
 
-/// `[global] tune_*`: switches for the levers, each to be measured alone. The
-/// ring's own (`ring_fd`, `direct_descriptors`, `loop_clock`) are read when the workers start
-/// (start or binary upgrade) and a reload keeps the running values; `multishot_recv` applies to
-/// connections opened after a reload, `per_worker_counters` within a worker's next wake-up.
+/// `[global] tune_*`: switches for the levers, each to be measured alone. The ring's own
+/// (`ring_fd`, `direct_descriptors`, `loop_clock`, `batch_wait_us`) are read when the workers
+/// start (start or binary upgrade) and a reload keeps the running values; `multishot_recv`
+/// applies to connections opened after a reload, `per_worker_counters` within a worker's next
+/// wake-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tune {
     /// `tune_ring_fd`: register the ring's own descriptor, so that `io_uring_enter` skips the
@@ -121,12 +122,9 @@ pub struct Tune {
     pub zero_copy_send: bool,
     /// `tune_zero_copy_min`: the smallest send, in bytes, that goes zero-copy.
     pub zero_copy_min: u32,
-    /// `tune_wait_batch`: completions a worker with nothing to run waits for before it
-    /// wakes (at most `wait_min` once one is in); 1: it wakes at the first.
-    pub wait_batch: u32,
-    /// `tune_wait_min`: how long a worker waiting for a batch waits at least before it
-    /// takes fewer completions (at least one); zero: it wakes at the first.
-    pub wait_min: std::time::Duration,
+    /// `tune_batch_wait_us`: microseconds a worker about to sleep lets the kernel gather a
+    /// batch of completions (`min_wait_usec`, Linux 6.12+); 0: it wakes at the first.
+    pub batch_wait_us: u32,
 }
 
 impl Default for Tune {
@@ -140,8 +138,7 @@ impl Default for Tune {
             multishot_accept: true,
             zero_copy_send: defaults::TUNE_ZERO_COPY_SEND,
             zero_copy_min: defaults::TUNE_ZERO_COPY_MIN,
-            wait_batch: defaults::TUNE_WAIT_BATCH,
-            wait_min: defaults::TUNE_WAIT_MIN,
+            batch_wait_us: defaults::TUNE_BATCH_WAIT_US,
         }
     }
 }

@@ -205,10 +205,7 @@ fn runtime_options(g: &crate::snapshot::GlobalRt) -> RuntimeOptions {
         },
         loop_clock: g.tune.loop_clock,
         zero_copy_min: g.tune.zero_copy_send.then_some(g.tune.zero_copy_min),
-        wait_batch: Some(crate::runtime::WaitBatch {
-            completions: g.tune.wait_batch,
-            min_wait: g.tune.wait_min,
-        }),
+        batch_wait_us: g.tune.batch_wait_us,
         ..RuntimeOptions::default()
     }
 }

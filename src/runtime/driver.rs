@@ -20,7 +20,7 @@ use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use slab::Slab;
 
-use super::executor::{RuntimeOptions, WaitBatch};
+use super::executor::RuntimeOptions;
 use super::multishot::MultiSlot;
 
 mod op;
@@ -137,9 +137,14 @@ pub(crate) struct Driver {
     lent: Vec<usize>,
     /// The kernel skips the completions of successful entries that ask it to.
     skip_ignored: bool,
-    /// A wait that blocks asks for this many completions and `min_wait_usec` (see
-    /// [`WaitBatch`]); `None` on kernels without the minimum wait.
-    batch: Option<(u32, u32)>,
+    /// Emptied multishot queues, their room kept for the next delivery (at most
+    /// [`SPARE_QUEUES`]): a queue goes from empty to one item and back twice per keep-alive
+    /// request (client and server), and an idle connection keeps no queue.
+    spare_queues: Vec<Vec<super::multishot::Got>>,
+    /// Microseconds a waiting enter gives the kernel to gather [`WAIT_BATCH`] completions
+    /// before it returns with fewer, at least one (`min_wait_usec`, Linux 6.12); 0: it
+    /// returns at the first.
+    batch_wait_us: u32,
     /// Kernel entries since one reaped an accept's completion (saturating). An accept wakes a
     /// waiting worker at once whatever it waits for (the kernel forces the wake-up for
     /// exclusive polls, as accepts are), and the wait then sleeps again until its batch or
@@ -148,12 +153,20 @@ pub(crate) struct Driver {
     since_accept: u32,
 }
 
+/// Emptied multishot queues kept for reuse.
+const SPARE_QUEUES: usize = 64;
+
+/// Completions a batched wait asks for (see `RuntimeOptions::batch_wait_us`). Measured in
+/// `16k`: 16 fill before the minimum wait matters and saved nothing measurable; 64 let the
+/// worker sleep once per minimum wait while it is not saturated.
+pub(crate) const WAIT_BATCH: u32 = 64;
+
 /// Kernel entries without an accept after which a worker batches its waits again.
 const ACCEPT_QUIET: u32 = 16;
 
 /// The deadline a batched wait passes when the loop has no timer: the kernel treats a
-/// minimum wait without an overall timeout as the whole timeout, and would wake an idle
-/// worker every `min_wait`.
+/// minimum wait without an overall timeout as the whole timeout (`io_cqring_min_timer_wakeup`),
+/// and would wake an idle worker every `batch_wait_us`.
 const NO_DEADLINE: Duration = Duration::from_secs(3600);
 
 impl Driver {
@@ -173,9 +186,15 @@ impl Driver {
                 .register_files_sparse(opts.fixed_files)
                 .is_ok();
         let skip_ignored = ring.params().is_feature_skip_cqe_on_success();
-        let batch = opts
-            .wait_batch
-            .and_then(|b| batch_args(b, ring.params().is_feature_min_timeout()));
+        let batch_wait_us = if opts.batch_wait_us > 0 && !ring.params().is_feature_min_timeout() {
+            crate::log::event(format_args!(
+                "tune_batch_wait_us: this kernel has no minimum wait time for io_uring (Linux \
+                 6.12+); the worker wakes at the first completion"
+            ));
+            0
+        } else {
+            opts.batch_wait_us
+        };
         Ok(Driver {
             ring,
             slots: Slab::with_capacity(1024),
@@ -185,8 +204,9 @@ impl Driver {
             free_slots: if direct { opts.fixed_files } else { 0 },
             zero_copy_min: opts.zero_copy_min,
             lent: Vec::new(),
+            spare_queues: Vec::new(),
             skip_ignored,
-            batch,
+            batch_wait_us,
             since_accept: 0,
         })
     }
@@ -195,6 +215,12 @@ impl Driver {
     #[cfg(test)]
     pub(crate) fn has_table(&self) -> bool {
         self.direct
+    }
+
+    /// The batched wait in force (0 when off or the kernel has none).
+    #[cfg(test)]
+    pub(crate) fn batch_wait_us(&self) -> u32 {
+        self.batch_wait_us
     }
 
     /// Whether `io_uring_enter` names the ring by its registered index.
@@ -226,13 +252,20 @@ impl Driver {
     /// without limit). One kernel entry. With a batched wait, a wait that may block asks for
     /// the batch and returns with fewer once its minimum wait has passed with one in.
     pub(crate) fn enter(&mut self, wait: Option<Duration>) -> io::Result<()> {
-        let (want, min_usec, wait) = match self.batch {
-            Some((n, usec))
-                if wait != Some(Duration::ZERO) && self.since_accept >= ACCEPT_QUIET =>
-            {
-                (n, usec, Some(wait.unwrap_or(NO_DEADLINE)))
-            }
-            _ => (1, 0, wait),
+        // A wait that may sleep gathers a batch: the kernel wakes the worker when
+        // `WAIT_BATCH` completions are in, or `batch_wait_us` after it went to sleep with at
+        // least one — fewer sleeps and wake-ups for a worker that is not saturated.
+        let batch = self.batch_wait_us > 0
+            && wait != Some(Duration::ZERO)
+            && self.since_accept >= ACCEPT_QUIET;
+        let (want, min_usec, wait) = if batch {
+            (
+                WAIT_BATCH,
+                self.batch_wait_us,
+                Some(wait.unwrap_or(NO_DEADLINE)),
+            )
+        } else {
+            (1, 0, wait)
         };
         let ts = wait.map(|w| Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos()));
         let args = ts
@@ -369,7 +402,11 @@ impl Driver {
         let mut allocated = 0u32;
         let mut accepted = false;
         let Driver {
-            ring, slots, lent, ..
+            ring,
+            slots,
+            lent,
+            spare_queues,
+            ..
         } = self;
         for cqe in ring.completion() {
             n += 1;
@@ -400,6 +437,11 @@ impl Driver {
                 State::Done { .. } => {}
                 State::Multi(m) => {
                     let was_lent = m.lent;
+                    if m.queue.capacity() == 0 {
+                        if let Some(q) = spare_queues.pop() {
+                            m.queue = q;
+                        }
+                    }
                     if m.complete(res, flags) {
                         cancel.push(idx);
                     }
@@ -490,6 +532,19 @@ impl Driver {
     }
 
     /// The multishot slot at `idx`.
+    /// Keeps an emptied multishot queue's room for the next delivery (see `spare_queues`).
+    pub(crate) fn spare_queue(&mut self, q: Vec<super::multishot::Got>) {
+        if q.is_empty() && q.capacity() > 0 && self.spare_queues.len() < SPARE_QUEUES {
+            self.spare_queues.push(q);
+        }
+    }
+
+    /// Spare multishot queues held (tests look).
+    #[cfg(test)]
+    pub(crate) fn spare_queues(&self) -> usize {
+        self.spare_queues.len()
+    }
+
     pub(crate) fn multi(&mut self, idx: usize) -> Option<&mut MultiSlot> {
         match self.slots.get_mut(idx).map(|s| &mut s.state) {
             Some(State::Multi(m)) => Some(m),
@@ -544,24 +599,6 @@ impl Driver {
     pub(crate) fn free_slots(&self) -> u32 {
         self.free_slots
     }
-}
-
-/// The batched wait's (completions, `min_wait_usec`), if it applies: more than one completion
-/// and a minimum wait of at least a microsecond, on a kernel that honours the minimum wait
-/// (`IORING_FEAT_MIN_TIMEOUT`; an older one would ignore it and wait for the whole batch).
-fn batch_args(b: WaitBatch, kernel_has_min_wait: bool) -> Option<(u32, u32)> {
-    let usec = u32::try_from(b.min_wait.as_micros()).unwrap_or(u32::MAX);
-    if b.completions <= 1 || usec == 0 {
-        return None;
-    }
-    if !kernel_has_min_wait {
-        crate::log::event(format_args!(
-            "tune_wait_batch: this kernel has no minimum wait (IORING_FEAT_MIN_TIMEOUT, \
-             Linux 6.12); workers wake at each completion"
-        ));
-        return None;
-    }
-    Some((b.completions, usec))
 }
 
 fn cancel_entry(idx: usize) -> squeue::Entry {

@@ -249,19 +249,10 @@ pub struct RuntimeOptions {
     /// Relay sends of at least this many bytes go zero-copy (`[global] tune_zero_copy_send`,
     /// `tune_zero_copy_min`); `None`: every send copies its bytes into the socket.
     pub zero_copy_min: Option<u32>,
-    /// Batched wait (`[global] tune_wait_batch`, `tune_wait_min`): a worker about to sleep
-    /// asks the kernel for this many completions, and returns with fewer once at least one
-    /// is in and the time has passed; `None`: it wakes at the first completion.
-    pub wait_batch: Option<WaitBatch>,
-}
-
-/// How a worker with nothing to run waits: for `completions` completions, or for fewer once
-/// `min_wait` has passed with at least one in (`IORING_ENTER_EXT_ARG`'s `min_wait_usec`,
-/// Linux 6.12), so that it sleeps and wakes once per batch instead of once per completion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WaitBatch {
-    pub completions: u32,
-    pub min_wait: Duration,
+    /// Microseconds a worker about to sleep lets the kernel gather a batch of completions
+    /// before it wakes for fewer (at least one); 0: it wakes at the first
+    /// (`[global] tune_batch_wait_us`).
+    pub batch_wait_us: u32,
 }
 
 /// Fixed-file slots per worker by default: room for a client and a server socket for each of
@@ -279,7 +270,7 @@ impl Default for RuntimeOptions {
             fixed_files: DEFAULT_FIXED_FILES,
             loop_clock: true,
             zero_copy_min: None,
-            wait_batch: None,
+            batch_wait_us: 0,
         }
     }
 }

@@ -32,6 +32,7 @@ mod net;
 mod signal;
 mod sock;
 mod timer;
+mod wheel;
 
 pub use accept::{
     free_direct_slots, listen_backlog, multishot_accept_available, peers_on_ring, with_peers,
@@ -39,8 +40,8 @@ pub use accept::{
 };
 pub use bufring::PBuf;
 pub use executor::{
-    heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, WaitBatch,
-    DEFAULT_FIXED_FILES, HEAVY_STEPS_PER_ITERATION,
+    heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, DEFAULT_FIXED_FILES,
+    HEAVY_STEPS_PER_ITERATION,
 };
 pub use net::{
     accept_now, accepts_pending, listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv,
@@ -102,6 +103,50 @@ mod tests {
         });
         assert_eq!(&got.borrow()[..], b"hello ring");
         drop(rt);
+    }
+
+    /// With a batched wait the worker still wakes for a lone completion (after the minimum
+    /// wait) and for a timer with nothing else in flight: a request-response exchange, one
+    /// completion at a time, runs to its end, and a timeout still fires.
+    #[test]
+    fn a_batched_wait_still_returns_lone_completions_and_fires_timers() {
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 64,
+            buffers: 64,
+            buffer_size: 4096,
+            batch_wait_us: 200,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let batched = executor::with_cx(|c| c.driver.borrow().batch_wait_us()) == 200;
+        if !batched {
+            eprintln!("this kernel has no io_uring minimum wait (Linux 6.12+): plain waits");
+        }
+        let (lfd, addr) = local_listener();
+        let rounds = Rc::new(std::cell::Cell::new(0));
+        let r2 = rounds.clone();
+        rt.block_on(async move {
+            let _ = spawn(async move {
+                let mut acc = Acceptor::new(lfd, 0);
+                let (conn, _) = acc.accept(true).await.unwrap();
+                while let Ok(Some(buf)) = conn.recv().await {
+                    let (r, _) = conn.send_all(buf).await;
+                    r.unwrap();
+                }
+            });
+            let c = Conn::connect(addr).await.unwrap();
+            for i in 0..50u8 {
+                let (r, _) = c.send_all(vec![i; 10]).await;
+                r.unwrap();
+                let b = c.recv().await.unwrap().unwrap();
+                assert_eq!(b.as_slice(), &[i; 10]);
+                r2.set(r2.get() + 1);
+            }
+            let t = timeout(Duration::from_millis(30), c.recv()).await;
+            assert!(t.is_err());
+            sleep(Duration::from_millis(5)).await;
+        });
+        assert_eq!(rounds.get(), 50);
     }
 
     /// A flood of heavy steps is spread over loop iterations, at most
@@ -187,6 +232,44 @@ mod tests {
         let want: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
         assert_eq!(got.borrow().len(), want.len());
         assert!(*got.borrow() == want, "bytes out of order");
+        drop(rt);
+    }
+
+    /// A multishot queue emptied by its reader keeps its room in the driver for the next
+    /// delivery (no allocation per read of a keep-alive exchange), and the connection itself
+    /// keeps none; the spares stay bounded.
+    #[test]
+    fn emptied_multishot_queues_are_reused() {
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 64,
+            buffers: 64,
+            buffer_size: 4096,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let (lfd, addr) = local_listener();
+        rt.block_on(async move {
+            let _ = spawn(async move {
+                let mut acc = Acceptor::new(lfd, 0);
+                let (conn, _) = acc.accept(true).await.unwrap();
+                conn.set_multishot(true);
+                while let Ok(Some(buf)) = conn.recv().await {
+                    let (r, _) = conn.send_all(buf).await;
+                    r.unwrap();
+                }
+            });
+            let c = Conn::connect(addr).await.unwrap();
+            c.set_multishot(true);
+            for i in 0..40u8 {
+                let (r, _) = c.send_all(vec![i; 8]).await;
+                r.unwrap();
+                let b = c.recv().await.unwrap().unwrap();
+                assert_eq!(b.as_slice(), &[i; 8]);
+                // Both ends read every delivery: their queues are empty, their room spare.
+                let spares = executor::with_cx(|cx| cx.driver.borrow().spare_queues());
+                assert!((1..=2).contains(&spares), "{spares} spare queues");
+            }
+        });
         drop(rt);
     }
 

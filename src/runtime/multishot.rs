@@ -231,8 +231,10 @@ pub(crate) fn poll_recv(
             if !m.queue.is_empty() {
                 let got = m.queue.remove(0);
                 if m.queue.is_empty() {
-                    // An idle connection keeps no queue: its room is freed with its last item.
-                    m.queue = Vec::new();
+                    // An idle connection keeps no queue: its room goes with its last item, to
+                    // the driver's spares for the next connection that receives.
+                    let q = std::mem::take(&mut m.queue);
+                    d.spare_queue(q);
                 }
                 return Some(got);
             }

@@ -1,20 +1,22 @@
-//! Timers: an ordered queue of deadlines, fired by the event loop, which also sleeps in
-//! `io_uring_enter` no longer than until the earliest one.
+//! Timers: deadlines on a hierarchical wheel (`wheel`), fired by the event loop, which also
+//! sleeps in `io_uring_enter` no longer than until the next one is due.
 //!
-//! A `BTreeMap` keyed by (deadline, sequence) gives O(log n) insert/cancel and the next
-//! deadline in O(log n) without periodic ticks, so an idle worker wakes only when a timer is due.
-//! Every idle keep-alive connection has a timer, so an entry is small: the deadline in
-//! nanoseconds since a process-wide epoch, a sequence number, and the index of the task to
-//! wake (20 bytes, no waker clone); a waker that is not a task's of this runtime is kept apart.
-//! No timer costs a system call: the clock is the vDSO's, and the one wait the ring does is the
-//! timeout of the loop's `io_uring_enter` (no `IORING_OP_TIMEOUT` per timer).
+//! Insert and cancel are O(1), and the next expiration comes from six bit masks, without
+//! periodic ticks: an idle worker wakes only when a timer is due (or, for deadlines more than
+//! 64 ms ahead, when the wheel places them in a finer level: a few wake-ups per far deadline,
+//! shared by every timer of its slot). A deadline fires in the first loop iteration whose clock
+//! reading is at or after it, rounded up to the wheel's tick (about 1.05 ms): never early, at
+//! most a tick late. Every idle keep-alive connection has a timer, so an entry is small: the
+//! deadline in nanoseconds since a process-wide epoch, the index of the task to wake (no
+//! waker clone) and its links, 24 bytes; a waker that is not a task's of this runtime is kept
+//! apart. No timer costs a system call: the clock is the vDSO's, and the one wait the ring does
+//! is the timeout of the loop's `io_uring_enter` (no `IORING_OP_TIMEOUT` per timer).
 //!
 //! With the loop clock (`RuntimeOptions::loop_clock`) the clock is read once when the loop
 //! comes back from the kernel, and every timer armed or checked in that iteration uses that
 //! reading ([`now`]): a deadline is then at most one iteration's work earlier than a fresh
 //! reading would make it, and a timer never fires before its deadline on that clock.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::executor::{task_of, try_with_cx, wake_task_index, with_cx};
+use super::wheel::{Wheel, NONE};
 
 /// The instant deadlines are counted from (the first timer's).
 fn epoch() -> Instant {
@@ -49,11 +52,10 @@ const FOREIGN: u32 = 1 << 31;
 
 #[derive(Default)]
 pub(crate) struct Timers {
-    /// (deadline in ticks, sequence) → whom to wake.
-    queue: BTreeMap<(u64, u64), u32>,
+    /// Deadlines → whom to wake.
+    wheel: Wheel,
     /// Wakers that are not a task's of this runtime.
     foreign: Slab<Waker>,
-    seq: u64,
 }
 
 impl Timers {
@@ -89,58 +91,49 @@ impl Timers {
         self.foreign.try_remove((who & !FOREIGN) as usize)
     }
 
-    fn insert(&mut self, at: u64, waker: &Waker) -> u64 {
-        self.seq += 1;
-        let who = self.whom(waker);
-        self.queue.insert((at, self.seq), who);
-        self.seq
-    }
-
-    /// Makes sure the timer (`at`, `seq`) is queued and wakes `waker`'s task; returns its
-    /// sequence, a new one when it was not queued (never armed, or fired meanwhile).
-    fn arm(&mut self, at: u64, seq: u64, waker: &Waker) -> u64 {
-        if seq != 0 {
-            if let Some(&who) = self.queue.get(&(at, seq)) {
-                if !self.wakes(who, waker) {
-                    self.forget(who);
-                    let new = self.whom(waker);
-                    if let Some(w) = self.queue.get_mut(&(at, seq)) {
-                        *w = new;
+    /// Makes sure entry `key` (of a timer due at `at`) is queued and wakes `waker`'s task;
+    /// returns its key, a new one when `key` is [`NONE`] (never armed).
+    fn arm(&mut self, at: u64, key: u32, waker: &Waker) -> u32 {
+        if let Some((entry_at, who, queued)) = self.wheel.get(key) {
+            if entry_at == at {
+                if !queued || !self.wakes(who, waker) {
+                    // Fired meanwhile (its waker was handed out then), or another waker.
+                    if queued {
+                        self.forget(who);
                     }
+                    let new = self.whom(waker);
+                    self.wheel.rearm(key, new);
                 }
-                return seq;
+                return key;
             }
+            self.remove(key);
         }
-        self.insert(at, waker)
+        let who = self.whom(waker);
+        self.wheel.insert(at, who)
     }
 
-    fn remove(&mut self, at: u64, seq: u64) {
-        if let Some(who) = self.queue.remove(&(at, seq)) {
+    fn remove(&mut self, key: u32) {
+        if let Some(who) = self.wheel.remove(key) {
             self.forget(who);
         }
     }
 
     /// Wakes every timer due at `now`; returns how many fired.
     pub(crate) fn fire(&mut self, now: Instant) -> usize {
-        let now = ticks(now);
-        let mut n = 0;
-        while let Some(e) = self.queue.first_entry() {
-            if e.key().0 > now {
-                break;
+        let Timers { wheel, foreign } = self;
+        wheel.fire(ticks(now), |who| {
+            if who & FOREIGN == 0 {
+                wake_task_index(who as usize);
+            } else if let Some(w) = foreign.try_remove((who & !FOREIGN) as usize) {
+                w.wake();
             }
-            let who = e.remove();
-            match self.forget(who) {
-                Some(w) => w.wake(),
-                None if who & FOREIGN == 0 => wake_task_index(who as usize),
-                None => {}
-            }
-            n += 1;
-        }
-        n
+        })
     }
 
+    /// When the loop must look at the timers again: a time at or before the earliest
+    /// deadline's tick.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.queue.first_key_value().map(|(k, _)| instant(k.0))
+        self.wheel.next_due().map(instant)
     }
 }
 
@@ -148,14 +141,15 @@ impl Timers {
 pub struct Sleep {
     /// The deadline, in ticks (see [`ticks`]).
     at: u64,
-    /// Its entry's sequence number while queued; 0 when not.
-    seq: u64,
+    /// Its wheel entry once armed (this `Sleep`'s until it is dropped or completes), else
+    /// [`NONE`].
+    key: u32,
 }
 
 pub fn sleep_until(at: Instant) -> Sleep {
     Sleep {
         at: ticks(at),
-        seq: 0,
+        key: NONE,
     }
 }
 
@@ -178,26 +172,26 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let (at, seq) = (self.at, self.seq);
+        let (at, key) = (self.at, self.key);
         if ticks(now()) >= at {
-            if seq != 0 {
-                with_cx(|c| c.timers.borrow_mut().remove(at, seq));
-                self.seq = 0;
+            if key != NONE {
+                with_cx(|c| c.timers.borrow_mut().remove(key));
+                self.key = NONE;
             }
             return Poll::Ready(());
         }
-        self.seq = with_cx(|c| c.timers.borrow_mut().arm(at, seq, cx.waker()));
+        self.key = with_cx(|c| c.timers.borrow_mut().arm(at, key, cx.waker()));
         Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if self.seq != 0 {
-            let (at, seq) = (self.at, self.seq);
+        if self.key != NONE {
+            let key = self.key;
             try_with_cx(|c| {
                 if let Ok(mut t) = c.timers.try_borrow_mut() {
-                    t.remove(at, seq);
+                    t.remove(key);
                 }
             });
         }

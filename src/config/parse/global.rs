@@ -32,8 +32,7 @@ pub(super) const GLOBAL: Schema = Schema {
         "tune_multishot_accept",
         "tune_zero_copy_send",
         "tune_zero_copy_min",
-        "tune_wait_batch",
-        "tune_wait_min",
+        "tune_batch_wait_us",
     ],
     elsewhere: &[("log", "logging has its own section: write [log]")],
     names: false,
@@ -187,29 +186,11 @@ pub(super) fn parse_global(cx: &mut Cx<'_>, root: &Table<'_, '_>) -> Global {
             .get("tune_zero_copy_min")
             .and_then(|v| zero_copy_min(cx, v))
             .unwrap_or(on.zero_copy_min),
-        wait_batch: t
-            .u32(cx, "tune_wait_batch", 1..=def::MAX_WAIT_BATCH)
-            .unwrap_or(on.wait_batch),
-        wait_min: wait_min(cx, &t).unwrap_or(on.wait_min),
+        batch_wait_us: t
+            .u32(cx, "tune_batch_wait_us", 0..=def::MAX_BATCH_WAIT_US)
+            .unwrap_or(on.batch_wait_us),
     };
     global
-}
-
-/// `tune_wait_min`: a duration from zero (off) to `MAX_WAIT_MIN`.
-fn wait_min(cx: &mut Cx<'_>, t: &Table<'_, '_>) -> Option<std::time::Duration> {
-    let key = "tune_wait_min";
-    let d = t.duration(cx, key, true)?;
-    if d > def::MAX_WAIT_MIN {
-        if let Some(v) = t.get(key) {
-            cx.error_help(
-                &v.span(),
-                format!("`{key}` must be at most 1ms, found {}us", d.as_micros()),
-                "each wait may add this much to a response's latency: write e.g. \"50us\"",
-            );
-        }
-        return None;
-    }
-    Some(d)
 }
 
 const SIZE_HELP: &str = "write a number of bytes (16384) or a size with a unit k or m \

@@ -534,6 +534,24 @@ fn tune_switches_fill_tune_and_refuse_non_booleans() {
 }
 
 #[test]
+fn batch_wait_is_microseconds_up_to_a_millisecond() {
+    let on = crate::config::Tune::default();
+    assert_eq!(on.batch_wait_us, 50, "on by default, 50 µs");
+    let cfg = ok(&with_site("[global]\ntune_batch_wait_us = 0\n"));
+    assert_eq!(
+        cfg.global.tune,
+        crate::config::Tune {
+            batch_wait_us: 0,
+            ..on
+        }
+    );
+    assert_eq!(
+        error(&with_site("[global]\ntune_batch_wait_us = 1001\n")),
+        "t.toml:2:22: error: `tune_batch_wait_us` must be between 0 and 1000, found 1001"
+    );
+}
+
+#[test]
 fn unknown_key_without_close_match_lists_expected_keys() {
     assert_eq!(
         error(&with_site("[global]\nthreads = 4\n")),
@@ -541,7 +559,7 @@ fn unknown_key_without_close_match_lists_expected_keys() {
          help: expected one of: workers, maxconn, grace, spread_checks, user, group, admin_socket, \
          keep_bind_capability, state_file, tune_multishot_recv, tune_per_worker_counters, \
          tune_ring_fd, tune_direct_descriptors, tune_loop_clock, tune_multishot_accept, \
-         tune_zero_copy_send, tune_zero_copy_min, tune_wait_batch, tune_wait_min"
+         tune_zero_copy_send, tune_zero_copy_min, tune_batch_wait_us"
     );
     assert_eq!(
         error(&with_site("[globl]\n")),
@@ -672,41 +690,6 @@ fn zero_copy_send_is_off_by_default_and_takes_a_size() {
         .global
         .tune;
     assert_eq!(t.zero_copy_min, 32 * 1024);
-}
-
-#[test]
-fn wait_batch_takes_a_count_and_a_minimum_wait() {
-    let t = ok(&with_site("")).global.tune;
-    assert_eq!(t.wait_batch, crate::config::defaults::TUNE_WAIT_BATCH);
-    assert_eq!(t.wait_min, crate::config::defaults::TUNE_WAIT_MIN);
-    let t = ok(&with_site(
-        "[global]\ntune_wait_batch = 32\ntune_wait_min = \"50us\"\n",
-    ))
-    .global
-    .tune;
-    assert_eq!(t.wait_batch, 32);
-    assert_eq!(t.wait_min, std::time::Duration::from_micros(50));
-    let t = ok(&with_site(
-        "[global]\ntune_wait_batch = 1\ntune_wait_min = 0\n",
-    ))
-    .global
-    .tune;
-    assert_eq!(t.wait_batch, 1);
-    assert_eq!(t.wait_min, std::time::Duration::ZERO);
-    assert_eq!(
-        error(&with_site("[global]\ntune_wait_min = \"2ms\"\n")),
-        "t.toml:2:17: error: `tune_wait_min` must be at most 1ms, found 2000us\n  \
-         help: each wait may add this much to a response's latency: write e.g. \"50us\""
-    );
-    assert!(
-        error(&with_site("[global]\ntune_wait_batch = 0\n")).starts_with("t.toml:2:19: error: ")
-    );
-    assert!(error(&with_site("[global]\ntune_wait_batch = 100000\n"))
-        .starts_with("t.toml:2:19: error: "));
-    assert!(
-        error(&with_site("[global]\ntune_wait_min = \"50 parsecs\"\n"))
-            .starts_with("t.toml:2:17: error: ")
-    );
 }
 
 #[test]
