@@ -2,7 +2,8 @@
 //! its default, the direct-descriptor lever really keeps client and server sockets out of the
 //! process's descriptor table, except where a descriptor is needed (a wildcard listener whose
 //! connections' local address goes into PROXY headers), and zero-copy sends relay large
-//! bodies byte for byte in HTTP and TCP mode, also to clients that leave mid-body.
+//! bodies byte for byte in HTTP and TCP mode, also to clients that leave mid-body, and the
+//! batched wait keeps timers on time and an idle worker asleep.
 
 // A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,7 +27,7 @@ const LEVERS: [&str; 8] = [
     "tune_per_worker_counters = false",
     "tune_zero_copy_send = true",
     "tune_multishot_accept = false",
-    "tune_batch_wait_us = 50",
+    "tune_batch_wait_us = 0",
 ];
 
 /// A one-worker HTTP site in front of `web`, with `global` lines added to `[global]`.
@@ -568,4 +569,99 @@ fn zero_copy_clients_leaving_mid_body_leak_nothing() {
     leave_mid_body(addr, b"", check, || pour.active());
     note_refusal(&lb, global);
     assert!(lb.stop().is_some_and(|s| s.success()), "clean exit (TCP)");
+}
+
+/// The batched wait (`tune_batch_wait_us`, the default, written out): a worker waits for a
+/// batch of completions, or for fewer once the minimum wait has passed.
+const BATCHED: &str = "tune_batch_wait_us = 50";
+
+/// Voluntary context switches of the worker threads of process `pid` (each sleep in the
+/// kernel is one).
+fn worker_sleeps(pid: u32) -> u64 {
+    let mut n = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("ringlb-w") {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        n += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    n
+}
+
+/// The kernel treats a minimum wait without an overall deadline as the whole timeout: a
+/// worker that passed none when it had no timer would wake every 50 µs (20,000 times a
+/// second) while idle. Pins that the batched wait always carries a deadline.
+#[test]
+fn a_batched_wait_leaves_an_idle_worker_asleep() {
+    let web = Backend::start("web1");
+    let (mut lb, addr) = start(web.addr(), BATCHED);
+    assert_eq!(http_get(addr, "/", &[]).status, 200);
+    let before = worker_sleeps(lb.pid());
+    // Measuring what an idle second does: the sleep is the thing measured, not a wait for
+    // an event.
+    std::thread::sleep(Duration::from_secs(1));
+    let woke = worker_sleeps(lb.pid()) - before;
+    assert!(
+        woke < 1000,
+        "an idle worker woke {woke} times in a second with the batched wait"
+    );
+    assert!(lb.stop().is_some_and(|s| s.success()));
+}
+
+/// With the batched wait, a timer still ends the wait at its deadline: an idle keep-alive
+/// connection is closed after `http_keep_alive`, not when a batch of completions comes.
+#[test]
+fn a_batched_wait_still_fires_timers() {
+    let web = Backend::start("web1");
+    let port = free_port();
+    let toml = http()
+        .global(BATCHED)
+        .frontend("timeout = { http_keep_alive = \"300ms\" }")
+        .server(srv("web1", web.addr()))
+        .toml(port);
+    let mut lb = Ringlb::start(&toml);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut c = Client::connect(addr).expect("connect");
+    assert_eq!(c.get("/").expect("request").status, 200);
+    assert!(
+        c.is_closed(Duration::from_secs(10)),
+        "the idle keep-alive connection was not closed by its timer"
+    );
+    assert!(lb.stop().is_some_and(|s| s.success()));
+}
+
+/// Sixteen clients at once, each a 16 KiB response after a small one, through the batched
+/// wait: every byte arrives (fewer completions than the batch must not stall a response).
+#[test]
+fn a_batched_wait_serves_concurrent_clients_whole() {
+    let web = Backend::start("web1");
+    let (mut lb, addr) = start(web.addr(), BATCHED);
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr).expect("connect");
+                for j in 0..20 {
+                    let r = c.get(&format!("/c{i}/{j}")).expect("request");
+                    assert_eq!(r.status, 200);
+                    let r = c
+                        .request("GET", &format!("/c{i}/{j}"), &[("x-size", "16384")], b"")
+                        .expect("16 KiB request");
+                    assert_eq!(r.status, 200);
+                    assert_eq!(r.body_len, 16384, "client {i} request {j}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(web.requests(), 16 * 40);
+    assert!(lb.stop().is_some_and(|s| s.success()));
 }

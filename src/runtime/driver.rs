@@ -142,15 +142,32 @@ pub(crate) struct Driver {
     /// request (client and server), and an idle connection keeps no queue.
     spare_queues: Vec<Vec<super::multishot::Got>>,
     /// Microseconds a waiting enter gives the kernel to gather [`WAIT_BATCH`] completions
-    /// before it returns with one (`min_wait_usec`, Linux 6.12); 0: it returns at the first.
+    /// before it returns with fewer, at least one (`min_wait_usec`, Linux 6.12); 0: it
+    /// returns at the first.
     batch_wait_us: u32,
+    /// Kernel entries since one reaped an accept's completion (saturating). An accept wakes a
+    /// waiting worker at once whatever it waits for (the kernel forces the wake-up for
+    /// exclusive polls, as accepts are), and the wait then sleeps again until its batch or
+    /// its minimum time: the batched wait would add a sleep per connection. So a worker waits
+    /// for one completion while connections come in.
+    since_accept: u32,
 }
 
 /// Emptied multishot queues kept for reuse.
 const SPARE_QUEUES: usize = 64;
 
-/// Completions a batched wait asks for (see `RuntimeOptions::batch_wait_us`).
-pub(crate) const WAIT_BATCH: u32 = 16;
+/// Completions a batched wait asks for (see `RuntimeOptions::batch_wait_us`). Measured in
+/// `16k`: 16 fill before the minimum wait matters and saved nothing measurable; 64 let the
+/// worker sleep once per minimum wait while it is not saturated.
+pub(crate) const WAIT_BATCH: u32 = 64;
+
+/// Kernel entries without an accept after which a worker batches its waits again.
+const ACCEPT_QUIET: u32 = 16;
+
+/// The deadline a batched wait passes when the loop has no timer: the kernel treats a
+/// minimum wait without an overall timeout as the whole timeout (`io_cqring_min_timer_wakeup`),
+/// and would wake an idle worker every `batch_wait_us`.
+const NO_DEADLINE: Duration = Duration::from_secs(3600);
 
 impl Driver {
     pub(crate) fn new(opts: &RuntimeOptions) -> io::Result<Self> {
@@ -190,6 +207,7 @@ impl Driver {
             spare_queues: Vec::new(),
             skip_ignored,
             batch_wait_us,
+            since_accept: 0,
         })
     }
 
@@ -231,21 +249,28 @@ impl Driver {
     }
 
     /// Submits what is queued and waits for at least one completion, at most `wait` (none:
-    /// without limit). One kernel entry.
+    /// without limit). One kernel entry. With a batched wait, a wait that may block asks for
+    /// the batch and returns with fewer once its minimum wait has passed with one in.
     pub(crate) fn enter(&mut self, wait: Option<Duration>) -> io::Result<()> {
-        let ts = wait.map(|w| Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos()));
         // A wait that may sleep gathers a batch: the kernel wakes the worker when
         // `WAIT_BATCH` completions are in, or `batch_wait_us` after it went to sleep with at
         // least one — fewer sleeps and wake-ups for a worker that is not saturated.
-        let batch = self.batch_wait_us > 0 && wait != Some(Duration::ZERO);
-        let (want, args) = match (&ts, batch) {
-            (_, true) => {
-                let a = SubmitArgs::new().min_wait_usec(self.batch_wait_us);
-                (WAIT_BATCH, Some(ts.as_ref().map_or(a, |ts| a.timespec(ts))))
-            }
-            (Some(ts), false) => (1, Some(SubmitArgs::new().timespec(ts))),
-            (None, false) => (1, None),
+        let batch = self.batch_wait_us > 0
+            && wait != Some(Duration::ZERO)
+            && self.since_accept >= ACCEPT_QUIET;
+        let (want, min_usec, wait) = if batch {
+            (
+                WAIT_BATCH,
+                self.batch_wait_us,
+                Some(wait.unwrap_or(NO_DEADLINE)),
+            )
+        } else {
+            (1, 0, wait)
         };
+        let ts = wait.map(|w| Timespec::new().sec(w.as_secs()).nsec(w.subsec_nanos()));
+        let args = ts
+            .as_ref()
+            .map(|ts| SubmitArgs::new().timespec(ts).min_wait_usec(min_usec));
         let Some(index) = self.ring_index else {
             let s = self.ring.submitter();
             return match &args {
@@ -375,6 +400,7 @@ impl Driver {
         let mut closes: Vec<Option<u32>> = Vec::new();
         // Table slots the kernel filled for multishot accepts (`IORING_FILE_INDEX_ALLOC`).
         let mut allocated = 0u32;
+        let mut accepted = false;
         let Driver {
             ring,
             slots,
@@ -394,6 +420,7 @@ impl Driver {
             let Some(slot) = slots.get_mut(idx) else {
                 continue;
             };
+            accepted |= matches!(slot.orphan, Orphan::Adopt { .. });
             match &mut slot.state {
                 State::Pending(waker) => {
                     let w = waker.take();
@@ -485,6 +512,11 @@ impl Driver {
             self.push_ignored(cancel_entry(idx));
         }
         self.free_slots = self.free_slots.saturating_sub(allocated);
+        self.since_accept = if accepted {
+            0
+        } else {
+            self.since_accept.saturating_add(1)
+        };
         for close in closes {
             match close {
                 Some(index) => self.close_direct(index),
