@@ -61,12 +61,51 @@ pub trait FieldEdit {
     fn owns(&self, _name: &[u8]) -> bool {
         false
     }
+
+    /// Whether [`FieldEdit::line`] may replace a line; `false` lets the writer copy runs of
+    /// kept lines at once instead of asking line by line.
+    fn edits_lines(&self) -> bool {
+        true
+    }
 }
 
 /// No edit: the head goes as the rewrite options alone make it.
 pub struct NoEdit;
 
-impl FieldEdit for NoEdit {}
+impl FieldEdit for NoEdit {
+    fn edits_lines(&self) -> bool {
+        false
+    }
+}
+
+/// Field lines kept as they are, written as few copies: consecutive kept lines (adjacent in
+/// the received head) go out in one.
+struct Runs<'b> {
+    buf: &'b [u8],
+    /// The kept bytes not written yet.
+    pending: std::ops::Range<usize>,
+}
+
+impl<'b> Runs<'b> {
+    fn new(buf: &'b [u8]) -> Self {
+        Runs { buf, pending: 0..0 }
+    }
+
+    fn keep(&mut self, f: &FieldLine<'_>, out: &mut Vec<u8>) {
+        if self.pending.end != f.start || self.pending.is_empty() {
+            self.flush(out);
+            self.pending.start = f.start;
+        }
+        self.pending.end = f.end();
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if !self.pending.is_empty() {
+            out.extend_from_slice(self.buf.get(self.pending.clone()).unwrap_or(&[]));
+        }
+        self.pending = 0..0;
+    }
+}
 
 /// How to forward a response to the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +148,8 @@ pub fn write_request_head(
         out.extend_from_slice(start);
     }
     let mut xff_written = false;
+    let edit_lines = edits.edits_lines();
+    let mut runs = Runs::new(buf);
     for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let kind = classify(f.name);
         let keep = match kind {
@@ -123,6 +164,7 @@ pub fn write_request_head(
                     (opts.forwardfor, head.xff_line.filter(|&s| s == f.start))
                 {
                     if !edits.owns(b"x-forwarded-for") {
+                        runs.flush(out);
                         append_to_list(f.line, ip, out);
                         xff_written = true;
                         continue;
@@ -133,10 +175,18 @@ pub fn write_request_head(
             Field::ContentLength | Field::TransferEncoding | Field::Host => true,
             _ => !head.conn.names(buf, f.name),
         };
-        if keep && !edits.line(&f, out) {
+        if !keep {
+            continue;
+        }
+        if !edit_lines {
+            runs.keep(&f, out);
+            continue;
+        }
+        if !edits.line(&f, out) {
             out.extend_from_slice(f.line);
         }
     }
+    runs.flush(out);
     edits.append(out);
     if let Some(ip) = opts.forwardfor {
         if !xff_written {
@@ -173,6 +223,8 @@ pub fn write_response_head(
     out.reserve(head.head_len + 32);
     out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
     let switching = head.status == 101;
+    let edit_lines = edits.edits_lines();
+    let mut runs = Runs::new(buf);
     for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let keep = match classify(f.name) {
             Field::Upgrade if switching => true,
@@ -181,10 +233,18 @@ pub fn write_response_head(
             Field::ContentLength | Field::TransferEncoding | Field::XForwardedFor => true,
             _ => !head.conn.names(buf, f.name),
         };
-        if keep && !edits.line(&f, out) {
+        if !keep {
+            continue;
+        }
+        if !edit_lines {
+            runs.keep(&f, out);
+            continue;
+        }
+        if !edits.line(&f, out) {
             out.extend_from_slice(f.line);
         }
     }
+    runs.flush(out);
     if switching {
         out.extend_from_slice(CONNECTION_UPGRADE);
     } else if !opts.client_keep_alive || opts.dechunk {

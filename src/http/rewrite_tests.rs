@@ -2,8 +2,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::{parse_request, parse_response, Limits, Method};
 use super::{
-    write_request_head, write_response_head, IpText, NoEdit, RequestRewrite, ResponseRewrite,
+    write_request_head, write_response_head, FieldEdit, IpText, NoEdit, RequestRewrite,
+    ResponseRewrite,
 };
+
+/// An edit that looks at every line and changes none: the writer then goes line by line,
+/// where with `NoEdit` it copies runs of kept lines. Both must write the same head.
+struct LookOnly;
+
+impl FieldEdit for LookOnly {}
 
 const IP: &[u8] = b"192.0.2.7";
 
@@ -11,6 +18,12 @@ fn forward(raw: &[u8], opts: RequestRewrite<'_>) -> String {
     let head = parse_request(raw, &Limits::default()).unwrap().unwrap();
     let mut out = Vec::new();
     write_request_head(raw, &head, &opts, &NoEdit, &mut out);
+    let mut line_by_line = Vec::new();
+    write_request_head(raw, &head, &opts, &LookOnly, &mut line_by_line);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&line_by_line)
+    );
     // What we send must itself be a valid request with the same framing.
     let again = parse_request(&out, &Limits::default()).unwrap().unwrap();
     assert_eq!(again.framing, head.framing);
@@ -34,6 +47,12 @@ fn relay(raw: &[u8], opts: ResponseRewrite) -> String {
         .unwrap();
     let mut out = Vec::new();
     write_response_head(raw, &head, &opts, &NoEdit, &mut out);
+    let mut line_by_line = Vec::new();
+    write_response_head(raw, &head, &opts, &LookOnly, &mut line_by_line);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&line_by_line)
+    );
     assert!(parse_response(&out, Method::Get, &Limits::default())
         .unwrap()
         .is_some());
