@@ -595,9 +595,11 @@ fn worker_sleeps(pid: u32) -> u64 {
     n
 }
 
-/// The kernel treats a minimum wait without an overall deadline as the whole timeout: a
-/// worker that passed none when it had no timer would wake every 50 µs (20,000 times a
-/// second) while idle. Pins that the batched wait always carries a deadline.
+/// An idle worker with the batched wait sleeps: a minimum wait that ended the wait each time
+/// (the kernel takes one without an overall deadline as the whole timeout) would wake it
+/// every 50 µs, 20,000 times a second. The worker's own timers give every wait a deadline
+/// here; `runtime::tests::a_batched_wait_without_timers_sleeps_until_a_completion` pins the
+/// case without one.
 #[test]
 fn a_batched_wait_leaves_an_idle_worker_asleep() {
     let web = Backend::start("web1");

@@ -207,7 +207,7 @@ impl Driver {
             spare_queues: Vec::new(),
             skip_ignored,
             batch_wait_us,
-            since_accept: 0,
+            since_accept: ACCEPT_QUIET,
         })
     }
 

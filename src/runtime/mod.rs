@@ -149,6 +149,62 @@ mod tests {
         assert_eq!(rounds.get(), 50);
     }
 
+    /// Voluntary context switches of the calling thread so far.
+    fn own_sleeps() -> u64 {
+        std::fs::read_to_string("/proc/thread-self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    }
+
+    /// A batched wait with no timer armed still sleeps until a completion comes: the kernel
+    /// takes a minimum wait without an overall timeout as the whole timeout, so without the
+    /// deadline the driver adds (`NO_DEADLINE`) the loop would come back every 50 µs —
+    /// thousands of times while the peer below waits 300 ms.
+    #[test]
+    fn a_batched_wait_without_timers_sleeps_until_a_completion() {
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 64,
+            buffers: 64,
+            buffer_size: 4096,
+            batch_wait_us: 50,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        if executor::with_cx(|c| c.driver.borrow().batch_wait_us()) == 0 {
+            eprintln!("skipped: this kernel has no io_uring minimum wait (Linux 6.12+)");
+            return;
+        }
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = server.accept().unwrap();
+            // The wait measured: the ring has one receive in flight and no timer.
+            std::thread::sleep(Duration::from_millis(300));
+            s.write_all(b"late").unwrap();
+            s
+        });
+        let woke = Rc::new(std::cell::Cell::new(0u64));
+        let w2 = woke.clone();
+        rt.block_on(async move {
+            let c = Conn::connect(addr).await.unwrap();
+            let before = own_sleeps();
+            let b = c.recv().await.unwrap().unwrap();
+            assert_eq!(b.as_slice(), b"late");
+            w2.set(own_sleeps() - before);
+        });
+        drop(peer.join().unwrap());
+        assert!(
+            woke.get() < 100,
+            "the worker slept {} times waiting 300 ms for one receive",
+            woke.get()
+        );
+        drop(rt);
+    }
+
     /// A flood of heavy steps is spread over loop iterations, at most
     /// `HEAVY_STEPS_PER_ITERATION` in each: the ring is entered (completions reaped, other
     /// sessions served) between two batches.
