@@ -531,7 +531,6 @@ impl Driver {
         self.insert(State::Multi(MultiSlot::new()), Orphan::Nothing)
     }
 
-    /// The multishot slot at `idx`.
     /// Keeps an emptied multishot queue's room for the next delivery (see `spare_queues`).
     pub(crate) fn spare_queue(&mut self, q: Vec<super::multishot::Got>) {
         if q.is_empty() && q.capacity() > 0 && self.spare_queues.len() < SPARE_QUEUES {
@@ -545,6 +544,7 @@ impl Driver {
         self.spare_queues.len()
     }
 
+    /// The multishot slot at `idx`.
     pub(crate) fn multi(&mut self, idx: usize) -> Option<&mut MultiSlot> {
         match self.slots.get_mut(idx).map(|s| &mut s.state) {
             Some(State::Multi(m)) => Some(m),
