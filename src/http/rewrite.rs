@@ -78,20 +78,33 @@ impl FieldEdit for NoEdit {
     }
 }
 
-/// Field lines kept as they are, written as few copies: consecutive kept lines (adjacent in
-/// the received head) go out in one.
-struct Runs<'b> {
+/// Writes the field lines a head keeps: through the edits when they edit lines, else as few
+/// copies (consecutive kept lines, adjacent in the received head, go out in one).
+struct Runs<'b, 'e> {
     buf: &'b [u8],
+    /// The edits, when they edit lines (each line then goes through them).
+    edits: Option<&'e dyn FieldEdit>,
     /// The kept bytes not written yet.
     pending: std::ops::Range<usize>,
 }
 
-impl<'b> Runs<'b> {
-    fn new(buf: &'b [u8]) -> Self {
-        Runs { buf, pending: 0..0 }
+impl<'b, 'e> Runs<'b, 'e> {
+    fn new(buf: &'b [u8], edits: &'e dyn FieldEdit) -> Self {
+        Runs {
+            buf,
+            edits: edits.edits_lines().then_some(edits),
+            pending: 0..0,
+        }
     }
 
+    /// Writes (or holds, to copy with the lines after it) the kept line `f`.
     fn keep(&mut self, f: &FieldLine<'_>, out: &mut Vec<u8>) {
+        if let Some(edits) = self.edits {
+            if !edits.line(f, out) {
+                out.extend_from_slice(f.line);
+            }
+            return;
+        }
         if self.pending.end != f.start || self.pending.is_empty() {
             self.flush(out);
             self.pending.start = f.start;
@@ -148,8 +161,7 @@ pub fn write_request_head(
         out.extend_from_slice(start);
     }
     let mut xff_written = false;
-    let edit_lines = edits.edits_lines();
-    let mut runs = Runs::new(buf);
+    let mut runs = Runs::new(buf, edits);
     for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let kind = classify(f.name);
         let keep = match kind {
@@ -175,15 +187,8 @@ pub fn write_request_head(
             Field::ContentLength | Field::TransferEncoding | Field::Host => true,
             _ => !head.conn.names(buf, f.name),
         };
-        if !keep {
-            continue;
-        }
-        if !edit_lines {
+        if keep {
             runs.keep(&f, out);
-            continue;
-        }
-        if !edits.line(&f, out) {
-            out.extend_from_slice(f.line);
         }
     }
     runs.flush(out);
@@ -223,8 +228,7 @@ pub fn write_response_head(
     out.reserve(head.head_len + 32);
     out.extend_from_slice(buf.get(head.line_start..head.headers_start).unwrap_or(&[]));
     let switching = head.status == 101;
-    let edit_lines = edits.edits_lines();
-    let mut runs = Runs::new(buf);
+    let mut runs = Runs::new(buf, edits);
     for f in FieldSection::within(buf, head.headers_start..head.head_len).lines() {
         let keep = match classify(f.name) {
             Field::Upgrade if switching => true,
@@ -233,15 +237,8 @@ pub fn write_response_head(
             Field::ContentLength | Field::TransferEncoding | Field::XForwardedFor => true,
             _ => !head.conn.names(buf, f.name),
         };
-        if !keep {
-            continue;
-        }
-        if !edit_lines {
+        if keep {
             runs.keep(&f, out);
-            continue;
-        }
-        if !edits.line(&f, out) {
-            out.extend_from_slice(f.line);
         }
     }
     runs.flush(out);
