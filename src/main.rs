@@ -25,12 +25,13 @@ fn main() -> ExitCode {
         Command::Check { config } => match config::load(&config) {
             Ok(cfg) => {
                 let (fronts, backs) = (cfg.frontends.len(), cfg.backends.len());
-                // Compiling loads every certificate, as a start or a reload would.
+                // Compiling loads every file the configuration names (certificates, CA files,
+                // return bodies, error pages), as a start or a reload would.
                 let snap = match ringlb::snapshot::Snapshot::compile(cfg, None) {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("{e}");
-                        eprintln!("{}: certificates do not load", config.display());
+                        eprintln!("{}: a file it names does not load", config.display());
                         return ExitCode::from(1);
                     }
                 };

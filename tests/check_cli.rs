@@ -76,3 +76,32 @@ fn missing_file_is_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does-not-exist.toml"), "{stderr}");
 }
+
+/// A file the configuration names (here a `return` rule's body) that cannot be read: the
+/// error names the rule's line and column and the file, and the summary does not blame
+/// certificates.
+#[test]
+fn an_unreadable_return_file_is_named_at_its_rule() {
+    let dir = std::env::temp_dir().join(format!("ringlb-check-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("return-file.toml");
+    fs::write(
+        &path,
+        "[frontend.www]\nbind = \"127.0.0.1:0\"\ndefault_backend = \"web\"\n\n\
+         [[frontend.www.request_rule]]\naction = \"return\"\nfile = \"/nonexistent/page.html\"\n\n\
+         [backend.web]\n[[backend.web.server]]\nname = \"a\"\naddress = \"127.0.0.1:9\"\n",
+    )
+    .expect("write config");
+    let out = check(path.to_str().expect("utf-8 path"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "return-file.toml:5:1: error: cannot read return body file \"/nonexistent/page.html\""
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a file it names does not load"), "{stderr}");
+    assert!(!stderr.contains("certificate"), "{stderr}");
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -27,7 +27,8 @@
 #      fill the disk
 #   4. clone B, OVMF, virtio-blk: another overlay of the same image, config drive with a *bad*
 #      ringlb.toml: UEFI booted it, its root is on the virtio-blk disk; the rejection is
-#      reported on the serial console, the default placeholder and the default stats page
+#      reported on the serial console, the default placeholder page (ringlb's own answer to any
+#      request) and the default stats page
 #      serve (401 without credentials, 200 with B's own, 401 with A's), reload and `ringlb ha
 #      check` work with the default config; A and B have different machine-ids, SSH host
 #      keys, hostnames (ringlb-<machine-id>) and stats credentials.
@@ -881,6 +882,12 @@ check_secrets() {
     fi
 }
 
+# The image's default ringlb.toml, with the files it names (under /usr/share/ringlb in the
+# image) read from the repository's copy of the image's tree, to be checked on the host.
+default_config_on_host() {
+    sed "s#\"/usr/share/ringlb/#\"$REPO/image/rootfs/usr/share/ringlb/#g" "$REPO/image/rootfs/etc/ringlb/ringlb.toml"
+}
+
 # The image's stats-credentials script on the host, against copies of ringlb.toml: generated
 # credentials go into a [stats] without users; they are stable across runs; credentials set
 # by a config drive replace them; users of the operator's own are left alone.
@@ -893,7 +900,7 @@ test_credentials_script() {
     local ours_admin="^users = \[\"admin:$hash_re\"\]  # ringlb-stats-credentials\$"
     local ours_ops="^users = \[\"ops:$hash_re\"\]  # ringlb-stats-credentials\$"
     mkdir -p "$dir"
-    cp "$REPO/image/rootfs/etc/ringlb/ringlb.toml" "$dir/ringlb.toml"
+    default_config_on_host > "$dir/ringlb.toml"
     printf '[stats]\nbind = "0.0.0.0:8404"\nusers = []\n\n[frontend.www]\nbind = "0.0.0.0:80"\ndefault_backend = "b"\n\n[backend.b]\n\n[[backend.b.server]]\nname = "x"\naddress = "127.0.0.1:1"\n' > "$dir/own.toml"
     cp "$dir/own.toml" "$dir/own.orig"
     run_creds() { RINGLB_ETC=$dir RINGLB_BIN=$REPO/target/release/ringlb sh "$script" "$@" 2>&1; }
@@ -1031,10 +1038,17 @@ test_clone_b() {
         fail "clones' stats credentials: A '$AUTH_A', B '$AUTH_B' (A's on B: $(stats_status "$AUTH_A"))"
     fi
     page=$(curl -s -m 10 -u "$STATS_AUTH" -w '\nHTTP %{http_code}' "http://127.0.0.1:$STATS_PORT/" || true)
-    if [[ $page == *"HTTP 200" && $page == *"127.0.0.1:8081"* ]]; then
-        pass "default configuration: stats page on guest port 8404 lists the placeholder server"
+    if [[ $page == *"HTTP 200" && $page == *"unconfigured"* && $page == *"127.0.0.1:9"* ]]; then
+        pass "default configuration: stats page on guest port 8404 lists the default's backend"
     else
-        fail "default configuration: stats page on 127.0.0.1:$STATS_PORT: $(tail -n1 <<<"$page"), placeholder server not listed"
+        fail "default configuration: stats page on 127.0.0.1:$STATS_PORT: $(tail -n1 <<<"$page"), backend \"unconfigured\" not listed"
+    fi
+    # The placeholder page is ringlb's own answer (a return rule), as HTML, to any method.
+    out=$(curl -s -m 10 -o /dev/null -X POST -d probe -w '%{http_code} %{content_type}' "http://127.0.0.1:$HTTP_PORT/any/path" || true)
+    if [[ $out == "200 text/html; charset=utf-8" ]]; then
+        pass "default configuration: ringlb answers any request with the placeholder page ($out)"
+    else
+        fail "default configuration: POST /any/path got '$out', not 200 text/html"
     fi
 
     wait_ssh "$SSH_PORT" || { fail "clone-b: no SSH login"; return; }
@@ -1084,11 +1098,12 @@ main() {
     DEB=$OUT/deb/ringlb_${PKG_VERSION}_amd64.deb
     [[ -f $DEB ]] || die "no package at $DEB"
     RINGLB_SUM=$(dpkg-deb --fsys-tarfile "$DEB" | tar -xO ./usr/bin/ringlb | sha256sum | cut -c1-64)
-    "$REPO/target/release/ringlb" check -c "$REPO/image/rootfs/etc/ringlb/ringlb.toml" | sed 's/^/    /' \
-        || die "the image's default ringlb.toml is invalid"
 
     mkdir -p "$OUT"
     WORK=$(mktemp -d "$OUT/test-XXXXXX")
+    default_config_on_host > "$WORK/default-ringlb.toml"
+    "$REPO/target/release/ringlb" check -c "$WORK/default-ringlb.toml" | sed 's/^/    /' \
+        || die "the image's default ringlb.toml is invalid"
     ACCEL=${RINGLB_IMAGE_ACCEL:-$("$REPO/scripts/run-appliance" --probe-accel)}
     say "accelerator: $ACCEL"
 
