@@ -468,3 +468,139 @@ fn descriptors_exhausted_no_busy_loop_clean_queueing_and_recovery() {
     );
     assert_eq!(after_counts.get(&200), Some(&300), "{after_counts:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. Locked memory: the kernel counts io_uring rings against RLIMIT_MEMLOCK.
+
+/// With a locked-memory limit far below what two workers' rings need, ringlb does not start
+/// and says why and how to fix it; with only the soft limit low, it raises it to the hard one
+/// and serves.
+#[test]
+fn a_locked_memory_limit_too_low_for_the_rings_is_named_and_a_soft_one_is_raised() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIP locked memory: prlimit (util-linux) is not installed");
+        return;
+    }
+    let web = Backend::start("web");
+    let port = free_port();
+    let cfg = format!(
+        "[global]\nworkers = 2\n\n[frontend.www]\nbind = \"127.0.0.1:{port}\"\n\
+         default_backend = \"web\"\n[backend.web]\n\
+         [[backend.web.server]]\nname = \"web\"\naddress = \"{}\"\n",
+        web.addr()
+    );
+    if !rings_count_against_memlock() {
+        eprintln!("SKIP locked memory: this kernel does not count io_uring rings (before 6.13)");
+        return;
+    }
+    // 64 KiB, soft and hard: not even one worker's rings fit.
+    let err = match Ringlb::try_start_wrapped(&cfg, &["prlimit", "--memlock=65536:65536", "--"]) {
+        Ok(_) => panic!("ringlb started with 64 KiB of locked memory for two workers' rings"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("exited with exit status: 1"),
+        "ringlb should exit 1: {err}"
+    );
+    assert!(
+        err.contains("RLIMIT_MEMLOCK, here 64 KiB") && err.contains("LimitMEMLOCK=infinity"),
+        "the error should name the limit and the fix: {err}"
+    );
+
+    // Soft 64 KiB under a hard limit that fits: raised, started, serving.
+    let hard = memlock_hard();
+    let wrapper = format!("--memlock=65536:{hard}");
+    let lb = Ringlb::start_wrapped(&cfg, &["prlimit", &wrapper, "--"]);
+    let resp = http_get(addr_of(port), "/", &[]);
+    assert_eq!(resp.status, 200, "through ringlb: {resp:?}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", lb.pid())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))
+        .expect("Max locked memory line");
+    let soft = line.split_whitespace().nth(3).expect("soft column");
+    assert_eq!(soft, hard, "soft limit raised to the hard one: {line}");
+}
+
+/// The hard locked-memory limit of this process as `prlimit` writes it (bytes or `unlimited`).
+fn memlock_hard() -> String {
+    let out = Command::new("prlimit")
+        .args(["--memlock", "--raw", "--noheadings", "--output=SOFT,HARD"])
+        .output()
+        .expect("run prlimit");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .nth(1)
+        .map(str::to_owned)
+        .expect("hard limit column")
+}
+
+/// A binary upgrade whose new process is refused its rings (the old one's and the new one's
+/// together exceed the locked-memory limit) fails, says why, and the old process keeps
+/// serving. ringlb runs as `daemon`, a user no other test uses, so that only this test's
+/// processes count against the limit.
+#[test]
+fn an_upgrade_refused_its_rings_keeps_the_old_process_serving() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIP locked memory: prlimit (util-linux) is not installed");
+        return;
+    }
+    if !rings_count_against_memlock() {
+        eprintln!("SKIP locked memory: this kernel does not count io_uring rings (before 6.13)");
+        return;
+    }
+    let web = Backend::start("web");
+    let port = free_port();
+    let cfg = format!(
+        "[global]\nworkers = 1\nuser = \"daemon\"\n\n[frontend.www]\nbind = \"127.0.0.1:{port}\"\n\
+         default_backend = \"web\"\n[backend.web]\n\
+         [[backend.web.server]]\nname = \"web\"\naddress = \"{}\"\n",
+        web.addr()
+    );
+    // One worker and the health checker hold about 0.75 MiB of rings: 1 MiB fits one
+    // process, not two.
+    let mut lb =
+        match Ringlb::try_start_wrapped(&cfg, &["prlimit", "--memlock=1048576:1048576", "--"]) {
+            Ok(lb) => lb,
+            Err(e) if e.contains("RLIMIT_MEMLOCK") => {
+                panic!("one worker's rings did not fit in 1 MiB of locked memory: {e}")
+            }
+            Err(e) => panic!("{e}"),
+        };
+    let pid = lb.pid();
+    assert_eq!(http_get(addr_of(port), "/", &[]).status, 200);
+    lb.signal(libc::SIGUSR2);
+    assert!(
+        lb.wait_log("upgrade failed", Duration::from_secs(20)),
+        "no failed upgrade logged:\n{}{}",
+        lb.stderr(),
+        lb.stdout()
+    );
+    let log = lb.stderr() + &lb.stdout();
+    assert!(
+        log.contains("upgrade failed: cannot start workers: the kernel refused memory")
+            && log.contains("RLIMIT_MEMLOCK")
+            && log.contains("this process keeps serving"),
+        "the failure names the limit and the old process stays: {log}"
+    );
+    assert!(lb.is_running(), "the old process is still running");
+    assert_eq!(lb.pid(), pid);
+    for _ in 0..20 {
+        assert_eq!(http_get(addr_of(port), "/", &[]).status, 200);
+    }
+}
+
+/// Whether this kernel counts io_uring ring memory against `RLIMIT_MEMLOCK` for a process
+/// without `CAP_IPC_LOCK` (Linux 6.13+): a ringlb under a 4 KiB limit starts only if not.
+fn rings_count_against_memlock() -> bool {
+    let cfg = "[global]\nworkers = 1\n\n[frontend.www]\nbind = \"127.0.0.1:0\"\n\
+               default_backend = \"web\"\n[backend.web]\n\
+               [[backend.web.server]]\nname = \"web\"\naddress = \"127.0.0.1:9\"\n";
+    match Ringlb::try_start_wrapped(cfg, &["prlimit", "--memlock=4096:4096", "--"]) {
+        Ok(mut lb) => {
+            lb.stop();
+            false
+        }
+        Err(e) => e.contains("RLIMIT_MEMLOCK"),
+    }
+}

@@ -56,6 +56,9 @@ pub enum StartError {
     },
     #[error("cannot start workers: {0}")]
     Workers(std::io::Error),
+    /// The kernel refused ring memory: usually the locked-memory limit (the message says).
+    #[error("{0}")]
+    RingMemory(String),
     #[error("{0}")]
     Privileges(#[from] privileges::PrivError),
     #[error("{0}")]

@@ -77,6 +77,8 @@ impl Process {
         // Sockets the previous process had but this config does not use close here; the
         // previous process still serves what it accepted from them.
         drop(inherited);
+        // The rings are counted against the locked-memory limit once privileges are dropped.
+        let _ = crate::system::raise_memlock();
         let dropped = privileges::drop_privileges(
             settings.user.as_deref(),
             settings.group.as_deref(),
@@ -89,7 +91,7 @@ impl Process {
         let shared = Arc::new(Shared::new(snap, listeners, logger));
         shared.process.workers.store(n as u32, Ordering::Relaxed);
         let opts = runtime_options(&shared.snapshot.load().global);
-        let workers = worker::start(n, &cpus, shared.clone(), opts).map_err(StartError::Workers)?;
+        let workers = worker::start(n, &cpus, shared.clone(), opts).map_err(ring_error)?;
         let summary = format!(
             "{n} workers, uid {} gid {}{}, listening on {}",
             dropped.uid,
@@ -101,8 +103,7 @@ impl Process {
             },
             describe_listeners(&shared)
         );
-        let checker =
-            crate::health::Checker::start(shared.snapshot.clone()).map_err(StartError::Workers)?;
+        let checker = crate::health::Checker::start(shared.snapshot.clone()).map_err(ring_error)?;
         Ok(Process {
             config_path,
             config: kept,
@@ -165,6 +166,33 @@ pub(super) fn open_listeners(
         });
     }
     Ok(out)
+}
+
+/// A thread's ring could not be made. `ENOMEM` there is nearly always the locked-memory limit,
+/// which the kernel applies to all processes of the user at once: the message says so and how
+/// to raise it.
+fn ring_error(e: std::io::Error) -> StartError {
+    if e.raw_os_error() != Some(libc::ENOMEM) {
+        return StartError::Workers(e);
+    }
+    let limit = match crate::system::memlock_limit() {
+        Some(bytes) => format!("{} KiB", bytes / 1024),
+        None => {
+            return StartError::RingMemory(
+                "cannot start workers: the kernel has no memory for their io_uring rings \
+                 (ENOMEM; the locked-memory limit is unlimited)"
+                    .into(),
+            )
+        }
+    };
+    StartError::RingMemory(format!(
+        "cannot start workers: the kernel refused memory for their io_uring rings (ENOMEM). \
+         It counts that memory against the locked-memory limit (RLIMIT_MEMLOCK, here {limit}) \
+         for all processes of this user together, and during a binary upgrade the old and the \
+         new process both hold rings. Raise the limit: LimitMEMLOCK=infinity in the systemd \
+         unit (the packaged ringlb.service sets it), `ulimit -l unlimited` in a shell; or run \
+         fewer workers"
+    ))
 }
 
 /// Lowers the global maxconn to what the open-files limit allows (raising the soft limit to

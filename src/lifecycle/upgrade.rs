@@ -92,7 +92,11 @@ impl Process {
                     return Ok(child.id());
                 }
                 Ok(s) if s.is_empty() => "the new process exited before it was ready".into(),
-                Ok(s) => s,
+                // The new process's own error ("FAILED <why>", see `run`).
+                Ok(s) => match s.strip_prefix("FAILED ") {
+                    Some(why) => why.to_owned(),
+                    None => s,
+                },
                 Err(e) => format!("no answer from the new process: {e}"),
             }
         };

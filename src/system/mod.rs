@@ -47,6 +47,28 @@ pub fn raise_nofile() -> io::Result<u64> {
     Ok(soft)
 }
 
+/// Raises the soft locked-memory limit to the hard limit. Returns the resulting soft limit in
+/// bytes, `None` when unlimited. Since Linux 6.13 the kernel counts the memory of an io_uring
+/// ring (submission and completion queues, buffer rings) against `RLIMIT_MEMLOCK` when the
+/// process lacks `CAP_IPC_LOCK`, summed over all processes of the same user.
+pub fn raise_memlock() -> io::Result<Option<u64>> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+    let (mut soft, hard) = getrlimit(Resource::RLIMIT_MEMLOCK).map_err(io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard).map_err(io::Error::from)?;
+        soft = hard;
+    }
+    Ok((soft != RLIM_INFINITY).then_some(soft))
+}
+
+/// The locked-memory limit (soft) in bytes, `None` when unlimited or unknown.
+pub fn memlock_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+    getrlimit(Resource::RLIMIT_MEMLOCK)
+        .ok()
+        .and_then(|(soft, _)| (soft != RLIM_INFINITY).then_some(soft))
+}
+
 /// `kernel.io_uring_disabled`: 0 allowed, 1 only for the `io_uring_group`, 2 disabled.
 pub fn io_uring_disabled() -> Option<u8> {
     std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
