@@ -9,6 +9,7 @@ mod common;
 
 use common::conf::{http, srv};
 use common::*;
+use std::time::Duration;
 
 /// The request head the backend received, echoed back as the body.
 fn echoed(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> String {
@@ -155,4 +156,66 @@ fn response_without_length_is_read_until_close() {
     assert_eq!(r.body_str(), "until the end");
     // the client can only find the end by the close
     assert!(c.is_closed(std::time::Duration::from_secs(3)));
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in `/proc/PID/task/*/stat`).
+fn stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|s| {
+            // The state follows the command name, which ends with the last ')'.
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+        })
+    })
+}
+
+/// The X-Forwarded-For value the backend received for a request on `c`.
+fn forwarded_for(c: &mut Client) -> String {
+    let r = c
+        .request("GET", "/echo", &[("x-echo-headers", "1")], b"")
+        .expect("request");
+    assert_eq!(r.status, 200);
+    let head = r.body_str().to_ascii_lowercase();
+    head.lines()
+        .filter_map(|l| l.strip_prefix("x-forwarded-for:"))
+        .map(|v| v.trim().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Connections that wait in the accept queue together (queued while ringlb is stopped, so its
+/// accept takes them in one go: the kernel writes every peer address into the same place),
+/// then connections one at a time: each client, from a loopback address of its own, is the
+/// one X-Forwarded-For names.
+#[test]
+fn forwardfor_names_each_client_of_a_burst() {
+    use std::net::IpAddr;
+    let web = Backend::start("web1");
+    let lb = http().server(srv("web1", web.addr())).start();
+    let mut first = Client::connect(lb.addr).expect("connect");
+    assert_eq!(forwarded_for(&mut first), "127.0.0.1");
+    lb.proc.signal(libc::SIGSTOP);
+    let pid = lb.proc.pid();
+    assert!(
+        wait_until(Duration::from_secs(10), || stopped(pid)),
+        "ringlb did not stop"
+    );
+    let mut burst: Vec<(IpAddr, Client)> = (10..50)
+        .map(|n| {
+            let ip = IpAddr::from([127, 0, 0, n]);
+            (ip, Client::connect_from(lb.addr, ip).expect("connect"))
+        })
+        .collect();
+    lb.proc.signal(libc::SIGCONT);
+    for (ip, c) in &mut burst {
+        assert_eq!(forwarded_for(c), ip.to_string());
+    }
+    for n in 50..60 {
+        let ip = IpAddr::from([127, 0, 0, n]);
+        let mut c = Client::connect_from(lb.addr, ip).expect("connect");
+        assert_eq!(forwarded_for(&mut c), ip.to_string());
+    }
 }

@@ -3,7 +3,10 @@
 //! connection. Into direct descriptors (`IORING_FILE_INDEX_ALLOC`) where the worker asks.
 //!
 //! The kernel writes the peer address of every connection of a multishot accept into the same
-//! place, so it cannot be read per connection: it is asked for afterwards, on the ring, with
+//! place. With `DEFER_TASKRUN` the accept runs only inside the worker's own `io_uring_enter`,
+//! so at each reap that place holds the peer of the last connection the reap read (see
+//! `Driver::reap`): that connection — every connection of a batch of one — comes out with its
+//! address. The others' are asked for afterwards, on the ring, with
 //! `getsockopt(SO_PEERNAME)` (`SOCKET_URING_OP_GETSOCKOPT`, Linux 6.7), which a direct
 //! descriptor can answer too; without it, by `getpeername` on ordinary descriptors only.
 //!
@@ -17,17 +20,19 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
-use io_uring::types::Fd;
+use io_uring::types::{DestinationSlot, Fd};
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;
 
-use super::driver::{MultiOp, Op, Orphan};
+use super::driver::{Delivery, MultiOp, Op, Orphan, PeerBuf};
 use super::executor::with_cx;
 use super::net::{accepted, Conn};
 use super::sock::{on_target, Target};
 
 /// `SOCKET_URING_OP_GETSOCKOPT` (include/uapi/linux/io_uring.h).
 const SOCKET_URING_OP_GETSOCKOPT: u32 = 2;
+/// `IORING_ACCEPT_MULTISHOT`, in an accept entry's `ioprio`.
+const ACCEPT_MULTISHOT: u16 = 1;
 
 thread_local! {
     /// False once the kernel refused a multishot accept (`EINVAL`, before Linux 5.19): this
@@ -44,7 +49,9 @@ pub fn multishot_accept_available() -> bool {
 
 /// What a multishot accept hands out.
 pub enum Shot {
-    Conn(Conn),
+    /// A connection, with its peer address when the accept could tell it (else ask
+    /// [`with_peers`]).
+    Conn(Conn, Option<SocketAddr>),
     /// An accept failed; the multishot ends with it (its next answer is `Ended`).
     Failed(io::Error),
     /// The kernel refused multishot accepts: this worker no longer uses them.
@@ -66,12 +73,25 @@ impl MultiAccept {
     /// closes a connection it accepted into a full table), and when [`peers_on_ring`] is true.
     pub fn arm(listener: &Arc<OwnedFd>, tag: u64, direct: bool) -> MultiAccept {
         let fd = listener.as_raw_fd();
-        let entry = opcode::AcceptMulti::new(Fd(fd))
-            .allocate_file_index(direct)
-            .flags(if direct { 0 } else { libc::SOCK_CLOEXEC })
-            .build();
+        let flags = if direct { 0 } else { libc::SOCK_CLOEXEC };
+        let orphan = Orphan::Adopt { tag, direct };
+        let op = if with_cx(|c| c.driver.borrow().peers_at_reap()) {
+            let mut peer = PeerBuf::new();
+            let (addr, len) = peer.pointers();
+            let mut entry = opcode::Accept::new(Fd(fd), addr, len).flags(flags);
+            if direct {
+                entry = entry.file_index(Some(DestinationSlot::auto_target()));
+            }
+            MultiOp::submit_with(multishot(entry.build()), Some(peer), orphan)
+        } else {
+            let entry = opcode::AcceptMulti::new(Fd(fd))
+                .allocate_file_index(direct)
+                .flags(flags)
+                .build();
+            MultiOp::submit(entry, orphan)
+        };
         MultiAccept {
-            op: MultiOp::submit(entry, Orphan::Adopt { tag, direct }),
+            op,
             direct,
             any: false,
         }
@@ -95,10 +115,10 @@ impl MultiAccept {
         Some(self.shot(c))
     }
 
-    fn shot(&mut self, (res, _flags): (i32, u32)) -> Shot {
+    fn shot(&mut self, Delivery { res, peer, .. }: Delivery) -> Shot {
         if res >= 0 {
             self.any = true;
-            return Shot::Conn(accepted(res, self.direct));
+            return Shot::Conn(accepted(res, self.direct), peer);
         }
         if res == -libc::EINVAL && !self.any {
             MULTISHOT.set(false);
@@ -186,6 +206,21 @@ fn peername(target: Target, v6: bool) -> Op<Box<PeerAddr>> {
     })
 }
 
+/// The same accept as `entry`, multishot (`IORING_ACCEPT_MULTISHOT` in `ioprio`, which the
+/// io-uring crate sets only on an accept without an address). The kernel writes each
+/// connection's peer address where `entry` points, the same place for all.
+fn multishot(entry: squeue::Entry) -> squeue::Entry {
+    // SAFETY: `squeue::Entry` is `repr(C)` around the kernel's 64-byte `io_uring_sqe`, built
+    // from a zeroed one, so every byte is initialised; the transmute checks the size.
+    let mut raw: [u8; 64] = unsafe { std::mem::transmute::<squeue::Entry, [u8; 64]>(entry) };
+    // `ioprio`: the two bytes at offset 2.
+    if let Some(prio) = raw.get_mut(2..4) {
+        prio.copy_from_slice(&ACCEPT_MULTISHOT.to_ne_bytes());
+    }
+    // SAFETY: the same bytes with the accept's flag set, still a valid entry.
+    unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
+}
+
 /// The same socket command as `entry` (a `SOCKET_URING_OP_SETSOCKOPT`, which the io-uring
 /// crate builds), as a `SOCKET_URING_OP_GETSOCKOPT`: both take level, name, value and length
 /// in the same fields; the kernel writes the value and answers its length.
@@ -267,7 +302,9 @@ mod tests {
     }
 
     /// One multishot accept hands out every connection of a burst, each with its own peer
-    /// address (asked on the ring for direct descriptors), and ends after a cancellation.
+    /// address (the last of a reap's with it, the others asked on the ring for direct
+    /// descriptors), then connections one at a time, each with its address, and ends after a
+    /// cancellation.
     #[test]
     fn a_multishot_accept_takes_a_burst_with_each_peer() {
         let rt = runtime();
@@ -278,12 +315,16 @@ mod tests {
             if !direct {
                 eprintln!("direct descriptors or SO_PEERNAME on the ring missing: ordinary ones");
             }
+            let at_reap = with_cx(|c| c.driver.borrow().peers_at_reap());
+            // Queued before the accept is armed: the kernel takes them at its submission.
             let mut clients: Vec<TcpStream> = (1..=5).map(|n| client(addr, n)).collect();
             let mut shots = MultiAccept::arm(&lfd, 1, direct);
+            let mut known = Vec::new();
             let mut conns = Vec::new();
-            while conns.len() < 5 {
+            while known.len() + conns.len() < 5 {
                 match shots.next().await {
-                    Some(Shot::Conn(c)) => conns.push(c),
+                    Some(Shot::Conn(c, Some(peer))) => known.push((c, Some(peer))),
+                    Some(Shot::Conn(c, None)) => conns.push(c),
                     Some(Shot::Unsupported) => {
                         eprintln!("skipped: this kernel has no multishot accept (Linux 5.19+)");
                         return;
@@ -293,13 +334,28 @@ mod tests {
                 }
             }
             assert!(conns.iter().all(|c| c.is_direct() == direct));
-            let with = with_peers(conns, false).await;
+            // The last connection of the last reap that read any of them has its address.
+            assert!(known.len() >= usize::from(at_reap), "{}", known.len());
+            let mut with = with_peers(conns, false).await;
+            with.extend(known);
             let mut peers: Vec<SocketAddr> = with.iter().filter_map(|(_, p)| *p).collect();
             peers.sort();
             let mut want: Vec<SocketAddr> =
                 clients.iter().map(|c| c.local_addr().unwrap()).collect();
             want.sort();
             assert_eq!(peers, want);
+            // One at a time: each comes with its own address.
+            for n in 6..=9 {
+                clients.push(client(addr, n));
+                match shots.next().await {
+                    Some(Shot::Conn(c, Some(peer))) => with.push((c, Some(peer))),
+                    Some(Shot::Conn(c, None)) => {
+                        assert!(!at_reap, "a connection alone came without its address");
+                        with.extend(with_peers(vec![c], false).await);
+                    }
+                    _ => panic!("no connection"),
+                }
+            }
             // Each connection is the one its peer address names.
             for (conn, peer) in with {
                 let (r, _) = conn.send_all(peer.unwrap().to_string().into_bytes()).await;
@@ -338,7 +394,7 @@ mod tests {
             let _clients: Vec<TcpStream> = (1..=6).map(|n| client(addr, n)).collect();
             let mut shots = MultiAccept::arm(&lfd, 9, free_direct_slots() >= 6);
             let first = match shots.next().await {
-                Some(Shot::Conn(c)) => c,
+                Some(Shot::Conn(c, _)) => c,
                 Some(Shot::Unsupported) => {
                     eprintln!("skipped: this kernel has no multishot accept (Linux 5.19+)");
                     return;

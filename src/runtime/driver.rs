@@ -24,7 +24,7 @@ use super::executor::RuntimeOptions;
 use super::multishot::MultiSlot;
 
 mod op;
-pub(crate) use op::{Completion, MultiOp, Op};
+pub(crate) use op::{Completion, Delivery, MultiOp, Op, PeerBuf};
 
 /// `user_data` of entries whose completions carry no news: cancel requests, and the closes and
 /// shutdowns of direct descriptors sent without waiting.
@@ -100,7 +100,10 @@ enum State {
 /// The completions of a multishot operation not read yet.
 #[derive(Default)]
 struct Shots {
-    queue: VecDeque<(i32, u32)>,
+    queue: VecDeque<Delivery>,
+    /// Where a multishot accept's kernel writes the peer address of each connection it takes
+    /// (the same place for all: see [`Driver::reap`]).
+    peer: Option<Box<PeerBuf>>,
     waker: Option<Waker>,
     /// The kernel posted the final completion (one without `IORING_CQE_F_MORE`).
     ended: bool,
@@ -151,6 +154,12 @@ pub(crate) struct Driver {
     /// its minimum time: the batched wait would add a sleep per connection. So a worker waits
     /// for one completion while connections come in.
     since_accept: u32,
+    /// The ring runs the kernel's side of its operations only inside this thread's own
+    /// `io_uring_enter` (`DEFER_TASKRUN`): what a multishot accept wrote into its peer buffer
+    /// stays put between two entries (see [`Driver::reap`]).
+    defer_taskrun: bool,
+    /// Multishot slots with a peer buffer that got completions in the reap under way.
+    peer_reads: Vec<usize>,
 }
 
 /// Emptied multishot queues kept for reuse.
@@ -171,7 +180,7 @@ const NO_DEADLINE: Duration = Duration::from_secs(3600);
 
 impl Driver {
     pub(crate) fn new(opts: &RuntimeOptions) -> io::Result<Self> {
-        let ring = Self::build(opts.ring_entries)?;
+        let (ring, defer_taskrun) = Self::build(opts.ring_entries)?;
         let ring_index = if opts.ring_fd {
             register_ring_fd(&ring).ok()
         } else {
@@ -208,6 +217,8 @@ impl Driver {
             skip_ignored,
             batch_wait_us,
             since_accept: ACCEPT_QUIET,
+            defer_taskrun,
+            peer_reads: Vec::new(),
         })
     }
 
@@ -229,23 +240,31 @@ impl Driver {
         self.ring_index.is_some()
     }
 
-    fn build(entries: u32) -> io::Result<IoUring> {
+    /// The ring, and whether it has `DEFER_TASKRUN`.
+    fn build(entries: u32) -> io::Result<(IoUring, bool)> {
         let mut builder = IoUring::builder();
         builder
             .setup_cqsize(entries.saturating_mul(8))
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_submit_all();
-        let ring = match builder.build(entries) {
-            Ok(r) => r,
+        match builder.build(entries) {
+            Ok(r) => Ok((r, true)),
             // Kernels before 6.1 lack DEFER_TASKRUN; run without it rather than not at all.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
-                .setup_cqsize(entries.saturating_mul(8))
-                .setup_submit_all()
-                .build(entries)?,
-            Err(e) => return Err(e),
-        };
-        Ok(ring)
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok((
+                IoUring::builder()
+                    .setup_cqsize(entries.saturating_mul(8))
+                    .setup_submit_all()
+                    .build(entries)?,
+                false,
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a multishot accept may be given a peer buffer (see [`Driver::reap`]).
+    pub(crate) fn peers_at_reap(&self) -> bool {
+        self.defer_taskrun
     }
 
     /// Submits what is queued and waits for at least one completion, at most `wait` (none:
@@ -393,6 +412,17 @@ impl Driver {
 
     /// Reaps every completion in the queue, waking the tasks waiting for them. Returns data of
     /// orphaned operations so the caller drops it outside any borrow.
+    ///
+    /// A multishot accept given a peer buffer: the kernel writes each connection's peer
+    /// address there before it posts that connection's completion, so the buffer holds the
+    /// peer of the last connection posted. With `DEFER_TASKRUN` the accept runs only inside
+    /// this thread's `io_uring_enter` (at its submission, or as task work of a waiting
+    /// entry), never while the loop runs; so once every completion posted so far is read —
+    /// none left in the kernel's overflow list (`IORING_SQ_CQ_OVERFLOW`) — the last one this
+    /// reap read for that accept is the buffer's connection, and it gets the address if it is
+    /// a connection (an accept that failed after the kernel wrote the address, into a full
+    /// table, ends in an error: then none does). Its session starts at once; the others ask
+    /// for theirs (`SO_PEERNAME`, see `accept.rs`).
     pub(crate) fn reap(&mut self, garbage: &mut Vec<Box<dyn Any>>) -> usize {
         let mut n = 0;
         // Multishot receives to cancel (too much unread), submitted after the queue is read.
@@ -406,6 +436,7 @@ impl Driver {
             slots,
             lent,
             spare_queues,
+            peer_reads,
             ..
         } = self;
         for cqe in ring.completion() {
@@ -471,7 +502,14 @@ impl Driver {
                             slots.remove(idx);
                         }
                     } else {
-                        m.queue.push_back((res, flags));
+                        if m.peer.is_some() && !peer_reads.contains(&idx) {
+                            peer_reads.push(idx);
+                        }
+                        m.queue.push_back(Delivery {
+                            res,
+                            flags,
+                            peer: None,
+                        });
                         m.ended |= last;
                         if let Some(w) = m.waker.take() {
                             w.wake();
@@ -505,6 +543,27 @@ impl Driver {
                             _ => garbage.extend(data),
                         }
                     }
+                }
+            }
+        }
+        if !peer_reads.is_empty() {
+            // Completions still in the overflow list: the last one read may not be the last
+            // posted, so no connection of this reap gets the buffer's address.
+            let complete = !ring.submission().cq_overflow();
+            for idx in peer_reads.drain(..) {
+                let Some(Slot {
+                    state: State::Multishot(m),
+                    ..
+                }) = slots.get_mut(idx)
+                else {
+                    continue;
+                };
+                let Some(buf) = m.peer.as_deref_mut() else {
+                    continue;
+                };
+                let peer = buf.take();
+                if let Some(d) = m.queue.back_mut().filter(|d| complete && d.res >= 0) {
+                    d.peer = peer;
                 }
             }
         }

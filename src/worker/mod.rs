@@ -433,7 +433,11 @@ async fn multishot_accepts(
         let mut shot = Some(first);
         while let Some(s) = shot {
             match s {
-                Shot::Conn(c) => conns.push(c),
+                // The last connection the reap read: its address came with it.
+                Shot::Conn(c, Some(peer)) => {
+                    start_session(local, shared, listener.addr, c, Some(peer));
+                }
+                Shot::Conn(c, None) => conns.push(c),
                 Shot::Failed(e) => failed = Some(e),
                 Shot::Unsupported => {
                     if !MULTISHOT_REFUSED.swap(true, Ordering::Relaxed) {
@@ -457,8 +461,8 @@ async fn multishot_accepts(
     failed
 }
 
-/// Starts the sessions of connections from a multishot accept once their peer addresses are
-/// known (asked on the ring, one loop iteration). A task of its own, so that an acceptor
+/// Starts the sessions of connections from a multishot accept that came without their peer
+/// addresses once those are known (asked on the ring, one loop iteration). A task of its own, so that an acceptor
 /// stopped meanwhile loses none of them. While it waits they count as connections (for
 /// `maxconn`) and as sessions (a draining worker waits for them).
 fn start_sessions(local: &Rc<Local>, shared: &Arc<Shared>, addr: SocketAddr, conns: Vec<Conn>) {

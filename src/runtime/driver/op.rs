@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -178,6 +179,60 @@ impl<T: 'static> Drop for Op<T> {
     }
 }
 
+/// One completion of a multishot operation.
+pub(crate) struct Delivery {
+    pub(crate) res: i32,
+    pub(crate) flags: u32,
+    /// For a multishot accept with a peer buffer, the connection's peer address when the
+    /// reaper could tell it (see `Driver::reap`).
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+/// Storage the kernel writes a peer address into: a multishot accept's, owned by its driver
+/// slot until the final completion (the kernel writes it until then).
+pub(crate) struct PeerBuf {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+/// The size of a `sockaddr_storage`, what an accept may write.
+const STORAGE_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_storage>() as _;
+
+impl PeerBuf {
+    pub(crate) fn new() -> Box<PeerBuf> {
+        Box::new(PeerBuf {
+            // SAFETY: `sockaddr_storage` is plain old data, valid zeroed.
+            storage: unsafe { std::mem::zeroed() },
+            len: STORAGE_LEN,
+        })
+    }
+
+    /// The address and length pointers an accept entry takes.
+    pub(crate) fn pointers(&mut self) -> (*mut libc::sockaddr, *mut libc::socklen_t) {
+        (
+            (&mut self.storage as *mut libc::sockaddr_storage).cast(),
+            &mut self.len,
+        )
+    }
+
+    /// The address written last, if any (an IP socket address), leaving the buffer as new.
+    /// Only called between two kernel entries (see `Driver::reap`).
+    pub(crate) fn take(&mut self) -> Option<SocketAddr> {
+        let len = std::mem::replace(&mut self.len, STORAGE_LEN).min(STORAGE_LEN);
+        let written = std::mem::replace(
+            &mut self.storage,
+            // SAFETY: plain old data, valid zeroed.
+            unsafe { std::mem::zeroed() },
+        );
+        let mut storage = socket2::SockAddrStorage::zeroed();
+        // SAFETY: `SockAddrStorage` is a `repr(transparent)` `sockaddr_storage`, as large.
+        unsafe { *storage.view_as::<libc::sockaddr_storage>() = written };
+        // SAFETY: the kernel wrote a socket address of `len` bytes (at most the storage's size)
+        // into the storage, or it is still zeroed (family 0: not an IP address).
+        unsafe { socket2::SockAddr::new(storage, len) }.as_socket()
+    }
+}
+
 /// A multishot operation: one entry, many completions, read in order with [`MultiOp::next`].
 ///
 /// Dropped before its final completion, it submits a cancellation, and what it had not read,
@@ -189,9 +244,23 @@ pub(crate) struct MultiOp {
 
 impl MultiOp {
     pub(crate) fn submit(entry: squeue::Entry, orphan: Orphan) -> MultiOp {
+        Self::submit_with(entry, None, orphan)
+    }
+
+    /// Submits `entry`, which points into `peer`: the slot keeps it until the final
+    /// completion (see `Driver::reap`).
+    pub(crate) fn submit_with(
+        entry: squeue::Entry,
+        peer: Option<Box<PeerBuf>>,
+        orphan: Orphan,
+    ) -> MultiOp {
         with_cx(|cx| {
             let mut d = cx.driver.borrow_mut();
-            let idx = d.insert(State::Multishot(Shots::default()), orphan);
+            let shots = Shots {
+                peer,
+                ..Shots::default()
+            };
+            let idx = d.insert(State::Multishot(shots), orphan);
             d.push(&entry.user_data(idx as u64));
             MultiOp { idx }
         })
@@ -199,12 +268,12 @@ impl MultiOp {
 
     /// The next completion without waiting: `Ready(None)` once the final one was read,
     /// `Pending` when none is queued.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
         self.take(Some(cx.waker()))
     }
 
     /// The next completion already queued, if any.
-    pub(crate) fn try_next(&mut self) -> Option<(i32, u32)> {
+    pub(crate) fn try_next(&mut self) -> Option<Delivery> {
         match self.take(None) {
             Poll::Ready(c) => c,
             Poll::Pending => None,
@@ -212,11 +281,11 @@ impl MultiOp {
     }
 
     /// The next completion; `None` once the final one was read.
-    pub(crate) async fn next(&mut self) -> Option<(i32, u32)> {
+    pub(crate) async fn next(&mut self) -> Option<Delivery> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    fn take(&mut self, waker: Option<&Waker>) -> Poll<Option<(i32, u32)>> {
+    fn take(&mut self, waker: Option<&Waker>) -> Poll<Option<Delivery>> {
         let idx = self.idx;
         with_cx(|c| {
             let mut d = c.driver.borrow_mut();
@@ -276,7 +345,7 @@ impl Drop for MultiOp {
             let State::Multishot(m) = &mut slot.state else {
                 return;
             };
-            for (res, flags) in m.queue.drain(..) {
+            for Delivery { res, flags, .. } in m.queue.drain(..) {
                 recycle_if_buffer(flags);
                 match (orphan, res >= 0) {
                     (Orphan::Adopt { tag, direct }, true) => adopt(Adopted {
