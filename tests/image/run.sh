@@ -24,7 +24,8 @@
 #      keep-alive TLS connections (RSS figure, after a restart of ringlb), a 64 MiB
 #      download over it is intact (sha256), Prometheus counts every TLS session on kTLS and
 #      /proc/net/tls_stat shows kernel TLS in both directions; the root file system grew to
-#      fill the disk
+#      fill the disk; server b put in maintenance over the admin socket stays in maintenance
+#      after `ringlb upgrade` and after a reboot (poweroff, then the same disk boots again)
 #   4. clone B, OVMF, virtio-blk: another overlay of the same image, config drive with a *bad*
 #      ringlb.toml: UEFI booted it, its root is on the virtio-blk disk; the rejection is
 #      reported on the serial console, the default placeholder page (ringlb's own answer to any
@@ -76,6 +77,9 @@ readonly SYSCTLS=(
 
 WORK=""
 ACCEL=""
+# Extra run-appliance arguments for the next boot (the reboot of clone A's own disk).
+BOOT_EXTRA=()
+BOOT_STATE=""
 RELOAD_FIGURE="(reload test did not run)"
 UPGRADE_FIGURE="(package upgrade test did not run)"
 KTLS_FIGURE="(kTLS test did not run)"
@@ -180,7 +184,8 @@ boot_once() {
     start_ns=$(date +%s%N)
     "$REPO/scripts/run-appliance" --image "$IMAGE" --firmware "$firmware" --disk-bus "$bus" --accel "$ACCEL" --state-dir "$state" \
         --config-drive "$cfg" --disk-size 2G --http-port "$HTTP_PORT" --stats-port "$STATS_PORT" \
-        --ssh-port "$SSH_PORT" --forward "$HTTPS_PORT:$GUEST_TLS_PORT" --serial "$SERIAL" --no-reboot > "$state/qemu.log" 2>&1 &
+        --ssh-port "$SSH_PORT" --forward "$HTTPS_PORT:$GUEST_TLS_PORT" --serial "$SERIAL" --no-reboot \
+        "${BOOT_EXTRA[@]}" > "$state/qemu.log" 2>&1 &
     VM_PID=$!
     PIDS+=("$VM_PID")
     while :; do
@@ -196,6 +201,7 @@ boot_once() {
         body=$(curl -s -m 5 "http://127.0.0.1:$HTTP_PORT/" 2>/dev/null || true)
         if [[ $body == *"$expect"* ]]; then
             BOOT_SECONDS=$(awk -v a="$start_ns" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+            BOOT_STATE=$state
             # QEMU's CPU time so far (run-appliance execs QEMU: same process): unlike the wall
             # time, it hardly depends on what else the host is running.
             BOOT_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$VM_PID/stat" 2>/dev/null || echo "?")
@@ -689,7 +695,55 @@ test_clone_a() {
 
     read -r MID_A HOST_A FP_A < <(identity "$SSH_PORT")
     check_identity clone-a "$MID_A" "$HOST_A" "$FP_A"
+    check_state_survives
     stop_vm
+}
+
+# Server state that survives (docs: README "Server state"): server b of clone A is put in
+# maintenance over the admin socket; after a binary upgrade (`ringlb upgrade`, what the
+# package's postinst runs) and after a reboot (the guest powers off, its own disk boots
+# again) the stats page still says MAINT and every request goes to a.
+check_state_survives() {
+    local out status pid0 pid1 i body n_a n_b
+    out=$(ssh_vm "$SSH_PORT" 'ringlb admin set server hosts/b state maint' 2>&1 || true)
+    status=$(stats_csv_field hosts b 18)
+    if [[ $status == MAINT ]]; then pass "server hosts/b in maintenance by the admin socket (stats: $status)"
+    else fail "set server hosts/b state maint: '$(tr '\n' ' ' <<<"$out")', stats status '$status'"; return; fi
+    pid0=$(ssh_vm "$SSH_PORT" systemctl show -p MainPID --value ringlb 2>/dev/null || true)
+    out=$(ssh_vm "$SSH_PORT" 'ringlb upgrade 2>&1; echo "exit $?"' 2>&1 || true)
+    pid1=$(ssh_vm "$SSH_PORT" systemctl show -p MainPID --value ringlb 2>/dev/null || true)
+    status=$(stats_csv_field hosts b 18)
+    if [[ $out == *"exit 0"* && -n $pid1 && $pid0 != "$pid1" && $status == MAINT ]]; then
+        pass "after a binary upgrade (main process $pid0 -> $pid1) hosts/b is still in maintenance"
+    else
+        fail "after ringlb upgrade: '$(tr '\n' ' ' <<<"$out")', main process $pid0 -> $pid1, hosts/b status '$status'"
+    fi
+
+    # The reboot: a clean shutdown (ringlb drains and writes its state file), then the same disk.
+    local disk=$BOOT_STATE/overlay.qcow2 auth=$STATS_AUTH
+    ssh_vm "$SSH_PORT" 'systemctl poweroff' >/dev/null 2>&1 || true
+    for (( i = 0; i < 120; i++ )); do kill -0 "$VM_PID" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$VM_PID" 2>/dev/null; then fail "clone A did not power off within 60 s"; stop_vm; return; fi
+    wait "$VM_PID" 2>/dev/null || true
+    VM_PID=""
+    BOOT_EXTRA=(--persist --image "$disk")
+    boot clone-a-reboot bios virtio-scsi "$WORK/config-a" "backend-"
+    BOOT_EXTRA=()
+    STATS_AUTH=${STATS_AUTH:-$auth}
+    status=$(stats_csv_field hosts b 18)
+    n_a=0; n_b=0
+    for (( i = 0; i < 8; i++ )); do
+        body=$(curl -s -m 10 "http://127.0.0.1:$HTTP_PORT/" || true)
+        case "$body" in
+            backend-a*) n_a=$((n_a + 1)) ;;
+            backend-b*) n_b=$((n_b + 1)) ;;
+        esac
+    done
+    if [[ $status == MAINT ]] && (( n_a == 8 && n_b == 0 )); then
+        pass "after a reboot (served again in ${BOOT_SECONDS}s) hosts/b is still in maintenance: 8 requests, all to a"
+    else
+        fail "after a reboot: hosts/b status '$status', requests a $n_a, b $n_b"
+    fi
 }
 
 # kTLS in the appliance: a TLS listener is added to clone A's config (a throw-away ECDSA
