@@ -374,6 +374,15 @@ fn flood_far_above_capacity_honours_maxconn_503s_at_timeout_queue_and_recovers()
 // ---------------------------------------------------------------------------------------------
 // 7. File descriptors exhausted.
 
+/// Whether util-linux's `prlimit` is here; if not, says that the test `what` is skipped.
+fn has_prlimit(what: &str) -> bool {
+    let here = Command::new("prlimit").arg("--version").output().is_ok();
+    if !here {
+        eprintln!("SKIP {what}: prlimit (util-linux) is not installed");
+    }
+    here
+}
+
 /// Sets the soft open-files limit of a running process (the hard limit stays 256: raising a
 /// hard limit back needs CAP_SYS_RESOURCE, which a container may not grant).
 fn set_nofile(pid: u32, n: usize) {
@@ -388,8 +397,7 @@ fn set_nofile(pid: u32, n: usize) {
 #[test]
 fn descriptors_exhausted_no_busy_loop_clean_queueing_and_recovery() {
     let _serial = serial();
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("SKIP descriptors_exhausted: prlimit (util-linux) is not installed");
+    if !has_prlimit("descriptors_exhausted") {
         return;
     }
     let web = Backend::start("web");
@@ -477,8 +485,7 @@ fn descriptors_exhausted_no_busy_loop_clean_queueing_and_recovery() {
 /// and serves.
 #[test]
 fn a_locked_memory_limit_too_low_for_the_rings_is_named_and_a_soft_one_is_raised() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("SKIP locked memory: prlimit (util-linux) is not installed");
+    if !has_prlimit("locked memory") {
         return;
     }
     let web = Backend::start("web");
@@ -541,8 +548,7 @@ fn memlock_hard() -> String {
 /// processes count against the limit.
 #[test]
 fn an_upgrade_refused_its_rings_keeps_the_old_process_serving() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("SKIP locked memory: prlimit (util-linux) is not installed");
+    if !has_prlimit("locked memory") {
         return;
     }
     if !rings_count_against_memlock() {

@@ -341,6 +341,20 @@ print(count["n"], count["failed"], "%.1f" % (time.monotonic() - t0))
 EOT
 }
 
+# count_backends N: N requests through the appliance's port 80; prints how many backend a and
+# how many backend b answered.
+count_backends() {
+    local i body a=0 b=0
+    for (( i = 0; i < $1; i++ )); do
+        body=$(curl -s -m 10 "http://127.0.0.1:$HTTP_PORT/" || true)
+        case "$body" in
+            backend-a*) a=$((a + 1)) ;;
+            backend-b*) b=$((b + 1)) ;;
+        esac
+    done
+    echo "$a $b"
+}
+
 # stats_csv_field BACKEND SERVER FIELD: one field of the stats page's CSV (HAProxy's columns:
 # 19 = weight, 74 = addr, 77 = algo).
 stats_csv_field() {
@@ -624,14 +638,8 @@ test_clone_a() {
     if [[ $BOOT_ONLY == 1 ]]; then stop_vm; return; fi
 
     # Requests through the balancer reach both backends.
-    local i body n_a=0 n_b=0
-    for (( i = 0; i < 12; i++ )); do
-        body=$(curl -s -m 10 "http://127.0.0.1:$HTTP_PORT/" || true)
-        case "$body" in
-            backend-a*) n_a=$((n_a + 1)) ;;
-            backend-b*) n_b=$((n_b + 1)) ;;
-        esac
-    done
+    local n_a n_b
+    read -r n_a n_b < <(count_backends 12)
     if (( n_a > 0 && n_b > 0 )); then pass "12 requests through the appliance: $n_a to backend a, $n_b to backend b"
     else fail "requests did not reach both backends (a: $n_a, b: $n_b)"; fi
     grep -q '"GET / HTTP/1.1" 200' "$WORK/backend-a.log" || fail "backend a log shows no proxied request"
@@ -704,7 +712,7 @@ test_clone_a() {
 # package's postinst runs) and after a reboot (the guest powers off, its own disk boots
 # again) the stats page still says MAINT and every request goes to a.
 check_state_survives() {
-    local out status pid0 pid1 i body n_a n_b
+    local out status pid0 pid1 i n_a n_b
     out=$(ssh_vm "$SSH_PORT" 'ringlb admin set server hosts/b state maint' 2>&1 || true)
     status=$(stats_csv_field hosts b 18)
     if [[ $status == MAINT ]]; then pass "server hosts/b in maintenance by the admin socket (stats: $status)"
@@ -731,14 +739,7 @@ check_state_survives() {
     BOOT_EXTRA=()
     STATS_AUTH=${STATS_AUTH:-$auth}
     status=$(stats_csv_field hosts b 18)
-    n_a=0; n_b=0
-    for (( i = 0; i < 8; i++ )); do
-        body=$(curl -s -m 10 "http://127.0.0.1:$HTTP_PORT/" || true)
-        case "$body" in
-            backend-a*) n_a=$((n_a + 1)) ;;
-            backend-b*) n_b=$((n_b + 1)) ;;
-        esac
-    done
+    read -r n_a n_b < <(count_backends 8)
     if [[ $status == MAINT ]] && (( n_a == 8 && n_b == 0 )); then
         pass "after a reboot (served again in ${BOOT_SECONDS}s) hosts/b is still in maintenance: 8 requests, all to a"
     else
