@@ -9,10 +9,12 @@
 //! the read of the response, so reuse costs no extra operation.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxBuildHasher;
 
 use crate::proxy_protocol::{Addresses, Version};
 use crate::runtime::Recv;
@@ -88,58 +90,13 @@ pub struct Idle {
     pub since: Instant,
 }
 
-/// The hasher of keys without a client: FxHash's mixing (rustc's). Such a key is a server's
-/// address and settings from the config, which no client chooses, so it needs no defence
-/// against chosen collisions; SipHash on it was 0.4 % of a keep-alive request's CPU.
-#[derive(Default, Clone, Copy)]
-struct ServerKeyHasher(u64);
-
-impl ServerKeyHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for ServerKeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w.iter_mut().zip(rest).for_each(|(d, s)| *d = *s);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits weakest; the table indexes by them.
-        self.0.rotate_left(26)
-    }
-}
-
 #[derive(Default)]
 pub struct Pool {
-    /// Connections any request to their server may take (no client in the key).
-    idle: HashMap<Key, Vec<Idle>, BuildHasherDefault<ServerKeyHasher>>,
+    /// Connections any request to their server may take (no client in the key). Hashed with
+    /// FxHash (the `rustc-hash` crate): such a key is a server's address and settings from the
+    /// config, which no client chooses, so it needs no defence against chosen collisions;
+    /// SipHash on it was 0.4 % of a keep-alive request's CPU.
+    idle: HashMap<Key, Vec<Idle>, FxBuildHasher>,
     /// Connections that carried a PROXY header naming a client: keyed by that client too,
     /// whose address and port the client picks, so hashed with the standard keyed SipHash.
     private: HashMap<Key, Vec<Idle>>,
@@ -228,7 +185,7 @@ mod tests {
     /// Keys of different servers hash apart with the fast hasher, and equal keys alike.
     #[test]
     fn server_keys_hash_apart() {
-        let b = BuildHasherDefault::<ServerKeyHasher>::default();
+        let b = FxBuildHasher;
         let mut seen = std::collections::HashSet::new();
         for port in 1..2000u16 {
             for ip in ["127.0.0.1", "10.0.0.2", "[::1]"] {
