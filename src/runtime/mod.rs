@@ -29,6 +29,7 @@ mod driver;
 mod executor;
 mod multishot;
 mod net;
+mod pooled;
 mod signal;
 mod sock;
 mod timer;
@@ -46,6 +47,7 @@ pub use executor::{
 pub use net::{
     accept_now, accepts_pending, listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv,
 };
+pub use pooled::{pooled, release_pooled, Pooled, POOLED_BLOCK};
 pub use signal::Signal;
 pub use timer::{now, sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep};
 

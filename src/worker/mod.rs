@@ -213,6 +213,7 @@ async fn run(id: usize, shared: Arc<Shared>, wake: Arc<EventFd>) {
                 // After a burst of requests has ended, give the memory it used back.
                 let (active, peak) = (local.requests.get(), local.requests_peak.get());
                 if peak >= active + TRIM_AFTER_DROP {
+                    runtime::release_pooled();
                     crate::system::trim_heap();
                     local.requests_peak.set(active);
                 }
