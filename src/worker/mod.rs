@@ -463,9 +463,9 @@ async fn multishot_accepts(
 }
 
 /// Starts the sessions of connections from a multishot accept that came without their peer
-/// addresses once those are known (asked on the ring, one loop iteration). A task of its own, so that an acceptor
-/// stopped meanwhile loses none of them. While it waits they count as connections (for
-/// `maxconn`) and as sessions (a draining worker waits for them).
+/// addresses once those are known (asked on the ring, one loop iteration). A task of its own,
+/// so that an acceptor stopped meanwhile loses none of them. While they wait they count as
+/// connections (for `maxconn`) and as sessions (a draining worker waits for them).
 fn start_sessions(local: &Rc<Local>, shared: &Arc<Shared>, addr: SocketAddr, conns: Vec<Conn>) {
     let n = conns.len();
     let snap = shared.snapshot.load();
