@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use super::saved::{self, SavedState, Saver};
 use super::{transition, Phase, ProcessSettings, StartError, Tell, LISTEN_BACKLOG};
+use nix::sys::resource::Resource;
+
 use crate::config::Config;
 use crate::runtime::{listen, RuntimeOptions};
 use crate::snapshot::Snapshot;
@@ -78,7 +80,7 @@ impl Process {
         // previous process still serves what it accepted from them.
         drop(inherited);
         // The rings are counted against the locked-memory limit once privileges are dropped.
-        let _ = crate::system::raise_memlock();
+        let _ = crate::system::raise_soft_limit(Resource::RLIMIT_MEMLOCK);
         let dropped = privileges::drop_privileges(
             settings.user.as_deref(),
             settings.group.as_deref(),
@@ -175,7 +177,7 @@ fn ring_error(e: std::io::Error) -> StartError {
     if e.raw_os_error() != Some(libc::ENOMEM) {
         return StartError::Workers(e);
     }
-    let limit = match crate::system::memlock_limit() {
+    let limit = match crate::system::soft_limit(Resource::RLIMIT_MEMLOCK) {
         Some(bytes) => format!("{} KiB", bytes / 1024),
         None => {
             return StartError::RingMemory(
@@ -198,7 +200,7 @@ fn ring_error(e: std::io::Error) -> StartError {
 /// Lowers the global maxconn to what the open-files limit allows (raising the soft limit to
 /// the hard one first), with a warning that says how to get more.
 pub(super) fn fit_maxconn(config: &mut Config) {
-    let Ok(limit) = crate::system::raise_nofile() else {
+    let Ok(limit) = crate::system::raise_soft_limit(Resource::RLIMIT_NOFILE) else {
         return;
     };
     // Each proxied connection needs two descriptors (client and server side).
@@ -220,7 +222,7 @@ const MAX_FIXED_FILES: u64 = 64 * 1024;
 /// client and a server socket per connection (`maxconn`), within the open-files limit (the
 /// kernel refuses a larger table).
 fn runtime_options(g: &crate::snapshot::GlobalRt) -> RuntimeOptions {
-    let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    let nofile = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE)
         .map(|(soft, _)| soft)
         .unwrap_or(1024);
     let want = 2 * u64::from(g.maxconn) + 1024;

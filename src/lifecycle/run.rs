@@ -96,7 +96,7 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
         Ok(s) => s,
         Err(e) => {
             if let Some(sock) = &handoff_sock {
-                let _ = handoff::send_status(sock, &format!("FAILED {e}"));
+                let _ = handoff::send_failed(sock, &e.to_string());
             }
             return Err(e);
         }
@@ -132,7 +132,7 @@ pub fn run_config(cfg: Config, path: Option<PathBuf>, args: RunArgs) -> Result<(
     let summary = std::mem::take(&mut process.summary);
     process.enter(Phase::Running, summary, Tell::Status(&keys, "running"));
     if let Some(sock) = handoff_sock.take() {
-        let _ = handoff::send_status(&sock, "READY");
+        let _ = handoff::send_ready(&sock);
     }
     let up = Upgrade {
         exe,

@@ -83,7 +83,7 @@ impl Process {
             e
         } else {
             match handoff::recv_status(&ours, HANDOFF_TIMEOUT) {
-                Ok(s) if s == "READY" => {
+                Ok(handoff::Status::Ready) => {
                     crate::log::event(format_args!(
                         "upgrade: process {} ready after {:?}; draining",
                         child.id(),
@@ -91,12 +91,8 @@ impl Process {
                     ));
                     return Ok(child.id());
                 }
-                Ok(s) if s.is_empty() => "the new process exited before it was ready".into(),
-                // The new process's own error ("FAILED <why>", see `run`).
-                Ok(s) => match s.strip_prefix("FAILED ") {
-                    Some(why) => why.to_owned(),
-                    None => s,
-                },
+                Ok(handoff::Status::Closed) => "the new process exited before it was ready".into(),
+                Ok(handoff::Status::Failed(why)) => why,
                 Err(e) => format!("no answer from the new process: {e}"),
             }
         };

@@ -206,33 +206,33 @@ fn peername(target: Target, v6: bool) -> Op<Box<PeerAddr>> {
     })
 }
 
-/// The same accept as `entry`, multishot (`IORING_ACCEPT_MULTISHOT` in `ioprio`, which the
-/// io-uring crate sets only on an accept without an address). The kernel writes each
-/// connection's peer address where `entry` points, the same place for all.
+/// The same accept as `entry`, multishot (`IORING_ACCEPT_MULTISHOT` in `ioprio`, the two
+/// bytes at offset 2, which the io-uring crate sets only on an accept without an address).
+/// The kernel writes each connection's peer address where `entry` points, the same place for
+/// all.
 fn multishot(entry: squeue::Entry) -> squeue::Entry {
-    // SAFETY: `squeue::Entry` is `repr(C)` around the kernel's 64-byte `io_uring_sqe`, built
-    // from a zeroed one, so every byte is initialised; the transmute checks the size.
-    let mut raw: [u8; 64] = unsafe { std::mem::transmute::<squeue::Entry, [u8; 64]>(entry) };
-    // `ioprio`: the two bytes at offset 2.
-    if let Some(prio) = raw.get_mut(2..4) {
-        prio.copy_from_slice(&ACCEPT_MULTISHOT.to_ne_bytes());
-    }
-    // SAFETY: the same bytes with the accept's flag set, still a valid entry.
-    unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
+    patch(entry, 2, &ACCEPT_MULTISHOT.to_ne_bytes())
 }
 
 /// The same socket command as `entry` (a `SOCKET_URING_OP_SETSOCKOPT`, which the io-uring
-/// crate builds), as a `SOCKET_URING_OP_GETSOCKOPT`: both take level, name, value and length
-/// in the same fields; the kernel writes the value and answers its length.
+/// crate builds), as a `SOCKET_URING_OP_GETSOCKOPT` (`cmd_op`, the first four bytes of the
+/// union at offset 8): both take level, name, value and length in the same fields; the kernel
+/// writes the value and answers its length.
 fn as_getsockopt(entry: squeue::Entry) -> squeue::Entry {
+    patch(entry, 8, &SOCKET_URING_OP_GETSOCKOPT.to_ne_bytes())
+}
+
+/// `entry` with `bytes` written at byte `at` of its `io_uring_sqe`: a field the io-uring crate
+/// does not set for this operation.
+fn patch(entry: squeue::Entry, at: usize, bytes: &[u8]) -> squeue::Entry {
     // SAFETY: `squeue::Entry` is `repr(C)` around the kernel's 64-byte `io_uring_sqe`, built
     // from a zeroed one, so every byte is initialised; the transmute checks the size.
     let mut raw: [u8; 64] = unsafe { std::mem::transmute::<squeue::Entry, [u8; 64]>(entry) };
-    // `cmd_op`: the first four bytes of the union at offset 8.
-    if let Some(op) = raw.get_mut(8..12) {
-        op.copy_from_slice(&SOCKET_URING_OP_GETSOCKOPT.to_ne_bytes());
+    if let Some(field) = raw.get_mut(at..at + bytes.len()) {
+        field.copy_from_slice(bytes);
     }
-    // SAFETY: the same bytes with another command number, still a valid entry.
+    // SAFETY: the same bytes with one field changed to a value the kernel defines for it,
+    // still a valid entry.
     unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
 }
 

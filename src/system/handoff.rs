@@ -214,15 +214,54 @@ pub fn recv_state(sock: &OwnedFd, timeout: Duration) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Sends a one-line status (`READY`, `FAILED …`).
-pub fn send_status(sock: &OwnedFd, status: &str) -> io::Result<()> {
-    let iov = [IoSlice::new(status.as_bytes())];
+/// What the new process answers (step 2 of the protocol).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Status {
+    /// `READY`: its workers accept.
+    Ready,
+    /// `FAILED <why>`: it could not start, and says why.
+    Failed(String),
+    /// It closed the socket without a word.
+    Closed,
+}
+
+const READY: &str = "READY";
+const FAILED: &str = "FAILED ";
+
+/// The new process is ready (`READY`).
+pub fn send_ready(sock: &OwnedFd) -> io::Result<()> {
+    send_line(sock, READY)
+}
+
+/// The new process could not start (`FAILED <why>`).
+pub fn send_failed(sock: &OwnedFd, why: &str) -> io::Result<()> {
+    send_line(sock, &format!("{FAILED}{why}"))
+}
+
+fn send_line(sock: &OwnedFd, line: &str) -> io::Result<()> {
+    let iov = [IoSlice::new(line.as_bytes())];
     sendmsg::<()>(sock.as_raw_fd(), &iov, &[], MsgFlags::empty(), None)?;
     Ok(())
 }
 
-/// Waits for the new process's status line; an empty string means it closed the socket.
-pub fn recv_status(sock: &OwnedFd, timeout: Duration) -> io::Result<String> {
+/// Waits for the new process's status. A line that is neither `READY` nor `FAILED …` is
+/// taken as its reason for failing.
+pub fn recv_status(sock: &OwnedFd, timeout: Duration) -> io::Result<Status> {
+    let line = recv_line(sock, timeout)?;
+    Ok(if line.is_empty() {
+        Status::Closed
+    } else if line == READY {
+        Status::Ready
+    } else {
+        Status::Failed(match line.strip_prefix(FAILED) {
+            Some(why) => why.to_owned(),
+            None => line,
+        })
+    })
+}
+
+/// One status line; empty when the peer closed the socket.
+fn recv_line(sock: &OwnedFd, timeout: Duration) -> io::Result<String> {
     set_timeout(sock, timeout)?;
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];

@@ -10,6 +10,8 @@
 
 use std::io;
 
+use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+
 pub mod handoff;
 pub mod ktls;
 pub mod privileges;
@@ -36,35 +38,22 @@ pub fn pin_to(cpu: usize) -> io::Result<()> {
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(io::Error::from)
 }
 
-/// Raises the soft open-files limit to the hard limit; returns the resulting soft limit.
-pub fn raise_nofile() -> io::Result<u64> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+/// Raises the soft limit of `resource` to its hard limit; returns the resulting soft limit.
+/// Used for `RLIMIT_NOFILE` and for `RLIMIT_MEMLOCK`, against which Linux 6.13+ counts the
+/// memory of an io_uring ring (queues, buffer rings) of a process without `CAP_IPC_LOCK`,
+/// summed over all processes of the same user.
+pub fn raise_soft_limit(resource: Resource) -> io::Result<u64> {
+    let (soft, hard) = getrlimit(resource).map_err(io::Error::from)?;
     if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+        setrlimit(resource, hard, hard).map_err(io::Error::from)?;
         return Ok(hard);
     }
     Ok(soft)
 }
 
-/// Raises the soft locked-memory limit to the hard limit. Returns the resulting soft limit in
-/// bytes, `None` when unlimited. Since Linux 6.13 the kernel counts the memory of an io_uring
-/// ring (submission and completion queues, buffer rings) against `RLIMIT_MEMLOCK` when the
-/// process lacks `CAP_IPC_LOCK`, summed over all processes of the same user.
-pub fn raise_memlock() -> io::Result<Option<u64>> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-    let (mut soft, hard) = getrlimit(Resource::RLIMIT_MEMLOCK).map_err(io::Error::from)?;
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard).map_err(io::Error::from)?;
-        soft = hard;
-    }
-    Ok((soft != RLIM_INFINITY).then_some(soft))
-}
-
-/// The locked-memory limit (soft) in bytes, `None` when unlimited or unknown.
-pub fn memlock_limit() -> Option<u64> {
-    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
-    getrlimit(Resource::RLIMIT_MEMLOCK)
+/// The soft limit of `resource`, `None` when unlimited or unknown.
+pub fn soft_limit(resource: Resource) -> Option<u64> {
+    getrlimit(resource)
         .ok()
         .and_then(|(soft, _)| (soft != RLIM_INFINITY).then_some(soft))
 }
