@@ -316,3 +316,68 @@ fn slow_reader_download_does_not_buffer_in_ringlb() {
         "RSS grew from {base} KiB to {stalled} KiB with a stalled reader"
     );
 }
+
+/// A backend that writes each whole response (head and body) in one `write_all`, so that it
+/// reaches ringlb as several receive deliveries at once: `GET /cl` gets a `Content-Length`
+/// body, `GET /chunked` a chunked one (chunks of 5,000 bytes that straddle the deliveries),
+/// both `BIG_BODY` bytes of `pattern`.
+fn one_write_backend() -> RawBackend {
+    RawBackend::start(|s| {
+        let Ok(mut out) = s.try_clone() else { return };
+        let mut wire = common::backend::Wire::new(s);
+        let body = pattern(BIG_BODY);
+        while let Ok(Some(head)) = wire.read_head() {
+            let chunked = head.starts_with(b"GET /chunked");
+            let mut resp = Vec::with_capacity(BIG_BODY + 4096);
+            if chunked {
+                resp.extend_from_slice(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                for c in body.chunks(5000) {
+                    resp.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                    resp.extend_from_slice(c);
+                    resp.extend_from_slice(b"\r\n");
+                }
+                resp.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                resp.extend_from_slice(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG_BODY}\r\n\r\n").as_bytes(),
+                );
+                resp.extend_from_slice(&body);
+            }
+            if out.write_all(&resp).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// An odd size: the body ends inside a receive buffer, not on its edge.
+const BIG_BODY: usize = (1 << 20) + 12_345;
+
+#[test]
+fn a_response_written_at_once_is_relayed_whole_and_in_order() {
+    let web = one_write_backend();
+    let lb = http().server(srv("web1", web.addr())).start();
+    let mut c = Client::connect(lb.addr).expect("connect");
+    for round in 0..3 {
+        let r = c.get("/cl").expect("content-length response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body_len, BIG_BODY as u64, "round {round}");
+        assert_eq!(r.body_sum, pattern_sum(BIG_BODY as u64), "round {round}");
+        let r = c.get("/chunked").expect("chunked response");
+        assert_eq!(r.status, 200);
+        assert!(r.chunked);
+        assert_eq!(r.body_len, BIG_BODY as u64, "round {round}");
+        assert_eq!(r.body_sum, pattern_sum(BIG_BODY as u64), "round {round}");
+    }
+    // Every response ended where it should: the server connection was reused throughout.
+    assert_eq!(web.connections(), 1);
+    // An HTTP/1.0 client gets the chunked body de-chunked, whole.
+    let mut old = Client::connect(lb.addr).expect("connect");
+    old.send_raw(b"GET /chunked HTTP/1.0\r\n\r\n")
+        .expect("send");
+    let r = old.read_response(false).expect("response");
+    assert_eq!(r.status, 200);
+    assert!(!r.chunked);
+    assert_eq!(r.body_len, BIG_BODY as u64);
+    assert_eq!(r.body_sum, pattern_sum(BIG_BODY as u64));
+}

@@ -96,6 +96,12 @@ impl BufRing {
         self.buf_size
     }
 
+    /// More than half of the buffers are with the kernel: a connection may keep several
+    /// queued unread for a moment (see `multishot`) without starving the others.
+    pub(crate) fn roomy(&self) -> bool {
+        self.out < u32::from(self.entries) / 2
+    }
+
     /// Gives buffer `bid` back to the kernel.
     pub(crate) fn push(&mut self, bid: u16) {
         if bid >= self.entries {

@@ -638,12 +638,17 @@ impl Driver {
     pub(crate) fn settle_lent(&mut self) {
         let lent = std::mem::take(&mut self.lent);
         for &idx in &lent {
-            if let Some(m) = self.multi(idx) {
-                m.settle();
+            if self.multi(idx).is_some_and(|m| m.settle()) {
+                self.push_ignored(cancel_entry(idx));
             }
         }
         self.lent = lent;
         self.lent.clear();
+    }
+
+    /// Lists the multishot slot at `idx` for the next settling (it just became lent).
+    pub(crate) fn list_lent(&mut self, idx: usize) {
+        self.lent.push(idx);
     }
 
     /// Whether some multishot slot holds a delivery nobody read yet (tests look).

@@ -27,6 +27,7 @@ mod accept;
 mod bufring;
 mod driver;
 mod executor;
+mod gather;
 mod multishot;
 mod net;
 mod pooled;
@@ -44,6 +45,7 @@ pub use executor::{
     heavy_step, spawn, start_thread, Runtime, RuntimeOptions, TaskHandle, DEFAULT_FIXED_FILES,
     HEAVY_STEPS_PER_ITERATION,
 };
+pub use gather::zero_copy_relay;
 pub use net::{
     accept_now, accepts_pending, listen, take_adopted, Acceptor, Conn, EventFd, IoBuf, Recv,
 };
@@ -381,6 +383,90 @@ mod tests {
             assert_eq!(b.as_slice(), b"hello");
             assert!(!b.is_pool(), "the bytes were read from the heap copy");
             drop(b);
+            drop(c);
+            let _ = sender;
+        });
+        drop(rt);
+    }
+
+    /// Deliveries that arrive together stay in their provided buffers while the ring is
+    /// roomy, for a reader that takes them all at once (`Conn::received`, as a relay gathers
+    /// a large response into one send); what it leaves unread goes to the heap before the
+    /// loop enters the kernel again. Bytes stay in order either way.
+    #[test]
+    fn deliveries_that_arrive_together_keep_their_buffers_for_a_reader_that_takes_them() {
+        let rt = Runtime::new(RuntimeOptions {
+            ring_entries: 64,
+            buffers: 16,
+            buffer_size: 4096,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let (lfd, addr) = local_listener();
+        let block =
+            |k: usize| -> Vec<u8> { (0..5 * 4096).map(|i| ((i + k) % 251) as u8).collect() };
+        rt.block_on(async move {
+            let sender = spawn(async move {
+                let mut acc = Acceptor::new(lfd, 0);
+                let (conn, _) = acc.accept(true).await.unwrap();
+                conn.set_multishot(true);
+                for k in 0..2 {
+                    // Wait for the reader's go, then send five buffers' worth in one send.
+                    let go = conn.recv().await.unwrap().unwrap();
+                    assert_eq!(go.as_slice(), b"go");
+                    let (r, _) = conn.send_all(block(k)).await;
+                    r.unwrap();
+                }
+                sleep(Duration::from_millis(300)).await;
+            });
+            let c = Conn::connect(addr).await.unwrap();
+            c.set_multishot(true);
+            let out = || executor::with_cx(|cx| cx.bufs.borrow().as_ref().map(|b| b.out));
+
+            // Taken at once: every delivery behind the first is still a provided buffer.
+            let (r, _) = c.send_all(b"go".to_vec()).await;
+            r.unwrap();
+            let first = c.recv().await.unwrap().unwrap();
+            let mut got = first.as_slice().to_vec();
+            let mut behind = Vec::new();
+            while let Some(b) = c.received() {
+                behind.push(b.is_pool());
+                got.extend_from_slice(b.as_slice());
+            }
+            drop(first);
+            assert!(
+                !behind.is_empty(),
+                "the five buffers did not arrive together"
+            );
+            assert!(behind.iter().all(|p| *p), "copied to the heap: {behind:?}");
+            while got.len() < 5 * 4096 {
+                got.extend_from_slice(c.recv().await.unwrap().unwrap().as_slice());
+            }
+            assert!(got == block(0), "bytes out of order");
+
+            // Left unread: back to the ring before the next entry, read from the heap.
+            let (r, _) = c.send_all(b"go".to_vec()).await;
+            r.unwrap();
+            let first = c.recv().await.unwrap().unwrap();
+            let mut got = first.as_slice().to_vec();
+            drop(first);
+            // A pass of the loop through the kernel.
+            sleep(Duration::from_millis(5)).await;
+            assert_eq!(out(), Some(0), "unread deliveries kept their buffers");
+            let mut behind = Vec::new();
+            while let Some(b) = c.received() {
+                behind.push(b.is_pool());
+                got.extend_from_slice(b.as_slice());
+            }
+            assert!(
+                !behind.is_empty(),
+                "the five buffers did not arrive together"
+            );
+            assert!(behind.iter().all(|p| !*p), "still in the ring: {behind:?}");
+            while got.len() < 5 * 4096 {
+                got.extend_from_slice(c.recv().await.unwrap().unwrap().as_slice());
+            }
+            assert!(got == block(1), "bytes out of order");
             drop(c);
             let _ = sender;
         });

@@ -8,15 +8,19 @@
 //! disarms it, and the next read arms it again.
 //!
 //! The provided buffers stay a shared, bounded resource, as with single receives:
-//! - the first delivery queued in a slot keeps its provided buffer until the tasks woken by
-//!   the same batch of completions have run (the loop then calls [`MultiSlot::settle`]):
-//!   a reader that was busy with the completion just before it (the send of a response,
+//! - a delivery queued in a slot keeps its provided buffer until the tasks woken by the same
+//!   batch of completions have run (the loop then calls [`MultiSlot::settle`]): the first
+//!   one always, and up to [`MAX_LENT`] while the ring has more than half of its buffers
+//!   free. A reader that was busy with the completion just before (the send of a response,
 //!   whose client's next request came in the same batch) takes the buffer itself, with no
-//!   copy. What is still unread then, and what arrives behind something unread, is copied
-//!   to the heap and the buffer goes back to the ring, so a connection that is not reading
-//!   holds no provided buffer across a kernel entry;
-//! - once more than [`MAX_QUEUED`] bytes wait unread, the receive is cancelled: the socket's
-//!   own buffer and TCP flow control hold the rest, as they do for single receives.
+//!   copy; a relay takes all that is queued at once ([`take_ready`]) and sends it in one
+//!   vectored send. What is still unread when the loop settles, and what arrives behind
+//!   something unread past that limit, is copied to the heap and its buffer goes back to
+//!   the ring, so a connection that is not reading holds no provided buffer across a kernel
+//!   entry;
+//! - once more than [`MAX_QUEUED`] bytes wait unread on the heap, the receive is cancelled:
+//!   the socket's own buffer and TCP flow control hold the rest, as they do for single
+//!   receives.
 //!
 //! The slot lives until its connection closed, no `Recv` handle refers to it any more (a
 //! pooled connection's probe is dropped after the connection) and the kernel's receive has
@@ -34,8 +38,13 @@ use super::executor::with_cx;
 use super::sock::{on_target, Target};
 use super::Sleep;
 
-/// Bytes that may wait unread in a multishot slot before its receive is cancelled.
+/// Bytes that may wait unread on the heap in a multishot slot before its receive is
+/// cancelled.
 pub(crate) const MAX_QUEUED: usize = 64 * 1024;
+
+/// Provided buffers one slot may keep queued unread until the loop settles, while its ring
+/// is roomy (a 256 KiB response arrives as eight 32 KiB deliveries in one batch).
+pub(crate) const MAX_LENT: usize = 8;
 
 /// What the kernel delivered and the reader has not taken yet.
 pub(crate) enum Got {
@@ -78,20 +87,36 @@ impl MultiSlot {
     }
 
     /// The loop is about to enter the kernel: provided buffers still queued unread go to the
-    /// heap (see the module's doc).
-    pub(crate) fn settle(&mut self) {
+    /// heap (see the module's doc). Returns whether the receive must be cancelled now (too
+    /// much unread).
+    pub(crate) fn settle(&mut self) -> bool {
         self.lent = false;
         self.heap_unread();
+        self.over_queued()
     }
 
-    fn queued_bytes(&self) -> usize {
-        self.queue
+    /// Too much waits unread on the heap and the receive is still armed: it is to be
+    /// cancelled (marked so here).
+    fn over_queued(&mut self) -> bool {
+        let heaped: usize = self
+            .queue
             .iter()
             .map(|g| match g {
-                Got::Data(b) => b.len(),
-                Got::End(_) => 0,
+                Got::Data(b) if !b.is_pool() => b.len(),
+                _ => 0,
             })
-            .sum()
+            .sum();
+        self.armed && !self.stopping && heaped > MAX_QUEUED && {
+            self.stopping = true;
+            true
+        }
+    }
+
+    fn lent_count(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|g| matches!(g, Got::Data(b) if b.is_pool()))
+            .count()
     }
 
     /// Takes one completion. Returns whether the receive must be cancelled (too much unread).
@@ -115,19 +140,21 @@ impl MultiSlot {
                         .try_borrow_mut()
                         .ok()?
                         .as_mut()
-                        .map(|r| r.take(bid, res as u32))
+                        .map(|r| (r.take(bid, res as u32), r.roomy()))
                 })
             });
             match buf {
-                // First in the queue: the provided buffer itself (no copy), for the reader
+                // The provided buffer itself (no copy): first in the queue, for the reader
                 // waiting now or, until the loop settles, one busy with the completion just
-                // before. Anything behind it goes to the heap, as the reader takes one item
-                // per wake-up.
-                Some(b) if self.queue.is_empty() => {
-                    self.lent |= !waiting;
+                // before; behind others while the ring is roomy, for a reader that takes all
+                // at once. Anything else goes to the heap.
+                Some((b, roomy))
+                    if self.queue.is_empty() || (roomy && self.lent_count() < MAX_LENT) =>
+                {
+                    self.lent |= !waiting || !self.queue.is_empty();
                     self.queue.push(Got::Data(b));
                 }
-                Some(b) => self.queue.push(Got::Data(b.into_heap())),
+                Some((b, _)) => self.queue.push(Got::Data(b.into_heap())),
                 None => self.queue.push(Got::End(-libc::EIO)),
             }
         } else if res == -libc::ECANCELED && !more {
@@ -142,17 +169,18 @@ impl MultiSlot {
         if let Some(w) = self.waker.take() {
             w.wake();
         }
-        self.armed && !self.stopping && self.queued_bytes() > MAX_QUEUED && {
-            self.stopping = true;
-            true
-        }
+        self.over_queued()
     }
 
-    /// The reader went away: provided buffers still queued move to the heap, so an idle
-    /// connection holds none.
-    fn detach(&mut self) {
+    /// The reader's handle went (it took a delivery, or it stopped waiting): provided
+    /// buffers still queued move to the heap when the loop settles, so an idle connection
+    /// holds none across a kernel entry, while the same task may still take them at once.
+    /// Returns whether the slot must be listed for settling.
+    fn detach(&mut self) -> bool {
         self.waker = None;
-        self.heap_unread();
+        let list = !self.lent && self.lent_count() > 0;
+        self.lent |= list;
+        list
     }
 
     /// Queued provided buffers move to the heap (their buffers go back to the ring).
@@ -278,13 +306,36 @@ pub(crate) fn drop_handle(idx: u32) {
     super::executor::try_with_cx(|c| {
         if let Ok(mut d) = c.driver.try_borrow_mut() {
             if let Some(m) = d.multi(idx as usize) {
-                m.detach();
+                let list = m.detach();
                 m.handles = m.handles.saturating_sub(1);
+                if list {
+                    d.list_lent(idx as usize);
+                }
                 queued = d.multi_settle(idx as usize);
             }
         }
     });
     drop(queued);
+}
+
+/// The next delivery already queued in slot `idx`, without waiting: `None` when nothing is
+/// queued or what comes next is the end of the receive (the next `Recv` reports it).
+pub(crate) fn take_ready(idx: u32) -> Option<PBuf> {
+    super::executor::try_with_cx_or(None, |c| {
+        let mut d = c.driver.try_borrow_mut().ok()?;
+        let m = d.multi(idx as usize).filter(|m| !m.closed)?;
+        if !matches!(m.queue.first(), Some(Got::Data(_))) {
+            return None;
+        }
+        let Got::Data(b) = m.queue.remove(0) else {
+            return None;
+        };
+        if m.queue.is_empty() {
+            let q = std::mem::take(&mut m.queue);
+            d.spare_queue(q);
+        }
+        Some(b)
+    })
 }
 
 /// The connection closes: its receive is cancelled, what waited unread is dropped.

@@ -248,6 +248,16 @@ impl Conn {
         }
     }
 
+    /// Bytes that were received already and wait unread, without waiting for more: only a
+    /// connection in multishot mode has any (`None` otherwise, and before an end of stream
+    /// or error, which the next receive reports).
+    pub fn received(&self) -> Option<PBuf> {
+        match self.multi.get() {
+            multishot::OFF | multishot::ON => None,
+            n => multishot::take_ready(n - 2),
+        }
+    }
+
     /// Receives the next bytes; `Ok(None)` at end of stream.
     pub async fn recv(&self) -> io::Result<Option<PBuf>> {
         self.recv_op().await

@@ -268,6 +268,14 @@ impl Transport for KtlsConn {
         self.conn.send_two(head, body)
     }
 
+    /// One vectored send: the kernel cuts the records.
+    fn send_gather(
+        &self,
+        chunks: Vec<Chunk>,
+    ) -> impl Future<Output = (io::Result<()>, Vec<Chunk>)> {
+        self.conn.send_vectored(chunks)
+    }
+
     async fn shutdown_write(&self) -> io::Result<()> {
         // Best effort: with a full send buffer the alert is skipped and the FIN alone ends
         // the stream (a truncation the client may report; nothing is sent after it anyway).

@@ -101,6 +101,21 @@ pub trait Transport {
         body: Chunk,
     ) -> impl Future<Output = (io::Result<()>, Vec<u8>, Chunk)>;
 
+    /// Sends all of `chunks` in order, as one write where the transport can (a vectored
+    /// send; one TLS flush), and hands them back.
+    fn send_gather(
+        &self,
+        chunks: Vec<Chunk>,
+    ) -> impl Future<Output = (io::Result<()>, Vec<Chunk>)> {
+        send_each(self, chunks)
+    }
+
+    /// Bytes received already that wait unread, without waiting for more (a relay sends
+    /// them together); `None` when there are none, or where the transport cannot tell.
+    fn recv_ready(&self) -> Option<Chunk> {
+        None
+    }
+
     /// Tells the peer nothing more will come (TCP FIN; TLS close_notify, then FIN; h2
     /// END_STREAM).
     fn shutdown_write(&self) -> impl Future<Output = io::Result<()>>;
@@ -115,4 +130,23 @@ pub trait Transport {
     fn is_h2(&self) -> bool {
         false
     }
+}
+
+/// Sends `chunks` one after the other (a transport with no gathered write), handing them back.
+pub async fn send_each<T: Transport + ?Sized>(
+    t: &T,
+    chunks: Vec<Chunk>,
+) -> (io::Result<()>, Vec<Chunk>) {
+    let mut back = Vec::with_capacity(chunks.len());
+    let mut result = Ok(());
+    for c in chunks {
+        if result.is_ok() {
+            let (r, c) = t.send(c).await;
+            result = r;
+            back.push(c);
+        } else {
+            back.push(c);
+        }
+    }
+    (result, back)
 }

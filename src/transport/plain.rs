@@ -41,6 +41,18 @@ impl Transport for Conn {
         Conn::send_two(self, head, body)
     }
 
+    /// One vectored send, unless relays send zero-copy (`Conn::send_relay`, one by one).
+    async fn send_gather(&self, chunks: Vec<Chunk>) -> (io::Result<()>, Vec<Chunk>) {
+        if crate::runtime::zero_copy_relay() {
+            return super::send_each(self, chunks).await;
+        }
+        self.send_vectored(chunks).await
+    }
+
+    fn recv_ready(&self) -> Option<Chunk> {
+        self.received().map(Chunk::Pool)
+    }
+
     async fn shutdown_write(&self) -> io::Result<()> {
         Conn::shutdown_write(self).await
     }

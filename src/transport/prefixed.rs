@@ -40,6 +40,13 @@ impl<T: Transport> Transport for Prefixed<T> {
         self.inner.send_two(head, body)
     }
 
+    fn send_gather(
+        &self,
+        chunks: Vec<Chunk>,
+    ) -> impl std::future::Future<Output = (io::Result<()>, Vec<Chunk>)> {
+        self.inner.send_gather(chunks)
+    }
+
     fn shutdown_write(&self) -> impl std::future::Future<Output = io::Result<()>> {
         self.inner.shutdown_write()
     }

@@ -592,6 +592,18 @@ impl Transport for TlsConn {
         (r, head, body)
     }
 
+    /// All the chunks sealed into one buffer, sent in one flush.
+    async fn send_gather(&self, chunks: Vec<Chunk>) -> (io::Result<()>, Vec<Chunk>) {
+        let parts: Vec<&[u8]> = chunks.iter().map(Chunk::as_slice).collect();
+        let sealed = self.seal_data(&parts);
+        drop(parts);
+        let r = match sealed {
+            Ok(out) => self.flush(out).await,
+            Err(e) => Err(e),
+        };
+        (r, chunks)
+    }
+
     async fn shutdown_write(&self) -> io::Result<()> {
         let r = match self.seal(|w, out| encrypt(w, None, out)) {
             Ok(out) => self.flush(out).await,

@@ -252,6 +252,26 @@ impl Transport for ServerConn {
         }
     }
 
+    async fn send_gather(&self, chunks: Vec<Chunk>) -> (io::Result<()>, Vec<Chunk>) {
+        match self {
+            ServerConn::Plain(c) => Transport::send_gather(c, chunks).await,
+            ServerConn::Tls(t) => {
+                let parts: Vec<&[u8]> = chunks.iter().map(Chunk::as_slice).collect();
+                let r = t.send_plain(&parts).await;
+                drop(parts);
+                (r, chunks)
+            }
+        }
+    }
+
+    /// Only a plain connection tells (a TLS one has its records to decrypt first).
+    fn recv_ready(&self) -> Option<Chunk> {
+        match self {
+            ServerConn::Plain(c) => c.received().map(Chunk::Pool),
+            ServerConn::Tls(_) => None,
+        }
+    }
+
     async fn shutdown_write(&self) -> io::Result<()> {
         match self {
             ServerConn::Plain(c) => c.shutdown_write().await,

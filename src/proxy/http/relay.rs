@@ -11,10 +11,12 @@ use crate::http::{
 use crate::proxy::exchange::{Outcome, Phase};
 use crate::proxy::persist::{self, Sticky};
 use crate::proxy::upstream::Upstream;
+use crate::proxy::Local;
 use crate::rules::{Edits, Fired};
 use crate::runtime;
 use crate::snapshot::BackendRt;
-use crate::transport::{Chunk, Transport};
+use crate::transport::{Chunk, ServerConn, Transport};
+use std::rc::Rc;
 
 /// Most informational (1xx) responses relayed before one final response; more is a 502.
 const MAX_INFORMATIONAL: usize = 8;
@@ -159,17 +161,55 @@ pub(super) async fn response<T: Transport>(
             with_head = Some(rin.take(p.consumed));
         }
     }
+    // What the server's connection received already goes out with the head too (a large
+    // response arrives as several deliveries in one batch).
+    let local = Rc::clone(&r.s.local);
+    let gather = Gather {
+        local: &local,
+        dechunk,
+    };
+    let mut batch: Vec<Chunk> = with_head.into_iter().collect();
+    if !done && rin.is_empty() {
+        if let Some(c) = leg.up.conn.recv_ready() {
+            rin.push(c);
+            match gather.take(&leg.up.conn, &mut body, &mut rin, &mut batch) {
+                Ok(d) => done = d,
+                Err(_) => {
+                    // Nothing reached the client yet.
+                    r.s.local.give_back(out);
+                    return Err(Outcome::server_error(502));
+                }
+            }
+        }
+    }
     let mut stray = done && !rin.is_empty();
     r.x.reach(Phase::Data);
-    let head_bytes = out.len() as u64 + with_head.as_ref().map_or(0, |c| c.len() as u64);
+    let head_bytes = out.len() as u64 + batch_len(&batch);
     let client_timeout = r.fe.timeouts.client;
-    let sent = match with_head {
-        Some(chunk) => runtime::timeout(client_timeout, r.s.client.send_two(out, chunk))
-            .await
-            .map(|(res, h, _)| (res, h)),
-        None => runtime::timeout(client_timeout, r.s.client.send(Chunk::Heap(out)))
+    let sent = match batch.len() {
+        0 => runtime::timeout(client_timeout, r.s.client.send(Chunk::Heap(out)))
             .await
             .map(|(res, c)| (res, into_vec(c))),
+        1 => {
+            let chunk = batch.pop().unwrap_or(Chunk::Static(b""));
+            runtime::timeout(client_timeout, r.s.client.send_two(out, chunk))
+                .await
+                .map(|(res, h, _)| (res, h))
+        }
+        _ => {
+            batch.insert(0, Chunk::Heap(out));
+            let chunks = std::mem::take(&mut batch);
+            runtime::timeout(client_timeout, r.s.client.send_gather(chunks))
+                .await
+                .map(|(res, mut back)| {
+                    let head = back
+                        .first_mut()
+                        .map(|c| into_vec(std::mem::replace(c, Chunk::Static(b""))))
+                        .unwrap_or_default();
+                    batch = back;
+                    (res, head)
+                })
+        }
     };
     match sent {
         Ok((Ok(()), back)) => r.s.local.give_back(back),
@@ -185,30 +225,41 @@ pub(super) async fn response<T: Transport>(
             // connection closes without more bytes.
             return Err(Outcome::server_error(0));
         }
-        let chunk = if dechunk {
-            let mut v = r.s.local.out_buf();
-            let p = dechunk_into(&mut body, rin.slice(), &mut v)
-                .map_err(|()| Outcome::server_error(0))?;
-            rin.consume(p.consumed);
-            done = p.done;
-            Chunk::Heap(v)
-        } else {
-            let p = body
-                .feed(rin.slice())
-                .map_err(|_| Outcome::server_error(0))?;
-            done = p.done;
-            rin.take(p.consumed)
-        };
+        batch.clear();
+        done = gather.take(&leg.up.conn, &mut body, &mut rin, &mut batch)?;
         stray = done && !rin.is_empty();
-        let n = chunk.len() as u64;
-        if n > 0 {
-            match runtime::timeout(client_timeout, r.s.client.send(chunk)).await {
-                Ok((Ok(()), Chunk::Heap(v))) => r.s.local.give_back(v),
-                Ok((Ok(()), _)) => {}
-                _ => return Err(Outcome::client_closed()),
-            }
-            r.x.bytes_out += n;
+        let n = batch_len(&batch);
+        if n == 0 {
+            continue;
         }
+        let sent = if batch.len() == 1 {
+            let chunk = batch.pop().unwrap_or(Chunk::Static(b""));
+            runtime::timeout(client_timeout, r.s.client.send(chunk))
+                .await
+                .map(|(res, c)| {
+                    batch.push(c);
+                    res
+                })
+        } else {
+            let chunks = std::mem::take(&mut batch);
+            runtime::timeout(client_timeout, r.s.client.send_gather(chunks))
+                .await
+                .map(|(res, back)| {
+                    batch = back;
+                    res
+                })
+        };
+        match sent {
+            Ok(Ok(())) => {
+                for c in batch.drain(..) {
+                    if let Chunk::Heap(v) = c {
+                        r.s.local.give_back(v);
+                    }
+                }
+            }
+            _ => return Err(Outcome::client_closed()),
+        }
+        r.x.bytes_out += n;
     }
     // The exchange is complete: the server connection goes back to the pool if both ends
     // allow it and it is clean (no stray bytes after the response).
@@ -272,6 +323,64 @@ async fn read_head<T: Transport>(
             Err(_) => return Err(Outcome::server_error(502)),
         }
     }
+}
+
+/// Chunks one send gathers at most.
+const MAX_GATHER: usize = 16;
+
+/// Where a response's body chunks come from and how they are made.
+struct Gather<'a> {
+    local: &'a Local,
+    /// De-chunked into heap buffers, for an HTTP/1.0 client.
+    dechunk: bool,
+}
+
+impl Gather<'_> {
+    /// Moves body bytes from `rin` into `batch` as sendable chunks, then those `server`'s
+    /// connection received already and that wait unread, one chunk each, while the body goes
+    /// on: so a response that arrived as several deliveries leaves in one vectored send.
+    /// Returns whether the body is complete.
+    fn take(
+        &self,
+        server: &ServerConn,
+        body: &mut BodyState,
+        rin: &mut Input,
+        batch: &mut Vec<Chunk>,
+    ) -> Result<bool, Outcome> {
+        loop {
+            let done = if self.dechunk {
+                let mut v = self.local.out_buf();
+                let p = dechunk_into(body, rin.slice(), &mut v)
+                    .map_err(|()| Outcome::server_error(0))?;
+                rin.consume(p.consumed);
+                if v.is_empty() {
+                    self.local.give_back(v);
+                } else {
+                    batch.push(Chunk::Heap(v));
+                }
+                p.done
+            } else {
+                let p = body
+                    .feed(rin.slice())
+                    .map_err(|_| Outcome::server_error(0))?;
+                if p.consumed > 0 {
+                    batch.push(rin.take(p.consumed));
+                }
+                p.done
+            };
+            if done || batch.len() >= MAX_GATHER || !rin.is_empty() {
+                return Ok(done);
+            }
+            match server.recv_ready() {
+                Some(c) => rin.push(c),
+                None => return Ok(false),
+            }
+        }
+    }
+}
+
+fn batch_len(batch: &[Chunk]) -> u64 {
+    batch.iter().map(|c| c.len() as u64).sum()
 }
 
 /// A heap buffer back from a send, for reuse.
