@@ -75,6 +75,27 @@ fn large_stream_both_directions() {
     assert_eq!(sum.value(), pattern_sum(n as u64));
 }
 
+/// A server that writes several megabytes in one `write_all` reaches ringlb as many
+/// deliveries at once, which it sends on gathered: they arrive whole and in order.
+#[test]
+fn a_burst_written_at_once_arrives_whole_and_in_order() {
+    let n = (4 << 20) + 4321;
+    let server = RawBackend::start(move |mut s| {
+        let mut go = [0u8; 2];
+        if s.read_exact(&mut go).is_ok() {
+            let _ = s.write_all(&pattern(n));
+            let _ = s.shutdown(Shutdown::Write);
+        }
+    });
+    let lb = tcp().server(srv("burst", server.addr())).start();
+    let mut s = connect(lb.addr);
+    s.write_all(b"go").expect("write");
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).expect("read to end");
+    assert_eq!(got.len(), n);
+    assert!(got == pattern(n), "bytes out of order or changed");
+}
+
 #[test]
 fn server_answers_after_client_half_close() {
     // the server reads until EOF before it answers: only a relayed half-close lets it answer

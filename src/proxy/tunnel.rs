@@ -173,6 +173,9 @@ pub async fn relay(
     }
 }
 
+/// Chunks received at once that one send gathers at most.
+const MAX_GATHER: usize = 16;
+
 /// Copies `from` → `to` until `from`'s end of stream (then shuts `to`'s write half), a
 /// failure, or inactivity of both directions for `idle` (`last` is shared by the two). The
 /// receive stays in flight while the other direction keeps the relay alive, so no byte is
@@ -193,10 +196,27 @@ async fn pump(from: &impl Transport, to: &impl Transport, shared: &Shared<'_>, w
         match got {
             Ok(Some(buf)) => {
                 last.set(Instant::now());
-                let n = buf.len() as u64;
-                match runtime::timeout(idle, to.send(buf)).await {
-                    Ok((Ok(()), _)) => {}
-                    Ok((Err(_), _)) => return Flow::SendFailed,
+                let mut n = buf.len() as u64;
+                // What else arrived with it goes out in the same (vectored) send.
+                let sent = match from.recv_ready() {
+                    None => runtime::timeout(idle, to.send(buf)).await.map(|(r, _)| r),
+                    Some(next) => {
+                        let mut batch = vec![buf, next];
+                        while batch.len() < MAX_GATHER {
+                            match from.recv_ready() {
+                                Some(c) => batch.push(c),
+                                None => break,
+                            }
+                        }
+                        n = batch.iter().map(|c| c.len() as u64).sum();
+                        runtime::timeout(idle, to.send_gather(batch))
+                            .await
+                            .map(|(r, _)| r)
+                    }
+                };
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Flow::SendFailed,
                     Err(_) => return Flow::Idle,
                 }
                 shared.moved(way, n);

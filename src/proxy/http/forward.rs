@@ -325,21 +325,71 @@ async fn upload<T: Transport>(
         let p = body
             .feed(r.input.slice())
             .map_err(|e| Outcome::refused(e.status(), true))?;
+        let mut done = p.done;
         if p.consumed > 0 {
             r.x.bytes_in += p.consumed as u64;
             let chunk = r.input.take(p.consumed);
-            let sent = runtime::timeout(be.timeouts.server, up.conn.send(chunk)).await;
-            if !matches!(sent, Ok((Ok(()), _))) {
+            // What the client sent meanwhile and was received already goes in the same
+            // (vectored) send.
+            let more = if done || !r.input.is_empty() {
+                None
+            } else {
+                r.s.client.recv_ready()
+            };
+            let sent = match more {
+                None => runtime::timeout(be.timeouts.server, up.conn.send(chunk))
+                    .await
+                    .map(|(res, _)| res),
+                Some(next) => {
+                    let mut batch = vec![chunk];
+                    done = gather_body(r, body, next, &mut batch)?;
+                    runtime::timeout(be.timeouts.server, up.conn.send_gather(batch))
+                        .await
+                        .map(|(res, _)| res)
+                }
+            };
+            if !matches!(sent, Ok(Ok(()))) {
                 return Err(Outcome {
                     linger: true,
                     ..Outcome::server_error(502)
                 });
             }
         }
-        if p.done {
+        if done {
             return Ok(());
         }
     }
+}
+
+/// Chunks one send of a request body gathers at most.
+const MAX_GATHER: usize = 16;
+
+/// Feeds `next` and what else the client's connection received already into `batch`, one
+/// sendable chunk each, while the body goes on. Returns whether the body is complete.
+fn gather_body<T: Transport>(
+    r: &mut Req<'_, T>,
+    body: &mut BodyState,
+    next: Chunk,
+    batch: &mut Vec<Chunk>,
+) -> Result<bool, Outcome> {
+    let mut next = Some(next);
+    while let Some(c) = next.take() {
+        r.input.push(c);
+        let p = body
+            .feed(r.input.slice())
+            .map_err(|e| Outcome::refused(e.status(), true))?;
+        if p.consumed > 0 {
+            r.x.bytes_in += p.consumed as u64;
+            batch.push(r.input.take(p.consumed));
+        }
+        if p.done {
+            return Ok(true);
+        }
+        if batch.len() < MAX_GATHER && r.input.is_empty() {
+            next = r.s.client.recv_ready();
+        }
+    }
+    Ok(false)
 }
 
 /// What routing knows of the client connection.
