@@ -158,8 +158,6 @@ pub struct Ringlb {
     /// Index in `seen` of the first message `notify_messages` has not returned yet.
     unread: usize,
     exit: Option<ExitStatus>,
-    /// Keep the directory on drop (set after a failure worth inspecting).
-    keep_dir: bool,
 }
 
 impl Ringlb {
@@ -223,7 +221,6 @@ impl Ringlb {
             seen: Vec::new(),
             unread: 0,
             exit: None,
-            keep_dir: false,
         };
         match r.wait_notify("READY=1", READY_TIMEOUT) {
             Some(_) => Ok(r),
@@ -233,12 +230,9 @@ impl Ringlb {
                     _ => format!("no READY=1 within {READY_TIMEOUT:?}"),
                 };
                 r.kill();
-                r.keep_dir = true;
-                Err(format!(
-                    "{why}\nlogs kept in {}\n{}",
-                    r.dir.display(),
-                    r.logs()
-                ))
+                // The logs travel in the error; the directory goes with `r` (tests that
+                // expect a refused start would otherwise leave one behind each run).
+                Err(format!("{why}\n{}", r.logs()))
             }
         }
     }
@@ -459,9 +453,7 @@ impl Drop for Ringlb {
         if self.exit.is_none() {
             self.stop();
         }
-        if !self.keep_dir {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
+        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
