@@ -325,6 +325,10 @@ mod tests {
     /// A gathered send larger than rustls's outgoing buffer (64 KiB) goes out whole, in order,
     /// in several rounds: a relay may gather 16 deliveries of 32 KiB for a TLS server.
     #[test]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test's TLS server runs on a thread of its own; the handshake's deadline reads the clock"
+    )]
     fn a_gathered_send_larger_than_the_tls_buffer_goes_out_whole() {
         let provider = crate::tls::provider();
         let key = rcgen::KeyPair::generate().unwrap();
