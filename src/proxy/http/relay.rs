@@ -215,6 +215,8 @@ pub(super) async fn response<T: Transport>(
         Ok((Ok(()), back)) => r.s.local.give_back(back),
         _ => return Err(Outcome::client_closed()),
     }
+    // The body's receive buffers go back before the next wait for the server.
+    gather.give_back(&mut batch);
     r.x.bytes_out += head_bytes;
     while !done {
         if rin.is_empty() && !leg.recv(&mut rin).await? {
@@ -225,7 +227,6 @@ pub(super) async fn response<T: Transport>(
             // connection closes without more bytes.
             return Err(Outcome::server_error(0));
         }
-        batch.clear();
         done = gather.take(&leg.up.conn, &mut body, &mut rin, &mut batch)?;
         stray = done && !rin.is_empty();
         let n = batch_len(&batch);
@@ -250,13 +251,7 @@ pub(super) async fn response<T: Transport>(
                 })
         };
         match sent {
-            Ok(Ok(())) => {
-                for c in batch.drain(..) {
-                    if let Chunk::Heap(v) = c {
-                        r.s.local.give_back(v);
-                    }
-                }
-            }
+            Ok(Ok(())) => gather.give_back(&mut batch),
             _ => return Err(Outcome::client_closed()),
         }
         r.x.bytes_out += n;
@@ -336,6 +331,16 @@ struct Gather<'a> {
 }
 
 impl Gather<'_> {
+    /// Empties `batch` after its send: heap buffers back to the worker's spares, receive
+    /// buffers back to the ring.
+    fn give_back(&self, batch: &mut Vec<Chunk>) {
+        for c in batch.drain(..) {
+            if let Chunk::Heap(v) = c {
+                self.local.give_back(v);
+            }
+        }
+    }
+
     /// Moves body bytes from `rin` into `batch` as sendable chunks, then those `server`'s
     /// connection received already and that wait unread, one chunk each, while the body goes
     /// on: so a response that arrived as several deliveries leaves in one vectored send.
