@@ -280,11 +280,8 @@ mod tests {
 
     fn runtime() -> Runtime {
         Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 64,
-            buffer_size: 4096,
             fixed_files: 64,
-            ..RuntimeOptions::default()
+            ..RuntimeOptions::small(64)
         })
         .unwrap()
     }

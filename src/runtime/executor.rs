@@ -260,6 +260,20 @@ pub struct RuntimeOptions {
 /// descriptors.
 pub const DEFAULT_FIXED_FILES: u32 = 16 * 1024;
 
+#[cfg(test)]
+impl RuntimeOptions {
+    /// A test's runtime: a 64-entry ring and `buffers` provided buffers of 4 KiB, the rest as
+    /// by default.
+    pub(crate) fn small(buffers: u16) -> RuntimeOptions {
+        RuntimeOptions {
+            ring_entries: 64,
+            buffers,
+            buffer_size: 4096,
+            ..RuntimeOptions::default()
+        }
+    }
+}
+
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {

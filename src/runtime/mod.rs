@@ -76,13 +76,7 @@ mod tests {
 
     #[test]
     fn echo_round_trip_and_timeout_cancels() {
-        let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 64,
-            buffer_size: 4096,
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
+        let rt = Runtime::new(RuntimeOptions::small(64)).unwrap();
         let (lfd, addr) = local_listener();
         let got = Rc::new(std::cell::RefCell::new(Vec::new()));
         let got2 = got.clone();
@@ -115,11 +109,8 @@ mod tests {
     #[test]
     fn a_batched_wait_still_returns_lone_completions_and_fires_timers() {
         let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 64,
-            buffer_size: 4096,
             batch_wait_us: 200,
-            ..RuntimeOptions::default()
+            ..RuntimeOptions::small(64)
         })
         .unwrap();
         let batched = executor::with_cx(|c| c.driver.borrow().batch_wait_us()) == 200;
@@ -170,11 +161,8 @@ mod tests {
     #[test]
     fn a_batched_wait_without_timers_sleeps_until_a_completion() {
         let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 64,
-            buffer_size: 4096,
             batch_wait_us: 50,
-            ..RuntimeOptions::default()
+            ..RuntimeOptions::small(64)
         })
         .unwrap();
         if executor::with_cx(|c| c.driver.borrow().batch_wait_us()) == 0 {
@@ -242,13 +230,7 @@ mod tests {
     /// operation stays in flight once the connections are gone.
     #[test]
     fn multishot_receive_delivers_everything_in_order() {
-        let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 16,
-            buffer_size: 4096,
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
+        let rt = Runtime::new(RuntimeOptions::small(16)).unwrap();
         let (lfd, addr) = local_listener();
         let total = 300 * 1024;
         let got = Rc::new(std::cell::RefCell::new(Vec::new()));
@@ -300,13 +282,7 @@ mod tests {
     /// keeps none; the spares stay bounded.
     #[test]
     fn emptied_multishot_queues_are_reused() {
-        let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 64,
-            buffer_size: 4096,
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
+        let rt = Runtime::new(RuntimeOptions::small(64)).unwrap();
         let (lfd, addr) = local_listener();
         rt.block_on(async move {
             let _ = spawn(async move {
@@ -338,13 +314,7 @@ mod tests {
     /// buffer across an entry, and its bytes are still read, in order.
     #[test]
     fn an_unread_delivery_gives_its_buffer_back_before_the_next_entry() {
-        let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 16,
-            buffer_size: 4096,
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
+        let rt = Runtime::new(RuntimeOptions::small(16)).unwrap();
         let (lfd, addr) = local_listener();
         rt.block_on(async move {
             let sender = spawn(async move {
@@ -395,13 +365,7 @@ mod tests {
     /// loop enters the kernel again. Bytes stay in order either way.
     #[test]
     fn deliveries_that_arrive_together_keep_their_buffers_for_a_reader_that_takes_them() {
-        let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 16,
-            buffer_size: 4096,
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
+        let rt = Runtime::new(RuntimeOptions::small(16)).unwrap();
         let (lfd, addr) = local_listener();
         let block =
             |k: usize| -> Vec<u8> { (0..5 * 4096).map(|i| ((i + k) % 251) as u8).collect() };
@@ -483,11 +447,8 @@ mod tests {
     fn bytes_that_came_in_time_beat_a_deadline_the_loop_reaches_late() {
         for (multishot, fixed_files) in [(false, 64), (true, 64), (false, 0), (true, 0)] {
             let rt = Runtime::new(RuntimeOptions {
-                ring_entries: 64,
-                buffers: 16,
-                buffer_size: 4096,
                 fixed_files,
-                ..RuntimeOptions::default()
+                ..RuntimeOptions::small(16)
             })
             .unwrap();
             let (lfd, addr) = local_listener();

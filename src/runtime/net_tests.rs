@@ -9,12 +9,9 @@ use super::super::{sleep, timeout, Acceptor, Conn, Runtime, RuntimeOptions};
 
 fn runtime(fixed_files: u32, zero_copy_min: Option<u32>) -> Runtime {
     Runtime::new(RuntimeOptions {
-        ring_entries: 64,
-        buffers: 64,
-        buffer_size: 4096,
         fixed_files,
         zero_copy_min,
-        ..RuntimeOptions::default()
+        ..RuntimeOptions::small(64)
     })
     .unwrap()
 }

@@ -367,13 +367,7 @@ mod tests {
             s.read_exact(&mut got).unwrap();
             got
         });
-        let rt = Runtime::new(RuntimeOptions {
-            ring_entries: 64,
-            buffers: 16,
-            buffer_size: 4096,
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
+        let rt = Runtime::new(RuntimeOptions::small(16)).unwrap();
         let chunks: Vec<Chunk> = want
             .chunks(32 * 1024)
             .map(|c| Chunk::Heap(c.to_vec()))
