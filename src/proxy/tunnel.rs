@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::exchange::Outcome;
 use crate::runtime;
 use crate::state::{FrontendState, ServerState};
-use crate::transport::Transport;
+use crate::transport::{Transport, MAX_GATHER};
 
 /// How a relay ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,9 +172,6 @@ pub async fn relay(
         end,
     }
 }
-
-/// Chunks received at once that one send gathers at most.
-const MAX_GATHER: usize = 16;
 
 /// Copies `from` → `to` until `from`'s end of stream (then shuts `to`'s write half), a
 /// failure, or inactivity of both directions for `idle` (`last` is shared by the two). The

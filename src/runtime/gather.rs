@@ -17,25 +17,23 @@ struct Gather<B> {
     bufs: Vec<B>,
 }
 
-impl Gather<()> {
-    /// Vectors for the bytes of `bufs` from offset `sent` on (over all of them, in order).
-    fn vectors<B: IoBuf>(bufs: &[B], sent: usize, iov: &mut Vec<libc::iovec>) {
-        iov.clear();
-        let mut skip = sent;
-        for b in bufs {
-            let len = b.io_len();
-            if skip >= len {
-                skip -= len;
-                continue;
-            }
-            // SAFETY: skip < len, so the pointer stays inside the buffer.
-            let base = unsafe { b.io_ptr().add(skip) };
-            iov.push(libc::iovec {
-                iov_base: base as *mut libc::c_void,
-                iov_len: len - skip,
-            });
-            skip = 0;
+/// Vectors for the bytes of `bufs` from offset `sent` on (over all of them, in order).
+fn vectors<B: IoBuf>(bufs: &[B], sent: usize, iov: &mut Vec<libc::iovec>) {
+    iov.clear();
+    let mut skip = sent;
+    for b in bufs {
+        let len = b.io_len();
+        if skip >= len {
+            skip -= len;
+            continue;
         }
+        // SAFETY: skip < len, so the pointer stays inside the buffer.
+        let base = unsafe { b.io_ptr().add(skip) };
+        iov.push(libc::iovec {
+            iov_base: base as *mut libc::c_void,
+            iov_len: len - skip,
+        });
+        skip = 0;
     }
 }
 
@@ -54,7 +52,7 @@ impl Conn {
         let mut sent = 0usize;
         while sent < total {
             let Gather { iov, bufs, .. } = &mut *data;
-            Gather::vectors(bufs, sent, iov);
+            vectors(bufs, sent, iov);
             let target = self.target();
             // The vectors point into the buffers' own memory, which does not move with the
             // box (`IoBuf`); the header points into the box, which the operation owns.

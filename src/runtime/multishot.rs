@@ -253,19 +253,13 @@ pub(crate) fn poll_recv(
         }
         let got = with_cx(|c| {
             let mut d = c.driver.borrow_mut();
-            let Some(m) = d.multi(idx as usize).filter(|m| !m.closed) else {
+            if d.multi(idx as usize).is_none_or(|m| m.closed) {
                 return Some(Got::End(-libc::EBADF));
-            };
-            if !m.queue.is_empty() {
-                let got = m.queue.remove(0);
-                if m.queue.is_empty() {
-                    // An idle connection keeps no queue: its room goes with its last item, to
-                    // the driver's spares for the next connection that receives.
-                    let q = std::mem::take(&mut m.queue);
-                    d.spare_queue(q);
-                }
+            }
+            if let Some(got) = pop(&mut d, idx as usize) {
                 return Some(got);
             }
+            let m = d.multi(idx as usize)?;
             super::driver::park(&mut m.waker, cx.waker());
             let arm = !m.armed && {
                 m.armed = true;
@@ -327,15 +321,27 @@ pub(crate) fn take_ready(idx: u32) -> Option<PBuf> {
         if !matches!(m.queue.first(), Some(Got::Data(_))) {
             return None;
         }
-        let Got::Data(b) = m.queue.remove(0) else {
-            return None;
-        };
-        if m.queue.is_empty() {
-            let q = std::mem::take(&mut m.queue);
-            d.spare_queue(q);
+        match pop(&mut d, idx as usize)? {
+            Got::Data(b) => Some(b),
+            Got::End(_) => None,
         }
-        Some(b)
     })
+}
+
+/// Takes the first delivery queued in slot `idx`. An idle connection keeps no queue: the
+/// room goes with its last item, to the driver's spares for the next connection that
+/// receives.
+fn pop(d: &mut super::driver::Driver, idx: usize) -> Option<Got> {
+    let m = d.multi(idx)?;
+    if m.queue.is_empty() {
+        return None;
+    }
+    let got = m.queue.remove(0);
+    if m.queue.is_empty() {
+        let q = std::mem::take(&mut m.queue);
+        d.spare_queue(q);
+    }
+    Some(got)
 }
 
 /// The connection closes: its receive is cancelled, what waited unread is dropped.

@@ -132,6 +132,10 @@ pub trait Transport {
     }
 }
 
+/// Chunks one gathered send takes at most (relays of responses, uploads and tunnels): 16 ×
+/// 32 KiB receive buffers, 512 KiB.
+pub const MAX_GATHER: usize = 16;
+
 /// Sends `chunks` one after the other (a transport with no gathered write), handing them back.
 pub async fn send_each<T: Transport + ?Sized>(
     t: &T,

@@ -595,9 +595,7 @@ impl Transport for TlsConn {
     /// All the chunks sealed into one buffer, sent in one flush.
     async fn send_gather(&self, chunks: Vec<Chunk>) -> (io::Result<()>, Vec<Chunk>) {
         let parts: Vec<&[u8]> = chunks.iter().map(Chunk::as_slice).collect();
-        let sealed = self.seal_data(&parts);
-        drop(parts);
-        let r = match sealed {
+        let r = match self.seal_data(&parts) {
             Ok(out) => self.flush(out).await,
             Err(e) => Err(e),
         };

@@ -284,7 +284,6 @@ impl Transport for ServerConn {
             ServerConn::Tls(t) => {
                 let parts: Vec<&[u8]> = chunks.iter().map(Chunk::as_slice).collect();
                 let r = t.send_plain(&parts).await;
-                drop(parts);
                 (r, chunks)
             }
         }

@@ -21,7 +21,7 @@ use crate::rules::answer::Target;
 use crate::rules::{Answer, Edits, Fired, RuleSet, Verdict};
 use crate::runtime;
 use crate::snapshot::{BackendRt, FrontendRt};
-use crate::transport::{Chunk, Transport};
+use crate::transport::{Chunk, Transport, MAX_GATHER};
 
 /// The request as it goes upstream: its head (and the body bytes that came with it), whether
 /// the body is complete in it, and whether it may be sent again.
@@ -360,9 +360,6 @@ async fn upload<T: Transport>(
         }
     }
 }
-
-/// Chunks one send of a request body gathers at most.
-const MAX_GATHER: usize = 16;
 
 /// Feeds `next` and what else the client's connection received already into `batch`, one
 /// sendable chunk each, while the body goes on. Returns whether the body is complete.

@@ -15,8 +15,9 @@ use crate::proxy::Local;
 use crate::rules::{Edits, Fired};
 use crate::runtime;
 use crate::snapshot::BackendRt;
-use crate::transport::{Chunk, ServerConn, Transport};
-use std::rc::Rc;
+use crate::transport::{Chunk, ServerConn, Transport, MAX_GATHER};
+use std::io;
+use std::time::Duration;
 
 /// Most informational (1xx) responses relayed before one final response; more is a 502.
 const MAX_INFORMATIONAL: usize = 8;
@@ -163,12 +164,12 @@ pub(super) async fn response<T: Transport>(
     }
     // What the server's connection received already goes out with the head too (a large
     // response arrives as several deliveries in one batch).
-    let local = Rc::clone(&r.s.local);
+    let s = r.s;
     let gather = Gather {
-        local: &local,
+        local: &s.local,
         dechunk,
     };
-    let mut batch: Vec<Chunk> = with_head.into_iter().collect();
+    let mut batch: Vec<Chunk> = Vec::new();
     if !done && rin.is_empty() {
         if let Some(c) = leg.up.conn.recv_ready() {
             rin.push(c);
@@ -176,7 +177,7 @@ pub(super) async fn response<T: Transport>(
                 Ok(d) => done = d,
                 Err(_) => {
                     // Nothing reached the client yet.
-                    r.s.local.give_back(out);
+                    s.local.give_back(out);
                     return Err(Outcome::server_error(502));
                 }
             }
@@ -184,36 +185,30 @@ pub(super) async fn response<T: Transport>(
     }
     let mut stray = done && !rin.is_empty();
     r.x.reach(Phase::Data);
-    let head_bytes = out.len() as u64 + batch_len(&batch);
+    let head_bytes =
+        out.len() as u64 + with_head.as_ref().map_or(0, |c| c.len() as u64) + batch_len(&batch);
     let client_timeout = r.fe.timeouts.client;
-    let sent = match batch.len() {
-        0 => runtime::timeout(client_timeout, r.s.client.send(Chunk::Heap(out)))
+    let sent = match (with_head, batch.is_empty()) {
+        (None, true) => runtime::timeout(client_timeout, s.client.send(Chunk::Heap(out)))
             .await
-            .map(|(res, c)| (res, into_vec(c))),
-        1 => {
-            let chunk = batch.pop().unwrap_or(Chunk::Static(b""));
-            runtime::timeout(client_timeout, r.s.client.send_two(out, chunk))
-                .await
-                .map(|(res, h, _)| (res, h))
-        }
-        _ => {
-            batch.insert(0, Chunk::Heap(out));
-            let chunks = std::mem::take(&mut batch);
-            runtime::timeout(client_timeout, r.s.client.send_gather(chunks))
-                .await
-                .map(|(res, mut back)| {
-                    let head = back
-                        .first_mut()
-                        .map(|c| into_vec(std::mem::replace(c, Chunk::Static(b""))))
-                        .unwrap_or_default();
-                    batch = back;
-                    (res, head)
-                })
+            .map(|(res, c)| {
+                s.local.give_back(into_vec(c));
+                res
+            }),
+        (Some(chunk), true) => runtime::timeout(client_timeout, s.client.send_two(out, chunk))
+            .await
+            .map(|(res, head, _)| {
+                s.local.give_back(head);
+                res
+            }),
+        // The head first, in the same gathered send; its buffer goes back with the batch.
+        (first, false) => {
+            batch.splice(0..0, std::iter::once(Chunk::Heap(out)).chain(first));
+            send_batch(&s.client, client_timeout, &mut batch).await
         }
     };
-    match sent {
-        Ok((Ok(()), back)) => r.s.local.give_back(back),
-        _ => return Err(Outcome::client_closed()),
+    if !matches!(sent, Ok(Ok(()))) {
+        return Err(Outcome::client_closed());
     }
     // The body's receive buffers go back before the next wait for the server.
     gather.give_back(&mut batch);
@@ -233,27 +228,13 @@ pub(super) async fn response<T: Transport>(
         if n == 0 {
             continue;
         }
-        let sent = if batch.len() == 1 {
-            let chunk = batch.pop().unwrap_or(Chunk::Static(b""));
-            runtime::timeout(client_timeout, r.s.client.send(chunk))
-                .await
-                .map(|(res, c)| {
-                    batch.push(c);
-                    res
-                })
-        } else {
-            let chunks = std::mem::take(&mut batch);
-            runtime::timeout(client_timeout, r.s.client.send_gather(chunks))
-                .await
-                .map(|(res, back)| {
-                    batch = back;
-                    res
-                })
-        };
-        match sent {
-            Ok(Ok(())) => gather.give_back(&mut batch),
-            _ => return Err(Outcome::client_closed()),
+        if !matches!(
+            send_batch(&s.client, client_timeout, &mut batch).await,
+            Ok(Ok(()))
+        ) {
+            return Err(Outcome::client_closed());
         }
+        gather.give_back(&mut batch);
         r.x.bytes_out += n;
     }
     // The exchange is complete: the server connection goes back to the pool if both ends
@@ -320,9 +301,6 @@ async fn read_head<T: Transport>(
     }
 }
 
-/// Chunks one send gathers at most.
-const MAX_GATHER: usize = 16;
-
 /// Where a response's body chunks come from and how they are made.
 struct Gather<'a> {
     local: &'a Local,
@@ -382,6 +360,32 @@ impl Gather<'_> {
             }
         }
     }
+}
+
+/// Sends `batch` to the client within `timeout`: one chunk alone, several in one gathered
+/// send. The chunks stay in `batch` for `Gather::give_back`.
+async fn send_batch<T: Transport>(
+    client: &T,
+    timeout: Duration,
+    batch: &mut Vec<Chunk>,
+) -> Result<io::Result<()>, runtime::Elapsed> {
+    if batch.len() == 1 {
+        if let Some(c) = batch.pop() {
+            return runtime::timeout(timeout, client.send(c))
+                .await
+                .map(|(res, c)| {
+                    batch.push(c);
+                    res
+                });
+        }
+    }
+    let chunks = std::mem::take(batch);
+    runtime::timeout(timeout, client.send_gather(chunks))
+        .await
+        .map(|(res, back)| {
+            *batch = back;
+            res
+        })
 }
 
 fn batch_len(batch: &[Chunk]) -> u64 {
