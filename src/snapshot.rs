@@ -172,6 +172,8 @@ pub struct Bind {
     pub frontend: usize,
     pub tls: bool,
     pub accept_proxy: bool,
+    /// The listener accepts a connection once its first data has arrived (`defer_accept`).
+    pub defer_accept: bool,
 }
 
 /// Process-wide settings (`[global]`, `[log]`), as the workers, the checker and the control
@@ -340,6 +342,7 @@ impl Snapshot {
                         frontend: i,
                         tls: false,
                         accept_proxy: f.accept_proxy,
+                        defer_accept: f.defer_accept,
                     },
                 );
             }
@@ -352,6 +355,7 @@ impl Snapshot {
                                 frontend: i,
                                 tls: true,
                                 accept_proxy: t.accept_proxy,
+                                defer_accept: f.defer_accept,
                             },
                         );
                     }
@@ -444,6 +448,7 @@ impl Snapshot {
                     frontend: frontends.len(),
                     tls: false,
                     accept_proxy: false,
+                    defer_accept: true,
                 },
             );
             frontends.push(FrontendRt {

@@ -1,5 +1,6 @@
 //! TCP mode: bytes relayed both ways, half-closes passed on in each direction, balancing of
-//! connections, and a refused server seen by the client as a closed connection.
+//! connections, and a refused server seen by the client as a closed connection. Listeners'
+//! deferred accept: off in TCP mode unless set, on for HTTP listeners, changed by a reload.
 
 // A test fails by panicking and drives real processes; the lints of Cargo.toml are for src/.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -7,7 +8,7 @@
 
 mod common;
 
-use common::conf::{srv, tcp};
+use common::conf::{http, srv, tcp};
 use common::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -260,4 +261,87 @@ address = "{}"
     }
     assert_eq!(office.connections(), 3, "from 127.0.0.2");
     assert_eq!(public.connections(), 2, "from another address");
+}
+
+/// Connections to `127.0.0.1:port` that the kernel holds before accepting them: the server
+/// side of a handshake in `SYN-RECV`, which with deferred accept lasts until the client's
+/// first bytes (`ss`).
+fn waiting_for_data(port: u16) -> usize {
+    let out = std::process::Command::new("ss")
+        .args(["-Htn", "state", "syn-recv", &format!("( sport = :{port} )")])
+        .output()
+        .expect("ss runs (iproute2)");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// A server that speaks first: TCP mode accepts a silent client at once (no deferred accept
+/// by default) and relays the greeting; with `defer_accept = true` the kernel holds a silent
+/// client until it sends, and then relays both ways as before.
+#[test]
+fn tcp_mode_accepts_silent_clients_at_once_unless_told_to_defer() {
+    let banner = RawBackend::start(|mut s| {
+        let _ = s.write_all(b"220 ready\r\n");
+        let mut buf = [0u8; 64];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 || s.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let lb = tcp().server(srv("smtp", banner.addr())).start();
+    let mut s = connect(lb.addr);
+    assert_eq!(waiting_for_data(lb.addr.port()), 0, "accepted at once");
+    let mut greeting = [0u8; 11];
+    s.read_exact(&mut greeting).expect("greeting");
+    assert_eq!(&greeting, b"220 ready\r\n");
+
+    let lb = tcp()
+        .frontend("defer_accept = true")
+        .server(srv("smtp", banner.addr()))
+        .start();
+    let mut s = connect(lb.addr);
+    assert_eq!(
+        waiting_for_data(lb.addr.port()),
+        1,
+        "a silent client waits in the kernel"
+    );
+    s.write_all(b"EHLO x\r\n").expect("write");
+    let mut got = [0u8; 19];
+    s.read_exact(&mut got).expect("greeting and echo");
+    assert_eq!(&got, b"220 ready\r\nEHLO x\r\n");
+}
+
+/// HTTP frontends defer the accept by default: a silent client waits in the kernel and is
+/// served once it sends its request. A reload that sets `defer_accept = false` takes effect
+/// on the listener the reload keeps, and one that sets it back does too.
+#[test]
+fn http_listeners_defer_the_accept_and_a_reload_changes_it() {
+    let web = Backend::start("web1");
+    let site = |extra: &str| {
+        let s = http().server(srv("web1", web.addr()));
+        if extra.is_empty() {
+            s
+        } else {
+            s.frontend(extra)
+        }
+    };
+    let mut lb = site("").start();
+    let port = lb.addr.port();
+    let silent = Client::connect(lb.addr).expect("connect");
+    assert_eq!(waiting_for_data(port), 1, "held until the request comes");
+    let mut c = silent;
+    assert_eq!(c.get("/").expect("served once it speaks").status, 200);
+
+    for (extra, held) in [("defer_accept = false", 0), ("defer_accept = true", 1)] {
+        lb.proc.write_config(&site(extra).toml(port));
+        lb.proc.signal(libc::SIGHUP);
+        let ready = lb
+            .proc
+            .wait_notify("READY=1", Duration::from_secs(10))
+            .expect("READY=1 after the reload");
+        assert!(!ready.contains("reload failed"), "{ready}");
+        let mut c = Client::connect(lb.addr).expect("connect");
+        assert_eq!(waiting_for_data(port), held, "after the reload to {extra}");
+        assert_eq!(c.get("/").expect("served").status, 200);
+    }
 }

@@ -279,6 +279,10 @@ pub struct Frontend {
     pub accept_proxy: bool,
     /// Peers allowed to send that header; empty = any. Others are refused.
     pub accept_proxy_from: Vec<Cidr>,
+    /// Accept a connection when its first bytes arrive (`TCP_DEFER_ACCEPT`), so that the
+    /// accept brings the request along; a client that sends nothing is accepted after one
+    /// second. Default: on in http mode, where the client speaks first; off in tcp mode.
+    pub defer_accept: bool,
     /// `[[frontend.X.request_rule]]`, in order; they run before routing.
     pub request_rules: Vec<RuleDef>,
     /// `[[frontend.X.response_rule]]`, in order; they run after the backend's.

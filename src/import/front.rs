@@ -648,6 +648,16 @@ pub(super) fn write(
         if v.dontlognull != base.front.dontlognull {
             out.kv("dontlognull", v.dontlognull.to_string(), None);
         }
+        // http frontends defer their accepts in ringlb whether or not HAProxy's did.
+        if let (Mode::Tcp, Some(line)) = (f.mode, p.defer_accept.first()) {
+            out.kv(
+                "defer_accept",
+                "true",
+                Some(&format!(
+                    "defer-accept (line {line}): ringlb sets it for every listener of the frontend"
+                )),
+            );
+        }
         emit::timeouts(out, &v.timeouts, base, !base.written);
         if let Some(t) = &p.tls {
             let t = super::h2::tls_of_mode(t, f.mode, skipped);

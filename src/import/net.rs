@@ -105,7 +105,7 @@ pub(super) struct PlainBind {
 }
 
 /// `bind ADDR… [options]` without `ssl` (see `tls::bind`). `accept-proxy` and `proto h2` are
-/// returned; other options are reported; the listener is kept.
+/// returned, `defer-accept` is the caller's; other options are reported; the listener is kept.
 pub(super) fn bind(
     args: &[String],
     binds: &mut Vec<Noted<String>>,
@@ -121,7 +121,8 @@ pub(super) fn bind(
     let mut words = all.iter().map(String::as_str).peekable();
     while let Some(o) = words.next() {
         match o {
-            "accept-proxy" => {}
+            // Read by the caller for the frontend (`defer_accept`).
+            "accept-proxy" | "defer-accept" => {}
             "proto" if words.peek() == Some(&"h2") => {
                 words.next();
             }

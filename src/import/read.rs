@@ -172,6 +172,7 @@ impl Reader<'_> {
             binds: Vec::new(),
             accept_proxy: Vec::new(),
             h2_binds: Vec::new(),
+            defer_accept: Vec::new(),
             acls: Vec::new(),
             uses: Vec::new(),
             rules: Vec::new(),
@@ -210,6 +211,9 @@ impl Reader<'_> {
         let head = line.words.first().map_or("", String::as_str);
         let args = line.words.get(1..).unwrap_or_default();
         let mut partial = Vec::new();
+        if head == "bind" && kind.has_front() && args.iter().any(|a| a == "defer-accept") {
+            proxy.defer_accept.push(line.no);
+        }
         let res = match head {
             "bind" if kind.has_front() && args.iter().any(|a| a == "ssl") => {
                 let at = tls::At {

@@ -43,10 +43,41 @@ fn plain_binds_that_differ_are_listed() {
         .expect("line 5 listed");
     assert!(s.why.contains("line 4 has it"), "{}", s.why);
     // Other options of the line are still reported, accept-proxy is not among them.
-    let (t, _) = load(&front(" bind :80 accept-proxy defer-accept"));
+    let (t, _) = load(&front(" bind :80 accept-proxy transparent"));
     assert_eq!(t.skipped.len(), 1, "{:?}", t.skipped);
-    assert!(t.skipped[0].why.contains("defer-accept"));
+    assert!(t.skipped[0].why.contains("transparent"));
     assert!(!t.skipped[0].why.contains("accept-proxy"));
+}
+
+#[test]
+fn defer_accept_is_the_http_default_and_set_for_tcp_frontends() {
+    // http: ringlb defers anyway; nothing is reported and nothing needs writing.
+    let (t, c) = load(&front(" bind :80 defer-accept"));
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    assert!(c.frontends[0].defer_accept);
+    // tcp: written out, from a plain or a TLS bind line, for the whole frontend.
+    for bind in [
+        " bind :5432 defer-accept",
+        " bind :80\n bind :443 ssl crt /etc/site.pem defer-accept",
+    ] {
+        let cfg = format!(
+            "defaults\n mode tcp\nfrontend db\n{bind}\n default_backend app\n\
+             backend app\n server a 10.0.0.1:5432\n"
+        );
+        let (t, c) = load(&cfg);
+        assert!(c.frontends[0].defer_accept, "{}", t.toml);
+        assert!(
+            t.toml.contains("ringlb sets it for every listener"),
+            "{}",
+            t.toml
+        );
+        assert!(!t.skipped.iter().any(|s| s.why.contains("defer-accept")));
+    }
+    let (t, c) = load(
+        "defaults\n mode tcp\nfrontend db\n bind :5432\n default_backend app\n\
+         backend app\n server a 10.0.0.1:5432\n",
+    );
+    assert!(!c.frontends[0].defer_accept, "{}", t.toml);
 }
 
 #[test]

@@ -264,6 +264,11 @@ fn read_bind(args: &[String], at: &At<'_>, partial: &mut Vec<String>) -> Result<
             i += 1;
             continue;
         }
+        // Read by the caller for the frontend (`defer_accept`).
+        if o == "defer-accept" {
+            i += 1;
+            continue;
+        }
         if !BIND_OPTS_WITH_ARG.contains(&o) {
             if !flag(o, &mut b.opts, partial) {
                 other.push(o.to_owned());

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -144,7 +144,8 @@ impl Process {
 }
 
 /// Opens listening sockets for every address in `snap`, reusing those in `have` and those
-/// inherited from a previous process (`inherited`, consumed as used).
+/// inherited from a previous process (`inherited`, consumed as used). Each gets the deferred
+/// accept its frontend asks for, also a reused or inherited one whose setting changed.
 pub(super) fn open_listeners(
     snap: &Snapshot,
     have: &[Listener],
@@ -152,7 +153,13 @@ pub(super) fn open_listeners(
 ) -> Result<Vec<Listener>, StartError> {
     let mut out = Vec::new();
     for addr in snap.bind_addrs() {
+        let defer = snap.by_bind.get(&addr).is_some_and(|b| b.defer_accept);
+        let set_defer = |fd: &OwnedFd| {
+            crate::system::set_defer_accept(fd.as_fd(), defer)
+                .map_err(|source| StartError::Listen { addr, source })
+        };
         if let Some(l) = have.iter().find(|l| l.addr == addr) {
+            set_defer(&l.fd)?;
             out.push(l.clone());
             continue;
         }
@@ -161,6 +168,7 @@ pub(super) fn open_listeners(
             None => privileges::with_bind_capability(|| listen(addr, LISTEN_BACKLOG))
                 .map_err(|source| StartError::Listen { addr, source })?,
         };
+        set_defer(&fd)?;
         out.push(Listener {
             id: NEXT_LISTENER_ID.fetch_add(1, Ordering::Relaxed),
             addr,

@@ -1,6 +1,6 @@
 //! The small system layer: resource limits, CPU affinity, kernel capability checks,
 //! privileges (`privileges`), the listening-socket handoff of a binary upgrade (`handoff`),
-//! the kernel TLS socket options (`ktls`), the version stamp of the binary (`version`) and
+//! the kernel TLS socket options (`ktls`), a listener's deferred accept, the version stamp of the binary (`version`) and
 //! zero-filled arrays the kernel backs as they are written (`zeroed`).
 //! With `runtime`, the only room where `unsafe` is allowed; every unsafe block carries a
 //! `// SAFETY:` line.
@@ -49,6 +49,35 @@ pub fn raise_soft_limit(resource: Resource) -> io::Result<u64> {
         return Ok(hard);
     }
     Ok(soft)
+}
+
+/// Seconds a listener with deferred accept waits for a silent client: the kernel turns them
+/// into one retransmitted SYN-ACK, after whose answer the connection is accepted anyway.
+pub const DEFER_ACCEPT_SECS: libc::c_int = 1;
+
+/// `TCP_DEFER_ACCEPT` on a listening socket: with `on`, a connection is accepted when its
+/// first data arrives (or, from a client that sends nothing, after [`DEFER_ACCEPT_SECS`]), so
+/// the accept brings its request along; without, at the end of the handshake. Neither nix nor
+/// socket2 has this option.
+pub fn set_defer_accept(fd: std::os::fd::BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let secs: libc::c_int = if on { DEFER_ACCEPT_SECS } else { 0 };
+    // SAFETY: `fd` is a live descriptor for the call's duration; the option value is a
+    // `c_int` on the stack whose address and exact size are passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            std::ptr::from_ref(&secs).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The soft limit of `resource`, `None` when unlimited or unknown.

@@ -150,6 +150,7 @@ backup = true
             tls: None,
             accept_proxy: false,
             accept_proxy_from: vec![],
+            defer_accept: true,
             request_rules: vec![],
             response_rules: vec![],
             errorfiles: vec![],
@@ -231,6 +232,33 @@ fn minimal_config_takes_every_constant() {
     assert_eq!(b.servers[0].weight, def::WEIGHT);
     assert_eq!(b.servers[0].maxconn, def::SERVER_MAXCONN);
     assert!(!b.servers[0].backup);
+}
+
+#[test]
+fn deferred_accept_follows_the_mode_unless_set() {
+    let tcp_site = SITE
+        .replace("default_backend", "mode = \"tcp\"\ndefault_backend")
+        .replace("[backend.web]", "[backend.web]\nmode = \"tcp\"");
+    assert!(
+        ok(SITE).frontends[0].defer_accept,
+        "http: the client speaks first"
+    );
+    assert!(
+        !ok(&tcp_site).frontends[0].defer_accept,
+        "tcp: maybe the server"
+    );
+    let set = |site: &str, v: &str| {
+        site.replace(
+            "default_backend",
+            &format!("defer_accept = {v}\ndefault_backend"),
+        )
+    };
+    assert!(!ok(&set(SITE, "false")).frontends[0].defer_accept);
+    assert!(ok(&set(&tcp_site, "true")).frontends[0].defer_accept);
+    assert_eq!(
+        error(&set(SITE, "1")),
+        "t.toml:4:16: error: expected a boolean for `defer_accept`, found an integer"
+    );
 }
 
 #[test]
