@@ -121,8 +121,9 @@ pub(super) fn bind(
     let mut words = all.iter().map(String::as_str).peekable();
     while let Some(o) = words.next() {
         match o {
-            // Read by the caller for the frontend (`defer_accept`).
-            "accept-proxy" | "defer-accept" => {}
+            "accept-proxy" => {}
+            // The caller's, for the frontend (`defer_accept`).
+            "defer-accept" => {}
             "proto" if words.peek() == Some(&"h2") => {
                 words.next();
             }

@@ -264,7 +264,7 @@ fn read_bind(args: &[String], at: &At<'_>, partial: &mut Vec<String>) -> Result<
             i += 1;
             continue;
         }
-        // Read by the caller for the frontend (`defer_accept`).
+        // The caller's, for the frontend (`defer_accept`).
         if o == "defer-accept" {
             i += 1;
             continue;

@@ -144,8 +144,9 @@ impl Process {
 }
 
 /// Opens listening sockets for every address in `snap`, reusing those in `have` and those
-/// inherited from a previous process (`inherited`, consumed as used). Each gets the deferred
-/// accept its frontend asks for, also a reused or inherited one whose setting changed.
+/// inherited from a previous process (`inherited`, consumed as used). Once all are open, each
+/// gets the deferred accept its frontend asks for, also a kept or inherited one whose setting
+/// changed (a listener that cannot be opened leaves the kept ones as they were).
 pub(super) fn open_listeners(
     snap: &Snapshot,
     have: &[Listener],
@@ -153,13 +154,7 @@ pub(super) fn open_listeners(
 ) -> Result<Vec<Listener>, StartError> {
     let mut out = Vec::new();
     for addr in snap.bind_addrs() {
-        let defer = snap.by_bind.get(&addr).is_some_and(|b| b.defer_accept);
-        let set_defer = |fd: &OwnedFd| {
-            crate::system::set_defer_accept(fd.as_fd(), defer)
-                .map_err(|source| StartError::Listen { addr, source })
-        };
         if let Some(l) = have.iter().find(|l| l.addr == addr) {
-            set_defer(&l.fd)?;
             out.push(l.clone());
             continue;
         }
@@ -168,12 +163,20 @@ pub(super) fn open_listeners(
             None => privileges::with_bind_capability(|| listen(addr, LISTEN_BACKLOG))
                 .map_err(|source| StartError::Listen { addr, source })?,
         };
-        set_defer(&fd)?;
         out.push(Listener {
             id: NEXT_LISTENER_ID.fetch_add(1, Ordering::Relaxed),
             addr,
             fd: Arc::new(fd),
         });
+    }
+    for l in &out {
+        let defer = snap.by_bind.get(&l.addr).is_some_and(|b| b.defer_accept);
+        crate::system::set_defer_accept(l.fd.as_fd(), defer).map_err(|source| {
+            StartError::Listen {
+                addr: l.addr,
+                source,
+            }
+        })?;
     }
     Ok(out)
 }
