@@ -649,7 +649,7 @@ pub(super) fn write(
             out.kv("dontlognull", v.dontlognull.to_string(), None);
         }
         // http frontends defer their accepts in ringlb whether or not HAProxy's did.
-        if let (Mode::Tcp, Some(line)) = (f.mode, p.defer_accept.first()) {
+        if let (Mode::Tcp, Some(line)) = (f.mode, p.defer_accept) {
             out.kv(
                 "defer_accept",
                 "true",

@@ -256,8 +256,8 @@ pub(super) struct Proxy {
     pub(super) accept_proxy: Vec<(usize, bool)>,
     /// The plain `bind` lines with `proto h2` (h2 with prior knowledge).
     pub(super) h2_binds: Vec<usize>,
-    /// The `bind` lines (plain or TLS) with `defer-accept`.
-    pub(super) defer_accept: Vec<usize>,
+    /// The first `bind` line (plain or TLS) with `defer-accept`.
+    pub(super) defer_accept: Option<usize>,
     /// `acl NAME …` lines: the line and the words after `acl`.
     pub(super) acls: Vec<Line>,
     /// `use_backend …` lines.

@@ -172,7 +172,7 @@ impl Reader<'_> {
             binds: Vec::new(),
             accept_proxy: Vec::new(),
             h2_binds: Vec::new(),
-            defer_accept: Vec::new(),
+            defer_accept: None,
             acls: Vec::new(),
             uses: Vec::new(),
             rules: Vec::new(),
@@ -212,7 +212,7 @@ impl Reader<'_> {
         let args = line.words.get(1..).unwrap_or_default();
         let mut partial = Vec::new();
         if head == "bind" && kind.has_front() && args.iter().any(|a| a == "defer-accept") {
-            proxy.defer_accept.push(line.no);
+            proxy.defer_accept.get_or_insert(line.no);
         }
         let res = match head {
             "bind" if kind.has_front() && args.iter().any(|a| a == "ssl") => {

@@ -1,7 +1,8 @@
 //! The small system layer: resource limits, CPU affinity, kernel capability checks,
 //! privileges (`privileges`), the listening-socket handoff of a binary upgrade (`handoff`),
-//! the kernel TLS socket options (`ktls`), a listener's deferred accept, the version stamp of the binary (`version`) and
-//! zero-filled arrays the kernel backs as they are written (`zeroed`).
+//! the kernel TLS socket options (`ktls`), a listener's deferred accept, the version stamp of
+//! the binary (`version`) and zero-filled arrays the kernel backs as they are written
+//! (`zeroed`).
 //! With `runtime`, the only room where `unsafe` is allowed; every unsafe block carries a
 //! `// SAFETY:` line.
 //!
@@ -53,7 +54,7 @@ pub fn raise_soft_limit(resource: Resource) -> io::Result<u64> {
 
 /// Seconds a listener with deferred accept waits for a silent client: the kernel turns them
 /// into one retransmitted SYN-ACK, after whose answer the connection is accepted anyway.
-pub const DEFER_ACCEPT_SECS: libc::c_int = 1;
+const DEFER_ACCEPT_SECS: libc::c_int = 1;
 
 /// `TCP_DEFER_ACCEPT` on a listening socket: with `on`, a connection is accepted when its
 /// first data arrives (or, from a client that sends nothing, after [`DEFER_ACCEPT_SECS`]), so
