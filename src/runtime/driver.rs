@@ -160,6 +160,8 @@ pub(crate) struct Driver {
     defer_taskrun: bool,
     /// Multishot slots with a peer buffer that got completions in the reap under way.
     peer_reads: Vec<usize>,
+    /// Whether the worker has time to spare, for the batched wait.
+    slack: super::slack::Slack,
 }
 
 /// Emptied multishot queues kept for reuse.
@@ -219,6 +221,7 @@ impl Driver {
             since_accept: ACCEPT_QUIET,
             defer_taskrun,
             peer_reads: Vec::new(),
+            slack: super::slack::Slack::default(),
         })
     }
 
@@ -262,6 +265,13 @@ impl Driver {
         }
     }
 
+    /// Called once per loop iteration with the loop's clock (see [`super::slack::Slack`]).
+    pub(crate) fn observe(&mut self, now: std::time::Instant) {
+        if self.batch_wait_us > 0 {
+            self.slack.observe(now);
+        }
+    }
+
     /// Whether a multishot accept may be given a peer buffer (see [`Driver::reap`]).
     pub(crate) fn peers_at_reap(&self) -> bool {
         self.defer_taskrun
@@ -273,10 +283,12 @@ impl Driver {
     pub(crate) fn enter(&mut self, wait: Option<Duration>) -> io::Result<()> {
         // A wait that may sleep gathers a batch: the kernel wakes the worker when
         // `WAIT_BATCH` completions are in, or `batch_wait_us` after it went to sleep with at
-        // least one — fewer sleeps and wake-ups for a worker that is not saturated.
+        // least one — fewer sleeps and wake-ups for a worker that is not saturated; not
+        // while it is (see `slack.rs`).
         let batch = self.batch_wait_us > 0
             && wait != Some(Duration::ZERO)
-            && self.since_accept >= ACCEPT_QUIET;
+            && self.since_accept >= ACCEPT_QUIET
+            && !self.slack.saturated();
         let (want, min_usec, wait) = if batch {
             (
                 WAIT_BATCH,

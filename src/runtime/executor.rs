@@ -384,7 +384,8 @@ impl Runtime {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now));
             self.enter(wait, &mut garbage);
-            self.tick();
+            let now = self.tick();
+            cx.driver.borrow_mut().observe(now);
             garbage.clear();
             self.next_iteration();
         }

@@ -32,6 +32,7 @@ mod multishot;
 mod net;
 mod pooled;
 mod signal;
+mod slack;
 mod sock;
 mod timer;
 mod wheel;
