@@ -272,6 +272,12 @@ impl Driver {
         }
     }
 
+    /// What the loop measured of the worker's busy share.
+    #[cfg(test)]
+    pub(crate) fn slack(&self) -> &super::slack::Slack {
+        &self.slack
+    }
+
     /// Whether a multishot accept may be given a peer buffer (see [`Driver::reap`]).
     pub(crate) fn peers_at_reap(&self) -> bool {
         self.defer_taskrun

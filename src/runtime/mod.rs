@@ -145,6 +145,32 @@ mod tests {
         assert_eq!(rounds.get(), 50);
     }
 
+    /// The loop measures the worker's busy share as it turns: a worker that sleeps through
+    /// its windows is found with time to spare, so its waits stay batched.
+    #[test]
+    fn the_loop_measures_its_busy_share() {
+        let rt = Runtime::new(RuntimeOptions {
+            batch_wait_us: 50,
+            ..RuntimeOptions::small(64)
+        })
+        .unwrap();
+        if executor::with_cx(|c| c.driver.borrow().batch_wait_us()) == 0 {
+            eprintln!("skipped: this kernel has no io_uring minimum wait (Linux 6.12+)");
+            return;
+        }
+        rt.block_on(async {
+            for _ in 0..3 {
+                sleep(slack::WINDOW + Duration::from_millis(2)).await;
+            }
+        });
+        let (closed, saturated) = executor::with_cx(|c| {
+            let d = c.driver.borrow();
+            (d.slack().closed, d.slack().saturated())
+        });
+        assert!(closed >= 2, "{closed} windows closed in three sleeps");
+        assert!(!saturated, "a sleeping worker was found saturated");
+    }
+
     /// Voluntary context switches of the calling thread so far.
     fn own_sleeps() -> u64 {
         std::fs::read_to_string("/proc/thread-self/status")

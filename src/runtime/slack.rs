@@ -30,6 +30,9 @@ pub(crate) struct Slack {
     /// When the current window began, and the thread's CPU time then.
     start: Option<(Instant, Duration)>,
     saturated: bool,
+    /// Windows closed so far.
+    #[cfg(test)]
+    pub(crate) closed: u32,
 }
 
 impl Slack {
@@ -57,6 +60,10 @@ impl Slack {
                 self.saturated = true;
             } else if busy < BUSY_LOW {
                 self.saturated = false;
+            }
+            #[cfg(test)]
+            {
+                self.closed += 1;
             }
         }
         self.start = Some((now, cpu));
