@@ -145,10 +145,9 @@ mod tests {
         assert_eq!(rounds.get(), 50);
     }
 
-    /// The loop measures the worker's busy share as it turns: a worker that sleeps through
-    /// its windows is found with time to spare, so its waits stay batched.
-    #[test]
-    fn the_loop_measures_its_busy_share() {
+    /// A runtime with a 50 µs batched wait; none (the test skipped) on a kernel without
+    /// io_uring's minimum wait.
+    fn batched_runtime() -> Option<Runtime> {
         let rt = Runtime::new(RuntimeOptions {
             batch_wait_us: 50,
             ..RuntimeOptions::small(64)
@@ -156,8 +155,18 @@ mod tests {
         .unwrap();
         if executor::with_cx(|c| c.driver.borrow().batch_wait_us()) == 0 {
             eprintln!("skipped: this kernel has no io_uring minimum wait (Linux 6.12+)");
-            return;
+            return None;
         }
+        Some(rt)
+    }
+
+    /// The loop measures the worker's busy share as it turns: a worker that sleeps through
+    /// its windows is found with time to spare, so its waits stay batched.
+    #[test]
+    fn the_loop_measures_its_busy_share() {
+        let Some(rt) = batched_runtime() else {
+            return;
+        };
         rt.block_on(async {
             for _ in 0..3 {
                 sleep(slack::WINDOW + Duration::from_millis(2)).await;
@@ -187,15 +196,9 @@ mod tests {
     /// thousands of times while the peer below waits 300 ms.
     #[test]
     fn a_batched_wait_without_timers_sleeps_until_a_completion() {
-        let rt = Runtime::new(RuntimeOptions {
-            batch_wait_us: 50,
-            ..RuntimeOptions::small(64)
-        })
-        .unwrap();
-        if executor::with_cx(|c| c.driver.borrow().batch_wait_us()) == 0 {
-            eprintln!("skipped: this kernel has no io_uring minimum wait (Linux 6.12+)");
+        let Some(rt) = batched_runtime() else {
             return;
-        }
+        };
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap();
         let peer = std::thread::spawn(move || {
