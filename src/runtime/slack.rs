@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 pub(crate) const WINDOW: Duration = Duration::from_millis(10);
 
 /// Per mille of wall time running above which the worker counts as saturated.
-pub(crate) const BUSY_HIGH: u64 = 900;
+const BUSY_HIGH: u64 = 900;
 
 /// Per mille below which a saturated worker has slack again (the gap keeps a worker near
 /// the line from switching every window).
-pub(crate) const BUSY_LOW: u64 = 800;
+const BUSY_LOW: u64 = 800;
 
 /// The running share of the current window and the verdict of the last one.
 #[derive(Debug, Default)]
