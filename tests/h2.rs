@@ -611,8 +611,18 @@ fn h2c_one_get(addr: SocketAddr) -> std::net::TcpStream {
             }
             assert_ne!(kind, 7, "GOAWAY while opening idle h2 connections");
             if stream == 1 && kind == 1 {
-                // `:status 200`, static-table index 8.
-                status = Some(payload.first() == Some(&0x88));
+                // `:status 200`, static-table index 8, after the table size updates
+                // (`001xxxxx`, continued while the high bit is set).
+                let mut at = 0;
+                while payload.get(at).is_some_and(|b| b & 0xe0 == 0x20) {
+                    let long = payload[at] & 0x1f == 0x1f;
+                    at += 1;
+                    while long && payload.get(at).is_some_and(|b| b & 0x80 != 0) {
+                        at += 1;
+                    }
+                    at += usize::from(long);
+                }
+                status = Some(payload.get(at) == Some(&0x88));
             }
             if stream == 1 && (kind == 0 || kind == 1) && flags & 1 != 0 {
                 assert_eq!(status, Some(true), "not a 200");

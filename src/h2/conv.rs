@@ -300,8 +300,14 @@ const RESPONSE_DROPPED: [&[u8]; 7] = [
 ];
 
 /// Encodes the response head at the start of `buf` (as [`crate::http::parse_response`] read
-/// it into `head`) as an HPACK header block.
-pub fn response_block(buf: &[u8], head: &ResponseHead, out: &mut Vec<u8>) {
+/// it into `head`) as an HPACK header block with the connection's `enc`.
+pub fn response_block(
+    buf: &[u8],
+    head: &ResponseHead,
+    enc: &mut hpack::Encoder,
+    out: &mut Vec<u8>,
+) {
+    enc.start(out);
     hpack::encode_status(out, head.status);
     let fields = buf
         .get(head.headers_start..head.head_len)
@@ -319,7 +325,7 @@ pub fn response_block(buf: &[u8], head: &ResponseHead, out: &mut Vec<u8>) {
         if name.is_empty() || RESPONSE_DROPPED.contains(&name.as_slice()) {
             continue;
         }
-        hpack::encode_field(out, &name, value);
+        enc.field(out, &name, value);
     }
 }
 
@@ -485,18 +491,25 @@ mod tests {
             max_headers: 100,
         };
         let head = parse_response(raw, Method::Get, &limits).unwrap().unwrap();
-        let mut block = Vec::new();
-        response_block(raw, &head, &mut block);
+        let mut enc = hpack::Encoder::new();
         let mut d = hpack::Decoder::new(4096);
-        let mut got = Vec::new();
-        d.decode(&block, 1 << 20, |n, v| {
-            got.push(format!(
-                "{}={}",
-                String::from_utf8_lossy(n),
-                String::from_utf8_lossy(v)
-            ))
-        })
-        .unwrap();
-        assert_eq!(got, vec![":status=200", "server=web1", "x-a=b"]);
+        // The second block is the same head as references to the client's table.
+        let mut sizes = Vec::new();
+        for _ in 0..2 {
+            let mut block = Vec::new();
+            response_block(raw, &head, &mut enc, &mut block);
+            sizes.push(block.len());
+            let mut got = Vec::new();
+            d.decode(&block, 1 << 20, |n, v| {
+                got.push(format!(
+                    "{}={}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                ))
+            })
+            .unwrap();
+            assert_eq!(got, vec![":status=200", "server=web1", "x-a=b"]);
+        }
+        assert_eq!(sizes[1], 3, "{sizes:?}");
     }
 }

@@ -1,9 +1,19 @@
 //! HPACK (RFC 7541). Decoding keeps the client's dynamic table, bounded by the
 //! `SETTINGS_HEADER_TABLE_SIZE` ringlb announces (`loona-hpack` enforces it on every size
 //! update); a header list is measured as it is decoded, so an HPACK bomb (a small block that
-//! expands into a huge list) is refused without being stored. Encoding is stateless: literals
-//! without indexing, names from the static table where it has them, no Huffman — nothing to
-//! keep per connection, and nothing a client's table settings can break.
+//! expands into a huge list) is refused without being stored.
+//!
+//! Encoding keeps a dynamic table of its own per connection ([`Encoder`]), at most
+//! [`ENCODER_TABLE`] bytes and never more than the client's `SETTINGS_HEADER_TABLE_SIZE`:
+//! the fields a farm's responses repeat (`server`, `content-type`, `cache-control`, `vary`,
+//! security headers, the second's `date`) go out in full once per connection and as one-byte
+//! references after that. Values that change from response to response (`content-length`,
+//! `etag`, `last-modified`, `location`, …) are literals that leave the table alone, and
+//! `set-cookie` is a never-indexed literal (RFC 7541 §7.1: no intermediary may index it, and
+//! its value cannot be probed through the table). No Huffman: after the first response the
+//! bytes saved are in the references. (`loona-hpack`'s encoder indexes only names in no
+//! table, so it would never index `server` or `content-type`, and does not signal its table
+//! size.)
 
 use std::borrow::Cow;
 
@@ -52,6 +62,177 @@ impl Decoder {
             .map_err(|_| CompressionError)?;
         Ok(within)
     }
+}
+
+/// The most dynamic table an [`Encoder`] keeps, in RFC 7541 §4.1 bytes (name, value and 32
+/// per entry): room for the dozen fields a site's responses repeat, and the bound on what an
+/// h2 connection holds for it.
+pub const ENCODER_TABLE: usize = 2048;
+
+/// Fields whose value changes from response to response: indexing them would only push the
+/// repeating ones out of the table.
+const NOT_INDEXED: [&[u8]; 8] = [
+    b"content-length",
+    b"content-range",
+    b"etag",
+    b"last-modified",
+    b"location",
+    b"age",
+    b"expires",
+    b"x-request-id",
+];
+
+/// Fields no table may keep (RFC 7541 §7.1.3): per-client secrets.
+const NEVER_INDEXED: [&[u8]; 2] = [b"set-cookie", b"authorization"];
+
+/// The encoder of one connection: its dynamic table and the size updates it owes the client.
+/// Every block it encodes must reach the client, in the order encoded — the client's table
+/// follows this one block by block.
+pub struct Encoder {
+    /// The entries oldest first, each as its name, its value, then the two lengths (`u16`
+    /// little-endian): one allocation, walked from the newest end.
+    table: Vec<u8>,
+    /// The table's size as RFC 7541 §4.1 counts it.
+    size: u16,
+    /// The table's maximum size in effect.
+    max: u16,
+    /// A size change not yet told to the client: the smallest maximum since the last block
+    /// (RFC 7541 §4.2 wants it, then the final one).
+    owed: Option<u16>,
+}
+
+/// The lengths stored behind each entry.
+const LENS: usize = 4;
+
+impl Default for Encoder {
+    fn default() -> Encoder {
+        Encoder::new()
+    }
+}
+
+impl Encoder {
+    /// An encoder for a client whose `SETTINGS_HEADER_TABLE_SIZE` is still the default
+    /// (4,096): it keeps [`ENCODER_TABLE`] bytes and says so in its first block.
+    pub fn new() -> Encoder {
+        Encoder {
+            table: Vec::new(),
+            size: 0,
+            max: ENCODER_TABLE as u16,
+            owed: Some(ENCODER_TABLE as u16),
+        }
+    }
+
+    /// The client's `SETTINGS_HEADER_TABLE_SIZE` (acknowledged before the next block).
+    pub fn peer_table_size(&mut self, peer: usize) {
+        let max = peer.min(ENCODER_TABLE) as u16;
+        if max == self.max {
+            return;
+        }
+        self.max = max;
+        self.owed = Some(self.owed.map_or(max, |o| o.min(max)));
+        self.evict(0);
+    }
+
+    /// Begins a header block: the size updates owed come first.
+    pub fn start(&mut self, out: &mut Vec<u8>) {
+        if let Some(low) = self.owed.take() {
+            if low < self.max {
+                put_int(out, 0x20, 5, usize::from(low));
+            }
+            put_int(out, 0x20, 5, usize::from(self.max));
+        }
+    }
+
+    /// Appends one field (`name` lower case): a reference when the table has it, otherwise
+    /// a literal, added to the table when its kind of value repeats.
+    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+        let mut name_at = static_name(name);
+        for (k, (n, v)) in self.entries().enumerate() {
+            if n == name {
+                if v == value {
+                    put_int(out, 0x80, 7, 62 + k);
+                    return;
+                }
+                name_at = name_at.or(Some(62 + k));
+            }
+        }
+        let entry = name.len() + value.len() + FIELD_OVERHEAD;
+        let max = usize::from(self.max);
+        let (first, bits) = if NEVER_INDEXED.contains(&name) {
+            (0x10, 4)
+        } else if entry > max / 2 || NOT_INDEXED.contains(&name) {
+            (0x00, 4)
+        } else {
+            (0x40, 6)
+        };
+        match name_at {
+            Some(i) => put_int(out, first, bits, i),
+            None => {
+                out.push(first);
+                put_str(out, name);
+            }
+        }
+        put_str(out, value);
+        if first == 0x40 {
+            self.evict(entry);
+            // Within u16: an indexed entry is at most half of ENCODER_TABLE.
+            self.table.extend_from_slice(name);
+            self.table.extend_from_slice(value);
+            self.table
+                .extend_from_slice(&(name.len() as u16).to_le_bytes());
+            self.table
+                .extend_from_slice(&(value.len() as u16).to_le_bytes());
+            self.size += entry as u16;
+        }
+    }
+
+    /// The entries newest first (HPACK index 62, 63, …), as (name, value).
+    fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut end = self.table.len();
+        std::iter::from_fn(move || {
+            let &[n0, n1, v0, v1] = self.table.get(end.checked_sub(LENS)?..end)? else {
+                return None;
+            };
+            let n = usize::from(u16::from_le_bytes([n0, n1]));
+            let v = usize::from(u16::from_le_bytes([v0, v1]));
+            let start = end.checked_sub(LENS + n + v)?;
+            let entry = self.table.get(start..start + n + v)?;
+            end = start;
+            Some(entry.split_at(n))
+        })
+    }
+
+    /// Drops the oldest entries until `room` more bytes fit.
+    fn evict(&mut self, room: usize) {
+        let max = usize::from(self.max);
+        let mut size = usize::from(self.size);
+        if size + room <= max {
+            return;
+        }
+        // Keep the newest entries that fit, drop the bytes before them.
+        let mut kept = 0;
+        let mut kept_bytes = 0;
+        for (n, v) in self.entries() {
+            let e = n.len() + v.len() + FIELD_OVERHEAD;
+            if kept + e + room > max {
+                break;
+            }
+            kept += e;
+            kept_bytes += n.len() + v.len() + LENS;
+        }
+        size = kept;
+        let cut = self.table.len() - kept_bytes;
+        self.table.drain(..cut);
+        self.size = size as u16;
+    }
+}
+
+/// The static table's index of `name`.
+fn static_name(name: &[u8]) -> Option<usize> {
+    STATIC_NAMES
+        .iter()
+        .position(|n| n.as_bytes() == name)
+        .map(|i| i + 1)
 }
 
 /// Names of the static table (RFC 7541 Appendix A), index = position + 1.
@@ -162,44 +343,174 @@ pub fn encode_status(out: &mut Vec<u8>, status: u16) {
     put_str(out, status.to_string().as_bytes());
 }
 
-/// Appends one field (`name` lower case) as a literal without indexing.
-pub fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    match STATIC_NAMES.iter().position(|n| n.as_bytes() == name) {
-        Some(i) => put_int(out, 0, 4, i + 1),
-        None => {
-            out.push(0);
-            put_str(out, name);
-        }
-    }
-    put_str(out, value);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn decode_all(block: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut d = Decoder::new(4096);
-        let mut v = Vec::new();
-        let ok = d
-            .decode(block, 1 << 20, |n, val| v.push((n.to_vec(), val.to_vec())))
-            .unwrap();
-        assert!(ok);
-        v
+    /// Decodes each block with one decoder (as a client would), returning the fields.
+    fn decode_blocks(d: &mut Decoder, blocks: &[Vec<u8>]) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+        blocks
+            .iter()
+            .map(|b| {
+                let mut v = Vec::new();
+                let ok = d
+                    .decode(b, 1 << 20, |n, val| v.push((n.to_vec(), val.to_vec())))
+                    .unwrap();
+                assert!(ok);
+                v
+            })
+            .collect()
+    }
+
+    fn block(enc: &mut Encoder, status: u16, fields: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        enc.start(&mut out);
+        encode_status(&mut out, status);
+        for (n, v) in fields {
+            enc.field(&mut out, n, v);
+        }
+        out
     }
 
     #[test]
     fn encoded_fields_decode_back() {
-        let mut out = Vec::new();
-        encode_status(&mut out, 200);
-        encode_status(&mut out, 418);
-        encode_field(&mut out, b"content-type", b"text/plain");
-        encode_field(&mut out, b"x-long", &[b'a'; 300]);
-        let got = decode_all(&out);
-        assert_eq!(got[0], (b":status".to_vec(), b"200".to_vec()));
-        assert_eq!(got[1], (b":status".to_vec(), b"418".to_vec()));
-        assert_eq!(got[2], (b"content-type".to_vec(), b"text/plain".to_vec()));
-        assert_eq!(got[3].1.len(), 300);
+        let mut enc = Encoder::new();
+        let long = [b'a'; 300];
+        let fields: [(&[u8], &[u8]); 3] = [
+            (b"content-type", b"text/plain"),
+            (b"x-long", &long),
+            (b"x-backend", b"web1"),
+        ];
+        let b1 = block(&mut enc, 200, &fields);
+        let b2 = block(&mut enc, 418, &fields);
+        let got = decode_blocks(&mut decode_all_decoder(), &[b1, b2.clone()]);
+        for (i, status) in ["200", "418"].iter().enumerate() {
+            assert_eq!(got[i][0], (b":status".to_vec(), status.as_bytes().to_vec()));
+            assert_eq!(
+                got[i][1],
+                (b"content-type".to_vec(), b"text/plain".to_vec())
+            );
+            assert_eq!(got[i][2].1.len(), 300);
+            assert_eq!(got[i][3], (b"x-backend".to_vec(), b"web1".to_vec()));
+        }
+        // 418 is a literal (5 bytes); then three one-byte references.
+        assert_eq!(b2.len(), 5 + 3, "{b2:?}");
+    }
+
+    fn decode_all_decoder() -> Decoder {
+        Decoder::new(4096)
+    }
+
+    #[test]
+    fn the_first_block_tells_the_table_size() {
+        let mut enc = Encoder::new();
+        let b = block(&mut enc, 200, &[(b"server", b"web")]);
+        // A size update to 2048 (5-bit prefix: 31, then 2017 as 0xe1 0x0f).
+        assert_eq!(&b[..3], &[0x3f, 0xe1, 0x0f]);
+        let b2 = block(&mut enc, 200, &[(b"server", b"web")]);
+        assert_eq!(b2, vec![0x88, 0x80 | 62]);
+    }
+
+    #[test]
+    fn changing_values_stay_out_and_cookies_are_never_indexed() {
+        let mut enc = Encoder::new();
+        let mut d = decode_all_decoder();
+        let fields: [(&[u8], &[u8]); 3] = [
+            (b"content-length", b"16"),
+            (b"set-cookie", b"sid=secret"),
+            (b"etag", b"\"abc\""),
+        ];
+        let b1 = block(&mut enc, 200, &fields);
+        let b2 = block(&mut enc, 200, &fields);
+        assert_eq!(b1.len(), b2.len() + 3, "only the size update differs");
+        // content-length: literal without indexing, static name 28 (0x0f 0x0d).
+        assert_eq!(&b2[1..3], &[0x0f, 0x0d]);
+        // set-cookie: never indexed (0x1f, static name 55 = 15 + 40).
+        assert!(b2.windows(2).any(|w| w == [0x1f, 40]), "{b2:?}");
+        assert_eq!(enc.size, 0);
+        assert!(enc.table.is_empty());
+        let got = decode_blocks(&mut d, &[b1, b2]);
+        assert_eq!(got[0], got[1]);
+    }
+
+    #[test]
+    fn a_smaller_client_table_is_obeyed_and_told() {
+        let mut enc = Encoder::new();
+        let mut d = decode_all_decoder();
+        let fields: [(&[u8], &[u8]); 2] = [(b"server", b"web"), (b"x-frame-options", b"DENY")];
+        let mut blocks = vec![block(&mut enc, 200, &fields)];
+        // The client lowers its table to 64 bytes, then to 0 and back to 4096 between two
+        // blocks: the next block says 0 (the smallest) then 2048.
+        enc.peer_table_size(64);
+        assert!(enc.size <= 64);
+        assert!(enc
+            .entries()
+            .all(|(n, v)| n.len() + v.len() + FIELD_OVERHEAD <= 64));
+        blocks.push(block(&mut enc, 200, &fields));
+        enc.peer_table_size(0);
+        enc.peer_table_size(4096);
+        let b = block(&mut enc, 200, &fields);
+        assert_eq!(&b[..4], &[0x20, 0x3f, 0xe1, 0x0f]);
+        blocks.push(b);
+        blocks.push(block(&mut enc, 200, &fields));
+        let got = decode_blocks(&mut d, &blocks);
+        for g in &got {
+            assert_eq!(g, &got[0]);
+        }
+        enc.peer_table_size(0);
+        let b = block(&mut enc, 200, &fields);
+        assert_eq!(enc.size, 0);
+        assert!(enc.table.is_empty());
+        assert_eq!(decode_blocks(&mut d, &[b])[0], got[0]);
+    }
+
+    #[test]
+    fn the_client_table_follows_through_evictions() {
+        // Dates that change, values of every length, names new and known: 2,000 blocks,
+        // each decoded by one client decoder, must come back as encoded.
+        let mut enc = Encoder::new();
+        let mut d = decode_all_decoder();
+        let mut seed = 0x2545_f491_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for i in 0..2000u32 {
+            let date = format!("Mon, 07 Dec 2026 11:{:02}:{:02} GMT", i / 60 % 60, i % 60);
+            let names = [
+                "server",
+                "x-backend",
+                "cache-control",
+                "x-trace",
+                "vary",
+                "date",
+            ];
+            let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for _ in 0..(next() % 6) {
+                let name = names[(next() % names.len() as u32) as usize];
+                let len = (next() % 700) as usize;
+                let value =
+                    vec![b'a' + (next() % 3) as u8; len % 40 + if len > 600 { len } else { 0 }];
+                fields.push((name.as_bytes().to_vec(), value));
+            }
+            fields.push((b"date".to_vec(), date.into_bytes()));
+            if i % 97 == 0 {
+                enc.peer_table_size((next() % 5000) as usize);
+            }
+            let refs: Vec<(&[u8], &[u8])> = fields
+                .iter()
+                .map(|(n, v)| (n.as_slice(), v.as_slice()))
+                .collect();
+            let b = block(&mut enc, 200, &refs);
+            let got = decode_blocks(&mut d, &[b]).remove(0);
+            assert_eq!(got.len(), fields.len() + 1, "block {i}");
+            assert_eq!(&got[1..], &fields[..], "block {i}");
+            assert!(enc.size <= enc.max);
+            let counted: usize = enc.entries().map(|(n, v)| n.len() + v.len() + 32).sum();
+            assert_eq!(counted, usize::from(enc.size), "block {i}");
+        }
     }
 
     #[test]
@@ -228,9 +539,9 @@ mod tests {
 
     #[test]
     fn truncated_blocks_are_errors_not_panics() {
-        let mut full = Vec::new();
-        encode_field(&mut full, b"x-name", b"value");
-        for cut in 1..full.len() {
+        let full = block(&mut Encoder::new(), 200, &[(b"x-name", b"value")]);
+        // Past the size update (3 bytes) and the status (1).
+        for cut in 5..full.len() {
             let mut d = Decoder::new(4096);
             assert!(d.decode(&full[..cut], 1 << 20, |_, _| {}).is_err(), "{cut}");
         }

@@ -11,7 +11,7 @@ use std::task::Waker;
 
 use crate::config::H2;
 use crate::h2::frame::{self, ErrorCode};
-use crate::h2::Limit;
+use crate::h2::{hpack, Limit};
 use crate::proxy::Local;
 use crate::state::FrontendState;
 use crate::transport::TlsInfo;
@@ -41,6 +41,9 @@ pub(super) struct LimitLog {
 pub(super) struct State {
     /// Frames waiting for the writer.
     pub out: Vec<u8>,
+    /// The response header blocks' HPACK state: a block is encoded as it is queued on `out`,
+    /// so the client decodes the blocks in the order the table changed.
+    pub encoder: hpack::Encoder,
     /// Streams whose session runs.
     pub streams: Vec<Stream>,
     /// What ringlb may still send on the connection (the client's connection window).
@@ -103,6 +106,7 @@ impl State {
     pub fn new() -> State {
         State {
             out: Vec::new(),
+            encoder: hpack::Encoder::new(),
             streams: Vec::new(),
             send_window: frame::DEFAULT_WINDOW,
             peer_window: frame::DEFAULT_WINDOW,

@@ -337,10 +337,11 @@ impl Conn<'_> {
 
     /// Answers stream `id` with a bodiless `status` (a request not forwarded).
     fn answer(&mut self, id: u32, status: u16, ended: bool) {
-        let mut block = Vec::new();
-        hpack::encode_status(&mut block, status);
-        hpack::encode_field(&mut block, b"content-length", b"0");
         let mut st = self.core.st.borrow_mut();
+        let mut block = Vec::new();
+        st.encoder.start(&mut block);
+        hpack::encode_status(&mut block, status);
+        st.encoder.field(&mut block, b"content-length", b"0");
         let max = st.peer_max_frame;
         frame::put_headers(&mut st.out, id, &block, true, max);
         if ended {

@@ -14,7 +14,7 @@ use std::task::Poll;
 use super::core::{Core, LimitLog, OUT_HIGH};
 use crate::h2::frame::{self, ErrorCode};
 use crate::h2::{conv, Limit};
-use crate::http::{parse_response, BodyState, Method};
+use crate::http::{parse_response, BodyState, Method, ResponseHead};
 use crate::runtime;
 use crate::transport::{Chunk, TlsInfo, Transport};
 
@@ -85,21 +85,18 @@ impl H2Stream {
                     Ok(None) => return Ok((Vec::new(), false)),
                     Err(_) => return Err(io::Error::other("response head not understood")),
                 };
-                let mut block = Vec::new();
-                conv::response_block(&resp.head, &h, &mut block);
-                let at = h.head_len.min(resp.head.len());
-                let rest = resp.head.split_off(at);
-                if h.informational {
-                    self.queue_headers(&block, false)?;
-                    resp.head = rest;
-                    continue;
-                }
                 if h.status == 101 {
                     return Err(io::Error::other("101 on an h2 stream"));
                 }
-                let body = BodyState::new(h.framing);
-                let done = body.is_done();
-                self.queue_headers(&block, done)?;
+                let body = (!h.informational).then(|| BodyState::new(h.framing));
+                let done = body.as_ref().is_some_and(BodyState::is_done);
+                self.queue_headers(&resp.head, &h, done)?;
+                let at = h.head_len.min(resp.head.len());
+                let rest = resp.head.split_off(at);
+                let Some(body) = body else {
+                    resp.head = rest;
+                    continue;
+                };
                 resp.head = Vec::new();
                 resp.body = Some(body);
                 if done {
@@ -124,7 +121,9 @@ impl H2Stream {
         Ok((data, p.done))
     }
 
-    fn queue_headers(&self, block: &[u8], end: bool) -> io::Result<()> {
+    /// Queues the response head at the start of `buf` (read into `head`) as HEADERS, encoded
+    /// here so that blocks reach the client in the order the encoder's table changed.
+    fn queue_headers(&self, buf: &[u8], head: &ResponseHead, end: bool) -> io::Result<()> {
         let mut st = self.core.st.borrow_mut();
         if st.dead {
             return Err(gone());
@@ -139,7 +138,10 @@ impl H2Stream {
         if end {
             s.local_end = true;
         }
-        frame::put_headers(&mut st.out, self.id, block, end, max);
+        let st = &mut *st;
+        let mut block = Vec::new();
+        conv::response_block(buf, head, &mut st.encoder, &mut block);
+        frame::put_headers(&mut st.out, self.id, &block, end, max);
         st.wake_writer();
         Ok(())
     }
