@@ -433,6 +433,39 @@ fn request_bodies_go_up_and_large_bodies_come_down() {
     }
 }
 
+/// Responses without a body (to HEAD, 204, 304) end their stream with the HEADERS frame, and
+/// the responses after them on the same connection still decode: every head goes through the
+/// connection's HPACK table, and the stream frames each one by the framing the session read.
+#[test]
+fn bodiless_responses_end_their_streams_and_the_connection_goes_on() {
+    let s = Site::start("");
+    let (ca, resolve) = (s.ca.to_str().unwrap().to_owned(), s.resolve());
+    let w = "%{http_version} %{http_code} %{size_download} %{num_connects}\\n";
+    let url = s.h2s("/x");
+    let mut args: Vec<&str> = Vec::new();
+    let parts: [&[&str]; 5] = [
+        &["--head"],
+        &["-H", "x-status: 204"],
+        &["-H", "x-status: 304"],
+        &["-H", "x-chunked: 1"],
+        &[],
+    ];
+    for (i, extra) in parts.iter().enumerate() {
+        if i > 0 {
+            args.push("--next");
+        }
+        args.extend(["--http2", "--cacert", &ca, "--resolve", &resolve]);
+        args.extend(extra.iter());
+        args.extend(["-o", "/dev/null", "-w", w, &url]);
+    }
+    let o = curl(&args);
+    // The HEAD answer's headers are not counted as downloaded; the GETs get "web1\n".
+    assert_eq!(
+        stdout(&o),
+        "2 200 0 1\n2 204 0 0\n2 304 0 0\n2 200 5 0\n2 200 5 0\n"
+    );
+}
+
 /// Runs h2load and returns its output; asserts every request succeeded.
 fn h2load(args: &[&str], n: u64) -> String {
     let out = Command::new("timeout")

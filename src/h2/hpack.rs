@@ -205,8 +205,7 @@ impl Encoder {
     /// Drops the oldest entries until `room` more bytes fit.
     fn evict(&mut self, room: usize) {
         let max = usize::from(self.max);
-        let mut size = usize::from(self.size);
-        if size + room <= max {
+        if usize::from(self.size) + room <= max {
             return;
         }
         // Keep the newest entries that fit, drop the bytes before them.
@@ -220,10 +219,9 @@ impl Encoder {
             kept += e;
             kept_bytes += n.len() + v.len() + LENS;
         }
-        size = kept;
         let cut = self.table.len() - kept_bytes;
         self.table.drain(..cut);
-        self.size = size as u16;
+        self.size = kept as u16;
     }
 }
 
@@ -383,7 +381,7 @@ mod tests {
         ];
         let b1 = block(&mut enc, 200, &fields);
         let b2 = block(&mut enc, 418, &fields);
-        let got = decode_blocks(&mut decode_all_decoder(), &[b1, b2.clone()]);
+        let got = decode_blocks(&mut Decoder::new(4096), &[b1, b2.clone()]);
         for (i, status) in ["200", "418"].iter().enumerate() {
             assert_eq!(got[i][0], (b":status".to_vec(), status.as_bytes().to_vec()));
             assert_eq!(
@@ -395,10 +393,6 @@ mod tests {
         }
         // 418 is a literal (5 bytes); then three one-byte references.
         assert_eq!(b2.len(), 5 + 3, "{b2:?}");
-    }
-
-    fn decode_all_decoder() -> Decoder {
-        Decoder::new(4096)
     }
 
     #[test]
@@ -414,7 +408,7 @@ mod tests {
     #[test]
     fn changing_values_stay_out_and_cookies_are_never_indexed() {
         let mut enc = Encoder::new();
-        let mut d = decode_all_decoder();
+        let mut d = Decoder::new(4096);
         let fields: [(&[u8], &[u8]); 3] = [
             (b"content-length", b"16"),
             (b"set-cookie", b"sid=secret"),
@@ -436,7 +430,7 @@ mod tests {
     #[test]
     fn a_smaller_client_table_is_obeyed_and_told() {
         let mut enc = Encoder::new();
-        let mut d = decode_all_decoder();
+        let mut d = Decoder::new(4096);
         let fields: [(&[u8], &[u8]); 2] = [(b"server", b"web"), (b"x-frame-options", b"DENY")];
         let mut blocks = vec![block(&mut enc, 200, &fields)];
         // The client lowers its table to 64 bytes, then to 0 and back to 4096 between two
@@ -469,7 +463,7 @@ mod tests {
         // Dates that change, values of every length, names new and known: 2,000 blocks,
         // each decoded by one client decoder, must come back as encoded.
         let mut enc = Encoder::new();
-        let mut d = decode_all_decoder();
+        let mut d = Decoder::new(4096);
         let mut seed = 0x2545_f491_u32;
         let mut next = move || {
             seed ^= seed << 13;

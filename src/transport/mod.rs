@@ -130,6 +130,11 @@ pub trait Transport {
     fn is_h2(&self) -> bool {
         false
     }
+
+    /// The next send starts with a response head that the session parsed and wrote: `head`,
+    /// its offsets into the bytes sent. A transport that turns response heads into something
+    /// else (an h2 stream: HEADERS) uses it instead of parsing the bytes again.
+    fn response_head(&self, _head: &crate::http::ResponseHead) {}
 }
 
 /// Chunks one gathered send takes at most (relays of responses, uploads and tunnels): 16 ×

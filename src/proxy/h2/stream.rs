@@ -42,6 +42,9 @@ pub struct H2Stream {
     chunk_end: Cell<bool>,
     head_method: bool,
     resp: RefCell<Resp>,
+    /// The session's parse of the response head its next send starts with
+    /// ([`Transport::response_head`]).
+    parsed: Cell<Option<ResponseHead>>,
 }
 
 fn gone() -> io::Error {
@@ -59,6 +62,7 @@ impl H2Stream {
             chunk_end: Cell::new(false),
             head_method: req.head_method,
             resp: RefCell::new(Resp::default()),
+            parsed: Cell::new(None),
         }
     }
 
@@ -79,11 +83,21 @@ impl H2Stream {
             } else {
                 Method::Get
             };
+            let mut parsed = self.parsed.take();
             loop {
-                let h = match parse_response(&resp.head, method, &crate::proxy::http::LIMITS) {
-                    Ok(Some(h)) => h,
-                    Ok(None) => return Ok((Vec::new(), false)),
-                    Err(_) => return Err(io::Error::other("response head not understood")),
+                // The session's own parse when it gave one for these bytes (its head ends
+                // where it says), else the bytes parsed here.
+                let given = parsed.take().filter(|h| {
+                    h.head_len >= 4
+                        && resp.head.get(h.head_len - 4..h.head_len) == Some(b"\r\n\r\n")
+                });
+                let h = match given {
+                    Some(h) => h,
+                    None => match parse_response(&resp.head, method, &crate::proxy::http::LIMITS) {
+                        Ok(Some(h)) => h,
+                        Ok(None) => return Ok((Vec::new(), false)),
+                        Err(_) => return Err(io::Error::other("response head not understood")),
+                    },
                 };
                 if h.status == 101 {
                     return Err(io::Error::other("101 on an h2 stream"));
@@ -323,6 +337,10 @@ impl Transport for H2Stream {
 
     fn is_h2(&self) -> bool {
         true
+    }
+
+    fn response_head(&self, head: &ResponseHead) {
+        self.parsed.set(Some(*head));
     }
 }
 

@@ -134,6 +134,7 @@ pub(super) async fn response<T: Transport>(
     } else {
         write_response_head(rin.slice(), &head, &rewrite, persistence, &mut out);
     }
+    let written_head = out.len();
     rin.consume(head.head_len);
     let mut body = BodyState::new(head.framing);
     let mut done = body.is_done();
@@ -188,6 +189,15 @@ pub(super) async fn response<T: Transport>(
     let head_bytes =
         out.len() as u64 + with_head.as_ref().map_or(0, |c| c.len() as u64) + batch_len(&batch);
     let client_timeout = r.fe.timeouts.client;
+    // What `out` starts with, for a client transport that would parse it again: the status
+    // line as the server wrote it, then the rewritten fields (the body's framing is the
+    // server's: the bytes that follow are delimited by it).
+    s.client.response_head(&ResponseHead {
+        head_len: written_head,
+        line_start: 0,
+        headers_start: head.headers_start - head.line_start,
+        ..head
+    });
     let sent = match (with_head, batch.is_empty()) {
         (None, true) => runtime::timeout(client_timeout, s.client.send(Chunk::Heap(out)))
             .await
