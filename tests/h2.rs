@@ -466,6 +466,51 @@ fn bodiless_responses_end_their_streams_and_the_connection_goes_on() {
     );
 }
 
+/// ringlb's HPACK table follows each client's `SETTINGS_HEADER_TABLE_SIZE`: none at all, one
+/// smaller than a single response's fields (entries evicted at every response), the default
+/// and one larger than ringlb keeps. nghttp2's decoder (h2load) refuses a reference past its
+/// table, a size update past its setting, and a first block without the size update RFC 7541
+/// §4.2 requires after the client lowered its table (which a stateless encoder never sent:
+/// such clients got COMPRESSION_ERROR), so any slip is an error here. The header bytes show
+/// the table at work: far fewer per response with a table than without.
+#[test]
+fn responses_follow_the_client_s_hpack_table_size() {
+    let s = Site::start("");
+    let url = s.h2c("/");
+    let mut header_bytes = Vec::new();
+    for size in ["0", "100", "4096", "65536"] {
+        let out = h2load(
+            &[
+                "-n",
+                "300",
+                "-c",
+                "2",
+                "-m",
+                "5",
+                "--header-table-size",
+                size,
+                &url,
+            ],
+            300,
+        );
+        // "traffic: 40.01KB (40972) total, 8.33KB (8532) headers (space savings …), …"
+        let headers: u64 = out
+            .lines()
+            .find(|l| l.starts_with("traffic:"))
+            .and_then(|l| l.split(" headers").next())
+            .and_then(|l| l.rsplit('(').next())
+            .and_then(|n| n.trim_end_matches(')').parse().ok())
+            .unwrap_or_else(|| panic!("no traffic line: {out}"));
+        header_bytes.push(headers);
+    }
+    // Without a table every response carries its fields in full; with the default one all
+    // but the first few per connection are references.
+    assert!(
+        header_bytes[2] * 3 < header_bytes[0],
+        "header bytes by table size 0/100/4096/65536: {header_bytes:?}"
+    );
+}
+
 /// Runs h2load and returns its output; asserts every request succeeded.
 fn h2load(args: &[&str], n: u64) -> String {
     let out = Command::new("timeout")
