@@ -94,6 +94,11 @@ pub(super) enum Close {
     Limit(Limit, ErrorCode),
     /// The client went away (or the writer failed): nothing more to say.
     Gone,
+    /// Every stream ended after the GOAWAY (ringlb's, or the client's): the connection
+    /// closes once its output is out, and lingers — a client still sending (WINDOW_UPDATEs
+    /// for the last DATA) would otherwise get a reset that can discard responses it has not
+    /// read yet.
+    Done,
 }
 
 pub(super) struct Conn<'a> {
@@ -300,7 +305,7 @@ impl Conn<'_> {
             if open > 0 {
                 self.idle_since = Instant::now();
             } else if self.goaway_sent || (self.peer_goaway && self.announced.is_none()) {
-                break Close::Gone;
+                break Close::Done;
             }
             let (mut sleep, on_timer) = {
                 let (deadline, on_timer) = self.deadline();
@@ -366,7 +371,7 @@ impl Conn<'_> {
             }
         };
         match close {
-            Close::Gone => {}
+            Close::Gone | Close::Done => {}
             Close::Goaway(code) => self.goaway(code),
             Close::Limit(limit, code) => {
                 self.limit(
