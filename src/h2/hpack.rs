@@ -146,16 +146,18 @@ impl Encoder {
     /// Appends one field (`name` lower case): a reference when the table has it, otherwise
     /// a literal, added to the table when its kind of value repeats.
     pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-        let mut name_at = static_name(name);
+        let mut in_table = None;
         for (k, (n, v)) in self.entries().enumerate() {
             if n == name {
                 if v == value {
                     put_int(out, 0x80, 7, 62 + k);
                     return;
                 }
-                name_at = name_at.or(Some(62 + k));
+                in_table = in_table.or(Some(62 + k));
             }
         }
+        // The static table's name first; looked up only for a literal.
+        let name_at = static_name(name).or(in_table);
         let entry = name.len() + value.len() + FIELD_OVERHEAD;
         let max = usize::from(self.max);
         let (first, bits) = if NEVER_INDEXED.contains(&name) {
