@@ -27,7 +27,7 @@ const LEVERS: [&str; 8] = [
     "tune_per_worker_counters = false",
     "tune_zero_copy_send = true",
     "tune_multishot_accept = false",
-    "tune_batch_wait_us = 0",
+    "tune_batch_wait_us = 50",
 ];
 
 /// A one-worker HTTP site in front of `web`, with `global` lines added to `[global]`.
@@ -571,8 +571,8 @@ fn zero_copy_clients_leaving_mid_body_leak_nothing() {
     assert!(lb.stop().is_some_and(|s| s.success()), "clean exit (TCP)");
 }
 
-/// The batched wait (`tune_batch_wait_us`, the default, written out): a worker waits for a
-/// batch of completions, or for fewer once the minimum wait has passed.
+/// The batched wait (`tune_batch_wait_us`, off by default): a worker waits for a batch of
+/// completions, or for fewer once the minimum wait has passed.
 const BATCHED: &str = "tune_batch_wait_us = 50";
 
 /// Voluntary context switches of the worker threads of process `pid` (each sleep in the

@@ -563,14 +563,14 @@ fn tune_switches_fill_tune_and_refuse_non_booleans() {
 
 #[test]
 fn batch_wait_is_microseconds_up_to_a_millisecond() {
-    let on = crate::config::Tune::default();
-    assert_eq!(on.batch_wait_us, 50, "on by default, 50 µs");
-    let cfg = ok(&with_site("[global]\ntune_batch_wait_us = 0\n"));
+    let off = crate::config::Tune::default();
+    assert_eq!(off.batch_wait_us, 0, "off by default");
+    let cfg = ok(&with_site("[global]\ntune_batch_wait_us = 50\n"));
     assert_eq!(
         cfg.global.tune,
         crate::config::Tune {
-            batch_wait_us: 0,
-            ..on
+            batch_wait_us: 50,
+            ..off
         }
     );
     assert_eq!(
