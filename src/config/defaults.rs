@@ -43,7 +43,7 @@ pub const TUNE_ZERO_COPY_MIN: u32 = 16 * 1024;
 /// 47k, the worker never busy enough for the saturation rule to lift the batch, since the
 /// batch itself is what keeps it idle (docs/design.md, "The batched wait at light load").
 /// Where it paid, 16 KiB and 256 KiB responses at full load with the clients' core
-/// saturated, it moved requests/s by 3–4 %.
+/// saturated, it moved requests/s by 1–4 %.
 pub const TUNE_BATCH_WAIT_US: u32 = 0;
 /// Bound of `tune_batch_wait_us`: a millisecond of added latency is already more than a
 /// proxy should trade for fewer wake-ups.
