@@ -35,15 +35,10 @@ pub const TUNE_ZERO_COPY_SEND: bool = false;
 /// Below 16 KiB the page pinning and the notification cost more than the copy they save
 /// (the kernel's own MSG_ZEROCOPY documentation gives about 10 KiB as the break-even).
 pub const TUNE_ZERO_COPY_MIN: u32 = 16 * 1024;
-/// Off: a worker with nothing to run wakes at its first completion. A batched wait (a
-/// worker sleeps until a batch of completions is in, or until this many µs have passed with
-/// at least one) holds every completion that comes early in its wait, and below full load
-/// that is most of them: with 4 keep-alive clients, 52k requests/s unbatched and 19k with
-/// 50 µs (p50 68 → 200 µs), with one client 9.6k against 5.8k; with 16 clients 80k against
-/// 47k, the worker never busy enough for the saturation rule to lift the batch, since the
-/// batch itself is what keeps it idle (docs/design.md, "The batched wait at light load").
-/// Where it paid, 16 KiB and 256 KiB responses at full load with the clients' core
-/// saturated, it moved requests/s by 1–4 %.
+/// Off: a worker with nothing to run wakes at its first completion. Below full load a
+/// batched wait holds the very completions clients and servers wait on, and the hold keeps
+/// the worker under the saturation mark that would lift it; at full load it gained a few
+/// percent (docs/design.md, "The batched wait at light load", with the measurements).
 pub const TUNE_BATCH_WAIT_US: u32 = 0;
 /// Bound of `tune_batch_wait_us`: a millisecond of added latency is already more than a
 /// proxy should trade for fewer wake-ups.
