@@ -233,9 +233,9 @@ const MAX_FIXED_FILES: u64 = 64 * 1024;
 /// client and a server socket per connection (`maxconn`), within the open-files limit (the
 /// kernel refuses a larger table).
 fn runtime_options(g: &crate::snapshot::GlobalRt) -> RuntimeOptions {
-    let nofile = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE)
-        .map(|(soft, _)| soft)
-        .unwrap_or(1024);
+    // Unknown (or unlimited, which Linux does not allow for open files): the kernel's
+    // default soft limit.
+    let nofile = crate::system::soft_limit(Resource::RLIMIT_NOFILE).unwrap_or(1024);
     let want = 2 * u64::from(g.maxconn) + 1024;
     RuntimeOptions {
         ring_fd: g.tune.ring_fd,
